@@ -66,7 +66,7 @@ def point_sdk_at(base_url: str) -> Callable[[], None]:
 def restore_sdk() -> None:
     """Undo ``point_sdk_at``: the SDK talks to the real Stark Bank hosts again."""
     with _lock:
-        requests.api.request = _original_request  # type: ignore[assignment]
+        requests.api.request = _original_request
 
 
 @contextmanager
