@@ -1,0 +1,1 @@
+"""Forwarding: credited invoices become exactly one transfer each to the destination account."""

@@ -1,0 +1,1 @@
+"""Webhook intake: signature verification, replay guard, de-duplication and dispatch."""
