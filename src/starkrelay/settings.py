@@ -1,0 +1,300 @@
+"""Every setting of the service, read once from the environment (and an optional ``.env``).
+
+This is the only module that reads the environment. Names are the upper-case field names
+(``stark_project_id`` is ``STARK_PROJECT_ID``), so the ``.env`` files of existing deployments
+keep working. Durations are plain seconds (ints or floats) so tests and demos compress them.
+
+Callers may rely on:
+
+- ``load_settings()`` either returns a fully valid ``Settings`` or raises ``SettingsError``
+  whose message is one line naming each wrong variable and what is expected. It never
+  contains a secret's value (inputs are never echoed).
+- Secrets (``private_key_pem``, ``admin_token``) are ``SecretStr``: their ``repr``/``str``
+  are masked, so logging a ``Settings`` is safe.
+- The private key comes from ``STARK_PRIVATE_KEY`` (PEM text, ``\\n`` escapes allowed), else
+  ``STARK_PRIVATE_KEY_FILE``, else the older pair ``STARKBANK_EC_PARAMETERS`` +
+  ``STARKBANK_EC_PRIVATE_KEY``; in that order of precedence. It is checked to be a
+  secp256k1 key.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from ellipticcurve import PrivateKey
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEBHOOK_PATH = "/api/v1/webhooks/starkbank"
+"""Fixed path of the webhook route; registered as ``API_EXTERNAL_URL + WEBHOOK_PATH``."""
+
+_PLACEHOLDERS = frozenset(
+    {"changeme", "change-me", "change_me", "secret", "password", "admin", "token", "xxx", "todo"}
+)
+
+
+class SettingsError(Exception):
+    """The configuration is missing or malformed; the message is one line, free of secrets."""
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with ``load_settings()`` (or directly in tests)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- deployment -------------------------------------------------------------------------
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    api_external_url: AnyHttpUrl | None = Field(
+        default=None, description="the public https base URL of this service"
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="a random token of at least 16 characters"
+    )
+    redis_url: str | None = Field(
+        default=None, description="a redis:// or rediss:// URL (unset: embedded Valkey)"
+    )
+    redis_key_prefix: str = Field(
+        default="starkrelay", description="letters, digits, '-', '_', '.' or ':'"
+    )
+
+    # --- Stark Bank -------------------------------------------------------------------------
+    stark_environment: Literal["sandbox", "production"] = "sandbox"
+    stark_project_id: str = Field(description="the Stark Bank project id (digits)")
+    stark_workspace_id: str | None = None
+    stark_private_key: SecretStr | None = None
+    stark_private_key_file: Path | None = None
+    starkbank_ec_parameters: SecretStr | None = None
+    starkbank_ec_private_key: SecretStr | None = None
+    stark_api_url: AnyHttpUrl | None = Field(
+        default=None, description="the base URL of a starksandbox, e.g. http://127.0.0.1:8900"
+    )
+    bank_retry_deadline_seconds: float = Field(default=30.0, ge=0)
+    bank_retry_max_wait_seconds: float = Field(default=5.0, gt=0)
+    bank_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # --- invoice campaign -------------------------------------------------------------------
+    campaign_interval_seconds: float = Field(default=10800.0, gt=0)
+    campaign_duration_seconds: float = Field(default=86400.0, ge=0)
+    campaign_grace_seconds: float = Field(default=1800.0, ge=0)
+    campaign_batch_min: int = Field(default=8, ge=1, le=100)
+    campaign_batch_max: int = Field(default=12, ge=1, le=100)
+    invoice_amount_min: int = Field(default=1000, ge=1)
+    invoice_amount_max: int = Field(default=100000, ge=1)
+    invoice_due_seconds: float = Field(default=172800.0, gt=0)
+    invoice_expiration_seconds: int = Field(default=5097600, ge=0)
+
+    # --- forward destination ----------------------------------------------------------------
+    destination_bank_code: str = Field(default="20018183", pattern=r"^\d{3,8}$")
+    destination_branch_code: str = Field(default="0001", pattern=r"^[\d-]{1,10}$")
+    destination_account_number: str = Field(default="6341320293482496", pattern=r"^[\d-]{1,20}$")
+    destination_name: str = Field(default="Stark Bank S.A.", min_length=1)
+    destination_tax_id: str = Field(default="20.018.183/0001-80", pattern=r"^[\d./-]{11,18}$")
+    destination_account_type: Literal["checking", "savings", "salary", "payment"] = "payment"
+
+    # --- webhooks ---------------------------------------------------------------------------
+    webhook_max_body_bytes: int = Field(default=262144, ge=1024)
+    webhook_replay_window_seconds: float = Field(default=604800.0, gt=0)
+    public_key_refresh_min_seconds: float = Field(default=60.0, ge=0)
+
+    # --- forwarding -------------------------------------------------------------------------
+    forward_batch_size: int = Field(default=100, ge=1, le=100)
+    forward_max_deliveries: int = Field(default=5, ge=1)
+    forward_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    forward_block_ms: int = Field(default=1000, ge=0)
+    forward_max_resends: int = Field(default=2, ge=0)
+
+    # --- reconciliation ---------------------------------------------------------------------
+    reconcile_cron: str = "0 1 * * *"
+    reconcile_timezone: str = "America/Sao_Paulo"
+    reconcile_lookback_days: int = Field(default=3, ge=1, le=90)
+
+    _private_key_pem: SecretStr = PrivateAttr(default=SecretStr(""))
+
+    # --- field checks -----------------------------------------------------------------------
+    @field_validator("stark_project_id", "stark_workspace_id")
+    @classmethod
+    def _digits(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{1,32}", value):
+            raise ValueError("expected digits only, e.g. 5656565656565656")
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value):
+            raise ValueError("expected 1-64 letters, digits, '-', '_', '.' or ':'")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        token = value.get_secret_value()
+        if token.lower() in _PLACEHOLDERS or len(token) < 16:
+            raise ValueError(
+                "expected a random token of at least 16 characters, not a placeholder "
+                "(unset it to turn the admin endpoints off)"
+            )
+        return value
+
+    @field_validator("reconcile_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
+        return value
+
+    @field_validator("reconcile_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError:
+            raise ValueError("expected a 5-field crontab such as '0 1 * * *'") from None
+        return value
+
+    # --- cross-field checks -----------------------------------------------------------------
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems: list[str] = []
+        if self.stark_api_url is not None and self.stark_environment == "production":
+            problems.append(
+                "STARK_API_URL: refused with STARK_ENVIRONMENT=production "
+                "(an emulator URL is for sandbox only; unset one of them)"
+            )
+        if self.campaign_batch_min > self.campaign_batch_max:
+            problems.append("CAMPAIGN_BATCH_MIN: expected at most CAMPAIGN_BATCH_MAX")
+        if self.invoice_amount_min > self.invoice_amount_max:
+            problems.append("INVOICE_AMOUNT_MIN: expected at most INVOICE_AMOUNT_MAX")
+        duration, interval = self.campaign_duration_seconds, self.campaign_interval_seconds
+        if 0 < duration < interval:
+            problems.append(
+                "CAMPAIGN_DURATION_SECONDS: expected 0 (endless) or at least "
+                "CAMPAIGN_INTERVAL_SECONDS"
+            )
+        if self.environment == "production" and self.api_external_url is None:
+            problems.append("API_EXTERNAL_URL: expected the public https URL in production")
+        try:
+            self._private_key_pem = SecretStr(_resolve_private_key(self))
+        except ValueError as error:
+            problems.append(str(error))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- derived values ---------------------------------------------------------------------
+    @property
+    def private_key_pem(self) -> SecretStr:
+        """The project's secp256k1 private key, PEM, from whichever variable provided it."""
+        return self._private_key_pem
+
+    @property
+    def webhook_url(self) -> str | None:
+        """``API_EXTERNAL_URL`` + the fixed webhook path, or None when no public URL is set."""
+        if self.api_external_url is None:
+            return None
+        return str(self.api_external_url).rstrip("/") + WEBHOOK_PATH
+
+    @property
+    def campaign_slot_count(self) -> int | None:
+        """Slots per campaign (8 for 24 h / 3 h); None when the campaign never ends."""
+        if self.campaign_duration_seconds == 0:
+            return None
+        return int(self.campaign_duration_seconds / self.campaign_interval_seconds + 1e-9)
+
+
+def _pem(value: str, label: str) -> str:
+    """Accept PEM text with real newlines or ``\\n`` escapes, or a bare base64 body."""
+    text = value.strip().replace("\\n", "\n")
+    if "-----BEGIN" not in text:
+        text = f"-----BEGIN {label}-----\n{text}\n-----END {label}-----"
+    return text + "\n"
+
+
+def _resolve_private_key(settings: Settings) -> str:
+    """The PEM from the first variable that provides it; ``ValueError`` names the variable."""
+    expected = "expected a secp256k1 private key in PEM format (-----BEGIN EC PRIVATE KEY-----)"
+    if settings.stark_private_key is not None and settings.stark_private_key.get_secret_value():
+        source = "STARK_PRIVATE_KEY"
+        pem = _pem(settings.stark_private_key.get_secret_value(), "EC PRIVATE KEY")
+    elif settings.stark_private_key_file is not None:
+        source = "STARK_PRIVATE_KEY_FILE"
+        try:
+            pem = settings.stark_private_key_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ValueError(
+                f"{source}: cannot read the file ({error.strerror}); expected a readable PEM file"
+            ) from None
+    elif settings.starkbank_ec_private_key is not None:
+        source = "STARKBANK_EC_PRIVATE_KEY"
+        params = settings.starkbank_ec_parameters
+        pem = _pem(settings.starkbank_ec_private_key.get_secret_value(), "EC PRIVATE KEY")
+        if params is not None and params.get_secret_value():
+            pem = _pem(params.get_secret_value(), "EC PARAMETERS") + pem
+    else:
+        raise ValueError(
+            "STARK_PRIVATE_KEY: missing; expected the project's PEM private key in "
+            "STARK_PRIVATE_KEY, or its path in STARK_PRIVATE_KEY_FILE, or the pair "
+            "STARKBANK_EC_PARAMETERS + STARKBANK_EC_PRIVATE_KEY"
+        )
+    try:
+        curve = PrivateKey.fromPem(pem).curve.name
+    except Exception:
+        raise ValueError(f"{source}: {expected}") from None
+    if curve != "secp256k1":
+        raise ValueError(f"{source}: {expected}; got a key on another curve")
+    return pem
+
+
+def _describe(error: Any, model: type[BaseSettings]) -> str:
+    """One clause for one validation error, naming the variable; never the input value."""
+    loc = [str(part) for part in error.get("loc", ())]
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if not loc:
+        return message
+    name = loc[0].upper()
+    field = model.model_fields.get(loc[0])
+    if error.get("type") == "missing":
+        what = field.description if field is not None and field.description else "a value"
+        return f"{name}: missing; expected {what}"
+    return f"{name}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the configuration, or raise ``SettingsError`` (one line, no secrets).
+
+    ``overrides`` take precedence over the environment (used by the CLI and tests).
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        clauses = [_describe(item, Settings) for item in error.errors(include_input=False)]
+        raise SettingsError("invalid settings: " + "; ".join(clauses)) from None
