@@ -1,0 +1,37 @@
+"""Stark Bank: the only package that imports ``starkbank``.
+
+Use ``BankGateway`` (typed async calls), the dataclasses in ``bank.models`` and the errors in
+``bank.errors``; ``bank.registration.ensure_webhook`` registers our webhook exactly once.
+"""
+
+from starkrelay.bank.calls import RetryPolicy
+from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
+from starkrelay.bank.gateway import BankGateway
+from starkrelay.bank.models import (
+    Balance,
+    Invoice,
+    InvoiceLog,
+    NewInvoice,
+    NewTransfer,
+    ProviderError,
+    Transfer,
+    TransferLog,
+    Webhook,
+)
+
+__all__ = [
+    "Balance",
+    "BankError",
+    "BankGateway",
+    "BankInputError",
+    "BankUnavailableError",
+    "Invoice",
+    "InvoiceLog",
+    "NewInvoice",
+    "NewTransfer",
+    "ProviderError",
+    "RetryPolicy",
+    "Transfer",
+    "TransferLog",
+    "Webhook",
+]

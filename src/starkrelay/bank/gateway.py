@@ -1,0 +1,272 @@
+"""The Stark Bank gateway: the service's only door to the ``starkbank`` SDK.
+
+Every method is ``async``; the blocking SDK call runs in a worker thread with the project
+user passed explicitly (the SDK's global ``starkbank.user`` is never set). Transient failures
+are retried per the gateway's ``RetryPolicy``; see ``bank.calls`` and ``bank.errors`` for what
+a caller can catch. Creation calls are NOT idempotent by themselves: a
+``BankUnavailableError`` from ``create_*`` means "may have happened"; callers look the result
+up by tag or ``external_id`` before creating again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import date
+from functools import partial
+from typing import Any
+
+import starkbank
+import structlog
+
+from starkrelay.bank import convert
+from starkrelay.bank.calls import RetryPolicy, install_status_recorder, run_bank_call
+from starkrelay.bank.errors import BankError
+from starkrelay.bank.models import (
+    Balance,
+    Invoice,
+    InvoiceLog,
+    NewInvoice,
+    NewTransfer,
+    Transfer,
+    TransferLog,
+    Webhook,
+)
+from starkrelay.settings import Settings
+from starksandbox.sdk import point_sdk_at
+
+log = structlog.get_logger("starkrelay.bank")
+
+PAGE_LIMIT = 100
+
+
+class BankGateway:
+    """Typed async access to Stark Bank (or a starksandbox when ``STARK_API_URL`` is set).
+
+    One instance per process is enough; it holds no connection of its own (the SDK keeps
+    one keep-alive session per worker thread when redirected).
+    """
+
+    def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None) -> None:
+        self._user = starkbank.Project(
+            environment=settings.stark_environment,
+            id=settings.stark_project_id,
+            private_key=settings.private_key_pem.get_secret_value(),
+        )
+        self.policy = policy or RetryPolicy(
+            deadline=settings.bank_retry_deadline_seconds,
+            max_wait=settings.bank_retry_max_wait_seconds,
+        )
+        starkbank.timeout = settings.bank_timeout_seconds
+        install_status_recorder()
+        if settings.stark_api_url is not None:
+            point_sdk_at(str(settings.stark_api_url))
+            log.info("bank.redirected", base_url=str(settings.stark_api_url))
+
+    async def _call(self, operation: str, call: Callable[[], Any]) -> Any:
+        return await run_bank_call(operation, call, self.policy)
+
+    # --- invoices ---------------------------------------------------------------------------
+    async def create_invoices(self, invoices: list[NewInvoice]) -> list[Invoice]:
+        """Create up to 100 invoices in ONE request; all or none (a 400 rejects the batch)."""
+        payload = [convert.invoice_to_sdk(item) for item in invoices]
+        created = await self._call(
+            "create_invoices", lambda: starkbank.invoice.create(payload, user=self._user)
+        )
+        return [convert.invoice(item) for item in created]
+
+    async def get_invoice(self, invoice_id: str) -> Invoice:
+        """One invoice by id (``BankInputError`` ``invalidInvoice`` when unknown)."""
+        item = await self._call(
+            "get_invoice", lambda: starkbank.invoice.get(invoice_id, user=self._user)
+        )
+        return convert.invoice(item)
+
+    async def find_invoices_by_tags(
+        self, tags: Iterable[str], *, after: date | None = None, before: date | None = None
+    ) -> list[Invoice]:
+        """Every invoice carrying ANY of ``tags`` (lower-case), all pages."""
+        query = {"tags": list(tags), "after": after, "before": before}
+        items = await self._collect("find_invoices", starkbank.invoice.page, query)
+        return [convert.invoice(item) for item in items]
+
+    async def iter_invoice_logs(
+        self,
+        types: Iterable[str] | None = None,
+        after: date | None = None,
+        before: date | None = None,
+        invoice_ids: Iterable[str] | None = None,
+    ) -> AsyncIterator[InvoiceLog]:
+        """Invoice logs matching the filters (newest first), fetched one page at a time."""
+        query = {
+            "types": _list(types),
+            "after": after,
+            "before": before,
+            "invoice_ids": _list(invoice_ids),
+        }
+        async for item in self._pages("iter_invoice_logs", starkbank.invoice.log.page, query):
+            yield convert.invoice_log(item)
+
+    # --- transfers --------------------------------------------------------------------------
+    async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
+        """Create up to 100 transfers in ONE request, in order; all or none.
+
+        On a 400 the ``BankInputError.errors`` keep the provider's messages (which name the
+        failing item's position; see ``BankInputError.item_index``). A duplicated
+        ``external_id`` is such an input error: the transfer already exists.
+        """
+        payload = [convert.transfer_to_sdk(item) for item in transfers]
+        created = await self._call(
+            "create_transfers", lambda: starkbank.transfer.create(payload, user=self._user)
+        )
+        return [convert.transfer(item) for item in created]
+
+    async def get_transfer(self, transfer_id: str) -> Transfer:
+        """One transfer by id (``BankInputError`` ``invalidTransfer`` when unknown)."""
+        item = await self._call(
+            "get_transfer", lambda: starkbank.transfer.get(transfer_id, user=self._user)
+        )
+        return convert.transfer(item)
+
+    async def find_transfers(
+        self,
+        *,
+        tags: Iterable[str] | None = None,
+        external_ids: Iterable[str] | None = None,
+        status: str | None = None,
+        after: date | None = None,
+        before: date | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> list[Transfer]:
+        """Transfers matching every given filter, all pages.
+
+        ``tags``, ``status``, ``ids``, ``after`` and ``before`` are sent to the API;
+        ``external_ids`` is applied here (the SDK has no such filter), so pair it with
+        ``tags`` or a date range to keep the listing small.
+        """
+        query = {
+            "tags": _list(tags),
+            "status": status,
+            "after": after,
+            "before": before,
+            "ids": _list(ids),
+        }
+        items = await self._collect("find_transfers", starkbank.transfer.page, query)
+        found = [convert.transfer(item) for item in items]
+        if external_ids is not None:
+            wanted = set(external_ids)
+            found = [item for item in found if item.external_id in wanted]
+        return found
+
+    async def iter_transfer_logs(
+        self,
+        types: Iterable[str] | None = None,
+        after: date | None = None,
+        before: date | None = None,
+        transfer_ids: Iterable[str] | None = None,
+    ) -> AsyncIterator[TransferLog]:
+        """Transfer logs matching the filters (newest first), fetched one page at a time."""
+        query = {
+            "types": _list(types),
+            "after": after,
+            "before": before,
+            "transfer_ids": _list(transfer_ids),
+        }
+        async for item in self._pages("iter_transfer_logs", starkbank.transfer.log.page, query):
+            yield convert.transfer_log(item)
+
+    # --- events -----------------------------------------------------------------------------
+    async def iter_undelivered_events(
+        self, after: date | None = None, before: date | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Each undelivered event as the RAW API JSON dict (camelCase keys, the same shape as
+        a webhook body's ``"event"``), one page at a time.
+
+        Marking events delivered while iterating can shift later pages; collect first (or
+        run the sweep again) when every event must be seen in one pass.
+        """
+        cursor: str | None = None
+        while True:
+            query: dict[str, Any] = {"isDelivered": False, "limit": PAGE_LIMIT}
+            if after is not None:
+                query["after"] = after.isoformat()
+            if before is not None:
+                query["before"] = before.isoformat()
+            if cursor:
+                query["cursor"] = cursor
+            body = await self._call("list_events", partial(self._raw_json, "event", query))
+            for event in body.get("events", []):
+                yield event
+            cursor = body.get("cursor")
+            if not cursor:
+                return
+
+    async def mark_event_delivered(self, event_id: str) -> None:
+        """Set ``isDelivered`` on an event (idempotent)."""
+        await self._call(
+            "mark_event_delivered",
+            lambda: starkbank.event.update(event_id, is_delivered=True, user=self._user),
+        )
+
+    async def fetch_public_key(self) -> str:
+        """PEM of Stark Bank's current signing key (``publicKeys[0]``)."""
+        body = await self._call(
+            "fetch_public_key",
+            partial(self._raw_json, "public-key", {"limit": 1}),
+        )
+        try:
+            return str(body["publicKeys"][0]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise BankError("fetch_public_key", "no public key in the response") from None
+
+    # --- webhooks and balance ---------------------------------------------------------------
+    async def list_webhooks(self) -> list[Webhook]:
+        """Every registered webhook."""
+        items = await self._collect("list_webhooks", starkbank.webhook.page, {})
+        return [convert.webhook(item) for item in items]
+
+    async def create_webhook(self, url: str, subscriptions: Iterable[str]) -> Webhook:
+        """Register a webhook. Not idempotent: see ``bank.registration.ensure_webhook``."""
+        subs = list(subscriptions)
+        item = await self._call(
+            "create_webhook",
+            lambda: starkbank.webhook.create(url=url, subscriptions=subs, user=self._user),
+        )
+        return convert.webhook(item)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove a webhook."""
+        await self._call(
+            "delete_webhook", lambda: starkbank.webhook.delete(webhook_id, user=self._user)
+        )
+
+    async def get_balance(self) -> Balance:
+        """The workspace balance."""
+        item = await self._call("get_balance", lambda: starkbank.balance.get(user=self._user))
+        return convert.balance(item)
+
+    # --- paging -----------------------------------------------------------------------------
+    def _raw_json(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        """GET ``path`` with the raw SDK request; runs in the worker thread."""
+        return convert.raw_json(starkbank.request.get(path=path, query=query, user=self._user))
+
+    async def _pages(
+        self, operation: str, page: Callable[..., Any], query: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        cursor: str | None = None
+        params = {key: value for key, value in query.items() if value is not None}
+        while True:
+            call = partial(page, cursor=cursor, limit=PAGE_LIMIT, user=self._user, **params)
+            items, cursor = await self._call(operation, call)
+            for item in items:
+                yield item
+            if not cursor:
+                return
+
+    async def _collect(
+        self, operation: str, page: Callable[..., Any], query: dict[str, Any]
+    ) -> list[Any]:
+        return [item async for item in self._pages(operation, page, query)]
+
+
+def _list(values: Iterable[str] | None) -> list[str] | None:
+    return None if values is None else list(values)

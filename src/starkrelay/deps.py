@@ -1,0 +1,64 @@
+"""What routes and background tasks depend on, and the FastAPI ``Annotated`` aliases for it.
+
+``Services`` is built once per process by ``app.open_services`` and stored on
+``app.state.services``. In a route, ask for what you need::
+
+    async def route(redis: RedisDep, bank: BankDep, settings: SettingsDep) -> ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from starkrelay.bank.gateway import BankGateway
+from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.settings import Settings
+from starkrelay.store import Keys, Redis
+
+
+@dataclass
+class Services:
+    """The process-wide collaborators: configuration, Redis, key names, Stark Bank."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    bank: BankGateway
+    public_key: StarkPublicKey
+
+
+def get_services(request: Request) -> Services:
+    """The ``Services`` the app's lifespan opened."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    return get_services(request).settings
+
+
+def get_redis(request: Request) -> Redis:
+    return get_services(request).redis
+
+
+def get_keys(request: Request) -> Keys:
+    return get_services(request).keys
+
+
+def get_bank(request: Request) -> BankGateway:
+    return get_services(request).bank
+
+
+def get_public_key(request: Request) -> StarkPublicKey:
+    return get_services(request).public_key
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+KeysDep = Annotated[Keys, Depends(get_keys)]
+BankDep = Annotated[BankGateway, Depends(get_bank)]
+PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]

@@ -1,0 +1,1 @@
+"""The invoice campaign: random payers, slot arithmetic, exactly-once batch issuance, schedule."""

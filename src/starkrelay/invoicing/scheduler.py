@@ -1,0 +1,108 @@
+"""The campaign clock: APScheduler 3 in every replica; Redis decides who issues each slot.
+
+Every replica runs a short periodic ``tick``; each tick resolves the due slots through
+``SlotIssuer`` (claims in Redis), so replicas may come and go and a restarted process picks
+up where the campaign is, never where it was when the process started. The first tick
+ever (of any replica) starts the campaign; after it is over, ticks do nothing until
+``starkrelay campaign start`` writes a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from redis.exceptions import RedisError
+
+from starkrelay.bank.errors import BankError
+from starkrelay.deps import Services
+from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
+from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
+
+log = structlog.get_logger("starkrelay.invoicing")
+
+
+def tick_seconds(interval: float) -> float:
+    """How often replicas look for due slots: a quarter interval, between 20 ms and 10 s."""
+    return min(10.0, max(0.02, interval / 4))
+
+
+class CampaignRunner:
+    """What one scheduler tick does. Remembers only the first unresolved slot, to avoid
+    re-reading a long (endless) campaign's history on every tick."""
+
+    def __init__(self, services: Services, issuer: SlotIssuer | None = None) -> None:
+        self.services = services
+        self.issuer = issuer or SlotIssuer(
+            services.settings, services.redis, services.keys, services.bank
+        )
+        self._campaign_id: str | None = None
+        self._first_open = 0
+        self._announced_end: str | None = None
+
+    async def tick(self) -> list[SlotOutcome]:
+        """Resolve due slots of the current campaign (starting it if none exists). Never
+        raises Redis or Stark Bank errors: they are logged and the next tick retries."""
+        try:
+            return await self._tick()
+        except (BankError, RedisError) as error:
+            log.error("campaign.tick.failed", error=str(error), kind=type(error).__name__)
+            return []
+
+    async def _tick(self) -> list[SlotOutcome]:
+        s = self.services
+        campaign = await load_or_start_campaign(
+            s.redis, s.keys, s.settings, now=self.issuer.clock()
+        )
+        if campaign.id != self._campaign_id:
+            self._campaign_id, self._first_open = campaign.id, 0
+            log.info(
+                "campaign.current",
+                campaign_id=campaign.id,
+                t0=campaign.t0,
+                interval=campaign.interval,
+                slots=campaign.slots,
+            )
+        outcomes = await self.issuer.issue_due_slots(campaign, start=self._first_open)
+        resolved = {outcome.slot for outcome in outcomes}
+        while self._first_open in resolved:
+            self._first_open += 1
+        self._announce_end(campaign)
+        return outcomes
+
+    def _announce_end(self, campaign: Campaign) -> None:
+        over = campaign.slots is not None and self._first_open >= campaign.slots
+        if over and self._announced_end != campaign.id:
+            self._announced_end = campaign.id
+            log.info("campaign.ended", campaign_id=campaign.id, slots=campaign.slots)
+
+
+@asynccontextmanager
+async def campaign_scheduler(
+    services: Services, runner: CampaignRunner | None = None
+) -> AsyncIterator[None]:
+    """Background part: run ``CampaignRunner.tick`` periodically until exit."""
+    job = runner or CampaignRunner(services)
+    every = tick_seconds(services.settings.campaign_interval_seconds)
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
+    scheduler.add_job(
+        job.tick,
+        IntervalTrigger(seconds=every),
+        id="campaign.tick",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    log.info("campaign.scheduler.started", tick_seconds=every)
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+        log.info("campaign.scheduler.stopped")
