@@ -66,12 +66,31 @@ class BankGateway:
         return await run_bank_call(operation, call, self.policy)
 
     # --- invoices ---------------------------------------------------------------------------
-    async def create_invoices(self, invoices: list[NewInvoice]) -> list[Invoice]:
-        """Create up to 100 invoices in ONE request; all or none (a 400 rejects the batch)."""
+    async def create_invoices(
+        self, invoices: list[NewInvoice], *, batch_tag: str | None = None
+    ) -> list[Invoice]:
+        """Create up to 100 invoices in ONE request; all or none (a 400 rejects the batch).
+
+        With ``batch_tag`` (a tag every invoice carries and no other batch uses), transient
+        failures are retried safely: each retry first looks the batch up by that tag and
+        returns it if the lost attempt did create it. Without it nothing is retried (a
+        blind retry could issue the batch twice).
+        """
         payload = [convert.invoice_to_sdk(item) for item in invoices]
-        created = await self._call(
-            "create_invoices", lambda: starkbank.invoice.create(payload, user=self._user)
-        )
+        attempts = 0
+
+        def create() -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and batch_tag is not None:
+                found = list(starkbank.invoice.query(tags=[batch_tag], user=self._user))
+                if found:
+                    log.warning("bank.invoices.found_after_retry", tag=batch_tag, n=len(found))
+                    return found
+            return starkbank.invoice.create(payload, user=self._user)
+
+        policy = self.policy if batch_tag is not None else RetryPolicy.off()
+        created = await run_bank_call("create_invoices", create, policy)
         return [convert.invoice(item) for item in created]
 
     async def get_invoice(self, invoice_id: str) -> Invoice:
@@ -108,16 +127,36 @@ class BankGateway:
 
     # --- transfers --------------------------------------------------------------------------
     async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
-        """Create up to 100 transfers in ONE request, in order; all or none.
+        """Create up to 100 transfers in ONE request; returns them in the given order.
 
-        On a 400 the ``BankInputError.errors`` keep the provider's messages (which name the
-        failing item's position; see ``BankInputError.item_index``). A duplicated
-        ``external_id`` is such an input error: the transfer already exists.
+        Retries of transient failures are safe when every transfer carries a tag: before
+        re-sending, the transfers already created (same ``external_id`` under those tags) are
+        looked up and only the missing ones are sent. On a 400 the whole request is refused and
+        ``BankInputError.errors`` keep the provider's messages (which name the failing item's
+        position; see ``BankInputError.item_index``). A duplicated ``external_id`` is such an
+        input error: a transfer with that id already exists.
         """
         payload = [convert.transfer_to_sdk(item) for item in transfers]
-        created = await self._call(
-            "create_transfers", lambda: starkbank.transfer.create(payload, user=self._user)
-        )
+        tags = sorted({tag for item in transfers for tag in item.tags})
+        retry_safe = all(item.tags for item in transfers)
+        attempts = 0
+
+        def create() -> list[Any]:
+            nonlocal attempts
+            attempts += 1
+            existing: dict[str, Any] = {}
+            if attempts > 1:
+                wanted = {item.external_id for item in transfers}
+                for found in starkbank.transfer.query(tags=tags, user=self._user):
+                    if found.external_id in wanted:
+                        existing[found.external_id] = found
+            pending = [item for item in payload if item.external_id not in existing]
+            created = starkbank.transfer.create(pending, user=self._user) if pending else []
+            by_external_id = {**existing, **{item.external_id: item for item in created}}
+            return [by_external_id[item.external_id] for item in transfers]
+
+        policy = self.policy if retry_safe else RetryPolicy.off()
+        created = await run_bank_call("create_transfers", create, policy)
         return [convert.transfer(item) for item in created]
 
     async def get_transfer(self, transfer_id: str) -> Transfer:

@@ -214,6 +214,7 @@ class SlotIssuer:
         )
 
     async def _create_batch(self, tags: tuple[str, ...], count: int | None = None) -> list[Invoice]:
+        """Create one batch; ``tags[-1]`` must name this batch alone (safe-retry look-up key)."""
         settings = self.settings
         size = count or self.payers.rng.randint(
             settings.campaign_batch_min, settings.campaign_batch_max
@@ -227,7 +228,7 @@ class SlotIssuer:
             expiration_seconds=settings.invoice_expiration_seconds,
             tags=tags,
         )
-        return await self.bank.create_invoices(invoices)
+        return await self.bank.create_invoices(invoices, batch_tag=tags[-1])
 
     # --- every due slot -----------------------------------------------------------------------
     async def issue_due_slots(self, campaign: Campaign, start: int = 0) -> list[SlotOutcome]:
