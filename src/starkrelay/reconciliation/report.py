@@ -1,0 +1,162 @@
+"""The money report: what Stark Bank credited against what we forwarded, invoice by invoice.
+
+Built from Stark Bank's records (credited logs and forward transfers) plus our ledger (queued,
+dead-lettered, skipped). All amounts are cents. An invoice "disagrees" when its numbers do not
+add up: more than one successful forward, a successful forward of the wrong amount, or a
+credit with no transfer and no record of why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from starkrelay.bank import Transfer
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.store import Keys, Redis
+
+_PENDING_STATUSES = {"created", "processing"}
+_FAILED_STATUSES = {"failed", "canceled"}
+
+
+@dataclass(frozen=True)
+class CreditedInvoice:
+    invoice_id: str
+    gross_amount: int
+    fee: int
+
+    @property
+    def net(self) -> int:
+        return self.gross_amount - self.fee
+
+
+@dataclass
+class MoneyReport:
+    since: str
+    generated_at: str
+    invoices: int = 0
+    credited: int = 0
+    fees: int = 0
+    net: int = 0
+    forwarded: int = 0
+    in_flight: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0
+    events_marked_delivered: int = 0
+    enqueued_missing: int = 0
+    resent: int = 0
+    disagreements: list[dict[str, str | int]] = field(default_factory=list)
+
+    LINES = ("credited", "fees", "net", "forwarded", "in_flight", "failed", "dead_lettered")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MoneyReport:
+        return cls(**json.loads(text))
+
+
+def judge_invoice(
+    report: MoneyReport,
+    invoice: CreditedInvoice,
+    transfers: Iterable[Transfer],
+    ledger: Mapping[str, str],
+) -> None:
+    """Add one credited invoice to `report`, placing its net in exactly one line."""
+    report.invoices += 1
+    report.credited += invoice.gross_amount
+    report.fees += invoice.fee
+    report.net += invoice.net
+    attempts = list(transfers)
+    successes = [t for t in attempts if t.status == "success"]
+    pending = [t for t in attempts if t.status in _PENDING_STATUSES]
+    stage = ledger.get("stage", "")
+
+    def disagree(problem: str, **extra: str | int) -> None:
+        report.disagreements.append(
+            {"invoice_id": invoice.invoice_id, "net": invoice.net, "problem": problem, **extra}
+        )
+
+    if invoice.net <= 0:
+        report.skipped += invoice.net
+        if attempts:
+            disagree("transfer exists for a non-positive net amount")
+        return
+    if successes:
+        report.forwarded += sum(t.amount for t in successes)
+        if len(successes) > 1:
+            disagree("more than one successful forward", transfers=len(successes))
+        elif successes[0].amount != invoice.net:
+            disagree("forwarded amount differs from net", forwarded=successes[0].amount)
+        return
+    if pending or stage in {"queued", "sent"}:
+        report.in_flight += invoice.net
+        for transfer in pending:
+            if transfer.amount != invoice.net:
+                disagree("transfer amount differs from net", transfer_amount=transfer.amount)
+        return
+    if stage == "dead":
+        report.dead_lettered += invoice.net
+        return
+    if attempts and all(t.status in _FAILED_STATUSES for t in attempts):
+        report.failed += invoice.net
+        return
+    disagree("credited but no forward transfer and no record of one", stage=stage or "none")
+
+
+def publish(report: MoneyReport) -> None:
+    """Expose the report's lines as metrics."""
+    for line in MoneyReport.LINES:
+        metrics.REPORT_CENTS.labels(line).set(getattr(report, line))
+    metrics.REPORT_DISAGREEMENTS.set(len(report.disagreements))
+
+
+async def store_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
+    await redis.set(keys.reconcile_report(), report.to_json())
+    publish(report)
+
+
+async def load_report(redis: Redis, keys: Keys) -> MoneyReport | None:
+    """The last stored report, or None if no reconciliation ran yet."""
+    text = await redis.get(keys.reconcile_report())
+    return MoneyReport.from_json(str(text)) if text else None
+
+
+def new_report(since: date) -> MoneyReport:
+    return MoneyReport(since=since.isoformat(), generated_at=datetime.now(UTC).isoformat())
+
+
+def _brl(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}R$ {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def print_report(report: MoneyReport, console: Console | None = None) -> None:
+    """Print the report as two tables: the money lines and the disagreeing invoices."""
+    console = console or Console()
+    table = Table(title=f"Money report since {report.since} ({report.invoices} invoices)")
+    table.add_column("line")
+    table.add_column("amount", justify="right")
+    for line in MoneyReport.LINES:
+        table.add_row(line.replace("_", " "), _brl(getattr(report, line)))
+    table.add_row("events marked delivered", str(report.events_marked_delivered))
+    table.add_row("credits enqueued by this run", str(report.enqueued_missing))
+    table.add_row("failed forwards re-sent", str(report.resent))
+    console.print(table)
+    if report.disagreements:
+        problems = Table(title="Invoices whose numbers disagree", style="red")
+        problems.add_column("invoice")
+        problems.add_column("net", justify="right")
+        problems.add_column("problem")
+        for row in report.disagreements:
+            problems.add_row(str(row["invoice_id"]), _brl(int(row["net"])), str(row["problem"]))
+        console.print(problems)
+    else:
+        console.print("[green]Every credited invoice adds up.[/green]")

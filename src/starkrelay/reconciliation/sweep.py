@@ -1,0 +1,156 @@
+"""The reconciliation sweep: close every gap between Stark Bank's records and ours.
+
+Steps, each idempotent (running the sweep twice, or in two replicas, changes nothing twice):
+
+a. undelivered events go through ``intake.take_event`` (the webhook path) and are marked
+   delivered only after it returned, i.e. after their work is durably enqueued or recorded;
+b. every ``credited`` invoice log since ``since`` without a forward transfer is enqueued
+   (attempt 0, guarded by the same per-invoice claim as the webhook);
+c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
+   is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends``. An attempt
+   that is still ``created``/``processing`` blocks any re-send, so two can never both succeed;
+d. the money report (``report.judge_invoice``) over the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
+
+import structlog
+
+from starkrelay import store
+from starkrelay.bank import BankError, BankGateway, Transfer
+from starkrelay.forwarding.items import ForwardItem, parse_external_id
+from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
+from starkrelay.store import Keys, Redis
+from starkrelay.webhooks.events import MalformedEvent, parse_event
+from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS, IntakePolicy, take_event
+
+log = structlog.get_logger(__name__)
+
+_FAILED = {"failed", "canceled"}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    since: date
+    max_resends: int
+    replay_window_seconds: float
+    workspace_id: str | None = None
+
+
+async def sweep_undelivered_events(
+    redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
+) -> int:
+    """Take every undelivered event since `config.since`, then mark it delivered.
+    Returns how many were marked. A Redis failure stops the sweep before any mark."""
+    events: list[dict[str, Any]] = [e async for e in bank.iter_undelivered_events(config.since)]
+    policy = IntakePolicy(replay_window_seconds=config.replay_window_seconds)
+    marked = 0
+    for raw in events:
+        try:
+            event = parse_event(raw)
+        except MalformedEvent as exc:
+            log.error("reconcile.event.malformed", event_id=raw.get("id"), reason=str(exc))
+            continue
+        if config.workspace_id is not None and event.workspace_id != config.workspace_id:
+            continue
+        outcome = await take_event(redis, keys, event, policy, source="reconcile")
+        try:
+            await bank.mark_event_delivered(event.id)
+        except BankError as exc:
+            log.warning("reconcile.event.mark_failed", event_id=event.id, error=str(exc))
+            continue
+        marked += 1
+        log.info("reconcile.event.delivered", event_id=event.id, outcome=outcome.value)
+    return marked
+
+
+async def credited_invoices(bank: BankGateway, since: date) -> dict[str, CreditedInvoice]:
+    """Invoices with a ``credited`` log since `since` (the latest log per invoice wins)."""
+    found: dict[str, CreditedInvoice] = {}
+    async for entry in bank.iter_invoice_logs(types=["credited"], after=since):
+        invoice = entry.invoice
+        found.setdefault(invoice.id, CreditedInvoice(invoice.id, invoice.amount, invoice.fee))
+    return found
+
+
+async def forward_transfers(bank: BankGateway, since: date) -> dict[str, dict[int, Transfer]]:
+    """Our forward transfers since `since`: invoice id -> attempt -> transfer."""
+    by_invoice: dict[str, dict[int, Transfer]] = defaultdict(dict)
+    for transfer in await bank.find_transfers(after=since):
+        ours = parse_external_id(transfer.external_id)
+        if ours is not None:
+            invoice_id, attempt = ours
+            by_invoice[invoice_id][attempt] = transfer
+    return by_invoice
+
+
+async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
+    code, _ = await store.intake_event(
+        redis,
+        keys,
+        event_id=None,
+        event_ttl_seconds=0,
+        action="forward",
+        invoice_id=item.invoice_id,
+        attempt=item.attempt,
+        now=time.time(),
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        stream_fields=item.to_fields() | {"enqueued_at": f"{time.time():.6f}"},
+        ledger_fields={"amount": item.amount, "gross_amount": item.gross_amount, "fee": item.fee},
+    )
+    return code == 1
+
+
+def next_attempt(attempts: dict[int, Transfer], max_resends: int) -> int | None:
+    """The attempt to send now, or None. Only when every existing attempt has definitely
+    failed, and never past `max_resends` re-sends."""
+    if not attempts or not all(t.status in _FAILED for t in attempts.values()):
+        return None
+    following = max(attempts) + 1
+    return following if following <= max_resends else None
+
+
+async def reconcile(
+    redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
+) -> MoneyReport:
+    """Run steps a-d once and return the report (not stored; see ``service``)."""
+    report = new_report(config.since)
+    report.events_marked_delivered = await sweep_undelivered_events(redis, keys, bank, config)
+    credited = await credited_invoices(bank, config.since)
+    transfers = await forward_transfers(bank, config.since)
+    for invoice in credited.values():
+        attempts = transfers.get(invoice.invoice_id, {})
+        if invoice.net > 0:
+            base = ForwardItem(invoice.invoice_id, invoice.net, invoice.gross_amount, invoice.fee)
+            if not attempts:
+                if await _enqueue(redis, keys, _with(base, 0, "reconcile")):
+                    report.enqueued_missing += 1
+                    log.warning("reconcile.credit.enqueued", invoice_id=invoice.invoice_id)
+            elif (attempt := next_attempt(attempts, config.max_resends)) is not None and (
+                await _enqueue(redis, keys, _with(base, attempt, "resend"))
+            ):
+                report.resent += 1
+                log.warning(
+                    "reconcile.forward.resent", invoice_id=invoice.invoice_id, attempt=attempt
+                )
+        ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice.invoice_id)))
+        judge_invoice(report, invoice, attempts.values(), ledger)
+    log.info(
+        "reconcile.finished",
+        since=config.since.isoformat(),
+        invoices=report.invoices,
+        forwarded=report.forwarded,
+        in_flight=report.in_flight,
+        disagreements=len(report.disagreements),
+    )
+    return report
+
+
+def _with(item: ForwardItem, attempt: int, source: str) -> ForwardItem:
+    return ForwardItem(item.invoice_id, item.amount, item.gross_amount, item.fee, attempt, source)

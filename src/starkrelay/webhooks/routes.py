@@ -1,0 +1,115 @@
+"""``POST /api/v1/webhooks/starkbank``: verify, de-duplicate, enqueue, answer.
+
+Answers, in the order they are checked: 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
+or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event;
+403 another workspace (when ``STARK_WORKSPACE_ID`` is set); 400 older than
+``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank retries); else 200, also
+for a duplicate (nothing is done twice). No business logic here: see ``intake.take_event``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from starkrelay.deps import Services, ServicesDep
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.settings import WEBHOOK_PATH
+from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
+from starkrelay.webhooks.intake import IntakePolicy, take_event
+from starkrelay.webhooks.signature import PublicKeyUnavailable, SignatureError, SignatureVerifier
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (BodyTooLarge) as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def verifier_for(request: Request, services: Services) -> SignatureVerifier:
+    """The process's verifier (one per app), seeded with the key the app loaded at start."""
+    verifier: SignatureVerifier | None = getattr(request.app.state, "webhook_verifier", None)
+    if verifier is None:
+        public_key = services.public_key
+        seeded = False
+
+        async def fetch() -> str:
+            nonlocal seeded
+            if not seeded and public_key.pem is not None:
+                seeded = True
+                return public_key.pem
+            seeded = True
+            return await public_key.fetch()
+
+        verifier = SignatureVerifier(
+            fetch, refresh_min_seconds=services.settings.public_key_refresh_min_seconds
+        )
+        request.app.state.webhook_verifier = verifier
+    return verifier
+
+
+def _answer(status: int, outcome: str, detail: str | None = None) -> JSONResponse:
+    metrics.WEBHOOKS.labels(outcome).inc()
+    body: dict[str, str] = {"outcome": outcome}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status)
+
+
+@router.post(WEBHOOK_PATH)
+async def receive_stark_bank_event(request: Request, services: ServicesDep) -> JSONResponse:
+    """Take one Stark Bank event. 200 means it is durably claimed (and enqueued if credited)."""
+    settings = services.settings
+    try:
+        body = await read_capped_body(request, settings.webhook_max_body_bytes)
+    except BodyTooLarge:
+        return _answer(413, "too_large", f"body over {settings.webhook_max_body_bytes} bytes")
+    try:
+        await verifier_for(request, services).verify(body, request.headers.get("digital-signature"))
+    except SignatureError as exc:
+        metrics.SIGNATURE_FAILURES.inc()
+        log.warning("webhooks.signature.refused", reason=str(exc), size=len(body))
+        return _answer(401, "unsigned", "invalid or missing Digital-Signature")
+    except PublicKeyUnavailable as exc:
+        return _answer(503, "unavailable", str(exc))
+    try:
+        event = parse_webhook_body(body)
+    except MalformedEvent as exc:
+        log.warning("webhooks.event.malformed", reason=str(exc))
+        return _answer(400, "malformed", str(exc))
+    workspace = settings.stark_workspace_id
+    if workspace is not None and event.workspace_id != workspace:
+        log.warning("webhooks.event.other_workspace", event_id=event.id)
+        return _answer(403, "other_workspace", "event from another workspace")
+    window = timedelta(seconds=settings.webhook_replay_window_seconds)
+    if event.created < datetime.now(UTC) - window:
+        log.warning("webhooks.event.stale", event_id=event.id, created=event.created.isoformat())
+        return _answer(400, "stale", "event is older than the replay window")
+    policy = IntakePolicy(replay_window_seconds=settings.webhook_replay_window_seconds)
+    try:
+        outcome = await take_event(services.redis, services.keys, event, policy)
+    except RedisError as exc:
+        log.error("webhooks.redis_unavailable", event_id=event.id, error=type(exc).__name__)
+        return _answer(503, "unavailable", "storage unavailable; retry later")
+    return _answer(200, outcome.value)
