@@ -23,10 +23,14 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.bank.registration import webhook_registered_at_start
 from starkrelay.deps import Services
+from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.ops.health import router as ops_router
+from starkrelay.ops.status import router as status_router
+from starkrelay.reconciliation.service import reconciliation_scheduler
 from starkrelay.settings import Settings
 from starkrelay.store import connect_from_settings, keys_from_settings
+from starkrelay.webhooks.routes import router as webhook_router
 
 log = structlog.get_logger("starkrelay.app")
 
@@ -34,10 +38,14 @@ Background = Callable[[Services], AbstractAsyncContextManager[None]]
 
 ROUTERS: list[APIRouter] = [
     ops_router,
+    webhook_router,
+    status_router,
 ]
 BACKGROUND: list[Background] = [
     webhook_registered_at_start,
     campaign_scheduler,
+    forwarding_worker,
+    reconciliation_scheduler,
 ]
 
 Role = Literal["serve", "api", "worker"]

@@ -1,0 +1,63 @@
+"""A snapshot of the forward stream for status and metrics: depth, lag, pending, dead letters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.store import FORWARD_GROUP, Keys, Redis
+
+
+@dataclass(frozen=True)
+class StreamState:
+    lag: int
+    """Entries never delivered to a worker."""
+    pending: int
+    """Entries delivered and not yet acknowledged."""
+    oldest_pending_seconds: float
+    dead_letters: int
+    consumers: int
+
+    @property
+    def depth(self) -> int:
+        return self.lag + self.pending
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"depth": self.depth}
+
+
+async def stream_state(redis: Redis, keys: Keys) -> StreamState:
+    """Read the forward stream's group state (zeros when nothing was ever enqueued)."""
+    stream = keys.forward_stream()
+    dead = int(await redis.xlen(keys.forward_dead_letters()))
+    if not await redis.exists(stream):
+        return StreamState(0, 0, 0.0, dead, 0)
+    groups = await redis.xinfo_groups(stream)
+    group = next((g for g in groups if g.get("name") == FORWARD_GROUP), None)
+    if group is None:
+        return StreamState(int(await redis.xlen(stream)), 0, 0.0, dead, 0)
+    lag = group.get("lag")
+    if lag is None:  # unknown after deletions: count entries after the last delivered id
+        last = str(group.get("last-delivered-id", "0-0"))
+        lag = len(await redis.xrange(stream, min=f"({last}", max="+") or [])
+    pending = int(group.get("pending", 0))
+    oldest = 0.0
+    if pending:
+        summary = await redis.xpending(stream, FORWARD_GROUP)
+        first = summary.get("min") if isinstance(summary, dict) else None
+        if first:
+            oldest = max(0.0, time.time() - int(str(first).split("-")[0]) / 1000)
+    return StreamState(int(lag), pending, oldest, dead, int(group.get("consumers", 0)))
+
+
+async def refresh_stream_gauges(redis: Redis, keys: Keys) -> StreamState:
+    """Read the state and publish it as gauges."""
+    state = await stream_state(redis, keys)
+    metrics.STREAM_DEPTH.set(state.depth)
+    metrics.STREAM_LAG.set(state.lag)
+    metrics.STREAM_PENDING.set(state.pending)
+    metrics.STREAM_OLDEST_PENDING_SECONDS.set(state.oldest_pending_seconds)
+    metrics.DEAD_LETTERS.set(state.dead_letters)
+    return state

@@ -1,0 +1,110 @@
+"""``GET /api/v1/status`` and ``POST /api/v1/admin/reconcile``, behind ``ADMIN_TOKEN``.
+
+Both need ``Authorization: Bearer $ADMIN_TOKEN`` (compared in constant time). Without a
+configured token the endpoints do not exist (404), so a deployment that forgot the token
+exposes nothing. The status body: campaign progress, invoices per forward stage, queue depth,
+pending and dead letters, the last money report.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from starkrelay.deps import Services, ServicesDep
+from starkrelay.forwarding.stream_state import refresh_stream_gauges
+from starkrelay.invoicing.campaign import load_campaign
+from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.reconciliation.report import load_report
+from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
+from starkrelay.store import FORWARD_STAGES, Keys, Redis
+
+router = APIRouter(tags=["operations"])
+
+
+def require_admin(request: Request, services: ServicesDep) -> None:
+    """404 when no ``ADMIN_TOKEN`` is configured; 401 unless the Bearer token matches."""
+    token = services.settings.admin_token
+    if token is None:
+        raise HTTPException(status_code=404, detail="Not Found")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
+    """The current campaign and its slots by outcome, or None if none was started."""
+    campaign = await load_campaign(redis, keys)
+    if campaign is None:
+        return None
+    raw = await redis.hgetall(keys.campaign_slots(campaign.id))
+    outcomes = [SlotOutcome.from_json(str(text)) for text in raw.values()]
+    by_status: dict[str, int] = {}
+    for outcome in outcomes:
+        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+    now = time.time()
+    return {
+        "id": campaign.id,
+        "slots": campaign.slots,
+        "slots_resolved": len(outcomes),
+        "slots_by_status": by_status,
+        "invoices_issued": sum(len(o.invoice_ids) for o in outcomes),
+        "next_slot_at": campaign.next_fire(now),
+        "over": campaign.is_over(now),
+    }
+
+
+async def status_body(services: Services) -> dict[str, Any]:
+    """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
+    redis, keys = services.redis, services.keys
+    stages = await redis.hgetall(keys.ledger_stages())
+    counters = await redis.hgetall(keys.forward_counters())
+    stream = await refresh_stream_gauges(redis, keys)
+    report = await load_report(redis, keys)
+    dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
+    return {
+        "campaign": await campaign_progress(redis, keys),
+        "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
+        "forwarding": {
+            "transfer_calls": int(counters.get("transfer_calls", 0)),
+            "items_sent": int(counters.get("items_sent", 0)),
+            "cents_sent": int(counters.get("cents_sent", 0)),
+            "items_dead": int(counters.get("items_dead", 0)),
+        },
+        "queue": stream.as_dict(),
+        "dead_letters": [{"id": entry_id, **(fields or {})} for entry_id, fields in dead or []],
+        "last_reconciliation": None if report is None else report.__dict__,
+    }
+
+
+@router.get("/api/v1/status")
+async def status(_: AdminDep, services: ServicesDep) -> dict[str, Any]:
+    """Campaign progress, counts per stage, queue depth, dead letters, last money report."""
+    return await status_body(services)
+
+
+@router.post("/api/v1/admin/reconcile")
+async def reconcile_now(
+    _: AdminDep,
+    services: ServicesDep,
+    since: Annotated[date | None, Query(description="first day (YYYY-MM-DD)")] = None,
+) -> JSONResponse:
+    """Run a reconciliation now and return its money report (409 if one is running)."""
+    try:
+        report = await run_reconciliation(services, since)
+    except ReconciliationBusy as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return JSONResponse(report.__dict__)
