@@ -127,7 +127,7 @@ async def run_bank_call(operation: str, call: Callable[[], T], policy: RetryPoli
         retry=retry_if_exception_type(TransientBankError),
         stop=stop_before_delay(policy.deadline),
         wait=wait_exponential_jitter(
-            initial=policy.initial, max=policy.max_wait, jitter=policy.initial
+            multiplier=policy.initial, max=policy.max_wait, jitter=policy.initial
         ),
         before_sleep=before_sleep,
         reraise=True,

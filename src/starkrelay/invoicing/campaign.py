@@ -43,10 +43,16 @@ class Campaign:
         """The highest slot whose time has come at ``now`` (None before ``t0``)."""
         if now < self.t0:
             return None
-        k = math.floor((now - self.t0) / self.interval + 1e-9)
+        # A millionth of an interval of tolerance absorbs float error (0.6 / 0.2 = 2.9999...).
+        k = math.floor((now - self.t0) / self.interval + 1e-6)
         if self.slots is not None:
             k = min(k, self.slots - 1)
         return k
+
+    def is_due(self, slot: int, now: float) -> bool:
+        """True once slot ``slot``'s time has come (and it belongs to the campaign)."""
+        last = self.last_due_slot(now)
+        return last is not None and 0 <= slot <= last
 
     def due_slots(self, now: float, start: int = 0) -> range:
         """Slots ``start..`` whose time has come at ``now``, in order."""

@@ -150,7 +150,7 @@ class SlotIssuer:
         Stark Bank stayed unavailable: the next run retries, looking the batch up first.
         """
         now = self.clock()
-        if now < campaign.fire_at(slot):
+        if not campaign.is_due(slot, now):
             return None
         if (done := await self.outcome(campaign, slot)) is not None:
             return done

@@ -1,0 +1,45 @@
+"""Fixtures for starkrelay tests: settings pointed at the test's sandbox and Redis prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from starkrelay.settings import Settings
+from starksandbox.testing import SandboxHandle
+
+SettingsFactory = Callable[..., Settings]
+
+
+def settings_for(
+    sandbox: SandboxHandle, redis_url: str, key_prefix: str, **overrides: Any
+) -> Settings:
+    """Settings for the service under test: the sandbox's project, compressed timings."""
+    values: dict[str, Any] = {
+        "stark_project_id": sandbox.project_id,
+        "stark_private_key": sandbox.private_key,
+        "stark_api_url": sandbox.url,
+        "redis_url": redis_url,
+        "redis_key_prefix": key_prefix,
+        "bank_retry_deadline_seconds": 3.0,
+        "bank_retry_max_wait_seconds": 0.02,
+        "bank_timeout_seconds": 5.0,
+        "campaign_interval_seconds": 0.2,
+        "campaign_duration_seconds": 1.6,
+        "campaign_grace_seconds": 0.5,
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def relay_settings(sandbox: SandboxHandle, redis_url: str, key_prefix: str) -> SettingsFactory:
+    """``relay_settings(**overrides)`` -> Settings for this test's sandbox and key prefix."""
+
+    def make(**overrides: Any) -> Settings:
+        return settings_for(sandbox, redis_url, key_prefix, **overrides)
+
+    return make
