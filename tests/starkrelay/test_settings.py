@@ -83,7 +83,8 @@ def test_defaults_match_the_shared_contract(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("STARK_PRIVATE_KEY", PEM)
     settings = load_settings()
     assert settings.campaign_slot_count == 8
-    assert settings.campaign_batch_min == 8 and settings.campaign_batch_max == 12
+    assert settings.campaign_batch_min == 8
+    assert settings.campaign_batch_max == 12
     assert settings.redis_key_prefix == "starkrelay"
     assert settings.destination_bank_code == "20018183"
     assert settings.destination_tax_id == "20.018.183/0001-80"
@@ -119,7 +120,8 @@ def test_private_key_from_the_older_pair_without_headers(monkeypatch: pytest.Mon
     monkeypatch.setenv("STARKBANK_EC_PARAMETERS", "BgUrgQQACg==")
     monkeypatch.setenv("STARKBANK_EC_PRIVATE_KEY", body)
     pem = load_settings().private_key_pem.get_secret_value()
-    assert "EC PARAMETERS" in pem and body[:20] in pem
+    assert "EC PARAMETERS" in pem
+    assert body[:20] in pem
 
 
 def test_missing_project_id_names_the_variable() -> None:
@@ -131,7 +133,8 @@ def test_missing_project_id_names_the_variable() -> None:
 def test_missing_private_key_names_every_accepted_source() -> None:
     message = error_of(stark_project_id="1")
     assert "STARK_PRIVATE_KEY: missing" in message
-    assert "STARK_PRIVATE_KEY_FILE" in message and "STARKBANK_EC_PRIVATE_KEY" in message
+    assert "STARK_PRIVATE_KEY_FILE" in message
+    assert "STARKBANK_EC_PRIVATE_KEY" in message
 
 
 def test_malformed_key_is_refused_without_echoing_it() -> None:
@@ -189,7 +192,8 @@ def test_secrets_never_appear_in_repr() -> None:
     shown = repr(settings) + str(settings)
     assert token not in shown
     assert PEM.strip().splitlines()[1] not in shown
-    assert settings.admin_token is not None and settings.admin_token.get_secret_value() == token
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == token
 
 
 def test_empty_admin_token_turns_admin_off() -> None:

@@ -83,7 +83,9 @@ def test_campaign_issues_eight_batches_then_stops(
                 await runner.tick()
                 clock.now += INTERVAL / 4
             campaign = await load_campaign(services.redis, services.keys)
-            assert campaign is not None and campaign.t0 == T0 and campaign.slots == 8
+            assert campaign is not None
+            assert campaign.t0 == T0
+            assert campaign.slots == 8
             outcomes = await runner.issuer.outcomes(campaign)
             assert sorted(outcomes) == list(range(8))
             assert {o.status for o in outcomes.values()} == {"issued"}
@@ -175,13 +177,15 @@ def test_crash_after_create_is_found_by_tag_not_created_again(
             assert campaign is not None
             created = await services.bank.find_invoices_by_tags([campaign.slot_tag(0)])
             [outcome] = await runner.tick()
-            assert outcome.status == "issued" and outcome.recovered
+            assert outcome.status == "issued"
+            assert outcome.recovered
             assert sorted(outcome.invoice_ids) == sorted(i.id for i in created)
             assert invoice_total(sandbox.summary()) == invoice_total(before) == len(created)
             assert await runner.tick() == []  # slot 0 is settled; nothing else is due
             assert await runner.issuer.outcomes(campaign) == {0: outcome}
             batches = await batches_by_slot(services.bank, campaign)
-            assert list(batches) == [0] and len(batches[0]) == len(created)
+            assert list(batches) == [0]
+            assert len(batches[0]) == len(created)
 
     asyncio.run(scenario())
 
@@ -203,8 +207,10 @@ def test_missed_slots_are_late_within_grace_else_skipped(
             await runner.tick()  # slot 0 on time, campaign starts
             clock.now = T0 + 3 * INTERVAL + 1200  # down through slots 1-2, 20 min into slot 3
             outcomes = {o.slot: o for o in await runner.tick()}
-            assert outcomes[1].status == "skipped" and outcomes[2].status == "skipped"
-            assert outcomes[3].status == "issued" and outcomes[3].late
+            assert outcomes[1].status == "skipped"
+            assert outcomes[2].status == "skipped"
+            assert outcomes[3].status == "issued"
+            assert outcomes[3].late
             campaign = await load_campaign(services.redis, services.keys)
             assert campaign is not None
             assert sorted(await batches_by_slot(services.bank, campaign)) == [0, 3]
@@ -249,7 +255,8 @@ def test_campaign_start_refuses_while_running(
             forced = await start_campaign(
                 services.redis, services.keys, settings, now=T0 + 60, force=True
             )
-            assert forced.t0 == T0 + 60 and forced.id != first.id
+            assert forced.t0 == T0 + 60
+            assert forced.id != first.id
             history = await services.redis.lrange(services.keys.campaign_history(), 0, -1)
             assert [Campaign.from_json(str(h)) for h in history] == [first]
 

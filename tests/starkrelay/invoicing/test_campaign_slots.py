@@ -47,6 +47,7 @@ def test_endless_campaign_never_ends() -> None:
 
 
 def test_tags_name_campaign_and_slot_and_round_trip() -> None:
-    assert DAY.tag == "campaign:c" and DAY.slot_tag(3) == "campaign:c:slot:3"
+    assert DAY.tag == "campaign:c"
+    assert DAY.slot_tag(3) == "campaign:c:slot:3"
     assert Campaign.from_json(DAY.to_json()) == DAY
     assert Campaign.from_json(ENDLESS.to_json()) == ENDLESS

@@ -27,11 +27,14 @@ def test_known_check_digits() -> None:
 
 
 def test_validators_refuse_wrong_digits_and_repeated_numbers() -> None:
-    assert is_valid_cpf("529.982.247-25") and is_valid_cpf("52998224725")
+    assert is_valid_cpf("529.982.247-25")
+    assert is_valid_cpf("52998224725")
     assert not is_valid_cpf("529.982.247-26")
-    assert not is_valid_cpf("000.000.000-00") and not is_valid_cpf("111.111.111-11")
+    assert not is_valid_cpf("000.000.000-00")
+    assert not is_valid_cpf("111.111.111-11")
     assert is_valid_cnpj("20.018.183/0001-80")
-    assert not is_valid_cnpj("20.018.183/0001-81") and not is_valid_cnpj("00.000.000/0000-00")
+    assert not is_valid_cnpj("20.018.183/0001-81")
+    assert not is_valid_cnpj("00.000.000/0000-00")
 
 
 def test_agrees_with_faker_on_thousands_of_tax_ids() -> None:
@@ -45,8 +48,13 @@ def test_generated_tax_ids_are_valid_and_formatted() -> None:
     rng = random.Random(3)
     for _ in range(2000):
         cpf, cnpj = random_cpf(rng), random_cnpj(rng)
-        assert is_valid_cpf(cpf) and len(cpf) == 14 and cpf[3] == "." and cpf[11] == "-"
-        assert is_valid_cnpj(cnpj) and len(cnpj) == 18 and cnpj[10] == "/"
+        assert is_valid_cpf(cpf)
+        assert len(cpf) == 14
+        assert cpf[3] == "."
+        assert cpf[11] == "-"
+        assert is_valid_cnpj(cnpj)
+        assert len(cnpj) == 18
+        assert cnpj[10] == "/"
 
 
 def test_payers_mix_people_and_companies_with_real_names() -> None:
