@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from starksandbox.testing import SandboxHandle, running_sandbox
+
 
 def _answers(url: str) -> bool:
     try:
@@ -46,3 +48,10 @@ def redis_url() -> Iterator[str]:
 def key_prefix() -> str:
     """A key prefix unique to this test."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxHandle]:
+    """A fresh starksandbox (compressed timings) with the SDK pointed at it for this test."""
+    with running_sandbox() as handle:
+        yield handle

@@ -1,0 +1,133 @@
+"""``starksandbox serve``: run the emulator in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from starksandbox.app import Sandbox
+from starksandbox.config import DEFAULT_RETRY_SCHEDULE, Faults, SandboxConfig
+
+app = typer.Typer(
+    help="starksandbox: a local Stark Bank v2 API for the official SDK.", no_args_is_help=True
+)
+
+
+@app.callback()
+def main() -> None:
+    """starksandbox: a local Stark Bank v2 API that the official SDK talks to unchanged."""
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected comma-separated seconds like 300,1800,7200, got {text!r}"
+        ) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8900,
+    project_id: Annotated[
+        list[str],
+        typer.Option(
+            "--project-id", help="Project id allowed to call (repeatable; pairs with --public-key)."
+        ),
+    ] = [],  # noqa: B006
+    public_key: Annotated[
+        list[Path],
+        typer.Option(
+            "--public-key", help="PEM file of that project's public key (repeatable, same order)."
+        ),
+    ] = [],  # noqa: B006
+    pay_share: Annotated[
+        float, typer.Option(help="Share (0-1) of new invoices paid automatically.")
+    ] = 0.9,
+    pay_delay: Annotated[
+        float, typer.Option(help="Seconds from invoice creation to automatic payment.")
+    ] = 60.0,
+    invoice_fee: Annotated[int, typer.Option(help="Fee in cents per credited invoice.")] = 50,
+    transfer_fee: Annotated[int, typer.Option(help="Fee in cents per transfer.")] = 0,
+    initial_balance: Annotated[int, typer.Option(help="Balance in cents at start.")] = 0,
+    transfer_processing_delay: Annotated[
+        float, typer.Option(help="Seconds per transfer step (created->processing->success).")
+    ] = 2.0,
+    retry_schedule: Annotated[
+        str, typer.Option(help="Seconds between webhook delivery retries, comma-separated.")
+    ] = ",".join(f"{s:g}" for s in DEFAULT_RETRY_SCHEDULE),
+    delivery_timeout: Annotated[
+        float, typer.Option(help="Seconds a webhook receiver has to answer.")
+    ] = 10.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (ids, auto-pay draws, fault draws).")
+    ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of the emulator's secp256k1 signing key (default: generated)."),
+    ] = None,
+    api_error_rate: Annotated[
+        float, typer.Option(help="Fault: share (0-1) of API calls answered 500.")
+    ] = 0.0,
+    api_lost_response_rate: Annotated[
+        float, typer.Option(help="Fault: share (0-1) of API calls that take effect but answer 500.")
+    ] = 0.0,
+    api_latency: Annotated[
+        float, typer.Option(help="Fault: seconds added to every API call.")
+    ] = 0.0,
+    webhook_drop_rate: Annotated[
+        float, typer.Option(help="Fault: share (0-1) of deliveries never sent.")
+    ] = 0.0,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(help="Fault: share (0-1) of deliveries sent twice.")
+    ] = 0.0,
+    webhook_delay: Annotated[
+        float, typer.Option(help="Fault: seconds every delivery waits.")
+    ] = 0.0,
+    webhook_reorder_window: Annotated[
+        float,
+        typer.Option(help="Fault: random extra wait in [0, seconds] per delivery (reorders them)."),
+    ] = 0.0,
+) -> None:
+    """Serve the Stark Bank v2 API emulator until interrupted (Ctrl-C)."""
+    if len(project_id) != len(public_key):
+        raise typer.BadParameter(
+            "give one --public-key PATH per --project-id ID, in the same order"
+        )
+    projects = {pid: path.read_text() for pid, path in zip(project_id, public_key, strict=True)}
+    try:
+        faults = Faults(
+            api_error_rate=api_error_rate,
+            api_lost_response_rate=api_lost_response_rate,
+            api_latency=api_latency,
+            webhook_drop_rate=webhook_drop_rate,
+            webhook_duplicate_rate=webhook_duplicate_rate,
+            webhook_delay=webhook_delay,
+            webhook_reorder_window=webhook_reorder_window,
+        )
+        config = SandboxConfig(
+            projects=projects,
+            pay_share=pay_share,
+            pay_delay=pay_delay,
+            invoice_fee=invoice_fee,
+            transfer_fee=transfer_fee,
+            initial_balance=initial_balance,
+            transfer_processing_delay=transfer_processing_delay,
+            retry_schedule=_seconds_list(retry_schedule),
+            delivery_timeout=delivery_timeout,
+            seed=seed,
+            signing_key=signing_key.read_text() if signing_key else None,
+            faults=faults,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    sandbox = Sandbox(config, base_url=f"http://{host}:{port}")
+    typer.echo(
+        f"starksandbox listening on http://{host}:{port} for projects {sorted(projects) or 'none'}"
+    )
+    uvicorn.run(sandbox, host=host, port=port, log_level="warning", access_log=False, lifespan="on")

@@ -1,0 +1,117 @@
+"""Every knob of a starksandbox, as plain data.
+
+Durations are seconds (floats), money is integer cents. A ``SandboxConfig`` is immutable; the
+server copies what it needs at start, and faults can be replaced at run time through
+``/sandbox/faults`` without touching the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (300.0, 1800.0, 7200.0)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Misbehaviour to inject; all rates are probabilities in [0, 1], delays are seconds.
+
+    - ``api_error_rate``: share of ``/v2`` requests answered HTTP 500 before anything happens.
+    - ``api_lost_response_rate``: share of ``/v2`` requests that take effect but are answered
+      HTTP 500 anyway (the client cannot tell whether its call worked).
+    - ``api_latency``: seconds added before every ``/v2`` answer.
+    - ``webhook_drop_rate``: share of deliveries never sent (no attempt, no retry; the event
+      stays ``isDelivered=false``).
+    - ``webhook_duplicate_rate``: share of deliveries sent twice.
+    - ``webhook_delay``: seconds every delivery waits before it is sent.
+    - ``webhook_reorder_window``: each delivery waits a random extra time in [0, window], so
+      deliveries arrive out of order.
+    """
+
+    api_error_rate: float = 0.0
+    api_lost_response_rate: float = 0.0
+    api_latency: float = 0.0
+    webhook_drop_rate: float = 0.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_delay: float = 0.0
+    webhook_reorder_window: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "api_error_rate",
+            "api_lost_response_rate",
+            "webhook_drop_rate",
+            "webhook_duplicate_rate",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault {name} must be within [0, 1], got {value}")
+        for name in ("api_latency", "webhook_delay", "webhook_reorder_window"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)}")
+
+    def to_json(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], base: Faults | None = None) -> Faults:
+        """Build faults from a JSON object; keys not given keep the value of ``base``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
+        values = {k: float(v) for k, v in data.items()}
+        return replace(base or cls(), **values)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Configuration of one emulator.
+
+    - ``projects``: project id -> PEM of that project's public key (requests are signed by it).
+    - ``pay_share``: share of new invoices paid automatically, ``pay_delay`` seconds after
+      creation (by the emulator's clock).
+    - ``invoice_fee`` / ``transfer_fee``: cents charged per credited invoice / per transfer.
+    - ``initial_balance``: cents in the workspace at start.
+    - ``transfer_processing_delay``: seconds from ``created`` to ``processing`` (and again to
+      ``success``) for a transfer due now.
+    - ``retry_schedule``: seconds after the 1st, 2nd, ... failed delivery before the next try.
+    - ``delivery_timeout``: seconds a webhook receiver has to answer.
+    - ``delivery_concurrency``: deliveries in flight at once.
+    - ``access_time_tolerance``: seconds ``Access-Time`` may differ from the real time.
+    - ``seed``: makes ids, auto-pay choices and fault draws reproducible.
+    - ``signing_key``: PEM of the emulator's own secp256k1 private key (generated if None).
+    - ``workspace_id``: id shown in events (derived from the seed if None).
+    """
+
+    projects: dict[str, str] = field(default_factory=dict)
+    pay_share: float = 0.9
+    pay_delay: float = 60.0
+    invoice_fee: int = 50
+    transfer_fee: int = 0
+    initial_balance: int = 0
+    transfer_processing_delay: float = 2.0
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    delivery_timeout: float = 10.0
+    delivery_concurrency: int = 64
+    access_time_tolerance: float = 300.0
+    max_body_bytes: int = 1_048_576
+    seed: int | None = None
+    signing_key: str | None = None
+    workspace_id: str | None = None
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.pay_share <= 1.0:
+            raise ValueError(f"pay_share must be within [0, 1], got {self.pay_share}")
+        for name in ("pay_delay", "transfer_processing_delay", "delivery_timeout"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+        for name in ("invoice_fee", "transfer_fee"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 cents, got {getattr(self, name)}")
+        if any(delay < 0 for delay in self.retry_schedule):
+            raise ValueError(f"retry_schedule must hold seconds >= 0, got {self.retry_schedule}")
+        if self.delivery_concurrency < 1:
+            raise ValueError("delivery_concurrency must be >= 1")

@@ -1,0 +1,1 @@
+"""HTTP handlers of the ``/v2`` resources, one module per resource."""

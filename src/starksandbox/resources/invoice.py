@@ -1,0 +1,239 @@
+"""``/v2/invoice``: create, get, query, PATCH, pdf, qrcode, payment; and ``/v2/invoice/log``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starksandbox import documents, simulation
+from starksandbox.listing import parse_day, parse_limit, parse_list, within_days
+from starksandbox.models import Invoice, Log
+from starksandbox.resources.invoice_input import parse_invoice, parse_patch
+from starksandbox.state import Workspace
+from starksandbox.validation import Errors, check_batch
+from starksandbox.web import ApiError, Request, Response, Router, json_response
+
+INVOICE_STATUSES = frozenset({"created", "paid", "canceled", "overdue", "expired"})
+INVOICE_LOG_TYPES = frozenset(
+    {"created", "paid", "credited", "canceled", "overdue", "expired", "reversed", "updated"}
+)
+
+
+def register(router: Router, current: Callable[[], Workspace]) -> None:
+    """Add the invoice routes; ``current`` returns the live workspace."""
+
+    def bind(
+        handler: Callable[[Workspace, Request, dict[str, str]], Response],
+    ) -> Callable[[Request, dict[str, str]], Response]:
+        return lambda request, params: handler(current(), request, params)
+
+    router.add("GET", "/v2/invoice/log", bind(query_logs))
+    router.add("GET", "/v2/invoice/log/{id}", bind(get_log))
+    router.add("GET", "/v2/invoice/log/{id}/pdf", bind(log_pdf))
+    router.add("POST", "/v2/invoice", bind(create))
+    router.add("GET", "/v2/invoice", bind(query))
+    router.add("GET", "/v2/invoice/{id}", bind(get))
+    router.add("PATCH", "/v2/invoice/{id}", bind(update))
+    router.add("GET", "/v2/invoice/{id}/pdf", bind(pdf))
+    router.add("GET", "/v2/invoice/{id}/qrcode", bind(qrcode))
+    router.add("GET", "/v2/invoice/{id}/payment", bind(payment))
+
+
+def _crc16(data: str) -> str:
+    crc = 0xFFFF
+    for byte in data.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return f"{crc:04X}"
+
+
+def _field(tag: str, value: str) -> str:
+    return f"{tag}{len(value):02d}{value}"
+
+
+def brcode(uuid: str, amount: int) -> str:
+    """A Pix copy-and-paste code (EMV) pointing at the emulator, with a valid CRC."""
+    account = _field("00", "br.gov.bcb.pix") + _field(
+        "25", f"brcode-h.sandbox.starkinfra.com/v2/{uuid}"
+    )
+    payload = (
+        _field("00", "01")
+        + _field("01", "12")
+        + _field("26", account)
+        + _field("52", "0000")
+        + _field("53", "986")
+        + (_field("54", f"{amount / 100:.2f}") if amount else "")
+        + _field("58", "BR")
+        + _field("59", "Stark Bank S.A.")
+        + _field("60", "Sao Paulo")
+        + _field("62", _field("05", "***"))
+        + "6304"
+    )
+    return payload + _crc16(payload)
+
+
+def _find(ws: Workspace, invoice_id: str) -> Invoice:
+    invoice = ws.invoices.get(invoice_id)
+    if invoice is None:
+        raise ApiError.one("invalidInvoice", f"Invoice {invoice_id!r} was not found")
+    return invoice
+
+
+def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    items = check_batch(request.json_object(), "invoices")
+    now = ws.clock.now()
+    errors: Errors = []
+    parsed = [parse_invoice(item, f"invoices[{i}]", now, errors) for i, item in enumerate(items)]
+    if errors:
+        raise ApiError(errors)
+    created = []
+    for values in parsed:
+        uuid = ws.ids.hex32()
+        invoice = Invoice(
+            id=ws.ids.new(),
+            nominal_amount=values["amount"],
+            created=now,
+            updated=now,
+            uuid=uuid,
+            brcode=brcode(uuid, values["amount"]),
+            base_url=ws.base_url,
+            **values,
+        )
+        ws.invoices.add(invoice)
+        simulation.track_invoice(ws, invoice)
+        created.append(invoice.to_json())
+    return json_response({"message": "Invoice(s) successfully created", "invoices": created})
+
+
+def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    return json_response({"invoice": _find(ws, params["id"]).to_json()})
+
+
+def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    q = request.query
+    limit = parse_limit(q)
+    statuses = parse_list(q, "status")
+    tags = parse_list(q, "tags", lower=True)
+    ids = parse_list(q, "ids")
+    after, before = parse_day(q, "after"), parse_day(q, "before")
+    if statuses and not statuses <= INVOICE_STATUSES:
+        raise ApiError.one("invalidStatus", f"status must be among {sorted(INVOICE_STATUSES)}")
+
+    def match(invoice: Invoice) -> bool:
+        return (
+            (statuses is None or invoice.status in statuses)
+            and (ids is None or invoice.id in ids)
+            and (tags is None or not tags.isdisjoint(invoice.tags))
+            and within_days((invoice.created,), after, before)
+        )
+
+    found, cursor = ws.invoices.page(match, limit, q.get("cursor"))
+    return json_response({"invoices": [i.to_json() for i in found], "cursor": cursor})
+
+
+def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
+    invoice = _find(ws, params["id"])
+    errors: Errors = []
+    changes = parse_patch(request.json_object(), errors)
+    if errors:
+        raise ApiError(errors)
+    if not changes:
+        raise ApiError.one("invalidJson", "Give at least one of status, amount, due, expiration")
+    if invoice.status in ("canceled", "expired"):
+        raise ApiError.one(
+            "invalidOperation", f"Invoice {invoice.id} is {invoice.status} and cannot change"
+        )
+    if invoice.status == "paid":
+        if set(changes) != {"amount"}:
+            raise ApiError.one(
+                "invalidOperation",
+                f"Invoice {invoice.id} is paid: only a lower amount (a reversal) may be set",
+            )
+        if changes["amount"] >= invoice.amount:
+            raise ApiError.one(
+                "invalidAmount",
+                f"A paid invoice's amount can only be lowered (reversal); it is {invoice.amount}",
+            )
+        simulation.reverse_invoice(ws, invoice, changes["amount"])
+        return json_response({"invoice": invoice.to_json()})
+    if changes.get("status") == "canceled":
+        simulation.cancel_invoice(ws, invoice)
+        return json_response({"invoice": invoice.to_json()})
+    if "amount" in changes:
+        invoice.amount = invoice.nominal_amount = changes["amount"]
+        invoice.brcode = brcode(invoice.uuid, invoice.amount)
+    if "due" in changes:
+        invoice.due = changes["due"]
+    if "expiration" in changes:
+        invoice.expiration = changes["expiration"]
+    now = ws.clock.now()
+    if invoice.status == "overdue" and invoice.due > now:
+        invoice.status = "created"
+    invoice.updated = now
+    ws.add_log("invoice", invoice, "updated")
+    if "due" in changes or "expiration" in changes:
+        simulation.schedule_due_dates(ws, invoice)
+    return json_response({"invoice": invoice.to_json()})
+
+
+def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    invoice = _find(ws, params["id"])
+    return Response(body=documents.invoice_pdf(invoice.to_json()), content_type="application/pdf")
+
+
+def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
+    invoice = _find(ws, params["id"])
+    raw = request.query.get("size", "7")
+    if not raw.isdigit() or not 1 <= int(raw) <= 50:
+        raise ApiError.one("invalidSize", f"size must be an integer from 1 to 50, got {raw!r}")
+    return Response(body=documents.qrcode_png(invoice.brcode, int(raw)), content_type="image/png")
+
+
+def payment(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    invoice = _find(ws, params["id"])
+    if invoice.payment is None:
+        raise ApiError.one(
+            "invalidInvoice", f"Invoice {invoice.id} is {invoice.status}: it has no payment"
+        )
+    return json_response({"payment": invoice.payment})
+
+
+def _find_log(ws: Workspace, log_id: str) -> Log:
+    log = ws.invoice_logs.get(log_id)
+    if log is None:
+        raise ApiError.one("invalidInvoiceLog", f"Invoice log {log_id!r} was not found")
+    return log
+
+
+def get_log(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    return json_response({"log": _find_log(ws, params["id"]).to_json()})
+
+
+def query_logs(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    q = request.query
+    limit = parse_limit(q)
+    types = parse_list(q, "types")
+    invoice_ids = parse_list(q, "invoiceIds")
+    after, before = parse_day(q, "after"), parse_day(q, "before")
+    if types and not types <= INVOICE_LOG_TYPES:
+        raise ApiError.one("invalidInvoiceLog", f"types must be among {sorted(INVOICE_LOG_TYPES)}")
+
+    def match(log: Log) -> bool:
+        return (
+            (types is None or log.type in types)
+            and (invoice_ids is None or log.subject_id in invoice_ids)
+            and within_days((log.created,), after, before)
+        )
+
+    found, cursor = ws.invoice_logs.page(match, limit, q.get("cursor"))
+    return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})
+
+
+def log_pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    log = _find_log(ws, params["id"])
+    if log.type != "reversed":
+        raise ApiError.one(
+            "invalidInvoiceLog", f"Log {log.id} is {log.type}: only reversed logs have a receipt"
+        )
+    return Response(body=documents.reversal_pdf(log.to_json()), content_type="application/pdf")

@@ -1,0 +1,330 @@
+"""``/v2/transfer``: create, get, query, DELETE, pdf; and ``/v2/transfer/log``.
+
+A repeated ``externalId`` (against earlier transfers or within the batch) is refused with
+``invalidExternalId``. Without one, the API derives it from workspace, amount, receiver and
+date, so the same amount to the same receiver on the same day is refused as a duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starksandbox import documents, simulation
+from starksandbox.listing import (
+    brazil_day,
+    page_of,
+    parse_day,
+    parse_limit,
+    parse_list,
+    within_days,
+)
+from starksandbox.models import Log, Transfer
+from starksandbox.state import Workspace
+from starksandbox.validation import (
+    GRACE,
+    Errors,
+    brazil_today,
+    check_amount,
+    check_batch,
+    check_required,
+    check_tags,
+    check_tax_id,
+    check_text,
+    check_unknown_fields,
+    is_int,
+    parse_moment,
+)
+from starksandbox.web import ApiError, Request, Response, Router, json_response
+
+TRANSFER_FIELDS = frozenset(
+    {
+        "amount",
+        "name",
+        "taxId",
+        "bankCode",
+        "branchCode",
+        "accountNumber",
+        "accountType",
+        "externalId",
+        "scheduled",
+        "description",
+        "displayDescription",
+        "tags",
+        "rules",
+    }
+)
+REQUIRED = ("amount", "name", "taxId", "bankCode", "branchCode", "accountNumber")
+ACCOUNT_TYPES = frozenset({"checking", "savings", "salary", "payment"})
+TRANSFER_STATUSES = frozenset({"created", "processing", "success", "failed", "canceled"})
+TRANSFER_LOG_TYPES = frozenset({"created", "processing", "success", "failed", "canceled"})
+SORTS = frozenset({"created", "-created", "updated", "-updated"})
+_BANK_CODE = re.compile(r"^(\d{1,3}|\d{8})$")
+_BRANCH = re.compile(r"^\d{1,4}(-\d)?$")
+_ACCOUNT = re.compile(r"^\d{1,20}(-[\dxX])?$")
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_=\-.~:]{1,128}$")
+
+
+def register(router: Router, current: Callable[[], Workspace]) -> None:
+    def bind(
+        handler: Callable[[Workspace, Request, dict[str, str]], Response],
+    ) -> Callable[[Request, dict[str, str]], Response]:
+        return lambda request, params: handler(current(), request, params)
+
+    router.add("GET", "/v2/transfer/log", bind(query_logs))
+    router.add("GET", "/v2/transfer/log/{id}", bind(get_log))
+    router.add("POST", "/v2/transfer", bind(create))
+    router.add("GET", "/v2/transfer", bind(query))
+    router.add("GET", "/v2/transfer/{id}", bind(get))
+    router.add("DELETE", "/v2/transfer/{id}", bind(delete))
+    router.add("GET", "/v2/transfer/{id}/pdf", bind(pdf))
+
+
+def _pattern(
+    item: dict[str, Any], name: str, regex: re.Pattern[str], code: str, where: str, errors: Errors
+) -> str:
+    value = item.get(name)
+    if isinstance(value, str) and regex.match(value):
+        return value
+    errors.append((code, f"{where}: {name} {value!r} is not valid"))
+    return ""
+
+
+def _scheduled(value: Any, now: datetime, where: str, errors: Errors) -> datetime:
+    if value is None:
+        return now
+    moment = parse_moment(value)
+    if moment is None:
+        errors.append(
+            ("invalidDateTime", f"{where}: scheduled must be a date or datetime, got {value!r}")
+        )
+        return now
+    when, date_only = moment
+    if date_only:
+        day = brazil_day(when)
+        if day < brazil_today(now):
+            errors.append(("invalidDate", f"{where}: scheduled date {value!r} is in the past"))
+        if day == brazil_today(now):
+            return now
+        return datetime(day.year, day.month, day.day, 11, tzinfo=now.tzinfo)
+    if when < now - GRACE:
+        errors.append(("invalidDateTime", f"{where}: scheduled datetime {value!r} is in the past"))
+    return max(when, now)
+
+
+def _rules(value: Any, where: str, errors: Errors) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(
+        isinstance(r, dict)
+        and r.get("key") == "resendingLimit"
+        and is_int(r.get("value"))
+        and set(r) == {"key", "value"}
+        for r in value
+    ):
+        return [dict(r) for r in value]
+    errors.append(
+        ("invalidRule", f"{where}: rules must be [{{'key': 'resendingLimit', 'value': int}}]")
+    )
+    return []
+
+
+def parse_transfer(
+    ws: Workspace, item: Any, where: str, now: datetime, errors: Errors
+) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        errors.append(("invalidJson", f"{where}: each transfer must be a JSON object"))
+        return {}
+    before = len(errors)
+    check_unknown_fields(item, TRANSFER_FIELDS, where, errors)
+    if not check_required(item, REQUIRED, where, errors):
+        return {}
+    values: dict[str, Any] = {
+        "amount": check_amount(item["amount"], where, errors, minimum=1),
+        "name": check_text(item["name"], "invalidName", "name", where, errors),
+        "tax_id": check_tax_id(item["taxId"], where, errors),
+        "bank_code": _pattern(item, "bankCode", _BANK_CODE, "invalidBankCode", where, errors),
+        "branch_code": _pattern(item, "branchCode", _BRANCH, "invalidBranchCode", where, errors),
+        "account_number": _pattern(
+            item, "accountNumber", _ACCOUNT, "invalidAccountNumber", where, errors
+        ),
+        "tags": check_tags(item.get("tags"), where, errors),
+        "rules": _rules(item.get("rules"), where, errors),
+        "scheduled": _scheduled(item.get("scheduled"), now, where, errors),
+    }
+    account_type = item.get("accountType", "checking") or "checking"
+    if account_type not in ACCOUNT_TYPES:
+        errors.append(
+            ("invalidAccountType", f"{where}: accountType must be among {sorted(ACCOUNT_TYPES)}")
+        )
+    values["account_type"] = account_type
+    for name, key in (
+        ("description", "description"),
+        ("display_description", "displayDescription"),
+    ):
+        text = item.get(key)
+        if text is not None and not isinstance(text, str):
+            errors.append(("invalidDescription", f"{where}: {key} must be a string"))
+        values[name] = text
+    values["description"] = values["description"] or f"{values['name']} ({values['tax_id']})"
+    external_id = item.get("externalId")
+    if external_id is None:
+        raw = ":".join(
+            [
+                ws.workspace_id,
+                str(values["amount"]),
+                values["tax_id"],
+                values["bank_code"].zfill(3),
+                values["branch_code"],
+                values["account_number"],
+                brazil_today(values["scheduled"]).isoformat(),
+            ]
+        )
+        external_id = base64.b64encode(raw.encode()).decode()
+    elif not isinstance(external_id, str) or not _EXTERNAL_ID.match(external_id):
+        errors.append(
+            (
+                "invalidExternalId",
+                f"{where}: externalId must be a url-safe string of 1 to 128 characters",
+            )
+        )
+    values["external_id"] = external_id
+    return values if len(errors) == before else {}
+
+
+def _find(ws: Workspace, transfer_id: str) -> Transfer:
+    transfer = ws.transfers.get(transfer_id)
+    if transfer is None:
+        raise ApiError.one("invalidTransfer", f"Transfer {transfer_id!r} was not found")
+    return transfer
+
+
+def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    items = check_batch(request.json_object(), "transfers")
+    now = ws.clock.now()
+    errors: Errors = []
+    parsed = [
+        parse_transfer(ws, item, f"transfers[{i}]", now, errors) for i, item in enumerate(items)
+    ]
+    seen: set[str] = set()
+    for index, values in enumerate(parsed):
+        external_id = values.get("external_id")
+        if not external_id:
+            continue
+        if external_id in ws.external_ids or external_id in seen:
+            errors.append(
+                (
+                    "invalidExternalId",
+                    f"transfers[{index}]: externalId {external_id!r} was already used; "
+                    "it must be unique",
+                )
+            )
+        seen.add(external_id)
+    if errors:
+        raise ApiError(errors)
+    created = []
+    for values in parsed:
+        transfer = Transfer(
+            id=ws.ids.new(), fee=ws.config.transfer_fee, created=now, updated=now, **values
+        )
+        ws.transfers.add(transfer)
+        ws.external_ids[transfer.external_id] = transfer.id
+        simulation.track_transfer(ws, transfer)
+        created.append(transfer.to_json())
+    return json_response({"message": "Transfer(s) successfully created", "transfers": created})
+
+
+def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    return json_response({"transfer": _find(ws, params["id"]).to_json()})
+
+
+def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    q = request.query
+    limit = parse_limit(q)
+    statuses = parse_list(q, "status")
+    tags = parse_list(q, "tags", lower=True)
+    ids = parse_list(q, "ids")
+    transaction_ids = parse_list(q, "transactionIds")
+    tax_id = q.get("taxId") or None
+    sort = q.get("sort") or "-created"
+    after, before = parse_day(q, "after"), parse_day(q, "before")
+    if statuses and not statuses <= TRANSFER_STATUSES:
+        raise ApiError.one("invalidStatus", f"status must be among {sorted(TRANSFER_STATUSES)}")
+    if sort not in SORTS:
+        raise ApiError.one("invalidSort", f"sort must be among {sorted(SORTS)}, got {sort!r}")
+
+    def match(t: Transfer) -> bool:
+        return (
+            (statuses is None or t.status in statuses)
+            and (ids is None or t.id in ids)
+            and (tags is None or not tags.isdisjoint(t.tags))
+            and (transaction_ids is None or not transaction_ids.isdisjoint(t.transaction_ids))
+            and (
+                tax_id is None
+                or t.tax_id == tax_id
+                or t.tax_id.replace(".", "").replace("-", "").replace("/", "") == tax_id
+            )
+            and within_days((t.created, t.updated), after, before)
+        )
+
+    items = ws.transfers.items
+    if sort == "created":
+        items = items[::-1]
+    elif sort in ("updated", "-updated"):
+        # Positions of a sorted copy: stable enough for paging through a quiet account.
+        items = sorted(items, key=lambda t: t.updated, reverse=sort == "updated")
+    found, cursor = page_of(items, match, limit, q.get("cursor"))
+    return json_response({"transfers": [t.to_json() for t in found], "cursor": cursor})
+
+
+def delete(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    transfer = _find(ws, params["id"])
+    simulation.cancel_transfer(ws, transfer)
+    return json_response({"transfer": transfer.to_json()})
+
+
+def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    transfer = _find(ws, params["id"])
+    if transfer.status not in ("processing", "success"):
+        raise ApiError.one(
+            "invalidTransfer",
+            f"Transfer {transfer.id} is {transfer.status}: "
+            "receipts exist for processing or success only",
+        )
+    return Response(body=documents.transfer_pdf(transfer.to_json()), content_type="application/pdf")
+
+
+def _find_log(ws: Workspace, log_id: str) -> Log:
+    log = ws.transfer_logs.get(log_id)
+    if log is None:
+        raise ApiError.one("invalidTransferLog", f"Transfer log {log_id!r} was not found")
+    return log
+
+
+def get_log(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    return json_response({"log": _find_log(ws, params["id"]).to_json()})
+
+
+def query_logs(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
+    q = request.query
+    limit = parse_limit(q)
+    types = parse_list(q, "types")
+    transfer_ids = parse_list(q, "transferIds")
+    after, before = parse_day(q, "after"), parse_day(q, "before")
+    if types and not types <= TRANSFER_LOG_TYPES:
+        raise ApiError.one(
+            "invalidTransferLog", f"types must be among {sorted(TRANSFER_LOG_TYPES)}"
+        )
+
+    def match(log: Log) -> bool:
+        return (
+            (types is None or log.type in types)
+            and (transfer_ids is None or log.subject_id in transfer_ids)
+            and within_days((log.created,), after, before)
+        )
+
+    found, cursor = ws.transfer_logs.page(match, limit, q.get("cursor"))
+    return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})

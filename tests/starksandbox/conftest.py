@@ -1,0 +1,70 @@
+"""Fixtures for the emulator's tests: a local webhook receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    signature: str
+    content_type: str
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers with ``status_for(n)`` for the n-th request (from 0)."""
+
+    url: str = ""
+    deliveries: list[Delivery] = field(default_factory=list)
+    status_for: Callable[[int], int] = lambda _: 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.deliveries)} deliveries arrived, expected {count}")
+            time.sleep(0.005)
+        return list(self.deliveries)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with state.lock:
+                index = len(state.deliveries)
+                state.deliveries.append(
+                    Delivery(
+                        body,
+                        self.headers.get("Digital-Signature", ""),
+                        self.headers.get("Content-Type", ""),
+                    )
+                )
+            self.send_response(state.status_for(index))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
