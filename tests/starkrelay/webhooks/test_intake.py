@@ -80,7 +80,8 @@ def test_concurrent_deliveries_enqueue_once(redis_url: str, key_prefix: str) -> 
     event = invoice_event("2", "200")
 
     async def body(redis: Redis) -> None:
-        outcomes = await asyncio.gather(*(take_event(redis, keys, event, POLICY) for _ in range(25)))
+        deliveries = (take_event(redis, keys, event, POLICY) for _ in range(25))
+        outcomes = await asyncio.gather(*deliveries)
         assert outcomes.count(Outcome.ENQUEUED) == 1
         assert outcomes.count(Outcome.DUPLICATE) == 24
         assert await redis.xlen(keys.forward_stream()) == 1

@@ -1,0 +1,198 @@
+"""Test harness for the money path: a starksandbox, the relay's API on a real port, and the
+relay's own services (Redis, gateway, worker) in the test's event loop.
+
+Everything talks over 127.0.0.1. Delays are compressed: the gateway retries for a fraction of
+a second, idle entries are claimable after 0.2 s, the public key may refresh at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+import starkbank
+import uvicorn
+
+from starkrelay.app import create_app, open_services
+from starkrelay.bank import BankGateway, RetryPolicy
+from starkrelay.deps import Services
+from starkrelay.forwarding.service import build_worker
+from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.forwarding.worker import ForwardingWorker, ensure_group
+from starkrelay.settings import WEBHOOK_PATH, Settings, load_settings
+from starksandbox.testing import SandboxHandle, running_sandbox
+
+T = TypeVar("T")
+ADMIN_TOKEN = "test-admin-token-4f9c2a7e"
+FAST_POLICY = RetryPolicy(deadline=0.3, max_wait=0.02, initial=0.005)
+
+
+def relay_settings(sb: SandboxHandle, redis_url: str, key_prefix: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "stark_project_id": sb.project_id,
+        "stark_private_key": sb.private_key,
+        "stark_api_url": sb.url,
+        "redis_url": redis_url,
+        "redis_key_prefix": key_prefix,
+        "admin_token": ADMIN_TOKEN,
+        "public_key_refresh_min_seconds": 0,
+        "forward_claim_idle_seconds": 0.2,
+        "forward_max_deliveries": 3,
+        "forward_block_ms": 0,
+        "bank_retry_deadline_seconds": 0.3,
+        "bank_retry_max_wait_seconds": 0.02,
+        "bank_timeout_seconds": 2,
+        "webhook_replay_window_seconds": 3600,
+    }
+    return load_settings(**(values | extra))
+
+
+class RelayServer:
+    """The relay's API (role ``api``: routes only) served by uvicorn in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._sock = sock
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            create_app(settings, role="api"), log_level="warning", access_log=False,
+            lifespan="on", timeout_graceful_shutdown=1,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    def __enter__(self) -> RelayServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"relay did not start on {self.url}")
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+
+@dataclass
+class Relay:
+    """What a money-path test gets."""
+
+    sb: SandboxHandle
+    settings: Settings
+    server: RelayServer | None
+
+    def register_webhook(self) -> None:
+        assert self.server is not None
+        starkbank.webhook.create(url=self.server.webhook_url, subscriptions=["invoice", "transfer"])
+
+    @asynccontextmanager
+    async def services(self, policy: RetryPolicy = FAST_POLICY) -> AsyncIterator[Services]:
+        bank = BankGateway(self.settings, policy=policy)
+        async with open_services(self.settings, bank=bank) as s:
+            await ensure_group(s.redis, s.keys)
+            yield s
+
+    def worker(self, services: Services, name: str = "test-worker") -> ForwardingWorker:
+        return build_worker(services, name)
+
+    def run(self, body: Callable[[], Awaitable[T]]) -> T:
+        return asyncio.run(_call(body))
+
+
+async def _call(body: Callable[[], Awaitable[T]]) -> T:
+    return await body()
+
+
+@contextmanager
+def relay_context(
+    redis_url: str, key_prefix: str, *, serve: bool = True, sandbox: dict[str, Any] | None = None,
+    **settings: Any,
+) -> Iterator[Relay]:  # fmt: skip
+    with running_sandbox(**(sandbox or {})) as sb:
+        config = relay_settings(sb, redis_url, key_prefix, **settings)
+        if not serve:
+            yield Relay(sb, config, None)
+            return
+        with RelayServer(config) as server:
+            yield Relay(sb, config, server)
+
+
+@pytest.fixture
+def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+    """Sandbox (invoices paid only on demand) + relay API; the webhook registered."""
+    with relay_context(redis_url, key_prefix, sandbox={"pay_share": 0.0}) as r:
+        r.register_webhook()
+        yield r
+
+
+# --- helpers used by the tests ------------------------------------------------------------------
+
+
+def create_invoice(amount: int, **fields: Any) -> Any:
+    invoice = starkbank.Invoice(
+        amount=amount, name="Maria Silva", tax_id="012.345.678-90", **fields
+    )
+    return starkbank.invoice.create([invoice])[0]
+
+
+def forwards_of(invoice_id: str) -> list[Any]:
+    """Every transfer Stark Bank holds for this invoice (all attempts)."""
+    return list(starkbank.transfer.query(tags=[f"invoice:{invoice_id}"]))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+async def await_for(
+    condition: Callable[[], Awaitable[bool]], within: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def stream_length(services: Services) -> int:
+    return int(await services.redis.xlen(services.keys.forward_stream()))
+
+
+async def forward_all(worker: ForwardingWorker, services: Services, within: float = 10.0) -> None:
+    """Step the worker until nothing is waiting or pending."""
+    deadline = time.monotonic() + within
+    while True:
+        await worker.step(block=False)
+        state = await stream_state(services.redis, services.keys)
+        if state.depth == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"forward stream not drained: {state}")
+        await asyncio.sleep(0.01)
+
+
+def late(days: int) -> str:
+    """A payment moment `days` after now (emulator wire format)."""
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
