@@ -2,8 +2,9 @@
 
 ``ensure_webhook`` holds a Redis lock (owner token, expiry) while it looks the webhooks up and,
 only if none fits, creates one; the others wait for the lock and then find the one created.
-Same-URL webhooks that lack a subscription, and same-URL duplicates, are deleted, so after a
-successful call exactly one webhook points at the URL and it is subscribed to ``SUBSCRIPTIONS``.
+Same-URL webhooks that lack a subscription (and same-URL duplicates, where the provider allows
+them) are deleted, so after a successful call exactly one webhook points at the URL and it is
+subscribed to ``SUBSCRIPTIONS``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay.bank.errors import BankError
+from starkrelay.bank.errors import BankError, BankInputError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
 from starkrelay.deps import Services
@@ -75,7 +76,15 @@ async def _ensure_locked(bank: BankGateway, url: str) -> Webhook:
     if keep is not None:
         log.info("webhook.registration.found", webhook_id=keep.id, url=url)
         return keep
-    created = await bank.create_webhook(url, SUBSCRIPTIONS)
+    try:
+        created = await bank.create_webhook(url, SUBSCRIPTIONS)
+    except BankInputError:
+        # Registered meanwhile by something that does not take our lock (a person, another
+        # deployment sharing the project): use it if it fits.
+        for hook in await bank.list_webhooks():
+            if hook.url == url and set(SUBSCRIPTIONS) <= set(hook.subscriptions):
+                return hook
+        raise
     log.info("webhook.registration.created", webhook_id=created.id, url=url)
     return created
 
