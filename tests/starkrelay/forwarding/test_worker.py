@@ -1,0 +1,187 @@
+"""The forwarding worker against the emulator: failures, crashes and batching."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import starkbank
+from relay_harness import Relay, forward_all, forwards_of, relay_context
+
+from starkrelay.deps import Services
+from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.webhooks.events import parse_event
+from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+POLICY = IntakePolicy(replay_window_seconds=3600)
+
+
+@pytest.fixture
+def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+    """Emulator with money in the bank; no HTTP relay (the tests enqueue directly)."""
+    with relay_context(redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9}) as r:
+        yield r
+
+
+async def enqueue_credited(services: Services, invoice_id: str, amount: int, fee: int = 50) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    event = parse_event(
+        {
+            "id": f"e{invoice_id}", "created": now, "subscription": "invoice",
+            "log": {"id": f"l{invoice_id}", "created": now, "type": "credited",
+                    "invoice": {"id": invoice_id, "amount": amount, "fee": fee}},
+        }
+    )  # fmt: skip
+    assert await take_event(services.redis, services.keys, event, POLICY) is Outcome.ENQUEUED
+
+
+def transfer_calls(relay: Relay) -> int:
+    async def read() -> int:
+        async with relay.services() as services:
+            counters = await services.redis.hgetall(services.keys.forward_counters())
+            return int(counters.get("transfer_calls", 0))
+
+    return relay.run(read)
+
+
+def test_250_credited_invoices_take_3_api_calls(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            for n in range(250):
+                await enqueue_credited(services, str(900_000 + n), 1_000 + n)
+            await forward_all(relay.worker(services), services)
+
+    relay.run(body)
+    assert transfer_calls(relay) == 3
+    transfers = list(starkbank.transfer.query())
+    assert len(transfers) == 250
+    assert len({t.external_id for t in transfers}) == 250
+    assert sum(t.amount for t in transfers) == sum(1_000 + n - 50 for n in range(250))
+
+
+def test_500s_on_create_are_retried_into_one_transfer(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, "501", 3_000)
+            worker = relay.worker(services)
+            relay.sb.set_faults(api_error_rate=1.0)
+            assert await worker.step(block=False) is None  # transient: left pending
+            state = await stream_state(services.redis, services.keys)
+            assert state.pending == 1
+            relay.sb.set_faults(api_error_rate=0.0)
+            await forward_all(worker, services)
+
+    relay.run(body)
+    [transfer] = forwards_of("501")
+    assert transfer.amount == 2_950
+
+
+def test_create_that_took_effect_but_lost_its_answer_is_not_repeated(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, "502", 3_000)
+            worker = relay.worker(services)
+            relay.sb.set_faults(api_lost_response_rate=1.0)
+            assert await worker.step(block=False) is None
+            relay.sb.set_faults(api_lost_response_rate=0.0)
+            assert len(forwards_of("502")) == 1  # the emulator created it anyway
+            await forward_all(worker, services)
+            ledger = await services.redis.hgetall(services.keys.webhook_ledger("502"))
+            assert ledger["stage"] in {"sent", "success"}
+            assert ledger["transfer:0"] == forwards_of("502")[0].id
+
+    relay.run(body)
+    assert len(forwards_of("502")) == 1
+
+
+def test_create_that_timed_out_after_the_emulator_created_it(
+    redis_url: str, key_prefix: str
+) -> None:
+    with relay_context(
+        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9},
+        bank_timeout_seconds=0.2,
+    ) as relay:  # fmt: skip
+
+        async def body() -> None:
+            async with relay.services() as services:
+                await enqueue_credited(services, "503", 3_000)
+                worker = relay.worker(services)
+                relay.sb.set_faults(api_latency=0.4)
+                assert await worker.step(block=False) is None  # client timed out
+                relay.sb.set_faults(api_latency=0.0)
+                relay.sb.wait_until(lambda: len(forwards_of("503")) >= 1)
+                await forward_all(worker, services)
+
+        relay.run(body)
+        assert len(forwards_of("503")) == 1
+
+
+def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
+    class Killed(BaseException):
+        pass
+
+    class DiesAfterCreate(ForwardingWorker):
+        async def _settle_created(self, *_: object) -> None:
+            raise Killed  # the process dies between the provider's answer and the ack
+
+    async def body() -> None:
+        async with relay.services() as services:
+            for n in range(5):
+                await enqueue_credited(services, str(600 + n), 2_000)
+            base = relay.worker(services, "host-a-forwarder")
+            doomed = DiesAfterCreate(
+                services.redis, services.keys, services.bank, base.destination, base.config,
+                "host-a-forwarder",
+            )  # fmt: skip
+            with pytest.raises(Killed):
+                await doomed.step(block=False)
+            assert (await stream_state(services.redis, services.keys)).pending == 5
+            await asyncio.sleep(0.25)  # longer than FORWARD_CLAIM_IDLE_SECONDS (0.2)
+            survivor = relay.worker(services, "host-b-forwarder")
+            await forward_all(survivor, services)
+            for n in range(5):
+                ledger = await services.redis.hgetall(services.keys.webhook_ledger(str(600 + n)))
+                assert ledger["stage"] in {"sent", "success"}
+
+    relay.run(body)
+    for n in range(5):
+        assert len(forwards_of(str(600 + n))) == 1
+
+
+def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, "701", 1_000)
+            await enqueue_credited(services, "702", 10**13)  # over the API's maximum
+            await enqueue_credited(services, "703", 1_000)
+            await forward_all(relay.worker(services), services)
+            dead = await services.redis.xrange(services.keys.forward_dead_letters())
+            assert [fields["invoice_id"] for _, fields in dead] == ["702"]
+            assert "invalidAmount" in dead[0][1]["reason"]
+            stage = await services.redis.hget(services.keys.webhook_ledger("702"), "stage")
+            assert stage == "dead"
+
+    relay.run(body)
+    assert len(forwards_of("701")) == len(forwards_of("703")) == 1
+    assert forwards_of("702") == []
+    assert transfer_calls(relay) == 2
+
+
+def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, "801", 1_000)
+            worker = relay.worker(services)
+            relay.sb.set_faults(api_error_rate=1.0)
+            for _ in range(3):  # FORWARD_MAX_DELIVERIES
+                assert await worker.step(block=False) is None
+            assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
+            dead = await services.redis.xrange(services.keys.forward_dead_letters())
+            assert dead[0][1]["kind"] == "max_deliveries"
+            assert "unavailable" in dead[0][1]["reason"]
+            assert (await stream_state(services.redis, services.keys)).depth == 0
+
+    relay.run(body)
