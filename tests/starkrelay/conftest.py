@@ -13,16 +13,14 @@ from starksandbox.testing import SandboxHandle
 SettingsFactory = Callable[..., Settings]
 
 
-def settings_for(
-    sandbox: SandboxHandle, redis_url: str, key_prefix: str, **overrides: Any
-) -> Settings:
+def settings_for(sandbox: SandboxHandle, redis: str, prefix: str, /, **overrides: Any) -> Settings:
     """Settings for the service under test: the sandbox's project, compressed timings."""
     values: dict[str, Any] = {
         "stark_project_id": sandbox.project_id,
         "stark_private_key": sandbox.private_key,
         "stark_api_url": sandbox.url,
-        "redis_url": redis_url,
-        "redis_key_prefix": key_prefix,
+        "redis_url": redis,
+        "redis_key_prefix": prefix,
         "bank_retry_deadline_seconds": 3.0,
         "bank_retry_max_wait_seconds": 0.02,
         "bank_timeout_seconds": 5.0,
