@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from starkrelay.bank import Transfer
+from starkrelay.forwarding.items import parse_external_id
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import Keys, Redis
 
 _PENDING_STATUSES = {"created", "processing"}
-_FAILED_STATUSES = {"failed", "canceled"}
 
 
 @dataclass(frozen=True)
@@ -96,19 +96,25 @@ def judge_invoice(
         elif successes[0].amount != invoice.net:
             disagree("forwarded amount differs from net", forwarded=successes[0].amount)
         return
-    if pending or stage in {"queued", "sent"}:
+    if pending:
         report.in_flight += invoice.net
         for transfer in pending:
             if transfer.amount != invoice.net:
                 disagree("transfer amount differs from net", transfer_amount=transfer.amount)
         return
-    if stage == "dead":
+    if attempts:  # every attempt failed: in flight only if a later one is queued
+        latest = max((parse_external_id(t.external_id) or ("", 0))[1] for t in attempts)
+        if stage == "queued" and int(ledger.get("attempt", "0")) > latest:
+            report.in_flight += invoice.net
+        else:
+            report.failed += invoice.net
+        return
+    if stage in {"queued", "sent"}:
+        report.in_flight += invoice.net
+    elif stage == "dead":
         report.dead_lettered += invoice.net
-        return
-    if attempts and all(t.status in _FAILED_STATUSES for t in attempts):
-        report.failed += invoice.net
-        return
-    disagree("credited but no forward transfer and no record of one", stage=stage or "none")
+    else:
+        disagree("credited but no forward transfer and no record of one", stage=stage or "none")
 
 
 def publish(report: MoneyReport) -> None:
