@@ -324,17 +324,21 @@ def reconcile(
     ] = None,
 ) -> None:
     """Run the reconciliation sweep now and print its money report."""
-    from starkrelay.reconciliation.service import run_reconciliation
+    from starkrelay.reconciliation.report import print_report
+    from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
 
     settings = _settings()
     first_day: date | None = since.date() if since else None
 
     async def work(services: Any) -> Any:
         with console.status("Reconciling with Stark Bank..."):
-            return await run_reconciliation(services, first_day)
+            try:
+                return await run_reconciliation(services, first_day)
+            except ReconciliationBusy as busy:
+                _fail(str(busy))
 
     report = _run(settings, work, reads_state=True)
-    console.print_json(report.to_json())
+    print_report(report, console)
 
 
 @app.command()
