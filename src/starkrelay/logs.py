@@ -61,5 +61,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A tick still running when the next is due is normal with compressed intervals.
     for noisy in ("apscheduler.executors", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(max(logging.ERROR, root.level))

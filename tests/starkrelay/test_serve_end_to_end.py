@@ -1,0 +1,108 @@
+"""``starkrelay serve`` as a real process against starksandbox and Redis: the compressed
+campaign is issued once, the webhook registered once, and the process is ready and stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from starkrelay.bank import BankGateway
+from starkrelay.invoicing.campaign import Campaign, load_campaign
+from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.settings import Settings
+from starkrelay.store import connect
+from starksandbox.testing import SandboxHandle
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _campaign_state(settings: Settings) -> tuple[Campaign | None, dict[int, SlotOutcome]]:
+    from starkrelay.store import keys_from_settings
+
+    assert settings.redis_url is not None
+    redis = connect(settings.redis_url)
+    keys = keys_from_settings(settings)
+    try:
+        campaign = await load_campaign(redis, keys)
+        if campaign is None:
+            return None, {}
+        raw = await redis.hgetall(keys.campaign_slots(campaign.id))
+        return campaign, {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+    finally:
+        await redis.aclose()
+
+
+def test_serve_issues_the_whole_compressed_campaign(
+    relay_settings: Callable[..., Settings],
+    sandbox: SandboxHandle,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = relay_settings(api_external_url=base)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
+        "STARK_PROJECT_ID": sandbox.project_id,
+        "STARK_PRIVATE_KEY": sandbox.private_key,
+        "STARK_API_URL": sandbox.url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "API_EXTERNAL_URL": base,
+        "CAMPAIGN_INTERVAL_SECONDS": "0.2",
+        "CAMPAIGN_DURATION_SECONDS": "1.6",
+        "CAMPAIGN_GRACE_SECONDS": "1.0",
+        "BANK_RETRY_MAX_WAIT_SECONDS": "0.05",
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "starkrelay", "serve", "--host", "127.0.0.1", "--port"]
+    process = subprocess.Popen([*command, str(port)], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        ready = False
+        outcomes: dict[int, SlotOutcome] = {}
+        campaign = None
+        give_up = time.monotonic() + 30
+        while time.monotonic() < give_up and not (ready and len(outcomes) == 8):
+            time.sleep(0.05)
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            try:
+                ready = httpx.get(f"{base}/health/ready").status_code == 200
+            except httpx.TransportError:
+                continue
+            campaign, outcomes = asyncio.run(_campaign_state(settings))
+        assert ready
+        assert campaign is not None
+        assert sorted(outcomes) == list(range(8))
+        assert {o.status for o in outcomes.values()} == {"issued"}
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'starkrelay_campaign_slots_total{outcome="issued"} 8.0' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: -SIGTERM.
+    assert process.returncode in (0, -signal.SIGTERM), stderr.decode()[-2000:]
+    assert "Traceback" not in stderr.decode(), stderr.decode()[-4000:]
+
+    bank = BankGateway(settings)
+    issued = asyncio.run(bank.find_invoices_by_tags([campaign.tag]))
+    assert sorted(i.id for i in issued) == sorted(
+        i for o in outcomes.values() for i in o.invoice_ids
+    )
+    hooks = asyncio.run(bank.list_webhooks())
+    assert [(h.url, sorted(h.subscriptions)) for h in hooks] == [
+        (f"{base}/api/v1/webhooks/starkbank", ["invoice", "transfer"])
+    ]
