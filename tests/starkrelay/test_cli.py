@@ -1,0 +1,87 @@
+"""The command line in-process, against the emulator and real Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from starkrelay.cli import app
+from starksandbox.testing import SandboxHandle
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def environment(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: SandboxHandle,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "STARK_PROJECT_ID": sandbox.project_id,
+        "STARK_PRIVATE_KEY": sandbox.private_key,
+        "STARK_API_URL": sandbox.url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "API_EXTERNAL_URL": "http://127.0.0.1:9",
+        "LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.usefixtures("environment")
+def test_issue_prints_the_batch(sandbox: SandboxHandle) -> None:
+    result = runner.invoke(app, ["issue", "--count", "3"])
+    assert result.exit_code == 0, result.output
+    assert "3 invoices issued" in result.output
+    assert sum(sandbox.summary()["invoices"].values()) == 3
+
+
+@pytest.mark.usefixtures("environment")
+def test_campaign_start_status_and_refusal() -> None:
+    assert "No campaign yet" in runner.invoke(app, ["campaign", "status"]).output
+    started = runner.invoke(app, ["campaign", "start"])
+    assert started.exit_code == 0, started.output
+    assert started.output.startswith("Started campaign ")
+    again = runner.invoke(app, ["campaign", "start"])
+    assert again.exit_code == 1
+    assert "still running" in again.output
+    status = runner.invoke(app, ["campaign", "status"])
+    assert status.exit_code == 0, status.output
+    assert "(running)" in status.output
+    assert "8 slots" in status.output
+
+
+@pytest.mark.usefixtures("environment")
+def test_webhook_ensure_then_list() -> None:
+    ensured = runner.invoke(app, ["webhook", "ensure"])
+    assert ensured.exit_code == 0, ensured.output
+    assert "-> http://127.0.0.1:9/api/v1/webhooks/starkbank" in ensured.output
+    listed = runner.invoke(app, ["webhook", "list"])
+    assert "1 webhooks" in listed.output
+    assert "invoice, transfer" in listed.output
+
+
+@pytest.mark.usefixtures("environment")
+def test_bad_setting_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAMPAIGN_BATCH_MAX", "lots")
+    result = runner.invoke(app, ["issue"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "starkrelay: invalid settings: CAMPAIGN_BATCH_MAX: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["keygen", "--directory", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    private = (tmp_path / "keys" / "private-key.pem").read_text()
+    assert private.startswith("-----BEGIN EC PRIVATE KEY-----")
+    assert runner.invoke(app, ["keygen", "--directory", str(tmp_path / "keys")]).exit_code == 1

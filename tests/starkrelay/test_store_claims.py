@@ -1,0 +1,54 @@
+"""Claims in real Redis: one owner at a time, released or extended only by their owner."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starkrelay.store import Keys, claim, connect, extend, new_token, release
+
+
+def test_key_names_carry_the_prefix() -> None:
+    keys = Keys("relay-a")
+    assert keys.campaign() == "relay-a:campaign"
+    assert keys.slot_claim("c1", 3) == "relay-a:campaign:c1:slot:3:claim"
+    assert keys.campaign_slots("c1") != Keys("relay-b").campaign_slots("c1")
+
+
+def test_one_claimant_wins_and_only_the_owner_releases(redis_url: str, key_prefix: str) -> None:
+    async def scenario() -> None:
+        redis = connect(redis_url)
+        key = Keys(key_prefix).slot_claim("c", 0)
+        tokens = [new_token() for _ in range(20)]
+        won = await asyncio.gather(*(claim(redis, key, t, 5) for t in tokens))
+        assert won.count(True) == 1
+        owner = tokens[won.index(True)]
+        intruder = next(t for t in tokens if t != owner)
+        assert not await release(redis, key, intruder)
+        assert not await extend(redis, key, intruder, 60)
+        assert await redis.get(key) == owner
+        assert await extend(redis, key, owner, 60)
+        assert await redis.pttl(key) > 5000
+        assert await release(redis, key, owner)
+        assert await claim(redis, key, intruder, 5)
+        await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_an_expired_claim_can_be_taken_and_the_old_owner_cannot_free_it(
+    redis_url: str, key_prefix: str
+) -> None:
+    async def scenario() -> None:
+        redis = connect(redis_url)
+        key = Keys(key_prefix).webhook_registration_lock()
+        first, second = new_token(), new_token()
+        assert await claim(redis, key, first, 0.02)
+        await asyncio.sleep(0.04)
+        assert await claim(redis, key, second, 5)
+        assert not await release(redis, key, first)
+        assert await redis.get(key) == second
+        await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(scenario())
