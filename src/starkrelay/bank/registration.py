@@ -58,7 +58,7 @@ async def ensure_webhook(
                 "another process is registering (or died holding it: retry after it expires)"
             )
         await anyio.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        pause = min(pause * 2, 0.25)
     try:
         return await _ensure_locked(bank, url)
     finally:
