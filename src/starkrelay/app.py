@@ -76,10 +76,11 @@ async def run_background(
     services: Services, parts: list[Background] | None = None
 ) -> AsyncIterator[None]:
     """Start every background part (``BACKGROUND`` by default); stop them in reverse order."""
+    chosen = BACKGROUND if parts is None else parts
     async with AsyncExitStack() as stack:
-        for part in BACKGROUND if parts is None else parts:
+        for part in chosen:
             await stack.enter_async_context(part(services))
-        log.info("app.background.started", parts=[p.__name__ for p in parts or BACKGROUND])
+        log.info("app.background.started", parts=[part.__name__ for part in chosen])
         yield
 
 

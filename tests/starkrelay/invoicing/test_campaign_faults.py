@@ -1,0 +1,110 @@
+"""The campaign when Stark Bank misbehaves (emulator faults) and when it never ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from starkrelay.app import open_services
+from starkrelay.bank import RetryPolicy
+from starkrelay.bank.gateway import BankGateway
+from starkrelay.invoicing.campaign import CampaignRunningError, load_campaign, start_campaign
+from starkrelay.invoicing.issuance import SlotIssuer
+from starkrelay.invoicing.scheduler import CampaignRunner
+from starkrelay.settings import Settings
+from starksandbox.testing import SandboxHandle
+
+T0 = 1_900_000_000.0
+INTERVAL = 10800.0
+BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lost_responses_then_recovery_issue_the_slot_once(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings(
+        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=86400,
+        campaign_grace_seconds=1800, campaign_batch_min=3, campaign_batch_max=3,
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        clock = Clock(T0)
+        async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
+            runner = CampaignRunner(
+                services,
+                SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
+            )
+            sandbox.set_faults(api_lost_response_rate=1.0)  # every call works, every answer is lost
+            assert await runner.tick() == []
+            assert await runner.tick() == []
+            sandbox.set_faults(api_lost_response_rate=0.0)
+            clock.now += 600
+            [outcome] = await runner.tick()
+            assert outcome.status == "issued"
+            assert outcome.recovered
+            assert len(outcome.invoice_ids) == 3
+            assert sum(sandbox.summary()["invoices"].values()) == 3
+
+    asyncio.run(scenario())
+
+
+def test_unavailable_past_the_grace_period_is_recorded_skipped(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings(
+        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=86400,
+        campaign_grace_seconds=1800,
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        clock = Clock(T0)
+        async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
+            issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+            runner = CampaignRunner(services, issuer)
+            sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
+            assert await runner.tick() == []
+            clock.now += 1801
+            sandbox.set_faults(api_error_rate=0.0)
+            [outcome] = await runner.tick()
+            assert outcome.status == "skipped"
+            assert sum(sandbox.summary()["invoices"].values()) == 0
+
+    asyncio.run(scenario())
+
+
+def test_endless_campaign_keeps_issuing_and_never_ends(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings(
+        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=0,
+        campaign_batch_min=1, campaign_batch_max=1,
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        clock = Clock(T0)
+        async with open_services(settings) as services:
+            issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+            runner = CampaignRunner(services, issuer)
+            for _ in range(20):
+                await runner.tick()
+                clock.now += INTERVAL
+            campaign = await load_campaign(services.redis, services.keys)
+            assert campaign is not None
+            assert campaign.slots is None
+            outcomes = await issuer.outcomes(campaign)
+            assert sorted(outcomes) == list(range(20))
+            assert {o.status for o in outcomes.values()} == {"issued"}
+            with pytest.raises(CampaignRunningError, match="never"):
+                await start_campaign(services.redis, services.keys, settings, now=clock.now)
+
+    asyncio.run(scenario())
