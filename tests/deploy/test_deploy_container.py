@@ -200,18 +200,17 @@ def test_sandbox_override_wires_keys_emulator_and_service_consistently() -> None
     assert environment["STARK_PROJECT_ID"] == sandbox[sandbox.index("--project-id") + 1]
     assert environment["STARK_PRIVATE_KEY"] == "", "a real key from .env must not be used"
     keys = "/var/lib/starkrelay/keys"
-    assert environment["STARK_PRIVATE_KEY_FILE"] == f"{keys}/private.pem"
-    assert sandbox[sandbox.index("--public-key") + 1] == f"{keys}/public.pem"
+    assert environment["STARK_PRIVATE_KEY_FILE"] == f"{keys}/private-key.pem"
+    assert sandbox[sandbox.index("--public-key") + 1] == f"{keys}/public-key.pem"
     keygen = " ".join(services["keygen"]["command"])
-    assert f"starkrelay keygen --out {keys}" in keygen
-    assert f"test -s {keys}/private.pem" in keygen, "keys are created once and kept"
-    for name in ("keygen", "starksandbox", "starkrelay", "webhook"):
+    assert f"starkrelay keygen --directory {keys}" in keygen
+    assert f"test -s {keys}/private-key.pem" in keygen, "keys are created once and kept"
+    for name in ("keygen", "starksandbox", "starkrelay"):
         assert any(v.startswith(f"sandbox-keys:{keys}") for v in services[name]["volumes"]), name
     for name in ("starksandbox", "starkrelay"):
         condition = services[name]["depends_on"]["keygen"]["condition"]
         assert condition == "service_completed_successfully"
     assert services["starkrelay"]["depends_on"]["starksandbox"]["condition"] == "service_healthy"
-    assert services["webhook"]["command"] == ["starkrelay", "webhook", "ensure"]
     assert environment["API_EXTERNAL_URL"] == "http://starkrelay:8000"
 
 
