@@ -59,11 +59,14 @@ class Timers:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,11 +102,13 @@ class Timers:
         return ran
 
     async def _run(self) -> None:
-        while True:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        while not self._stopped:
             self.run_due()
             self._wake.clear()
             timeout = None
             if self._heap:
                 timeout = max(0.0, self._heap[0][0] - self.clock.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -7,6 +7,8 @@ on its own event loop in a daemon thread, and returns once the emulator answers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -16,6 +18,28 @@ import uvicorn
 
 from starksandbox.app import Sandbox
 from starksandbox.config import SandboxConfig
+
+
+class _ThreadServer(uvicorn.Server):
+    """uvicorn, but told to stop through its own loop instead of a 100 ms polling tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if not self.should_exit:
+            await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self.should_exit = True
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
 
 
 class SandboxServer:
@@ -29,7 +53,7 @@ class SandboxServer:
         self.port = port
         self.url = ""
         self.sandbox: Sandbox | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
@@ -51,7 +75,7 @@ class SandboxServer:
             loop="uvloop",
             timeout_graceful_shutdown=1,
         )
-        server = uvicorn.Server(server_config)
+        server = _ThreadServer(server_config)
         self._server = server
         self._thread = threading.Thread(
             target=server.run,
@@ -71,7 +95,7 @@ class SandboxServer:
     def stop(self, timeout: float = 10.0) -> None:
         """Shut down and wait for the serving thread; safe to call twice."""
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
         self._server = None
