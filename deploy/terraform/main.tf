@@ -82,6 +82,7 @@ module "alb" {
   log_retention_days        = var.log_retention_days
   kms_key_arn               = module.kms.key_arn
   waf_rate_limit            = var.waf_rate_limit
+  metrics_allowed_cidrs     = var.metrics_allowed_cidrs
   webhook_path              = local.webhook_path
 }
 

@@ -152,6 +152,17 @@ variable "alb_ingress_cidrs" {
   }
 }
 
+variable "metrics_allowed_cidrs" {
+  description = "Networks of your Prometheus scraper allowed to read /metrics through the load balancer; empty hides /metrics (404) from everyone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.metrics_allowed_cidrs) <= 5 && alltrue([for cidr in var.metrics_allowed_cidrs : can(cidrhost(cidr, 0)) && cidr != "0.0.0.0/0"])
+    error_message = "metrics_allowed_cidrs takes at most 5 CIDR blocks (a listener rule's limit), and never 0.0.0.0/0."
+  }
+}
+
 variable "alb_deletion_protection" {
   description = "Refuse to delete the load balancer; set false only to tear the deployment down."
   type        = bool

@@ -205,6 +205,19 @@ def test_load_balancer_checks_readiness_and_drops_bad_headers(tf: TerraformTree)
     assert tf.one("aws_wafv2_web_acl_association")
 
 
+def test_metrics_are_hidden_from_the_internet(tf: TerraformTree) -> None:
+    rules = {block.name: block.body for block in tf.resources("aws_lb_listener_rule")}
+    hidden = rules["metrics_hidden"]
+    assert first(first(hidden, "condition"), "path_pattern")["values"] == ["/metrics"]
+    action = first(hidden, "action")
+    assert action["type"] == "fixed-response"
+    assert first(action, "fixed_response")["status_code"] == "404"
+    allowed = rules["metrics_allowed"]
+    assert allowed["priority"] < hidden["priority"]
+    conditions = {key for condition in allowed["condition"] for key in condition}
+    assert conditions == {"path_pattern", "source_ip"}, "only named networks may scrape"
+
+
 # ---- IAM -----------------------------------------------------------------------------------------
 
 

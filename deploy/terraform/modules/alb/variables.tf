@@ -58,6 +58,11 @@ variable "waf_rate_limit" {
   type        = number
 }
 
+variable "metrics_allowed_cidrs" {
+  description = "Networks (at most 5 CIDRs) whose requests to /metrics reach the API; everyone else gets 404."
+  type        = list(string)
+}
+
 variable "webhook_path" {
   description = "Path Stark Bank posts events to; exempt from the per-IP rate limit."
   type        = string
