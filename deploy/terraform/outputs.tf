@@ -57,3 +57,18 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms; subscribe a pager or chat integration to it."
   value       = module.alarms.topic_arn
 }
+
+output "private_subnet_ids" {
+  description = "Private subnets, for one-off tasks (`aws ecs run-task`, see the runbook)."
+  value       = module.network.private_subnet_ids
+}
+
+output "worker_security_group_id" {
+  description = "Security group for one-off tasks: outbound HTTPS and Redis, no inbound."
+  value       = aws_security_group.worker.id
+}
+
+output "worker_task_family" {
+  description = "Task definition family of the worker, for one-off CLI tasks."
+  value       = "${local.prefix}-worker"
+}
