@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         default=None, description="a random token of at least 16 characters"
     )
     redis_url: str | None = Field(
-        default=None, description="a redis:// or rediss:// URL (unset: embedded Valkey)"
+        default=None,
+        description="a redis:// or rediss:// URL (unset: embedded Valkey)",
+        repr=False,  # may carry a password
     )
     redis_key_prefix: str = Field(
         default="starkrelay", description="letters, digits, '-', '_', '.' or ':'"

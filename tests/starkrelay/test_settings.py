@@ -196,6 +196,14 @@ def test_secrets_never_appear_in_repr() -> None:
     assert settings.admin_token.get_secret_value() == token
 
 
+def test_redis_password_not_in_repr() -> None:
+    settings = load_settings(
+        stark_project_id="1", stark_private_key=PEM, redis_url="redis://:hunter2-pw@10.0.0.1:6379/0"
+    )
+    assert "hunter2-pw" not in repr(settings)
+    assert settings.redis_url == "redis://:hunter2-pw@10.0.0.1:6379/0"
+
+
 def test_empty_admin_token_turns_admin_off() -> None:
     settings = load_settings(stark_project_id="1", stark_private_key=PEM, admin_token="")
     assert settings.admin_token is None
