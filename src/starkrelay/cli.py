@@ -215,7 +215,8 @@ def campaign_status() -> None:
         return
     now = time.time()
     slots = campaign.slots if campaign.slots is not None else max([*outcomes, -1]) + 2
-    state = "ended" if campaign.is_over(now) else "running"
+    finished = campaign.slots is not None and len(outcomes) >= campaign.slots
+    state = "ended" if finished or campaign.is_over(now) else "running"
     table = Table(title=f"campaign {campaign.id} ({state})")
     for column in ("slot", "fires at", "outcome", "invoices", "notes"):
         table.add_column(column)

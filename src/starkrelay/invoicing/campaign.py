@@ -140,6 +140,15 @@ async def load_or_start_campaign(
     return current
 
 
+async def campaign_finished(redis: Redis, keys: Keys, campaign: Campaign, now: float) -> bool:
+    """True when no slot is left: every slot has an outcome, or every slot's grace passed."""
+    if campaign.slots is None:
+        return False
+    if campaign.is_over(now):
+        return True
+    return int(await redis.hlen(keys.campaign_slots(campaign.id))) >= campaign.slots
+
+
 class CampaignRunningError(Exception):
     """A campaign is still running; starting another needs ``force``."""
 
@@ -154,7 +163,8 @@ async def start_campaign(
     """
     moment = time.time() if now is None else now
     current = await load_campaign(redis, keys)
-    if current is not None and not force and not current.is_over(moment):
+    running = current is not None and not await campaign_finished(redis, keys, current, moment)
+    if current is not None and running and not force:
         raise CampaignRunningError(
             f"campaign {current.id} is still running (it ends "
             f"{_describe_end(current)}); use --force to replace it"

@@ -261,3 +261,25 @@ def test_campaign_start_refuses_while_running(
             assert [Campaign.from_json(str(h)) for h in history] == [first]
 
     asyncio.run(scenario())
+
+
+def test_new_campaign_allowed_as_soon_as_every_slot_is_resolved(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = day_settings(relay_settings, campaign_batch_min=1, campaign_batch_max=1)
+
+    async def scenario() -> None:
+        clock = Clock(T0)
+        async with open_services(settings) as services:
+            runner = runner_for(services, clock)
+            for _ in range(8):
+                await runner.tick()
+                clock.now += INTERVAL
+            clock.now = T0 + 7 * INTERVAL + 60  # last slot issued, its grace not yet over
+            first = await load_campaign(services.redis, services.keys)
+            assert first is not None
+            assert not first.is_over(clock.now)
+            second = await start_campaign(services.redis, services.keys, settings, now=clock.now)
+            assert second.id != first.id
+
+    asyncio.run(scenario())
