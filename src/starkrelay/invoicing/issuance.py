@@ -128,7 +128,7 @@ class SlotIssuer:
         await self.redis.delete(self.keys.slot_attempt(campaign.id, outcome.slot))
         kind = "recovered" if outcome.recovered else outcome.status
         metrics.CAMPAIGN_SLOTS.labels(outcome=kind).inc()
-        if outcome.status == "issued" and not outcome.recovered:
+        if outcome.status == "issued":  # counted once: only the HSETNX winner gets here
             metrics.INVOICES_ISSUED.inc(len(outcome.invoice_ids))
         log.info(
             f"campaign.slot.{outcome.status}",
