@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from starkrelay.logs import configure_logging
 from starkrelay.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from starkrelay.deps import Services
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -72,7 +75,7 @@ def _with_redis(settings: Settings) -> Iterator[Settings]:
 
 
 def _run(
-    settings: Settings, work: Callable[[Any], Awaitable[T]], *, reads_state: bool = False
+    settings: Settings, work: Callable[[Services], Awaitable[T]], *, reads_state: bool = False
 ) -> T:
     """Open the services for ``settings`` and run ``work(services)`` to completion.
 
@@ -97,10 +100,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _when(epoch: float | None) -> str:
+def _when(epoch: float | None, *, precise: bool = False) -> str:
+    """UTC time; ``precise`` adds milliseconds (compressed demo intervals)."""
     if epoch is None:
         return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = datetime.fromtimestamp(epoch, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{moment.microsecond // 1000:03d} UTC" if precise else f"{text} UTC"
 
 
 def _cents(amount: int) -> str:
@@ -173,7 +179,7 @@ def issue(
 
     settings = _settings()
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
         with console.status("Creating invoices at Stark Bank..."):
             return await issuer.issue_adhoc_batch(count)
@@ -202,7 +208,7 @@ def campaign_status() -> None:
 
     settings = _settings()
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         campaign = await load_campaign(services.redis, services.keys)
         if campaign is None:
             return None, {}
@@ -231,7 +237,7 @@ def campaign_status() -> None:
             notes.append(",".join(outcome.errors))
         table.add_row(
             str(slot),
-            _when(campaign.fire_at(slot)),
+            _when(campaign.fire_at(slot), precise=campaign.interval < 60),
             outcome.status if outcome else ("due" if campaign.is_due(slot, now) else "pending"),
             str(len(outcome.invoice_ids)) if outcome else "-",
             " ".join(notes),
@@ -253,7 +259,7 @@ def campaign_start(
 
     settings = _settings()
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         return await start_campaign(services.redis, services.keys, settings, force=force)
 
     try:
@@ -277,7 +283,7 @@ def webhook_ensure() -> None:
         _fail("API_EXTERNAL_URL: missing; expected the public https URL of this service")
         return
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         with console.status(f"Registering {url}..."):
             return await ensure_webhook(services.bank, services.redis, services.keys, url)
 
@@ -294,7 +300,7 @@ def webhook_list() -> None:
     """Every webhook registered at Stark Bank for this project."""
     settings = _settings()
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         return await services.bank.list_webhooks()
 
     hooks = _run(settings, work)
@@ -331,7 +337,7 @@ def reconcile(
     settings = _settings()
     first_day: date | None = since.date() if since else None
 
-    async def work(services: Any) -> Any:
+    async def work(services: Services) -> Any:
         with console.status("Reconciling with Stark Bank..."):
             try:
                 return await run_reconciliation(services, first_day)

@@ -23,6 +23,7 @@ from starkrelay.bank.errors import BankError
 from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
+from starkrelay.ops import metrics
 
 log = structlog.get_logger("starkrelay.invoicing")
 
@@ -49,10 +50,14 @@ class CampaignRunner:
         """Resolve due slots of the current campaign (starting it if none exists). Never
         raises Redis or Stark Bank errors: they are logged and the next tick retries."""
         try:
-            return await self._tick()
+            outcomes = await self._tick()
         except (BankError, RedisError) as error:
+            if isinstance(error, RedisError):
+                metrics.REDIS_UP.set(0)
             log.error("campaign.tick.failed", error=str(error), kind=type(error).__name__)
             return []
+        metrics.REDIS_UP.set(1)
+        return outcomes
 
     async def _tick(self) -> list[SlotOutcome]:
         s = self.services

@@ -37,7 +37,7 @@ BANK_ERRORS = Counter(
 )
 REDIS_UP = Gauge(
     "starkrelay_redis_up",
-    "1 when Redis answered the last readiness probe, else 0.",
+    "1 when Redis answered the last readiness probe or campaign tick, else 0.",
     registry=REGISTRY,
 )
 PUBLIC_KEY_LOADED = Gauge(
