@@ -3,13 +3,16 @@
 ``Sandbox`` owns the configuration, the project keys, the emulator's signing key, the router
 and the live ``Workspace`` with its ``Deliverer``. The workspace is built on the server's
 event loop at startup (ASGI lifespan) and rebuilt by ``reset``. Requests under ``/v2`` are
-authenticated and subject to the API faults; ``/sandbox`` requests are neither.
+authenticated and subject to the API faults; ``/sandbox`` requests are neither. Every ``/v2``
+answer carries ``Server-Timing: app;dur=<ms>`` (time spent in the emulator, injected latency
+included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,7 +101,10 @@ class Sandbox:
         if scope["type"] != "http":
             return
         response = await self._handle(scope, receive)
-        headers = [(b"content-type", response.content_type.encode())]
+        headers = [
+            (b"content-type", response.content_type.encode()),
+            (b"content-length", str(len(response.body)).encode()),
+        ]
         headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -145,7 +151,11 @@ class Sandbox:
         path = normalise_path(scope["path"])
         request = Request(scope["method"], path, parse_query(scope["query_string"]), body, headers)
         if path.startswith("/v2/") or path == "/v2":
-            return await self._api(request)
+            started = time.perf_counter()
+            response = await self._api(request)
+            elapsed = (time.perf_counter() - started) * 1000
+            response.headers["server-timing"] = f"app;dur={elapsed:.3f}"
+            return response
         return await self._dispatch(request)
 
     async def _api(self, request: Request) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 
@@ -93,8 +95,15 @@ def serve(
         float,
         typer.Option(help="Fault: random extra wait in [0, seconds] per delivery (reorders them)."),
     ] = 0.0,
+    log_level: Annotated[
+        str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
 ) -> None:
     """Serve the Stark Bank v2 API emulator until interrupted (Ctrl-C)."""
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"unknown log level {log_level!r}")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     if len(project_id) != len(public_key):
         raise typer.BadParameter(
             "give one --public-key PATH per --project-id ID, in the same order"

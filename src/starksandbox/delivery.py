@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import json
 
-import httpx
 import structlog
 
 from starksandbox.keys import Signer
 from starksandbox.models import Attempt, Event
+from starksandbox.poster import PostConnectionError, Poster, PostTimeout
 from starksandbox.state import Workspace
 
 log = structlog.get_logger("starksandbox.delivery")
@@ -33,13 +33,7 @@ class Deliverer:
         self.ws = ws
         self.signer = signer
         config = ws.config
-        self._client = httpx.AsyncClient(
-            timeout=config.delivery_timeout,
-            limits=httpx.Limits(
-                max_connections=config.delivery_concurrency,
-                max_keepalive_connections=config.delivery_concurrency,
-            ),
-        )
+        self._poster = Poster(config.delivery_timeout, max_idle=config.delivery_concurrency)
         self._slots = asyncio.Semaphore(config.delivery_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._signed: dict[str, tuple[bytes, str]] = {}
@@ -63,7 +57,7 @@ class Deliverer:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._client.aclose()
+        await self._poster.close()
 
     def _plan(self, event: Event, webhook_id: str, tries: int) -> None:
         """Apply the delivery faults, then send now or after a delay on the clock."""
@@ -111,19 +105,19 @@ class Deliverer:
         async with self._slots:
             self.ws.deliveries_sent += 1
             try:
-                response = await self._client.post(webhook.url, content=content, headers=headers)
-            except httpx.TimeoutException:
+                status = await self._poster.post(webhook.url, content, headers)
+            except PostTimeout:
                 code = "timeout"
                 message = f"HTTP POST request timed out after {self.ws.config.delivery_timeout:g} s"
-            except httpx.HTTPError as error:
+            except PostConnectionError as error:
                 code = "badConnection"
-                message = f"HTTP POST request failed to connect: {type(error).__name__}"
+                message = f"HTTP POST request failed: {error}"
             else:
-                if 200 <= response.status_code < 300:
+                if 200 <= status < 300:
                     self._served(event, webhook_id)
                     return
                 code = "badHttpStatus"
-                message = f"HTTP POST request returned status {response.status_code}"
+                message = f"HTTP POST request returned status {status}"
         self._failed(event, webhook_id, tries, code, message)
 
     def _served(self, event: Event, webhook_id: str) -> None:
@@ -132,7 +126,6 @@ class Deliverer:
         if all(hook in event.delivered_to for hook in event.webhook_ids):
             event.is_delivered = True
             self._signed.pop(event.id, None)
-        log.debug("sandbox.delivery.served", event_id=event.id, webhook_id=webhook_id)
 
     def _failed(self, event: Event, webhook_id: str, tries: int, code: str, message: str) -> None:
         ws = self.ws

@@ -38,13 +38,24 @@ def register(router: Router, current: Callable[[], Workspace]) -> None:
     router.add("GET", "/v2/invoice/{id}/payment", bind(payment))
 
 
+def _crc_table() -> list[int]:
+    table = []
+    for high in range(256):
+        crc = high << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
 def _crc16(data: str) -> str:
+    """CRC-16/CCITT-FALSE, as the Pix (EMV) code's last field requires."""
     crc = 0xFFFF
     for byte in data.encode():
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[(crc >> 8) ^ byte]
     return f"{crc:04X}"
 
 
