@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -57,13 +58,20 @@ class SandboxHandle:
         return data
 
     def pay_invoice(
-        self, invoice_id: str, amount: int | None = None, at: str | None = None
+        self, invoice_id: str, amount: int | None = None, at: datetime | str | None = None
     ) -> dict[str, Any]:
-        """Pay an invoice now (``paid`` and ``credited`` logs); returns its wire JSON."""
+        """Pay an invoice now (``paid`` and ``credited`` logs); returns its wire JSON.
+
+        ``amount`` (cents) overrides what the payer pays; ``at`` (a datetime, naive = UTC, or
+        an ISO string) prices the payment (discount, fine, interest) as if made then.
+        """
         body: dict[str, Any] = {}
         if amount is not None:
             body["amount"] = amount
-        if at is not None:
+        if isinstance(at, datetime):
+            moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+            body["at"] = moment.isoformat()
+        elif at is not None:
             body["at"] = at
         invoice: dict[str, Any] = self._call("POST", f"/sandbox/invoices/{invoice_id}/pay", body)[
             "invoice"
@@ -108,6 +116,8 @@ def running_sandbox(**overrides: Any) -> Iterator[SandboxHandle]:
     project_id = overrides.pop("project_id", "5656565656565656")
     settings = {**TEST_DEFAULTS, **overrides}
     projects = {**settings.pop("projects", {}), project_id: public_key}
+    if "retry_schedule" in settings:
+        settings["retry_schedule"] = tuple(settings["retry_schedule"])
     if isinstance(settings.get("faults"), dict):
         settings["faults"] = Faults(**settings["faults"])
     config = SandboxConfig(projects=projects, **settings)
