@@ -141,9 +141,6 @@ module "ecs" {
     admin_token       = module.secrets.admin_token_arn
     redis_auth_token  = module.secrets.redis_auth_token_arn
   }
-
-  # The API service must not start before the listener that feeds its target group exists.
-  depends_on = [module.alb]
 }
 
 module "alarms" {

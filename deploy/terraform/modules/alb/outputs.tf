@@ -14,8 +14,11 @@ output "arn_suffix" {
 }
 
 output "target_group_arn" {
-  description = "Target group the API service registers its tasks in."
+  description = "Target group the API service registers its tasks in (available once the HTTPS listener forwards to it)."
   value       = aws_lb_target_group.api.arn
+
+  # ECS refuses a service whose target group no load balancer uses yet.
+  depends_on = [aws_lb_listener.https]
 }
 
 output "target_group_arn_suffix" {
