@@ -11,7 +11,7 @@ locals {
   : "${module.ecr.repository_url}:${var.image_reference}")
   container_port = 8000
 
-  availability_zones = coalesce(var.availability_zones, ["${var.region}a", "${var.region}b"])
+  availability_zones = var.availability_zones != null ? var.availability_zones : ["${var.region}a", "${var.region}b"]
 
   # Every variable the containers read that is not a secret. Secrets (STARK_PRIVATE_KEY,
   # ADMIN_TOKEN, REDIS_PASSWORD) are injected by ECS from Secrets Manager, see modules/ecs.

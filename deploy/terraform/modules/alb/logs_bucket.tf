@@ -2,8 +2,6 @@
 
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 data "aws_elb_service_account" "current" {}
 
 resource "aws_s3_bucket" "access_logs" {
