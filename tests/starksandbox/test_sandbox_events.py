@@ -168,3 +168,31 @@ def test_webhook_crud(sandbox: SandboxHandle) -> None:
         starkbank.webhook.get(hook.id)
     assert caught.value.errors[0].code == "invalidWebhookId"
     assert list(starkbank.webhook.query()) == []
+
+
+def test_transfer_events_parse(receiver: Receiver) -> None:
+    with running_sandbox(initial_balance=1_000) as sb:
+        starkbank.webhook.create(url=receiver.url, subscriptions=["transfer"])
+        (made,) = starkbank.transfer.create(
+            [
+                starkbank.Transfer(
+                    amount=300,
+                    name="Stark Bank S.A.",
+                    tax_id="20.018.183/0001-80",
+                    bank_code="20018183",
+                    branch_code="0001",
+                    account_number="6341320293482496",
+                    account_type="payment",
+                    external_id="invoice-1",
+                )
+            ]
+        )
+        deliveries = receiver.wait_for(3)
+        sb.drain()
+        events = [
+            starkbank.event.parse(content=d.body.decode(), signature=d.signature)
+            for d in deliveries
+        ]
+        assert sorted(e.log.type for e in events) == ["created", "processing", "success"]
+        assert {e.log.transfer.id for e in events} == {made.id}
+        assert {e.subscription for e in events} == {"transfer"}
