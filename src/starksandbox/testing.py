@@ -103,9 +103,11 @@ class SandboxHandle:
             time.sleep(0.005)
 
     def summary(self) -> dict[str, Any]:
+        """Counts by status, balance, logs, events, deliveries, attempts and faults."""
         return self._call("GET", "/sandbox/summary")
 
     def reset(self) -> None:
+        """Back to an empty workspace with the configured balance, clock and faults."""
         self._call("POST", "/sandbox/reset")
 
 
@@ -121,8 +123,8 @@ def running_sandbox(**overrides: Any) -> Iterator[SandboxHandle]:
     if isinstance(settings.get("faults"), dict):
         settings["faults"] = Faults(**settings["faults"])
     config = SandboxConfig(projects=projects, **settings)
-    server = SandboxServer(config).start()
     project = starkbank.Project(environment="sandbox", id=project_id, private_key=private_key)
+    server = SandboxServer(config).start()
     previous_user = starkbank.user
     sdk_cache.pop(PUBLIC_KEY_CACHE, None)
     point_sdk_at(server.url)

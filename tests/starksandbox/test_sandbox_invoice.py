@@ -153,3 +153,20 @@ def test_unknown_invoice_log_is_refused(sandbox: SandboxHandle) -> None:
     with pytest.raises(InputErrors) as caught:
         list(starkbank.invoice.log.query(types=["random"]))
     assert caught.value.errors[0].code == "invalidInvoiceLog"
+
+
+def test_concurrent_sdk_calls_from_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with running_sandbox(pay_share=0.0):
+
+        def create(n: int) -> list[str]:
+            made = starkbank.invoice.create(
+                [starkbank.Invoice(amount=100 + n, **PAYER) for _ in range(10)]
+            )
+            return [i.id for i in made]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = [i for batch in pool.map(create, range(16)) for i in batch]
+        assert len(set(ids)) == 160
+        assert {i.id for i in starkbank.invoice.query()} == set(ids)
