@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 
 import structlog
@@ -71,17 +72,22 @@ class Deliverer:
         if faults.webhook_duplicate_rate and rng.random() < faults.webhook_duplicate_rate:
             copies = 2
             self.ws.deliveries_duplicated += 1
-        for _ in range(copies):
+        for copy in range(copies):
+            # Only the original schedules retries, so duplicates do not multiply.
+            retry = copy == 0
             delay = faults.webhook_delay
             if faults.webhook_reorder_window:
                 delay += rng.uniform(0, faults.webhook_reorder_window)
             if delay > 0:
-                self.ws.timers.after(delay, lambda: self._spawn(event, webhook_id, tries))
+                self.ws.timers.after(
+                    delay, functools.partial(self._spawn, event, webhook_id, tries, retry)
+                )
             else:
-                self._spawn(event, webhook_id, tries)
+                self._spawn(event, webhook_id, tries, retry)
 
-    def _spawn(self, event: Event, webhook_id: str, tries: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(event, webhook_id, tries))
+    def _spawn(self, event: Event, webhook_id: str, tries: int, retry: bool) -> None:
+        sending = self._send(event, webhook_id, tries, retry)
+        task = asyncio.get_running_loop().create_task(sending)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -93,11 +99,11 @@ class Deliverer:
             self._signed[event.id] = signed
         return signed
 
-    async def _send(self, event: Event, webhook_id: str, tries: int) -> None:
+    async def _send(self, event: Event, webhook_id: str, tries: int, retry: bool) -> None:
         webhook = self.ws.webhooks.get(webhook_id)
         if webhook is None or webhook.deleted or event.deleted:
             return
-        if tries > 0 and event.is_delivered:
+        if tries > 0 and (event.is_delivered or webhook_id in event.delivered_to):
             return
         content, signature = self._signed_body(event)
         headers = {"Content-Type": "application/json", "Digital-Signature": signature}
@@ -118,7 +124,7 @@ class Deliverer:
                     return
                 code = "badHttpStatus"
                 message = f"HTTP POST request returned status {status}"
-        self._failed(event, webhook_id, tries, code, message)
+        self._failed(event, webhook_id, tries if retry else None, code, message)
 
     def _served(self, event: Event, webhook_id: str) -> None:
         self.ws.deliveries_succeeded += 1
@@ -127,7 +133,10 @@ class Deliverer:
             event.is_delivered = True
             self._signed.pop(event.id, None)
 
-    def _failed(self, event: Event, webhook_id: str, tries: int, code: str, message: str) -> None:
+    def _failed(
+        self, event: Event, webhook_id: str, tries: int | None, code: str, message: str
+    ) -> None:
+        """Record an attempt; schedule the next try unless ``tries`` is None (a duplicate)."""
         ws = self.ws
         attempt = Attempt(
             id=ws.ids.new(),
@@ -143,8 +152,9 @@ class Deliverer:
             event_id=event.id,
             webhook_id=webhook_id,
             code=code,
-            tries=tries + 1,
+            duplicate=tries is None,
         )
         schedule = ws.config.retry_schedule
-        if tries < len(schedule):
-            ws.timers.after(schedule[tries], lambda: self._plan(event, webhook_id, tries + 1))
+        if tries is not None and tries < len(schedule):
+            after = tries + 1
+            ws.timers.after(schedule[tries], lambda: self._plan(event, webhook_id, after))

@@ -122,3 +122,17 @@ def test_faults_are_validated(sandbox: SandboxHandle) -> None:
         sandbox.set_faults(gremlins=1.0)
     with pytest.raises(ValueError, match="within"):
         sandbox.set_faults(api_error_rate=2.0)
+
+
+def test_duplicates_do_not_multiply_retries(receiver: Receiver) -> None:
+    receiver.status_for = lambda _: 500
+    faults = {"webhook_duplicate_rate": 1.0}
+    with running_sandbox(pay_share=0.0, retry_schedule=(0.01, 0.01), faults=faults) as sb:
+        starkbank.webhook.create(url=receiver.url, subscriptions=["invoice"])
+        _invoices(1)
+        receiver.wait_for(6)
+        sb.wait_until(lambda: sb.summary()["attempts"] == 6 and sb.summary()["pendingTimers"] <= 2)
+        sb.advance_clock(1)
+        sb.drain()
+        assert sb.summary()["attempts"] == 6
+        assert len(receiver.deliveries) == 6
