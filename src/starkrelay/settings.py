@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         description="a redis:// or rediss:// URL (unset: embedded Valkey)",
         repr=False,  # may carry a password
     )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="the Redis AUTH password when REDIS_URL has none (ElastiCache's token)",
+    )
     redis_key_prefix: str = Field(
         default="starkrelay", description="letters, digits, '-', '_', '.' or ':'"
     )

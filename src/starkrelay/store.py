@@ -27,10 +27,14 @@ Redis = aioredis.Redis
 # === connection ==============================================================================
 
 
-def connect(url: str, *, timeout: float = 5.0) -> Redis:
-    """A client for ``url``. Lazy: no connection is opened until the first command."""
+def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> Redis:
+    """A client for ``url``. Lazy: no connection is opened until the first command.
+
+    ``password`` is used only when the URL carries none (redis-py's rule).
+    """
     client: Redis = aioredis.Redis.from_url(
         url,
+        password=password,
         decode_responses=True,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
@@ -43,7 +47,11 @@ def connect_from_settings(settings: Settings) -> Redis:
     """A client for ``REDIS_URL``; raises ``ValueError`` when it is unset (see ``cli``)."""
     if settings.redis_url is None:
         raise ValueError("REDIS_URL: missing; expected a redis:// URL")
-    return connect(settings.redis_url)
+    password = settings.redis_password
+    return connect(
+        settings.redis_url,
+        password=password.get_secret_value() if password is not None else None,
+    )
 
 
 async def redis_answers(redis: Redis) -> bool:

@@ -52,3 +52,45 @@ def test_an_expired_claim_can_be_taken_and_the_old_owner_cannot_free_it(
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_redis_password_is_used_when_the_url_has_none(redis_url: str, key_prefix: str) -> None:
+    """REDIS_PASSWORD authenticates a URL that names only the user (how ECS passes the token)."""
+    import pytest
+    import redis as sync_redis
+    import redis.exceptions
+    from ellipticcurve import PrivateKey
+
+    from starkrelay.settings import Settings
+    from starkrelay.store import connect_from_settings
+
+    admin = sync_redis.Redis.from_url(redis_url)
+    user = f"relay-{key_prefix}"
+    admin.acl_setuser(
+        user, enabled=True, passwords=["+right-password"], keys=["*"], commands=["+@all"]
+    )
+    url = redis_url.replace("redis://", f"redis://{user}@", 1)
+
+    def settings(password: str) -> Settings:
+        return Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            stark_project_id="1",
+            stark_private_key=PrivateKey().toPem(),
+            redis_url=url,
+            redis_password=password,
+        )
+
+    async def ping(password: str) -> bool:
+        client = connect_from_settings(settings(password))
+        try:
+            return bool(await client.ping())
+        finally:
+            await client.aclose()
+
+    try:
+        assert asyncio.run(ping("right-password"))
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            asyncio.run(ping("wrong-password"))
+        assert "right-password" not in repr(settings("right-password"))
+    finally:
+        admin.acl_deluser(user)
