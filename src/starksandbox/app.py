@@ -3,7 +3,8 @@
 ``Sandbox`` owns the configuration, the project keys, the emulator's signing key, the router
 and the live ``Workspace`` with its ``Deliverer``. The workspace is built on the server's
 event loop at startup (ASGI lifespan) and rebuilt by ``reset``. Requests under ``/v2`` are
-authenticated and subject to the API faults; ``/sandbox`` requests are neither. Every ``/v2``
+authenticated and subject to the API faults, except the public invoice PDF links
+(``/v2/invoice/<uuid>.pdf``); ``/sandbox`` requests are neither. Every ``/v2``
 answer carries ``Server-Timing: app;dur=<ms>`` (time spent in the emulator, injected latency
 included).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -150,7 +152,7 @@ class Sandbox:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = normalise_path(scope["path"])
         request = Request(scope["method"], path, parse_query(scope["query_string"]), body, headers)
-        if path.startswith("/v2/") or path == "/v2":
+        if (path.startswith("/v2/") or path == "/v2") and not _PUBLIC.match(path):
             started = time.perf_counter()
             response = await self._api(request)
             elapsed = (time.perf_counter() - started) * 1000
@@ -196,6 +198,10 @@ class Sandbox:
         except Exception:
             log.exception("sandbox.handler.failed", method=request.method, path=request.path)
             return _internal_error()
+
+
+# Invoice PDF links are opened by payers in a browser: served without a signature.
+_PUBLIC = re.compile(r"^/v2/invoice/[0-9a-f]{32}\.pdf$")
 
 
 def _internal_error() -> Response:

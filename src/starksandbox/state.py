@@ -49,6 +49,7 @@ class Workspace:
         self.attempts: Table[Attempt] = Table()
         self.webhooks: Table[Webhook] = Table()
         self.external_ids: dict[str, str] = {}
+        self.invoice_uuids: dict[str, str] = {}
         self.on_event: Callable[[Event], None] | None = None
         self.deliveries_sent = 0
         self.deliveries_succeeded = 0

@@ -89,7 +89,10 @@ Handler = Callable[[Request, dict[str, str]], "Response | Awaitable[Response]"]
 
 
 class Router:
-    """Routes by method and a path pattern whose ``{name}`` parts match one segment."""
+    """Routes by method and a path pattern whose ``{name}`` parts match within one segment.
+
+    Static paths win; patterns are tried in the order they were added.
+    """
 
     def __init__(self) -> None:
         self._static: dict[tuple[str, str], Handler] = {}
@@ -99,7 +102,11 @@ class Router:
         if "{" not in pattern:
             self._static[(method, pattern)] = handler
             return
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        parts = re.split(r"\{(\w+)\}", pattern)
+        regex = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+            for index, part in enumerate(parts)
+        )
         self._patterns.append((method, re.compile(f"^{regex}$"), handler))
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import httpx
 import pytest
 import starkbank
 from starkbank.error import InputErrors
@@ -137,6 +138,9 @@ def test_pdf_and_qrcode_are_real_documents(sandbox: SandboxHandle) -> None:
     pdf = starkbank.invoice.pdf(invoice.id)
     assert pdf.startswith(b"%PDF-")
     assert len(pdf) > 1000
+    link = httpx.get(invoice.pdf, timeout=10)
+    assert link.status_code == 200
+    assert link.content.startswith(b"%PDF-")
     png = starkbank.invoice.qrcode(invoice.id)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     bigger = starkbank.invoice.qrcode(invoice.id, size=25)

@@ -31,6 +31,7 @@ def register(router: Router, current: Callable[[], Workspace]) -> None:
     router.add("GET", "/v2/invoice/log/{id}/pdf", bind(log_pdf))
     router.add("POST", "/v2/invoice", bind(create))
     router.add("GET", "/v2/invoice", bind(query))
+    router.add("GET", "/v2/invoice/{uuid}.pdf", bind(public_pdf))
     router.add("GET", "/v2/invoice/{id}", bind(get))
     router.add("PATCH", "/v2/invoice/{id}", bind(update))
     router.add("GET", "/v2/invoice/{id}/pdf", bind(pdf))
@@ -112,6 +113,7 @@ def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
             **values,
         )
         ws.invoices.add(invoice)
+        ws.invoice_uuids[uuid] = invoice.id
         simulation.track_invoice(ws, invoice)
         created.append(invoice.to_json())
     return json_response({"message": "Invoice(s) successfully created", "invoices": created})
@@ -191,6 +193,14 @@ def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
     invoice = _find(ws, params["id"])
     return Response(body=documents.invoice_pdf(invoice.to_json()), content_type="application/pdf")
+
+
+def public_pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
+    """The invoice's ``pdf`` link (no signature needed, like a link sent to a payer)."""
+    invoice_id = ws.invoice_uuids.get(params["uuid"])
+    if invoice_id is None:
+        raise ApiError.one("invalidInvoice", f"No invoice has the link {params['uuid']!r}")
+    return pdf(ws, _, {"id": invoice_id})
 
 
 def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
