@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     invoice_amount_max: int = Field(default=100000, ge=1)
     invoice_due_seconds: float = Field(default=172800.0, gt=0)
     invoice_expiration_seconds: int = Field(default=5097600, ge=0)
+    invoice_discount_percent: float = Field(default=0.0, ge=0, lt=100)
+    invoice_discount_seconds: float = Field(default=86400.0, ge=0)
 
     # --- forward destination ----------------------------------------------------------------
     destination_bank_code: str = Field(default="20018183", pattern=r"^\d{3,8}$")
@@ -199,6 +201,13 @@ class Settings(BaseSettings):
             problems.append("CAMPAIGN_BATCH_MIN: expected at most CAMPAIGN_BATCH_MAX")
         if self.invoice_amount_min > self.invoice_amount_max:
             problems.append("INVOICE_AMOUNT_MIN: expected at most INVOICE_AMOUNT_MAX")
+        if self.invoice_discount_percent > 0 and not (
+            0 < self.invoice_discount_seconds <= self.invoice_due_seconds
+        ):
+            problems.append(
+                "INVOICE_DISCOUNT_SECONDS: expected above 0 and at most INVOICE_DUE_SECONDS "
+                "(the discount ends on or before the due date)"
+            )
         duration, interval = self.campaign_duration_seconds, self.campaign_interval_seconds
         if 0 < duration < interval:
             problems.append(

@@ -51,6 +51,7 @@ def invoice_to_sdk(item: NewInvoice) -> Any:
         due=item.due,
         expiration=item.expiration,
         tags=list(item.tags),
+        discounts=[{"percentage": d.percentage, "due": d.due} for d in item.discounts] or None,
     )
 
 

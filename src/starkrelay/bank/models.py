@@ -28,6 +28,15 @@ class NewInvoice:
     due: datetime
     expiration: int
     tags: tuple[str, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+
+
+@dataclass(frozen=True)
+class Discount:
+    """``percentage`` of the nominal amount off when paid up to ``due`` (UTC)."""
+
+    percentage: float
+    due: datetime
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,8 @@ class SlotIssuer:
             due_seconds=settings.invoice_due_seconds,
             expiration_seconds=settings.invoice_expiration_seconds,
             tags=tags,
+            discount_percent=settings.invoice_discount_percent,
+            discount_seconds=settings.invoice_discount_seconds,
         )
         return await self.bank.create_invoices(invoices, batch_tag=tags[-1])
 

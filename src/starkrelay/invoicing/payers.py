@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from faker import Faker
 
-from starkrelay.bank.models import NewInvoice
+from starkrelay.bank.models import Discount, NewInvoice
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,18 @@ def build_invoices(
     expiration_seconds: int,
     tags: tuple[str, ...],
     now: datetime | None = None,
+    discount_percent: float = 0.0,
+    discount_seconds: float = 0.0,
 ) -> list[NewInvoice]:
     """``count`` invoices to random payers, amounts uniform in ``[amount_min, amount_max]``
-    cents, due ``due_seconds`` from ``now`` (UTC), all carrying ``tags``."""
+    cents, due ``due_seconds`` from ``now`` (UTC), all carrying ``tags``. With a positive
+    ``discount_percent``, each offers that much off when paid within ``discount_seconds``."""
     start = now or datetime.now(UTC)
     due = (start + timedelta(seconds=due_seconds)).replace(microsecond=0)
+    discounts: tuple[Discount, ...] = ()
+    if discount_percent > 0:
+        until = min(due, (start + timedelta(seconds=discount_seconds)).replace(microsecond=0))
+        discounts = (Discount(percentage=discount_percent, due=until),)
     invoices = []
     for _ in range(count):
         payer = payers.payer()
@@ -125,6 +132,7 @@ def build_invoices(
                 due=due,
                 expiration=expiration_seconds,
                 tags=tags,
+                discounts=discounts,
             )
         )
     return invoices
