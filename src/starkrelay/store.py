@@ -27,19 +27,28 @@ Redis = aioredis.Redis
 # === connection ==============================================================================
 
 
+MAX_CONNECTIONS = 64
+"""Redis connections per process; more concurrent commands wait for one to be free."""
+
+
 def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> Redis:
     """A client for ``url``. Lazy: no connection is opened until the first command.
 
     ``password`` is used only when the URL carries none (redis-py's rule).
     """
-    client: Redis = aioredis.Redis.from_url(
+    # A blocking pool: under a burst of concurrent requests a command waits (up to ``timeout``)
+    # for a free connection instead of failing at once with MaxConnectionsError.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
         password=password,
         decode_responses=True,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,
     )
+    client: Redis = aioredis.Redis.from_pool(pool)
     return client
 
 
