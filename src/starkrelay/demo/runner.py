@@ -1,0 +1,226 @@
+"""The demo from start to verdict: start everything, play the campaign, settle, reconcile,
+print the money report and the exactly-once check, and choose the exit status.
+
+``run_demo`` returns 0 only when Stark Bank's records show every credited invoice forwarded
+exactly once for ``amount - fee`` and a balance that agrees to the cent, and starkrelay's own
+money report has no disagreement. It always ends by itself: past ``overall_timeout`` it says
+what it was waiting for and returns 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import httpx
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+
+from starkrelay.app import open_services
+from starkrelay.bank import BankError
+from starkrelay.demo.control import SandboxControl, SandboxControlError
+from starkrelay.demo.driver import CampaignView, Payers
+from starkrelay.demo.environment import DemoEnvironment, DemoOptions, demo_environment
+from starkrelay.demo.progress import render, take_snapshot
+from starkrelay.demo.verdict import Verdict, print_verdict, sandbox_verdict
+from starkrelay.deps import Services
+from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.reconciliation.report import MoneyReport, print_report
+from starkrelay.reconciliation.service import run_reconciliation
+
+MAX_RECONCILIATIONS = 5
+
+Frame = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class Outcome:
+    report: MoneyReport
+    verdict: Verdict
+    reconciliations: Reconciliations
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok and not self.report.disagreements
+
+
+class Phase:
+    """What the demo is doing now (named in the timeout message)."""
+
+    def __init__(self) -> None:
+        self.name = "starting"
+
+
+def run_demo(options: DemoOptions, console: Console) -> int:
+    """Run the whole demo; the exit status (0: everything agrees, 1: something does not)."""
+    phase = Phase()
+    with demo_environment(options) as env:
+        _introduce(env, options, console)
+        try:
+            outcome = asyncio.run(_bounded(env, options, console, phase))
+        except TimeoutError:
+            console.print(
+                f"[red]starkrelay demo: gave up after {options.overall_timeout:.0f} s while "
+                f"{phase.name}.[/red] The log is {env.log_path}"
+            )
+            return 1
+        except (BankError, RedisError, SandboxControlError, httpx.HTTPError) as error:
+            console.print(
+                f"[red]starkrelay demo: {escape(str(error))} while {phase.name}.[/red] "
+                f"The log is {env.log_path}"
+            )
+            return 1
+        status = 0 if outcome.ok else 1
+        console.print(f"Logs: {env.log_path}")
+        if options.keep_running:
+            _keep_running(env, console)
+        return status
+
+
+async def _bounded(
+    env: DemoEnvironment, options: DemoOptions, console: Console, phase: Phase
+) -> Outcome:
+    with anyio.fail_after(options.overall_timeout):
+        return await _drive(env, options, console, phase)
+
+
+async def _drive(
+    env: DemoEnvironment, options: DemoOptions, console: Console, phase: Phase
+) -> Outcome:
+    started = time.monotonic()
+    interval = options.compress(10800.0)
+    poll = min(0.25, max(0.02, interval / 5))
+    control = SandboxControl(env.sandbox_url)
+    try:
+        async with open_services(env.settings) as services:
+            payers = Payers(
+                services.redis, services.keys, services.bank, control, seed=options.seed
+            )
+            view = CampaignView(None, 0, 0, False)
+            with Live(console=console, refresh_per_second=8) as live:
+
+                async def frame(name: str) -> None:
+                    phase.name = name
+                    snapshot = await take_snapshot(
+                        name, started, view, payers.tally, payers.waiting, control,
+                        services.redis, services.keys,
+                    )  # fmt: skip
+                    live.update(render(snapshot))
+
+                await frame("waiting for starkrelay to be ready")
+                await _wait_ready(env, services, poll)
+                while True:
+                    view = await payers.watch()
+                    await payers.pay_due()
+                    await frame("running the campaign")
+                    if view.finished and payers.waiting == 0:
+                        break
+                    await anyio.sleep(poll)
+                await _settle(services, control, frame, "letting the last forwards settle", poll)
+                report, runs = await _reconcile(services, control, frame, poll)
+                await frame("done")
+            console.print()
+            console.print(
+                f"Reconciliation ran {runs.runs} time(s) until it found nothing left to do: it "
+                f"took {runs.events} event(s) whose webhook never arrived and enqueued "
+                f"{runs.credits} credit(s) no event had brought."
+            )
+            print_report(report, console)
+            verdict = await sandbox_verdict(services.bank, initial_balance=env.initial_balance)
+            print_verdict(verdict, console)
+            return Outcome(report, verdict, runs)
+    finally:
+        await control.aclose()
+
+
+async def _wait_ready(env: DemoEnvironment, services: Services, poll: float) -> None:
+    """Until starkrelay answers ready and its webhook is registered at the sandbox."""
+    url = env.settings.webhook_url
+    async with httpx.AsyncClient(base_url=env.relay_url, timeout=5.0) as http:
+        while True:
+            ready = (await http.get("/health/ready")).status_code == 200
+            if ready and any(hook.url == url for hook in await services.bank.list_webhooks()):
+                return
+            await anyio.sleep(poll)
+
+
+async def _settle(
+    services: Services, control: SandboxControl, frame: Frame, name: str, poll: float
+) -> None:
+    """Until, twice in a row, no delivery is in flight, the forward queue is empty and no
+    transfer is still created or processing."""
+    calm = 0
+    while calm < 2:
+        await frame(name)
+        in_flight = await control.drain(wait_seconds=poll)
+        summary = await control.summary()
+        transfers = summary.get("transfers", {})
+        unsettled = transfers.get("created", 0) + transfers.get("processing", 0)
+        queued = (await stream_state(services.redis, services.keys)).depth
+        calm = calm + 1 if in_flight == 0 and unsettled == 0 and queued == 0 else 0
+        await anyio.sleep(poll)
+
+
+@dataclass
+class Reconciliations:
+    """What the reconciliation runs did, summed."""
+
+    runs: int = 0
+    events: int = 0
+    credits: int = 0
+
+
+async def _reconcile(
+    services: Services, control: SandboxControl, frame: Frame, poll: float
+) -> tuple[MoneyReport, Reconciliations]:
+    """Reconcile until a run finds nothing to do (webhooks the sandbox dropped are recovered
+    here), settling in between. Returns the last report and what the runs did."""
+    done = Reconciliations()
+    while True:
+        done.runs += 1
+        await frame(f"reconciling with Stark Bank (run {done.runs})")
+        report = await run_reconciliation(services)
+        done.events += report.events_marked_delivered
+        done.credits += report.enqueued_missing
+        work = report.events_marked_delivered + report.enqueued_missing + report.resent
+        if (work == 0 and report.in_flight == 0) or done.runs >= MAX_RECONCILIATIONS:
+            return report, done
+        await _settle(services, control, frame, f"settling what run {done.runs} recovered", poll)
+
+
+def _introduce(env: DemoEnvironment, options: DemoOptions, console: Console) -> None:
+    redis = "an embedded Valkey" if env.redis_embedded else "REDIS_URL"
+    console.print(
+        f"[bold]starkrelay demo[/bold]: 8 batches of 8-12 invoices, 24 h of campaign in "
+        f"{options.campaign_seconds:g} s (speed {options.speed:g}).\n"
+        f"  starksandbox {env.sandbox_url} · starkrelay {env.relay_url} · Redis: {redis}\n"
+        f"  logs: {env.log_path}"
+    )
+
+
+def _keep_running(env: DemoEnvironment, console: Console) -> None:
+    token = env.admin_token
+    console.print(
+        "\n[bold]Everything is still running[/bold] (Ctrl-C stops it):\n"
+        f"  API docs     {env.relay_url}/docs\n"
+        f"  status       curl -H 'Authorization: Bearer {token}' {env.relay_url}/api/v1/status\n"
+        f"  reconcile    curl -X POST -H 'Authorization: Bearer {token}' "
+        f"{env.relay_url}/api/v1/admin/reconcile\n"
+        f"  metrics      {env.relay_url}/metrics\n"
+        f"  health       {env.relay_url}/health/ready\n"
+        f"  starksandbox {env.sandbox_url}/sandbox/summary\n"
+        f"  Redis        {env.redis_url if env.redis_embedded else 'REDIS_URL'} "
+        f"(key prefix {env.settings.redis_key_prefix})\n"
+        f"  logs         {env.log_path}",
+        highlight=False,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("Stopping.")

@@ -1,0 +1,168 @@
+"""The exactly-once check, made against Stark Bank's own records (through the SDK), not ours.
+
+``judge`` is pure: given every ``credited`` invoice log's snapshot, every transfer and the
+balance, it lists each way the money disagrees:
+
+- a credited invoice with a positive net (``amount - fee``) forwarded zero times or more than
+  once (successful transfers tagged ``invoice:<id>``), or for another amount, or under an
+  ``external_id`` that is not ``invoice-<id>[-r<n>]``;
+- a forward still ``created``/``processing`` (not settled yet);
+- a transfer for an invoice that was never credited, or tied to no invoice at all;
+- a balance that is not ``initial + Σ net credited - Σ forwarded - Σ transfer fees`` to the
+  cent (only transfers that reached ``processing`` or ``success`` moved money).
+
+``sandbox_verdict`` collects those records with the gateway and judges them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from starkrelay.bank import BankGateway, Invoice, Transfer
+from starkrelay.forwarding.items import parse_external_id
+
+_MOVED_MONEY = {"processing", "success"}
+_UNSETTLED = {"created", "processing"}
+_TAG = "invoice:"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The check's figures (cents) and every problem found; ``ok`` when there is none."""
+
+    credited_invoices: int
+    net_credited: int
+    forwards: int
+    forwarded: int
+    transfer_fees: int
+    initial_balance: int
+    balance: int
+    problems: tuple[str, ...]
+
+    @property
+    def expected_balance(self) -> int:
+        return self.initial_balance + self.net_credited - self.forwarded - self.transfer_fees
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _invoice_of(transfer: Transfer) -> str | None:
+    for tag in transfer.tags:
+        if tag.startswith(_TAG):
+            return tag[len(_TAG) :]
+    return None
+
+
+def judge(
+    credited: Iterable[Invoice],
+    transfers: Iterable[Transfer],
+    *,
+    balance: int,
+    initial_balance: int,
+) -> Verdict:
+    """Check every credited invoice against the transfers, and the balance against both."""
+    invoices = {invoice.id: invoice for invoice in credited}
+    transfers = list(transfers)
+    problems: list[str] = []
+    by_invoice: dict[str, list[Transfer]] = defaultdict(list)
+    for transfer in transfers:
+        invoice_id = _invoice_of(transfer)
+        if invoice_id is None:
+            problems.append(f"transfer {transfer.id} carries no invoice:<id> tag")
+        elif invoice_id not in invoices:
+            problems.append(f"transfer {transfer.id} forwards invoice {invoice_id}, never credited")
+        else:
+            by_invoice[invoice_id].append(transfer)
+    for invoice in invoices.values():
+        problems += _judge_invoice(invoice, by_invoice[invoice.id])
+    moved = [transfer for transfer in transfers if transfer.status in _MOVED_MONEY]
+    verdict = Verdict(
+        credited_invoices=len(invoices),
+        net_credited=sum(invoice.amount - invoice.fee for invoice in invoices.values()),
+        forwards=len(moved),
+        forwarded=sum(transfer.amount for transfer in moved),
+        transfer_fees=sum(transfer.fee for transfer in moved),
+        initial_balance=initial_balance,
+        balance=balance,
+        problems=(),
+    )
+    if verdict.expected_balance != balance:
+        problems.append(
+            f"balance is {_brl(balance)} but initial + net credited - forwarded - fees is "
+            f"{_brl(verdict.expected_balance)} (off by {_brl(balance - verdict.expected_balance)})"
+        )
+    return Verdict(**{**verdict.__dict__, "problems": tuple(problems)})
+
+
+def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
+    net = invoice.amount - invoice.fee
+    name = f"invoice {invoice.id} (net {_brl(net)})"
+    problems = []
+    for transfer in transfers:
+        parsed = parse_external_id(transfer.external_id)
+        if parsed is None or parsed[0] != invoice.id:
+            problems.append(
+                f"{name}: transfer {transfer.id} has external id {transfer.external_id!r}, "
+                f"expected invoice-{invoice.id}[-r<n>]"
+            )
+        if transfer.status in _UNSETTLED:
+            problems.append(f"{name}: transfer {transfer.id} is still {transfer.status}")
+    if net <= 0:
+        if transfers:
+            problems.append(f"{name}: nothing to forward, yet {len(transfers)} transfer(s) exist")
+        return problems
+    successes = [transfer for transfer in transfers if transfer.status == "success"]
+    if len(successes) != 1:
+        problems.append(f"{name}: forwarded {len(successes)} times, expected exactly once")
+    for transfer in successes:
+        if transfer.amount != net:
+            problems.append(f"{name}: transfer {transfer.id} forwarded {_brl(transfer.amount)}")
+    return problems
+
+
+async def sandbox_verdict(bank: BankGateway, *, initial_balance: int) -> Verdict:
+    """Judge the whole account: every credited invoice log, every transfer, the balance."""
+    credited = [log.invoice async for log in bank.iter_invoice_logs(types=["credited"])]
+    transfers = await bank.find_transfers()
+    balance = await bank.get_balance()
+    return judge(credited, transfers, balance=balance.amount, initial_balance=initial_balance)
+
+
+def _brl(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}R$ {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def print_verdict(verdict: Verdict, console: Console) -> None:
+    """The figures as a table, then either the problems or the one-line good news."""
+    table = Table(title="Exactly-once check against Stark Bank's records")
+    table.add_column("line")
+    table.add_column("amount", justify="right")
+    rows = [
+        ("initial balance", _brl(verdict.initial_balance)),
+        (f"+ net credited ({verdict.credited_invoices} invoices)", _brl(verdict.net_credited)),
+        (f"- forwarded ({verdict.forwards} transfers)", _brl(verdict.forwarded)),
+        ("- transfer fees", _brl(verdict.transfer_fees)),
+        ("= expected balance", _brl(verdict.expected_balance)),
+        ("Stark Bank balance", _brl(verdict.balance)),
+    ]
+    for line, amount in rows:
+        table.add_row(line, amount)
+    console.print(table)
+    if verdict.ok:
+        console.print(
+            f"[green]Every credited invoice was forwarded exactly once, for its amount minus "
+            f"its fee; the balance agrees to the cent ({_brl(verdict.balance)}).[/green]"
+        )
+        return
+    console.print(f"[red]{len(verdict.problems)} problem(s):[/red]")
+    for problem in verdict.problems:
+        console.print(f"  [red]-[/red] {escape(problem)}", highlight=False)
