@@ -10,12 +10,14 @@ dependency), so callers always get ``str`` back.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
     from starkrelay.settings import Settings
@@ -340,7 +342,8 @@ async def intake_event(
     ]
     claim_key = keys.event_claim(event_id) if event_id else keys.key("event", "-")
     ledger = keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-")
-    result = await redis.eval(
+    result = await _run_script(
+        redis,
         _INTAKE_LUA,
         5,
         claim_key,
@@ -354,46 +357,85 @@ async def intake_event(
     return int(code), str(stream_id)
 
 
-async def settle_forward(
-    redis: Redis,
-    keys: Keys,
-    *,
-    entry_id: str,
-    invoice_id: str,
-    attempt: int,
-    stage: str,
-    amount: int,
-    now: float,
-    ledger_ttl_seconds: int,
-    ledger_fields: Mapping[str, str | int],
-    dead_letter: Mapping[str, str | int] | None = None,
-) -> bool:
-    """Record the outcome of a forward entry and XACK it, atomically.
+@dataclass(frozen=True)
+class Settlement:
+    """The outcome of one forward entry, for ``settle_forwards``."""
 
-    With ``dead_letter`` the entry is also copied to the dead-letter stream. Returns True when
-    this call acknowledged the entry (so totals are counted once per entry); ``entry_id=""``
-    records without acknowledging anything.
-    """
-    ledger = _pairs(ledger_fields)
-    result = await redis.eval(
-        _SETTLE_LUA,
-        6,
-        keys.webhook_ledger(invoice_id),
+    entry_id: str
+    invoice_id: str
+    attempt: int
+    stage: str
+    amount: int
+    now: float
+    ledger_ttl_seconds: int
+    ledger_fields: Mapping[str, str | int]
+    dead_letter: Mapping[str, str | int] | None = None
+
+
+def _settle_args(keys: Keys, s: Settlement) -> list[str | int | float]:
+    ledger = _pairs(s.ledger_fields)
+    return [
+        keys.webhook_ledger(s.invoice_id),
         keys.ledger_stages(),
         keys.ledger_index(),
         keys.forward_stream(),
         keys.forward_dead_letters(),
         keys.forward_counters(),
         FORWARD_GROUP,
-        entry_id,
-        invoice_id,
-        attempt,
-        stage,
-        now,
-        ledger_ttl_seconds,
-        amount,
+        s.entry_id,
+        s.invoice_id,
+        s.attempt,
+        s.stage,
+        s.now,
+        s.ledger_ttl_seconds,
+        s.amount,
         len(ledger) // 2,
         *ledger,
-        *_pairs(dead_letter or {}),
-    )
-    return bool(cast(int, result))
+        *_pairs(s.dead_letter or {}),
+    ]
+
+
+async def settle_forwards(
+    redis: Redis, keys: Keys, settlements: Sequence[Settlement]
+) -> list[bool]:
+    """Record outcomes of forward entries and XACK them; each entry atomically (one Lua call),
+    all in one round trip.
+
+    An entry with ``dead_letter`` is also copied to the dead-letter stream. Returns, per
+    entry, True when this call acknowledged it (so totals are counted once per entry); an
+    empty ``entry_id`` records without acknowledging anything.
+    """
+    if not settlements:
+        return []
+    sha = _sha1(_SETTLE_LUA)
+    for attempt in range(2):
+        pipe = redis.pipeline(transaction=False)
+        for settlement in settlements:
+            pipe.evalsha(sha, 6, *_settle_args(keys, settlement))
+        try:
+            results = await pipe.execute()
+        except NoScriptError:
+            if attempt:
+                raise
+            await redis.script_load(_SETTLE_LUA)  # nothing ran: every call needed the script
+            continue
+        return [bool(cast(int, result)) for result in results]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def settle_forward(redis: Redis, keys: Keys, settlement: Settlement) -> bool:
+    """``settle_forwards`` for one entry."""
+    [acked] = await settle_forwards(redis, keys, [settlement])
+    return acked
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+async def _run_script(redis: Redis, script: str, numkeys: int, *args: str | int | float) -> Any:
+    """EVALSHA, loading the script on first use (or after Redis lost its script cache)."""
+    try:
+        return await redis.evalsha(_sha1(script), numkeys, *args)
+    except NoScriptError:
+        return await redis.eval(script, numkeys, *args)

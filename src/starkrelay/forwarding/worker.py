@@ -17,15 +17,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import anyio
 import structlog
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.forwarding.items import ForwardItem
+from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import Settings
@@ -57,25 +58,6 @@ class WorkerConfig:
         )
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One stream entry handed to this worker; `deliveries` counts this one."""
-
-    id: str
-    item: ForwardItem | None
-    deliveries: int
-    enqueued_at: float | None
-
-
-async def ensure_group(redis: Redis, keys: Keys) -> None:
-    """Create the stream and its consumer group if missing (idempotent, any replica)."""
-    try:
-        await redis.xgroup_create(keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
 class ForwardingWorker:
     """Consumes the forward stream as consumer `name` (keep it stable across restarts)."""
 
@@ -90,6 +72,14 @@ class ForwardingWorker:
     ) -> None:
         self.redis, self.keys, self.bank = redis, keys, bank
         self.destination, self.config, self.name = destination, config, name
+        self.reader = StreamReader(
+            redis,
+            keys,
+            name,
+            batch_size=config.batch_size,
+            claim_idle_seconds=config.claim_idle_seconds,
+            block_ms=config.block_ms,
+        )
         self._last_autoclaim = 0.0
         self._failures = 0
 
@@ -114,70 +104,20 @@ class ForwardingWorker:
         Returns True if entries were settled, False if there was nothing to do, None after a
         transient failure (entries left pending; the caller backs off).
         """
-        entries = await self._own_pending()
+        entries = await self.reader.own_pending()
         if not entries and time.monotonic() - self._last_autoclaim >= min(
             1.0, self.config.claim_idle_seconds / 2
         ):
             self._last_autoclaim = time.monotonic()
-            if await self._autoclaim():
-                entries = await self._own_pending()
+            if await self.reader.autoclaim():
+                entries = await self.reader.own_pending()
         if not entries:
-            entries = await self._read_new(block=block)
+            entries = await self.reader.read_new(block=block)
         if not entries:
             return False
         ok = await self.forward(entries)
         self._failures = 0 if ok else self._failures + 1
         return True if ok else None
-
-    # --- reading ---------------------------------------------------------------------------
-    async def _own_pending(self) -> list[Entry]:
-        stream = self.keys.forward_stream()
-        pending = await self.redis.xpending_range(
-            stream, FORWARD_GROUP, min="-", max="+", count=self.config.batch_size,
-            consumername=self.name,
-        )  # fmt: skip
-        if not pending:
-            return []
-        deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
-        reply = await self.redis.xreadgroup(
-            FORWARD_GROUP, self.name, {stream: "0"}, count=self.config.batch_size
-        )
-        return [self._entry(i, f, deliveries.get(i, 1) + 1) for i, f in _entries(reply)]
-
-    async def _autoclaim(self) -> int:
-        result = await self.redis.xautoclaim(
-            self.keys.forward_stream(),
-            FORWARD_GROUP,
-            self.name,
-            min_idle_time=int(self.config.claim_idle_seconds * 1000),
-            start_id="0-0",
-            count=self.config.batch_size,
-            justid=True,
-        )
-        claimed = result[1] if isinstance(result, list | tuple) and len(result) > 1 else []
-        if claimed:
-            log.warning("forwarding.entries.claimed", consumer=self.name, count=len(claimed))
-        return len(claimed)
-
-    async def _read_new(self, *, block: bool) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
-            FORWARD_GROUP,
-            self.name,
-            {self.keys.forward_stream(): ">"},
-            count=self.config.batch_size,
-            block=self.config.block_ms if block and self.config.block_ms > 0 else None,
-        )
-        return [self._entry(i, f, 1) for i, f in _entries(reply)]
-
-    def _entry(self, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> Entry:
-        if not fields:
-            return Entry(entry_id, None, deliveries, None)
-        try:
-            item = ForwardItem.from_fields(fields)
-        except ValueError:
-            item = None
-        enqueued = fields.get("enqueued_at")
-        return Entry(entry_id, item, deliveries, float(enqueued) if enqueued else None)
 
     # --- forwarding ------------------------------------------------------------------------
     async def forward(self, entries: Sequence[Entry]) -> bool:
@@ -222,13 +162,15 @@ class ForwardingWorker:
     async def _settle_created(self, entries: Sequence[Entry], created: list[Transfer]) -> None:
         by_external = {t.external_id: t for t in created}
         now = time.time()
+        settled: list[tuple[Entry, Transfer]] = []
         for entry in entries:
-            item = _item(entry)
-            transfer = by_external.get(item.external_id)
+            transfer = by_external.get(_item(entry).external_id)
             if transfer is None:  # the API answered without it: look again next round
-                log.error("forwarding.transfer.missing_in_answer", invoice_id=item.invoice_id)
+                log.error("forwarding.transfer.missing_in_answer", entry_id=entry.id)
                 continue
-            await self._settle(entry, transfer, "sent", now)
+            settled.append((entry, transfer))
+        await self._settle(settled, "sent", now)
+        for entry, _ in settled:
             if entry.enqueued_at is not None:
                 metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
 
@@ -265,41 +207,53 @@ class ForwardingWorker:
                 log.error("forwarding.duplicate.not_found", external_id=item.external_id)
                 continue
             stage = _STATUS_STAGE.get(transfer.status, "sent")
-            await self._settle(entry, transfer, stage, now, confirmed=True)
+            await self._settle([(entry, transfer)], stage, now, confirmed=True)
 
     async def _settle(
-        self, entry: Entry, transfer: Transfer, stage: str, now: float, *, confirmed: bool = False
+        self,
+        settled: Sequence[tuple[Entry, Transfer]],
+        stage: str,
+        now: float,
+        *,
+        confirmed: bool = False,
     ) -> None:
-        item = _item(entry)
-        first = await store.settle_forward(
-            self.redis,
-            self.keys,
-            entry_id=entry.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            stage=stage,
-            amount=0 if confirmed else item.amount,
-            now=now,
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields={
-                f"transfer:{item.attempt}": transfer.id,
-                f"transfer_status:{item.attempt}": transfer.status,
-                f"external_id:{item.attempt}": item.external_id,
-                "sent_at": f"{now:.6f}",
-            },
-        )
-        if first:
-            metrics.TRANSFERS.labels("confirmed_duplicate" if confirmed else "sent").inc()
-            if not confirmed:
-                metrics.FORWARDED_CENTS.inc(item.amount)
-        log.info(
-            "forwarding.transfer.created" if not confirmed else "forwarding.transfer.confirmed",
-            invoice_id=item.invoice_id,
-            transfer_id=transfer.id,
-            external_id=item.external_id,
-            amount=item.amount,
-            deliveries=entry.deliveries,
-        )
+        """Record each entry's transfer and XACK it (one round trip for the whole list)."""
+        settlements = []
+        for entry, transfer in settled:
+            item = _item(entry)
+            settlements.append(
+                store.Settlement(
+                    entry_id=entry.id,
+                    invoice_id=item.invoice_id,
+                    attempt=item.attempt,
+                    stage=stage,
+                    amount=0 if confirmed else item.amount,
+                    now=now,
+                    ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+                    ledger_fields={
+                        f"transfer:{item.attempt}": transfer.id,
+                        f"transfer_status:{item.attempt}": transfer.status,
+                        f"external_id:{item.attempt}": item.external_id,
+                        "sent_at": f"{now:.6f}",
+                    },
+                )
+            )
+        firsts = await store.settle_forwards(self.redis, self.keys, settlements)
+        outcome = "confirmed_duplicate" if confirmed else "sent"
+        for (entry, transfer), first in zip(settled, firsts, strict=True):
+            item = _item(entry)
+            if first:
+                metrics.TRANSFERS.labels(outcome).inc()
+                if not confirmed:
+                    metrics.FORWARDED_CENTS.inc(item.amount)
+            log.info(
+                "forwarding.transfer.confirmed" if confirmed else "forwarding.transfer.created",
+                invoice_id=item.invoice_id,
+                transfer_id=transfer.id,
+                external_id=item.external_id,
+                amount=item.amount,
+                deliveries=entry.deliveries,
+            )
 
     # --- failures --------------------------------------------------------------------------
     async def _note_failure(self, entries: Sequence[Entry], exc: BankError) -> None:
@@ -327,9 +281,7 @@ class ForwardingWorker:
 
     async def _dead_letter(self, entry: Entry, reason: str, kind: str) -> None:
         item = _item(entry)
-        await store.settle_forward(
-            self.redis,
-            self.keys,
+        settlement = store.Settlement(
             entry_id=entry.id,
             invoice_id=item.invoice_id,
             attempt=item.attempt,
@@ -341,6 +293,7 @@ class ForwardingWorker:
             dead_letter=item.to_fields()
             | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
         )
+        await store.settle_forward(self.redis, self.keys, settlement)
         metrics.TRANSFERS.labels("dead").inc()
         log.error(
             "forwarding.item.dead_lettered",
@@ -372,12 +325,3 @@ class ForwardingWorker:
 def _item(entry: Entry) -> ForwardItem:
     assert entry.item is not None
     return entry.item
-
-
-def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
-    """Flatten an XREADGROUP reply (RESP2 list form) to (id, fields) pairs."""
-    out: list[tuple[str, dict[str, str] | None]] = []
-    for _stream, messages in reply or []:
-        for entry_id, fields in messages:
-            out.append((str(entry_id), dict(fields) if fields else None))
-    return out

@@ -1,0 +1,113 @@
+"""Reading the forward stream as one consumer of the group: own pending entries first, then
+entries claimed from dead consumers, then new ones. Nothing here acknowledges an entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.exceptions import ResponseError
+
+from starkrelay.forwarding.items import ForwardItem
+from starkrelay.store import FORWARD_GROUP, Keys, Redis
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry handed to this worker; `deliveries` counts this one."""
+
+    id: str
+    item: ForwardItem | None
+    deliveries: int
+    enqueued_at: float | None
+
+
+async def ensure_group(redis: Redis, keys: Keys) -> None:
+    """Create the stream and its consumer group if missing (idempotent, any replica)."""
+    try:
+        await redis.xgroup_create(keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+class StreamReader:
+    """Hands out batches of entries to consumer `name` (stable across restarts)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        name: str,
+        *,
+        batch_size: int,
+        claim_idle_seconds: float,
+        block_ms: int,
+    ) -> None:
+        self.redis, self.keys, self.name = redis, keys, name
+        self.batch_size, self.claim_idle_seconds, self.block_ms = (
+            batch_size,
+            claim_idle_seconds,
+            block_ms,
+        )
+
+    async def own_pending(self) -> list[Entry]:
+        stream = self.keys.forward_stream()
+        pending = await self.redis.xpending_range(
+            stream, FORWARD_GROUP, min="-", max="+", count=self.batch_size,
+            consumername=self.name,
+        )  # fmt: skip
+        if not pending:
+            return []
+        deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+        reply = await self.redis.xreadgroup(
+            FORWARD_GROUP, self.name, {stream: "0"}, count=self.batch_size
+        )
+        return [self.entry(i, f, deliveries.get(i, 1) + 1) for i, f in _entries(reply)]
+
+    async def autoclaim(self) -> int:
+        result = await self.redis.xautoclaim(
+            self.keys.forward_stream(),
+            FORWARD_GROUP,
+            self.name,
+            min_idle_time=int(self.claim_idle_seconds * 1000),
+            start_id="0-0",
+            count=self.batch_size,
+            justid=True,
+        )
+        claimed = result[1] if isinstance(result, list | tuple) and len(result) > 1 else []
+        if claimed:
+            log.warning("forwarding.entries.claimed", consumer=self.name, count=len(claimed))
+        return len(claimed)
+
+    async def read_new(self, *, block: bool) -> list[Entry]:
+        reply = await self.redis.xreadgroup(
+            FORWARD_GROUP,
+            self.name,
+            {self.keys.forward_stream(): ">"},
+            count=self.batch_size,
+            block=self.block_ms if block and self.block_ms > 0 else None,
+        )
+        return [self.entry(i, f, 1) for i, f in _entries(reply)]
+
+    def entry(self, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> Entry:
+        if not fields:
+            return Entry(entry_id, None, deliveries, None)
+        try:
+            item = ForwardItem.from_fields(fields)
+        except ValueError:
+            item = None
+        enqueued = fields.get("enqueued_at")
+        return Entry(entry_id, item, deliveries, float(enqueued) if enqueued else None)
+
+
+def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
+    """Flatten an XREADGROUP reply (RESP2 list form) to (id, fields) pairs."""
+    out: list[tuple[str, dict[str, str] | None]] = []
+    for _stream, messages in reply or []:
+        for entry_id, fields in messages:
+            out.append((str(entry_id), dict(fields) if fields else None))
+    return out
