@@ -3,6 +3,8 @@ entries claimed from dead consumers, then new ones. Nothing here acknowledges an
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +48,11 @@ class StreamReader:
         batch_size: int,
         claim_idle_seconds: float,
         block_ms: int,
+        fill_quiet_seconds: float = 0.003,
+        fill_max_seconds: float = 0.25,
     ) -> None:
         self.redis, self.keys, self.name = redis, keys, name
+        self.fill_quiet_seconds, self.fill_max_seconds = fill_quiet_seconds, fill_max_seconds
         self.batch_size, self.claim_idle_seconds, self.block_ms = (
             batch_size,
             claim_idle_seconds,
@@ -84,12 +89,28 @@ class StreamReader:
         return len(claimed)
 
     async def read_new(self, *, block: bool) -> list[Entry]:
+        """New entries, up to a batch. A partial batch is topped up while entries keep coming
+        (no gap longer than ``fill_quiet_seconds``, for at most ``fill_max_seconds``), so a
+        burst goes out in full batches while a lone entry waits only one quiet gap."""
+        entries = await self._read(self.batch_size, self.block_ms if block else 0)
+        if not entries:
+            return []
+        deadline = time.monotonic() + self.fill_max_seconds
+        while len(entries) < self.batch_size and time.monotonic() < deadline:
+            await asyncio.sleep(self.fill_quiet_seconds)
+            more = await self._read(self.batch_size - len(entries), 0)
+            if not more:
+                break
+            entries += more
+        return entries
+
+    async def _read(self, count: int, block_ms: int) -> list[Entry]:
         reply = await self.redis.xreadgroup(
             FORWARD_GROUP,
             self.name,
             {self.keys.forward_stream(): ">"},
-            count=self.batch_size,
-            block=self.block_ms if block and self.block_ms > 0 else None,
+            count=count,
+            block=block_ms if block_ms > 0 else None,
         )
         return [self.entry(i, f, 1) for i, f in _entries(reply)]
 
