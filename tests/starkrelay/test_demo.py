@@ -24,19 +24,22 @@ from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 
-def test_the_demo_forwards_every_credited_invoice_exactly_once(
-    redis_url: str, tmp_path: Path
-) -> None:
+def _demo(redis_url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
         "REDIS_URL": redis_url,
         "COLUMNS": "120",
     }
-    command = [sys.executable, "-m", "starkrelay", "demo", "--speed", "28800", "--seed", "7"]
-    done = subprocess.run(
-        [*command, "--timeout", "60"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90, check=False,
+    return subprocess.run(
+        [sys.executable, "-m", "starkrelay", "demo", *options],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
+
+
+def test_the_demo_forwards_every_credited_invoice_exactly_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    done = _demo(redis_url, tmp_path, "--speed", "28800", "--seed", "7", "--timeout", "60")
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     for expected in (
@@ -52,6 +55,13 @@ def test_the_demo_forwards_every_credited_invoice_exactly_once(
     log_path = Path(re.search(r"Logs: (\S+)", out).group(1))  # type: ignore[union-attr]
     assert "demo.invoice.paid" in log_path.read_text()
     assert '"level"' not in out  # logs went to the file, not the terminal
+
+
+def test_the_demo_gives_up_loudly_past_its_timeout(redis_url: str, tmp_path: Path) -> None:
+    done = _demo(redis_url, tmp_path, "--timeout", "1")
+    assert done.returncode == 1
+    assert "gave up after 1 s while" in done.stdout
+    assert "The log is" in done.stdout
 
 
 @pytest.fixture

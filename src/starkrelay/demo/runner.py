@@ -10,9 +10,11 @@ what it was waiting for and returns 1.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import FrameType
 
 import anyio
 import httpx
@@ -57,29 +59,46 @@ class Phase:
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
-    """Run the whole demo; the exit status (0: everything agrees, 1: something does not)."""
+    """Run the whole demo; the exit status (0: everything agrees, 1: something does not,
+    130: interrupted). Ctrl-C and SIGTERM stop every piece it started before it returns."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with demo_environment(options) as env:
+            return _run(env, options, console)
+    except KeyboardInterrupt:
+        console.print("\nstarkrelay demo: interrupted; everything it started is stopped.")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(env: DemoEnvironment, options: DemoOptions, console: Console) -> int:
     phase = Phase()
-    with demo_environment(options) as env:
-        _introduce(env, options, console)
-        try:
-            outcome = asyncio.run(_bounded(env, options, console, phase))
-        except TimeoutError:
-            console.print(
-                f"[red]starkrelay demo: gave up after {options.overall_timeout:.0f} s while "
-                f"{phase.name}.[/red] The log is {env.log_path}"
-            )
-            return 1
-        except (BankError, RedisError, SandboxControlError, httpx.HTTPError) as error:
-            console.print(
-                f"[red]starkrelay demo: {escape(str(error))} while {phase.name}.[/red] "
-                f"The log is {env.log_path}"
-            )
-            return 1
-        status = 0 if outcome.ok else 1
-        console.print(f"Logs: {env.log_path}")
-        if options.keep_running:
-            _keep_running(env, console)
-        return status
+    _introduce(env, options, console)
+    try:
+        outcome = asyncio.run(_bounded(env, options, console, phase))
+    except TimeoutError:
+        console.print(
+            f"[red]starkrelay demo: gave up after {options.overall_timeout:.0f} s while "
+            f"{phase.name}.[/red] The log is {env.log_path}"
+        )
+        return 1
+    except (BankError, RedisError, SandboxControlError, httpx.HTTPError) as error:
+        console.print(
+            f"[red]starkrelay demo: {escape(str(error))} while {phase.name}.[/red] "
+            f"The log is {env.log_path}"
+        )
+        return 1
+    status = 0 if outcome.ok else 1
+    console.print(f"Logs: {env.log_path}")
+    if options.keep_running:
+        _keep_running(env, console)
+    return status
 
 
 async def _bounded(
@@ -125,10 +144,19 @@ async def _drive(
                 report, runs = await _reconcile(services, control, frame, poll)
                 await frame("done")
             console.print()
+            tally = payers.tally
+            console.print(
+                f"Payers paid {tally.payments} invoices, {_brl(tally.paid_cents)} in all: "
+                f"{_brl(tally.discounts)} of early-payment discounts off, "
+                f"{_brl(tally.fines_and_interest)} of fines and interest on; "
+                f"{tally.planned['never']} invoices were never paid.",
+                soft_wrap=True,
+            )
             console.print(
                 f"Reconciliation ran {runs.runs} time(s) until it found nothing left to do: it "
                 f"took {runs.events} event(s) whose webhook never arrived and enqueued "
-                f"{runs.credits} credit(s) no event had brought."
+                f"{runs.credits} credit(s) no event had brought.",
+                soft_wrap=True,
             )
             print_report(report, console)
             verdict = await sandbox_verdict(services.bank, initial_balance=env.initial_balance)
@@ -193,13 +221,18 @@ async def _reconcile(
         await _settle(services, control, frame, f"settling what run {done.runs} recovered", poll)
 
 
+def _brl(cents: int) -> str:
+    return f"R$ {cents / 100:,.2f}"
+
+
 def _introduce(env: DemoEnvironment, options: DemoOptions, console: Console) -> None:
     redis = "an embedded Valkey" if env.redis_embedded else "REDIS_URL"
     console.print(
         f"[bold]starkrelay demo[/bold]: 8 batches of 8-12 invoices, 24 h of campaign in "
         f"{options.campaign_seconds:g} s (speed {options.speed:g}).\n"
         f"  starksandbox {env.sandbox_url} · starkrelay {env.relay_url} · Redis: {redis}\n"
-        f"  logs: {env.log_path}"
+        f"  logs: {env.log_path}",
+        soft_wrap=True,
     )
 
 
@@ -218,7 +251,9 @@ def _keep_running(env: DemoEnvironment, console: Console) -> None:
         f"(key prefix {env.settings.redis_key_prefix})\n"
         f"  logs         {env.log_path}",
         highlight=False,
+        soft_wrap=True,
     )
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in background
     try:
         while True:
             time.sleep(3600)
