@@ -386,13 +386,13 @@ def demo(
     """Run the whole mission locally with nothing configured (embedded Valkey unless
     REDIS_URL is set, starksandbox, starkrelay); exit 0 only if every credited invoice was
     forwarded exactly once and the balance agrees to the cent."""
-    from starkrelay.demo.environment import DemoOptions
+    from starkrelay.demo.environment import DemoError, DemoOptions
     from starkrelay.demo.runner import run_demo
 
     options = DemoOptions(speed=speed, keep_running=keep_running, timeout=timeout, seed=seed)
     try:
         status = run_demo(options, console)
-    except SettingsError as error:
+    except (SettingsError, DemoError) as error:
         _fail(str(error))
         return
     raise typer.Exit(status)

@@ -64,6 +64,12 @@ def test_the_demo_gives_up_loudly_past_its_timeout(redis_url: str, tmp_path: Pat
     assert "The log is" in done.stdout
 
 
+def test_a_redis_url_that_does_not_answer_is_named(tmp_path: Path) -> None:
+    done = _demo("redis://127.0.0.1:1/0", tmp_path)
+    assert done.returncode == 1
+    assert "REDIS_URL: no Redis answers there" in done.stderr
+
+
 @pytest.fixture
 def funded_sandbox() -> Iterator[tuple[SandboxHandle, BankGateway]]:
     with running_sandbox(pay_share=0.0, initial_balance=100_000, transfer_fee=25) as sb:

