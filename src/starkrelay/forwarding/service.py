@@ -16,7 +16,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.deps import Services
-from starkrelay.forwarding.stream_state import refresh_stream_gauges
+from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
 
@@ -45,6 +45,7 @@ def build_worker(services: Services, name: str | None = None) -> ForwardingWorke
 async def _refresh_gauges_forever(services: Services, stop: anyio.Event) -> None:
     while not stop.is_set():
         try:
+            await trim_acknowledged(services.redis, services.keys)
             await refresh_stream_gauges(services.redis, services.keys)
         except RedisError as exc:
             log.debug("forwarding.gauges.unavailable", error=str(exc))

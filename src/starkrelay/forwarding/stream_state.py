@@ -61,3 +61,26 @@ async def refresh_stream_gauges(redis: Redis, keys: Keys) -> StreamState:
     metrics.STREAM_OLDEST_PENDING_SECONDS.set(state.oldest_pending_seconds)
     metrics.DEAD_LETTERS.set(state.dead_letters)
     return state
+
+
+async def trim_acknowledged(redis: Redis, keys: Keys) -> int:
+    """Delete forward entries every worker is done with; returns how many were deleted.
+
+    The floor is the oldest pending entry, else the group's last delivered one: pending and
+    never-delivered entries are never trimmed (a dead worker's entries must survive until
+    another claims them). Entries that arrive or get delivered meanwhile are above the floor.
+    """
+    stream = keys.forward_stream()
+    if not await redis.exists(stream):
+        return 0
+    groups = await redis.xinfo_groups(stream)
+    group = next((g for g in groups if g.get("name") == FORWARD_GROUP), None)
+    if group is None:
+        return 0
+    floor = str(group.get("last-delivered-id", "0-0"))
+    summary = await redis.xpending(stream, FORWARD_GROUP)
+    if isinstance(summary, dict) and summary.get("pending"):
+        floor = str(summary["min"])
+    if floor == "0-0":
+        return 0
+    return int(await redis.xtrim(stream, minid=floor, approximate=False))

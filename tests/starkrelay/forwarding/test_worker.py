@@ -11,8 +11,9 @@ import starkbank
 from relay_harness import Relay, forward_all, forwards_of, relay_context
 
 from starkrelay.deps import Services
-from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.store import FORWARD_GROUP
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 
@@ -183,5 +184,25 @@ def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
             assert dead[0][1]["kind"] == "max_deliveries"
             assert "unavailable" in dead[0][1]["reason"]
             assert (await stream_state(services.redis, services.keys)).depth == 0
+
+    relay.run(body)
+
+
+def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            redis, keys = services.redis, services.keys
+            for n in range(6):
+                await enqueue_credited(services, str(950 + n), 1_000)
+            await forward_all(relay.worker(services), services)  # all six acknowledged
+            for n in range(6, 9):
+                await enqueue_credited(services, str(950 + n), 1_000)
+            await redis.xreadgroup(FORWARD_GROUP, "lost", {keys.forward_stream(): ">"}, count=2)
+            assert await trim_acknowledged(redis, keys) == 6  # up to the oldest pending one
+            remaining = [
+                fields["invoice_id"] for _, fields in await redis.xrange(keys.forward_stream())
+            ]
+            assert remaining == ["956", "957", "958"]  # pending 956-957, never delivered 958
+            await forward_all(relay.worker(services, "other"), services, within=5)
 
     relay.run(body)
