@@ -1,14 +1,15 @@
 """Benchmark of the money path against starksandbox, in one run.
 
     .venv/bin/python bench/relay_throughput.py [--events 3000] [--naive-events 300]
-        [--steady-rate 200] [--steady-seconds 10] [--burst 10000]
+        [--steady-rate 200] [--steady-seconds 10] [--burst 10000] [--forged 2000]
 
 Processes: the service under test is pinned to core 0; starksandbox and this load client share
 core 1; Redis is whatever ``$REDIS_URL`` (else 127.0.0.1:6379) points at. Every webhook body is
 a credited-invoice event signed like Stark Bank signs them. Prints:
 
 1. verified webhooks per second on one core, starkrelay vs the naive way (``event.parse`` and
-   an inline ``transfer.create`` per event), both acknowledged and fully forwarded;
+   an inline ``transfer.create`` per event), both acknowledged and fully forwarded; and how
+   fast a flood signed by another key is refused, with the public-key fetches it caused;
 2. credited event -> transfer created latency, p50 and p99, under a steady load and a burst;
 3. transfer API calls per forwarded invoice under the burst (target <= 0.01).
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import redis
 import starkbank
 
@@ -155,6 +157,23 @@ def naive_phase(urls: dict[str, str], keys: dict[str, str], shots: list[Shot]) -
     return len(shots) / elapsed
 
 
+def forged_phase(urls: dict[str, str], keys: dict[str, str], shots: list[Shot]) -> dict[str, float]:
+    """A flood of bodies signed by the wrong key: refusals per second and key fetches."""
+    prefix = f"bench-{secrets.token_hex(4)}"
+    port = free_port()
+    with child(run_relay, relay_settings(urls["sandbox"], keys["project"], prefix), port):
+        say(f"   ... relay: {len(shots)} forged webhooks")
+        elapsed = asyncio.run(post_all(port, shots, connections=64))
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert all(shot.status == 401 for shot in shots), "a forged webhook was not refused 401"
+    fetches = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('starkrelay_bank_calls_total{operation="fetch_public_key"}')
+    )
+    return {"refused_per_s": len(shots) / elapsed, "key_fetches": fetches}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -162,6 +181,7 @@ def main() -> None:
     parser.add_argument("--steady-rate", type=float, default=200.0)
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--forged", type=int, default=2000)
     args = parser.parse_args()
 
     project_key, project_public = new_key_pair()
@@ -179,18 +199,20 @@ def main() -> None:
         relay = relay_phase(urls, keys, shots, "1", connections=64)
         naive_shots = make_shots(stark_key, args.naive_events, "2")
         naive = naive_phase(urls, keys, naive_shots)
+        forged = forged_phase(urls, keys, make_shots(new_key_pair()[0], args.forged, "5"))
         count = int(args.steady_rate * args.steady_seconds)
         steady_shots = make_shots(stark_key, count, "3")
         steady = relay_phase(urls, keys, steady_shots, "3", connections=16, rate=args.steady_rate)
         burst_shots = make_shots(stark_key, args.burst, "4")
         burst = relay_phase(urls, keys, burst_shots, "4", connections=128)
-    print_results(args, relay, naive, steady, burst)
+    print_results(args, relay, naive, forged, steady, burst)
 
 
 def print_results(
     args: argparse.Namespace,
     relay: dict[str, float],
     naive: float,
+    forged: dict[str, float],
     steady: dict[str, float],
     burst: dict[str, float],
 ) -> None:
@@ -201,6 +223,8 @@ def print_results(
         f"   starkrelay forwarded          {relay['forwarded_per_s']:8.0f}/s",
         f"   naive parse + inline create   {naive:8.0f}/s  ({args.naive_events} events)",
         f"   speed-up, forwarded           {relay['forwarded_per_s'] / naive:8.1f}x",
+        f"   forged (another key) refused  {forged['refused_per_s']:8.0f}/s  ({args.forged} "
+        f"requests, {forged['key_fetches']:.0f} public-key fetches in all)",
         "",
         "2. Credited event -> transfer created (ms)",
         f"   steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f} s: "
