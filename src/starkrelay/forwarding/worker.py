@@ -15,7 +15,7 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -92,10 +92,20 @@ class ForwardingWorker:
                 worked = await self.step()
             except RedisError as exc:
                 log.warning("forwarding.worker.redis_unavailable", error=str(exc))
-                worked = False
-                await self._backoff()
+                if "NOGROUP" in str(exc):  # stream or group deleted (e.g. Redis rebuilt)
+                    await _quietly(ensure_group(self.redis, self.keys))
+                worked = None
+            except BankError as exc:  # e.g. a duplicate's look-up failed: entries stay pending
+                log.warning("forwarding.worker.bank_unavailable", error=str(exc))
+                worked = None
+            except Exception:
+                log.exception("forwarding.worker.unexpected_error", consumer=self.name)
+                worked = None
             if worked is None:
+                self._failures += 1
                 await self._backoff()
+            elif worked is False and self.config.block_ms <= 0:
+                await anyio.sleep(0.05)  # not blocking in Redis: do not spin
         log.info("forwarding.worker.stopped", consumer=self.name)
 
     async def step(self, *, block: bool = True) -> bool | None:
@@ -116,7 +126,8 @@ class ForwardingWorker:
         if not entries:
             return False
         ok = await self.forward(entries)
-        self._failures = 0 if ok else self._failures + 1
+        if ok:
+            self._failures = 0
         return True if ok else None
 
     # --- forwarding ------------------------------------------------------------------------
@@ -320,6 +331,13 @@ class ForwardingWorker:
             self.config.backoff_initial_seconds * 2 ** min(self._failures, 10),
         )
         await anyio.sleep(wait)
+
+
+async def _quietly(step: Awaitable[None]) -> None:
+    try:
+        await step
+    except RedisError as exc:
+        log.warning("forwarding.worker.redis_unavailable", error=str(exc))
 
 
 def _item(entry: Entry) -> ForwardItem:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 import starkbank
-from relay_harness import Relay, forward_all, forwards_of, relay_context
+from relay_harness import Relay, await_for, forward_all, forwards_of, relay_context
 
 from starkrelay.deps import Services
+from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.store import FORWARD_GROUP
@@ -206,3 +207,23 @@ def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:
             await forward_all(relay.worker(services, "other"), services, within=5)
 
     relay.run(body)
+
+
+def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services, forwarding_worker(services):
+            await enqueue_credited(services, "990", 1_500)
+            await await_for(lambda: _stage(services, "990", "sent"), what="first forward")
+            await services.redis.delete(services.keys.forward_stream())  # group gone too
+            await asyncio.sleep(0.1)  # the worker meets NOGROUP and creates the group again
+            await enqueue_credited(services, "991", 1_500)
+            await await_for(lambda: _stage(services, "991", "sent"), what="second forward")
+
+    relay.run(body)
+    assert [t.amount for t in forwards_of("990")] == [1_450]
+    assert [t.amount for t in forwards_of("991")] == [1_450]
+
+
+async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
+    current = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
+    return bool(current == stage)
