@@ -138,3 +138,33 @@ def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
         report = reconcile_and_forward(relay)
         assert report.failed == 1_950
         assert report.forwarded == 0
+
+
+def test_cli_reconcile_prints_the_money_report(
+    redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from starkrelay.cli import app
+
+    with relay_context(redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0}) as relay:
+        invoice = create_invoice(2_500)
+        relay.sb.pay_invoice(invoice.id)
+        env = {
+            "STARK_PROJECT_ID": relay.sb.project_id,
+            "STARK_PRIVATE_KEY": relay.sb.private_key,
+            "STARK_API_URL": relay.sb.url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": key_prefix,
+            "LOG_LEVEL": "ERROR",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        since = YESTERDAY.isoformat()
+        result = CliRunner().invoke(app, ["reconcile", "--since", since], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, result.output
+        assert f"Money report since {since}" in result.output
+        assert "credits enqueued by this run" in result.output
+        assert "Every credited invoice adds up." in result.output
+        forward(relay)
+        assert [t.amount for t in forwards_of(invoice.id)] == [2_450]
