@@ -82,9 +82,9 @@ async def scheduled_reconciliation(services: Services) -> None:
         log.error("reconcile.failed", error=str(exc), kind=type(exc).__name__)
 
 
-@asynccontextmanager
-async def reconciliation_scheduler(services: Services) -> AsyncIterator[None]:
-    """Background part: the daily reconciliation at ``RECONCILE_CRON``."""
+def daily_scheduler(services: Services) -> AsyncIOScheduler:
+    """A (not started) scheduler with the daily job at ``RECONCILE_CRON`` in
+    ``RECONCILE_TIMEZONE``; must be built inside the running event loop."""
     settings = services.settings
     zone = ZoneInfo(settings.reconcile_timezone)
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=zone)
@@ -97,8 +97,20 @@ async def reconciliation_scheduler(services: Services) -> AsyncIterator[None]:
         coalesce=True,
         misfire_grace_time=3600,
     )
+    return scheduler
+
+
+@asynccontextmanager
+async def reconciliation_scheduler(services: Services) -> AsyncIterator[None]:
+    """Background part: the daily reconciliation at ``RECONCILE_CRON``."""
+    settings = services.settings
+    scheduler = daily_scheduler(services)
     scheduler.start()
-    log.info("reconcile.scheduler.started", cron=settings.reconcile_cron, timezone=str(zone))
+    log.info(
+        "reconcile.scheduler.started",
+        cron=settings.reconcile_cron,
+        timezone=settings.reconcile_timezone,
+    )
     try:
         yield
     finally:

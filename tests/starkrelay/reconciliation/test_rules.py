@@ -48,3 +48,28 @@ def test_report_flags_double_and_wrong_forwards() -> None:
     assert report.dead_lettered == 950
     assert report.in_flight == 950
     assert report.net == 5 * 950
+
+
+def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> None:
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    from relay_harness import relay_context
+
+    from starkrelay.reconciliation.service import daily_scheduler
+
+    with relay_context(redis_url, key_prefix, serve=False) as relay:
+
+        async def body() -> datetime:
+            async with relay.services() as services:
+                scheduler = daily_scheduler(services)
+                [job] = scheduler.get_jobs()
+                trigger = job.trigger
+                moment: datetime = trigger.get_next_fire_time(None, datetime.now(UTC))
+                await asyncio.sleep(0)
+                return moment
+
+        fire = relay.run(body)
+    local = fire.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert (local.hour, local.minute) == (1, 0)
+    assert fire.utcoffset() is not None
