@@ -29,15 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 
 from starkrelay.app import create_app
 from starkrelay.logs import configure_logging
 from starkrelay.settings import Settings, load_settings
-from starkrelay.store import connect_from_settings, redis_answers
+from starkrelay.store import connect_from_settings, keys_from_settings, redis_answers
 from starksandbox.config import Faults, SandboxConfig
 from starksandbox.keys import new_key_pair
 from starksandbox.server import SandboxServer
+
+log = structlog.get_logger("starkrelay.demo")
 
 DAY_SECONDS = 86400.0
 DEFAULT_SPEED = 1440.0
@@ -243,6 +246,17 @@ async def _answers(settings: Settings) -> bool:
         await redis.aclose()
 
 
+async def _forget_keys(settings: Settings) -> None:
+    """Delete every key under this run's prefix (unique to the run)."""
+    redis = connect_from_settings(settings)
+    try:
+        pattern = keys_from_settings(settings).key("*")
+        async for name in redis.scan_iter(match=pattern, count=500):
+            await redis.unlink(name)
+    finally:
+        await redis.aclose()
+
+
 @contextmanager
 def embedded_or_given_redis(settings: Settings) -> Iterator[tuple[Settings, bool]]:
     """``(settings, False)`` when ``REDIS_URL`` is set (``DemoError`` unless it answers),
@@ -289,6 +303,15 @@ def demo_environment(options: DemoOptions) -> Iterator[DemoEnvironment]:
             admin_token=admin_token,
         )
         settings, embedded = stack.enter_context(embedded_or_given_redis(given))
+        if not embedded:  # runs after starkrelay stopped: leave the given Redis as it was
+            stack.callback(lambda: asyncio.run(_forget_keys(settings)))
+        log.info(
+            "demo.environment.started",
+            sandbox_url=sandbox.url,
+            relay_url=relay_url,
+            redis_embedded=embedded,
+            redis_key_prefix=settings.redis_key_prefix,
+        )
         relay = RelayThread(settings, sock)
         relay.start()
         stack.callback(relay.stop)
