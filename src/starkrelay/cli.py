@@ -372,7 +372,9 @@ def keygen(
 def demo(
     speed: Annotated[
         float,
-        typer.Option(min=1, help="Campaign time per real second: 1440 runs 24 h in a minute."),
+        typer.Option(
+            min=1, max=86400, help="Campaign time per real second: 1440 runs 24 h in a minute."
+        ),
     ] = 1440.0,
     keep_running: Annotated[
         bool, typer.Option(help="Leave everything running afterwards and print its URLs.")
