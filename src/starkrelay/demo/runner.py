@@ -26,7 +26,7 @@ from rich.markup import escape
 from starkrelay.app import open_services
 from starkrelay.bank import BankError
 from starkrelay.demo.control import SandboxControl, SandboxControlError
-from starkrelay.demo.driver import CampaignView, Payers
+from starkrelay.demo.driver import CampaignView, Payers, PayerTally
 from starkrelay.demo.environment import DemoEnvironment, DemoOptions, demo_environment
 from starkrelay.demo.progress import render, take_snapshot
 from starkrelay.demo.verdict import Verdict, print_verdict, sandbox_verdict
@@ -143,21 +143,7 @@ async def _drive(
                 await _settle(services, control, frame, "letting the last forwards settle", poll)
                 report, runs = await _reconcile(services, control, frame, poll)
                 await frame("done")
-            console.print()
-            tally = payers.tally
-            console.print(
-                f"Payers paid {tally.payments} invoices, {_brl(tally.paid_cents)} in all: "
-                f"{_brl(tally.discounts)} of early-payment discounts off, "
-                f"{_brl(tally.fines_and_interest)} of fines and interest on; "
-                f"{tally.planned['never']} invoices were never paid.",
-                soft_wrap=True,
-            )
-            console.print(
-                f"Reconciliation ran {runs.runs} time(s) until it found nothing left to do: it "
-                f"took {runs.events} event(s) whose webhook never arrived and enqueued "
-                f"{runs.credits} credit(s) no event had brought.",
-                soft_wrap=True,
-            )
+            _tell_what_happened(console, payers.tally, runs)
             print_report(report, console)
             verdict = await sandbox_verdict(services.bank, initial_balance=env.initial_balance)
             print_verdict(verdict, console)
@@ -201,6 +187,7 @@ class Reconciliations:
     runs: int = 0
     events: int = 0
     credits: int = 0
+    finished: bool = False
 
 
 async def _reconcile(
@@ -216,9 +203,31 @@ async def _reconcile(
         done.events += report.events_marked_delivered
         done.credits += report.enqueued_missing
         work = report.events_marked_delivered + report.enqueued_missing + report.resent
-        if (work == 0 and report.in_flight == 0) or done.runs >= MAX_RECONCILIATIONS:
+        done.finished = work == 0 and report.in_flight == 0
+        if done.finished or done.runs >= MAX_RECONCILIATIONS:
             return report, done
         await _settle(services, control, frame, f"settling what run {done.runs} recovered", poll)
+
+
+def _tell_what_happened(console: Console, tally: PayerTally, runs: Reconciliations) -> None:
+    console.print()
+    console.print(
+        f"Payers paid {tally.payments} invoices, {_brl(tally.paid_cents)} in all: "
+        f"{_brl(tally.discounts)} of early-payment discounts off, "
+        f"{_brl(tally.fines_and_interest)} of fines and interest on; "
+        f"{tally.planned['never']} invoices were never paid.",
+        soft_wrap=True,
+    )
+    until = (
+        "until it found nothing left to do"
+        if runs.finished
+        else "(the most it may) and still found work to do"
+    )
+    console.print(
+        f"Reconciliation ran {runs.runs} time(s) {until}; it took {runs.events} event(s) whose "
+        f"webhook never arrived and enqueued {runs.credits} credit(s) no event had brought.",
+        soft_wrap=True,
+    )
 
 
 def _brl(cents: int) -> str:
