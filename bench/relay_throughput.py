@@ -106,6 +106,15 @@ def created_at(prefix: str) -> dict[str, float]:
     return found
 
 
+def forget(prefix: str) -> None:
+    """Delete the keys a phase wrote, so runs do not pile up in a shared Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    batch = [key for key in client.scan_iter(f"{prefix}:*", count=1000)]
+    for start in range(0, len(batch), 1000):
+        client.unlink(*batch[start : start + 1000])
+    client.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -140,6 +149,7 @@ def relay_phase(
         done = wait_forwarded(prefix, len(shots))
         say("   ... forwarded; reading transfers")
     items, calls = forwarded(prefix)
+    forget(prefix)
     p50, p99, matched = latency_ms(shots, tag, created_at(tag))
     return {
         "acked_per_s": len(shots) / elapsed, "forwarded_per_s": len(shots) / (done - start),
@@ -165,6 +175,7 @@ def forged_phase(urls: dict[str, str], keys: dict[str, str], shots: list[Shot]) 
         say(f"   ... relay: {len(shots)} forged webhooks")
         elapsed = asyncio.run(post_all(port, shots, connections=64))
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    forget(prefix)
     assert all(shot.status == 401 for shot in shots), "a forged webhook was not refused 401"
     fetches = sum(
         float(line.rsplit(" ", 1)[1])

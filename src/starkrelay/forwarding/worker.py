@@ -143,18 +143,25 @@ class ForwardingWorker:
                 await self._dead_letter(entry, await self._last_error(entry), "max_deliveries")
             else:
                 live.append(entry)
-        while live:
+        for _ in range(len(live) + 1):  # each refusal settles at least one item, or stops
+            if not live:
+                return True
             try:
                 created = await self._create(live)
             except BankInputError as refusal:
-                live = await self._handle_refusal(live, refusal)
+                remaining = await self._handle_refusal(live, refusal)
+                if len(remaining) == len(live):
+                    log.error("forwarding.batch.refusal_unreadable", codes=refusal.codes)
+                    await self._note_failure(live, refusal)
+                    return False
+                live = remaining
                 continue
             except BankError as exc:
                 await self._note_failure(live, exc)
                 return False
             await self._settle_created(live, created)
             return True
-        return True
+        return not live
 
     async def _create(self, entries: Sequence[Entry]) -> list[Transfer]:
         transfers = [build_transfer(_item(e), self.destination) for e in entries]
