@@ -6,17 +6,14 @@ from collections.abc import Callable
 
 from starksandbox.listing import parse_bool, parse_day, parse_limit, parse_list, within_days
 from starksandbox.models import Attempt, Event
+from starksandbox.resources.routing import workspace_binder
 from starksandbox.state import Workspace
 from starksandbox.validation import check_unknown_fields
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
 
 def register(router: Router, current: Callable[[], Workspace]) -> None:
-    def bind(
-        handler: Callable[[Workspace, Request, dict[str, str]], Response],
-    ) -> Callable[[Request, dict[str, str]], Response]:
-        return lambda request, params: handler(current(), request, params)
-
+    bind = workspace_binder(current)
     router.add("GET", "/v2/event/attempt", bind(query_attempts))
     router.add("GET", "/v2/event/attempt/{id}", bind(get_attempt))
     router.add("GET", "/v2/event", bind(query))

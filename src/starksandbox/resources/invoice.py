@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from starksandbox import documents, simulation
 from starksandbox.listing import parse_day, parse_limit, parse_list, within_days
-from starksandbox.models import Invoice, Log
+from starksandbox.models import Invoice
 from starksandbox.resources.invoice_input import parse_invoice, parse_patch
+from starksandbox.resources.logs import LogResource
+from starksandbox.resources.routing import workspace_binder
 from starksandbox.state import Workspace
 from starksandbox.validation import Errors, check_batch
 from starksandbox.web import ApiError, Request, Response, Router, json_response
@@ -16,18 +18,20 @@ INVOICE_STATUSES = frozenset({"created", "paid", "canceled", "overdue", "expired
 INVOICE_LOG_TYPES = frozenset(
     {"created", "paid", "credited", "canceled", "overdue", "expired", "reversed", "updated"}
 )
+INVOICE_LOGS = LogResource(
+    table=lambda ws: ws.invoice_logs,
+    types=INVOICE_LOG_TYPES,
+    subject_ids="invoiceIds",
+    error_code="invalidInvoiceLog",
+    noun="Invoice log",
+)
 
 
 def register(router: Router, current: Callable[[], Workspace]) -> None:
     """Add the invoice routes; ``current`` returns the live workspace."""
-
-    def bind(
-        handler: Callable[[Workspace, Request, dict[str, str]], Response],
-    ) -> Callable[[Request, dict[str, str]], Response]:
-        return lambda request, params: handler(current(), request, params)
-
-    router.add("GET", "/v2/invoice/log", bind(query_logs))
-    router.add("GET", "/v2/invoice/log/{id}", bind(get_log))
+    bind = workspace_binder(current)
+    router.add("GET", "/v2/invoice/log", bind(INVOICE_LOGS.query))
+    router.add("GET", "/v2/invoice/log/{id}", bind(INVOICE_LOGS.get))
     router.add("GET", "/v2/invoice/log/{id}/pdf", bind(log_pdf))
     router.add("POST", "/v2/invoice", bind(create))
     router.add("GET", "/v2/invoice", bind(query))
@@ -220,39 +224,8 @@ def payment(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
     return json_response({"payment": invoice.payment})
 
 
-def _find_log(ws: Workspace, log_id: str) -> Log:
-    log = ws.invoice_logs.get(log_id)
-    if log is None:
-        raise ApiError.one("invalidInvoiceLog", f"Invoice log {log_id!r} was not found")
-    return log
-
-
-def get_log(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"log": _find_log(ws, params["id"]).to_json()})
-
-
-def query_logs(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
-    q = request.query
-    limit = parse_limit(q)
-    types = parse_list(q, "types")
-    invoice_ids = parse_list(q, "invoiceIds")
-    after, before = parse_day(q, "after"), parse_day(q, "before")
-    if types and not types <= INVOICE_LOG_TYPES:
-        raise ApiError.one("invalidInvoiceLog", f"types must be among {sorted(INVOICE_LOG_TYPES)}")
-
-    def match(log: Log) -> bool:
-        return (
-            (types is None or log.type in types)
-            and (invoice_ids is None or log.subject_id in invoice_ids)
-            and within_days((log.created,), after, before)
-        )
-
-    found, cursor = ws.invoice_logs.page(match, limit, q.get("cursor"))
-    return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})
-
-
 def log_pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    log = _find_log(ws, params["id"])
+    log = INVOICE_LOGS.find(ws, params["id"])
     if log.type != "reversed":
         raise ApiError.one(
             "invalidInvoiceLog", f"Log {log.id} is {log.type}: only reversed logs have a receipt"

@@ -22,7 +22,9 @@ from starksandbox.listing import (
     parse_list,
     within_days,
 )
-from starksandbox.models import Log, Transfer
+from starksandbox.models import Transfer
+from starksandbox.resources.logs import LogResource
+from starksandbox.resources.routing import workspace_binder
 from starksandbox.state import Workspace
 from starksandbox.validation import (
     GRACE,
@@ -61,6 +63,13 @@ REQUIRED = ("amount", "name", "taxId", "bankCode", "branchCode", "accountNumber"
 ACCOUNT_TYPES = frozenset({"checking", "savings", "salary", "payment"})
 TRANSFER_STATUSES = frozenset({"created", "processing", "success", "failed", "canceled"})
 TRANSFER_LOG_TYPES = frozenset({"created", "processing", "success", "failed", "canceled"})
+TRANSFER_LOGS = LogResource(
+    table=lambda ws: ws.transfer_logs,
+    types=TRANSFER_LOG_TYPES,
+    subject_ids="transferIds",
+    error_code="invalidTransferLog",
+    noun="Transfer log",
+)
 SORTS = frozenset({"created", "-created", "updated", "-updated"})
 _BANK_CODE = re.compile(r"^(\d{1,3}|\d{8})$")
 _BRANCH = re.compile(r"^\d{1,4}(-\d)?$")
@@ -69,13 +78,10 @@ _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_=\-.~:]{1,128}$")
 
 
 def register(router: Router, current: Callable[[], Workspace]) -> None:
-    def bind(
-        handler: Callable[[Workspace, Request, dict[str, str]], Response],
-    ) -> Callable[[Request, dict[str, str]], Response]:
-        return lambda request, params: handler(current(), request, params)
-
-    router.add("GET", "/v2/transfer/log", bind(query_logs))
-    router.add("GET", "/v2/transfer/log/{id}", bind(get_log))
+    """Add the transfer routes; ``current`` returns the live workspace."""
+    bind = workspace_binder(current)
+    router.add("GET", "/v2/transfer/log", bind(TRANSFER_LOGS.query))
+    router.add("GET", "/v2/transfer/log/{id}", bind(TRANSFER_LOGS.get))
     router.add("POST", "/v2/transfer", bind(create))
     router.add("GET", "/v2/transfer", bind(query))
     router.add("GET", "/v2/transfer/{id}", bind(get))
@@ -295,36 +301,3 @@ def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
             "receipts exist for processing or success only",
         )
     return Response(body=documents.transfer_pdf(transfer.to_json()), content_type="application/pdf")
-
-
-def _find_log(ws: Workspace, log_id: str) -> Log:
-    log = ws.transfer_logs.get(log_id)
-    if log is None:
-        raise ApiError.one("invalidTransferLog", f"Transfer log {log_id!r} was not found")
-    return log
-
-
-def get_log(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"log": _find_log(ws, params["id"]).to_json()})
-
-
-def query_logs(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
-    q = request.query
-    limit = parse_limit(q)
-    types = parse_list(q, "types")
-    transfer_ids = parse_list(q, "transferIds")
-    after, before = parse_day(q, "after"), parse_day(q, "before")
-    if types and not types <= TRANSFER_LOG_TYPES:
-        raise ApiError.one(
-            "invalidTransferLog", f"types must be among {sorted(TRANSFER_LOG_TYPES)}"
-        )
-
-    def match(log: Log) -> bool:
-        return (
-            (types is None or log.type in types)
-            and (transfer_ids is None or log.subject_id in transfer_ids)
-            and within_days((log.created,), after, before)
-        )
-
-    found, cursor = ws.transfer_logs.page(match, limit, q.get("cursor"))
-    return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})

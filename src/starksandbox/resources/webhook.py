@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from starksandbox.clock import wire_datetime
 from starksandbox.listing import parse_limit
 from starksandbox.models import Webhook
+from starksandbox.resources.routing import workspace_binder
 from starksandbox.state import Workspace
 from starksandbox.validation import check_unknown_fields
 from starksandbox.web import ApiError, Request, Response, Router, json_response
@@ -40,10 +41,7 @@ def register(
 ) -> None:
     """``public_key`` returns (PEM, created wire datetime) of the emulator's signing key."""
 
-    def bind(
-        handler: Callable[[Workspace, Request, dict[str, str]], Response],
-    ) -> Callable[[Request, dict[str, str]], Response]:
-        return lambda request, params: handler(current(), request, params)
+    bind = workspace_binder(current)
 
     def public_keys(_: Request, __: dict[str, str]) -> Response:
         pem, created = public_key()
