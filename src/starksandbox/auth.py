@@ -35,6 +35,14 @@ def load_public_key(pem: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def _required_header(headers: dict[str, str], name: str, code: str) -> str:
+    """The non-empty value of header ``name`` (``headers`` has lower-case keys), else ``code``."""
+    value = headers.get(name.lower())
+    if not value:
+        raise ApiError.one(code, f"The {name} header is missing")
+    return value
+
+
 class Authenticator:
     """Verifies signed requests against the registered project keys."""
 
@@ -50,18 +58,14 @@ class Authenticator:
 
     def verify(self, headers: dict[str, str], body: bytes) -> str:
         """Return the Access-Id of a correctly signed request, else raise ``ApiError``."""
-        access_id = headers.get("access-id")
-        if not access_id:
-            raise ApiError.one("invalidAccessId", "The Access-Id header is missing")
+        access_id = _required_header(headers, "Access-Id", "invalidAccessId")
         key = self._keys.get(access_id)
         if key is None:
             raise ApiError.one(
                 "invalidAccessId",
                 f"Access-Id {access_id!r} names no registered project; expected project/<id>",
             )
-        access_time = headers.get("access-time")
-        if not access_time:
-            raise ApiError.one("invalidAccessTime", "The Access-Time header is missing")
+        access_time = _required_header(headers, "Access-Time", "invalidAccessTime")
         try:
             sent = float(access_time)
         except ValueError:
@@ -73,9 +77,7 @@ class Authenticator:
                 "invalidAccessTime",
                 f"Access-Time is more than {self.tolerance:g} seconds away from the server time",
             )
-        signature = headers.get("access-signature")
-        if not signature:
-            raise ApiError.one("invalidCredentials", "The Access-Signature header is missing")
+        signature = _required_header(headers, "Access-Signature", "invalidCredentials")
         try:
             der = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
