@@ -10,6 +10,7 @@ import pytest
 import starkbank
 from relay_harness import Relay, await_for, forward_all, forwards_of, relay_context
 
+from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
@@ -227,3 +228,24 @@ def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) 
 async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
     current = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
     return bool(current == stage)
+
+
+def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None:
+    class VagueBank(BankGateway):
+        """Refuses any batch of more than one with an error that names no position."""
+
+        async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
+            if len(transfers) > 1:
+                raise BankInputError("create_transfers", [ProviderError("invalidJson", "no")])
+            return await super().create_transfers(transfers)
+
+    async def body() -> None:
+        async with relay.services() as services:
+            for n in range(3):
+                await enqueue_credited(services, str(1100 + n), 1_000)
+            services.bank = VagueBank(relay.settings, policy=services.bank.policy)
+            await forward_all(relay.worker(services), services)
+
+    relay.run(body)
+    assert [len(forwards_of(str(1100 + n))) for n in range(3)] == [1, 1, 1]
+    assert transfer_calls(relay) == 4  # the refused batch, then one call per item
