@@ -31,8 +31,9 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-def _tags(value: Any) -> tuple[str, ...]:
-    return tuple(str(tag) for tag in value or ())
+def _strings(values: Any) -> tuple[str, ...]:
+    """Tags or errors as the SDK gives them (a list or None) as a tuple of strings."""
+    return tuple(str(value) for value in values or ())
 
 
 def _seconds(value: Any) -> int | None:
@@ -64,7 +65,7 @@ def invoice(item: Any) -> Invoice:
         status=str(item.status),
         name=str(item.name),
         tax_id=str(item.tax_id),
-        tags=_tags(item.tags),
+        tags=_strings(item.tags),
         due=_when(item.due),
         expiration=_seconds(item.expiration),
         created=_when(item.created),
@@ -77,7 +78,7 @@ def invoice_log(item: Any) -> InvoiceLog:
         id=str(item.id),
         type=str(item.type),
         created=_when(item.created),
-        errors=tuple(str(error) for error in item.errors or ()),
+        errors=_strings(item.errors),
         invoice=invoice(item.invoice),
     )
 
@@ -110,7 +111,7 @@ def transfer(item: Any) -> Transfer:
         external_id=None if item.external_id is None else str(item.external_id),
         status=str(item.status),
         fee=int(item.fee or 0),
-        tags=_tags(item.tags),
+        tags=_strings(item.tags),
         created=_when(item.created),
         updated=_when(item.updated),
     )
@@ -121,7 +122,7 @@ def transfer_log(item: Any) -> TransferLog:
         id=str(item.id),
         type=str(item.type),
         created=_when(item.created),
-        errors=tuple(str(error) for error in item.errors or ()),
+        errors=_strings(item.errors),
         transfer=transfer(item.transfer),
     )
 
