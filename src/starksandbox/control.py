@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from starksandbox import simulation
 from starksandbox.config import Faults
+from starksandbox.resources.invoice import find_invoice
 from starksandbox.validation import is_int, is_number, parse_moment
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
@@ -38,9 +39,7 @@ def register(router: Router, sandbox: Sandbox) -> None:
 
     def pay(request: Request, params: dict[str, str]) -> Response:
         ws = sandbox.ws
-        invoice = ws.invoices.get(params["id"])
-        if invoice is None:
-            raise ApiError.one("invalidInvoice", f"Invoice {params['id']!r} was not found")
+        invoice = find_invoice(ws, params["id"])
         body = _optional_object(request)
         amount = body.get("amount")
         if amount is not None and (not is_int(amount) or amount < 0):

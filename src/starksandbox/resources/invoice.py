@@ -89,7 +89,8 @@ def brcode(uuid: str, amount: int) -> str:
     return payload + _crc16(payload)
 
 
-def _find(ws: Workspace, invoice_id: str) -> Invoice:
+def find_invoice(ws: Workspace, invoice_id: str) -> Invoice:
+    """The invoice ``invoice_id``; an unknown id is refused with ``invalidInvoice``."""
     invoice = ws.invoices.get(invoice_id)
     if invoice is None:
         raise ApiError.one("invalidInvoice", f"Invoice {invoice_id!r} was not found")
@@ -124,7 +125,7 @@ def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
 
 
 def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"invoice": _find(ws, params["id"]).to_json()})
+    return json_response({"invoice": find_invoice(ws, params["id"]).to_json()})
 
 
 def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
@@ -150,7 +151,7 @@ def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
 
 
 def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
-    invoice = _find(ws, params["id"])
+    invoice = find_invoice(ws, params["id"])
     errors: Errors = []
     changes = parse_patch(request.json_object(), errors)
     if errors:
@@ -195,7 +196,7 @@ def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 
 
 def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    invoice = _find(ws, params["id"])
+    invoice = find_invoice(ws, params["id"])
     return Response(body=documents.invoice_pdf(invoice.to_json()), content_type="application/pdf")
 
 
@@ -208,7 +209,7 @@ def public_pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
 
 
 def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
-    invoice = _find(ws, params["id"])
+    invoice = find_invoice(ws, params["id"])
     raw = request.query.get("size", "7")
     if not raw.isdigit() or not 1 <= int(raw) <= 50:
         raise ApiError.one("invalidSize", f"size must be an integer from 1 to 50, got {raw!r}")
@@ -216,7 +217,7 @@ def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 
 
 def payment(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    invoice = _find(ws, params["id"])
+    invoice = find_invoice(ws, params["id"])
     if invoice.payment is None:
         raise ApiError.one(
             "invalidInvoice", f"Invoice {invoice.id} is {invoice.status}: it has no payment"
