@@ -144,7 +144,7 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-# --- helpers used by the tests ------------------------------------------------------------------
+# --- shared steps of the tests -------------------------------------------------------------------
 
 
 def create_invoice(amount: int, **fields: Any) -> Any:
