@@ -166,8 +166,10 @@ def relay_settings(
         "campaign_interval_seconds": options.compress(10800.0),
         "campaign_duration_seconds": options.campaign_seconds,
         # Compressed a thousandfold, the default 1800 s grace is about a second of real time,
-        # which a busy machine can overrun: a slot may be issued late up to the next one.
-        "campaign_grace_seconds": options.compress(10800.0),
+        # which a busy machine can overrun. A slot may be issued late for up to three
+        # intervals; it costs nothing when all goes well (the campaign ends once every slot
+        # has an outcome).
+        "campaign_grace_seconds": options.compress(3 * 10800.0),
         "campaign_batch_min": 8,
         "campaign_batch_max": 12,
         "invoice_discount_percent": DISCOUNT_PERCENT,
