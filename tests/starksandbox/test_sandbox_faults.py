@@ -7,8 +7,8 @@ import time
 
 import pytest
 import starkbank
+from webhook_receiver import Receiver
 
-from conftest import Receiver
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 PAYER = {"tax_id": "012.345.678-90", "name": "Maria Oliveira"}
