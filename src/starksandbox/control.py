@@ -92,6 +92,14 @@ def register(router: Router, sandbox: Sandbox) -> None:
             raise ApiError.one("invalidPublicKey", str(error)) from None
         return json_response({"projects": sandbox.auth.project_ids()})
 
+    def deposit(request: Request, _: dict[str, str]) -> Response:
+        ws = sandbox.ws
+        amount: Any = request.json_object().get("amount")
+        if not is_int(amount) or amount <= 0:
+            raise ApiError.one("invalidAmount", f"amount must be cents > 0, got {amount!r}")
+        ws.move_balance(amount)
+        return json_response({"balance": ws.balance})
+
     async def reset(_: Request, __: dict[str, str]) -> Response:
         await sandbox.reset()
         return json_response({"status": "reset"})
@@ -104,6 +112,7 @@ def register(router: Router, sandbox: Sandbox) -> None:
     router.add("POST", "/sandbox/clock/advance", advance)
     router.add("POST", "/sandbox/drain", drain)
     router.add("POST", "/sandbox/projects", projects)
+    router.add("POST", "/sandbox/balance/deposit", deposit)
     router.add("POST", "/sandbox/reset", reset)
 
 

@@ -102,6 +102,11 @@ class SandboxHandle:
                 )
             time.sleep(0.005)
 
+    def deposit(self, amount: int) -> int:
+        """Credit ``amount`` cents to the balance from outside (a top-up); returns the balance."""
+        balance: int = self._call("POST", "/sandbox/balance/deposit", {"amount": amount})["balance"]
+        return balance
+
     def summary(self) -> dict[str, Any]:
         """Counts by status, balance, logs, events, deliveries, attempts and faults."""
         return self._call("GET", "/sandbox/summary")

@@ -47,6 +47,17 @@ def test_clock_advance_moves_now(sandbox: SandboxHandle) -> None:
     assert response.status_code == 400
 
 
+def test_deposit_tops_up_the_balance_the_sdk_sees(sandbox: SandboxHandle) -> None:
+    before = starkbank.balance.get().amount
+    assert sandbox.deposit(12_345) == before + 12_345
+    assert starkbank.balance.get().amount == before + 12_345
+    for amount in (0, -5, "10", 1.5):
+        response = httpx.post(f"{sandbox.url}/sandbox/balance/deposit", json={"amount": amount})
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["code"] == "invalidAmount"
+    assert starkbank.balance.get().amount == before + 12_345
+
+
 def test_projects_can_be_registered_at_run_time(sandbox: SandboxHandle) -> None:
     private, public = new_key_pair()
     response = httpx.post(

@@ -95,8 +95,7 @@ def test_invalidbalance_then_resent_after_a_top_up(redis_url: str, key_prefix: s
         forward(relay)
         relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
 
-        # a deposit arrives from outside (the emulator has no deposit resource: move it directly)
-        relay.sb.server.sandbox.ws.move_balance(3_950)
+        assert relay.sb.deposit(3_950) == 3_950  # a top-up arrives from outside
         report = reconcile_and_forward(relay)
         assert report.resent == 1
         relay.sb.wait_until(lambda: any(t.status == "success" for t in forwards_of(invoice.id)))
