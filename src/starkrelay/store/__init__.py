@@ -1,0 +1,51 @@
+"""Redis: the connection, every key name, and the scripts that must run atomically.
+
+The only package that knows key names (``keys.Keys``). Modules by concept:
+
+- ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
+- ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
+- ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
+- ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
+  ``settle_forwards``).
+
+Every public name is importable from ``starkrelay.store`` itself; callers need not know which
+module holds it.
+"""
+
+from starkrelay.store.claims import claim, extend, new_token, release
+from starkrelay.store.connection import (
+    MAX_CONNECTIONS,
+    Redis,
+    connect,
+    connect_from_settings,
+    redis_answers,
+)
+from starkrelay.store.keys import Keys, keys_from_settings
+from starkrelay.store.ledger import (
+    FORWARD_GROUP,
+    FORWARD_STAGES,
+    Settlement,
+    intake_event,
+    settle_forward,
+    settle_forwards,
+)
+
+__all__ = [
+    "FORWARD_GROUP",
+    "FORWARD_STAGES",
+    "MAX_CONNECTIONS",
+    "Keys",
+    "Redis",
+    "Settlement",
+    "claim",
+    "connect",
+    "connect_from_settings",
+    "extend",
+    "intake_event",
+    "keys_from_settings",
+    "new_token",
+    "redis_answers",
+    "release",
+    "settle_forward",
+    "settle_forwards",
+]

@@ -1,0 +1,60 @@
+"""The Redis connection: one client type, one way to build it, one liveness probe.
+
+Connections decode responses to ``str`` and use hiredis when it is installed (it is a
+dependency), so callers always get ``str`` back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+if TYPE_CHECKING:
+    from starkrelay.settings import Settings
+
+Redis = aioredis.Redis
+"""The async client type every feature receives (``decode_responses=True``)."""
+
+MAX_CONNECTIONS = 64
+"""Redis connections per process; more concurrent commands wait for one to be free."""
+
+
+def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> Redis:
+    """A client for ``url``. Lazy: no connection is opened until the first command.
+
+    ``password`` is used only when the URL carries none (redis-py's rule).
+    """
+    # A blocking pool: under a burst of concurrent requests a command waits (up to ``timeout``)
+    # for a free connection instead of failing at once with MaxConnectionsError.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
+        password=password,
+        decode_responses=True,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+    client: Redis = aioredis.Redis.from_pool(pool)
+    return client
+
+
+def connect_from_settings(settings: Settings) -> Redis:
+    """A client for ``REDIS_URL``; raises ``ValueError`` when it is unset (see ``cli``)."""
+    if settings.redis_url is None:
+        raise ValueError("REDIS_URL: missing; expected a redis:// URL")
+    password = settings.redis_password
+    return connect(
+        settings.redis_url,
+        password=password.get_secret_value() if password is not None else None,
+    )
+
+
+async def redis_answers(redis: Redis) -> bool:
+    """True when Redis answers PING now; never raises."""
+    try:
+        return bool(await redis.ping())
+    except Exception:
+        return False

@@ -1,0 +1,95 @@
+"""Every Redis key name, and nowhere else.
+
+Every key starts with ``REDIS_KEY_PREFIX`` (``Keys(prefix)``), so several deployments or tests
+can share one Redis without seeing each other. Sections below group keys by feature; add a
+feature's keys in its own section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starkrelay.settings import Settings
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key-name builder. ``Keys("starkrelay").campaign()`` -> ``"starkrelay:campaign"``."""
+
+    prefix: str
+
+    def key(self, *parts: str | int) -> str:
+        """``prefix:part1:part2...``; parts must not contain spaces."""
+        return ":".join([self.prefix, *(str(part) for part in parts)])
+
+    # --- invoice campaign ---------------------------------------------------------------------
+    def campaign(self) -> str:
+        """String (JSON): the current campaign (id, t0, interval, slots). Written once per start."""
+        return self.key("campaign")
+
+    def campaign_history(self) -> str:
+        """List (JSON): campaigns replaced by ``campaign start``, newest first."""
+        return self.key("campaign", "history")
+
+    def campaign_slots(self, campaign_id: str) -> str:
+        """Hash: slot number -> JSON outcome (issued / skipped / failed). Final once written."""
+        return self.key("campaign", campaign_id, "slots")
+
+    def slot_claim(self, campaign_id: str, slot: int) -> str:
+        """String with expiry: the owner token of the process working on a slot."""
+        return self.key("campaign", campaign_id, "slot", slot, "claim")
+
+    def slot_attempt(self, campaign_id: str, slot: int) -> str:
+        """String: set just before the create call; its presence means "look up by tag first"."""
+        return self.key("campaign", campaign_id, "slot", slot, "attempt")
+
+    # --- webhook registration -----------------------------------------------------------------
+    def webhook_registration_lock(self) -> str:
+        """String with expiry: owner token of the process registering the Stark Bank webhook."""
+        return self.key("webhook", "registration", "lock")
+
+    # --- webhooks (inbound events) ------------------------------------------------------------
+    def event_claim(self, event_id: str) -> str:
+        """String with expiry (>= the replay window): the event was taken; value = its outcome."""
+        return self.key("event", event_id)
+
+    def webhook_ledger(self, invoice_id: str) -> str:
+        """Hash: one invoice's money record (stage, attempt, amounts, transfer, last error)."""
+        return self.key("ledger", "invoice", invoice_id)
+
+    def ledger_stages(self) -> str:
+        """Hash: forward stage -> number of invoices currently in it (kept by the scripts)."""
+        return self.key("ledger", "stages")
+
+    def ledger_index(self) -> str:
+        """Sorted set: invoice ids by time of their first ledger write (for reports)."""
+        return self.key("ledger", "index")
+
+    # --- forwarding ---------------------------------------------------------------------------
+    def forward_stream(self) -> str:
+        """Stream: credited invoices to forward (``ForwardItem`` fields); group ``forwarders``."""
+        return self.key("forward", "stream")
+
+    def forward_dead_letters(self) -> str:
+        """Stream: forward entries given up on, with ``reason``; for people to look at."""
+        return self.key("forward", "dead")
+
+    def forward_counters(self) -> str:
+        """Hash: running totals (transfer calls, items sent, cents forwarded...)."""
+        return self.key("forward", "counters")
+
+    # --- reconciliation -----------------------------------------------------------------------
+    def reconcile_report(self) -> str:
+        """String (JSON): the last money report."""
+        return self.key("reconcile", "report")
+
+    def reconcile_lock(self) -> str:
+        """String with expiry: owner token of the process running a reconciliation."""
+        return self.key("reconcile", "lock")
+
+
+def keys_from_settings(settings: Settings) -> Keys:
+    """The key builder for ``REDIS_KEY_PREFIX``."""
+    return Keys(settings.redis_key_prefix)

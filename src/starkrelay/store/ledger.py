@@ -1,0 +1,254 @@
+"""The invoice ledger and the forward stream: the Lua scripts that must run atomically.
+
+Each invoice has a ledger hash with a forward ``stage`` and the ``attempt`` it refers to.
+A stage only moves forward: a later attempt always wins; within one attempt the rank must
+grow (queued < sent < failed|dead|skipped < success); ``success`` is final. So events that
+arrive out of order (a transfer's ``success`` before the worker recorded ``sent``) never move
+an invoice backwards. ``ledger_stages`` counts invoices per stage and changes only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.exceptions import NoScriptError
+
+from starkrelay.store.connection import Redis
+from starkrelay.store.keys import Keys
+
+FORWARD_GROUP = "forwarders"
+"""Consumer group of the forward stream."""
+
+FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "success")
+
+_ADVANCE_LUA = """
+local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, success=4}
+local function advance(ledger, stages, index, invoice_id, attempt, stage, now)
+  local cur = redis.call('HMGET', ledger, 'stage', 'attempt')
+  local cs, ca = cur[1], tonumber(cur[2])
+  if cs then
+    if cs == 'success' then return 0 end
+    if ca and attempt < ca then return 0 end
+    if ca and attempt == ca and RANK[stage] <= (RANK[cs] or 0) then return 0 end
+    redis.call('HINCRBY', stages, cs, -1)
+  else
+    redis.call('ZADD', index, 'NX', now, invoice_id)
+  end
+  redis.call('HINCRBY', stages, stage, 1)
+  redis.call('HSET', ledger, 'stage', stage, 'attempt', attempt, 'stage_at', now)
+  return 1
+end
+local function hset_pairs(key, from, to)
+  for i = from, to, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+end
+"""
+
+# KEYS: event_claim, ledger, stages, index, stream
+# ARGV: event_ttl ("0": no event claim), action, invoice_id, attempt, stage, now, ledger_ttl,
+#       outcome, n_stream_pairs, stream pairs..., ledger pairs...
+# Returns {code, stream_id}: 0 duplicate event, 1 enqueued, 2 attempt already enqueued,
+# 3 recorded, 4 nothing to do.
+_INTAKE_LUA = (
+    _ADVANCE_LUA
+    + """
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  if not redis.call('SET', KEYS[1], ARGV[8], 'NX', 'EX', ttl) then return {0, ''} end
+end
+local action, invoice_id, attempt = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local now, ledger_ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+local stream_end = 9 + 2 * tonumber(ARGV[9])
+if action == 'none' then return {4, ''} end
+if action == 'forward' then
+  if redis.call('HSETNX', KEYS[2], 'queued:' .. attempt, now) == 0 then
+    return {2, ''}
+  end
+  local fields = {}
+  for i = 10, stream_end, 1 do fields[#fields + 1] = ARGV[i] end
+  local id = redis.call('XADD', KEYS[5], '*', unpack(fields))
+  advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, 'queued', now)
+  hset_pairs(KEYS[2], stream_end + 1, #ARGV)
+  redis.call('EXPIRE', KEYS[2], ledger_ttl)
+  return {1, id}
+end
+if ARGV[5] ~= '' then advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, ARGV[5], now) end
+hset_pairs(KEYS[2], stream_end + 1, #ARGV)
+redis.call('EXPIRE', KEYS[2], ledger_ttl)
+return {3, ''}
+"""
+)
+
+# KEYS: ledger, stages, index, stream, dead_stream, counters
+# ARGV: group, entry_id, invoice_id, attempt, stage, now, ledger_ttl, amount, n_ledger_pairs,
+#       ledger pairs..., dead-letter pairs (none: not dead-lettered)
+# Returns 1 when this call acknowledged the entry (first settle), else 0.
+_SETTLE_LUA = (
+    _ADVANCE_LUA
+    + """
+local acked = 1
+if ARGV[2] ~= '' then acked = redis.call('XACK', KEYS[4], ARGV[1], ARGV[2]) end
+local ledger_end = 9 + 2 * tonumber(ARGV[9])
+local stage, attempt, now = ARGV[5], tonumber(ARGV[4]), tonumber(ARGV[6])
+advance(KEYS[1], KEYS[2], KEYS[3], ARGV[3], attempt, stage, now)
+hset_pairs(KEYS[1], 10, ledger_end)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
+if #ARGV > ledger_end then
+  local fields = {}
+  for i = ledger_end + 1, #ARGV, 1 do fields[#fields + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[5], '*', unpack(fields))
+end
+if acked == 1 then
+  redis.call('HINCRBY', KEYS[6], 'items_' .. stage, 1)
+  redis.call('HINCRBY', KEYS[6], 'cents_' .. stage, tonumber(ARGV[8]))
+end
+return acked
+"""
+)
+
+
+def _pairs(fields: Mapping[str, str | int]) -> list[str]:
+    flat: list[str] = []
+    for name, value in fields.items():
+        flat += [name, str(value)]
+    return flat
+
+
+async def intake_event(
+    redis: Redis,
+    keys: Keys,
+    *,
+    event_id: str | None,
+    event_ttl_seconds: int,
+    action: str,
+    invoice_id: str,
+    attempt: int = 0,
+    stage: str = "",
+    now: float,
+    ledger_ttl_seconds: int,
+    outcome: str = "",
+    stream_fields: Mapping[str, str | int] | None = None,
+    ledger_fields: Mapping[str, str | int] | None = None,
+) -> tuple[int, str]:
+    """Claim an event (unless ``event_id`` is None) and act on it in one atomic step.
+
+    ``action``: ``forward`` (claim ``queued:<attempt>`` of the invoice and XADD the item),
+    ``record`` (write ledger fields, advance to ``stage`` if given), ``none`` (claim only).
+    Returns ``(code, stream_id)``: 0 duplicate event (nothing done), 1 enqueued, 2 this attempt
+    was already enqueued, 3 recorded, 4 claimed with nothing to do.
+    """
+    stream = _pairs(stream_fields or {})
+    args: list[str | int | float] = [
+        event_ttl_seconds if event_id else 0,
+        action,
+        invoice_id,
+        attempt,
+        stage,
+        now,
+        ledger_ttl_seconds,
+        outcome or action,
+        len(stream) // 2,
+        *stream,
+        *_pairs(ledger_fields or {}),
+    ]
+    claim_key = keys.event_claim(event_id) if event_id else keys.key("event", "-")
+    ledger = keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-")
+    result = await _run_script(
+        redis,
+        _INTAKE_LUA,
+        5,
+        claim_key,
+        ledger,
+        keys.ledger_stages(),
+        keys.ledger_index(),
+        keys.forward_stream(),
+        *args,
+    )
+    code, stream_id = cast(list[Any], result)
+    return int(code), str(stream_id)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The outcome of one forward entry, for ``settle_forwards``."""
+
+    entry_id: str
+    invoice_id: str
+    attempt: int
+    stage: str
+    amount: int
+    now: float
+    ledger_ttl_seconds: int
+    ledger_fields: Mapping[str, str | int]
+    dead_letter: Mapping[str, str | int] | None = None
+
+
+def _settle_args(keys: Keys, s: Settlement) -> list[str | int | float]:
+    ledger = _pairs(s.ledger_fields)
+    return [
+        keys.webhook_ledger(s.invoice_id),
+        keys.ledger_stages(),
+        keys.ledger_index(),
+        keys.forward_stream(),
+        keys.forward_dead_letters(),
+        keys.forward_counters(),
+        FORWARD_GROUP,
+        s.entry_id,
+        s.invoice_id,
+        s.attempt,
+        s.stage,
+        s.now,
+        s.ledger_ttl_seconds,
+        s.amount,
+        len(ledger) // 2,
+        *ledger,
+        *_pairs(s.dead_letter or {}),
+    ]
+
+
+async def settle_forwards(
+    redis: Redis, keys: Keys, settlements: Sequence[Settlement]
+) -> list[bool]:
+    """Record outcomes of forward entries and XACK them; each entry atomically (one Lua call),
+    all in one round trip.
+
+    An entry with ``dead_letter`` is also copied to the dead-letter stream. Returns, per
+    entry, True when this call acknowledged it (so totals are counted once per entry); an
+    empty ``entry_id`` records without acknowledging anything.
+    """
+    if not settlements:
+        return []
+    sha = _sha1(_SETTLE_LUA)
+    for attempt in range(2):
+        pipe = redis.pipeline(transaction=False)
+        for settlement in settlements:
+            pipe.evalsha(sha, 6, *_settle_args(keys, settlement))
+        try:
+            results = await pipe.execute()
+        except NoScriptError:
+            if attempt:
+                raise
+            await redis.script_load(_SETTLE_LUA)  # nothing ran: every call needed the script
+            continue
+        return [bool(cast(int, result)) for result in results]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def settle_forward(redis: Redis, keys: Keys, settlement: Settlement) -> bool:
+    """``settle_forwards`` for one entry."""
+    [acked] = await settle_forwards(redis, keys, [settlement])
+    return acked
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+async def _run_script(redis: Redis, script: str, numkeys: int, *args: str | int | float) -> Any:
+    """EVALSHA, loading the script on first use (or after Redis lost its script cache)."""
+    try:
+        return await redis.evalsha(_sha1(script), numkeys, *args)
+    except NoScriptError:
+        return await redis.eval(script, numkeys, *args)
