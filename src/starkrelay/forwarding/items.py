@@ -57,7 +57,8 @@ class ForwardItem:
     fee: int
     attempt: int = 0
     source: str = "webhook"
-    """Who enqueued it: ``webhook``, ``reconcile`` or ``resend``."""
+    """Who enqueued it: ``webhook``, ``reconcile``, ``resend`` or ``requeue`` (a lost entry
+    added again by reconciliation, same attempt)."""
 
     @property
     def external_id(self) -> str:

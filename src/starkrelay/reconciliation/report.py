@@ -51,6 +51,8 @@ class MoneyReport:
     events_marked_delivered: int = 0
     enqueued_missing: int = 0
     resent: int = 0
+    lost_requeued: int = 0
+    """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
     disagreements: list[dict[str, str | int]] = field(default_factory=list)
 
     LINES = ("credited", "fees", "net", "forwarded", "in_flight", "failed", "dead_lettered")
@@ -155,6 +157,7 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
     table.add_row("events marked delivered", str(report.events_marked_delivered))
     table.add_row("credits enqueued by this run", str(report.enqueued_missing))
     table.add_row("failed forwards re-sent", str(report.resent))
+    table.add_row("lost entries re-enqueued", str(report.lost_requeued))
     console.print(table)
     if report.disagreements:
         problems = Table(title="Invoices whose numbers disagree", style="red")

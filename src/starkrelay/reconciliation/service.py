@@ -60,6 +60,7 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
             max_resends=settings.forward_max_resends,
             replay_window_seconds=settings.webhook_replay_window_seconds,
             workspace_id=settings.stark_workspace_id,
+            lost_entry_min_age_seconds=settings.forward_claim_idle_seconds,
         )
         report = await reconcile(services.redis, services.keys, services.bank, config)
         await store_report(services.redis, services.keys, report)

@@ -9,7 +9,12 @@ b. every ``credited`` invoice log since ``since`` without a forward transfer is 
 c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
    is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends``. An attempt
    that is still ``created``/``processing`` blocks any re-send, so two can never both succeed;
-d. the money report (``report.judge_invoice``) over the same data.
+d. an invoice whose ledger says an attempt is queued (or sent) while Stark Bank has no
+   transfer for it and its stream entry is gone (neither in the stream nor pending: AOF
+   ``everysec`` loss, failover, a manual trim) is re-enqueued as the SAME attempt, atomically
+   (``store.requeue_lost_entry``), once the entry is older than ``FORWARD_CLAIM_IDLE_SECONDS``.
+   The same ``external_id`` means Stark Bank still refuses a second transfer of it;
+e. the money report (``report.judge_invoice``) over the same data.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class SweepConfig:
     max_resends: int
     replay_window_seconds: float
     workspace_id: str | None = None
+    lost_entry_min_age_seconds: float = 60.0
+    """A queued entry younger than this is never taken for lost (``FORWARD_CLAIM_IDLE_SECONDS``)."""
 
 
 async def sweep_undelivered_events(
@@ -107,6 +114,47 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
     return code == 1
 
 
+async def _requeue_if_lost(
+    redis: Redis,
+    keys: Keys,
+    base: ForwardItem,
+    attempts: dict[int, Transfer],
+    config: SweepConfig,
+) -> bool:
+    """Step d for one invoice: True when its queued attempt's lost entry was re-enqueued.
+
+    Only an attempt Stark Bank has no transfer for, and only while every attempt it does have
+    definitely failed (one that may still succeed blocks it, as for re-sends)."""
+    recorded = await redis.hget(keys.webhook_ledger(base.invoice_id), "attempt")
+    if recorded is None:
+        return False
+    attempt = int(recorded)
+    if attempt in attempts or any(t.status not in _FAILED for t in attempts.values()):
+        return False
+    outcome, stream_id = await store.requeue_lost_entry(
+        redis,
+        keys,
+        invoice_id=base.invoice_id,
+        attempt=attempt,
+        now=time.time(),
+        min_age_seconds=config.lost_entry_min_age_seconds,
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        stream_fields=_with(base, attempt, "requeue").to_fields()
+        | {"enqueued_at": f"{time.time():.6f}"},
+    )
+    if outcome is store.RequeueOutcome.REQUEUED:
+        log.warning(
+            "reconcile.entry.requeued",
+            invoice_id=base.invoice_id,
+            attempt=attempt,
+            stream_id=stream_id,
+        )
+        return True
+    if outcome is store.RequeueOutcome.NO_ENTRY_ID:
+        log.info("reconcile.entry.unknown", invoice_id=base.invoice_id, attempt=attempt)
+    return False
+
+
 def next_attempt(attempts: dict[int, Transfer], max_resends: int) -> int | None:
     """The attempt to send now, or None. Only when every existing attempt has definitely
     failed, and never past `max_resends` re-sends."""
@@ -119,7 +167,7 @@ def next_attempt(attempts: dict[int, Transfer], max_resends: int) -> int | None:
 async def reconcile(
     redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
 ) -> MoneyReport:
-    """Run steps a-d once and return the report (not stored; see ``service``)."""
+    """Run steps a-e once and return the report (not stored; see ``service``)."""
     report = new_report(config.since)
     report.events_marked_delivered = await sweep_undelivered_events(redis, keys, bank, config)
     credited = await credited_invoices(bank, config.since)
@@ -128,17 +176,21 @@ async def reconcile(
         attempts = transfers.get(invoice.invoice_id, {})
         if invoice.net > 0:
             base = ForwardItem(invoice.invoice_id, invoice.net, invoice.gross_amount, invoice.fee)
+            enqueued = False
             if not attempts:
-                if await _enqueue(redis, keys, _with(base, 0, "reconcile")):
+                enqueued = await _enqueue(redis, keys, _with(base, 0, "reconcile"))
+                if enqueued:
                     report.enqueued_missing += 1
                     log.warning("reconcile.credit.enqueued", invoice_id=invoice.invoice_id)
-            elif (attempt := next_attempt(attempts, config.max_resends)) is not None and (
-                await _enqueue(redis, keys, _with(base, attempt, "resend"))
-            ):
-                report.resent += 1
-                log.warning(
-                    "reconcile.forward.resent", invoice_id=invoice.invoice_id, attempt=attempt
-                )
+            elif (attempt := next_attempt(attempts, config.max_resends)) is not None:
+                enqueued = await _enqueue(redis, keys, _with(base, attempt, "resend"))
+                if enqueued:
+                    report.resent += 1
+                    log.warning(
+                        "reconcile.forward.resent", invoice_id=invoice.invoice_id, attempt=attempt
+                    )
+            if not enqueued and await _requeue_if_lost(redis, keys, base, attempts, config):
+                report.lost_requeued += 1
         ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice.invoice_id)))
         judge_invoice(report, invoice, attempts.values(), ledger)
     log.info(

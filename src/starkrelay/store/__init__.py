@@ -6,7 +6,7 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
-  ``settle_forwards``).
+  ``settle_forwards``, ``requeue_lost_entry``).
 
 Every public name is importable from ``starkrelay.store`` itself; callers need not know which
 module holds it.
@@ -24,8 +24,10 @@ from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
     FORWARD_GROUP,
     FORWARD_STAGES,
+    RequeueOutcome,
     Settlement,
     intake_event,
+    requeue_lost_entry,
     settle_forward,
     settle_forwards,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",
+    "RequeueOutcome",
     "Settlement",
     "claim",
     "connect",
@@ -46,6 +49,7 @@ __all__ = [
     "new_token",
     "redis_answers",
     "release",
+    "requeue_lost_entry",
     "settle_forward",
     "settle_forwards",
 ]

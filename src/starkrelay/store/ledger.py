@@ -9,6 +9,7 @@ an invoice backwards. ``ledger_stages`` counts invoices per stage and changes on
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ if action == 'forward' then
   local fields = {}
   for i = 10, stream_end, 1 do fields[#fields + 1] = ARGV[i] end
   local id = redis.call('XADD', KEYS[5], '*', unpack(fields))
+  redis.call('HSET', KEYS[2], 'entry:' .. attempt, id)
   advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, 'queued', now)
   hset_pairs(KEYS[2], stream_end + 1, #ARGV)
   redis.call('EXPIRE', KEYS[2], ledger_ttl)
@@ -134,7 +136,8 @@ async def intake_event(
 ) -> tuple[int, str]:
     """Claim an event (unless ``event_id`` is None) and act on it in one atomic step.
 
-    ``action``: ``forward`` (claim ``queued:<attempt>`` of the invoice and XADD the item),
+    ``action``: ``forward`` (claim ``queued:<attempt>`` of the invoice, XADD the item and
+    keep its stream id in ``entry:<attempt>``),
     ``record`` (write ledger fields, advance to ``stage`` if given), ``none`` (claim only).
     Returns ``(code, stream_id)``: 0 duplicate event (nothing done), 1 enqueued, 2 this attempt
     was already enqueued, 3 recorded, 4 claimed with nothing to do.
@@ -168,6 +171,91 @@ async def intake_event(
     )
     code, stream_id = cast(list[Any], result)
     return int(code), str(stream_id)
+
+
+# KEYS: ledger, stream
+# ARGV: group, attempt, now, min_age_seconds, ledger_ttl, stream pairs...
+# Returns {code, stream_id}; codes as in ``RequeueOutcome`` (1 = re-enqueued).
+_REQUEUE_LUA = """
+local attempt = ARGV[2]
+local cur = redis.call('HMGET', KEYS[1], 'stage', 'attempt', 'queued:' .. attempt,
+  'requeued:' .. attempt, 'entry:' .. attempt)
+local stage, at, queued_at, requeued_at, entry = cur[1], cur[2], cur[3], cur[4], cur[5]
+if (stage ~= 'queued' and stage ~= 'sent') or tonumber(at) ~= tonumber(attempt)
+  or not queued_at then
+  return {0, ''}
+end
+local now = tonumber(ARGV[3])
+if now - tonumber(requeued_at or queued_at) < tonumber(ARGV[4]) then return {2, ''} end
+if not entry then return {5, ''} end
+if #redis.call('XRANGE', KEYS[2], entry, entry) > 0 then return {3, ''} end
+local pending = redis.pcall('XPENDING', KEYS[2], ARGV[1], entry, entry, 1)
+if type(pending) == 'table' and not pending.err and #pending > 0 then return {4, ''} end
+local fields = {}
+for i = 6, #ARGV, 1 do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('HSET', KEYS[1], 'entry:' .. attempt, id, 'requeued:' .. attempt, ARGV[3],
+  'lost_entry:' .. attempt, entry)
+redis.call('HINCRBY', KEYS[1], 'requeues', 1)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+return {1, id}
+"""
+
+
+class RequeueOutcome(enum.IntEnum):
+    """What ``requeue_lost_entry`` found (and did)."""
+
+    NOT_QUEUED = 0
+    """The ledger is not at ``queued``/``sent`` for this attempt: nothing to recover."""
+    REQUEUED = 1
+    """The entry was lost; a new entry for the same attempt was added."""
+    TOO_RECENT = 2
+    """Enqueued (or re-enqueued) less than ``min_age_seconds`` ago: left alone."""
+    IN_STREAM = 3
+    """The entry is still in the stream (waiting or being worked on)."""
+    PENDING = 4
+    """The entry is pending in the consumer group (a worker holds it)."""
+    NO_ENTRY_ID = 5
+    """The ledger never recorded the entry's id, so its loss cannot be proven."""
+
+
+async def requeue_lost_entry(
+    redis: Redis,
+    keys: Keys,
+    *,
+    invoice_id: str,
+    attempt: int,
+    now: float,
+    min_age_seconds: float,
+    ledger_ttl_seconds: int,
+    stream_fields: Mapping[str, str | int],
+) -> tuple[RequeueOutcome, str]:
+    """Add the forward entry of ``attempt`` again if Redis lost it; one atomic step.
+
+    Only when the invoice's ledger is at ``queued`` or ``sent`` for ``attempt``, that attempt
+    was enqueued (or last re-enqueued) at least ``min_age_seconds`` before ``now``, and its
+    recorded entry id (``entry:<attempt>``) is neither in the forward stream nor pending in
+    ``FORWARD_GROUP``. The new entry carries the same attempt, so the same ``external_id``:
+    if the lost entry was in fact sent, Stark Bank refuses the second transfer and the
+    worker confirms the first. The ledger keeps the new id (``entry:<attempt>``), the lost
+    one (``lost_entry:<attempt>``), the time (``requeued:<attempt>``) and a ``requeues``
+    count. Returns the outcome and the new entry's id (empty unless re-enqueued).
+    """
+    result = await _run_script(
+        redis,
+        _REQUEUE_LUA,
+        2,
+        keys.webhook_ledger(invoice_id),
+        keys.forward_stream(),
+        FORWARD_GROUP,
+        attempt,
+        f"{now:.6f}",
+        min_age_seconds,
+        ledger_ttl_seconds,
+        *_pairs(stream_fields),
+    )
+    code, stream_id = cast(list[Any], result)
+    return RequeueOutcome(int(code)), str(stream_id)
 
 
 @dataclass(frozen=True)
