@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Literal
 
 import anyio
 import structlog
@@ -22,7 +21,7 @@ from fastapi import APIRouter, FastAPI
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.bank.registration import webhook_registered_at_start
-from starkrelay.deps import Services
+from starkrelay.deps import Role, Services
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.ops.health import router as ops_router
@@ -48,14 +47,13 @@ BACKGROUND: list[Background] = [
     reconciliation_scheduler,
 ]
 
-Role = Literal["serve", "api", "worker"]
-
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, bank: BankGateway | None = None
+    settings: Settings, *, bank: BankGateway | None = None, role: Role = "serve"
 ) -> AsyncIterator[Services]:
-    """Open Redis and the bank gateway for ``settings``; closes Redis on exit."""
+    """Open Redis and the bank gateway for ``settings`` in a process of ``role``; closes
+    Redis on exit."""
     redis = connect_from_settings(settings)
     gateway = bank or BankGateway(settings)
     services = Services(
@@ -64,6 +62,7 @@ async def open_services(
         keys=keys_from_settings(settings),
         bank=gateway,
         public_key=StarkPublicKey(gateway),
+        role=role,
     )
     try:
         yield services
@@ -90,7 +89,7 @@ def create_app(settings: Settings, *, role: Role = "serve") -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings, role=role) as services:
             app.state.services = services
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(services.public_key.load)
@@ -112,7 +111,7 @@ def create_app(settings: Settings, *, role: Role = "serve") -> FastAPI:
 
 async def run_worker(settings: Settings, *, stop: anyio.Event | None = None) -> None:
     """Run ``BACKGROUND`` without HTTP until ``stop`` is set (or the task is cancelled)."""
-    async with open_services(settings) as services, run_background(services):
+    async with open_services(settings, role="worker") as services, run_background(services):
         log.info("app.started", role="worker")
         await (stop or anyio.Event()).wait()
     log.info("app.stopped", role="worker")

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
@@ -18,16 +18,22 @@ from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.settings import Settings
 from starkrelay.store import Keys, Redis
 
+Role = Literal["serve", "api", "worker"]
+"""What a process runs: ``serve`` (routes + background), ``api`` (routes), ``worker``
+(background). Part of its stable names in Redis (the forward consumer's)."""
+
 
 @dataclass
 class Services:
-    """The process-wide collaborators: configuration, Redis, key names, Stark Bank."""
+    """The process-wide collaborators: configuration, Redis, key names, Stark Bank, and the
+    role of the process they serve."""
 
     settings: Settings
     redis: Redis
     keys: Keys
     bank: BankGateway
     public_key: StarkPublicKey
+    role: Role = "serve"
 
 
 def get_services(request: Request) -> Services:

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     forward_claim_idle_seconds: float = Field(default=60.0, gt=0)
     forward_block_ms: int = Field(default=1000, ge=0)
     forward_max_resends: int = Field(default=2, ge=0)
+    forward_consumer_name: str | None = None
+    """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
 
     # --- reconciliation ---------------------------------------------------------------------
     reconcile_cron: str = "0 1 * * *"
@@ -147,6 +149,16 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value):
             raise ValueError("expected 1-64 letters, digits, '-', '_', '.' or ':'")
         return value
+
+    @field_validator("forward_consumer_name")
+    @classmethod
+    def _consumer_name(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,128}", value):
+            raise ValueError(
+                "expected 1-128 letters, digits, '-', '_', '.', ':' or '@', "
+                "the same on every restart of this process (e.g. host-a-worker-2)"
+            )
+        return value or None
 
     @field_validator("redis_url")
     @classmethod

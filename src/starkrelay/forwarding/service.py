@@ -1,8 +1,10 @@
 """The forwarding worker as a background part of the app (``app.BACKGROUND``).
 
-The consumer name is stable per host and role (``<hostname>-forwarder``), so a restarted
-process re-reads its own pending entries first; entries of a host that never comes back are
-claimed by the others after ``FORWARD_CLAIM_IDLE_SECONDS``.
+The consumer name is stable per host and process role (``<hostname>-serve``,
+``<hostname>-worker``) or ``FORWARD_CONSUMER_NAME``, so a restarted process re-reads its own
+pending entries first; entries of a process that never comes back are claimed by the others
+after ``FORWARD_CLAIM_IDLE_SECONDS``. Never random: a new name per start would strand the
+previous start's pending entries until they go idle.
 """
 
 from __future__ import annotations
@@ -15,22 +17,27 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay.deps import Services
+from starkrelay.deps import Role, Services
 from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
+from starkrelay.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 GAUGE_REFRESH_SECONDS = 5.0
 
 
-def consumer_name(role: str = "forwarder") -> str:
-    """``<hostname>-<role>``: the same after a restart, different per host."""
-    return f"{socket.gethostname()}-{role}"
+def consumer_name(settings: Settings, role: Role) -> str:
+    """This process's consumer name: ``FORWARD_CONSUMER_NAME`` if set, else
+    ``<hostname>-<role>``. The same after a restart; different per host and per role, so
+    ``serve`` and ``worker`` on one host never share one. Two processes of the same role on
+    one host must each set ``FORWARD_CONSUMER_NAME``."""
+    return settings.forward_consumer_name or f"{socket.gethostname()}-{role}"
 
 
 def build_worker(services: Services, name: str | None = None) -> ForwardingWorker:
+    """A worker for this process (consumer ``consumer_name``), or consumer ``name``."""
     settings = services.settings
     return ForwardingWorker(
         services.redis,
@@ -38,7 +45,7 @@ def build_worker(services: Services, name: str | None = None) -> ForwardingWorke
         services.bank,
         Destination.from_settings(settings),
         WorkerConfig.from_settings(settings),
-        name or consumer_name(),
+        name or consumer_name(settings, services.role),
     )
 
 
