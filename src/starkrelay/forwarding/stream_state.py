@@ -39,9 +39,11 @@ async def stream_state(redis: Redis, keys: Keys) -> StreamState:
     if group is None:
         return StreamState(int(await redis.xlen(stream)), 0, 0.0, dead, 0)
     lag = group.get("lag")
+    last = str(group.get("last-delivered-id", "0-0"))
     if lag is None:  # unknown after deletions: count entries after the last delivered id
-        last = str(group.get("last-delivered-id", "0-0"))
         lag = len(await redis.xrange(stream, min=f"({last}", max="+") or [])
+    elif lag and not await redis.xrange(stream, min=f"({last}", max="+", count=1):
+        lag = 0  # Redis can keep counting an entry deleted (XDEL) before any consumer read it
     pending = int(group.get("pending", 0))
     oldest = 0.0
     if pending:

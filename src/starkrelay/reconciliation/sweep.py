@@ -125,12 +125,12 @@ async def _requeue_if_lost(
 
     Only an attempt Stark Bank has no transfer for, and only while every attempt it does have
     definitely failed (one that may still succeed blocks it, as for re-sends)."""
+    if any(t.status not in _FAILED for t in attempts.values()):
+        return False
     recorded = await redis.hget(keys.webhook_ledger(base.invoice_id), "attempt")
-    if recorded is None:
+    if recorded is None or int(recorded) in attempts:
         return False
     attempt = int(recorded)
-    if attempt in attempts or any(t.status not in _FAILED for t in attempts.values()):
-        return False
     outcome, stream_id = await store.requeue_lost_entry(
         redis,
         keys,

@@ -104,3 +104,42 @@ def test_slow_entry_still_pending_is_not_re_enqueued(redis_url: str, key_prefix:
         assert report.lost_requeued == 0
         assert report.in_flight == 3_950
         assert [t.amount for t in forwards_of(invoice.id)] == [3_950]
+
+
+def test_lost_resend_entry_is_re_enqueued_as_the_same_attempt(
+    redis_url: str, key_prefix: str
+) -> None:
+    with relay_context(
+        redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
+    ) as relay:
+        invoice = create_invoice(4_000)
+        relay.sb.pay_invoice(invoice.id)  # credits 3,950: the balance is now 0
+
+        async def first_attempt_fails() -> None:
+            async with relay.services() as services:
+                await reconcile(services)
+                await forward_all(relay.worker(services), services)
+
+        relay.run(first_attempt_fails)
+        relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
+        relay.sb.deposit(3_950)
+
+        async def resend_lost_then_found() -> MoneyReport:
+            async with relay.services() as services:
+                assert (await reconcile(services)).resent == 1
+                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+                assert (ledger["stage"], ledger["attempt"]) == ("queued", "1")
+                await services.redis.xdel(services.keys.forward_stream(), ledger["entry:1"])
+                await asyncio.sleep(PAST_IDLE)
+                report = await reconcile(services)
+                await forward_all(relay.worker(services), services)
+                return report
+
+        report = relay.run(resend_lost_then_found)
+        assert (report.resent, report.lost_requeued) == (0, 1)
+        relay.sb.wait_until(lambda: any(t.status == "success" for t in forwards_of(invoice.id)))
+        attempts = {t.external_id: (t.status, t.amount) for t in forwards_of(invoice.id)}
+        assert attempts == {
+            f"invoice-{invoice.id}": ("failed", 3_950),
+            f"invoice-{invoice.id}-r1": ("success", 3_950),
+        }
