@@ -202,7 +202,12 @@ async def _reconcile(
         report = await run_reconciliation(services)
         done.events += report.events_marked_delivered
         done.credits += report.enqueued_missing
-        work = report.events_marked_delivered + report.enqueued_missing + report.resent
+        work = (
+            report.events_marked_delivered
+            + report.enqueued_missing
+            + report.resent
+            + report.lost_requeued
+        )
         done.finished = work == 0 and report.in_flight == 0
         if done.finished or done.runs >= MAX_RECONCILIATIONS:
             return report, done
