@@ -56,7 +56,8 @@ class Keys:
         return self.key("event", event_id)
 
     def webhook_ledger(self, invoice_id: str) -> str:
-        """Hash: one invoice's money record (stage, attempt, amounts, transfer, last error)."""
+        """Hash: one invoice's money record (stage, attempt, amounts, per attempt its enqueue
+        time ``queued:<n>`` and stream entry id ``entry:<n>``, transfers, last error)."""
         return self.key("ledger", "invoice", invoice_id)
 
     def ledger_stages(self) -> str:
