@@ -1,0 +1,16 @@
+"""The ``starkrelay`` command (also ``python -m starkrelay``); entry point ``starkrelay.cli:app``.
+
+Every command reads the settings first; a wrong setting prints one line naming the variable
+and exits with status 2. Without ``REDIS_URL``, the long-running commands start an embedded
+Valkey (data lives as long as the process) and say so. One module per command group; each
+registers its commands on ``app`` (``common``) when imported here.
+"""
+
+from starkrelay.cli import campaign, demo, keys, money, serve, webhook
+from starkrelay.cli.common import app
+
+__all__ = ["app", "campaign", "demo", "keys", "main", "money", "serve", "webhook"]
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="starkrelay")

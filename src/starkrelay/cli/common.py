@@ -1,0 +1,109 @@
+"""What every ``starkrelay`` command shares: the typer apps, consoles and plumbing.
+
+``load_or_exit`` reads the settings (a wrong one prints one line naming the variable and exits
+with status 2); ``run_with_services`` opens Redis and the bank gateway for one command, with an
+embedded Valkey when ``REDIS_URL`` is unset (refused for commands that report shared state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import structlog
+import typer
+from rich.console import Console
+
+from starkrelay.logs import configure_logging
+from starkrelay.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from starkrelay.deps import Services
+
+T = TypeVar("T")
+app = typer.Typer(
+    name="starkrelay",
+    help="Issue Stark Bank invoices on a schedule and forward every credited payment once.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+campaign_app = typer.Typer(help="The invoice campaign.", no_args_is_help=True)
+webhook_app = typer.Typer(help="Our Stark Bank webhook subscription.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(webhook_app, name="webhook")
+
+console = Console()
+errors = Console(stderr=True)
+log = structlog.get_logger("starkrelay.cli")
+
+HostOption = Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in containers).")]
+PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
+
+
+def load_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        errors.print(f"starkrelay: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def with_redis(settings: Settings) -> Iterator[Settings]:
+    """``settings`` unchanged when REDIS_URL is set, else pointed at an embedded Valkey."""
+    if settings.redis_url is not None:
+        yield settings
+        return
+    from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
+
+    server = start_embedded_valkey()
+    url = embedded_url(server)
+    log.warning("redis.embedded.started", url=url, note="REDIS_URL unset; data is not kept")
+    try:
+        yield settings.model_copy(update={"redis_url": url})
+    finally:
+        server.stop()
+
+
+def run_with_services(
+    settings: Settings, work: Callable[[Services], Awaitable[T]], *, reads_state: bool = False
+) -> T:
+    """Open the services for ``settings`` and run ``work(services)`` to completion.
+
+    ``reads_state``: the command reports what the running service keeps in Redis, so an
+    embedded (empty) Valkey would mislead: REDIS_URL is then required.
+    """
+    from starkrelay.app import open_services
+
+    if reads_state and settings.redis_url is None:
+        fail("REDIS_URL: missing; expected the redis:// URL the service uses")
+
+    async def main(ready: Settings) -> T:
+        async with open_services(ready) as services:
+            return await work(services)
+
+    with with_redis(settings) as ready:
+        return asyncio.run(main(ready))
+
+
+def fail(message: str) -> None:
+    errors.print(f"starkrelay: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def when(epoch: float | None, *, precise: bool = False) -> str:
+    """UTC time; ``precise`` adds milliseconds (compressed demo intervals)."""
+    if epoch is None:
+        return "-"
+    moment = datetime.fromtimestamp(epoch, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{moment.microsecond // 1000:03d} UTC" if precise else f"{text} UTC"
+
+
+def cents(amount: int) -> str:
+    return f"R$ {amount / 100:,.2f}"

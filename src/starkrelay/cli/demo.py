@@ -1,0 +1,42 @@
+"""``demo``: the whole mission locally, with nothing configured."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from starkrelay.cli.common import app, console, fail
+from starkrelay.settings import SettingsError
+
+
+@app.command()
+def demo(
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=1, max=86400, help="Campaign time per real second: 1440 runs 24 h in a minute."
+        ),
+    ] = 1440.0,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave everything running afterwards and print its URLs.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=1, help="Give up after this many seconds (default: 2 x campaign + 120)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Make payers and faults reproducible.")] = None,
+) -> None:
+    """Run the whole mission locally with nothing configured (embedded Valkey unless
+    REDIS_URL is set, starksandbox, starkrelay); exit 0 only if every credited invoice was
+    forwarded exactly once and the balance agrees to the cent."""
+    from starkrelay.demo.environment import DemoError, DemoOptions
+    from starkrelay.demo.runner import run_demo
+
+    options = DemoOptions(speed=speed, keep_running=keep_running, timeout=timeout, seed=seed)
+    try:
+        status = run_demo(options, console)
+    except (SettingsError, DemoError) as error:
+        fail(str(error))
+        return
+    raise typer.Exit(status)

@@ -1,0 +1,54 @@
+"""Our Stark Bank webhook subscription: ``webhook ensure|list``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from starkrelay.cli.common import console, fail, load_or_exit, run_with_services, webhook_app
+
+if TYPE_CHECKING:
+    from starkrelay.deps import Services
+
+
+@webhook_app.command("ensure")
+def webhook_ensure() -> None:
+    """Make sure exactly one webhook points at API_EXTERNAL_URL + the webhook path."""
+    from starkrelay.bank.errors import BankError
+    from starkrelay.bank.registration import RegistrationBusyError, ensure_webhook
+
+    settings = load_or_exit()
+    url = settings.webhook_url
+    if url is None:
+        fail("API_EXTERNAL_URL: missing; expected the public https URL of this service")
+        return
+
+    async def work(services: Services) -> Any:
+        with console.status(f"Registering {url}..."):
+            return await ensure_webhook(services.bank, services.redis, services.keys, url)
+
+    try:
+        hook = run_with_services(settings, work)
+    except (BankError, RegistrationBusyError) as error:
+        fail(str(error))
+        return
+    console.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.subscriptions)})")
+
+
+@webhook_app.command("list")
+def webhook_list() -> None:
+    """Every webhook registered at Stark Bank for this project."""
+    settings = load_or_exit()
+
+    async def work(services: Services) -> Any:
+        return await services.bank.list_webhooks()
+
+    hooks = run_with_services(settings, work)
+    table = Table(title=f"{len(hooks)} webhooks")
+    for column in ("id", "url", "subscriptions", "ours"):
+        table.add_column(column)
+    for hook in hooks:
+        ours = "yes" if hook.url == settings.webhook_url else ""
+        table.add_row(hook.id, hook.url, ", ".join(hook.subscriptions), ours)
+    console.print(table)
