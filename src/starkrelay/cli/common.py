@@ -33,7 +33,12 @@ app = typer.Typer(
 campaign_app = typer.Typer(help="The invoice campaign.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Our Stark Bank webhook subscription.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
+dead_letters_app = typer.Typer(
+    help="Forwards given up on: list them, re-drive them once the cause is fixed.",
+    no_args_is_help=True,
+)
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(dead_letters_app, name="dead-letters")
 
 console = Console()
 errors = Console(stderr=True)

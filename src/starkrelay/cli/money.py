@@ -1,4 +1,4 @@
-"""Where the money stands: ``status`` and ``reconcile``."""
+"""Where the money stands: ``status``, ``reconcile`` and ``dead-letters list|retry``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
-from starkrelay.cli.common import app, console, fail, load_or_exit, run_with_services
+from starkrelay.cli.common import (
+    app,
+    cents,
+    console,
+    dead_letters_app,
+    fail,
+    load_or_exit,
+    run_with_services,
+    when,
+)
 
 if TYPE_CHECKING:
     from starkrelay.deps import Services
@@ -45,3 +55,73 @@ def reconcile(
 
     report = run_with_services(settings, work, reads_state=True)
     print_report(report, console)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list() -> None:
+    """Every forward in the dead-letter stream, oldest first, with why it was given up on."""
+    from starkrelay.forwarding.dead_letters import list_dead_letters
+
+    settings = load_or_exit()
+
+    async def work(services: Services) -> Any:
+        return await list_dead_letters(services.redis, services.keys)
+
+    letters = run_with_services(settings, work, reads_state=True)
+    table = Table(title=f"{len(letters)} dead letters")
+    table.add_column("invoice", no_wrap=True)
+    table.add_column("attempt / external id", no_wrap=True)
+    table.add_column("amount", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("when")
+    for letter in letters:
+        item = letter.item
+        table.add_row(
+            letter.invoice_id or "?",
+            f"{item.attempt} {item.external_id}" if item else "-",
+            cents(item.amount) if item else "-",
+            f"{letter.kind}: {letter.reason}" if letter.kind else letter.reason,
+            when(letter.dead_at),
+        )
+    console.print(table)
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    invoice: Annotated[
+        list[str] | None, typer.Option(help="Retry this invoice's dead letters (repeatable).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
+) -> None:
+    """Re-drive dead letters as the SAME attempt (same external id), once their cause is
+    fixed. An invoice Stark Bank already holds a live transfer for is recorded instead, and
+    nothing is sent. Retrying twice does nothing the second time."""
+    from starkrelay.bank.errors import BankError
+    from starkrelay.forwarding.dead_letters import list_dead_letters, retry_dead_letters
+
+    if bool(invoice) == all_:
+        fail("name the dead letters: --invoice ID (repeatable) or --all")
+        return
+    settings = load_or_exit()
+
+    async def work(services: Services) -> Any:
+        letters = await list_dead_letters(
+            services.redis, services.keys, invoice_ids=None if all_ else invoice
+        )
+        with console.status("Asking Stark Bank about each invoice..."):
+            results = await retry_dead_letters(
+                services.redis, services.keys, services.bank, letters
+            )
+        return results
+
+    try:
+        results = run_with_services(settings, work, reads_state=True)
+    except BankError as error:
+        fail(f"{error}; nothing retried past that point, run the command again")
+        return
+    for invoice_id in sorted(set(invoice or []) - {r.dead_letter.invoice_id for r in results}):
+        console.print(f"invoice {invoice_id}: no dead letter (already retried, or never dead)")
+    for result in results:
+        letter = result.dead_letter
+        detail = f" {result.detail}" if result.detail else ""
+        console.print(f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}")

@@ -83,6 +83,8 @@ async def status_body(services: Services) -> dict[str, Any]:
             "items_sent": int(counters.get("items_sent", 0)),
             "cents_sent": int(counters.get("cents_sent", 0)),
             "items_dead": int(counters.get("items_dead", 0)),
+            "items_redriven": int(counters.get("items_redriven", 0)),
+            "items_redrive_recorded": int(counters.get("items_redrive_recorded", 0)),
         },
         "queue": stream.as_dict(),
         "dead_letters": [{"id": entry_id, **(fields or {})} for entry_id, fields in dead or []],

@@ -6,7 +6,9 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
-  ``settle_forwards``, ``requeue_lost_entry``).
+  ``settle_forwards``, ``requeue_lost_entry``);
+- ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
+  ``record_dead_letter_transfer``).
 
 Every public name is importable from ``starkrelay.store`` itself; callers need not know which
 module holds it.
@@ -19,6 +21,11 @@ from starkrelay.store.connection import (
     connect,
     connect_from_settings,
     redis_answers,
+)
+from starkrelay.store.dead_letters import (
+    RedriveOutcome,
+    record_dead_letter_transfer,
+    redrive_dead_letter,
 )
 from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
@@ -38,6 +45,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",
+    "RedriveOutcome",
     "RequeueOutcome",
     "Settlement",
     "claim",
@@ -47,7 +55,9 @@ __all__ = [
     "intake_event",
     "keys_from_settings",
     "new_token",
+    "record_dead_letter_transfer",
     "redis_answers",
+    "redrive_dead_letter",
     "release",
     "requeue_lost_entry",
     "settle_forward",

@@ -4,7 +4,8 @@ Each invoice has a ledger hash with a forward ``stage`` and the ``attempt`` it r
 A stage only moves forward: a later attempt always wins; within one attempt the rank must
 grow (queued < sent < failed|dead|skipped < success); ``success`` is final. So events that
 arrive out of order (a transfer's ``success`` before the worker recorded ``sent``) never move
-an invoice backwards. ``ledger_stages`` counts invoices per stage and changes only here.
+an invoice backwards. ``ledger_stages`` counts invoices per stage and changes only here and
+in ``dead_letters`` (the one explicit move back: a person re-drives ``dead`` to ``queued``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,197 @@
+"""Dead letters re-driven by a person: same attempt, checked with Stark Bank, at most once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from relay_harness import Relay, forward_all, forwards_of, relay_context
+from typer.testing import CliRunner
+
+from starkrelay.cli import app
+from starkrelay.deps import Services
+from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
+from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.store import RedriveOutcome, redrive_dead_letter
+from starkrelay.webhooks.events import parse_event
+from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+POLICY = IntakePolicy(replay_window_seconds=3600)
+TYPO_BANK_CODE = "2001818"  # one digit short of 20018183: the emulator refuses it
+
+
+@pytest.fixture
+def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+    with relay_context(redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9}) as r:
+        yield r
+
+
+async def enqueue_credited(services: Services, invoice_id: str, amount: int, fee: int) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    event = parse_event(
+        {
+            "id": f"e{invoice_id}", "created": now, "subscription": "invoice",
+            "log": {"id": f"l{invoice_id}", "created": now, "type": "credited",
+                    "invoice": {"id": invoice_id, "amount": amount, "fee": fee}},
+        }
+    )  # fmt: skip
+    assert await take_event(services.redis, services.keys, event, POLICY) is Outcome.ENQUEUED
+
+
+def misconfigured_worker(relay: Relay, services: Services) -> ForwardingWorker:
+    good = relay.worker(services)
+    bad = dataclasses.replace(good.destination, bank_code=TYPO_BANK_CODE)
+    return ForwardingWorker(
+        services.redis, services.keys, services.bank, bad, good.config, "test-worker"
+    )
+
+
+async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
+    return dict(await services.redis.hgetall(services.keys.webhook_ledger(invoice_id)))
+
+
+async def stages(services: Services) -> dict[str, int]:
+    counts = await services.redis.hgetall(services.keys.ledger_stages())
+    return {stage: int(n) for stage, n in counts.items() if int(n)}
+
+
+def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            redis, keys = services.redis, services.keys
+            await enqueue_credited(services, "4001", 5_000, fee=75)
+            await forward_all(misconfigured_worker(relay, services), services)
+            [letter] = await list_dead_letters(redis, keys)
+            assert "invalidBankCode" in letter.reason
+            assert (letter.invoice_id, letter.kind) == ("4001", "refused")
+            assert await stages(services) == {"dead": 1}
+
+            [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+            assert result.outcome is RetryOutcome.REQUEUED
+            assert await list_dead_letters(redis, keys) == []
+            assert await stages(services) == {"queued": 1}
+            ledger = await ledger_of(services, "4001")
+            assert (ledger["stage"], ledger["attempt"], ledger["redrives"]) == ("queued", "0", "1")
+            assert ledger["entry:0"] == result.detail
+
+            [again] = await retry_dead_letters(redis, keys, services.bank, [letter])
+            assert again.outcome is RetryOutcome.ALREADY_RETRIED
+            assert await redis.xlen(keys.forward_stream()) == 2  # the refused entry + one redrive
+
+            await forward_all(relay.worker(services), services)  # destination fixed
+            assert (await ledger_of(services, "4001"))["stage"] == "sent"
+            assert await stages(services) == {"sent": 1}
+            counters = await redis.hgetall(keys.forward_counters())
+            assert (counters["items_dead"], counters["items_redriven"]) == ("1", "1")
+
+    relay.run(body)
+    [transfer] = forwards_of("4001")
+    assert transfer.amount == 5_000 - 75
+    assert transfer.external_id == "invoice-4001"  # the same attempt, not a new identity
+
+
+def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            redis, keys = services.redis, services.keys
+            await enqueue_credited(services, "4101", 2_000, fee=50)
+            await forward_all(misconfigured_worker(relay, services), services)
+            [letter] = await list_dead_letters(redis, keys)
+            await redis.hset(keys.webhook_ledger("4101"), "stage", "success")  # moved on
+            outcome, detail = await redrive_dead_letter(
+                redis, keys, dead_letter_id=letter.id, invoice_id="4101", attempt=0,
+                now=0.0, ledger_ttl_seconds=60, stream_fields={"invoice_id": "4101"},
+            )  # fmt: skip
+            assert (outcome, detail) == (RedriveOutcome.NOT_DEAD, "success:0")
+            assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
+
+    relay.run(body)
+    assert forwards_of("4101") == []
+
+
+def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) -> None:
+    async def body() -> None:
+        async with relay.services() as services:
+            redis, keys = services.redis, services.keys
+            await enqueue_credited(services, "4201", 3_000, fee=50)
+            worker = relay.worker(services)
+            relay.sb.set_faults(api_lost_response_rate=1.0)  # created, answer lost, each time
+            for _ in range(3):  # FORWARD_MAX_DELIVERIES
+                assert await worker.step(block=False) is None
+            relay.sb.set_faults(api_lost_response_rate=0.0)
+            assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
+            [letter] = await list_dead_letters(redis, keys)
+            assert letter.kind == "max_deliveries"
+            assert len(forwards_of("4201")) == 1  # yet Stark Bank holds the transfer
+
+            [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+            assert result.outcome is RetryOutcome.RECORDED
+            [transfer] = forwards_of("4201")
+            assert transfer.id in result.detail
+            ledger = await ledger_of(services, "4201")
+            assert ledger["transfer:0"] == transfer.id
+            assert ledger["stage"] in {"sent", "success"}
+            assert await stages(services) == {ledger["stage"]: 1}
+            assert await list_dead_letters(redis, keys) == []
+            assert await redis.xlen(keys.forward_stream()) in {0, 1}  # nothing enqueued
+
+    relay.run(body)
+    assert [t.amount for t in forwards_of("4201")] == [2_950]
+
+
+def test_cli_lists_and_retries_dead_letters(
+    relay: Relay, redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def dead_letter_two() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, "4301", 1_000, fee=25)
+            await enqueue_credited(services, "4302", 2_000, fee=25)
+            await forward_all(misconfigured_worker(relay, services), services)
+
+    relay.run(dead_letter_two)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "STARK_PROJECT_ID": relay.sb.project_id,
+        "STARK_PRIVATE_KEY": relay.sb.private_key,
+        "STARK_API_URL": relay.sb.url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "LOG_LEVEL": "ERROR",
+        "COLUMNS": "200",
+    }.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["dead-letters", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "2 dead letters" in listed.output
+    for expected in ("4301", "4302", "0 invoice-4301", "R$ 9.75", "R$ 19.75", "invalidBankCode"):
+        assert expected in listed.output
+
+    refused = runner.invoke(app, ["dead-letters", "retry"])
+    assert refused.exit_code == 1
+    assert "--invoice ID" in refused.output
+
+    retried = runner.invoke(app, ["dead-letters", "retry", "--invoice", "4301"])
+    assert retried.exit_code == 0, retried.output
+    assert "invoice 4301: requeued" in retried.output
+    twice = runner.invoke(app, ["dead-letters", "retry", "--invoice", "4301"])
+    assert "invoice 4301: no dead letter" in twice.output
+    assert "1 dead letters" in runner.invoke(app, ["dead-letters", "list"]).output
+
+    async def drain() -> None:
+        async with relay.services() as services:
+            await forward_all(relay.worker(services), services)
+
+    relay.run(drain)
+    assert [t.amount for t in forwards_of("4301")] == [975]
+    assert forwards_of("4302") == []
+    everything = runner.invoke(app, ["dead-letters", "retry", "--all"])
+    assert everything.exit_code == 0, everything.output
+    assert everything.output.startswith("invoice 4302: requeued ")
+    relay.run(drain)
+    assert [t.amount for t in forwards_of("4302")] == [1_975]
+    assert "0 dead letters" in runner.invoke(app, ["dead-letters", "list"]).output
