@@ -5,7 +5,8 @@ A stage only moves forward: a later attempt always wins; within one attempt the 
 grow (queued < sent < failed|dead|skipped < success); ``success`` is final. So events that
 arrive out of order (a transfer's ``success`` before the worker recorded ``sent``) never move
 an invoice backwards. ``ledger_stages`` counts invoices per stage and changes only here and
-in ``dead_letters`` (the one explicit move back: a person re-drives ``dead`` to ``queued``).
+in ``dead_letters`` (the one explicit way out of ``dead``: a person re-drives it to ``queued``,
+or records the transfer Stark Bank already holds as ``sent``/``success``).
 """
 
 from __future__ import annotations
