@@ -50,7 +50,7 @@ def test_the_demo_forwards_every_credited_invoice_exactly_once(
         "forwarded exactly once",
         "the balance agrees to the cent",
     ):
-        assert expected in out
+        assert expected in out, f"{expected!r} missing from the demo's output:\n{out}"
     issued = int(re.search(r"invoices issued\s+(\d+)", out).group(1))  # type: ignore[union-attr]
     assert 64 <= issued <= 96
     log_path = Path(re.search(r"Logs: (\S+)", out).group(1))  # type: ignore[union-attr]
