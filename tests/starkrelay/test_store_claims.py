@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from starkrelay.store import Keys, claim, connect, extend, new_token, release
+import pytest
+from ellipticcurve import PrivateKey
+from redis import Redis as SyncRedis
+from redis.exceptions import AuthenticationError
+
+from starkrelay.settings import Settings
+from starkrelay.store import (
+    Keys,
+    claim,
+    connect,
+    connect_from_settings,
+    extend,
+    new_token,
+    release,
+)
 
 
 def test_key_names_carry_the_prefix() -> None:
@@ -56,15 +70,7 @@ def test_an_expired_claim_can_be_taken_and_the_old_owner_cannot_free_it(
 
 def test_redis_password_is_used_when_the_url_has_none(redis_url: str, key_prefix: str) -> None:
     """REDIS_PASSWORD authenticates a URL that names only the user (how ECS passes the token)."""
-    import pytest
-    import redis as sync_redis
-    import redis.exceptions
-    from ellipticcurve import PrivateKey
-
-    from starkrelay.settings import Settings
-    from starkrelay.store import connect_from_settings
-
-    admin = sync_redis.Redis.from_url(redis_url)
+    admin = SyncRedis.from_url(redis_url)
     user = f"relay-{key_prefix}"
     admin.acl_setuser(
         user, enabled=True, passwords=["+right-password"], keys=["*"], commands=["+@all"]
@@ -89,7 +95,7 @@ def test_redis_password_is_used_when_the_url_has_none(redis_url: str, key_prefix
 
     try:
         assert asyncio.run(ping("right-password"))
-        with pytest.raises(redis.exceptions.AuthenticationError):
+        with pytest.raises(AuthenticationError):
             asyncio.run(ping("wrong-password"))
         assert "right-password" not in repr(settings("right-password"))
     finally:
