@@ -54,7 +54,7 @@ def point_sdk_at(base_url: str) -> Callable[[], None]:
 
     def request(method: str, url: str, **kwargs: Any) -> requests.Response:
         target = _rewrite(url, base)
-        if target is url:
+        if target == url:
             return _original_request(method, url, **kwargs)
         return _thread_session().request(method=method, url=target, **kwargs)
 
