@@ -1,10 +1,12 @@
 """Pieces of the relay benchmark: the processes under test and a fast HTTP load client.
 
 - ``run_sandbox``: a starksandbox in its own process, signing webhooks with a known key.
-- ``run_relay``: starkrelay (webhook route + forwarding worker) in one process, pinned to one
-  core.
+- ``relay_service``: starkrelay started exactly as in production (``starkrelay serve``, or
+  ``starkrelay api --workers N`` beside ``starkrelay worker``), pinned with ``taskset``, its
+  JSON logs at the production level written to a file;
 - ``run_naive``: the common public approach in one process pinned to the same core: a route
-  that calls ``starkbank.event.parse`` and then ``starkbank.transfer.create`` for each event.
+  that calls ``starkbank.event.parse`` and then ``starkbank.transfer.create`` for each event,
+  served by uvicorn with uvloop and httptools as ``uvicorn.run`` does.
 - ``post_all``: keep-alive HTTP/1.1 POSTs over a few connections, recording when each was sent.
 """
 
@@ -13,13 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 
 WEBHOOK_PATH = "/api/v1/webhooks/starkbank"
@@ -27,6 +37,72 @@ DESTINATION = {
     "bank_code": "20018183", "branch_code": "0001", "account_number": "6341320293482496",
     "name": "Stark Bank S.A.", "tax_id": "20.018.183/0001-80", "account_type": "payment",
 }  # fmt: skip
+
+
+@dataclass
+class Service:
+    port: int
+    pids: list[int]
+    log_path: Path
+
+
+@contextmanager
+def relay_service(
+    env: dict[str, str], *, cores: str, api_workers: int | None = None
+) -> Iterator[Service]:
+    """starkrelay as ``serve`` runs it (``api_workers`` None), or ``api --workers N`` beside
+    a ``worker``; every process pinned to `cores`; yields once ``/health/ready`` answers 200."""
+    port = free_port()
+    binary = str(Path(sys.executable).with_name("starkrelay"))
+    log_dir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    commands = (
+        [["serve", "--port", str(port)]]
+        if api_workers is None
+        else [["api", "--port", str(port), "--workers", str(api_workers)], ["worker"]]
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    log_path = log_dir / "service.log"
+    with log_path.open("wb") as sink:
+        try:
+            for command in commands:
+                processes.append(
+                    subprocess.Popen(
+                        ["taskset", "-c", cores, binary, *command],
+                        env={**os.environ, **env},
+                        stdout=sink,
+                        stderr=sink,
+                    )
+                )
+            _wait_ready(port, processes, log_path)
+            yield Service(port=port, pids=[p.pid for p in processes], log_path=log_path)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGINT)
+            for process in processes:
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def _wait_ready(port: int, processes: list[subprocess.Popen[bytes]], log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError(f"starkrelay exited at start:\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"starkrelay was not ready in 60 s:\n{log_path.read_text()[-2000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pin(core: int | None) -> None:
@@ -61,6 +137,9 @@ def run_sandbox(conn: Connection, project_id: str, public_pem: str, signing_key:
 
 
 def _serve(app: Any, port: int, conn: Connection) -> None:
+    """Run `app` as ``uvicorn.run`` does (uvloop, httptools) until the parent says stop."""
+    import threading
+
     import uvicorn
 
     config = uvicorn.Config(
@@ -69,28 +148,15 @@ def _serve(app: Any, port: int, conn: Connection) -> None:
     )  # fmt: skip
     server = uvicorn.Server(config)
 
-    async def main() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
+    def stop_when_told() -> None:
+        while not server.started:
+            time.sleep(0.01)
         conn.send("ready")
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        conn.recv()
         server.should_exit = True
-        await task
 
-    asyncio.run(main())
-
-
-def run_relay(conn: Connection, settings: dict[str, Any], port: int) -> None:
-    """Child process: starkrelay with its webhook route and forwarding worker, one core."""
-    quiet_logs()
-    pin(0)
-    import starkrelay.app as relay_app
-    from starkrelay.forwarding.service import forwarding_worker
-    from starkrelay.settings import load_settings
-
-    relay_app.BACKGROUND[:] = [forwarding_worker]  # no campaign, no webhook registration
-    _serve(relay_app.create_app(load_settings(**settings), role="serve"), port, conn)
+    threading.Thread(target=stop_when_told, daemon=True).start()
+    server.run()
 
 
 def run_naive(conn: Connection, sandbox_url: str, project: dict[str, str], port: int) -> None:

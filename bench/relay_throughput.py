@@ -1,27 +1,34 @@
-"""Benchmark of the money path against starksandbox, in one run.
+"""Benchmark of the money path against starksandbox, measured as production runs it.
 
-    .venv/bin/python bench/relay_throughput.py [--events 3000] [--naive-events 300]
+    .venv/bin/python bench/relay_throughput.py [--runs 3] [--events 3000] [--naive-events 300]
         [--steady-rate 200] [--steady-seconds 10] [--burst 10000] [--forged 2000]
+        [--processes 2] [--only throughput]
 
-Processes: the service under test is pinned to core 0; starksandbox and this load client share
-core 1; Redis is whatever ``$REDIS_URL`` (else 127.0.0.1:6379) points at. Every webhook body is
-a credited-invoice event signed like Stark Bank signs them. Prints:
+Processes and cores (a 2-core machine): the service runs as ``starkrelay serve`` (uvicorn with
+uvloop and httptools, JSON logs at ``LOG_LEVEL=INFO`` written to a file, every other setting
+at its production default) pinned to core 0 together with its own ``redis-server`` (started
+here, no persistence); starksandbox and this load client are pinned to core 1. CPU time of
+the service, Redis and the client is read from ``/proc`` over each measured window and
+divided by the events in it. Every webhook body is a credited-invoice event signed like
+Stark Bank signs them. Prints:
 
-1. verified webhooks per second on one core, starkrelay vs the naive way (``event.parse`` and
-   an inline ``transfer.create`` per event), both acknowledged and fully forwarded; and how
-   fast a flood signed by another key is refused, with the public-key fetches it caused;
-2. credited event -> transfer created latency, p50 and p99, under a steady load and a burst;
-3. transfer API calls per forwarded invoice under the burst (target <= 0.01).
+1. forwarded end to end per second, starkrelay against the naive way (``event.parse`` and an
+   inline ``transfer.create`` per event, same core, same uvicorn), in ``--runs`` interleaved
+   runs as min / median / max, with CPU microseconds per event and the machine's load;
+2. how fast a flood signed by another key is refused, and the public-key fetches it caused;
+3. credited event -> transfer created latency, p50 and p99, at a steady rate and in a burst;
+4. Stark Bank API calls per forwarded invoice in the burst: ``transfer.create`` calls plus
+   ownership reads when the service counts them (``ownership_calls``);
+5. with ``--processes 2``: ``starkrelay api --workers N`` beside one ``starkrelay worker``,
+   for N = 1 (core 0) and N = 2 (cores 0 and 1, shared with the client and the emulator).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing as mp
 import os
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,24 +37,30 @@ from typing import Any
 import httpx
 import redis
 import starkbank
+import uvloop
 
-from relay_load import Shot, credited_event, post_all, run_naive, run_relay, run_sandbox
+from proc_cpu import cpu_seconds, loadavg, pinned_redis, self_cpu_seconds
+from relay_load import (
+    Shot,
+    credited_event,
+    free_port,
+    pin,
+    post_all,
+    relay_service,
+    run_naive,
+    run_sandbox,
+)
+from relay_report import print_results
 from starksandbox.keys import Signer, load_private_pem, new_key_pair
 from starksandbox.sdk import point_sdk_at
 
 PROJECT_ID = "5656565656565656"
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+CLIENT_CORE = 1
 
 
 @contextmanager
-def child(target: Callable[..., None], *args: Any) -> Iterator[Any]:
-    """Run `target(conn, *args)` in a process; yields its first message; stops it on exit."""
+def child(target: Callable[..., None], *args: Any) -> Iterator[tuple[Any, int]]:
+    """Run `target(conn, *args)` in a process; yields (its first message, its pid)."""
     ctx = mp.get_context("spawn")
     parent, child_end = ctx.Pipe()
     process = ctx.Process(target=target, args=(child_end, *args), daemon=True)
@@ -55,7 +68,8 @@ def child(target: Callable[..., None], *args: Any) -> Iterator[Any]:
     try:
         if not parent.poll(60):
             raise RuntimeError(f"{target.__name__} did not start")
-        yield parent.recv()
+        assert process.pid is not None
+        yield parent.recv(), process.pid
     finally:
         parent.send("stop")
         process.join(15)
@@ -72,47 +86,103 @@ def make_shots(signing_key: str, count: int, tag: str) -> list[Shot]:
     return shots
 
 
-def relay_settings(sandbox_url: str, private_key: str, prefix: str) -> dict[str, Any]:
-    return {
-        "stark_project_id": PROJECT_ID, "stark_private_key": private_key,
-        "stark_api_url": sandbox_url, "redis_url": REDIS_URL, "redis_key_prefix": prefix,
-        "log_level": "ERROR", "forward_block_ms": 50, "webhook_replay_window_seconds": 3600,
-    }  # fmt: skip
+class Bench:
+    """What every phase shares: the emulator, the keys, the private Redis."""
+
+    def __init__(self, sandbox_url: str, project_key: str, redis_url: str, redis_pid: int):
+        self.sandbox_url = sandbox_url
+        self.project_key = project_key
+        self.redis_url = redis_url
+        self.redis_pid = redis_pid
+
+    def env(self, prefix: str) -> dict[str, str]:
+        return {
+            "STARK_PROJECT_ID": PROJECT_ID, "STARK_PRIVATE_KEY": self.project_key,
+            "STARK_API_URL": self.sandbox_url, "REDIS_URL": self.redis_url,
+            "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json",
+        }  # fmt: skip
+
+    def counters(self, prefix: str) -> dict[str, int]:
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        found = client.hgetall(f"{prefix}:forward:counters")
+        client.close()
+        return {name: int(value) for name, value in found.items()}
+
+    def wait_forwarded(self, prefix: str, count: int, limit: float = 600) -> float:
+        deadline = time.monotonic() + limit
+        while (sent := self.counters(prefix).get("items_sent", 0)) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {sent} of {count} forwarded")
+            time.sleep(0.01)
+        return time.perf_counter()
+
+    def relay(
+        self, shots: list[Shot], *, connections: int, rate: float | None = None,
+        cores: str = "0", api_workers: int | None = None, expect: int = 200,
+    ) -> dict[str, Any]:  # fmt: skip
+        """One fresh service; post every shot; wait until all are forwarded (when 200)."""
+        prefix = f"bench-{secrets.token_hex(4)}"
+        with relay_service(self.env(prefix), cores=cores, api_workers=api_workers) as service:
+            log_start = service.log_path.stat().st_size
+            before = self.cpu(service.pids)
+            start = time.perf_counter()
+            elapsed = uvloop.run(post_all(service.port, shots, connections=connections, rate=rate))
+            wrong = sum(1 for shot in shots if shot.status != expect)
+            if wrong:
+                raise RuntimeError(f"{wrong} of {len(shots)} webhooks were not answered {expect}")
+            done = self.wait_forwarded(prefix, len(shots)) if expect == 200 else time.perf_counter()
+            after = self.cpu(service.pids)
+            metrics = httpx.get(f"http://127.0.0.1:{service.port}/metrics").text
+            with service.log_path.open("rb") as logs:
+                logs.seek(log_start)
+                lines = logs.read().splitlines()
+        counters = self.counters(prefix)
+        self.forget(prefix)
+        n = len(shots)
+        return {
+            "acked_per_s": n / elapsed, "forwarded_per_s": n / (done - start),
+            "counters": counters, "metrics": metrics,
+            "info_lines": sum(1 for line in lines if b'"level": "info"' in line) / n,
+            "all_lines": len(lines) / n,
+            **{f"{part}_us": (after[part] - before[part]) * 1e6 / n for part in after},
+        }  # fmt: skip
+
+    def naive(self, shots: list[Shot]) -> dict[str, float]:
+        port = free_port()
+        project = {"id": PROJECT_ID, "private_key": self.project_key}
+        with child(run_naive, self.sandbox_url, project, port) as (_, pid):
+            before = self.cpu([pid])
+            elapsed = uvloop.run(post_all(port, shots, connections=16))
+            after = self.cpu([pid])
+        assert all(shot.status == 200 for shot in shots), "a naive webhook was not answered 200"
+        n = len(shots)
+        return {
+            "forwarded_per_s": n / elapsed,
+            **{f"{part}_us": (after[part] - before[part]) * 1e6 / n for part in after},
+        }
+
+    def cpu(self, pids: list[int]) -> dict[str, float]:
+        return {
+            "service": sum(cpu_seconds(pid) for pid in pids),
+            "redis": cpu_seconds(self.redis_pid),
+            "client": self_cpu_seconds(),
+        }
+
+    def forget(self, prefix: str) -> None:
+        client = redis.Redis.from_url(self.redis_url)
+        batch = list(client.scan_iter(f"{prefix}:*", count=1000))
+        for start in range(0, len(batch), 1000):
+            client.unlink(*batch[start : start + 1000])
+        client.close()
 
 
-def forwarded(prefix: str) -> tuple[int, int]:
-    """(items sent, transfer.create calls) from the relay's counters."""
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    counters = client.hgetall(f"{prefix}:forward:counters")
-    client.close()
-    return int(counters.get("items_sent", 0)), int(counters.get("transfer_calls", 0))
-
-
-def wait_forwarded(prefix: str, count: int, limit: float = 600) -> float:
-    deadline = time.monotonic() + limit
-    while forwarded(prefix)[0] < count:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {forwarded(prefix)[0]} of {count} forwarded")
-        time.sleep(0.02)
-    return time.perf_counter()
-
-
-def created_at(prefix: str) -> dict[str, float]:
+def created_at(tag: str) -> dict[str, float]:
     """invoice id -> transfer creation time, read from the emulator through the SDK."""
     found: dict[str, float] = {}
     for transfer in starkbank.transfer.query(tags=None):
-        if transfer.external_id.startswith(f"invoice-{prefix}"):
+        if transfer.external_id.startswith(f"invoice-{tag}"):
             found[transfer.external_id.removeprefix("invoice-")] = transfer.created.timestamp()
     return found
-
-
-def forget(prefix: str) -> None:
-    """Delete the keys a phase wrote, so runs do not pile up in a shared Redis."""
-    client = redis.Redis.from_url(REDIS_URL)
-    batch = [key for key in client.scan_iter(f"{prefix}:*", count=1000)]
-    for start in range(0, len(batch), 1000):
-        client.unlink(*batch[start : start + 1000])
-    client.close()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -120,12 +190,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def latency_ms(shots: list[Shot], tag: str, created: dict[str, float]) -> tuple[float, float, int]:
-    waits = []
-    for n, shot in enumerate(shots):
-        done = created.get(f"{tag}{n:07d}")
-        if done is not None:
-            waits.append((done - shot.sent_at) * 1000)
+def latency_ms(shots: list[Shot], tag: str) -> tuple[float, float, int]:
+    created = created_at(tag)
+    waits = [
+        (created[f"{tag}{n:07d}"] - shot.sent_at) * 1000
+        for n, shot in enumerate(shots)
+        if f"{tag}{n:07d}" in created
+    ]
     return percentile(waits, 50), percentile(waits, 99), len(waits)
 
 
@@ -133,123 +204,64 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def relay_phase(
-    urls: dict[str, str], keys: dict[str, str], shots: list[Shot], tag: str, **load: Any
-) -> dict[str, float]:
-    prefix = f"bench-{secrets.token_hex(4)}"
-    port = free_port()
-    settings = relay_settings(urls["sandbox"], keys["project"], prefix)
-    with child(run_relay, settings, port):
-        say(f"   ... relay: {len(shots)} webhooks")
-        start = time.perf_counter()
-        elapsed = asyncio.run(post_all(port, shots, **load))
-        refused = sum(1 for shot in shots if shot.status != 200)
-        if refused:
-            raise RuntimeError(f"{refused} of {len(shots)} webhooks were not answered 200")
-        done = wait_forwarded(prefix, len(shots))
-        say("   ... forwarded; reading transfers")
-    items, calls = forwarded(prefix)
-    forget(prefix)
-    p50, p99, matched = latency_ms(shots, tag, created_at(tag))
-    return {
-        "acked_per_s": len(shots) / elapsed, "forwarded_per_s": len(shots) / (done - start),
-        "p50_ms": p50, "p99_ms": p99, "matched": matched, "calls": calls, "items": items,
-    }  # fmt: skip
-
-
-def naive_phase(urls: dict[str, str], keys: dict[str, str], shots: list[Shot]) -> float:
-    port = free_port()
-    project = {"id": PROJECT_ID, "private_key": keys["project"]}
-    with child(run_naive, urls["sandbox"], project, port):
-        say(f"   ... naive: {len(shots)} webhooks")
-        elapsed = asyncio.run(post_all(port, shots, connections=16))
-    assert all(shot.status == 200 for shot in shots), "a naive webhook was not answered 200"
-    return len(shots) / elapsed
-
-
-def forged_phase(urls: dict[str, str], keys: dict[str, str], shots: list[Shot]) -> dict[str, float]:
-    """A flood of bodies signed by the wrong key: refusals per second and key fetches."""
-    prefix = f"bench-{secrets.token_hex(4)}"
-    port = free_port()
-    with child(run_relay, relay_settings(urls["sandbox"], keys["project"], prefix), port):
-        say(f"   ... relay: {len(shots)} forged webhooks")
-        elapsed = asyncio.run(post_all(port, shots, connections=64))
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    forget(prefix)
-    assert all(shot.status == 401 for shot in shots), "a forged webhook was not refused 401"
-    fetches = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith('starkrelay_bank_calls_total{operation="fetch_public_key"}')
-    )
-    return {"refused_per_s": len(shots) / elapsed, "key_fetches": fetches}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--naive-events", type=int, default=300)
     parser.add_argument("--steady-rate", type=float, default=200.0)
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--forged", type=int, default=2000)
+    parser.add_argument("--processes", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--only", choices=["throughput", "all"], default="all")
     args = parser.parse_args()
 
+    pin(CLIENT_CORE)
     project_key, project_public = new_key_pair()
     stark_key, _ = new_key_pair()
-    keys = {"project": project_key}
-    with child(run_sandbox, PROJECT_ID, project_public, stark_key) as sandbox_url:
-        urls = {"sandbox": sandbox_url}
+    with (
+        pinned_redis(core=0) as server,
+        child(run_sandbox, PROJECT_ID, project_public, stark_key) as (sandbox_url, _),
+    ):
         point_sdk_at(sandbox_url)
         starkbank.user = starkbank.Project(
             environment="sandbox", id=PROJECT_ID, private_key=project_key
         )
-        print(f"cores: {os.cpu_count()} (service pinned to core 0); redis: {REDIS_URL}")
-
-        shots = make_shots(stark_key, args.events, "1")
-        relay = relay_phase(urls, keys, shots, "1", connections=64)
-        naive_shots = make_shots(stark_key, args.naive_events, "2")
-        naive = naive_phase(urls, keys, naive_shots)
-        forged = forged_phase(urls, keys, make_shots(new_key_pair()[0], args.forged, "5"))
-        count = int(args.steady_rate * args.steady_seconds)
-        steady_shots = make_shots(stark_key, count, "3")
-        steady = relay_phase(urls, keys, steady_shots, "3", connections=16, rate=args.steady_rate)
-        burst_shots = make_shots(stark_key, args.burst, "4")
-        burst = relay_phase(urls, keys, burst_shots, "4", connections=128)
-    print_results(args, relay, naive, forged, steady, burst)
-
-
-def print_results(
-    args: argparse.Namespace,
-    relay: dict[str, float],
-    naive: float,
-    forged: dict[str, float],
-    steady: dict[str, float],
-    burst: dict[str, float],
-) -> None:
-    lines = [
-        "",
-        "1. Verified credited webhooks per second, one core",
-        f"   starkrelay acknowledged       {relay['acked_per_s']:8.0f}/s  ({args.events} events)",
-        f"   starkrelay forwarded          {relay['forwarded_per_s']:8.0f}/s",
-        f"   naive parse + inline create   {naive:8.0f}/s  ({args.naive_events} events)",
-        f"   speed-up, forwarded           {relay['forwarded_per_s'] / naive:8.1f}x",
-        f"   forged (another key) refused  {forged['refused_per_s']:8.0f}/s  ({args.forged} "
-        f"requests, {forged['key_fetches']:.0f} public-key fetches in all)",
-        "",
-        "2. Credited event -> transfer created (ms)",
-        f"   steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f} s: "
-        f"p50 {steady['p50_ms']:.1f}  p99 {steady['p99_ms']:.1f}  (n={steady['matched']:.0f})",
-        f"   burst of {args.burst}: p50 {burst['p50_ms']:.1f}  p99 {burst['p99_ms']:.1f}  "
-        f"(n={burst['matched']:.0f}; acknowledged in {args.burst / burst['acked_per_s']:.2f} s)",
-        "",
-        "3. transfer.create calls per forwarded invoice",
-        f"   burst:  {burst['calls']:.0f} calls / {burst['items']:.0f} invoices = "
-        f"{burst['calls'] / burst['items']:.4f}  (target <= 0.01)",
-        f"   steady: {steady['calls']:.0f} calls / {steady['items']:.0f} invoices = "
-        f"{steady['calls'] / steady['items']:.4f}",
-    ]
-    print("\n".join(lines))
+        bench = Bench(sandbox_url, project_key, server.url, server.pid)
+        say(f"cores: {os.cpu_count()}; service and its redis-server on core 0, "
+            f"starksandbox and the load client on core {CLIENT_CORE}")  # fmt: skip
+        results: dict[str, Any] = {"runs": []}
+        for run in range(args.runs):
+            load_before = loadavg()
+            say(f"   ... run {run + 1}/{args.runs}: starkrelay, {args.events} webhooks")
+            relay = bench.relay(make_shots(stark_key, args.events, f"1{run}"), connections=64)
+            say(f"   ... run {run + 1}/{args.runs}: naive, {args.naive_events} webhooks")
+            naive = bench.naive(make_shots(stark_key, args.naive_events, f"2{run}"))
+            results["runs"].append({"relay": relay, "naive": naive, "load": load_before})
+        if args.only == "all":
+            say(f"   ... forged flood: {args.forged} webhooks signed by another key")
+            forged_shots = make_shots(new_key_pair()[0], args.forged, "5")
+            results["forged"] = bench.relay(forged_shots, connections=64, expect=401)
+            count = int(args.steady_rate * args.steady_seconds)
+            say(f"   ... steady {args.steady_rate:.0f}/s: {count} webhooks")
+            steady_shots = make_shots(stark_key, count, "3")
+            results["steady"] = bench.relay(steady_shots, connections=16, rate=args.steady_rate)
+            results["steady"]["latency"] = latency_ms(steady_shots, "3")
+            say(f"   ... burst: {args.burst} webhooks")
+            burst_shots = make_shots(stark_key, args.burst, "4")
+            results["burst"] = bench.relay(burst_shots, connections=128)
+            results["burst"]["latency"] = latency_ms(burst_shots, "4")
+        if args.processes == 2:
+            results["processes"] = {}
+            for n, cores in ((1, "0"), (2, "0,1")):
+                say(f"   ... api --workers {n} + worker on cores {cores}: {args.events} webhooks")
+                shots = make_shots(stark_key, args.events, f"6{n}")
+                results["processes"][n] = bench.relay(
+                    shots, connections=64, cores=cores, api_workers=n
+                )
+        results["load_end"] = loadavg()
+    print_results(args, results)
 
 
 if __name__ == "__main__":
