@@ -1,9 +1,10 @@
 """The Stark Bank gateway: the service's only door to the ``starkbank`` SDK.
 
 Every method is ``async``; the blocking SDK call runs in a worker thread with the project
-user passed explicitly (the SDK's global ``starkbank.user`` is never set). Transient failures
-are retried per the gateway's ``RetryPolicy``; see ``bank.calls`` and ``bank.errors`` for what
-a caller can catch. Creation calls are NOT idempotent by themselves: a
+user passed explicitly (the SDK's global ``starkbank.user`` is never set); that user parses
+its private key once (``bank.project.ParsedKeyProject``), not on every request. Transient
+failures are retried per the gateway's ``RetryPolicy``; see ``bank.calls`` and ``bank.errors``
+for what a caller can catch. Creation calls are NOT idempotent by themselves: a
 ``BankUnavailableError`` from ``create_*`` means "may have happened"; callers look the result
 up by tag or ``external_id`` before creating again.
 """
@@ -31,6 +32,7 @@ from starkrelay.bank.models import (
     TransferLog,
     Webhook,
 )
+from starkrelay.bank.project import ParsedKeyProject
 from starkrelay.settings import Settings
 from starksandbox.sdk import point_sdk_at
 
@@ -47,7 +49,7 @@ class BankGateway:
     """
 
     def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None) -> None:
-        self._user = starkbank.Project(
+        self._user = ParsedKeyProject(
             environment=settings.stark_environment,
             id=settings.stark_project_id,
             private_key=settings.private_key_pem.get_secret_value(),

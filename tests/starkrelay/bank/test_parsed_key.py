@@ -1,0 +1,65 @@
+"""The gateway's SDK user parses its private key once, and its requests still authenticate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import ellipticcurve
+import pytest
+from ellipticcurve import Ecdsa
+
+from starkrelay.bank import BankGateway, NewTransfer
+from starkrelay.bank.project import ParsedKeyProject
+from starkrelay.settings import Settings
+from starksandbox.testing import SandboxHandle
+
+
+def forward(n: int) -> NewTransfer:
+    return NewTransfer(
+        amount=100 + n, name="Stark Bank S.A.", tax_id="20.018.183/0001-80",
+        bank_code="20018183", branch_code="0001", account_number="6341320293482496",
+        account_type="payment", external_id=f"invoice-parsed-{n}", tags=(f"invoice:p{n}",),
+    )  # fmt: skip
+
+
+def test_the_key_is_parsed_at_construction_and_signs_like_the_pem(sandbox: SandboxHandle) -> None:
+    user = ParsedKeyProject(environment="sandbox", id="1", private_key=sandbox.private_key)
+    key = user.private_key()
+    assert user.private_key() is key
+    signature = Ecdsa.sign("message", key)
+    public = ellipticcurve.PrivateKey.fromPem(sandbox.private_key).publicKey()
+    assert Ecdsa.verify("message", signature, public)
+
+
+def test_a_key_that_is_not_secp256k1_pem_is_refused_like_the_sdk() -> None:
+    with pytest.raises(Exception, match="secp256k1"):
+        ParsedKeyProject(environment="sandbox", id="1", private_key="not a key")
+
+
+def test_gateway_calls_authenticate_without_parsing_the_pem_again(
+    relay_settings: Callable[..., Settings],
+    sandbox: SandboxHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bank = BankGateway(relay_settings())
+    parsed: list[str] = []
+    original = ellipticcurve.PrivateKey.fromPem
+
+    def counting(pem: str) -> Any:
+        parsed.append(pem)
+        return original(pem)
+
+    # the SDK's User.private_key() calls PrivateKey.fromPem through this module attribute
+    monkeypatch.setattr(ellipticcurve.PrivateKey, "fromPem", staticmethod(counting))
+
+    async def scenario() -> None:
+        created = await bank.create_transfers([forward(n) for n in range(3)])
+        assert [t.amount for t in created] == [100, 101, 102]
+        assert (await bank.get_balance()).amount >= 0
+        found = await bank.find_transfers(tags=["invoice:p1"])
+        assert [t.external_id for t in found] == ["invoice-parsed-1"]
+
+    asyncio.run(scenario())
+    assert parsed == []
