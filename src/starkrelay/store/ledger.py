@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
+from starkrelay.store.batching import ScriptBatcher
 from starkrelay.store.connection import Redis
 from starkrelay.store.keys import Keys
 
@@ -143,6 +145,10 @@ async def intake_event(
     ``record`` (write ledger fields, advance to ``stage`` if given), ``none`` (claim only).
     Returns ``(code, stream_id)``: 0 duplicate event (nothing done), 1 enqueued, 2 this attempt
     was already enqueued, 3 recorded, 4 claimed with nothing to do.
+
+    Concurrent calls on one client share one pipeline per event-loop tick
+    (``store.batching``): each still runs its own script atomically and gets its own reply or
+    error.
     """
     stream = _pairs(stream_fields or {})
     args: list[str | int | float] = [
@@ -160,10 +166,7 @@ async def intake_event(
     ]
     claim_key = keys.event_claim(event_id) if event_id else keys.key("event", "-")
     ledger = keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-")
-    result = await _run_script(
-        redis,
-        _INTAKE_LUA,
-        5,
+    result = await intake_batcher(redis).run(
         claim_key,
         ledger,
         keys.ledger_stages(),
@@ -330,6 +333,17 @@ async def settle_forward(redis: Redis, keys: Keys, settlement: Settlement) -> bo
     """``settle_forwards`` for one entry."""
     [acked] = await settle_forwards(redis, keys, [settlement])
     return acked
+
+
+_INTAKE_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
+
+
+def intake_batcher(redis: Redis) -> ScriptBatcher:
+    """The intake script's batcher of this client (one per client, made on first use)."""
+    batcher = _INTAKE_BATCHERS.get(redis)
+    if batcher is None:
+        batcher = _INTAKE_BATCHERS[redis] = ScriptBatcher(redis, _INTAKE_LUA, 5)
+    return batcher
 
 
 def _sha1(script: str) -> str:
