@@ -42,6 +42,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     )
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # a call below the level costs no processing
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,

@@ -8,6 +8,9 @@ same result for the same event. Guarantees, all from the single Lua script in ``
   even when Stark Bank sends two different events for the same credit;
 - the claim and the enqueue happen together or not at all: no crash between them can leave an
   event claimed but not enqueued (which would lose money) or enqueued twice.
+
+Logs: one INFO line per event at most. An enqueued credit is logged at DEBUG here, since the
+forwarding worker logs its transfer at INFO; every other outcome gets its INFO line here.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ async def take_event(
                     ledger_fields=ledger,
                 )
                 outcome = _outcome(code)
-                log.info(
+                # DEBUG: the worker logs this invoice's one INFO line (forwarding.transfer.*)
+                log.debug(
                     "webhooks.event.taken",
                     event_id=event.id,
                     invoice_id=invoice.id,
@@ -171,6 +175,7 @@ def _outcome(code: int) -> Outcome:
 
 
 def _logged(event: Event, outcome: Outcome, source: str) -> Outcome:
+    """The event's one INFO line (nothing else logs it at INFO)."""
     log.info(
         "webhooks.event.taken",
         event_id=event.id,

@@ -1,0 +1,82 @@
+"""Production logging costs one INFO line per event: a credited invoice is logged at INFO once,
+by the worker that forwards it; its webhook's intake line is DEBUG."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from relay_harness import Relay, create_invoice, forward_all, forwards_of
+
+from starkrelay.logs import configure_logging
+
+
+class Lines:
+    """The JSON lines the process's log handler wrote since the last read."""
+
+    def __init__(self, level: str) -> None:
+        configure_logging(level, "json")
+        self.buffer = io.StringIO()
+        [handler] = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+        handler.setStream(self.buffer)
+
+    def read(self) -> list[dict[str, Any]]:
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def logs() -> Iterator[Any]:
+    made: list[Lines] = []
+
+    def configure(level: str) -> Lines:
+        made.append(Lines(level))
+        return made[-1]
+
+    try:
+        yield configure
+    finally:
+        logging.getLogger().setLevel(logging.WARNING)
+        structlog.reset_defaults()
+
+
+def pay_and_forward(relay: Relay, invoice_id: str) -> None:
+    relay.sb.pay_invoice(invoice_id)
+    relay.sb.drain()
+
+    async def body() -> None:
+        async with relay.services() as services:
+            await forward_all(relay.worker(services), services)
+
+    relay.run(body)
+
+
+def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
+    lines = logs("INFO")
+    invoice = create_invoice(7_000)
+    lines.read()  # forget what came before
+    pay_and_forward(relay, invoice.id)
+    [transfer] = forwards_of(invoice.id)
+    about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
+    assert [(r["level"], r["event"]) for r in about] == [
+        ("info", "forwarding.transfer.created")
+    ]  # the intake's DEBUG line is not written at INFO
+    assert about[0]["transfer_id"] == transfer.id
+
+
+def test_at_debug_the_intake_line_is_written_too(relay: Relay, logs: Any) -> None:
+    lines = logs("DEBUG")
+    invoice = create_invoice(8_000)
+    lines.read()
+    pay_and_forward(relay, invoice.id)
+    about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
+    taken = [(r["level"], r["outcome"]) for r in about if r["event"] == "webhooks.event.taken"]
+    assert taken == [("debug", "enqueued")]
+    assert [r["event"] for r in about if r["level"] == "info"] == ["forwarding.transfer.created"]
