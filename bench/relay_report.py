@@ -50,6 +50,9 @@ def print_results(args: argparse.Namespace, results: dict[str, Any]) -> None:
     ratios = [
         r["forwarded_per_s"] / n["forwarded_per_s"] for r, n in zip(relay, naive, strict=True)
     ]
+    capacity = [1e6 / (r["service_us"] + r["redis_us"]) for r in relay]
+    naive_capacity = [1e6 / n["service_us"] for n in naive]
+    capacity_ratio = [c / n for c, n in zip(capacity, naive_capacity, strict=True)]
     lines = [
         "",
         f"1. Forwarded end to end, one core; {len(runs)} interleaved runs, min / median / max",
@@ -68,6 +71,10 @@ def print_results(args: argparse.Namespace, results: dict[str, Any]) -> None:
         f"     its redis-server             {_cpu(relay, 'redis')}",
         f"     load client                  {_cpu(relay, 'client')}",
         f"     naive service                {_cpu(naive, 'service')}",
+        "   CPU-bound rate on one core (1e6 / CPU us per event; service + its Redis for "
+        "starkrelay):",
+        f"     starkrelay {spread(capacity)} /s, naive {spread(naive_capacity)} /s, "
+        f"ratio {spread(capacity_ratio, '{:.1f}')} x",
         f"   log lines per event (production level INFO): "
         f"{spread([r['info_lines'] for r in relay], '{:.2f}')} INFO, "
         f"{spread([r['all_lines'] for r in relay], '{:.2f}')} in all",

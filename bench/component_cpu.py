@@ -1,0 +1,141 @@
+"""CPU microseconds per event of the request path's parts, each old way against the new one.
+
+    .venv/bin/python bench/component_cpu.py [--events 3000]
+
+Runs in one process pinned to core 0, with its own ``redis-server`` pinned to core 1 (its CPU
+is read from /proc). Each line is CPU time (user + system) divided by the events:
+
+1. signature check of one webhook body: OpenSSL (``cryptography``) against libsecp256k1
+   (``webhooks.signature``, high-S normalised);
+2. the intake script of one credited event, 64 requests in flight: one EVALSHA each against
+   one pipeline per event-loop tick (``store.batching``); this process and Redis apart;
+3. the log lines of one forwarded event at the production configuration (JSON, INFO): two
+   INFO lines against one INFO line and one DEBUG line that the level drops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import logging
+import time
+from collections.abc import Callable
+
+import structlog
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from proc_cpu import cpu_seconds, pinned_redis
+from relay_load import credited_event, pin
+from starkrelay.logs import configure_logging
+from starkrelay.store import Keys, connect
+from starkrelay.store import ledger as store_ledger
+from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
+from starksandbox.keys import public_pem
+
+
+def per_event(events: int, work: Callable[[], None]) -> float:
+    start = time.process_time()
+    work()
+    return (time.process_time() - start) * 1e6 / events
+
+
+def signatures(events: int) -> tuple[float, float]:
+    key = ec.generate_private_key(ec.SECP256K1())
+    bodies = [credited_event(f"9{n}", f"9{n}", 1000, 50) for n in range(events)]
+    headers = [base64.b64encode(key.sign(b, ec.ECDSA(hashes.SHA256()))).decode() for b in bodies]
+    public = key.public_key()
+    fast = load_public_key(public_pem(key))
+
+    def openssl() -> None:
+        for body, header in zip(bodies, headers, strict=True):
+            public.verify(base64.b64decode(header), body, ec.ECDSA(hashes.SHA256()))
+
+    def libsecp256k1() -> None:
+        for body, header in zip(bodies, headers, strict=True):
+            assert signature_matches(fast, decode_signature(header), body)
+
+    return per_event(events, openssl), per_event(events, libsecp256k1)
+
+
+async def _intake(url: str, events: int, batched: bool, tag: str) -> None:
+    redis = connect(url)
+    keys = Keys(f"component-{tag}")
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(events):
+        queue.put_nowait(n)
+
+    async def one(n: int) -> None:
+        args = [
+            keys.event_claim(f"e{n}"), keys.webhook_ledger(f"{n}"), keys.ledger_stages(),
+            keys.ledger_index(), keys.forward_stream(), 3600, "forward", f"{n}", 0, "",
+            time.time(), 3600, "enqueued", 2, "invoice_id", f"{n}", "amount", 950,
+            "amount", 950,
+        ]  # fmt: skip
+        if batched:
+            await store_ledger.intake_batcher(redis).run(*args)
+        else:
+            await store_ledger._run_script(redis, store_ledger._INTAKE_LUA, 5, *args)
+
+    async def client() -> None:
+        while not queue.empty():
+            await one(queue.get_nowait())
+
+    await one(-1)  # load the script
+    await asyncio.gather(*(client() for _ in range(64)))
+    await redis.aclose()
+
+
+def intakes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, float]]:
+    found = {}
+    for name, batched in (("one EVALSHA each", False), ("one pipeline per tick", True)):
+        before = cpu_seconds(redis_pid)
+        client = per_event(
+            events, lambda b=batched, n=name: asyncio.run(_intake(url, events, b, n))
+        )
+        found[name] = (client, (cpu_seconds(redis_pid) - before) * 1e6 / events)
+    return found
+
+
+def log_lines(events: int) -> tuple[float, float]:
+    configure_logging("INFO", "json")
+    sink = io.StringIO()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sink)
+    log = structlog.get_logger("starkrelay.bench")
+    fields = {"event_id": "5415223380934656", "invoice_id": "5656565656565656", "amount": 950}
+
+    def two_info() -> None:
+        for _ in range(events):
+            log.info("webhooks.event.taken", outcome="enqueued", stream_id="1-1", **fields)
+            log.info("forwarding.transfer.created", transfer_id="1", deliveries=1, **fields)
+
+    def one_info() -> None:
+        for _ in range(events):
+            log.debug("webhooks.event.taken", outcome="enqueued", stream_id="1-1", **fields)
+            log.info("forwarding.transfer.created", transfer_id="1", deliveries=1, **fields)
+
+    return per_event(events, two_info), per_event(events, one_info)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000)
+    args = parser.parse_args()
+    pin(0)
+    openssl, secp = signatures(args.events)
+    with pinned_redis(core=1) as server:
+        intake = intakes(server.url, server.pid, args.events)
+    two, one = log_lines(args.events)
+    print(f"CPU microseconds per event ({args.events} events each):")
+    print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
+    for name, (client, redis_us) in intake.items():
+        print(f"2. intake, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
+    print(f"3. log lines         2 INFO {two:7.1f}    1 INFO + 1 dropped DEBUG {one:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
