@@ -84,48 +84,40 @@ def test_credited_invoice_without_any_event_is_enqueued(redis_url: str, key_pref
         assert [t.amount for t in forwards_of(invoice.id)] == [3_950]
 
 
-def test_invalidbalance_then_resent_after_a_top_up(redis_url: str, key_prefix: str) -> None:
+def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
+    redis_url: str, key_prefix: str
+) -> None:
     with relay_context(
-        redis_url, key_prefix, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
+        redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
     ) as relay:
-        relay.register_webhook()
         invoice = create_invoice(4_000)
         relay.sb.pay_invoice(invoice.id)  # credits 3,950: the balance is now 0
-        relay.sb.drain()
-        forward(relay)
+        reconcile_and_forward(relay)  # attempt 0 is created, then fails: invalidbalance
         relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
+        for event in undelivered():  # no webhook ever told us (none registered)
+            starkbank.event.delete(event.id)
 
-        assert relay.sb.deposit(3_950) == 3_950  # a top-up arrives from outside
         report = reconcile_and_forward(relay)
-        assert report.resent == 1
-        relay.sb.wait_until(lambda: any(t.status == "success" for t in forwards_of(invoice.id)))
-        attempts = {t.external_id: t.status for t in forwards_of(invoice.id)}
-        assert attempts == {
-            f"invoice-{invoice.id}": "failed",
-            f"invoice-{invoice.id}-r1": "success",
-        }
+        assert (report.resent, report.parked_for_balance) == (0, 1)
+        assert (report.waiting, report.failed, report.disagreements) == (3_950, 0, [])
+        assert len(forwards_of(invoice.id)) == 1  # nothing re-sent into an empty balance
+        again = reconcile_and_forward(relay)
+        assert (again.resent, again.parked_for_balance, again.waiting) == (0, 0, 3_950)
 
-        relay.sb.drain()
-        final = reconcile_and_forward(relay)
-        assert final.resent == 0
-        assert final.forwarded == 3_950
-        assert final.failed == 0
-        assert final.disagreements == []
-        assert len(forwards_of(invoice.id)) == 2
-
-        async def stored() -> MoneyReport | None:
+        async def stored() -> tuple[MoneyReport | None, dict[str, str]]:
             async with relay.services() as services:
-                return await load_report(services.redis, services.keys)
+                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+                return await load_report(services.redis, services.keys), dict(ledger)
 
-        saved = relay.run(stored)
-        assert saved is not None
-        assert saved.forwarded == 3_950
+        saved, ledger = relay.run(stored)
+        assert saved is not None and saved.waiting == 3_950
+        assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
 
 
 def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
     with relay_context(
-        redis_url, key_prefix, serve=False,
-        sandbox={"pay_share": 0.0, "initial_balance": -10**6}, forward_max_resends=1,
+        redis_url, key_prefix, serve=False, forward_max_resends=1,
+        sandbox={"pay_share": 0.0, "faults": {"transfer_fail_rate": 1.0}},
     ) as relay:  # fmt: skip
         invoice = create_invoice(2_000)
         relay.sb.pay_invoice(invoice.id)
