@@ -110,7 +110,8 @@ def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
                 return await load_report(services.redis, services.keys), dict(ledger)
 
         saved, ledger = relay.run(stored)
-        assert saved is not None and saved.waiting == 3_950
+        assert saved is not None
+        assert saved.waiting == 3_950
         assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
 
 

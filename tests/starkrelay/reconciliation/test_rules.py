@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from starkrelay.bank import Transfer
-from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts
+from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.reconciliation.sweep import next_attempt
 
 
