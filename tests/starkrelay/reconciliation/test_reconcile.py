@@ -160,3 +160,40 @@ def test_cli_reconcile_prints_the_money_report(
         assert "Every credited invoice adds up." in result.output
         forward(relay)
         assert [t.amount for t in forwards_of(invoice.id)] == [2_450]
+
+
+def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
+    redis_url: str, key_prefix: str
+) -> None:
+    sandbox = {"pay_share": 0.0, "seed": 7, "faults": {"transfer_fail_rate": 0.5}}
+    with relay_context(redis_url, key_prefix, sandbox=sandbox, forward_max_resends=10) as relay:
+        relay.register_webhook()
+        invoices = [create_invoice(2_000 + n) for n in range(8)]
+        for invoice in invoices:
+            relay.sb.pay_invoice(invoice.id)
+        relay.sb.drain()
+        forward(relay)
+        nets = sum(2_000 + n - 50 for n in range(8))
+
+        def settled() -> bool:
+            statuses = {t.status for t in starkbank.transfer.query()}
+            return statuses <= {"success", "failed"}
+
+        report = None
+        for _ in range(12):  # each round re-sends what the receiving bank refused
+            relay.sb.wait_until(settled)
+            relay.sb.drain()
+            report = reconcile_and_forward(relay)
+            if report.forwarded == nets and report.resent == 0:
+                break
+        assert report is not None
+        assert (report.forwarded, report.failed, report.waiting) == (nets, 0, 0)
+        assert report.disagreements == []
+        assert report.unexplained == []
+        refused = list(starkbank.transfer.log.query(types=["failed"]))
+        assert refused, "the fault never fired: the re-send path was not exercised"
+        assert all(log.errors == ["receiverRefused"] for log in refused)
+        for invoice in invoices:
+            forwards = forwards_of(invoice.id)
+            assert [t.status for t in forwards].count("success") == 1
+            assert len(forwards) == 1 + sum(t.status == "failed" for t in forwards)
