@@ -11,7 +11,8 @@ this part, in one replica at a time (a Redis lock), does nothing unless somethin
 2. an invoice Stark Bank holds a ``success`` (or a still live) transfer for is recorded as
    such and leaves ``waiting``; nothing is sent for it;
 3. the others are released, oldest first, while the balance covers their amount plus the
-   transfer fee (the largest fee Stark Bank charged on the transfers read; 0 if none): under
+   transfer fee (the largest fee Stark Bank charged on the transfers read, or remembered from
+   an earlier pass; 0 if none was ever seen): under
    the next attempt id (``invoice-<id>-r<n>``) when Stark Bank reports the waiting attempt
    ``failed``, or as the SAME attempt when Stark Bank holds no transfer for it (its create was
    refused, so its ``external_id`` was never used). The first one the balance does not cover
@@ -141,7 +142,8 @@ async def release_covered(
         transfers += await bank.find_transfers(tags=tags[start : start + _TAGS_PER_CALL])
     by_invoice = forward_attempts(transfers)
     balance = (await bank.get_balance()).amount
-    fee = max((t.fee for t in transfers), default=0)
+    previous = (await store.last_balance_check(redis, keys)).get("fee_estimate") or "0"
+    fee = max([int(previous), *(t.fee for t in transfers)])
     result.balance, result.fee_estimate = balance, fee
     budget = balance
     for index, waiter in enumerate(waiters):

@@ -97,6 +97,7 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
             assert first is not None
             assert (first.balance, first.released, first.still_waiting) == (0, 0, 3)
             assert first.needed_next == NET + FEE
+            assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
             assert await dead_letters(services) == 0
             assert REGISTRY.get_sample_value("starkrelay_forward_waiting_for_balance") == 3
             return await status_body(services)
