@@ -22,6 +22,17 @@ Attempts = dict[int, list[Transfer]]
 attempt's ``external_id`` (normally one)."""
 
 
+def unique_transfers(transfers: Iterable[Transfer]) -> list[Transfer]:
+    """Each transfer id once (a paged listing may repeat one whose update moved it between
+    pages): a ``success`` version wins, else the last one listed."""
+    by_id: dict[str, Transfer] = {}
+    for transfer in transfers:
+        kept = by_id.get(transfer.id)
+        if kept is None or kept.status != "success":
+            by_id[transfer.id] = transfer
+    return list(by_id.values())
+
+
 def forward_attempts(transfers: Iterable[Transfer]) -> dict[str, Attempts]:
     """Group our forward transfers: invoice id -> attempt -> transfers (listing order kept)."""
     by_invoice: dict[str, Attempts] = defaultdict(lambda: defaultdict(list))

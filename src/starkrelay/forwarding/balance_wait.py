@@ -38,7 +38,12 @@ from redis.exceptions import RedisError
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.deps import Services
-from starkrelay.forwarding.attempts import Attempts, first_in, forward_attempts
+from starkrelay.forwarding.attempts import (
+    Attempts,
+    first_in,
+    forward_attempts,
+    unique_transfers,
+)
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import Keys, Redis, Waiter
@@ -140,6 +145,7 @@ async def release_covered(
     tags = [tag_for(w.invoice_id) for w in waiters]
     for start in range(0, len(tags), _TAGS_PER_CALL):
         transfers += await bank.find_transfers(tags=tags[start : start + _TAGS_PER_CALL])
+    transfers = unique_transfers(transfers)
     by_invoice = forward_attempts(transfers)
     balance = (await bank.get_balance()).amount
     previous = (await store.last_balance_check(redis, keys)).get("fee_estimate") or "0"

@@ -34,7 +34,12 @@ import structlog
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway
-from starkrelay.forwarding.attempts import Attempts, all_failed, forward_attempts
+from starkrelay.forwarding.attempts import (
+    Attempts,
+    all_failed,
+    forward_attempts,
+    unique_transfers,
+)
 from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.outflow import unexplained_outflow
@@ -171,7 +176,7 @@ async def reconcile(
     report = new_report(config.since)
     report.events_marked_delivered = await sweep_undelivered_events(redis, keys, bank, config)
     credited = await credited_invoices(bank, config.since)
-    listed = await bank.find_transfers(after=config.since)
+    listed = unique_transfers(await bank.find_transfers(after=config.since))
     transfers = forward_attempts(listed)
     ledgers = await _ledgers(redis, keys, credited)
     resendable = {

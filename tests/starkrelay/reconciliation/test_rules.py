@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from starkrelay.bank import Transfer
-from starkrelay.forwarding.attempts import attempt_state, forward_attempts
+from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.reconciliation.sweep import next_attempt
 
@@ -41,6 +42,8 @@ def test_an_attempt_with_any_success_is_settled_whatever_the_listing_order() -> 
         report = new_report(datetime.now(UTC).date())
         judge_invoice(report, CreditedInvoice("1", 1_000, 50), listing, {"stage": "failed"})
         assert (report.forwarded, report.failed, report.disagreements) == (950, 0, [])
+    assert unique_transfers([success, replace(success, status="processing")]) == [success]
+    assert unique_transfers([replace(success, status="processing"), success]) == [success]
     live = forward_attempts([transfer(0, "failed"), transfer(0, "processing")])["1"]
     assert attempt_state(live[0]) == "live"
     assert next_attempt(live, 5) is None
