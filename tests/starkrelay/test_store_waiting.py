@@ -92,3 +92,22 @@ def test_waiting_enters_the_index_and_leaves_it_exactly_once(
             await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_waiting_record_without_amounts_is_not_offered_for_release(
+    redis_url: str, key_prefix: str
+) -> None:
+    async def scenario() -> None:
+        redis, keys = connect(redis_url), Keys(key_prefix)
+        try:  # a failed log set it waiting after Redis lost the invoice's record
+            await intake_event(
+                redis, keys, event_id=None, event_ttl_seconds=0, action="record",
+                invoice_id="89", attempt=0, stage="waiting", now=time.time(),
+                ledger_ttl_seconds=3600,
+            )  # fmt: skip
+            assert await waiting_count(redis, keys) == 1
+            assert await list_waiting(redis, keys) == []
+        finally:
+            await redis.aclose()
+
+    asyncio.run(scenario())

@@ -214,6 +214,11 @@ async def reconcile(
                         )
             if not enqueued and await _requeue_if_lost(redis, keys, base, attempts, config):
                 report.lost_requeued += 1
+            waits = ledgers[invoice_id]
+            if waits.get("stage") == "waiting" and "amount" not in waits:
+                # set waiting by a failed log while Redis had lost the rest of the record:
+                # the balance check needs the amounts, which the credited record gives
+                await park_failed(redis, keys, base, int(waits.get("attempt", "0")))
         ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice_id)))
         judge_invoice(report, invoice, [t for ts in attempts.values() for t in ts], ledger)
     nets = {invoice_id: invoice.net for invoice_id, invoice in credited.items()}

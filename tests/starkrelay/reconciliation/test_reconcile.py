@@ -10,6 +10,7 @@ import pytest
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
+from starkrelay import store
 from starkrelay.reconciliation.report import MoneyReport, load_report
 from starkrelay.reconciliation.service import run_reconciliation
 
@@ -113,6 +114,19 @@ def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
         assert saved is not None
         assert saved.waiting == 3_950
         assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
+
+        async def amounts_lost_then_restored() -> list[Any]:
+            async with relay.services() as services:
+                record = services.keys.webhook_ledger(invoice.id)
+                await services.redis.hdel(record, "amount", "gross_amount", "fee")
+                assert await store.list_waiting(services.redis, services.keys) == []
+                await run_reconciliation(services, since=YESTERDAY)
+                return await store.list_waiting(services.redis, services.keys)
+
+        [waiter] = relay.run(amounts_lost_then_restored)
+        assert (waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee) == (
+            invoice.id, 3_950, 4_000, 50,
+        )  # fmt: skip
 
 
 def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
