@@ -70,14 +70,15 @@ async def _intake(url: str, events: int, batched: bool, tag: str) -> None:
     async def one(n: int) -> None:
         args = [
             keys.event_claim(f"e{n}"), keys.webhook_ledger(f"{n}"), keys.ledger_stages(),
-            keys.ledger_index(), keys.forward_stream(), 3600, "forward", f"{n}", 0, "",
+            keys.ledger_index(), keys.forward_stream(), keys.forward_waiting(), 3600, "forward",
+            f"{n}", 0, "",
             time.time(), 3600, "enqueued", 2, "invoice_id", f"{n}", "amount", 950,
             "amount", 950,
         ]  # fmt: skip
         if batched:
             await store_ledger.intake_batcher(redis).run(*args)
         else:
-            await store_ledger._run_script(redis, store_ledger._INTAKE_LUA, 5, *args)
+            await store_ledger._run_script(redis, store_ledger._INTAKE_LUA, 6, *args)
 
     async def client() -> None:
         while not queue.empty():
