@@ -83,19 +83,49 @@ def invoice_log(item: Any) -> InvoiceLog:
     )
 
 
-def transfer_to_sdk(item: NewTransfer) -> Any:
-    return starkbank.Transfer(
-        amount=item.amount,
-        name=item.name,
-        tax_id=item.tax_id,
-        bank_code=item.bank_code,
-        branch_code=item.branch_code,
-        account_number=item.account_number,
-        account_type=item.account_type,
-        external_id=item.external_id,
-        tags=list(item.tags),
-        description=item.description,
+def transfer_to_api(item: NewTransfer) -> dict[str, Any]:
+    """A transfer as the API's JSON takes it (what ``starkbank.Transfer`` would send)."""
+    body: dict[str, Any] = {
+        "amount": item.amount,
+        "name": item.name,
+        "taxId": item.tax_id,
+        "bankCode": item.bank_code,
+        "branchCode": item.branch_code,
+        "accountNumber": item.account_number,
+        "accountType": item.account_type,
+        "externalId": item.external_id,
+        "tags": list(item.tags),
+    }
+    if item.description is not None:
+        body["description"] = item.description
+    return body
+
+
+def transfer_from_api(item: dict[str, Any]) -> Transfer:
+    """A transfer from the API's JSON (camelCase keys), as ``transfer`` reads the SDK's."""
+    account_type, external_id = item.get("accountType"), item.get("externalId")
+    return Transfer(
+        id=str(item["id"]),
+        amount=int(item["amount"]),
+        name=str(item["name"]),
+        tax_id=str(item["taxId"]),
+        bank_code=str(item["bankCode"]),
+        branch_code=str(item["branchCode"]),
+        account_number=str(item["accountNumber"]),
+        account_type=None if account_type is None else str(account_type),
+        external_id=None if external_id is None else str(external_id),
+        status=str(item["status"]),
+        fee=int(item.get("fee") or 0),
+        tags=_strings(item.get("tags")),
+        created=_iso(item.get("created")),
+        updated=_iso(item.get("updated")),
     )
+
+
+def _iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return _when(datetime.fromisoformat(str(value)))
 
 
 def transfer(item: Any) -> Transfer:
@@ -139,7 +169,7 @@ def balance(item: Any) -> Balance:
     )
 
 
-def raw_json(response: Any) -> dict[str, Any]:
+def raw_json(response: Any, operation: str = "raw_request") -> dict[str, Any]:
     """The JSON body of a raw ``starkbank.request`` response, or the gateway error it means.
 
     Runs in the worker thread; raises ``TransientBankError`` for 5xx and status 0 so the
@@ -149,12 +179,12 @@ def raw_json(response: Any) -> dict[str, Any]:
     if status == 200:
         body = json.loads(response.content.decode("utf-8"))
         if not isinstance(body, dict):
-            raise BankError("raw_request", "expected a JSON object")
+            raise BankError(operation, "expected a JSON object")
         return body
     if status == 400:
         errors = json.loads(response.content.decode("utf-8")).get("errors", [])
         raise BankInputError(
-            "raw_request",
+            operation,
             [ProviderError(str(e.get("code")), str(e.get("message"))) for e in errors],
         )
     if status == 0:
@@ -163,4 +193,4 @@ def raw_json(response: Any) -> dict[str, Any]:
         raise TransientBankError(kind, text[:200])
     if status >= 500:
         raise TransientBankError("server_error", f"HTTP {status}")
-    raise BankError("raw_request", f"unexpected HTTP status {status}")
+    raise BankError(operation, f"unexpected HTTP status {status}")
