@@ -1,4 +1,5 @@
-"""The gateway's SDK user parses its private key once, and its requests still authenticate."""
+"""The gateway's cheap paths: its SDK user parses the private key once, and transfers are
+created with the SDK's raw signed request yet read exactly as the SDK's objects would be."""
 
 from __future__ import annotations
 
@@ -63,3 +64,26 @@ def test_gateway_calls_authenticate_without_parsing_the_pem_again(
 
     asyncio.run(scenario())
     assert parsed == []
+
+
+def test_created_transfers_read_the_same_as_the_sdks_objects(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    bank = BankGateway(relay_settings())
+
+    async def scenario() -> None:
+        item = NewTransfer(
+            amount=4321, name="Stark Bank S.A.", tax_id="20.018.183/0001-80",
+            bank_code="20018183", branch_code="0001", account_number="6341320293482496",
+            account_type="payment", external_id="invoice-same-1", tags=("invoice:same-1",),
+            description="forward",
+        )  # fmt: skip
+        [created] = await bank.create_transfers([item])  # the raw JSON answer
+        again = await bank.get_transfer(created.id)  # the SDK's Transfer object
+        assert created == again
+        assert created.created is not None and created.created.tzinfo is not None
+        assert (created.amount, created.external_id, created.tags) == (
+            4321, "invoice-same-1", ("invoice:same-1",)
+        )  # fmt: skip
+
+    asyncio.run(scenario())
