@@ -81,7 +81,8 @@ def test_created_transfers_read_the_same_as_the_sdks_objects(
         [created] = await bank.create_transfers([item])  # the raw JSON answer
         again = await bank.get_transfer(created.id)  # the SDK's Transfer object
         assert created == again
-        assert created.created is not None and created.created.tzinfo is not None
+        assert created.created is not None
+        assert created.created.tzinfo is not None
         assert (created.amount, created.external_id, created.tags) == (
             4321, "invoice-same-1", ("invoice:same-1",)
         )  # fmt: skip
