@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     campaign_grace_seconds: float = Field(default=1800.0, ge=0)
     campaign_batch_min: int = Field(default=8, ge=1, le=100)
     campaign_batch_max: int = Field(default=12, ge=1, le=100)
+    campaign_retry_initial_seconds: float = Field(default=60.0, gt=0)
+    campaign_retry_max_seconds: float = Field(default=600.0, gt=0)
     invoice_amount_min: int = Field(default=1000, ge=1)
     invoice_amount_max: int = Field(default=100000, ge=1)
     invoice_due_seconds: float = Field(default=172800.0, gt=0)
@@ -213,6 +215,10 @@ class Settings(BaseSettings):
             problems.append("CAMPAIGN_BATCH_MIN: expected at most CAMPAIGN_BATCH_MAX")
         if self.invoice_amount_min > self.invoice_amount_max:
             problems.append("INVOICE_AMOUNT_MIN: expected at most INVOICE_AMOUNT_MAX")
+        if self.campaign_retry_initial_seconds > self.campaign_retry_max_seconds:
+            problems.append(
+                "CAMPAIGN_RETRY_INITIAL_SECONDS: expected at most CAMPAIGN_RETRY_MAX_SECONDS"
+            )
         if self.invoice_discount_percent > 0 and not (
             0 < self.invoice_discount_seconds <= self.invoice_due_seconds
         ):

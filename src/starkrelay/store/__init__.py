@@ -4,7 +4,7 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 
 - ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
-- ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
+- ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
@@ -14,7 +14,7 @@ Every public name is importable from ``starkrelay.store`` itself; callers need n
 module holds it.
 """
 
-from starkrelay.store.claims import claim, extend, new_token, release
+from starkrelay.store.claims import claim, extend, hold, new_token, release
 from starkrelay.store.connection import (
     MAX_CONNECTIONS,
     Redis,
@@ -52,6 +52,7 @@ __all__ = [
     "connect",
     "connect_from_settings",
     "extend",
+    "hold",
     "intake_event",
     "keys_from_settings",
     "new_token",

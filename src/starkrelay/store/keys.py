@@ -26,7 +26,8 @@ class Keys:
 
     # --- invoice campaign ---------------------------------------------------------------------
     def campaign(self) -> str:
-        """String (JSON): the current campaign (id, t0, interval, slots). Written once per start."""
+        """String (JSON): the current campaign (id, t0, interval, slots, grace; ``adopted_at`` when
+        rebuilt from Stark Bank). Written once per start, or once per re-adoption."""
         return self.key("campaign")
 
     def campaign_history(self) -> str:
@@ -34,16 +35,13 @@ class Keys:
         return self.key("campaign", "history")
 
     def campaign_slots(self, campaign_id: str) -> str:
-        """Hash: slot number -> JSON outcome (issued / skipped / failed). Final once written."""
+        """Hash: slot number -> JSON outcome (issued / skipped / failed). Issued and skipped are
+        final; failed is replaced by the slot claim's holder when the slot is retried."""
         return self.key("campaign", campaign_id, "slots")
 
     def slot_claim(self, campaign_id: str, slot: int) -> str:
         """String with expiry: the owner token of the process working on a slot."""
         return self.key("campaign", campaign_id, "slot", slot, "claim")
-
-    def slot_attempt(self, campaign_id: str, slot: int) -> str:
-        """String: set just before the create call; its presence means "look up by tag first"."""
-        return self.key("campaign", campaign_id, "slot", slot, "attempt")
 
     # --- webhook registration -----------------------------------------------------------------
     def webhook_registration_lock(self) -> str:
