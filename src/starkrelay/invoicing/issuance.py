@@ -14,10 +14,10 @@ For slot ``k`` of campaign ``c`` (``issue_slot``):
 5. past the grace period (``fire_at + grace``) the slot is recorded skipped (a failed slot
    stays failed);
 6. otherwise the whole batch is created in ONE ``create_invoices`` call carrying the
-   campaign's tags, then the outcome is recorded. A refusal (HTTP 4xx) records ``failed`` with
-   a doubling retry time (``CAMPAIGN_RETRY_INITIAL_SECONDS`` up to
-   ``CAMPAIGN_RETRY_MAX_SECONDS``); Stark Bank being unavailable records nothing (the next tick
-   looks up, then creates).
+   campaign's tags, then the outcome is recorded. A refusal (HTTP 4xx) of the look-up or the
+   create (wrong credentials, a rejected batch) records ``failed`` with a doubling retry time
+   (``CAMPAIGN_RETRY_INITIAL_SECONDS`` up to ``CAMPAIGN_RETRY_MAX_SECONDS``); Stark Bank being
+   unavailable records nothing (the next tick looks up, then creates).
 
 While the create call runs, the claim is held (``store.hold`` every ``claim_seconds / 4``):
 extended, or taken back if Redis lost it, so a slow create never lets a second process in.
@@ -161,18 +161,18 @@ class SlotIssuer:
         ignore_grace: bool = False,
     ) -> SlotOutcome:
         late = self.clock() > campaign.fire_at(slot) + min(60.0, campaign.interval / 2)
-        if (found := await self._held_at_bank(campaign, slot, late)) is not None:
-            return found
-        if not ignore_grace and self.clock() > campaign.deadline(slot):
-            if previous is not None:  # failed, and its grace is over: it stays failed
-                return previous
-            return await self._record(
-                campaign, SlotOutcome(slot=slot, status="skipped", at=self.clock(), late=True)
-            )
         try:
+            if (found := await self._held_at_bank(campaign, slot, late)) is not None:
+                return found
+            if not ignore_grace and self.clock() > campaign.deadline(slot):
+                if previous is not None:  # failed, and its grace is over: it stays failed
+                    return previous
+                return await self._record(
+                    campaign, SlotOutcome(slot=slot, status="skipped", at=self.clock(), late=True)
+                )
             async with self._holding(claim_key, token, campaign, slot):
                 created = await self._create_batch(campaign.slot_tags(slot))
-        except BankInputError as error:
+        except BankInputError as error:  # the look-up or the create refused (credentials...)
             attempts = (previous.attempts if previous is not None else 0) + 1
             wait = retry_wait(
                 attempts,
