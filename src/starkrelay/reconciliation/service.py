@@ -63,7 +63,9 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
             lost_entry_min_age_seconds=settings.forward_claim_idle_seconds,
         )
         report = await reconcile(services.redis, services.keys, services.bank, config)
-        await store_report(services.redis, services.keys, report)
+        await store_report(
+            services.redis, services.keys, report, history=settings.reconcile_report_history
+        )
     except Exception:
         metrics.RECONCILE_RUNS.labels("failed").inc()
         raise

@@ -7,6 +7,7 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
+- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``).
 
@@ -27,6 +28,7 @@ from starkrelay.store.dead_letters import (
     record_dead_letter_transfer,
     redrive_dead_letter,
 )
+from starkrelay.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
 from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
     FORWARD_GROUP,
@@ -40,6 +42,7 @@ from starkrelay.store.ledger import (
 )
 
 __all__ = [
+    "DELIVERIES_KEPT",
     "FORWARD_GROUP",
     "FORWARD_STAGES",
     "MAX_CONNECTIONS",
@@ -54,8 +57,10 @@ __all__ = [
     "extend",
     "intake_event",
     "keys_from_settings",
+    "load_deliveries",
     "new_token",
     "record_dead_letter_transfer",
+    "record_delivery",
     "redis_answers",
     "redrive_dead_letter",
     "release",
