@@ -35,7 +35,14 @@ if not Path(CHROMIUM).exists():
         raise pytest.UsageError(f"browser tests cannot run in CI: {message}")
     pytest.skip(message, allow_module_level=True)
 
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import (  # noqa: E402 (only once Chromium is known to exist)
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    sync_playwright,
+)
 
 
 @pytest.fixture(scope="session")

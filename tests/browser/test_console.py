@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import starkbank
-from conftest import ARTIFACTS, screenshot, sign_in
 from playwright.sync_api import BrowserContext, Page, expect
 from scenario import Scenario, wait_until
 
+from conftest import ARTIFACTS, screenshot, sign_in
 from starkrelay.forwarding.items import external_id_for
 
 PAGE_WEIGHT_LIMIT = 200_000
@@ -44,7 +44,9 @@ def test_sign_in_refuses_a_wrong_token_then_lets_the_right_one_in(
     sign_in(page, next_path="/console/dead-letters")
     expect(page).to_have_url(re.compile(r"/console/dead-letters$"))
     [cookie] = [c for c in page.context.cookies() if c["name"] == "starkrelay_console"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["expires"] > 0
 
 
 def test_a_post_without_the_csrf_token_is_refused(signed_in: Page, scenario: Scenario) -> None:
@@ -52,70 +54,40 @@ def test_a_post_without_the_csrf_token_is_refused(signed_in: Page, scenario: Sce
     refused = request.post(scenario.url + "/console/money/reconcile", form={"x": "1"})
     assert refused.status == 403
     assert "CSRF" in refused.text()
-    wrong = request.post(scenario.url + "/console/dead-letters/redrive", form={"csrf": "forged", "all": "1"})
+    wrong = request.post(
+        scenario.url + "/console/dead-letters/redrive", form={"csrf": "forged", "all": "1"}
+    )
     assert wrong.status == 403
     assert scenario.redis.xlen(scenario.keys.forward_dead_letters()) == 1  # nothing re-driven
-
-
-def test_overview_shows_the_numbers_of_the_status_api(
-    context: BrowserContext, scenario: Scenario
-) -> None:
-    page = context.new_page()
-    sign_in(page)
-    page.wait_for_url("**/console")
-    # Page weight: bytes on the wire for a fresh load of the overview (HTML, CSS, htmx, icon).
-    cdp = context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    sizes: dict[str, float] = {}
-    urls: dict[str, str] = {}
-    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
-    cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
-    page.goto("/console", wait_until="networkidle")
-    weight = int(sum(sizes.values()))
-    report = "\n".join(f"{int(sizes[r]):>8} {urls.get(r, '?')}" for r in sizes)
-    (ARTIFACTS / "overview-page-weight.txt").write_text(f"{weight} bytes\n{report}\n")
-    print(f"\noverview page weight: {weight} bytes over {len(sizes)} requests\n{report}")
-    assert 0 < weight < PAGE_WEIGHT_LIMIT, report
-    assert len(sizes) >= 3  # the page, its stylesheet and htmx, all from 127.0.0.1
-
-    status = api(scenario, "/api/v1/status").json()
-    shown = page.locator("[data-status]")
-    assert shown.count() >= 12
-    for n in range(shown.count()):
-        cell = shown.nth(n)
-        path = cell.get_attribute("data-status") or ""
-        assert int(cell.inner_text()) == dig(status, path), path
-    assert status["campaign"]["invoices_issued"] == len(scenario.invoice_ids)
-    expect(page.locator("table.slots tbody tr")).to_have_count(4)
-    expect(page.locator("[data-funnel=issued]")).to_have_text(str(len(scenario.invoice_ids)))
-    screenshot(page, "overview")
-    page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, "overview-phone")
-    # It refreshes by itself: the live part is fetched again within a few seconds.
-    with page.expect_response(lambda r: r.url.endswith("/console/live"), timeout=10_000):
-        pass
 
 
 def test_searching_an_external_id_opens_the_story_in_order(
     signed_in: Page, scenario: Scenario
 ) -> None:
     page = signed_in
-    invoice_id = next(
-        i for i in scenario.paid_ids
-        if scenario.redis.hget(scenario.keys.webhook_ledger(i), "stage") == "success"
-    )  # fmt: skip
+
+    def forwarded_by_webhook(invoice_id: str) -> bool:
+        redis, keys = scenario.redis, scenario.keys
+        deliveries = redis.lrange(keys.webhook_deliveries(invoice_id), 0, -1)
+        return redis.hget(keys.webhook_ledger(invoice_id), "stage") == "success" and any(
+            '"outcome": "enqueued"' in d and '"source": "webhook"' in d for d in deliveries
+        )
+
+    invoice_id = next(i for i in scenario.paid_ids if forwarded_by_webhook(i))
     page.fill("#q", external_id_for(invoice_id))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/console/invoices/{invoice_id}$"))
     kinds = page.locator("ol.timeline > li").evaluate_all("items => items.map(i => i.dataset.kind)")
     for first, then in [
-        ("issued", "paid"), ("paid", "credited"), ("credited", "enqueued"),
-        ("enqueued", "transfer"), ("transfer", "transfer_log"),
+        ("issued", "paid"), ("paid", "credited"), ("credited", "webhook"),
+        ("webhook", "enqueued"), ("enqueued", "transfer"), ("transfer", "transfer_log"),
     ]:  # fmt: skip
-        assert first in kinds and then in kinds, kinds
+        assert first in kinds, kinds
+        assert then in kinds, kinds
         assert kinds.index(first) < kinds.index(then), kinds
-    sources = set(page.locator("ol.timeline > li").evaluate_all("i => i.map(x => x.dataset.source)"))
+    sources = set(
+        page.locator("ol.timeline > li").evaluate_all("i => i.map(x => x.dataset.source)")
+    )
     assert {"stark_bank", "starkrelay"} <= sources
     expect(page.locator("[data-stage]")).to_have_text("success")
     story = api(scenario, f"/api/v1/invoices/{invoice_id}").json()
@@ -166,8 +138,55 @@ def test_a_refused_forward_is_re_driven_from_the_page_and_paid_once(
     def forwarded() -> list[Any]:
         return [t for t in starkbank.transfer.query(tags=[f"invoice:{dead}"])]
 
-    wait_until(lambda: any(t.status == "success" for t in forwarded()), 20, "the re-driven transfer")
+    wait_until(
+        lambda: any(t.status == "success" for t in forwarded()), 20, "the re-driven transfer"
+    )
     [transfer] = forwarded()
     assert transfer.external_id == external_id_for(dead)
     ledger = scenario.redis.hgetall(scenario.keys.webhook_ledger(dead))
     assert transfer.amount == int(ledger["amount"])
+
+
+def test_overview_shows_the_numbers_of_the_status_api(
+    context: BrowserContext, scenario: Scenario
+) -> None:
+    page = context.new_page()
+    sign_in(page)
+    page.wait_for_url("**/console")
+    # Page weight: bytes on the wire for a fresh load of the overview (HTML, CSS, htmx, icon).
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    sizes: dict[str, float] = {}
+    urls: dict[str, str] = {}
+    cdp.on(
+        "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+    )
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
+    )
+    page.goto("/console", wait_until="networkidle")
+    weight = int(sum(sizes.values()))
+    report = "\n".join(f"{int(sizes[r]):>8} {urls.get(r, '?')}" for r in sizes)
+    (ARTIFACTS / "overview-page-weight.txt").write_text(f"{weight} bytes\n{report}\n")
+    print(f"\noverview page weight: {weight} bytes over {len(sizes)} requests\n{report}")
+    assert 0 < weight < PAGE_WEIGHT_LIMIT, report
+    assert len(sizes) >= 3  # the page, its stylesheet and htmx, all from 127.0.0.1
+
+    status = api(scenario, "/api/v1/status").json()
+    shown = page.locator("[data-status]")
+    assert shown.count() >= 12
+    for n in range(shown.count()):
+        cell = shown.nth(n)
+        path = cell.get_attribute("data-status") or ""
+        assert int(cell.inner_text()) == dig(status, path), path
+    assert status["campaign"]["invoices_issued"] == len(scenario.invoice_ids)
+    expect(page.locator("table.slots tbody tr")).to_have_count(4)
+    expect(page.locator("[data-funnel=issued]")).to_have_text(str(len(scenario.invoice_ids)))
+    screenshot(page, "overview")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "overview-phone")
+    # It refreshes by itself: the live part is fetched again within a few seconds.
+    with page.expect_response(lambda r: r.url.endswith("/console/live"), timeout=10_000):
+        pass

@@ -126,9 +126,7 @@ def publish(report: MoneyReport) -> None:
     metrics.REPORT_DISAGREEMENTS.set(len(report.disagreements))
 
 
-async def store_report(
-    redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30
-) -> None:
+async def store_report(redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30) -> None:
     """Store `report` as the last one and at the head of the history, which keeps the newest
     `history` reports (``RECONCILE_REPORT_HISTORY``); one transaction."""
     text = report.to_json()

@@ -80,12 +80,13 @@ async def take_event(
     (the route turns them into 503 so Stark Bank retries). Every delivery about one of our
     invoices, duplicates included, is then noted in that invoice's delivery list (after the
     work, and never instead of it)."""
+    received = time.time()
     outcome = await _take_event(redis, keys, event, policy, source=source)
     invoice_id = _invoice_of(event)
     if invoice_id:
         delivery: dict[str, str | float | None] = {
             "event_id": event.id,
-            "at": time.time(),
+            "at": received,
             "event_created": event.created.isoformat(),
             "subscription": event.subscription,
             "log_type": event.log_type,
