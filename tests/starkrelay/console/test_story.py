@@ -58,7 +58,7 @@ def full_inputs() -> StoryInputs:
             "fee": "50",
             "queued:0": f"{at(11).timestamp()}",
             "entry:0": "1-0",
-        },  # fmt: skip
+        },
         deliveries=[
             {
                 "event_id": "e1",
@@ -76,7 +76,7 @@ def full_inputs() -> StoryInputs:
                 "outcome": "duplicate",
                 "source": "webhook",
             },
-        ],  # fmt: skip
+        ],
     )
 
 
