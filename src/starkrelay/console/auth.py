@@ -29,7 +29,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from starkrelay.deps import Services, ServicesDep
-from starkrelay.store import Keys, Redis
+from starkrelay.settings import Settings
+from starkrelay.store import Keys, Redis, connect_from_settings, keys_from_settings
 
 log = structlog.get_logger(__name__)
 
@@ -205,3 +206,15 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/console") and not target.startswith("//"):
         return target
     return "/console"
+
+
+async def one_time_signin_url(settings: Settings, base_url: str) -> str:
+    """A fresh one-time sign-in link to the console at ``base_url`` (for a person who started
+    the service and holds its token, e.g. ``starkrelay demo --keep-running``)."""
+    redis = connect_from_settings(settings)
+    try:
+        keys = keys_from_settings(settings)
+        token = await issue_signin_link(redis, keys, settings.console_signin_link_seconds)
+    finally:
+        await redis.aclose()
+    return f"{base_url.rstrip('/')}/console/signin/link/{token}"

@@ -11,9 +11,8 @@ import httpx
 import pytest
 from relay_harness import RelayServer
 
-from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, issue_signin_link
+from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, one_time_signin_url
 from starkrelay.settings import Settings
-from starkrelay.store import connect, keys_from_settings
 
 TOKEN = "console-test-admin-token-93b1"
 
@@ -128,23 +127,16 @@ def test_posts_need_the_sessions_csrf_token(client: Browser, server: RelayServer
 
 
 def test_a_one_time_link_signs_in_once(
-    client: Browser, server: RelayServer, relay_settings: Callable[..., Settings], redis_url: str
+    client: Browser, server: RelayServer, relay_settings: Callable[..., Settings]
 ) -> None:
     settings = relay_settings(admin_token=TOKEN)
-
-    async def issue() -> str:
-        redis = connect(redis_url)
-        try:
-            return await issue_signin_link(redis, keys_from_settings(settings), 60)
-        finally:
-            await redis.aclose()
-
-    token = asyncio.run(issue())
-    first = client.get(f"/console/signin/link/{token}")
+    link = asyncio.run(one_time_signin_url(settings, server.url))  # what the demo prints
+    assert link.startswith(f"{server.url}/console/signin/link/")
+    first = client.get(link)
     assert first.status_code == 303
     assert SESSION_COOKIE in first.cookies
     assert client.get("/console").status_code == 200
-    again = browser(server).get(f"/console/signin/link/{token}")
+    again = browser(server).get(link)
     assert again.status_code == 401
     assert "already used or has expired" in again.text
 
