@@ -2,9 +2,11 @@
 history (``index`` 0 is the newest).
 
 CSV columns: ``record,name,value,invoice_id,problem``. Records: ``meta`` (since, generated
-at), ``total`` (each money line in cents, in ``MoneyReport.LINES`` order), ``count`` (invoices,
-events marked delivered, ...), ``disagreement`` (one per invoice whose numbers disagree; value
-is its net in cents). Every total row equals the report's field of that name.
+at), ``total`` (each money line in cents, in ``MoneyReport.LINES`` order, then
+``unexplained_outflow``), ``count`` (invoices, events marked delivered, ...), ``disagreement``
+(one per invoice whose numbers disagree; value is its net in cents), ``unexplained`` (one per
+transfer to the destination that no credited invoice explains; value is its amount). Every
+total row equals the report's field of that name.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starkrelay.reconciliation.report import MoneyReport, load_report, load_repo
 from starkrelay.store import Keys, Redis
 
 CSV_COLUMNS = ("record", "name", "value", "invoice_id", "problem")
+TOTALS = (*MoneyReport.LINES, "unexplained_outflow")
 COUNTS = (
     "invoices",
     "skipped",
@@ -35,7 +38,7 @@ def report_rows(report: MoneyReport) -> list[dict[str, str | int]]:
         {"record": "meta", "name": "generated_at", "value": report.generated_at},
     ]
     rows += [{"record": "total", "name": line, "value": getattr(report, line)}
-             for line in MoneyReport.LINES]  # fmt: skip
+             for line in TOTALS]  # fmt: skip
     rows += [{"record": "count", "name": name, "value": getattr(report, name)} for name in COUNTS]
     for problem in report.disagreements:
         rows.append(
@@ -45,6 +48,16 @@ def report_rows(report: MoneyReport) -> list[dict[str, str | int]]:
                 "value": problem.get("net", ""),
                 "invoice_id": problem.get("invoice_id", ""),
                 "problem": problem.get("problem", ""),
+            }
+        )
+    for outflow in report.unexplained:
+        rows.append(
+            {
+                "record": "unexplained",
+                "name": str(outflow.get("transfer_id", "")),
+                "value": outflow.get("amount", ""),
+                "invoice_id": outflow.get("invoice_id", ""),
+                "problem": outflow.get("reason", ""),
             }
         )
     return rows

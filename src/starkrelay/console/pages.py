@@ -11,6 +11,7 @@ from starkrelay.console.overview import build_overview
 from starkrelay.console.render import SECURITY_HEADERS, page
 from starkrelay.console.story_sources import find_invoice_id, gather_story, looks_like_id
 from starkrelay.deps import Services
+from starkrelay.reconciliation.report import MoneyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -33,6 +34,7 @@ def base_context(
         "section": section,
         "csrf": session.csrf,
         "docs_url": getattr(app, "docs_url", None),
+        "lines": MoneyReport.LINES,
         "metrics_url": "/metrics",
     }
 

@@ -36,6 +36,7 @@ _RANK = {
     "redriven": 10,
     "requeued": 11,
     "skipped": 12,
+    "waiting": 12,
 }
 _SLOT_TAG = re.compile(r"^campaign:(?P<campaign>[^:]+):slot:(?P<slot>\d+)$")
 
@@ -251,6 +252,16 @@ def _ledger_items(inputs: StoryInputs) -> list[StoryItem]:
                 "dead_letter",
                 f"Dead-lettered ({letter.kind or 'unknown'}): {letter.reason}",
                 {"dead_letter_id": letter.id, "kind": letter.kind, "reason": letter.reason},
+            )
+        )
+    if ledger.get("stage") == "waiting":
+        items.append(
+            StoryItem(
+                to_datetime(ledger.get("stage_at")),
+                "starkrelay",
+                "waiting",
+                "Waiting for the balance to cover it: "
+                + (ledger.get("waiting_reason") or "Stark Bank refused it for lack of balance"),
             )
         )
     if ledger.get("stage") == "skipped" and ledger.get("skipped_reason"):

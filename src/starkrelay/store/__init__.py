@@ -7,9 +7,11 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
-- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
-  ``record_dead_letter_transfer``).
+  ``record_dead_letter_transfer``);
+- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
+- ``waiting``: forwards waiting for the balance (``list_waiting``, ``release_waiting``,
+  ``record_waiting_transfer``).
 
 Every public name is importable from ``starkrelay.store`` itself; callers need not know which
 module holds it.
@@ -40,6 +42,16 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.waiting import (
+    ReleaseOutcome,
+    Waiter,
+    last_balance_check,
+    list_waiting,
+    record_waiting_transfer,
+    release_waiting,
+    save_balance_check,
+    waiting_count,
+)
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -49,22 +61,30 @@ __all__ = [
     "Keys",
     "Redis",
     "RedriveOutcome",
+    "ReleaseOutcome",
     "RequeueOutcome",
     "Settlement",
+    "Waiter",
     "claim",
     "connect",
     "connect_from_settings",
     "extend",
     "intake_event",
     "keys_from_settings",
+    "last_balance_check",
+    "list_waiting",
     "load_deliveries",
     "new_token",
     "record_dead_letter_transfer",
     "record_delivery",
+    "record_waiting_transfer",
     "redis_answers",
     "redrive_dead_letter",
     "release",
+    "release_waiting",
     "requeue_lost_entry",
+    "save_balance_check",
     "settle_forward",
     "settle_forwards",
+    "waiting_count",
 ]

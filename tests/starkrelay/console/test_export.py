@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from starkrelay.console.export import report_at, report_csv, report_json
+from starkrelay.console.export import TOTALS, report_at, report_csv, report_json
 from starkrelay.reconciliation.report import MoneyReport, load_report_history, store_report
 from starkrelay.store import Keys, connect
 
@@ -17,6 +17,10 @@ def sample(n: int = 0) -> MoneyReport:
         since="2026-11-30", generated_at=f"2026-12-01T01:00:0{n}+00:00", invoices=3,
         credited=30_000 + n, fees=150, net=29_850 + n, forwarded=19_900, in_flight=4_975 + n,
         dead_lettered=4_975, events_marked_delivered=2, enqueued_missing=1,
+        waiting=1_000, unexplained_outflow=300,
+        unexplained=[
+            {"transfer_id": "t9", "amount": 300, "invoice_id": "", "reason": "no invoice"}
+        ],
         disagreements=[{"invoice_id": "77", "net": 4_975, "problem": "credited, no, \"record\""}],
     )  # fmt: skip
 
@@ -27,8 +31,8 @@ def test_csv_parses_and_its_totals_equal_the_report() -> None:
     assert text.startswith("record,name,value,invoice_id,problem\r\n")
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     totals = {r["name"]: int(r["value"]) for r in rows if r["record"] == "total"}
-    assert list(totals) == list(MoneyReport.LINES)
-    assert totals == {line: getattr(report, line) for line in MoneyReport.LINES}
+    assert list(totals) == [*MoneyReport.LINES, "unexplained_outflow"] == list(TOTALS)
+    assert totals == {line: getattr(report, line) for line in TOTALS}
     counts = {r["name"]: int(r["value"]) for r in rows if r["record"] == "count"}
     assert counts["invoices"] == 3
     assert counts["events_marked_delivered"] == 2
@@ -37,6 +41,8 @@ def test_csv_parses_and_its_totals_equal_the_report() -> None:
     [problem] = [r for r in rows if r["record"] == "disagreement"]
     assert (problem["invoice_id"], problem["value"]) == ("77", "4975")
     assert problem["problem"] == 'credited, no, "record"'  # quoted, not split
+    [outflow] = [r for r in rows if r["record"] == "unexplained"]
+    assert (outflow["name"], outflow["value"], outflow["problem"]) == ("t9", "300", "no invoice")
 
 
 def test_json_round_trips_the_report() -> None:

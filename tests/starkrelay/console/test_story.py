@@ -142,6 +142,19 @@ def test_dead_letter_redrive_and_reconciliation_actions_are_told() -> None:
     assert by_kind["reconcile"].source == "starkrelay"
 
 
+def test_a_forward_waiting_for_the_balance_says_why() -> None:
+    ledger = {
+        "stage": "waiting", "attempt": "0", "amount": "9450", "gross_amount": "9500",
+        "fee": "50", "queued:0": str(at(11).timestamp()), "stage_at": str(at(12).timestamp()),
+        "waiting_reason": "insufficientBalance: the balance is short",
+    }  # fmt: skip
+    story = assemble_story(replace(full_inputs(), transfers=[], transfer_logs=[], ledger=ledger))
+    [waiting] = [item for item in story.items if item.kind == "waiting"]
+    assert waiting.title.endswith("insufficientBalance: the balance is short")
+    assert waiting.at == at(12)
+    assert story.summary["stage"] == "waiting"
+
+
 def test_steps_without_a_time_come_last_and_an_empty_story_is_empty() -> None:
     undated = replace(INVOICE, created=None)
     story = assemble_story(replace(full_inputs(), invoice=undated))
