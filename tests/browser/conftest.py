@@ -14,28 +14,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from scenario import ADMIN_TOKEN, Scenario, running_scenario
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-
-if not Path(CHROMIUM).exists():
-    message = f"{CHROMIUM} is missing: run scripts/test-browser (it installs Chromium with apt-get)"
-    if os.environ.get("CI"):
-        raise pytest.UsageError(f"browser tests cannot run in CI: {message}")
-    pytest.skip(message, allow_module_level=True)
-
-from playwright.sync_api import (  # noqa: E402 (only once Chromium is known to exist)
+from browser_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sign_in
+from browser_scenario import Scenario, running_scenario
+from playwright.sync_api import (
     Browser,
     BrowserContext,
     Page,
@@ -45,14 +26,23 @@ from playwright.sync_api import (  # noqa: E402 (only once Chromium is known to 
 )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop counts as running
+# in this thread, so asyncio.run() in any later test would fail.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = (
+            f"{CHROMIUM} is missing: scripts/test-browser installs it (apt-get install chromium)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {message}")
+        pytest.skip(message)
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
         yield browser
@@ -60,7 +50,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def scenario(redis_url: str) -> Iterator[Scenario]:
     with running_scenario(redis_url) as running:
         yield running
@@ -102,21 +92,8 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-def sign_in(page: Page, token: str = ADMIN_TOKEN, next_path: str = "/console") -> None:
-    """Sign in through the form, as a person would."""
-    page.goto(f"/console/signin?next={next_path}")
-    page.fill("#token", token)
-    page.click("form.signin button[type=submit]")
-
-
 @pytest.fixture
 def signed_in(page: Page) -> Page:
     sign_in(page)
     page.wait_for_url("**/console")
     return page
-
-
-def screenshot(page: Page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

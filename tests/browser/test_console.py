@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import starkbank
+from browser_harness import ARTIFACTS, screenshot, sign_in
+from browser_scenario import Scenario, wait_until
 from playwright.sync_api import BrowserContext, Page, expect
-from scenario import Scenario, wait_until
 
-from conftest import ARTIFACTS, screenshot, sign_in
 from starkrelay.console.export import TOTALS
 from starkrelay.forwarding.items import external_id_for
 
@@ -78,14 +78,24 @@ def test_searching_an_external_id_opens_the_story_in_order(
     page.fill("#q", external_id_for(invoice_id))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/console/invoices/{invoice_id}$"))
-    kinds = page.locator("ol.timeline > li").evaluate_all("items => items.map(i => i.dataset.kind)")
-    for first, then in [
-        ("issued", "paid"), ("paid", "credited"), ("credited", "webhook"),
-        ("webhook", "enqueued"), ("enqueued", "transfer"), ("transfer", "transfer_log"),
-    ]:  # fmt: skip
-        assert first in kinds, kinds
-        assert then in kinds, kinds
-        assert kinds.index(first) < kinds.index(then), kinds
+    steps = page.locator("ol.timeline > li").evaluate_all(
+        "items => items.map(i => [i.dataset.kind, i.querySelector('.what').textContent])"
+    )
+    kinds = [kind for kind, _ in steps]
+
+    def first(kind: str, words: str = "") -> int:
+        return next(n for n, (k, title) in enumerate(steps) if k == kind and words in title)
+
+    order = [
+        first("issued"),
+        first("paid"),
+        first("credited"),
+        first("webhook", "invoice credited received: enqueued"),
+        first("enqueued"),
+        first("transfer"),
+        first("transfer_log", "success"),
+    ]
+    assert order == sorted(order), steps
     sources = set(
         page.locator("ol.timeline > li").evaluate_all("i => i.map(x => x.dataset.source)")
     )
