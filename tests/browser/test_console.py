@@ -104,6 +104,13 @@ def test_searching_an_external_id_opens_the_story_in_order(
     story = api(scenario, f"/api/v1/invoices/{invoice_id}").json()
     assert [item["kind"] for item in story["items"]] == kinds
     screenshot(page, "invoice-story")
+    [transfer] = starkbank.transfer.query(tags=[f"invoice:{invoice_id}"])
+    page.fill("#q", transfer.id)  # a forward transfer's id finds its invoice too
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/console/invoices/{invoice_id}$"))
+    page.fill("#q", "no-such-thing")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("No invoice, forward transfer or external id")
 
 
 def test_reconcile_now_then_the_csv_totals_equal_the_report(

@@ -111,6 +111,21 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_opens_the_pages(client: B
     )
 
 
+def test_the_cookie_is_secure_behind_an_https_url(relay_settings: Callable[..., Settings]) -> None:
+    settings = relay_settings(admin_token=TOKEN, api_external_url="https://relay.example.com")
+    with RelayServer(settings) as behind_proxy, browser(behind_proxy) as client:
+        page = client.get("/console/signin")
+        assert "secure" in page.headers["set-cookie"].lower()
+        token = page.cookies[SIGNIN_COOKIE]
+        answer = client.post(  # the browser behind the proxy talks https: it sends the cookie
+            "/console/signin",
+            data={"token": TOKEN, "form_token": token, "next": "/console"},
+            headers={"Cookie": f"{SIGNIN_COOKIE}={token}"},
+        )
+        assert answer.status_code == 303
+        assert "secure" in answer.headers["set-cookie"].lower()
+
+
 def test_posts_need_the_sessions_csrf_token(client: Browser, server: RelayServer) -> None:
     stranger = browser(server)
     assert stranger.post("/console/money/reconcile", data={"csrf": "x"}).status_code == 403
