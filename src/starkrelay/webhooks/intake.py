@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, parse_external_id
@@ -93,9 +94,15 @@ async def take_event(
             "outcome": outcome.value,
             "source": source,
         }
-        await store.record_delivery(
-            redis, keys, invoice_id, delivery, ttl_seconds=LEDGER_TTL_SECONDS
-        )
+        try:
+            await store.record_delivery(
+                redis, keys, invoice_id, delivery, ttl_seconds=LEDGER_TTL_SECONDS
+            )
+        except RedisError as error:  # informational only: the work above is done and durable
+            log.warning(
+                "webhooks.delivery.unrecorded", event_id=event.id, invoice_id=invoice_id,
+                error=str(error),
+            )  # fmt: skip
     return outcome
 
 
