@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +20,7 @@ from starkrelay.console.export import TOTALS
 from starkrelay.forwarding.items import external_id_for
 
 PAGE_WEIGHT_LIMIT = 200_000
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console-overview.png"
 
 
 def api(scenario: Scenario, path: str) -> httpx.Response:
@@ -202,7 +206,9 @@ def test_overview_shows_the_numbers_of_the_status_api(
     assert status["campaign"]["invoices_issued"] == len(scenario.invoice_ids)
     expect(page.locator("table.slots tbody tr")).to_have_count(4)
     expect(page.locator("[data-funnel=issued]")).to_have_text(str(len(scenario.invoice_ids)))
-    screenshot(page, "overview")
+    shot = screenshot(page, "overview")
+    if os.environ.get("STARKRELAY_UPDATE_DOCS_SCREENSHOT"):
+        shutil.copyfile(shot, DOCS_SCREENSHOT)  # the README's picture of the console
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "overview-phone")
     # It refreshes by itself: the live part is fetched again within a few seconds.

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import redis
 from relay_harness import RelayServer
 
 from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, one_time_signin_url
 from starkrelay.settings import Settings
+from starkrelay.store import keys_from_settings
 
 TOKEN = "console-test-admin-token-93b1"
 
@@ -139,6 +142,29 @@ def test_posts_need_the_sessions_csrf_token(client: Browser, server: RelayServer
     header = client.post("/console/signout", headers={"X-CSRF-Token": csrf})
     assert header.status_code == 303
     assert client.get("/console").status_code == 303  # the session is gone
+
+
+def test_reconcile_now_reports_a_busy_lock_and_asks_the_page_to_reload(
+    client: Browser, relay_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    keys = keys_from_settings(relay_settings(admin_token=TOKEN))
+    holder = redis.Redis.from_url(redis_url)
+    holder.set(keys.reconcile_lock(), "another-replica", ex=60)  # a run elsewhere holds it
+    try:
+        sign_in(client)
+        answer = client.post("/console/money/reconcile", data={"csrf": csrf_of(client)})
+        assert answer.status_code == 303
+        deadline = time.monotonic() + 10
+        while 'data-state="running"' in (progress := client.get("/console/money/progress")).text:
+            assert time.monotonic() < deadline, progress.text
+            time.sleep(0.02)
+        assert 'data-state="busy"' in progress.text
+        assert "Another reconciliation was running" in progress.text
+        assert progress.headers["hx-refresh"] == "true"  # htmx reloads the whole page
+        assert "Another reconciliation was running" in client.get("/console/money").text
+    finally:
+        holder.delete(keys.reconcile_lock(), keys.console_reconcile_run())
+        holder.close()
 
 
 def test_a_one_time_link_signs_in_once(
