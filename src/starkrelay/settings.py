@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     reconcile_cron: str = "0 1 * * *"
     reconcile_timezone: str = "America/Sao_Paulo"
     reconcile_lookback_days: int = Field(default=3, ge=1, le=90)
+    reconcile_report_history: int = Field(default=30, ge=1, le=1000)
+    """Money reports kept in Redis, newest first (the console's report history)."""
+
+    # --- console ----------------------------------------------------------------------------
+    console_session_seconds: float = Field(default=28800.0, gt=0)
+    """How long a console sign-in lasts (8 h)."""
+    console_signin_link_seconds: float = Field(default=300.0, gt=0)
+    """How long a one-time sign-in link (``starkrelay demo --keep-running``) stays usable."""
+    console_refresh_seconds: float = Field(default=5.0, ge=1)
+    """How often the console's overview refreshes itself."""
 
     _private_key_pem: SecretStr = PrivateAttr(default=SecretStr(""))
 

@@ -58,6 +58,11 @@ class Keys:
         time ``queued:<n>`` and stream entry id ``entry:<n>``, transfers, last error)."""
         return self.key("ledger", "invoice", invoice_id)
 
+    def webhook_deliveries(self, invoice_id: str) -> str:
+        """List (JSON, oldest first, capped): every delivery of an event about one invoice
+        (event id, time, log type, outcome: ``duplicate`` when refused as a repeat)."""
+        return self.key("ledger", "invoice", invoice_id, "deliveries")
+
     def ledger_stages(self) -> str:
         """Hash: forward stage -> number of invoices currently in it (kept by the scripts)."""
         return self.key("ledger", "stages")
@@ -100,6 +105,25 @@ class Keys:
     def reconcile_lock(self) -> str:
         """String with expiry: owner token of the process running a reconciliation."""
         return self.key("reconcile", "lock")
+
+    def reconcile_report_history(self) -> str:
+        """List (JSON): past money reports, newest first, ``RECONCILE_REPORT_HISTORY`` kept."""
+        return self.key("reconcile", "reports")
+
+    # --- console ------------------------------------------------------------------------------
+    def console_session(self, digest: str) -> str:
+        """String (JSON) with expiry: one signed-in console session, by the SHA-256 of its
+        cookie value (the cookie itself is never stored)."""
+        return self.key("console", "session", digest)
+
+    def console_signin_link(self, digest: str) -> str:
+        """String with expiry: a one-time sign-in link, by the SHA-256 of its token; deleted
+        when used."""
+        return self.key("console", "signin-link", digest)
+
+    def console_reconcile_run(self) -> str:
+        """String (JSON) with expiry: progress of the reconciliation started from the console."""
+        return self.key("console", "reconcile-run")
 
 
 def keys_from_settings(settings: Settings) -> Keys:
