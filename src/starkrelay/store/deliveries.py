@@ -8,14 +8,27 @@ delivery next to the invoice's money record. Informational only: no money decisi
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from starkrelay.store.batching import ScriptBatcher
 from starkrelay.store.connection import Redis
 from starkrelay.store.keys import Keys
 
 DELIVERIES_KEPT = 50
 """The newest deliveries kept per invoice."""
+
+
+# KEYS: the invoice's delivery list. ARGV: the delivery's JSON, entries kept, ttl seconds.
+_RECORD_DELIVERY_LUA = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
 
 
 async def record_delivery(
@@ -26,14 +39,18 @@ async def record_delivery(
     *,
     ttl_seconds: int,
 ) -> None:
-    """Append ``delivery`` to the invoice's list (one round trip); the list keeps the newest
-    ``DELIVERIES_KEPT`` and lives ``ttl_seconds`` after its last change."""
-    key = keys.webhook_deliveries(invoice_id)
-    pipe = redis.pipeline(transaction=True)
-    pipe.rpush(key, json.dumps(dict(delivery), sort_keys=True))
-    pipe.ltrim(key, -DELIVERIES_KEPT, -1)
-    pipe.expire(key, ttl_seconds)
-    await pipe.execute()
+    """Append ``delivery`` to the invoice's list in one atomic script; the list keeps the newest
+    ``DELIVERIES_KEPT`` and lives ``ttl_seconds`` after its last change. Concurrent calls share
+    one pipeline per event-loop tick (``store.batching``)."""
+    batcher = _BATCHERS.get(redis)
+    if batcher is None:
+        batcher = _BATCHERS[redis] = ScriptBatcher(redis, _RECORD_DELIVERY_LUA, 1)
+    await batcher.run(
+        keys.webhook_deliveries(invoice_id),
+        json.dumps(dict(delivery), sort_keys=True),
+        DELIVERIES_KEPT,
+        ttl_seconds,
+    )
 
 
 async def load_deliveries(redis: Redis, keys: Keys, invoice_id: str) -> list[dict[str, Any]]:

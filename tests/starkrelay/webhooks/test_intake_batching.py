@@ -15,6 +15,7 @@ import pytest
 from redis.exceptions import RedisError, ResponseError
 from test_intake import invoice_event
 
+from starkrelay import store
 from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
 from starkrelay.store import Keys, connect
 from starkrelay.store.batching import MAX_BATCH, ScriptBatcher
@@ -61,6 +62,10 @@ def test_many_concurrent_intakes_share_few_pipelines_and_each_is_enqueued_once(
             again = await asyncio.gather(*(take_event(redis, keys, e, POLICY) for e in events))
             assert again == [Outcome.DUPLICATE] * count
             assert await redis.xlen(keys.forward_stream()) == count
+            # each delivery was noted on its invoice (also coalesced), the duplicate too
+            for n in (0, 299, 599):
+                noted = await store.load_deliveries(redis, keys, f"{1000 + n}")
+                assert [d["outcome"] for d in noted] == ["enqueued", "duplicate"]
         finally:
             await redis.aclose()
 
