@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.ops.supervision import Supervisor
 from starkrelay.settings import Settings
 from starkrelay.store import Keys, Redis
 
@@ -62,9 +63,28 @@ def get_public_key(request: Request) -> StarkPublicKey:
     return get_services(request).public_key
 
 
+def get_supervisor(request: Request) -> Supervisor:
+    """The process's ``Supervisor`` (parts, heartbeats, fatal state)."""
+    supervisor: Supervisor = request.app.state.supervisor
+    return supervisor
+
+
+def intake_unavailable(request: Request) -> str | None:
+    """Why this process cannot act on a webhook it would accept now (it is stopping, or a
+    part its role needs for intake is not running), or None when it can."""
+    supervisor = get_supervisor(request)
+    if supervisor.fatal is not None:
+        return "the process is stopping"
+    required: tuple[str, ...] = request.app.state.intake_requires
+    missing = [name for name in required if supervisor.heartbeat(name).state != "running"]
+    return f"not running: {', '.join(missing)}" if missing else None
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 BankDep = Annotated[BankGateway, Depends(get_bank)]
 PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]
+SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+IntakeUnavailableDep = Annotated[str | None, Depends(intake_unavailable)]

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="starkrelay", description="letters, digits, '-', '_', '.' or ':'"
     )
+    api_docs_enabled: bool | None = None
+    """Interactive API docs (/docs, /redoc, /openapi.json); unset: on in development only."""
+
+    # --- supervision of the background parts ------------------------------------------------
+    startup_retry_deadline_seconds: float = Field(default=300.0, gt=0)
+    startup_retry_max_wait_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=180.0, gt=0)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=8001, ge=0, le=65535)
+    """``starkrelay worker`` serves /metrics and health here; 0 turns the listener off."""
 
     # --- Stark Bank -------------------------------------------------------------------------
     stark_environment: Literal["sandbox", "production"] = "sandbox"
@@ -226,8 +236,7 @@ class Settings(BaseSettings):
                 "CAMPAIGN_DURATION_SECONDS: expected 0 (endless) or at least "
                 "CAMPAIGN_INTERVAL_SECONDS"
             )
-        if self.environment == "production" and self.api_external_url is None:
-            problems.append("API_EXTERNAL_URL: expected the public https URL in production")
+        problems.extend(self._production_problems())
         try:
             self._private_key_pem = SecretStr(_resolve_private_key(self))
         except ValueError as error:
@@ -236,7 +245,35 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    def _production_problems(self) -> list[str]:
+        """What ``ENVIRONMENT=production`` refuses: a public URL that is not https, and no
+        ``REDIS_URL`` (the embedded Valkey is a throwaway store without a password)."""
+        if self.environment != "production":
+            return []
+        problems: list[str] = []
+        if self.api_external_url is None:
+            problems.append("API_EXTERNAL_URL: expected the public https URL in production")
+        elif self.api_external_url.scheme != "https":
+            problems.append(
+                "API_EXTERNAL_URL: expected an https:// URL in production "
+                "(Stark Bank delivers webhooks only over https)"
+            )
+        if self.redis_url is None:
+            problems.append(
+                "REDIS_URL: missing; expected the redis:// or rediss:// URL of a persistent "
+                "Redis in production (the embedded Valkey keeps no data and has no password)"
+            )
+        return problems
+
     # --- derived values ---------------------------------------------------------------------
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served: ``API_DOCS_ENABLED``, else on
+        in development and off in production."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.environment == "development"
+
     @property
     def private_key_pem(self) -> SecretStr:
         """The project's secp256k1 private key, PEM, from whichever variable provided it."""

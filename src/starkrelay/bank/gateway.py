@@ -278,6 +278,18 @@ class BankGateway:
             "delete_webhook", lambda: starkbank.webhook.delete(webhook_id, user=self._user)
         )
 
+    async def verify_credentials(self, policy: RetryPolicy | None = None) -> None:
+        """One authenticated call (the balance) that Stark Bank answers only for a known
+        project signing with its registered key. Raises ``BankInputError`` when refused
+        (see ``bank.credentials``), ``BankUnavailableError`` when Stark Bank could not be
+        reached within ``policy`` (default: the gateway's); the caller logs the outcome."""
+        await run_bank_call(
+            "verify_credentials",
+            lambda: starkbank.balance.get(user=self._user),
+            policy or self.policy,
+            quiet=True,
+        )
+
     async def get_balance(self) -> Balance:
         """The workspace balance."""
         item = await self._call("get_balance", lambda: starkbank.balance.get(user=self._user))

@@ -1,9 +1,21 @@
-"""Long-running processes: ``serve``, ``api``, ``worker``."""
+"""Long-running processes: ``serve``, ``api``, ``worker``.
+
+Each checks the Stark Bank credentials first (one authenticated call): refused credentials
+print one line naming the variables and exit with status 2; Stark Bank unreachable is logged
+and the check goes on in the background (readiness names ``stark_credentials`` meanwhile).
+A background part that dies stops the process with a non-zero status (1, or 2 for a refusal
+found later), so the orchestrator restarts it.
+"""
 
 from __future__ import annotations
 
-from starkrelay.cli.common import HostOption, PortOption, app, load_or_exit, with_redis
+import typer
+
+from starkrelay.cli.common import HostOption, PortOption, app, errors, load_or_exit, log, with_redis
 from starkrelay.settings import Settings
+
+PRECHECK_SECONDS = 5.0
+"""How long the command line retries an unreachable Stark Bank before starting anyway."""
 
 
 @app.command()
@@ -18,29 +30,78 @@ def api(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     _serve("api", host, port)
 
 
+def verify_credentials_or_exit(settings: Settings) -> bool:
+    """True when Stark Bank accepted the credentials; False when it could not be reached
+    within ``PRECHECK_SECONDS`` (the process checks again in the background). Refused: one
+    line on stderr and exit status 2."""
+    import anyio
+
+    from starkrelay.bank import BankError, BankGateway, BankUnavailableError, RetryPolicy
+    from starkrelay.bank.credentials import credentials_refusal
+
+    bank = BankGateway(settings)
+    policy = RetryPolicy(
+        deadline=min(PRECHECK_SECONDS, settings.bank_retry_deadline_seconds),
+        max_wait=min(1.0, settings.bank_retry_max_wait_seconds),
+    )
+    try:
+        anyio.run(bank.verify_credentials, policy)
+    except BankUnavailableError as error:
+        log.warning("bank.credentials.unverified", error=str(error), note="checking again")
+        return False
+    except BankError as error:
+        line = credentials_refusal(error, settings) or str(error)
+        errors.print(f"starkrelay: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return True
+
+
 def _serve(role: str, host: str, port: int) -> None:
     import uvicorn
 
     from starkrelay.app import create_app
 
     settings = load_or_exit()
+    verified = verify_credentials_or_exit(settings)
     with with_redis(settings) as ready:
-        application = create_app(ready, role="serve" if role == "serve" else "api")
-        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        server: uvicorn.Server | None = None
+
+        def stop_server(_: object) -> None:
+            if server is not None:
+                server.should_exit = True
+
+        application = create_app(
+            ready,
+            role="serve" if role == "serve" else "api",
+            on_fatal=stop_server,
+            credentials_verified=verified,
+        )
+        config = uvicorn.Config(
+            application, host=host, port=port, log_config=None, access_log=False
+        )
+        server = uvicorn.Server(config)
+        server.run()
+    fatal = application.state.supervisor.fatal
+    if fatal is not None:
+        raise typer.Exit(fatal.exit_code)
 
 
 @app.command()
 def worker() -> None:
-    """Campaign scheduler, webhook registration and forwarding worker; no inbound traffic."""
+    """Campaign scheduler, webhook registration, forwarding worker and reconciliation; no
+    inbound traffic but ``/metrics`` and health on ``WORKER_METRICS_PORT``."""
     import anyio
 
-    from starkrelay.app import run_worker
+    from starkrelay.app import ProcessFailed, run_worker
 
     settings = load_or_exit()
+    verified = verify_credentials_or_exit(settings)
+    exit_code = 0
 
     async def main(ready: Settings) -> None:
         import signal
 
+        nonlocal exit_code
         stop = anyio.Event()
 
         async def on_signal() -> None:
@@ -51,8 +112,13 @@ def worker() -> None:
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(on_signal)
-            await run_worker(ready, stop=stop)
+            try:
+                await run_worker(ready, stop=stop, credentials_verified=verified)
+            except ProcessFailed as failed:
+                exit_code = failed.fatal.exit_code
             tasks.cancel_scope.cancel()
 
     with with_redis(settings) as ready:
         anyio.run(main, ready)
+    if exit_code:
+        raise typer.Exit(exit_code)

@@ -18,9 +18,11 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.deps import Role, Services
+from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,13 +63,34 @@ async def _refresh_gauges_forever(services: Services, stop: anyio.Event) -> None
 
 
 @asynccontextmanager
-async def forwarding_worker(services: Services) -> AsyncIterator[None]:
-    """Background part: run one ``ForwardingWorker`` until exit. On exit the worker finishes
-    the batch in hand (its entries are acked or stay pending for the next start)."""
+async def forwarding_worker(
+    services: Services, heartbeat: Heartbeat | None = None
+) -> AsyncIterator[None]:
+    """Background part: run one ``ForwardingWorker`` until exit.
+
+    Start-up (on enter) creates the consumer group, retried while Redis is unreachable or
+    refuses us (``STARTUP_RETRY_*``); the worker then beats ``heartbeat`` once per round. If
+    the worker's loop ends on its own the part raises, so the process stops. On exit the
+    worker finishes the batch in hand (its entries are acked or stay pending for the next
+    start)."""
+    beats = heartbeat or Heartbeat("forwarding_worker")
+    await retry_startup(
+        lambda: ensure_group(services.redis, services.keys),
+        part=beats,
+        policy=StartupPolicy.from_settings(services.settings),
+        retry_on=(RedisError,),
+        what="forward stream consumer group",
+    )
     worker = build_worker(services)
     stop = anyio.Event()
+
+    async def forward_until_stopped() -> None:
+        await worker.run(stop, beat=beats.beat)
+        if not stop.is_set():
+            raise RuntimeError("the forwarding worker's loop ended on its own")
+
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(worker.run, stop)
+        tasks.start_soon(forward_until_stopped)
         tasks.start_soon(_refresh_gauges_forever, services, stop)
         try:
             yield

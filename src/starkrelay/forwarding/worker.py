@@ -15,7 +15,7 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -83,11 +83,15 @@ class ForwardingWorker:
         self._last_autoclaim = 0.0
         self._failures = 0
 
-    async def run(self, stop: anyio.Event) -> None:
-        """Forward until `stop` is set. Redis or bank outages are logged and waited out."""
-        await ensure_group(self.redis, self.keys)
+    async def run(self, stop: anyio.Event, beat: Callable[[], None] | None = None) -> None:
+        """Forward until `stop` is set. Redis or bank outages are logged and waited out.
+        `beat` is called once per round (the process's liveness watches it). The caller
+        creates the consumer group first (``forwarding.service`` retries it at start)."""
+        await _quietly(ensure_group(self.redis, self.keys))
         log.info("forwarding.worker.started", consumer=self.name)
         while not stop.is_set():
+            if beat is not None:
+                beat()
             try:
                 worked = await self.step()
             except RedisError as exc:

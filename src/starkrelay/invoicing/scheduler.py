@@ -24,6 +24,7 @@ from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.ops import metrics
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
 
 log = structlog.get_logger("starkrelay.invoicing")
 
@@ -92,15 +93,32 @@ class CampaignRunner:
 
 @asynccontextmanager
 async def campaign_scheduler(
-    services: Services, runner: CampaignRunner | None = None
+    services: Services, heartbeat: Heartbeat | None = None, *, runner: CampaignRunner | None = None
 ) -> AsyncIterator[None]:
-    """Background part: run ``CampaignRunner.tick`` periodically until exit."""
+    """Background part: run ``CampaignRunner.tick`` periodically until exit.
+
+    Start-up (on enter) waits until Redis answers (retried per ``STARTUP_RETRY_*``); every
+    tick then beats ``heartbeat``, so a tick that hangs (and holds back the next ones) shows
+    as a stale part."""
     job = runner or CampaignRunner(services)
+    beats = heartbeat or Heartbeat("campaign_scheduler")
     settings = services.settings
+    await retry_startup(
+        services.redis.ping,
+        part=beats,
+        policy=StartupPolicy.from_settings(settings),
+        retry_on=(RedisError,),
+        what="Redis",
+    )
+
+    async def tick() -> None:
+        beats.beat()
+        await job.tick()
+
     every = tick_seconds(settings.campaign_interval_seconds, settings.campaign_grace_seconds)
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
     scheduler.add_job(
-        job.tick,
+        tick,
         IntervalTrigger(seconds=every),
         id="campaign.tick",
         max_instances=1,

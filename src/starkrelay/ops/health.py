@@ -1,34 +1,53 @@
-"""``GET /health`` (alive), ``GET /health/ready`` (can serve) and ``GET /metrics``."""
+"""``GET /health`` (alive), ``GET /health/ready`` (can serve) and ``GET /metrics``.
+
+Liveness fails only for what a restart fixes (a part died, or a watched part stopped beating);
+readiness fails for anything the process needs and does not have yet, naming each.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from starkrelay.deps import ServicesDep
+from starkrelay.deps import ServicesDep, SupervisorDep
 from starkrelay.ops import metrics
 from starkrelay.store import redis_answers
 
 router = APIRouter(tags=["operations"])
 
+_NEEDS_PUBLIC_KEY = ("serve", "api")
+"""Roles that verify webhooks, and so need Stark Bank's public key to be ready."""
+
 
 @router.get("/health")
-async def health() -> dict[str, str]:
-    """The process is alive; checks nothing else."""
-    return {"status": "ok"}
+async def health(supervisor: SupervisorDep) -> JSONResponse:
+    """200 ``{"status": "ok"}`` while the process and its background parts are alive; 503
+    naming each part that died or whose heartbeat is older than HEARTBEAT_TIMEOUT_SECONDS."""
+    unhealthy = supervisor.unhealthy()
+    if supervisor.fatal is not None and not unhealthy:
+        unhealthy = {"process": supervisor.fatal.message}
+    if unhealthy:
+        return JSONResponse({"status": "unhealthy", "parts": unhealthy}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/health/ready")
-async def ready(services: ServicesDep) -> JSONResponse:
-    """200 when Redis answers and Stark Bank's public key is loaded; else 503 naming what
-    is missing (``redis``, ``stark_public_key``)."""
+async def ready(request: Request, services: ServicesDep, supervisor: SupervisorDep) -> JSONResponse:
+    """200 when Redis answers, the Stark Bank credentials were accepted, the public key is
+    loaded (roles that take webhooks) and every background part runs; else 503 naming what
+    is missing: ``redis``, ``stark_credentials``, ``stark_public_key``, and part names such
+    as ``forwarding_worker``."""
     missing: list[str] = []
     redis_ok = await redis_answers(services.redis)
     metrics.REDIS_UP.set(1 if redis_ok else 0)
     if not redis_ok:
         missing.append("redis")
-    if not services.public_key.loaded:
+    parts = supervisor.not_running()
+    if "stark_credentials" in parts:
+        missing.append("stark_credentials")
+    if request.app.state.role in _NEEDS_PUBLIC_KEY and not services.public_key.loaded:
         missing.append("stark_public_key")
+    missing += [name for name in parts if name != "stark_credentials"]
     if missing:
         return JSONResponse({"status": "unavailable", "missing": missing}, status_code=503)
     return JSONResponse({"status": "ready"})

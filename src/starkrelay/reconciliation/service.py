@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError
 from starkrelay.deps import Services
 from starkrelay.ops import relay_metrics as metrics
+from starkrelay.ops.supervision import Heartbeat
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.reconciliation.sweep import SweepConfig, reconcile
 
@@ -102,10 +104,22 @@ def daily_scheduler(services: Services) -> AsyncIOScheduler:
 
 
 @asynccontextmanager
-async def reconciliation_scheduler(services: Services) -> AsyncIterator[None]:
-    """Background part: the daily reconciliation at ``RECONCILE_CRON``."""
+async def reconciliation_scheduler(
+    services: Services, heartbeat: Heartbeat | None = None
+) -> AsyncIterator[None]:
+    """Background part: the daily reconciliation at ``RECONCILE_CRON``. The same scheduler
+    beats ``heartbeat`` every few seconds, so a scheduler that stopped running its jobs
+    shows as a stale part."""
     settings = services.settings
     scheduler = daily_scheduler(services)
+    if heartbeat is not None:
+        scheduler.add_job(
+            heartbeat.beat,
+            IntervalTrigger(seconds=max(0.05, min(10.0, settings.heartbeat_timeout_seconds / 4))),
+            id="reconcile.heartbeat",
+            max_instances=1,
+            coalesce=True,
+        )
     scheduler.start()
     log.info(
         "reconcile.scheduler.started",

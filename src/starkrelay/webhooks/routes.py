@@ -1,10 +1,12 @@
 """``POST /api/v1/webhooks/starkbank``: verify, de-duplicate, enqueue, answer.
 
-Answers, in the order they are checked: 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
-or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event;
-403 another workspace (when ``STARK_WORKSPACE_ID`` is set); 400 older than
-``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank retries); else 200, also
-for a duplicate (nothing is done twice). No business logic here: see ``intake.take_event``.
+Answers, in the order they are checked: 503 this process cannot act on events now (it is
+stopping, or in the ``serve`` role its forwarding worker is not running); 413 body over
+``WEBHOOK_MAX_BODY_BYTES``; 401 missing or bad ``Digital-Signature`` (nothing stored); 503
+public key not loadable; 400 not an event; 403 another workspace (when ``STARK_WORKSPACE_ID``
+is set); 400 older than ``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank
+retries); else 200, also for a duplicate (nothing is done twice). No business logic here:
+see ``intake.take_event``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from starkrelay.deps import Services, ServicesDep
+from starkrelay.deps import IntakeUnavailableDep, Services, ServicesDep
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
@@ -78,8 +80,13 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> JSONRespons
 
 
 @router.post(WEBHOOK_PATH)
-async def receive_stark_bank_event(request: Request, services: ServicesDep) -> JSONResponse:
+async def receive_stark_bank_event(
+    request: Request, services: ServicesDep, unavailable: IntakeUnavailableDep
+) -> JSONResponse:
     """Take one Stark Bank event. 200 means it is durably claimed (and enqueued if credited)."""
+    if unavailable is not None:
+        log.warning("webhooks.intake.unavailable", reason=unavailable)
+        return _answer(503, "unavailable", f"cannot act on events now ({unavailable})")
     settings = services.settings
     try:
         body = await read_capped_body(request, settings.webhook_max_body_bytes)
