@@ -22,7 +22,7 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
 from starkrelay.deps import Services
 from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.store import Keys, Redis, claim, new_token, release
+from starkrelay.store import Keys, Redis, claim, new_token, redis_hint, release
 
 log = structlog.get_logger("starkrelay.bank")
 
@@ -113,5 +113,6 @@ async def webhook_registration(
         policy=StartupPolicy.from_settings(settings),
         retry_on=(BankUnavailableError, RegistrationBusyError, RedisError),
         what="webhook registration",
+        hint=redis_hint,
     )
     yield

@@ -57,12 +57,12 @@ def verify_credentials_or_exit(settings: Settings) -> bool:
 
 
 def _serve(role: str, host: str, port: int) -> None:
-    import uvicorn
+    settings = load_or_exit()
+    verified = verify_credentials_or_exit(settings)
+    import uvicorn  # after the check: a refusal is reported before the heavy imports
 
     from starkrelay.app import create_app
 
-    settings = load_or_exit()
-    verified = verify_credentials_or_exit(settings)
     with with_redis(settings) as ready:
         server: uvicorn.Server | None = None
 
@@ -92,10 +92,10 @@ def worker() -> None:
     inbound traffic but ``/metrics`` and health on ``WORKER_METRICS_PORT``."""
     import anyio
 
-    from starkrelay.app import ProcessFailed, run_worker
-
     settings = load_or_exit()
     verified = verify_credentials_or_exit(settings)
+    from starkrelay.app import ProcessFailed, run_worker
+
     exit_code = 0
 
     async def main(ready: Settings) -> None:

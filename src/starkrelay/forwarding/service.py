@@ -24,6 +24,7 @@ from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
 from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.settings import Settings
+from starkrelay.store import redis_hint
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +81,7 @@ async def forwarding_worker(
         policy=StartupPolicy.from_settings(services.settings),
         retry_on=(RedisError,),
         what="forward stream consumer group",
+        hint=redis_hint,
     )
     worker = build_worker(services)
     stop = anyio.Event()

@@ -25,6 +25,7 @@ from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.ops import metrics
 from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.store import redis_hint
 
 log = structlog.get_logger("starkrelay.invoicing")
 
@@ -109,6 +110,7 @@ async def campaign_scheduler(
         policy=StartupPolicy.from_settings(settings),
         retry_on=(RedisError,),
         what="Redis",
+        hint=redis_hint,
     )
 
     async def tick() -> None:

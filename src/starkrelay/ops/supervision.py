@@ -162,20 +162,23 @@ async def retry_startup(
     policy: StartupPolicy,
     retry_on: tuple[type[BaseException], ...],
     what: str,
+    hint: Callable[[BaseException], str | None] | None = None,
 ) -> T:
     """Run ``step`` until it succeeds, retrying ``retry_on`` per ``policy`` (one log line
-    ``<part>.start.retrying`` per failed attempt); the last error propagates after the
-    deadline, any other error at once."""
+    ``<part>.start.retrying`` per failed attempt, with ``hint(error)``: what to check); the
+    last error propagates after the deadline, any other error at once."""
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         detail = f"{type(error).__name__}: {error}" if error is not None else "unknown"
         part.attempt(f"{what}: {detail}")
+        advice = hint(error) if hint is not None and error is not None else None
         log.warning(
             f"{part.name}.start.retrying",
             step=what,
             attempt=state.attempt_number,
             error=detail[:300],
+            **({"hint": advice} if advice else {}),
             retry_in_seconds=round(state.upcoming_sleep, 2),
         )
 

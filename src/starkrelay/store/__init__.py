@@ -21,6 +21,7 @@ from starkrelay.store.connection import (
     connect,
     connect_from_settings,
     redis_answers,
+    redis_hint,
 )
 from starkrelay.store.dead_letters import (
     RedriveOutcome,
@@ -57,6 +58,7 @@ __all__ = [
     "new_token",
     "record_dead_letter_transfer",
     "redis_answers",
+    "redis_hint",
     "redrive_dead_letter",
     "release",
     "requeue_lost_entry",
