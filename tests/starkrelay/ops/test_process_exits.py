@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,10 @@ def test_worker_with_a_wrong_redis_password_is_not_ready_and_says_why_once_per_r
             assert "redis" in ready.json()["missing"]
             assert "forwarding_worker" in ready.json()["missing"]
             assert httpx.get(f"http://127.0.0.1:{listener}/health").status_code == 200
+            probe = [sys.executable, "-m", "starkrelay.probe", f"http://127.0.0.1:{listener}"]
+            assert subprocess.run([*probe[:-1], f"{probe[-1]}/health"], check=False).returncode == 0
+            ready_probe = [*probe[:-1], "--ready", f"{probe[-1]}/health/ready"]
+            assert subprocess.run(ready_probe, check=False).returncode == 1
         finally:
             status = stop_process(process)
     assert status == 0, read(stderr_path)[-3000:]

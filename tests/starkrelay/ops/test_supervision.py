@@ -3,6 +3,7 @@ down at start then up, a part that dies, a part that stops beating, credentials 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -187,6 +188,11 @@ def test_worker_serves_health_and_metrics_on_its_own_port(
                 metrics = await client.get("/metrics")
                 assert "starkrelay_redis_up 1.0" in metrics.text
                 assert (await client.get("/docs")).status_code == 404
+            probe = [sys.executable, "-m", "starkrelay.probe"]
+            for args in ([f"{base}/health"], ["--ready", f"{base}/health/ready"]):
+                assert (await anyio.run_process([*probe, *args], check=False)).returncode == 0
+            closed = f"http://127.0.0.1:{free_port()}/health"
+            assert (await anyio.run_process([*probe, closed], check=False)).returncode == 1
             stop.set()
 
     anyio.run(scenario)
