@@ -9,22 +9,28 @@ Standard library only, so it starts fast and needs nothing the process may have 
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
-import urllib.error
-import urllib.request
+from urllib.parse import urlsplit
 
 
 def probe(urls: list[str], timeout: float = 3.0) -> int:
-    """0 if the first URL that answers says 200; 1 if it says anything else or none answers."""
+    """0 if the first URL that answers says 200; 1 if it says anything else or none answers.
+    Plain ``http://`` URLs only (a container probes itself)."""
     for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - loopback
-                return 0 if answer.status == 200 else 1
-        except urllib.error.HTTPError:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            print(f"starkrelay.probe: expected an http:// URL, got {url!r}", file=sys.stderr)
             return 1
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        try:
+            connection.request("GET", parts.path or "/")
+            return 0 if connection.getresponse().status == 200 else 1
         except OSError:
             continue  # nothing listens there: try the next one
+        finally:
+            connection.close()
     return 1
 
 

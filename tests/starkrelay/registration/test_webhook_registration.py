@@ -1,0 +1,95 @@
+"""Webhook registration: exactly one webhook for our URL, however many replicas race."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from starkrelay.app import open_services
+from starkrelay.bank import BankGateway
+from starkrelay.registration import SUBSCRIPTIONS, ensure_webhook
+from starkrelay.settings import Settings
+from starksandbox.testing import SandboxHandle
+
+URL = "http://127.0.0.1:9/api/v1/webhooks/starkbank"
+
+
+def test_tasks_racing_register_one_webhook(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings(api_external_url="http://127.0.0.1:9")
+    assert settings.webhook_url == URL
+    sandbox.set_faults(api_latency=0.02)  # widen the look-up/create window
+
+    async def replica() -> str:
+        async with open_services(settings) as services:
+            hook = await ensure_webhook(services.bank, services.redis, services.keys, URL)
+            return hook.id
+
+    async def scenario() -> None:
+        ids = await asyncio.gather(*(replica() for _ in range(6)))
+        assert len(set(ids)) == 1
+        hooks = await BankGateway(settings).list_webhooks()
+        assert [(h.id, h.url, set(h.subscriptions)) for h in hooks] == [
+            (ids[0], URL, set(SUBSCRIPTIONS))
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_incomplete_webhook_is_replaced_and_others_kept(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings()
+
+    async def scenario() -> None:
+        async with open_services(settings) as services:
+            bank = services.bank
+            incomplete = await bank.create_webhook(URL, ["invoice"])
+            other = await bank.create_webhook("http://127.0.0.1:9/other", ["invoice"])
+            kept = await ensure_webhook(bank, services.redis, services.keys, URL)
+            assert kept.id != incomplete.id
+            assert set(kept.subscriptions) == set(SUBSCRIPTIONS)
+            assert sorted(h.id for h in await bank.list_webhooks()) == sorted([kept.id, other.id])
+            assert await ensure_webhook(bank, services.redis, services.keys, URL) == kept
+
+    asyncio.run(scenario())
+
+
+def test_processes_racing_register_one_webhook(
+    relay_settings: Callable[..., Settings],
+    sandbox: SandboxHandle,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    sandbox.set_faults(api_latency=0.02)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
+        "STARK_PROJECT_ID": sandbox.project_id,
+        "STARK_PRIVATE_KEY": sandbox.private_key,
+        "STARK_API_URL": sandbox.url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "API_EXTERNAL_URL": "http://127.0.0.1:9",
+        "LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "starkrelay", "webhook", "ensure"]
+    processes = [
+        subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=60) for process in processes]
+    assert [p.returncode for p in processes] == [0] * 3, outputs
+    hooks = asyncio.run(BankGateway(relay_settings()).list_webhooks())
+    assert len(hooks) == 1
+    assert hooks[0].url == URL
+    for stdout, _ in outputs:
+        assert f"webhook {hooks[0].id} -> {URL}" in stdout.decode()
