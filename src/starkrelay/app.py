@@ -2,7 +2,8 @@
 
 A feature plugs in with one line in each list below: its router in ``ROUTERS`` and, if it
 runs in the background (scheduler, stream consumer), an async context manager factory in
-``BACKGROUND``, called as ``part(services, heartbeat)``. Roles:
+``BACKGROUND``, called as ``part(services, heartbeat)`` (adapters in ``wiring``: features
+take plain arguments and never see ``Services``). Roles:
 
 - ``serve``: routes + background (the default process);
 - ``api``: routes only (any number of replicas behind a load balancer);
@@ -29,10 +30,7 @@ from starkrelay.bank.credentials import credentials_refusal
 from starkrelay.bank.errors import BankError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.bank.registration import webhook_registration
 from starkrelay.deps import Role, Services
-from starkrelay.forwarding.service import forwarding_worker
-from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.ops.health import router as ops_router
 from starkrelay.ops.status import router as status_router
 from starkrelay.ops.supervision import (
@@ -43,10 +41,16 @@ from starkrelay.ops.supervision import (
     Supervisor,
     retry_startup,
 )
-from starkrelay.reconciliation.service import reconciliation_scheduler
 from starkrelay.settings import Settings
 from starkrelay.store import connect_from_settings, keys_from_settings
+from starkrelay.webhooks.routes import build_verifier
 from starkrelay.webhooks.routes import router as webhook_router
+from starkrelay.wiring import (
+    campaign_scheduler,
+    forwarding_worker,
+    reconciliation_scheduler,
+    webhook_registration,
+)
 
 log = structlog.get_logger("starkrelay.app")
 
@@ -226,6 +230,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, role=role) as services:
             app.state.services = services
+            app.state.webhook_verifier = build_verifier(
+                services.public_key, settings.public_key_refresh_min_seconds
+            )
             parts = [credentials_checked(credentials_verified)]
             if role == "serve":
                 parts += BACKGROUND
@@ -260,7 +267,7 @@ async def run_worker(
     """Run ``BACKGROUND`` without inbound traffic until ``stop`` is set (or the task is
     cancelled), with ``/metrics`` and health on ``WORKER_METRICS_PORT`` (0: none). Raises
     ``ProcessFailed`` when a part died or the credentials were refused."""
-    from starkrelay.ops.listener import health_listener
+    from starkrelay.listener import health_listener
 
     stop = stop or anyio.Event()
     supervisor = Supervisor(settings.heartbeat_timeout_seconds)

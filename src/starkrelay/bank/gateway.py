@@ -264,7 +264,7 @@ class BankGateway:
         return [convert.webhook(item) for item in items]
 
     async def create_webhook(self, url: str, subscriptions: Iterable[str]) -> Webhook:
-        """Register a webhook. Not idempotent: see ``bank.registration.ensure_webhook``."""
+        """Register a webhook. Not idempotent: see ``registration.ensure_webhook``."""
         subs = list(subscriptions)
         item = await self._call(
             "create_webhook",

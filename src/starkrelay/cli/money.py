@@ -29,7 +29,9 @@ def status() -> None:
     from starkrelay.ops.status import status_body
 
     settings = load_or_exit()
-    body = run_with_services(settings, status_body, reads_state=True)
+    body = run_with_services(
+        settings, lambda services: status_body(services.redis, services.keys), reads_state=True
+    )
     console.print_json(data=body, default=str)
 
 
@@ -41,7 +43,8 @@ def reconcile(
 ) -> None:
     """Run the reconciliation sweep now and print its money report."""
     from starkrelay.reconciliation.report import print_report
-    from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
+    from starkrelay.reconciliation.service import ReconciliationBusy
+    from starkrelay.wiring import run_reconciliation
 
     settings = load_or_exit()
     first_day: date | None = since.date() if since else None

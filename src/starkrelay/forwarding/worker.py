@@ -30,8 +30,7 @@ from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import Settings
-from starkrelay.store import FORWARD_GROUP, Keys, Redis
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+from starkrelay.store import FORWARD_GROUP, LEDGER_TTL_SECONDS, Keys, Redis
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError
-from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.ops import metrics
@@ -42,11 +41,8 @@ class CampaignRunner:
     """What one scheduler tick does. Remembers only the first unresolved slot, to avoid
     re-reading a long (endless) campaign's history on every tick."""
 
-    def __init__(self, services: Services, issuer: SlotIssuer | None = None) -> None:
-        self.services = services
-        self.issuer = issuer or SlotIssuer(
-            services.settings, services.redis, services.keys, services.bank
-        )
+    def __init__(self, issuer: SlotIssuer) -> None:
+        self.issuer = issuer
         self._campaign_id: str | None = None
         self._first_open = 0
         self._announced_end: str | None = None
@@ -65,7 +61,7 @@ class CampaignRunner:
         return outcomes
 
     async def _tick(self) -> list[SlotOutcome]:
-        s = self.services
+        s = self.issuer
         campaign = await load_or_start_campaign(
             s.redis, s.keys, s.settings, now=self.issuer.clock()
         )
@@ -94,18 +90,17 @@ class CampaignRunner:
 
 @asynccontextmanager
 async def campaign_scheduler(
-    services: Services, heartbeat: Heartbeat | None = None, *, runner: CampaignRunner | None = None
+    job: CampaignRunner, heartbeat: Heartbeat | None = None
 ) -> AsyncIterator[None]:
-    """Background part: run ``CampaignRunner.tick`` periodically until exit.
+    """Background part: run ``job.tick`` periodically until exit.
 
     Start-up (on enter) waits until Redis answers (retried per ``STARTUP_RETRY_*``); every
     tick then beats ``heartbeat``, so a tick that hangs (and holds back the next ones) shows
     as a stale part."""
-    job = runner or CampaignRunner(services)
     beats = heartbeat or Heartbeat("campaign_scheduler")
-    settings = services.settings
+    settings = job.issuer.settings
     await retry_startup(
-        services.redis.ping,
+        job.issuer.redis.ping,
         part=beats,
         policy=StartupPolicy.from_settings(settings),
         retry_on=(RedisError,),

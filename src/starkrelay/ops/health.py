@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from starkrelay.deps import ServicesDep, SupervisorDep
+from starkrelay.deps import PublicKeyDep, RedisDep, SupervisorDep
 from starkrelay.ops import metrics
 from starkrelay.store import redis_answers
 
@@ -32,20 +32,22 @@ async def health(supervisor: SupervisorDep) -> JSONResponse:
 
 
 @router.get("/health/ready")
-async def ready(request: Request, services: ServicesDep, supervisor: SupervisorDep) -> JSONResponse:
+async def ready(
+    request: Request, redis: RedisDep, public_key: PublicKeyDep, supervisor: SupervisorDep
+) -> JSONResponse:
     """200 when Redis answers, the Stark Bank credentials were accepted, the public key is
     loaded (roles that take webhooks) and every background part runs; else 503 naming what
     is missing: ``redis``, ``stark_credentials``, ``stark_public_key``, and part names such
     as ``forwarding_worker``."""
     missing: list[str] = []
-    redis_ok = await redis_answers(services.redis)
+    redis_ok = await redis_answers(redis)
     metrics.REDIS_UP.set(1 if redis_ok else 0)
     if not redis_ok:
         missing.append("redis")
     parts = supervisor.not_running()
     if "stark_credentials" in parts:
         missing.append("stark_credentials")
-    if request.app.state.role in _NEEDS_PUBLIC_KEY and not services.public_key.loaded:
+    if request.app.state.role in _NEEDS_PUBLIC_KEY and not public_key.loaded:
         missing.append("stark_public_key")
     missing += [name for name in parts if name != "stark_credentials"]
     if missing:

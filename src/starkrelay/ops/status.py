@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from starkrelay.deps import Services, ServicesDep
+from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
 from starkrelay.forwarding.stream_state import refresh_stream_gauges
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
@@ -27,9 +27,9 @@ from starkrelay.store import FORWARD_STAGES, Keys, Redis
 router = APIRouter(tags=["operations"])
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
+async def require_admin(request: Request, settings: SettingsDep) -> None:
     """404 when no ``ADMIN_TOKEN`` is configured; 401 unless the Bearer token matches."""
-    token = services.settings.admin_token
+    token = settings.admin_token
     if token is None:
         raise HTTPException(status_code=404, detail="Not Found")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -67,9 +67,8 @@ async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
     }
 
 
-async def status_body(services: Services) -> dict[str, Any]:
+async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
-    redis, keys = services.redis, services.keys
     stages = await redis.hgetall(keys.ledger_stages())
     counters = await redis.hgetall(keys.forward_counters())
     stream = await refresh_stream_gauges(redis, keys)
@@ -93,20 +92,23 @@ async def status_body(services: Services) -> dict[str, Any]:
 
 
 @router.get("/api/v1/status")
-async def status(_: AdminDep, services: ServicesDep) -> dict[str, Any]:
+async def status(_: AdminDep, redis: RedisDep, keys: KeysDep) -> dict[str, Any]:
     """Campaign progress, counts per stage, queue depth, dead letters, last money report."""
-    return await status_body(services)
+    return await status_body(redis, keys)
 
 
 @router.post("/api/v1/admin/reconcile")
 async def reconcile_now(
     _: AdminDep,
-    services: ServicesDep,
+    redis: RedisDep,
+    keys: KeysDep,
+    bank: BankDep,
+    settings: SettingsDep,
     since: Annotated[date | None, Query(description="first day (YYYY-MM-DD)")] = None,
 ) -> JSONResponse:
     """Run a reconciliation now and return its money report (409 if one is running)."""
     try:
-        report = await run_reconciliation(services, since)
+        report = await run_reconciliation(redis, keys, bank, settings, since)
     except ReconciliationBusy as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return JSONResponse(report.__dict__)

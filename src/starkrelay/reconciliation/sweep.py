@@ -31,9 +31,9 @@ from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, Transfer
 from starkrelay.forwarding.items import ForwardItem, parse_external_id
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
-from starkrelay.store import Keys, Redis
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 from starkrelay.webhooks.events import MalformedEvent, parse_event
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS, IntakePolicy, take_event
+from starkrelay.webhooks.intake import IntakePolicy, take_event
 
 log = structlog.get_logger(__name__)
 

@@ -32,6 +32,7 @@ from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
     FORWARD_GROUP,
     FORWARD_STAGES,
+    LEDGER_TTL_SECONDS,
     RequeueOutcome,
     Settlement,
     intake_event,
@@ -43,6 +44,7 @@ from starkrelay.store.ledger import (
 __all__ = [
     "FORWARD_GROUP",
     "FORWARD_STAGES",
+    "LEDGER_TTL_SECONDS",
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",

@@ -27,6 +27,9 @@ FORWARD_GROUP = "forwarders"
 
 FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "success")
 
+LEDGER_TTL_SECONDS = 120 * 86400
+"""Invoice ledger records live this long after their last change (well past any lookback)."""
+
 _ADVANCE_LUA = """
 local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, success=4}
 local function advance(ledger, stages, index, invoice_id, attempt, stage, now)

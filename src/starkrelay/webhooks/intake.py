@@ -22,13 +22,10 @@ import structlog
 from starkrelay import store
 from starkrelay.forwarding.items import ForwardItem, parse_external_id
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 from starkrelay.webhooks.events import Event
 
 log = structlog.get_logger(__name__)
-
-LEDGER_TTL_SECONDS = 120 * 86400
-"""Invoice ledger records live this long after their last change (well past any lookback)."""
 
 _CLAIM_MARGIN_SECONDS = 86400
 """Event claims outlive the replay window by this much, to absorb clock skew."""

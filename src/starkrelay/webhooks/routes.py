@@ -18,7 +18,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from starkrelay.deps import IntakeUnavailableDep, Services, ServicesDep
+from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.deps import (
+    IntakeUnavailableDep,
+    KeysDep,
+    RedisDep,
+    SettingsDep,
+    WebhookVerifierDep,
+)
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
@@ -49,26 +56,20 @@ async def read_capped_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def verifier_for(request: Request, services: Services) -> SignatureVerifier:
-    """The process's verifier (one per app), seeded with the key the app loaded at start."""
-    verifier: SignatureVerifier | None = getattr(request.app.state, "webhook_verifier", None)
-    if verifier is None:
-        public_key = services.public_key
-        seeded = False
+def build_verifier(public_key: StarkPublicKey, refresh_min_seconds: float) -> SignatureVerifier:
+    """The process's verifier (the app builds one), seeded with the key the app loads at
+    start: its first fetch returns that key if loaded, later ones fetch a fresh one."""
+    seeded = False
 
-        async def fetch() -> str:
-            nonlocal seeded
-            if not seeded and public_key.pem is not None:
-                seeded = True
-                return public_key.pem
+    async def fetch() -> str:
+        nonlocal seeded
+        if not seeded and public_key.pem is not None:
             seeded = True
-            return await public_key.fetch()
+            return public_key.pem
+        seeded = True
+        return await public_key.fetch()
 
-        verifier = SignatureVerifier(
-            fetch, refresh_min_seconds=services.settings.public_key_refresh_min_seconds
-        )
-        request.app.state.webhook_verifier = verifier
-    return verifier
+    return SignatureVerifier(fetch, refresh_min_seconds=refresh_min_seconds)
 
 
 def _answer(status: int, outcome: str, detail: str | None = None) -> JSONResponse:
@@ -81,19 +82,23 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> JSONRespons
 
 @router.post(WEBHOOK_PATH)
 async def receive_stark_bank_event(
-    request: Request, services: ServicesDep, unavailable: IntakeUnavailableDep
+    request: Request,
+    settings: SettingsDep,
+    redis: RedisDep,
+    keys: KeysDep,
+    verifier: WebhookVerifierDep,
+    unavailable: IntakeUnavailableDep,
 ) -> JSONResponse:
     """Take one Stark Bank event. 200 means it is durably claimed (and enqueued if credited)."""
     if unavailable is not None:
         log.warning("webhooks.intake.unavailable", reason=unavailable)
         return _answer(503, "unavailable", f"cannot act on events now ({unavailable})")
-    settings = services.settings
     try:
         body = await read_capped_body(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
         return _answer(413, "too_large", f"body over {settings.webhook_max_body_bytes} bytes")
     try:
-        await verifier_for(request, services).verify(body, request.headers.get("digital-signature"))
+        await verifier.verify(body, request.headers.get("digital-signature"))
     except SignatureError as exc:
         metrics.SIGNATURE_FAILURES.inc()
         log.warning("webhooks.signature.refused", reason=str(exc), size=len(body))
@@ -115,7 +120,7 @@ async def receive_stark_bank_event(
         return _answer(400, "stale", "event is older than the replay window")
     policy = IntakePolicy(replay_window_seconds=settings.webhook_replay_window_seconds)
     try:
-        outcome = await take_event(services.redis, services.keys, event, policy)
+        outcome = await take_event(redis, keys, event, policy)
     except RedisError as exc:
         log.error("webhooks.redis_unavailable", event_id=event.id, error=type(exc).__name__)
         return _answer(503, "unavailable", "storage unavailable; retry later")

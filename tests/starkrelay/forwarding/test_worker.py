@@ -12,12 +12,12 @@ from relay_harness import Relay, await_for, forward_all, forwards_of, relay_cont
 
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
-from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.store import FORWARD_GROUP
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.wiring import forwarding_worker
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 

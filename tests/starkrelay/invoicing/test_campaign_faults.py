@@ -41,7 +41,6 @@ def test_lost_responses_then_recovery_issue_the_slot_once(
         clock = Clock(T0)
         async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
             runner = CampaignRunner(
-                services,
                 SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
             )
             sandbox.set_faults(api_lost_response_rate=1.0)  # every call works, every answer is lost
@@ -70,7 +69,7 @@ def test_unavailable_past_the_grace_period_is_recorded_skipped(
         clock = Clock(T0)
         async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
             issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(services, issuer)
+            runner = CampaignRunner(issuer)
             sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
             assert await runner.tick() == []
             clock.now += 1801
@@ -94,7 +93,7 @@ def test_endless_campaign_keeps_issuing_and_never_ends(
         clock = Clock(T0)
         async with open_services(settings) as services:
             issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(services, issuer)
+            runner = CampaignRunner(issuer)
             for _ in range(20):
                 await runner.tick()
                 clock.now += INTERVAL

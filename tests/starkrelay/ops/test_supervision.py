@@ -20,7 +20,7 @@ from own_redis_server import free_port, own_redis
 from starkrelay import app as app_module
 from starkrelay.app import BACKGROUND, create_app, open_services, run_background, run_worker
 from starkrelay.deps import Services
-from starkrelay.ops.listener import health_app
+from starkrelay.listener import health_app
 from starkrelay.ops.supervision import Fatal, Heartbeat, Supervisor
 from starkrelay.settings import WEBHOOK_PATH, Settings
 from starksandbox.testing import SandboxHandle

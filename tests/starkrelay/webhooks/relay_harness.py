@@ -25,10 +25,10 @@ from starkrelay.app import create_app, open_services
 from starkrelay.bank import BankGateway, RetryPolicy
 from starkrelay.deps import Services
 from starkrelay.forwarding.reader import ensure_group
-from starkrelay.forwarding.service import build_worker
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.settings import WEBHOOK_PATH, Settings, load_settings
+from starkrelay.wiring import build_worker
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 T = TypeVar("T")
