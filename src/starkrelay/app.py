@@ -30,6 +30,7 @@ from starkrelay.bank.credentials import credentials_refusal
 from starkrelay.bank.errors import BankError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.console import router as console_router
 from starkrelay.deps import Role, Services
 from starkrelay.ops.health import router as ops_router
 from starkrelay.ops.status import router as status_router
@@ -46,6 +47,7 @@ from starkrelay.store import connect_from_settings, keys_from_settings
 from starkrelay.webhooks.routes import build_verifier
 from starkrelay.webhooks.routes import router as webhook_router
 from starkrelay.wiring import (
+    balance_waiter,
     campaign_scheduler,
     forwarding_worker,
     reconciliation_scheduler,
@@ -61,11 +63,13 @@ ROUTERS: list[APIRouter] = [
     ops_router,
     webhook_router,
     status_router,
+    console_router,
 ]
 BACKGROUND: list[Background] = [
     webhook_registration,
     campaign_scheduler,
     forwarding_worker,
+    balance_waiter,
     reconciliation_scheduler,
 ]
 INTAKE_REQUIRES: dict[Role, tuple[str, ...]] = {"serve": ("forwarding_worker",)}

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 
 from starkrelay.deps import Services
+from starkrelay.forwarding import balance_wait
 from starkrelay.forwarding import service as forwarding
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.invoicing import scheduler as invoicing
@@ -78,6 +79,18 @@ async def forwarding_worker(
     """Forwards credited invoices (``forwarding.service``)."""
     startup = StartupPolicy.from_settings(services.settings)
     async with forwarding.forwarding_worker(build_worker(services), startup, heartbeat):
+        yield
+
+
+@asynccontextmanager
+async def balance_waiter(
+    services: Services, heartbeat: Heartbeat | None = None
+) -> AsyncIterator[None]:
+    """Releases forwards waiting for the balance (``forwarding.balance_wait``)."""
+    period = services.settings.forward_balance_check_seconds
+    async with balance_wait.balance_waiter(
+        services.redis, services.keys, services.bank, period, heartbeat
+    ):
         yield
 
 

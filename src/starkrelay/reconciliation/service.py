@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway
+from starkrelay.forwarding.transfers import Destination
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.ops.supervision import Heartbeat
 from starkrelay.reconciliation.report import MoneyReport, store_report
@@ -64,9 +65,10 @@ async def run_reconciliation(
             replay_window_seconds=settings.webhook_replay_window_seconds,
             workspace_id=settings.stark_workspace_id,
             lost_entry_min_age_seconds=settings.forward_claim_idle_seconds,
+            destination=Destination.from_settings(settings),
         )
         report = await reconcile(redis, keys, bank, config)
-        await store_report(redis, keys, report)
+        await store_report(redis, keys, report, history=settings.reconcile_report_history)
     except Exception:
         metrics.RECONCILE_RUNS.labels("failed").inc()
         raise
