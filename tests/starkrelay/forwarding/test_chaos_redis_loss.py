@@ -92,7 +92,7 @@ async def _campaign_through_a_redis_loss(
     async with relay.services() as services:
         s = services
         issuer = SlotIssuer(s.settings, s.redis, s.keys, s.bank, claim_seconds=0.4)
-        async with campaign_scheduler(s, CampaignRunner(s, issuer)), forwarding_worker(s):
+        async with campaign_scheduler(CampaignRunner(issuer)), forwarding_worker(s):
             await _until(lambda: _issued(s, at_least=3), "three slots issued")
             before = await load_campaign(s.redis, s.keys)
             assert before is not None
