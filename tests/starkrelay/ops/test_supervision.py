@@ -196,3 +196,18 @@ def test_worker_serves_health_and_metrics_on_its_own_port(
             stop.set()
 
     anyio.run(scenario)
+
+
+def test_credentials_refused_after_start_stop_the_process_with_status_2(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    fatal: list[Fatal] = []
+    settings = relay_settings(stark_project_id="1234567890", **FAST_STARTUP)
+    with TestClient(create_app(settings, role="api", on_fatal=fatal.append)) as client:
+        _wait_for(lambda: bool(fatal), 15, "the refusal")
+        [refused] = fatal
+        assert refused.exit_code == 2
+        assert refused.message.startswith("Stark Bank refused the credentials (invalidAccessId)")
+        assert "STARK_PROJECT_ID" in refused.message
+        assert client.get("/health").status_code == 503
+        assert client.post(WEBHOOK_PATH, content=b"{}").status_code == 503
