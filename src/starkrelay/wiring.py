@@ -87,9 +87,14 @@ async def balance_waiter(
     services: Services, heartbeat: Heartbeat | None = None
 ) -> AsyncIterator[None]:
     """Releases forwards waiting for the balance (``forwarding.balance_wait``)."""
-    period = services.settings.forward_balance_check_seconds
+    settings = services.settings
     async with balance_wait.balance_waiter(
-        services.redis, services.keys, services.bank, period, heartbeat
+        services.redis,
+        services.keys,
+        services.bank,
+        settings.forward_balance_check_seconds,
+        heartbeat,
+        StartupPolicy.from_settings(settings),
     ):
         yield
 

@@ -45,8 +45,8 @@ from starkrelay.forwarding.attempts import (
 )
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.ops.supervision import Heartbeat
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, Waiter
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, Waiter, redis_hint
 
 log = structlog.get_logger(__name__)
 
@@ -300,10 +300,21 @@ async def balance_waiter(
     bank: BankGateway,
     period: float,
     heartbeat: Heartbeat | None = None,
+    startup: StartupPolicy | None = None,
 ) -> AsyncIterator[None]:
     """Background part: every ``period`` seconds (``FORWARD_BALANCE_CHECK_SECONDS``), release
     the waiting forwards the balance covers (``checked_pass``); beats ``heartbeat`` at least
-    every few seconds while it waits."""
+    every few seconds while it waits. Start-up (on enter, when ``startup`` is given) waits
+    until Redis answers, retried per that policy."""
+    if startup is not None:
+        await retry_startup(
+            redis.ping,
+            part=heartbeat or Heartbeat("balance_waiter"),
+            policy=startup,
+            retry_on=(RedisError,),
+            what="Redis",
+            hint=redis_hint,
+        )
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_check_forever, redis, keys, bank, period, stop, heartbeat)

@@ -21,6 +21,7 @@ from own_redis_server import (
     stop_process,
 )
 
+from starkrelay.app import BACKGROUND
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
 
@@ -115,11 +116,7 @@ def test_serve_exits_non_zero_when_a_background_part_gives_up(
     records = _records(result.stderr)
     died = [r for r in records if r.get("event") == "app.part.died"]
     assert died, result.stderr[-3000:]
-    assert {r["part"] for r in died} <= {
-        "webhook_registration",
-        "campaign_scheduler",
-        "forwarding_worker",
-    }
+    assert {r["part"] for r in died} <= {part.__name__ for part in BACKGROUND}
     [fatal] = [r for r in records if r.get("event") == "app.fatal"]
     assert fatal["exit_code"] == 1
     assert "background part" in fatal["reason"]
