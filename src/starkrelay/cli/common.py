@@ -28,7 +28,6 @@ app = typer.Typer(
     name="starkrelay",
     help="Issue Stark Bank invoices on a schedule and forward every credited payment once.",
     no_args_is_help=True,
-    add_completion=False,
 )
 campaign_app = typer.Typer(help="The invoice campaign.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Our Stark Bank webhook subscription.", no_args_is_help=True)
@@ -45,7 +44,35 @@ errors = Console(stderr=True)
 log = structlog.get_logger("starkrelay.cli")
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in containers).")]
-PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on (1-65535).")]
+
+
+def package_version(distribution: str) -> str:
+    """The installed version of `distribution` (``unknown`` when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"starkrelay {package_version('starkrelay')}", markup=False, highlight=False)
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Issue Stark Bank invoices on a schedule and forward every credited payment once."""
 
 
 def load_or_exit() -> Settings:
