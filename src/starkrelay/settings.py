@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # --- webhooks ---------------------------------------------------------------------------
     webhook_max_body_bytes: int = Field(default=262144, ge=1024)
     webhook_replay_window_seconds: float = Field(default=604800.0, gt=0)
-    webhook_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    webhook_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86400)
     """How far in the future an event (or its log) may be dated; later ones are refused."""
     public_key_refresh_min_seconds: float = Field(default=60.0, ge=0)
 
