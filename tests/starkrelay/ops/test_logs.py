@@ -41,8 +41,8 @@ def test_json_logs_carry_the_traceback_text(
     try:
         _fail()
     except ValueError:
-        if source == "stdlib":  # e.g. uvicorn's "Exception in ASGI application"
-            logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+        if source == "stdlib":  # as uvicorn logs "Exception in ASGI application"
+            logging.getLogger("starkrelay.test.stdlib").exception("Exception in ASGI application")
         else:
             structlog.get_logger("starkrelay.test").exception("forwarding.step.failed")
     line = capsys.readouterr().err.strip().splitlines()[-1]
