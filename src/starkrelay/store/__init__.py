@@ -7,6 +7,8 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
+- ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
+  ``learned_workspace_id``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``).
 
@@ -38,6 +40,7 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "FORWARD_GROUP",
@@ -54,6 +57,8 @@ __all__ = [
     "extend",
     "intake_event",
     "keys_from_settings",
+    "learn_workspace_id",
+    "learned_workspace_id",
     "new_token",
     "record_dead_letter_transfer",
     "redis_answers",
