@@ -266,16 +266,13 @@ class ForwardingWorker:
         (or waits, for a short balance), else sent again. Returns the entries to send again.
         Raises ``BankError`` when the look-up fails (nothing settled)."""
         holding = await self._record_existing(entries)
-        verdict = read_refusal(refusal, len(entries))
+        verdict = read_refusal(refusal, len(entries))  # a batch of one: errors name it
         missing = [(i, e) for i, e in enumerate(entries) if e.id not in holding]
-        if verdict.unplaced and len(missing) > 1:
+        if verdict.unplaced and missing:
             log.warning("forwarding.batch.unplaced_errors", codes=refusal.codes, size=len(entries))
             for _, entry in missing:  # find out item by item
                 await self._send([entry])
             return []
-        if verdict.unplaced and missing:
-            index, entry = missing[0]
-            verdict.named[index].extend(verdict.unplaced)
         again: list[Entry] = []
         for index, entry in missing:
             if index not in verdict.named:
