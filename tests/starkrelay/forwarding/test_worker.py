@@ -12,6 +12,7 @@ from relay_harness import (
     await_for,
     credit_invoices,
     enqueue_credited,
+    faults_after_ownership_read,
     forward_all,
     forwards_of,
     ownership_calls,
@@ -20,7 +21,6 @@ from relay_harness import (
 
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
-from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
@@ -242,18 +242,6 @@ def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) 
     relay.run(body)
     assert [t.amount for t in forwards_of(first)] == [1_450]
     assert [t.amount for t in forwards_of(second)] == [1_450]
-
-
-def faults_after_ownership_read(worker: ForwardingWorker, relay: Relay, **faults: float) -> None:
-    """Set `faults` in the emulator once the worker has read ownership, just before it
-    creates transfers (so the fault hits the create, not the read)."""
-    send = worker._send
-
-    async def send_with_faults(live: list[Entry]) -> bool:
-        relay.sb.set_faults(**faults)
-        return await send(live)
-
-    worker._send = send_with_faults  # type: ignore[method-assign]
 
 
 async def _stage(services: Services, invoice_id: str, stage: str) -> bool:

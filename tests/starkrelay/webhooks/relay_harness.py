@@ -24,7 +24,7 @@ import uvicorn
 from starkrelay.app import create_app, open_services
 from starkrelay.bank import BankGateway, RetryPolicy
 from starkrelay.deps import Services
-from starkrelay.forwarding.reader import ensure_group
+from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.service import build_worker
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
@@ -204,6 +204,18 @@ async def ownership_calls(services: Services) -> tuple[int, int]:
     """(ownership reads, transfer.create calls) the workers counted."""
     counters = await services.redis.hgetall(services.keys.forward_counters())
     return int(counters.get("ownership_calls", 0)), int(counters.get("transfer_calls", 0))
+
+
+def faults_after_ownership_read(worker: ForwardingWorker, relay: Relay, **faults: float) -> None:
+    """Set `faults` in the emulator once the worker has read ownership, just before it
+    creates transfers (so the fault hits the create, not the read)."""
+    send = worker._send
+
+    async def send_with_faults(live: list[Entry]) -> bool:
+        relay.sb.set_faults(**faults)
+        return await send(live)
+
+    worker._send = send_with_faults  # type: ignore[method-assign]
 
 
 def forwards_of(invoice_id: str) -> list[Any]:
