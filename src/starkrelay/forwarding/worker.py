@@ -152,6 +152,7 @@ class ForwardingWorker:
         calls as possible for what Stark Bank confirms.
 
         Returns False when a transient failure left some entries pending."""
+        self._ledger_extra.clear()  # per batch: what an earlier batch left is read again
         live: list[Entry] = []
         for entry in entries:
             if entry.item is None:
@@ -168,7 +169,7 @@ class ForwardingWorker:
         except BankError as exc:  # nothing is sent without the read: entries stay pending
             await outcomes.note_failure(self.redis, self.keys, live, exc)
             return False
-        return await self._send(confirmed)
+        return await self._send(_one_entry_per_attempt(confirmed))
 
     async def _confirm_ownership(self, entries: list[Entry]) -> list[Entry]:
         """Read the batch's credits from Stark Bank (one call), settle what must not be sent
@@ -372,6 +373,24 @@ async def _quietly(step: Awaitable[None]) -> None:
         await step
     except RedisError as exc:
         log.warning("forwarding.worker.redis_unavailable", error=str(exc))
+
+
+def _one_entry_per_attempt(entries: list[Entry]) -> list[Entry]:
+    """The first entry of each attempt. Two entries of one attempt in a batch (a lost entry
+    re-enqueued that was not lost after all) would make Stark Bank refuse the whole create;
+    the later ones stay pending and are settled next round by looking their transfer up."""
+    seen: set[str] = set()
+    first: list[Entry] = []
+    for entry in entries:
+        external_id = _item(entry).external_id
+        if external_id in seen:
+            log.info(
+                "forwarding.entry.same_attempt_later", entry_id=entry.id, external_id=external_id
+            )
+            continue
+        seen.add(external_id)
+        first.append(entry)
+    return first
 
 
 def _item(entry: Entry) -> ForwardItem:
