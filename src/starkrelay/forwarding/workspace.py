@@ -18,8 +18,9 @@ log = structlog.get_logger(__name__)
 
 
 class WorkspaceLearner:
-    """Learns the id at most once per process from each source, and says so loudly when
-    ``STARK_WORKSPACE_ID`` (`setting`) disagrees with what Stark Bank reports."""
+    """Keeps what Stark Bank reports as our workspace id in Redis (the latest report wins:
+    only reads made with our credentials, or confirmed by them, are reports), and says so
+    loudly when ``STARK_WORKSPACE_ID`` (`setting`) disagrees or the id changed."""
 
     def __init__(self, redis: Redis, keys: Keys, bank: BankGateway, setting: str | None) -> None:
         self.redis, self.keys, self.bank, self.setting = redis, keys, bank, setting
@@ -42,13 +43,11 @@ class WorkspaceLearner:
             await self._remember(workspace_id, "confirmed_event")
 
     async def _remember(self, found: str, source: str) -> None:
-        stored = await store.learn_workspace_id(self.redis, self.keys, found)
-        self.known = stored
-        if stored != found:
-            log.error(
-                "forwarding.workspace.disagreement", stored=stored, found=found, source=source
-            )
-        elif self.setting is not None and self.setting != found:
+        previous = await store.learn_workspace_id(self.redis, self.keys, found)
+        self.known = found
+        if previous is not None and previous != found:
+            log.error("forwarding.workspace.changed", previous=previous, found=found, source=source)
+        if self.setting is not None and self.setting != found:
             log.error(
                 "forwarding.workspace.setting_mismatch",
                 stark_workspace_id=self.setting,
@@ -58,5 +57,5 @@ class WorkspaceLearner:
                 "reports for our credentials: our own webhooks are refused with 403 until "
                 "the setting is fixed or removed",
             )
-        else:
+        elif previous != found:
             log.info("forwarding.workspace.learned", workspace_id=found, source=source)

@@ -14,12 +14,8 @@ async def learned_workspace_id(redis: Redis, keys: Keys) -> str | None:
     return value or None
 
 
-async def learn_workspace_id(redis: Redis, keys: Keys, workspace_id: str) -> str:
-    """Keep `workspace_id` unless one is already known; returns the one now stored.
-
-    The first learned id wins (``SET NX``): a caller that gets back a different id than it
-    offered has found a disagreement to report, never a reason to overwrite.
-    """
-    await redis.set(keys.workspace_id(), workspace_id, nx=True)
-    stored = cast(str | None, await redis.get(keys.workspace_id()))
-    return stored or workspace_id
+async def learn_workspace_id(redis: Redis, keys: Keys, workspace_id: str) -> str | None:
+    """Keep `workspace_id` (what Stark Bank reports for our credentials: it replaces any older
+    value, e.g. after a sandbox was recreated); returns the value it replaced, or None."""
+    previous = cast(str | None, await redis.set(keys.workspace_id(), workspace_id, get=True))
+    return previous or None
