@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 import starkbank
@@ -21,6 +21,7 @@ from relay_harness import (
 
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
+from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
@@ -270,3 +271,42 @@ def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None
     relay.run(body)
     assert [len(forwards_of(invoice_id)) for invoice_id in ids] == [1, 1, 1]
     assert transfer_calls(relay) == 4  # the refused batch, then one call per item
+
+
+def test_balance_refusal_goes_through_the_wait_seam_and_the_rest_is_sent(relay: Relay) -> None:
+    short, other = credit_invoices(relay.sb, [1_000, 2_000])
+
+    class ShortBank(BankGateway):
+        """Refuses the first item of a batch of two for lack of balance (nothing created)."""
+
+        async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
+            if len(transfers) == 2:
+                error = ProviderError("invalidBalance", "transfers[0]: insufficient balance")
+                raise BankInputError("create_transfers", [error])
+            return await super().create_transfers(transfers)
+
+    waited: list[tuple[list[str], str]] = []
+
+    class Recording(ForwardingWorker):
+        async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
+            waited.append(([e.item.invoice_id for e in entries if e.item], reason))
+            await super()._wait_for_balance(entries, reason)
+
+    async def body() -> None:
+        async with relay.services() as services:
+            for invoice_id, amount in ((short, 1_000), (other, 2_000)):
+                await enqueue_credited(services, invoice_id, amount)
+            services.bank = ShortBank(relay.settings, policy=services.bank.policy)
+            base = relay.worker(services)
+            worker = Recording(
+                services.redis, services.keys, services.bank, base.destination, base.config,
+                base.name,
+            )  # fmt: skip
+            await forward_all(worker, services)
+            dead = await services.redis.xrange(services.keys.forward_dead_letters())
+            assert [fields["invoice_id"] for _, fields in dead] == [short]
+
+    relay.run(body)
+    assert waited == [([short], "invalidBalance: transfers[0]: insufficient balance")]
+    assert forwards_of(short) == []
+    assert [t.amount for t in forwards_of(other)] == [1_950]
