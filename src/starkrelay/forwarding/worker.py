@@ -300,16 +300,16 @@ class ForwardingWorker:
             tags=sorted({i.tag for i in items}), external_ids=[i.external_id for i in items]
         )
         by_external = {t.external_id: t for t in found}
-        now = time.time()
-        settled: set[str] = set()
+        by_stage: dict[str, list[tuple[Entry, Transfer]]] = {}
         for entry, item in zip(entries, items, strict=True):
             transfer = by_external.get(item.external_id)
-            if transfer is None:
-                continue
-            stage = _STATUS_STAGE.get(transfer.status, "sent")
-            await self._settle([(entry, transfer)], stage, now, confirmed=True)
-            settled.add(entry.id)
-        return settled
+            if transfer is not None:
+                stage = _STATUS_STAGE.get(transfer.status, "sent")
+                by_stage.setdefault(stage, []).append((entry, transfer))
+        now = time.time()
+        for stage, settled in by_stage.items():
+            await self._settle(settled, stage, now, confirmed=True)
+        return {entry.id for settled in by_stage.values() for entry, _ in settled}
 
     async def _settle(
         self,
