@@ -8,6 +8,7 @@ worker reads as a list of decisions. Nothing here calls Stark Bank.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import cast
 
 import structlog
@@ -42,47 +43,52 @@ def claimed_fields(verdict: OwnershipVerdict) -> dict[str, str | int]:
     return fields
 
 
-async def record_refused(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
-    """Stage ``refused`` (final) with its reason, and XACK: nothing is ever sent for it."""
-    item = verdict.claimed
+async def record_refused(
+    redis: Redis, keys: Keys, refused: Sequence[tuple[Entry, OwnershipVerdict]]
+) -> None:
+    """Stage ``refused`` (final) with its reason, and XACK, for each entry (one round trip):
+    nothing is ever sent for them."""
     now = time.time()
-    fields: dict[str, str | int] = {
-        "refused_reason": verdict.reason,
-        "refused_detail": verdict.detail,
-        "refused_at": f"{now:.6f}",
-        "claimed_amount": item.amount,
-    }
-    if entry.event_id:
-        fields["refused_event_id"] = entry.event_id
-    if entry.workspace_id:
-        fields["claimed_workspace_id"] = entry.workspace_id
-    first = await store.settle_forward(
-        redis,
-        keys,
-        store.Settlement(
-            entry_id=entry.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            stage="refused",
-            amount=item.amount,
-            now=now,
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields=fields,
-        ),
-    )
-    if first:
-        metrics.FORWARD_REFUSED.labels(verdict.reason).inc()
-        metrics.TRANSFERS.labels("refused").inc()
-    log.error(
-        "forwarding.item.refused",
-        invoice_id=item.invoice_id,
-        event_id=entry.event_id,
-        claimed_workspace_id=entry.workspace_id,
-        source=item.source,
-        reason=verdict.reason,
-        detail=verdict.detail,
-        claimed_amount=item.amount,
-    )
+    settlements = []
+    for entry, verdict in refused:
+        item = verdict.claimed
+        fields: dict[str, str | int] = {
+            "refused_reason": verdict.reason,
+            "refused_detail": verdict.detail,
+            "refused_at": f"{now:.6f}",
+            "claimed_amount": item.amount,
+        }
+        if entry.event_id:
+            fields["refused_event_id"] = entry.event_id
+        if entry.workspace_id:
+            fields["claimed_workspace_id"] = entry.workspace_id
+        settlements.append(
+            store.Settlement(
+                entry_id=entry.id,
+                invoice_id=item.invoice_id,
+                attempt=item.attempt,
+                stage="refused",
+                amount=item.amount,
+                now=now,
+                ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+                ledger_fields=fields,
+            )
+        )
+    firsts = await store.settle_forwards(redis, keys, settlements)
+    for (entry, verdict), first in zip(refused, firsts, strict=True):
+        if first:
+            metrics.FORWARD_REFUSED.labels(verdict.reason).inc()
+            metrics.TRANSFERS.labels("refused").inc()
+        log.error(
+            "forwarding.item.refused",
+            invoice_id=verdict.claimed.invoice_id,
+            event_id=entry.event_id,
+            claimed_workspace_id=entry.workspace_id,
+            source=verdict.claimed.source,
+            reason=verdict.reason,
+            detail=verdict.detail,
+            claimed_amount=verdict.claimed.amount,
+        )
 
 
 async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:

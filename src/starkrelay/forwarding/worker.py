@@ -183,9 +183,10 @@ class ForwardingWorker:
             raise
         metrics.OWNERSHIP_CALLS.labels("ok").inc()
         confirmed: list[Entry] = []
+        refused = []
         for entry, verdict in zip(entries, judge_ownership(items, logs), strict=True):
             if verdict.decision is Decision.REFUSE:
-                await outcomes.record_refused(self.redis, self.keys, entry, verdict)
+                refused.append((entry, verdict))
                 continue
             await self.workspace.learn_from_confirmed(entry.workspace_id)
             if verdict.decision is Decision.SKIP:
@@ -202,6 +203,8 @@ class ForwardingWorker:
                 )
             self._ledger_extra[entry.id] = outcomes.claimed_fields(verdict)
             confirmed.append(replace(entry, item=verdict.item))
+        if refused:
+            await outcomes.record_refused(self.redis, self.keys, refused)
         return confirmed
 
     async def _send(self, live: list[Entry]) -> bool:

@@ -328,3 +328,32 @@ def test_ownership_read_timed_out_or_lost_sends_nothing_then_once(
 
         relay.run(body)
         assert [t.amount for t in forwards_of(invoice_id)] == [2_950]
+
+
+def test_a_batch_mixing_ours_and_unknown_invoices_costs_one_read(quiet_relay: Relay) -> None:
+    relay = quiet_relay
+    ours = credit_invoices(relay.sb, [1_000, 2_000])
+    unknown = ["4000000000000001", "4000000000000002"]
+
+    async def body() -> None:
+        async with relay.services() as services:
+            for invoice_id in [ours[0], *unknown, ours[1]]:
+                await enqueue_credited(services, invoice_id, 1_000, event_id=f"ev{invoice_id}")
+            await forward_all(relay.worker(services), services)
+            assert await ownership_calls(services) == (1, 1)
+            for invoice_id in unknown:
+                ledger = await ledger_of(services, invoice_id)
+                assert (ledger["stage"], ledger["refused_event_id"]) == (
+                    "refused",
+                    f"ev{invoice_id}",
+                )
+            again = await ledger_of(services, ours[1])
+            assert (again["stage"], again["amount"], again["claimed_amount"]) == (
+                "sent",
+                "1950",
+                "950",
+            )
+
+    relay.run(body)
+    assert [[t.amount for t in forwards_of(i)] for i in ours] == [[950], [1_950]]
+    assert len(list(starkbank.transfer.query())) == 2
