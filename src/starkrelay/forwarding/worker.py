@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.forwarding import outcomes
+from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.ownership import Decision, judge_ownership
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
@@ -44,7 +45,6 @@ from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
 log = structlog.get_logger(__name__)
 
 _STATUS_STAGE = {"success": "success", "failed": "failed", "canceled": "failed"}
-_BALANCE_CODE = "invalidBalance"
 
 
 @dataclass(frozen=True)
@@ -277,11 +277,12 @@ class ForwardingWorker:
             for _, entry in missing:  # find out item by item
                 await self._send([entry])
             return []
+        balance = balance_refusals(refusal, len(entries))
         again: list[Entry] = []
         for index, entry in missing:
             if index not in verdict.named:
                 again.append(entry)  # refused because of the others: send again
-            elif _BALANCE_CODE in verdict.codes(index):
+            elif index in balance:
                 await self._wait_for_balance([entry], verdict.reasons(index))
             else:
                 reason = verdict.reasons(index)
@@ -289,11 +290,9 @@ class ForwardingWorker:
         return again
 
     async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
-        """Stark Bank refused `entries` for lack of balance (``invalidBalance``), and holds no
-        transfer for their attempts. The one place that decides what a short balance does to
-        a forward; for now each is dead-lettered like any other refusal."""
-        for entry in entries:
-            await outcomes.dead_letter(self.redis, self.keys, entry, reason, "refused")
+        """Refused for lack of balance: each entry is acknowledged and its invoice waits
+        (ledger ``waiting``), spending no re-send budget; ``balance_wait`` sends it again."""
+        await park(self.redis, self.keys, [(e.id, _item(e)) for e in entries], reason)
 
     async def _record_existing(self, entries: Sequence[Entry]) -> set[str]:
         """Look the attempts of `entries` up at Stark Bank (by tag, then ``external_id``) and

@@ -33,7 +33,7 @@ EVENTS = Counter(
 TRANSFERS = Counter(
     "starkrelay_forward_transfers",
     "Forward items settled, by outcome (sent, confirmed_duplicate, dead, skipped, refused, "
-    "success, failed).",
+    "success, failed, waiting).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -99,6 +99,18 @@ DEAD_LETTERS = Gauge(
     "Entries in the forward dead-letter stream.",
     registry=REGISTRY,
 )
+BALANCE_WAITING = Gauge(
+    "starkrelay_forward_waiting_for_balance",
+    "Invoices whose forward waits for the balance to cover it (ledger stage waiting).",
+    registry=REGISTRY,
+)
+BALANCE_RELEASES = Counter(
+    "starkrelay_forward_balance_releases",
+    "Waiting forwards released by the balance check, by outcome (queued: sent again once "
+    "the balance covered it; recorded: Stark Bank already held its transfer).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 REPORT_CENTS = Gauge(
     "starkrelay_reconcile_report_cents",
     "Last money report, by line (credited, fees, net, forwarded, in_flight, failed, dead).",
@@ -108,6 +120,18 @@ REPORT_CENTS = Gauge(
 REPORT_DISAGREEMENTS = Gauge(
     "starkrelay_reconcile_disagreements",
     "Invoices whose numbers disagree in the last money report.",
+    registry=REGISTRY,
+)
+REPORT_UNEXPLAINED_CENTS = Gauge(
+    "starkrelay_reconcile_unexplained_outflow_cents",
+    "Cents sent to the destination that no credited invoice of ours explains, in the last "
+    "money report (transfers naming no credited invoice, second forwards, excess over "
+    "amount - fee).",
+    registry=REGISTRY,
+)
+REPORT_UNEXPLAINED_TRANSFERS = Gauge(
+    "starkrelay_reconcile_unexplained_transfers",
+    "Findings of unexplained outflow in the last money report (alert above 0).",
     registry=REGISTRY,
 )
 RECONCILE_RUNS = Counter(
