@@ -5,8 +5,9 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
 
 - an entry is only a claim: before any transfer, ONE read of the batch's ``credited`` logs
   with our credentials decides (``ownership.judge_ownership``). An invoice with no credit in
-  our workspace is ``refused`` for good; the others are sent for the RECORD's ``amount - fee``,
-  whatever the entry (the webhook body) said. If the read fails, nothing is sent;
+  our workspace is ``refused`` for the worker (only reconciliation, listing our own credited
+  logs, may reopen it: ``store.reopen_refused``); the others are sent for the RECORD's
+  ``amount - fee``, whatever the entry (the webhook body) said. If the read fails, nothing is sent;
 - a refused create is settled by looking, never by its wording: an item whose attempt's
   transfer Stark Bank holds is recorded as it; only an item with none is dead-lettered (an
   error names it) or sent again (refused because of the others);

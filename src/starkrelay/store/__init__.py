@@ -44,6 +44,7 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.refusals import reopen_refused
 from starkrelay.store.waiting import (
     ReleaseOutcome,
     Waiter,
@@ -88,6 +89,7 @@ __all__ = [
     "redrive_dead_letter",
     "release",
     "release_waiting",
+    "reopen_refused",
     "requeue_lost_entry",
     "save_balance_check",
     "settle_forward",

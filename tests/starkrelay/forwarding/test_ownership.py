@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ops import relay_metrics as metrics
+from starkrelay.reconciliation.service import run_reconciliation
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at
@@ -357,3 +359,45 @@ def test_a_batch_mixing_ours_and_unknown_invoices_costs_one_read(quiet_relay: Re
     relay.run(body)
     assert [[t.amount for t in forwards_of(i)] for i in ours] == [[950], [1_950]]
     assert len(list(starkbank.transfer.query())) == 2
+
+
+def test_a_credit_of_ours_the_read_missed_is_reopened_by_reconciliation_once(
+    quiet_relay: Relay,
+) -> None:
+    """The ownership read answers without our credit (a log not yet visible): the worker
+    refuses; reconciliation, listing our own credited logs, reopens the same attempt once."""
+    relay = quiet_relay
+    [invoice_id] = credit_invoices(relay.sb, [4_000])
+    since = (datetime.now(UTC) - timedelta(days=1)).date()
+
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 4_000)
+            real_read = services.bank.credited_logs
+            missed: list[str] = []
+
+            async def read_missing_it(invoice_ids: Any) -> Any:
+                missed.extend(invoice_ids)
+                return []
+
+            services.bank.credited_logs = read_missing_it  # type: ignore[method-assign]
+            await forward_all(relay.worker(services), services)
+            services.bank.credited_logs = real_read  # type: ignore[method-assign]
+            assert missed == [invoice_id]
+            assert (await ledger_of(services, invoice_id))["stage"] == "refused"
+            assert forwards_of(invoice_id) == []
+
+            first = await run_reconciliation(services, since=since)
+            second = await run_reconciliation(services, since=since)  # before the worker runs
+            assert (first.refused_reopened, second.refused_reopened) == (1, 0)
+            await forward_all(relay.worker(services), services)
+            ledger = await ledger_of(services, invoice_id)
+            assert ledger["stage"] in {"sent", "success"}
+            assert ledger["reopens"] == "1"
+            stages = await services.redis.hgetall(services.keys.ledger_stages())
+            assert stages.get("refused") == "0"
+            third = await run_reconciliation(services, since=since)
+            assert third.refused_reopened == 0
+
+    relay.run(body)
+    assert [t.amount for t in forwards_of(invoice_id)] == [3_950]
