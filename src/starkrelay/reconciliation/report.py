@@ -60,6 +60,9 @@ class MoneyReport:
     resent: int = 0
     lost_requeued: int = 0
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
+    refused_reopened: int = 0
+    """Invoices the worker's ownership read refused while our own credited logs list them:
+    re-enqueued as the same attempt (``store.reopen_refused``)."""
     waiting: int = 0
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0
@@ -155,9 +158,22 @@ def publish(report: MoneyReport) -> None:
     metrics.REPORT_UNEXPLAINED_TRANSFERS.set(len(report.unexplained))
 
 
-async def store_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
-    await redis.set(keys.reconcile_report(), report.to_json())
+async def store_report(redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30) -> None:
+    """Store `report` as the last one and at the head of the history, which keeps the newest
+    `history` reports (``RECONCILE_REPORT_HISTORY``); one transaction."""
+    text = report.to_json()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(keys.reconcile_report(), text)
+        pipe.lpush(keys.reconcile_report_history(), text)
+        pipe.ltrim(keys.reconcile_report_history(), 0, max(1, history) - 1)
+        await pipe.execute()
     publish(report)
+
+
+async def load_report_history(redis: Redis, keys: Keys) -> list[MoneyReport]:
+    """Stored reports, newest first (at most ``RECONCILE_REPORT_HISTORY``)."""
+    raw = await redis.lrange(keys.reconcile_report_history(), 0, -1)
+    return [MoneyReport.from_json(str(text)) for text in raw or []]
 
 
 async def load_report(redis: Redis, keys: Keys) -> MoneyReport | None:
