@@ -46,6 +46,7 @@ from starkrelay.settings import Settings
 from starkrelay.store import connect_from_settings, keys_from_settings
 from starkrelay.webhooks.routes import build_verifier
 from starkrelay.webhooks.routes import router as webhook_router
+from starkrelay.webhooks.workspace import WorkspaceFilter
 from starkrelay.wiring import (
     balance_waiter,
     campaign_scheduler,
@@ -237,6 +238,7 @@ def create_app(
             app.state.webhook_verifier = build_verifier(
                 services.public_key, settings.public_key_refresh_min_seconds
             )
+            app.state.workspace_filter = WorkspaceFilter(settings.stark_workspace_id)
             parts = [credentials_checked(credentials_verified)]
             if role == "serve":
                 parts += BACKGROUND

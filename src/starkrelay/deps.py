@@ -26,6 +26,7 @@ from starkrelay.store import Keys, Redis
 
 if TYPE_CHECKING:
     from starkrelay.webhooks.signature import SignatureVerifier
+    from starkrelay.webhooks.workspace import WorkspaceFilter
 
 Role = Literal["serve", "api", "worker"]
 """What a process runs: ``serve`` (routes + background), ``api`` (routes), ``worker``
@@ -87,6 +88,12 @@ async def get_webhook_verifier(request: Request) -> SignatureVerifier:
     return verifier
 
 
+async def get_workspace_filter(request: Request) -> WorkspaceFilter:
+    """The process's webhook workspace filter (built by the app's lifespan)."""
+    found: WorkspaceFilter = request.app.state.workspace_filter
+    return found
+
+
 async def intake_unavailable(request: Request) -> str | None:
     """Why this process cannot act on a webhook it would accept now (it is stopping, or a
     part its role needs for intake is not running), or None when it can."""
@@ -106,4 +113,5 @@ BankDep = Annotated[BankGateway, Depends(get_bank)]
 PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 WebhookVerifierDep = Annotated["SignatureVerifier", Depends(get_webhook_verifier)]
+WorkspaceFilterDep = Annotated["WorkspaceFilter", Depends(get_workspace_filter)]
 IntakeUnavailableDep = Annotated[str | None, Depends(intake_unavailable)]

@@ -14,8 +14,8 @@ from starkrelay.ops.metrics import REGISTRY
 
 WEBHOOKS = Counter(
     "starkrelay_webhooks",
-    "Webhook requests by outcome (enqueued, recorded, duplicate, ignored, unsigned, "
-    "too_large, malformed, other_workspace, stale, unavailable).",
+    "Webhook requests by outcome (enqueued, already_enqueued, recorded, duplicate, ignored, "
+    "unsigned, too_large, malformed, other_workspace, stale, future, unavailable, disconnected).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -26,13 +26,14 @@ SIGNATURE_FAILURES = Counter(
 )
 EVENTS = Counter(
     "starkrelay_events",
-    "Verified events taken (webhook or reconciliation), by subscription and log type.",
+    "Verified events taken (webhook or reconciliation), by subscription and log type; any "
+    "subscription or log type not acted on is counted as other.",
     ["subscription", "log_type"],
     registry=REGISTRY,
 )
 TRANSFERS = Counter(
     "starkrelay_forward_transfers",
-    "Forward items settled, by outcome (sent, confirmed_duplicate, dead, skipped, "
+    "Forward items settled, by outcome (sent, confirmed_duplicate, dead, skipped, refused, "
     "success, failed, waiting).",
     ["outcome"],
     registry=REGISTRY,
@@ -41,6 +42,26 @@ TRANSFER_CALLS = Counter(
     "starkrelay_forward_transfer_calls",
     "transfer.create calls made by the forwarding worker, by result (ok, refused, unavailable).",
     ["result"],
+    registry=REGISTRY,
+)
+OWNERSHIP_CALLS = Counter(
+    "starkrelay_forward_ownership_calls",
+    "Reads of Stark Bank's credited logs before forwarding (one per batch of up to 100), "
+    "by result (ok, unavailable).",
+    ["result"],
+    registry=REGISTRY,
+)
+FORWARD_REFUSED = Counter(
+    "starkrelay_forward_refused",
+    "Forward entries refused because Stark Bank, read with our credentials, has no credit of "
+    "the invoice in our workspace; nothing is sent for them. By reason (not_credited).",
+    ["reason"],
+    registry=REGISTRY,
+)
+AMOUNT_MISMATCHES = Counter(
+    "starkrelay_forward_amount_mismatches",
+    "Forwards whose event claimed other amounts than Stark Bank's credited record (the "
+    "record's amount - fee was sent).",
     registry=REGISTRY,
 )
 FORWARDED_CENTS = Counter(

@@ -54,10 +54,15 @@ class MoneyReport:
     dead_lettered: int = 0
     skipped: int = 0
     events_marked_delivered: int = 0
+    events_refused: list[dict[str, str]] = field(default_factory=list)
+    """Undelivered events the sweep could not take (id, reason); left undelivered."""
     enqueued_missing: int = 0
     resent: int = 0
     lost_requeued: int = 0
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
+    refused_reopened: int = 0
+    """Invoices the worker's ownership read refused while our own credited logs list them:
+    re-enqueued as the same attempt (``store.reopen_refused``)."""
     waiting: int = 0
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0

@@ -71,7 +71,7 @@ def test_unknown_project_exits_2_with_one_line_naming_the_variables(
         sandbox, stark_project_id="1234567890", redis_url=redis_url, redis_key_prefix=key_prefix
     )
     result = _run(
-        starkrelay_command(command, *(["--port", "0"] if command != "worker" else [])),
+        starkrelay_command(command, *(["--port", str(free_port())] if command != "worker" else [])),
         env,
         tmp_path,
     )
@@ -90,7 +90,7 @@ def test_a_key_the_project_does_not_know_exits_2_without_showing_it(
     env = _environment(
         sandbox, stark_private_key=other_key, redis_url=redis_url, redis_key_prefix=key_prefix
     )
-    result = _run(starkrelay_command("serve", "--port", "0"), env, tmp_path)
+    result = _run(starkrelay_command("serve", "--port", str(free_port())), env, tmp_path)
     assert result.returncode == 2, result.stderr
     [line] = _problem_lines(result.stderr)
     assert "(invalidCredentials)" in line
