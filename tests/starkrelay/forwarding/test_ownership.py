@@ -31,7 +31,7 @@ from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.reconciliation.service import run_reconciliation
+from starkrelay.wiring import run_reconciliation
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at
