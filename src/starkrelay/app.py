@@ -25,6 +25,8 @@ from starkrelay.deps import Role, Services
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.ops.health import router as ops_router
+from starkrelay.ops.http_metrics import RequestDurationMiddleware
+from starkrelay.ops.scrape import metrics_router
 from starkrelay.ops.status import router as status_router
 from starkrelay.reconciliation.service import reconciliation_scheduler
 from starkrelay.settings import Settings
@@ -37,6 +39,7 @@ Background = Callable[[Services], AbstractAsyncContextManager[None]]
 
 ROUTERS: list[APIRouter] = [
     ops_router,
+    metrics_router,
     webhook_router,
     status_router,
 ]
@@ -104,6 +107,7 @@ def create_app(settings: Settings, *, role: Role = "serve") -> FastAPI:
         log.info("app.stopped", role=role)
 
     app = FastAPI(title="starkrelay", lifespan=lifespan)
+    app.add_middleware(RequestDurationMiddleware)
     for router in ROUTERS:
         app.include_router(router)
     return app

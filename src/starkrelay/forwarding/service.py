@@ -18,14 +18,14 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.deps import Role, Services
-from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
+from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
 from starkrelay.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-GAUGE_REFRESH_SECONDS = 5.0
+TRIM_SECONDS = 5.0
 
 
 def consumer_name(settings: Settings, role: Role) -> str:
@@ -49,14 +49,13 @@ def build_worker(services: Services, name: str | None = None) -> ForwardingWorke
     )
 
 
-async def _refresh_gauges_forever(services: Services, stop: anyio.Event) -> None:
+async def _trim_forever(services: Services, stop: anyio.Event) -> None:
     while not stop.is_set():
         try:
             await trim_acknowledged(services.redis, services.keys)
-            await refresh_stream_gauges(services.redis, services.keys)
         except RedisError as exc:
-            log.debug("forwarding.gauges.unavailable", error=str(exc))
-        with anyio.move_on_after(GAUGE_REFRESH_SECONDS):
+            log.debug("forwarding.trim.unavailable", error=str(exc))
+        with anyio.move_on_after(TRIM_SECONDS):
             await stop.wait()
 
 
@@ -68,7 +67,7 @@ async def forwarding_worker(services: Services) -> AsyncIterator[None]:
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(worker.run, stop)
-        tasks.start_soon(_refresh_gauges_forever, services, stop)
+        tasks.start_soon(_trim_forever, services, stop)
         try:
             yield
         finally:

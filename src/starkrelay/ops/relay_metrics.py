@@ -1,21 +1,21 @@
 """Metrics of the money path: webhook intake, forwarding, reconciliation.
 
-Registered in ``starkrelay.ops.metrics.REGISTRY`` so ``GET /metrics`` shows them. Counters
-count what this process did; gauges that describe shared state (stream depth, lag, dead
-letters, the last money report) are refreshed from Redis by ``refresh_stream_gauges`` and
-the reconciliation run, and are the same in every replica.
+Registered in ``starkrelay.ops.metrics.REGISTRY`` so ``GET /metrics`` shows them. Each counts
+what this process did. State shared by every replica (stream depth, lag, dead letters, ledger
+stages, the last money report) is not kept here: ``ops.shared_state`` reads it from Redis at
+scrape time, so every replica reports the same numbers.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 from starkrelay.ops.metrics import REGISTRY
 
 WEBHOOKS = Counter(
     "starkrelay_webhooks",
-    "Webhook requests by outcome (enqueued, recorded, duplicate, ignored, unsigned, "
-    "too_large, malformed, other_workspace, stale, unavailable).",
+    "Webhook requests by outcome (enqueued, already_enqueued, recorded, duplicate, ignored, "
+    "unsigned, too_large, malformed, other_workspace, stale, unavailable).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -32,8 +32,8 @@ EVENTS = Counter(
 )
 TRANSFERS = Counter(
     "starkrelay_forward_transfers",
-    "Forward items settled, by outcome (sent, confirmed_duplicate, dead, skipped, "
-    "success, failed).",
+    "Forward items settled by this process, by outcome (sent, confirmed_duplicate, dead; "
+    "success and failed as transfer events report them).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -52,42 +52,6 @@ FORWARD_LATENCY = Histogram(
     "starkrelay_forward_latency_seconds",
     "From enqueue of a credited invoice to its transfer created.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-    registry=REGISTRY,
-)
-STREAM_DEPTH = Gauge(
-    "starkrelay_forward_stream_depth",
-    "Entries in the forward stream not yet acknowledged (lag + pending).",
-    registry=REGISTRY,
-)
-STREAM_LAG = Gauge(
-    "starkrelay_forward_stream_lag",
-    "Entries in the forward stream never delivered to a worker.",
-    registry=REGISTRY,
-)
-STREAM_PENDING = Gauge(
-    "starkrelay_forward_stream_pending",
-    "Entries delivered to a worker and not yet acknowledged.",
-    registry=REGISTRY,
-)
-STREAM_OLDEST_PENDING_SECONDS = Gauge(
-    "starkrelay_forward_stream_oldest_pending_seconds",
-    "Age of the oldest unacknowledged forward entry (0 when none).",
-    registry=REGISTRY,
-)
-DEAD_LETTERS = Gauge(
-    "starkrelay_forward_dead_letters",
-    "Entries in the forward dead-letter stream.",
-    registry=REGISTRY,
-)
-REPORT_CENTS = Gauge(
-    "starkrelay_reconcile_report_cents",
-    "Last money report, by line (credited, fees, net, forwarded, in_flight, failed, dead).",
-    ["line"],
-    registry=REGISTRY,
-)
-REPORT_DISAGREEMENTS = Gauge(
-    "starkrelay_reconcile_disagreements",
-    "Invoices whose numbers disagree in the last money report.",
     registry=REGISTRY,
 )
 RECONCILE_RUNS = Counter(

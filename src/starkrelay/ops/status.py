@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from starkrelay.deps import Services, ServicesDep
-from starkrelay.forwarding.stream_state import refresh_stream_gauges
+from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.reconciliation.report import load_report
@@ -72,7 +72,7 @@ async def status_body(services: Services) -> dict[str, Any]:
     redis, keys = services.redis, services.keys
     stages = await redis.hgetall(keys.ledger_stages())
     counters = await redis.hgetall(keys.forward_counters())
-    stream = await refresh_stream_gauges(redis, keys)
+    stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
     return {

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from starkrelay.bank import Transfer
 from starkrelay.forwarding.items import parse_external_id
-from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import Keys, Redis
 
 _PENDING_STATUSES = {"created", "processing"}
@@ -119,16 +118,9 @@ def judge_invoice(
         disagree("credited but no forward transfer and no record of one", stage=stage or "none")
 
 
-def publish(report: MoneyReport) -> None:
-    """Expose the report's lines as metrics."""
-    for line in MoneyReport.LINES:
-        metrics.REPORT_CENTS.labels(line).set(getattr(report, line))
-    metrics.REPORT_DISAGREEMENTS.set(len(report.disagreements))
-
-
 async def store_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
+    """Keep ``report`` as the last one; every replica's ``/metrics`` reads it from there."""
     await redis.set(keys.reconcile_report(), report.to_json())
-    publish(report)
 
 
 async def load_report(redis: Redis, keys: Keys) -> MoneyReport | None:

@@ -1,0 +1,105 @@
+"""``GET /metrics``: this process's registry plus the shared state read from Redis now.
+
+Any process can serve it: the API app includes ``metrics_router``; a process without the API
+(``starkrelay worker``) builds ``create_metrics_app(services)`` and serves it on its own port,
+or includes ``metrics_router`` in its own app (it needs ``app.state.services``).
+
+What a caller may rely on:
+
+- A scrape never answers 500 because Redis is down or slow: the shared gauges are read within
+  ``METRICS_SCRAPE_TIMEOUT_SECONDS`` and, when they cannot be, the answer is still 200 with
+  ``starkrelay_shared_state_up 0`` and the process's own metrics.
+- ``starkrelay_ready`` is 1 exactly when ``readiness(services)`` names nothing missing (the
+  same check as ``/health/ready`` unless the process passes its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from starkrelay.deps import Services, ServicesDep
+from starkrelay.ops.health import missing_parts
+from starkrelay.ops.metrics import REGISTRY
+from starkrelay.ops.shared_state import SharedStateCollector, read_shared_state
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Readiness = Callable[[Services], Awaitable[list[str]]]
+"""What keeps a process from serving, by name; empty when ready."""
+
+
+class _ReadinessCollector:
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "starkrelay_ready",
+            "1 when this process is ready (what /health/ready answers 200 for), else 0.",
+            value=0 if self.missing else 1,
+        )
+
+
+class _Exposition:
+    """The families of several collectors, in order, as one collector."""
+
+    def __init__(self, *collectors: Collector) -> None:
+        self.collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
+async def _missing(services: Services, readiness: Readiness, timeout: float) -> list[str]:
+    try:
+        with anyio.fail_after(timeout):
+            return await readiness(services)
+    except TimeoutError:
+        return ["readiness_timeout"]
+
+
+async def render_metrics(services: Services, readiness: Readiness = missing_parts) -> bytes:
+    """The exposition for one scrape: ``REGISTRY``, ``starkrelay_ready`` and the shared state
+    (read now, bounded by ``METRICS_SCRAPE_TIMEOUT_SECONDS``)."""
+    timeout = services.settings.metrics_scrape_timeout_seconds
+    async with anyio.create_task_group() as tasks:
+        missing: list[str] = []
+
+        async def probe() -> None:
+            missing.extend(await _missing(services, readiness, timeout))
+
+        tasks.start_soon(probe)
+        state = await read_shared_state(services.redis, services.keys, timeout)
+    exposition = _Exposition(
+        REGISTRY, _ReadinessCollector(missing), SharedStateCollector(state)
+    )
+    return generate_latest(exposition)
+
+
+metrics_router = APIRouter(tags=["operations"])
+
+
+@metrics_router.get("/metrics")
+async def prometheus_metrics(request: Request, services: ServicesDep) -> Response:
+    """Prometheus text exposition: this process's metrics and the shared state."""
+    readiness: Readiness = getattr(request.app.state, "readiness", missing_parts)
+    body = await render_metrics(services, readiness)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+def create_metrics_app(services: Services, readiness: Readiness = missing_parts) -> FastAPI:
+    """A small ASGI app serving ``GET /metrics`` for ``services`` (for a process without the
+    API, e.g. ``starkrelay worker`` on its own port). ``readiness`` decides
+    ``starkrelay_ready``; add health routes with ``app.include_router``."""
+    app = FastAPI(title="starkrelay metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    app.state.readiness = readiness
+    app.include_router(metrics_router)
+    return app
