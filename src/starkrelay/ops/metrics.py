@@ -27,7 +27,7 @@ from prometheus_client import (
 
 from starkrelay import __version__
 
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

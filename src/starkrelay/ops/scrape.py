@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -27,6 +28,8 @@ from starkrelay.deps import Services, ServicesDep
 from starkrelay.ops.health import missing_parts
 from starkrelay.ops.metrics import REGISTRY
 from starkrelay.ops.shared_state import SharedStateCollector, read_shared_state
+
+log = structlog.get_logger("starkrelay.ops")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,12 +60,15 @@ class _Exposition:
             yield from collector.collect()
 
 
-async def _missing(services: Services, readiness: Readiness, timeout: float) -> list[str]:
+async def _missing(services: Services, readiness: Readiness, within: float) -> list[str]:
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             return await readiness(services)
     except TimeoutError:
         return ["readiness_timeout"]
+    except Exception as exc:  # a scrape must answer: report "not ready", never a 500
+        log.error("metrics.readiness.failed", error=str(exc)[:300], kind=type(exc).__name__)
+        return ["readiness_error"]
 
 
 async def render_metrics(services: Services, readiness: Readiness = missing_parts) -> bytes:
@@ -77,9 +83,7 @@ async def render_metrics(services: Services, readiness: Readiness = missing_part
 
         tasks.start_soon(probe)
         state = await read_shared_state(services.redis, services.keys, timeout)
-    exposition = _Exposition(
-        REGISTRY, _ReadinessCollector(missing), SharedStateCollector(state)
-    )
+    exposition = _Exposition(REGISTRY, _ReadinessCollector(missing), SharedStateCollector(state))
     return generate_latest(exposition)
 
 

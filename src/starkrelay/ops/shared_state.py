@@ -7,7 +7,7 @@ process-local gauges now and then) means any replica, an ``api`` one that never 
 
 What a caller may rely on:
 
-- ``read_shared_state`` takes at most ``timeout`` seconds and never raises: on any failure
+- ``read_shared_state`` takes at most ``within`` seconds and never raises: on any failure
   it returns ``None`` (and logs ``metrics.shared_state.unavailable`` with the reason).
 - ``SharedStateCollector(snapshot).collect()`` always yields ``starkrelay_shared_state_up``
   (1 when the snapshot was read, 0 when not); the other families only when it was read, so a
@@ -97,7 +97,8 @@ def bounded_counts(raw: Mapping[str, object], defaults: tuple[str, ...] = ()) ->
 async def _read(redis: Redis, keys: Keys) -> SharedState:
     started = time.perf_counter()
     stream = await stream_state(redis, keys)
-    stages = bounded_counts(await redis.hgetall(keys.ledger_stages()), FORWARD_STAGES)
+    raw_stages = await redis.hgetall(keys.ledger_stages())
+    stages = bounded_counts({str(k): v for k, v in raw_stages.items()}, FORWARD_STAGES)
     report = await load_report(redis, keys)
     progress = await campaign_progress(redis, keys)
     campaign = None
@@ -110,11 +111,11 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
     return SharedState(stream, stages, report, campaign, time.perf_counter() - started)
 
 
-async def read_shared_state(redis: Redis, keys: Keys, timeout: float) -> SharedState | None:
-    """The shared state, or None when Redis did not give it within ``timeout`` seconds (or
+async def read_shared_state(redis: Redis, keys: Keys, within: float) -> SharedState | None:
+    """The shared state, or None when Redis did not give it within ``within`` seconds (or
     any read failed). Never raises: a scrape must answer even when Redis cannot."""
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             return await _read(redis, keys)
     except Exception as exc:  # any failure: the scrape still answers, with up = 0
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
