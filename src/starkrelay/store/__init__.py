@@ -8,7 +8,9 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
-  ``record_dead_letter_transfer``).
+  ``record_dead_letter_transfer``);
+- ``server_info``: what the server says about itself (``server_facts``: version, eviction
+  policy, persistence), for ``starkrelay doctor``.
 
 Every public name is importable from ``starkrelay.store`` itself; callers need not know which
 module holds it.
@@ -38,6 +40,7 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.server_info import ServerFacts, server_facts
 
 __all__ = [
     "FORWARD_GROUP",
@@ -47,6 +50,7 @@ __all__ = [
     "Redis",
     "RedriveOutcome",
     "RequeueOutcome",
+    "ServerFacts",
     "Settlement",
     "claim",
     "connect",
@@ -60,6 +64,7 @@ __all__ = [
     "redrive_dead_letter",
     "release",
     "requeue_lost_entry",
+    "server_facts",
     "settle_forward",
     "settle_forwards",
 ]

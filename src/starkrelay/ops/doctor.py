@@ -1,0 +1,400 @@
+"""``starkrelay doctor``: the going-live preflight, one small check per concern.
+
+Each check returns ``CheckResult``s (name, status, what was found, what to do). ``run_doctor``
+runs them in order (settings first: without valid settings nothing else can be checked) and
+returns a ``DoctorReport`` whose ``ok`` is True exactly when no check failed. ``warn`` is a
+pass with a remark (an optional setting unset, a fact that could not be read on managed
+Redis); ``skip`` means the check could not run or was not asked for.
+
+What a caller may rely on: no check raises (each failure becomes a ``fail`` result), nothing
+is written anywhere (Redis and Stark Bank are only read), and no result carries a secret (the
+Redis URL is shown as host and port only).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from redis.exceptions import RedisError
+
+from starkrelay.bank import (
+    BankError,
+    BankGateway,
+    BankInputError,
+    BankUnavailableError,
+    RetryPolicy,
+)
+from starkrelay.bank.registration import SUBSCRIPTIONS
+from starkrelay.settings import Settings, SettingsError, load_settings
+from starkrelay.store import Redis, connect, server_facts
+
+MIN_REDIS_VERSION = (6, 2)
+"""XAUTOCLAIM (claiming a dead worker's forwards) needs Redis 6.2."""
+HEALTH_PATH = "/health"
+_CLAUSE = re.compile(r";\s+(?=[A-Z][A-Z0-9_]*: )")
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 (a check status, not a password)
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    """Dotted, stable: ``settings``, ``redis.eviction``, ``stark.webhook``, ``url.https``..."""
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class DoctorReport:
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (passes, warnings and skips only)."""
+        return all(result.status is not Status.FAIL for result in self.results)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [result for result in self.results if result.status is Status.FAIL]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [asdict(result) for result in self.results]}
+
+
+# --- settings ---------------------------------------------------------------------------------
+def check_settings(load: Callable[[], Settings]) -> tuple[Settings | None, list[CheckResult]]:
+    """Load the settings: one ``fail`` per wrong variable, or a pass and remarks."""
+    try:
+        settings = load()
+    except SettingsError as error:
+        text = str(error).removeprefix("invalid settings: ")
+        results = []
+        for clause in _CLAUSE.split(text):
+            variable, _, problem = clause.partition(": ")
+            results.append(
+                CheckResult(
+                    f"settings.{variable}",
+                    Status.FAIL,
+                    problem or clause,
+                    f"set {variable} correctly (see README, Settings)",
+                )
+            )
+        return None, results
+    results = [CheckResult("settings", Status.PASS, "every setting is valid")]
+    if settings.environment != "production":
+        results.append(
+            CheckResult(
+                "settings.ENVIRONMENT",
+                Status.WARN,
+                f"{settings.environment}: production guards are off",
+                "set ENVIRONMENT=production for the live service",
+            )
+        )
+    if settings.admin_token is None:
+        results.append(
+            CheckResult(
+                "settings.ADMIN_TOKEN",
+                Status.WARN,
+                "unset: /api/v1/status and /api/v1/admin/reconcile are off",
+                "set a random token of 16+ characters to use them",
+            )
+        )
+    return settings, results
+
+
+# --- Redis ------------------------------------------------------------------------------------
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    return f"{parts.scheme}://{parts.hostname or '?'}:{parts.port or 6379}"
+
+
+async def check_redis(settings: Settings, *, within: float = 10.0) -> list[CheckResult]:
+    """Reachable (with our credentials), recent enough, ``noeviction``, persistent."""
+    if settings.redis_url is None:
+        return [
+            CheckResult(
+                "redis.reachable",
+                Status.FAIL,
+                "REDIS_URL unset: the service would run a throwaway embedded Valkey",
+                "set REDIS_URL to the Redis every replica shares",
+            )
+        ]
+    where = _where(settings.redis_url)
+    password = settings.redis_password
+    redis: Redis = connect(
+        settings.redis_url,
+        timeout=min(within, 5.0),
+        password=password.get_secret_value() if password is not None else None,
+    )
+    try:
+        with anyio.fail_after(within):
+            facts = await server_facts(redis)
+    except (RedisError, OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        return [
+            CheckResult(
+                "redis.reachable",
+                Status.FAIL,
+                f"{where}: {reason[:200]}",
+                "check REDIS_URL, REDIS_PASSWORD and that Redis is running",
+            )
+        ]
+    finally:
+        await redis.aclose()
+    results = [CheckResult("redis.reachable", Status.PASS, f"{where} answers")]
+    name = f"{facts.server} {facts.version}"
+    if facts.version_tuple >= MIN_REDIS_VERSION:
+        results.append(CheckResult("redis.version", Status.PASS, name))
+    else:
+        results.append(
+            CheckResult(
+                "redis.version",
+                Status.FAIL,
+                f"{name}; expected Redis 6.2 or newer",
+                "upgrade Redis (XAUTOCLAIM is needed to take over a dead worker's work)",
+            )
+        )
+    if facts.maxmemory_policy == "noeviction":
+        results.append(CheckResult("redis.eviction", Status.PASS, "maxmemory-policy noeviction"))
+    else:
+        results.append(
+            CheckResult(
+                "redis.eviction",
+                Status.FAIL,
+                f"maxmemory-policy {facts.maxmemory_policy}; expected noeviction "
+                "(an evicted claim or de-duplication key could let money move twice)",
+                "set maxmemory-policy noeviction (redis.conf, or the parameter group)",
+            )
+        )
+    results.append(_persistence(facts.aof_enabled, facts.rdb_save_points))
+    return results
+
+
+def _persistence(aof: bool, save: str | None) -> CheckResult:
+    if aof:
+        return CheckResult("redis.persistence", Status.PASS, "AOF on")
+    if save:
+        return CheckResult("redis.persistence", Status.PASS, f"RDB save points: {save}")
+    if save is None:
+        return CheckResult(
+            "redis.persistence",
+            Status.WARN,
+            "AOF off and CONFIG refused (managed Redis?): save points unknown",
+            "check snapshots or replication in your provider's console",
+        )
+    return CheckResult(
+        "redis.persistence",
+        Status.FAIL,
+        "AOF off and no RDB save points: a restart loses every claim and queued forward",
+        "turn on appendonly yes (or save points); reconciliation only repairs after the fact",
+    )
+
+
+# --- Stark Bank -------------------------------------------------------------------------------
+_REFUSED = {
+    "invalidAccessId": ("STARK_PROJECT_ID", "names no project Stark Bank knows"),
+    "invalidCredentials": ("STARK_PRIVATE_KEY", "does not match the project's public key"),
+    "invalidSignature": ("STARK_PRIVATE_KEY", "does not match the project's public key"),
+    "invalidAccessTime": ("the system clock", "is too far from Stark Bank's"),
+}
+
+
+def doctor_gateway(settings: Settings) -> BankGateway:
+    """A gateway that gives up within a few seconds (a preflight must not hang)."""
+    policy = RetryPolicy(
+        deadline=min(settings.bank_retry_deadline_seconds, 5.0),
+        max_wait=min(settings.bank_retry_max_wait_seconds, 1.0),
+        initial=min(0.2, settings.bank_retry_max_wait_seconds),
+    )
+    return BankGateway(settings, policy=policy)
+
+
+async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckResult]:
+    """Credentials (one authenticated call), balance, workspace, our webhook."""
+    try:
+        balance = await bank.get_balance()
+    except BankInputError as exc:
+        code = exc.codes[0] if exc.codes else ""
+        variable, problem = _REFUSED.get(code, ("STARK_PROJECT_ID / STARK_PRIVATE_KEY", "refused"))
+        return [
+            CheckResult(
+                "stark.credentials",
+                Status.FAIL,
+                f"Stark Bank refused the credentials ({code}): {variable} {problem}",
+                f"check {variable} for STARK_ENVIRONMENT={settings.stark_environment}",
+            )
+        ]
+    except BankError as exc:
+        fix = "check the network to Stark Bank, then retry"
+        if not isinstance(exc, BankUnavailableError):
+            fix = "retry; report it if it persists"
+        return [CheckResult("stark.credentials", Status.FAIL, str(exc)[:300], fix)]
+    results = [
+        CheckResult(
+            "stark.credentials",
+            Status.PASS,
+            f"project {settings.stark_project_id} accepted ({settings.stark_environment})",
+        ),
+        CheckResult(
+            "stark.balance", Status.PASS, f"R$ {balance.amount / 100:,.2f} ({balance.currency})"
+        ),
+    ]
+    results.append(await _check_workspace(settings, bank))
+    results.append(await _check_webhook(settings, bank))
+    return results
+
+
+async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult:
+    expected = settings.stark_workspace_id
+    if expected is None:
+        return CheckResult(
+            "stark.workspace",
+            Status.SKIP,
+            "STARK_WORKSPACE_ID unset (optional): events are not filtered by it",
+        )
+    try:
+        seen = await bank.newest_event_workspace_id()
+    except BankError as exc:
+        return CheckResult("stark.workspace", Status.FAIL, str(exc)[:300], "retry")
+    if seen is None:
+        return CheckResult(
+            "stark.workspace", Status.SKIP, "no event yet to read this project's workspace from"
+        )
+    if seen == expected:
+        return CheckResult("stark.workspace", Status.PASS, f"events belong to workspace {seen}")
+    return CheckResult(
+        "stark.workspace",
+        Status.FAIL,
+        f"events belong to workspace {seen}, STARK_WORKSPACE_ID is {expected}: every webhook "
+        "would be refused as other_workspace",
+        f"set STARK_WORKSPACE_ID={seen} (or unset it)",
+    )
+
+
+async def _check_webhook(settings: Settings, bank: BankGateway) -> CheckResult:
+    url = settings.webhook_url
+    if url is None:
+        return CheckResult(
+            "stark.webhook",
+            Status.FAIL,
+            "API_EXTERNAL_URL unset: no webhook URL",
+            "set API_EXTERNAL_URL to the public https URL",
+        )
+    try:
+        hooks = [hook for hook in await bank.list_webhooks() if hook.url == url]
+    except BankError as exc:
+        return CheckResult("stark.webhook", Status.FAIL, str(exc)[:300], "retry")
+    if not hooks:
+        return CheckResult(
+            "stark.webhook",
+            Status.FAIL,
+            f"no webhook registered for {url}",
+            "run `starkrelay webhook ensure` (the service also registers it when it starts)",
+        )
+    for hook in hooks:
+        missing = [sub for sub in SUBSCRIPTIONS if sub not in hook.subscriptions]
+        if not missing:
+            return CheckResult(
+                "stark.webhook",
+                Status.PASS,
+                f"{hook.id} -> {url} ({', '.join(hook.subscriptions)})",
+            )
+    return CheckResult(
+        "stark.webhook",
+        Status.FAIL,
+        f"webhook for {url} lacks subscription(s) {', '.join(missing)}",
+        "run `starkrelay webhook ensure` (it replaces an incomplete webhook)",
+    )
+
+
+# --- public URL -------------------------------------------------------------------------------
+def check_https(settings: Settings) -> CheckResult:
+    url = settings.api_external_url
+    if url is None:
+        return CheckResult(
+            "url.https",
+            Status.FAIL,
+            "API_EXTERNAL_URL unset",
+            "set it to the public https URL Stark Bank will call",
+        )
+    if url.scheme != "https":
+        return CheckResult(
+            "url.https",
+            Status.FAIL,
+            f"{url} is {url.scheme}; Stark Bank must reach us over https",
+            "put TLS in front (load balancer) and use its https URL",
+        )
+    return CheckResult("url.https", Status.PASS, str(url))
+
+
+async def check_url_answers(
+    settings: Settings, *, verify: ssl.SSLContext | bool = True, within: float = 10.0
+) -> CheckResult:
+    """GET ``API_EXTERNAL_URL`` + ``/health`` as an outsider would (no redirects followed)."""
+    if settings.api_external_url is None:
+        return CheckResult("url.reachable", Status.SKIP, "API_EXTERNAL_URL unset")
+    target = str(settings.api_external_url).rstrip("/") + HEALTH_PATH
+    try:
+        async with httpx.AsyncClient(verify=verify, timeout=within, trust_env=False) as client:
+            response = await client.get(target)
+    except httpx.HTTPError as exc:
+        return CheckResult(
+            "url.reachable",
+            Status.FAIL,
+            f"GET {target}: {type(exc).__name__} {str(exc)[:200]}",
+            "check DNS, the load balancer and that the service runs",
+        )
+    if response.status_code != 200:
+        return CheckResult(
+            "url.reachable",
+            Status.FAIL,
+            f"GET {target} answered {response.status_code}",
+            "check the load balancer's target and the service's logs",
+        )
+    return CheckResult("url.reachable", Status.PASS, f"GET {target} answered 200")
+
+
+# --- all of it --------------------------------------------------------------------------------
+async def run_doctor(
+    *,
+    check_url: bool = False,
+    load: Callable[[], Settings] = load_settings,
+    bank: Callable[[Settings], BankGateway] = doctor_gateway,
+    verify: ssl.SSLContext | bool = True,
+) -> DoctorReport:
+    """Every check, in the order a person fixes things. ``load``, ``bank`` and ``verify``
+    (a CA bundle for a private certificate) exist for tests and unusual setups."""
+    settings, results = check_settings(load)
+    report = DoctorReport(results)
+    if settings is None:
+        report.results.append(
+            CheckResult("redis", Status.SKIP, "not checked: fix the settings first")
+        )
+        report.results.append(
+            CheckResult("stark", Status.SKIP, "not checked: fix the settings first")
+        )
+        return report
+    report.results += await check_redis(settings)
+    report.results += await check_stark_bank(settings, bank(settings))
+    report.results.append(check_https(settings))
+    if check_url:
+        report.results.append(await check_url_answers(settings, verify=verify))
+    else:
+        report.results.append(CheckResult("url.reachable", Status.SKIP, "not asked (--check-url)"))
+    return report
