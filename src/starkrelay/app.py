@@ -22,6 +22,7 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.bank.registration import webhook_registered_at_start
 from starkrelay.deps import Role, Services
+from starkrelay.forwarding.balance_wait import balance_waiter
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.ops.health import router as ops_router
@@ -47,6 +48,7 @@ BACKGROUND: list[Background] = [
     webhook_registered_at_start,
     campaign_scheduler,
     forwarding_worker,
+    balance_waiter,
     reconciliation_scheduler,
 ]
 

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     forward_block_ms: int = Field(default=1000, ge=0)
     forward_max_resends: int = Field(default=2, ge=0)
     forward_consumer_name: str | None = None
+    forward_balance_check_seconds: float = Field(default=60.0, gt=0)
     """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
 
     # --- metrics ----------------------------------------------------------------------------

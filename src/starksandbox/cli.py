@@ -95,6 +95,13 @@ def serve(
         float,
         typer.Option(help="Fault: random extra wait in [0, seconds] per delivery (reorders them)."),
     ] = 0.0,
+    transfer_fail_rate: Annotated[
+        float,
+        typer.Option(
+            help="Fault: share (0-1) of transfers the receiving bank refuses after processing "
+            "(failed, money back in the balance)."
+        ),
+    ] = 0.0,
     log_level: Annotated[
         str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
@@ -118,6 +125,7 @@ def serve(
             webhook_duplicate_rate=webhook_duplicate_rate,
             webhook_delay=webhook_delay,
             webhook_reorder_window=webhook_reorder_window,
+            transfer_fail_rate=transfer_fail_rate,
         )
         config = SandboxConfig(
             projects=projects,

@@ -27,6 +27,9 @@ class Faults:
     - ``webhook_delay``: seconds every delivery waits before it is sent.
     - ``webhook_reorder_window``: each delivery waits a random extra time in [0, window], so
       deliveries arrive out of order.
+    - ``transfer_fail_rate``: share of transfers that fail AFTER ``processing``: the receiving
+      bank refuses them, the amount and fee come back to the balance, and the transfer gets a
+      ``failed`` log with errors ``["receiverRefused"]`` (never ``invalidbalance``).
     """
 
     api_error_rate: float = 0.0
@@ -36,6 +39,7 @@ class Faults:
     webhook_duplicate_rate: float = 0.0
     webhook_delay: float = 0.0
     webhook_reorder_window: float = 0.0
+    transfer_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -43,6 +47,7 @@ class Faults:
             "api_lost_response_rate",
             "webhook_drop_rate",
             "webhook_duplicate_rate",
+            "transfer_fail_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -7,7 +7,9 @@ reverses the difference (``reversed`` log, balance debited).
 
 Transfers: ``created`` until due, then ``processing`` (balance debited by amount plus fee)
 and ``success`` after ``transfer_processing_delay`` each, or ``failed`` with errors
-``["invalidbalance"]`` when the balance cannot cover amount plus fee.
+``["invalidbalance"]`` when the balance cannot cover amount plus fee. With the fault
+``transfer_fail_rate`` a processing transfer may instead be refused by the receiving bank:
+``failed`` with errors ``["receiverRefused"]`` and amount plus fee back in the balance.
 
 Timers run by the emulator's clock, so advancing the clock moves everything along.
 """
@@ -175,8 +177,19 @@ def _process(ws: Workspace, transfer: Transfer) -> None:
     ws.timers.after(ws.config.transfer_processing_delay, lambda: _succeed(ws, transfer))
 
 
+RECEIVER_REFUSED = "receiverRefused"
+"""Errors of a transfer the receiving bank refused after ``processing`` (fault only)."""
+
+
 def _succeed(ws: Workspace, transfer: Transfer) -> None:
     if transfer.status != "processing":
+        return
+    rate = ws.faults.transfer_fail_rate
+    if rate and ws.fault_rng.random() < rate:
+        ws.move_balance(transfer.amount + transfer.fee)
+        transfer.status = "failed"
+        transfer.updated = ws.clock.now()
+        ws.add_log("transfer", transfer, "failed", [RECEIVER_REFUSED])
         return
     transfer.status = "success"
     transfer.updated = ws.clock.now()

@@ -123,6 +123,7 @@ def test_the_check_passes_when_money_moved_exactly_once(
     assert (verdict.credited_invoices, verdict.net_credited, verdict.forwarded) == (1, net, net)
     assert verdict.transfer_fees == 25
     assert verdict.balance == verdict.expected_balance == 100_000 - 25
+    assert (verdict.unexplained_outflow, verdict.unexplained_transfers) == (0, 0)
 
 
 def test_planted_discrepancies_each_fail_the_check(
@@ -154,7 +155,10 @@ def test_planted_discrepancies_each_fail_the_check(
     assert found("carries no invoice:<id> tag")
     assert not found(good)
     assert not found("balance")  # each of those transfers did move the money
-    assert len(verdict.problems) == 4
+    assert found("unexplained outflow", "in 3 transfer(s)")
+    assert verdict.unexplained_transfers == 3  # the second forward, never credited, payroll
+    assert verdict.unexplained_outflow == twice_net + 4_000 + 1_000
+    assert len(verdict.problems) == 5
 
     off_by_a_cent = asyncio.run(sandbox_verdict(bank, initial_balance=100_001))
     assert any("off by -R$ 0.01" in problem for problem in off_by_a_cent.problems)

@@ -92,6 +92,7 @@ def test_cli_help_names_units_and_defaults() -> None:
         "cents",
         "8900",
         "300,1800,7200",
+        "--transfer-fail-rate",
     ):
         assert needle in text
 

@@ -136,3 +136,46 @@ def test_duplicates_do_not_multiply_retries(receiver: Receiver) -> None:
         sb.drain()
         assert sb.summary()["attempts"] == 6
         assert len(receiver.deliveries) == 6
+
+
+DESTINATION = {
+    "name": "Stark Bank S.A.",
+    "tax_id": "20.018.183/0001-80",
+    "bank_code": "20018183",
+    "branch_code": "0001",
+    "account_number": "6341320293482496",
+    "account_type": "payment",
+}
+
+
+def test_transfer_fail_rate_fails_after_processing_and_returns_the_money() -> None:
+    with running_sandbox(initial_balance=10_000, transfer_fee=30) as sb:
+        sb.set_faults(transfer_fail_rate=1.0)
+        (made,) = starkbank.transfer.create(
+            [starkbank.Transfer(amount=1_000, external_id="refused-1", **DESTINATION)]
+        )
+        sb.wait_until(lambda: starkbank.transfer.get(made.id).status == "failed")
+        logs = list(starkbank.transfer.log.query(transfer_ids=[made.id]))
+        assert [log.type for log in logs] == ["failed", "processing", "created"]
+        assert logs[0].errors == ["receiverRefused"]
+        assert "invalidbalance" not in logs[0].errors
+        assert starkbank.balance.get().amount == 10_000  # amount and fee came back
+        assert sb.summary()["faults"]["transfer_fail_rate"] == 1.0
+
+
+def test_transfer_fail_rate_is_a_rate_set_at_start() -> None:
+    with running_sandbox(seed=5, initial_balance=10**6, faults={"transfer_fail_rate": 0.5}) as sb:
+        made = starkbank.transfer.create(
+            [
+                starkbank.Transfer(amount=100 + n, external_id=f"rate-{n}", **DESTINATION)
+                for n in range(40)
+            ]
+        )
+        ids = {t.id for t in made}
+        settled = {"success", "failed"}
+        sb.wait_until(lambda: all(t.status in settled for t in starkbank.transfer.query()))
+        statuses = [t.status for t in starkbank.transfer.query() if t.id in ids]
+        failed = statuses.count("failed")
+        assert 5 < failed < 35
+        succeeded = sum(t.amount for t in starkbank.transfer.query() if t.status == "success")
+        assert starkbank.balance.get().amount == 10**6 - succeeded

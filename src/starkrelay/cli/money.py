@@ -13,6 +13,7 @@ from starkrelay.cli.common import (
     cents,
     console,
     dead_letters_app,
+    errors,
     fail,
     load_or_exit,
     run_with_services,
@@ -21,6 +22,10 @@ from starkrelay.cli.common import (
 
 if TYPE_CHECKING:
     from starkrelay.deps import Services
+
+UNEXPLAINED_OUTFLOW_EXIT = 3
+"""``starkrelay reconcile`` exit status when the money report finds unexplained outflow
+(1: it could not run, 2: a setting is wrong)."""
 
 
 @app.command()
@@ -39,7 +44,9 @@ def reconcile(
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day to sweep.")
     ] = None,
 ) -> None:
-    """Run the reconciliation sweep now and print its money report."""
+    """Run the reconciliation sweep now and print its money report. Exits with status
+    3 when the report finds unexplained outflow (money sent to the destination that no
+    credited invoice of ours explains)."""
     from starkrelay.reconciliation.report import print_report
     from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
 
@@ -55,6 +62,15 @@ def reconcile(
 
     report = run_with_services(settings, work, reads_state=True)
     print_report(report, console)
+    if report.unexplained:
+        errors.print(
+            f"starkrelay: unexplained outflow of {cents(report.unexplained_outflow)} in "
+            f"{len(report.unexplained)} transfer(s) to the destination; see the table above",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
 
 
 @dead_letters_app.command("list")

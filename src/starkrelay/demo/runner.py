@@ -48,7 +48,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.verdict.ok and not self.report.disagreements
+        return self.verdict.ok and not self.report.disagreements and not self.report.unexplained
 
 
 class Phase:

@@ -8,6 +8,9 @@ balance, it lists each way the money disagrees:
   ``external_id`` that is not ``invoice-<id>[-r<n>]``;
 - a forward still ``created``/``processing`` (not settled yet);
 - a transfer for an invoice that was never credited, or tied to no invoice at all;
+- unexplained outflow, summed on its own line: every live transfer (``created``,
+  ``processing``, ``success``) that names no credited invoice, every one past the first for
+  one invoice, and the part of a forward above its invoice's ``amount - fee``;
 - a balance that is not ``initial + Σ net credited - Σ forwarded - Σ transfer fees`` to the
   cent (only transfers that reached ``processing`` or ``success`` moved money).
 
@@ -28,6 +31,7 @@ from starkrelay.bank import BankGateway, Invoice, Transfer
 from starkrelay.forwarding.items import parse_external_id
 
 _MOVED_MONEY = {"processing", "success"}
+_LIVE = {"created", "processing", "success"}
 _UNSETTLED = {"created", "processing"}
 _TAG = "invoice:"
 
@@ -44,6 +48,9 @@ class Verdict:
     initial_balance: int
     balance: int
     problems: tuple[str, ...]
+    unexplained_outflow: int = 0
+    """Cents sent (or on their way) that no credited invoice explains."""
+    unexplained_transfers: int = 0
 
     @property
     def expected_balance(self) -> int:
@@ -83,6 +90,12 @@ def judge(
             by_invoice[invoice_id].append(transfer)
     for invoice in invoices.values():
         problems += _judge_invoice(invoice, by_invoice[invoice.id])
+    outflow = _unexplained(transfers, invoices, by_invoice)
+    if outflow:
+        problems.append(
+            f"unexplained outflow: {_brl(sum(outflow))} in {len(outflow)} transfer(s) that no "
+            "credited invoice explains"
+        )
     moved = [transfer for transfer in transfers if transfer.status in _MOVED_MONEY]
     verdict = Verdict(
         credited_invoices=len(invoices),
@@ -93,6 +106,8 @@ def judge(
         initial_balance=initial_balance,
         balance=balance,
         problems=(),
+        unexplained_outflow=sum(outflow),
+        unexplained_transfers=len(outflow),
     )
     if verdict.expected_balance != balance:
         problems.append(
@@ -100,6 +115,29 @@ def judge(
             f"{_brl(verdict.expected_balance)} (off by {_brl(balance - verdict.expected_balance)})"
         )
     return Verdict(**{**verdict.__dict__, "problems": tuple(problems)})
+
+
+def _unexplained(
+    transfers: list[Transfer], invoices: dict[str, Invoice], by_invoice: dict[str, list[Transfer]]
+) -> list[int]:
+    """Cents of each unexplained piece of outflow (see the module docstring)."""
+    pieces = [
+        t.amount
+        for t in transfers
+        if t.status in _LIVE and (_invoice_of(t) is None or _invoice_of(t) not in invoices)
+    ]
+    for invoice_id, forwards in by_invoice.items():
+        live = sorted(
+            (t for t in forwards if t.status in _LIVE),
+            key=lambda t: (t.status != "success", t.created.timestamp() if t.created else 0.0),
+        )
+        if not live:
+            continue
+        net = invoices[invoice_id].amount - invoices[invoice_id].fee
+        pieces += [t.amount for t in live[1:]]
+        if live[0].amount > max(net, 0):
+            pieces.append(live[0].amount - max(net, 0))
+    return pieces
 
 
 def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
@@ -153,6 +191,10 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
         ("- transfer fees", _brl(verdict.transfer_fees)),
         ("= expected balance", _brl(verdict.expected_balance)),
         ("Stark Bank balance", _brl(verdict.balance)),
+        (
+            f"unexplained outflow ({verdict.unexplained_transfers} transfers)",
+            _brl(verdict.unexplained_outflow),
+        ),
     ]
     for line, amount in rows:
         table.add_row(line, amount)

@@ -10,7 +10,7 @@ times an item is delivered to a worker, each attempt can create at most one tran
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from starkrelay.webhooks.events import InvoiceSnapshot
@@ -37,6 +37,16 @@ def tag_for(invoice_id: str) -> str:
     return f"invoice:{invoice_id}"
 
 
+BALANCE_CODE = "invalidbalance"
+"""Stark Bank's code (any case) for a transfer the balance could not cover: ``invalidBalance``
+refusing a create, ``invalidbalance`` in a ``failed`` transfer log's errors."""
+
+
+def is_balance_failure(errors: Iterable[str]) -> bool:
+    """True when Stark Bank's errors say the balance could not cover the transfer."""
+    return any(error.strip().lower() == BALANCE_CODE for error in errors)
+
+
 def parse_external_id(external_id: str | None) -> tuple[str, int] | None:
     """(invoice_id, attempt) of a forward transfer's ``external_id``; None if not ours."""
     if not external_id:
@@ -57,8 +67,9 @@ class ForwardItem:
     fee: int
     attempt: int = 0
     source: str = "webhook"
-    """Who enqueued it: ``webhook``, ``reconcile``, ``resend`` or ``requeue`` (a lost entry
-    added again by reconciliation, same attempt)."""
+    """Who enqueued it: ``webhook``, ``reconcile``, ``resend``, ``requeue`` (a lost entry
+    added again by reconciliation, same attempt) or ``balance`` (released from ``waiting``
+    once the balance covered it)."""
 
     @property
     def external_id(self) -> str:

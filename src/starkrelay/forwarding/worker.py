@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
@@ -200,15 +201,28 @@ class ForwardingWorker:
             for entry in entries:  # find out item by item
                 await self.forward([entry])
             return []
+        balance = balance_refusals(refusal, len(entries))
+        if balance:
+            reason = "; ".join(f"{e.code}: {e.message}" for e in refusal.errors)
+            await self._wait_for_balance([entries[i] for i in sorted(balance)], reason)
+            if len(entries) == 1:
+                return []
         if verdict.unplaced:
             reason = "; ".join(f"{e.code}: {e.message}" for e in verdict.unplaced)
             await self._dead_letter(entries[0], reason, "refused")
             return []
+        for index in balance:
+            verdict.invalid.pop(index, None)
         for index, reasons in verdict.invalid.items():
             await self._dead_letter(entries[index], "; ".join(reasons), "refused")
         if verdict.duplicates:
             await self._confirm_duplicates([entries[i] for i in sorted(verdict.duplicates)])
-        return [e for i, e in enumerate(entries) if i not in verdict.refused]
+        return [e for i, e in enumerate(entries) if i not in verdict.refused | balance]
+
+    async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
+        """Refused for lack of balance: each entry is acknowledged and its invoice waits
+        (ledger ``waiting``), spending no re-send budget; ``balance_wait`` sends it again."""
+        await park(self.redis, self.keys, [(e.id, _item(e)) for e in entries], reason)
 
     async def _confirm_duplicates(self, entries: Sequence[Entry]) -> None:
         """An ``external_id`` already used means this attempt's transfer exists: find it by

@@ -32,8 +32,8 @@ EVENTS = Counter(
 )
 TRANSFERS = Counter(
     "starkrelay_forward_transfers",
-    "Forward items settled by this process, by outcome (sent, confirmed_duplicate, dead; "
-    "success and failed as transfer events report them).",
+    "Forward items settled by this process, by outcome (sent, confirmed_duplicate, dead, "
+    "waiting; success and failed as transfer events report them).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -52,6 +52,13 @@ FORWARD_LATENCY = Histogram(
     "starkrelay_forward_latency_seconds",
     "From enqueue of a credited invoice to its transfer created.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+BALANCE_RELEASES = Counter(
+    "starkrelay_forward_balance_releases",
+    "Waiting forwards released by the balance check, by outcome (queued: sent again once "
+    "the balance covered it; recorded: Stark Bank already held its transfer).",
+    ["outcome"],
     registry=REGISTRY,
 )
 RECONCILE_RUNS = Counter(

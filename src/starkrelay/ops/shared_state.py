@@ -31,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from starkrelay.forwarding.stream_state import StreamState, stream_state
 from starkrelay.ops.status import campaign_progress
 from starkrelay.reconciliation.report import MoneyReport, load_report
-from starkrelay.store import FORWARD_STAGES, Keys, Redis
+from starkrelay.store import FORWARD_STAGES, Keys, Redis, waiting_count
 
 log = structlog.get_logger("starkrelay.ops")
 
@@ -49,8 +49,12 @@ NAMES = (
     "starkrelay_forward_stream_consumers",
     "starkrelay_forward_dead_letters",
     "starkrelay_forward_invoices",
+    "starkrelay_forward_waiting_for_balance",
+    "starkrelay_forward_waiting_oldest_seconds",
     "starkrelay_reconcile_report_cents",
     "starkrelay_reconcile_disagreements",
+    "starkrelay_reconcile_unexplained_outflow_cents",
+    "starkrelay_reconcile_unexplained_transfers",
     "starkrelay_reconcile_last_success_timestamp_seconds",
     "starkrelay_campaign_slots_by_status",
     "starkrelay_campaign_invoices",
@@ -67,11 +71,20 @@ class CampaignSnapshot:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    count: int
+    """Forwards waiting for the balance (the waiting index)."""
+    oldest_seconds: float
+    """How long the oldest of them has waited (0 when none)."""
+
+
+@dataclass(frozen=True)
 class SharedState:
     """One consistent-enough read of the shared state (each part is read once)."""
 
     stream: StreamState
     stages: dict[str, int]
+    waiting: Waiting
     report: MoneyReport | None
     campaign: CampaignSnapshot | None
     read_seconds: float = field(default=0.0)
@@ -99,6 +112,7 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
     stream = await stream_state(redis, keys)
     raw_stages = await redis.hgetall(keys.ledger_stages())
     stages = bounded_counts({str(k): v for k, v in raw_stages.items()}, FORWARD_STAGES)
+    waiting = await _waiting(redis, keys)
     report = await load_report(redis, keys)
     progress = await campaign_progress(redis, keys)
     campaign = None
@@ -108,7 +122,15 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
             by_status=bounded_counts(progress["slots_by_status"], ("issued", "skipped", "failed")),
             invoices=int(progress["invoices_issued"]),
         )
-    return SharedState(stream, stages, report, campaign, time.perf_counter() - started)
+    return SharedState(stream, stages, waiting, report, campaign, time.perf_counter() - started)
+
+
+async def _waiting(redis: Redis, keys: Keys) -> Waiting:
+    count = await waiting_count(redis, keys)
+    oldest = await redis.zrange(keys.forward_waiting(), 0, 0, withscores=True)
+    since = float(oldest[0][1]) if oldest else None
+    age = 0.0 if since is None else max(0.0, time.time() - since)
+    return Waiting(count, age)
 
 
 async def read_shared_state(redis: Redis, keys: Keys, within: float) -> SharedState | None:
@@ -172,6 +194,17 @@ class SharedStateCollector:
             "stage",
             state.stages,
         )
+        yield _gauge(
+            "starkrelay_forward_waiting_for_balance",
+            "Invoices whose forward waits for the balance to cover it (ledger stage waiting).",
+            state.waiting.count,
+        )
+        yield _gauge(
+            "starkrelay_forward_waiting_oldest_seconds",
+            "How long the forward that has waited longest for the balance has waited "
+            "(0 when none waits).",
+            state.waiting.oldest_seconds,
+        )
         if state.report is not None:
             yield from self._report(state.report)
         if state.campaign is not None:
@@ -228,6 +261,18 @@ class SharedStateCollector:
             "starkrelay_reconcile_disagreements",
             "Invoices whose numbers disagree in the last money report.",
             len(report.disagreements),
+        )
+        yield _gauge(
+            "starkrelay_reconcile_unexplained_outflow_cents",
+            "Cents sent to the destination that no credited invoice of ours explains, in the "
+            "last money report (transfers naming no credited invoice, second forwards, excess "
+            "over amount - fee).",
+            report.unexplained_outflow,
+        )
+        yield _gauge(
+            "starkrelay_reconcile_unexplained_transfers",
+            "Findings of unexplained outflow in the last money report (alert above 0).",
+            len(report.unexplained),
         )
         moment = _report_time(report)
         if moment is not None:

@@ -3,7 +3,8 @@
 Both need ``Authorization: Bearer $ADMIN_TOKEN`` (compared in constant time). Without a
 configured token the endpoints do not exist (404), so a deployment that forgot the token
 exposes nothing. The status body: campaign progress, invoices per forward stage, queue depth,
-pending and dead letters, the last money report.
+pending and dead letters, forwards waiting for the balance (and the last balance check), the
+unexplained outflow of the last money report, the last money report.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from starkrelay import store
 from starkrelay.deps import Services, ServicesDep
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
@@ -75,6 +77,8 @@ async def status_body(services: Services) -> dict[str, Any]:
     stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
+    waiting = await store.list_waiting(redis, keys)
+    check = await store.last_balance_check(redis, keys)
     return {
         "campaign": await campaign_progress(redis, keys),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
@@ -87,6 +91,20 @@ async def status_body(services: Services) -> dict[str, Any]:
             "items_redrive_recorded": int(counters.get("items_redrive_recorded", 0)),
         },
         "queue": stream.as_dict(),
+        "waiting_for_balance": {
+            "invoices": len(waiting),
+            "cents": sum(w.amount for w in waiting),
+            "oldest_since": waiting[0].since if waiting else None,
+            "items_released": int(counters.get("items_released", 0)),
+            "last_check": check or None,
+        },
+        "unexplained_outflow": None
+        if report is None
+        else {
+            "cents": report.unexplained_outflow,
+            "transfers": len(report.unexplained),
+            "findings": report.unexplained,
+        },
         "dead_letters": [{"id": entry_id, **(fields or {})} for entry_id, fields in dead or []],
         "last_reconciliation": None if report is None else report.__dict__,
     }

@@ -1,9 +1,14 @@
 """The money report: what Stark Bank credited against what we forwarded, invoice by invoice.
 
 Built from Stark Bank's records (credited logs and forward transfers) plus our ledger (queued,
-dead-lettered, skipped). All amounts are cents. An invoice "disagrees" when its numbers do not
-add up: more than one successful forward, a successful forward of the wrong amount, or a
-credit with no transfer and no record of why.
+waiting for balance, dead-lettered, skipped). All amounts are cents. An invoice "disagrees"
+when its numbers do not add up: more than one successful forward, a successful forward of the
+wrong amount, or a credit with no transfer and no record of why.
+
+An invoice with ANY ``success`` transfer is settled (``forwarded``), whatever else the listing
+holds for it (failed attempts, or a failed transfer listed after the success under the same
+``external_id``). Unexplained outflow (``outflow``) is reported apart from the invoices: money
+that left for the destination and that no credited invoice of ours explains.
 """
 
 from __future__ import annotations
@@ -52,9 +57,26 @@ class MoneyReport:
     resent: int = 0
     lost_requeued: int = 0
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
+    waiting: int = 0
+    """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
+    parked_for_balance: int = 0
+    """Failed forwards this run found failed for lack of balance and set waiting."""
     disagreements: list[dict[str, str | int]] = field(default_factory=list)
+    unexplained_outflow: int = 0
+    """Cents that left for the destination and that no credited invoice of ours explains."""
+    unexplained: list[dict[str, str | int]] = field(default_factory=list)
+    """One row per unexplained transfer (``outflow.Outflow``): id, amount, reason..."""
 
-    LINES = ("credited", "fees", "net", "forwarded", "in_flight", "failed", "dead_lettered")
+    LINES = (
+        "credited",
+        "fees",
+        "net",
+        "forwarded",
+        "in_flight",
+        "waiting",
+        "failed",
+        "dead_lettered",
+    )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -103,6 +125,9 @@ def judge_invoice(
             if transfer.amount != invoice.net:
                 disagree("transfer amount differs from net", transfer_amount=transfer.amount)
         return
+    if stage == "waiting":  # every attempt failed (or was refused) for lack of balance
+        report.waiting += invoice.net
+        return
     if attempts:  # every attempt failed: in flight only if a later one is queued
         latest = max((parse_external_id(t.external_id) or ("", 0))[1] for t in attempts)
         if stage == "queued" and int(ledger.get("attempt", "0")) > latest:
@@ -150,7 +175,25 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
     table.add_row("credits enqueued by this run", str(report.enqueued_missing))
     table.add_row("failed forwards re-sent", str(report.resent))
     table.add_row("lost entries re-enqueued", str(report.lost_requeued))
+    table.add_row("failed forwards set waiting for balance", str(report.parked_for_balance))
+    table.add_row("unexplained outflow", _brl(report.unexplained_outflow))
     console.print(table)
+    if report.unexplained:
+        outflow = Table(title="Unexplained outflow to the destination", style="red")
+        outflow.add_column("transfer")
+        outflow.add_column("amount", justify="right")
+        outflow.add_column("status")
+        outflow.add_column("invoice / external id")
+        outflow.add_column("why")
+        for row in report.unexplained:
+            outflow.add_row(
+                str(row["transfer_id"]),
+                _brl(int(row["amount"])),
+                str(row["status"]),
+                f"{row['invoice_id'] or '-'} / {row['external_id'] or '-'}",
+                str(row["reason"]),
+            )
+        console.print(outflow)
     if report.disagreements:
         problems = Table(title="Invoices whose numbers disagree", style="red")
         problems.add_column("invoice")

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from starkrelay import store
 from starkrelay.bank import BankError
 from starkrelay.deps import Services
+from starkrelay.forwarding.transfers import Destination
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.reconciliation.sweep import SweepConfig, reconcile
@@ -61,6 +62,7 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
             replay_window_seconds=settings.webhook_replay_window_seconds,
             workspace_id=settings.stark_workspace_id,
             lost_entry_min_age_seconds=settings.forward_claim_idle_seconds,
+            destination=Destination.from_settings(settings),
         )
         report = await reconcile(services.redis, services.keys, services.bank, config)
         await store_report(services.redis, services.keys, report)

@@ -7,20 +7,25 @@ a. undelivered events go through ``intake.take_event`` (the webhook path) and ar
 b. every ``credited`` invoice log since ``since`` without a forward transfer is enqueued
    (attempt 0, guarded by the same per-invoice claim as the webhook);
 c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
-   is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends``. An attempt
-   that is still ``created``/``processing`` blocks any re-send, so two can never both succeed;
+   is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends`` (plus the
+   re-sends the balance wait made). An attempt with any ``success`` transfer is settled and one
+   still ``created``/``processing`` blocks any re-send, so two can never both succeed. When
+   the latest attempt's ``failed`` log says ``invalidbalance`` (read from Stark Bank), the
+   invoice is set ``waiting`` instead (``short_balance``), and one already ``waiting`` is left
+   to ``forwarding.balance_wait``;
 d. an invoice whose ledger says an attempt is queued (or sent) while Stark Bank has no
    transfer for it and its stream entry is gone (neither in the stream nor pending: AOF
    ``everysec`` loss, failover, a manual trim) is re-enqueued as the SAME attempt, atomically
    (``store.requeue_lost_entry``), once the entry is older than ``FORWARD_CLAIM_IDLE_SECONDS``.
    The same ``external_id`` means Stark Bank still refuses a second transfer of it;
-e. the money report (``report.judge_invoice``) over the same data.
+e. the money report (``report.judge_invoice``) over the same data;
+f. the unexplained outflow (``outflow``): transfers to the destination that no credited
+   invoice of ours explains, second forwards, and forwards above ``amount - fee``.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -28,16 +33,23 @@ from typing import Any, cast
 import structlog
 
 from starkrelay import store
-from starkrelay.bank import BankError, BankGateway, Transfer
-from starkrelay.forwarding.items import ForwardItem, parse_external_id
+from starkrelay.bank import BankError, BankGateway
+from starkrelay.forwarding.attempts import (
+    Attempts,
+    all_failed,
+    forward_attempts,
+    unique_transfers,
+)
+from starkrelay.forwarding.items import ForwardItem
+from starkrelay.forwarding.transfers import Destination
+from starkrelay.reconciliation.outflow import unexplained_outflow
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
+from starkrelay.reconciliation.short_balance import balance_failures, park_failed
 from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import MalformedEvent, parse_event
 from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS, IntakePolicy, take_event
 
 log = structlog.get_logger(__name__)
-
-_FAILED = {"failed", "canceled"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class SweepConfig:
     workspace_id: str | None = None
     lost_entry_min_age_seconds: float = 60.0
     """A queued entry younger than this is never taken for lost (``FORWARD_CLAIM_IDLE_SECONDS``)."""
+    destination: Destination | None = None
+    """The account forwards pay; unexplained outflow is judged among transfers to it (all
+    transfers when None)."""
 
 
 async def sweep_undelivered_events(
@@ -86,17 +101,6 @@ async def credited_invoices(bank: BankGateway, since: date) -> dict[str, Credite
     return found
 
 
-async def forward_transfers(bank: BankGateway, since: date) -> dict[str, dict[int, Transfer]]:
-    """Our forward transfers since `since`: invoice id -> attempt -> transfer."""
-    by_invoice: dict[str, dict[int, Transfer]] = defaultdict(dict)
-    for transfer in await bank.find_transfers(after=since):
-        ours = parse_external_id(transfer.external_id)
-        if ours is not None:
-            invoice_id, attempt = ours
-            by_invoice[invoice_id][attempt] = transfer
-    return by_invoice
-
-
 async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
     code, _ = await store.intake_event(
         redis,
@@ -118,14 +122,14 @@ async def _requeue_if_lost(
     redis: Redis,
     keys: Keys,
     base: ForwardItem,
-    attempts: dict[int, Transfer],
+    attempts: Attempts,
     config: SweepConfig,
 ) -> bool:
     """Step d for one invoice: True when its queued attempt's lost entry was re-enqueued.
 
     Only an attempt Stark Bank has no transfer for, and only while every attempt it does have
     definitely failed (one that may still succeed blocks it, as for re-sends)."""
-    if any(t.status not in _FAILED for t in attempts.values()):
+    if attempts and not all_failed(attempts):
         return False
     recorded = await redis.hget(keys.webhook_ledger(base.invoice_id), "attempt")
     if recorded is None or int(recorded) in attempts:
@@ -155,10 +159,11 @@ async def _requeue_if_lost(
     return False
 
 
-def next_attempt(attempts: dict[int, Transfer], max_resends: int) -> int | None:
+def next_attempt(attempts: Attempts, max_resends: int) -> int | None:
     """The attempt to send now, or None. Only when every existing attempt has definitely
-    failed, and never past `max_resends` re-sends."""
-    if not attempts or not all(t.status in _FAILED for t in attempts.values()):
+    failed (an attempt with any ``success`` is settled, one with any live transfer may still
+    succeed), and never past `max_resends` re-sends."""
+    if not all_failed(attempts):
         return None
     following = max(attempts) + 1
     return following if following <= max_resends else None
@@ -167,41 +172,91 @@ def next_attempt(attempts: dict[int, Transfer], max_resends: int) -> int | None:
 async def reconcile(
     redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
 ) -> MoneyReport:
-    """Run steps a-e once and return the report (not stored; see ``service``)."""
+    """Run steps a-f once and return the report (not stored; see ``service``)."""
     report = new_report(config.since)
     report.events_marked_delivered = await sweep_undelivered_events(redis, keys, bank, config)
     credited = await credited_invoices(bank, config.since)
-    transfers = await forward_transfers(bank, config.since)
+    listed = unique_transfers(await bank.find_transfers(after=config.since))
+    transfers = forward_attempts(listed)
+    ledgers = await _ledgers(redis, keys, credited)
+    resendable = {
+        invoice_id: attempt
+        for invoice_id, invoice in credited.items()
+        if invoice.net > 0
+        and (attempt := _resend_attempt(transfers.get(invoice_id, {}), ledgers[invoice_id], config))
+        is not None
+    }
+    short = await balance_failures(
+        bank, [t.id for i in resendable for t in transfers[i][max(transfers[i])]]
+    )
     for invoice in credited.values():
-        attempts = transfers.get(invoice.invoice_id, {})
+        invoice_id = invoice.invoice_id
+        attempts = transfers.get(invoice_id, {})
         if invoice.net > 0:
-            base = ForwardItem(invoice.invoice_id, invoice.net, invoice.gross_amount, invoice.fee)
+            base = ForwardItem(invoice_id, invoice.net, invoice.gross_amount, invoice.fee)
             enqueued = False
             if not attempts:
                 enqueued = await _enqueue(redis, keys, _with(base, 0, "reconcile"))
                 if enqueued:
                     report.enqueued_missing += 1
-                    log.warning("reconcile.credit.enqueued", invoice_id=invoice.invoice_id)
-            elif (attempt := next_attempt(attempts, config.max_resends)) is not None:
-                enqueued = await _enqueue(redis, keys, _with(base, attempt, "resend"))
-                if enqueued:
-                    report.resent += 1
-                    log.warning(
-                        "reconcile.forward.resent", invoice_id=invoice.invoice_id, attempt=attempt
-                    )
+                    log.warning("reconcile.credit.enqueued", invoice_id=invoice_id)
+            elif (attempt := resendable.get(invoice_id)) is not None:
+                latest = max(attempts)
+                if any(t.id in short for t in attempts[latest]):
+                    if await park_failed(redis, keys, base, latest):
+                        report.parked_for_balance += 1
+                else:
+                    enqueued = await _enqueue(redis, keys, _with(base, attempt, "resend"))
+                    if enqueued:
+                        report.resent += 1
+                        log.warning(
+                            "reconcile.forward.resent", invoice_id=invoice_id, attempt=attempt
+                        )
             if not enqueued and await _requeue_if_lost(redis, keys, base, attempts, config):
                 report.lost_requeued += 1
-        ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice.invoice_id)))
-        judge_invoice(report, invoice, attempts.values(), ledger)
+            waits = ledgers[invoice_id]
+            if waits.get("stage") == "waiting" and "amount" not in waits:
+                # set waiting by a failed log while Redis had lost the rest of the record:
+                # the balance check needs the amounts, which the credited record gives
+                await park_failed(redis, keys, base, int(waits.get("attempt", "0")))
+        ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice_id)))
+        judge_invoice(report, invoice, [t for ts in attempts.values() for t in ts], ledger)
+    nets = {invoice_id: invoice.net for invoice_id, invoice in credited.items()}
+    findings = await unexplained_outflow(bank, listed, nets, config.destination)
+    report.unexplained = [finding.as_row() for finding in findings]
+    report.unexplained_outflow = sum(finding.amount for finding in findings)
+    for finding in findings:
+        log.error("reconcile.outflow.unexplained", **finding.as_row())
     log.info(
         "reconcile.finished",
         since=config.since.isoformat(),
         invoices=report.invoices,
         forwarded=report.forwarded,
         in_flight=report.in_flight,
+        waiting=report.waiting,
         disagreements=len(report.disagreements),
+        unexplained_outflow=report.unexplained_outflow,
     )
     return report
+
+
+async def _ledgers(
+    redis: Redis, keys: Keys, credited: dict[str, CreditedInvoice]
+) -> dict[str, dict[str, str]]:
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id in credited:
+        pipe.hgetall(keys.webhook_ledger(invoice_id))
+    rows = await pipe.execute() if credited else []
+    return {invoice_id: dict(row) for invoice_id, row in zip(credited, rows, strict=True)}
+
+
+def _resend_attempt(attempts: Attempts, ledger: dict[str, str], config: SweepConfig) -> int | None:
+    """Step c's attempt for one invoice, or None. A forward waiting for the balance belongs
+    to ``forwarding.balance_wait``; re-sends it made do not count against the bound."""
+    if ledger.get("stage") == "waiting":
+        return None
+    budget = config.max_resends + int(ledger.get("balance_resends", 0))
+    return next_attempt(attempts, budget)
 
 
 def _with(item: ForwardItem, attempt: int, source: str) -> ForwardItem:

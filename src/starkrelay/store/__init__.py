@@ -10,7 +10,9 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``);
 - ``server_info``: what the server says about itself (``server_facts``: version, eviction
-  policy, persistence), for ``starkrelay doctor``.
+  policy, persistence), for ``starkrelay doctor``;
+- ``waiting``: forwards waiting for the balance (``list_waiting``, ``release_waiting``,
+  ``record_waiting_transfer``).
 
 Every public name is importable from ``starkrelay.store`` itself; callers need not know which
 module holds it.
@@ -41,6 +43,16 @@ from starkrelay.store.ledger import (
     settle_forwards,
 )
 from starkrelay.store.server_info import ServerFacts, server_facts
+from starkrelay.store.waiting import (
+    ReleaseOutcome,
+    Waiter,
+    last_balance_check,
+    list_waiting,
+    record_waiting_transfer,
+    release_waiting,
+    save_balance_check,
+    waiting_count,
+)
 
 __all__ = [
     "FORWARD_GROUP",
@@ -49,22 +61,30 @@ __all__ = [
     "Keys",
     "Redis",
     "RedriveOutcome",
+    "ReleaseOutcome",
     "RequeueOutcome",
     "ServerFacts",
     "Settlement",
+    "Waiter",
     "claim",
     "connect",
     "connect_from_settings",
     "extend",
     "intake_event",
     "keys_from_settings",
+    "last_balance_check",
+    "list_waiting",
     "new_token",
     "record_dead_letter_transfer",
+    "record_waiting_transfer",
     "redis_answers",
     "redrive_dead_letter",
     "release",
+    "release_waiting",
     "requeue_lost_entry",
+    "save_balance_check",
     "server_facts",
     "settle_forward",
     "settle_forwards",
+    "waiting_count",
 ]

@@ -81,6 +81,19 @@ class Keys:
         """Hash: running totals (transfer calls, items sent, cents forwarded...)."""
         return self.key("forward", "counters")
 
+    def forward_waiting(self) -> str:
+        """Sorted set: invoice ids whose forward waits for the balance (ledger stage
+        ``waiting``), scored by when each first started waiting (oldest first)."""
+        return self.key("forward", "waiting")
+
+    def balance_wait_lock(self) -> str:
+        """String with expiry: owner token of the process checking the balance for waiters."""
+        return self.key("forward", "waiting", "lock")
+
+    def balance_wait_check(self) -> str:
+        """Hash: the last balance check for waiting forwards (balance, needed, when, released)."""
+        return self.key("forward", "waiting", "check")
+
     # --- reconciliation -----------------------------------------------------------------------
     def reconcile_report(self) -> str:
         """String (JSON): the last money report."""

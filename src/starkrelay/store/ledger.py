@@ -25,11 +25,15 @@ from starkrelay.store.keys import Keys
 FORWARD_GROUP = "forwarders"
 """Consumer group of the forward stream."""
 
-FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "success")
+FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "waiting", "success")
+"""``waiting``: the attempt was refused or failed for lack of balance; it sits in the waiting
+index (``Keys.forward_waiting``) until ``forwarding.balance_wait`` re-sends it. It outranks
+``failed`` (it is a failure with a known, temporary cause) and only ``release_waiting`` (or a
+later attempt, or ``success``) moves an invoice out of it."""
 
 _ADVANCE_LUA = """
-local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, success=4}
-local function advance(ledger, stages, index, invoice_id, attempt, stage, now)
+local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, waiting=4, success=5}
+local function advance(ledger, stages, index, invoice_id, attempt, stage, now, waiting)
   local cur = redis.call('HMGET', ledger, 'stage', 'attempt')
   local cs, ca = cur[1], tonumber(cur[2])
   if cs then
@@ -37,11 +41,16 @@ local function advance(ledger, stages, index, invoice_id, attempt, stage, now)
     if ca and attempt < ca then return 0 end
     if ca and attempt == ca and RANK[stage] <= (RANK[cs] or 0) then return 0 end
     redis.call('HINCRBY', stages, cs, -1)
+    if cs == 'waiting' then redis.call('ZREM', waiting, invoice_id) end
   else
     redis.call('ZADD', index, 'NX', now, invoice_id)
   end
   redis.call('HINCRBY', stages, stage, 1)
   redis.call('HSET', ledger, 'stage', stage, 'attempt', attempt, 'stage_at', now)
+  if stage == 'waiting' then
+    redis.call('HSETNX', ledger, 'waiting_since', now)
+    redis.call('ZADD', waiting, 'NX', redis.call('HGET', ledger, 'waiting_since'), invoice_id)
+  end
   return 1
 end
 local function hset_pairs(key, from, to)
@@ -49,7 +58,7 @@ local function hset_pairs(key, from, to)
 end
 """
 
-# KEYS: event_claim, ledger, stages, index, stream
+# KEYS: event_claim, ledger, stages, index, stream, waiting
 # ARGV: event_ttl ("0": no event claim), action, invoice_id, attempt, stage, now, ledger_ttl,
 #       outcome, n_stream_pairs, stream pairs..., ledger pairs...
 # Returns {code, stream_id}: 0 duplicate event, 1 enqueued, 2 attempt already enqueued,
@@ -73,19 +82,21 @@ if action == 'forward' then
   for i = 10, stream_end, 1 do fields[#fields + 1] = ARGV[i] end
   local id = redis.call('XADD', KEYS[5], '*', unpack(fields))
   redis.call('HSET', KEYS[2], 'entry:' .. attempt, id)
-  advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, 'queued', now)
+  advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, 'queued', now, KEYS[6])
   hset_pairs(KEYS[2], stream_end + 1, #ARGV)
   redis.call('EXPIRE', KEYS[2], ledger_ttl)
   return {1, id}
 end
-if ARGV[5] ~= '' then advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, ARGV[5], now) end
+if ARGV[5] ~= '' then
+  advance(KEYS[2], KEYS[3], KEYS[4], invoice_id, attempt, ARGV[5], now, KEYS[6])
+end
 hset_pairs(KEYS[2], stream_end + 1, #ARGV)
 redis.call('EXPIRE', KEYS[2], ledger_ttl)
 return {3, ''}
 """
 )
 
-# KEYS: ledger, stages, index, stream, dead_stream, counters
+# KEYS: ledger, stages, index, stream, dead_stream, counters, waiting
 # ARGV: group, entry_id, invoice_id, attempt, stage, now, ledger_ttl, amount, n_ledger_pairs,
 #       ledger pairs..., dead-letter pairs (none: not dead-lettered)
 # Returns 1 when this call acknowledged the entry (first settle), else 0.
@@ -96,7 +107,7 @@ local acked = 1
 if ARGV[2] ~= '' then acked = redis.call('XACK', KEYS[4], ARGV[1], ARGV[2]) end
 local ledger_end = 9 + 2 * tonumber(ARGV[9])
 local stage, attempt, now = ARGV[5], tonumber(ARGV[4]), tonumber(ARGV[6])
-advance(KEYS[1], KEYS[2], KEYS[3], ARGV[3], attempt, stage, now)
+advance(KEYS[1], KEYS[2], KEYS[3], ARGV[3], attempt, stage, now, KEYS[7])
 hset_pairs(KEYS[1], 10, ledger_end)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 if #ARGV > ledger_end then
@@ -140,7 +151,8 @@ async def intake_event(
 
     ``action``: ``forward`` (claim ``queued:<attempt>`` of the invoice, XADD the item and
     keep its stream id in ``entry:<attempt>``),
-    ``record`` (write ledger fields, advance to ``stage`` if given), ``none`` (claim only).
+    ``record`` (write ledger fields, advance to ``stage`` if given; ``waiting`` also puts the
+    invoice in the waiting index), ``none`` (claim only).
     Returns ``(code, stream_id)``: 0 duplicate event (nothing done), 1 enqueued, 2 this attempt
     was already enqueued, 3 recorded, 4 claimed with nothing to do.
     """
@@ -163,12 +175,13 @@ async def intake_event(
     result = await _run_script(
         redis,
         _INTAKE_LUA,
-        5,
+        6,
         claim_key,
         ledger,
         keys.ledger_stages(),
         keys.ledger_index(),
         keys.forward_stream(),
+        keys.forward_waiting(),
         *args,
     )
     code, stream_id = cast(list[Any], result)
@@ -284,6 +297,7 @@ def _settle_args(keys: Keys, s: Settlement) -> list[str | int | float]:
         keys.forward_stream(),
         keys.forward_dead_letters(),
         keys.forward_counters(),
+        keys.forward_waiting(),
         FORWARD_GROUP,
         s.entry_id,
         s.invoice_id,
@@ -304,7 +318,8 @@ async def settle_forwards(
     """Record outcomes of forward entries and XACK them; each entry atomically (one Lua call),
     all in one round trip.
 
-    An entry with ``dead_letter`` is also copied to the dead-letter stream. Returns, per
+    An entry with ``dead_letter`` is also copied to the dead-letter stream; one settled as
+    ``waiting`` also enters the waiting index (``Keys.forward_waiting``). Returns, per
     entry, True when this call acknowledged it (so totals are counted once per entry); an
     empty ``entry_id`` records without acknowledging anything.
     """
@@ -314,7 +329,7 @@ async def settle_forwards(
     for attempt in range(2):
         pipe = redis.pipeline(transaction=False)
         for settlement in settlements:
-            pipe.evalsha(sha, 6, *_settle_args(keys, settlement))
+            pipe.evalsha(sha, 7, *_settle_args(keys, settlement))
         try:
             results = await pipe.execute()
         except NoScriptError:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from starkrelay import store
-from starkrelay.forwarding.items import ForwardItem, parse_external_id
+from starkrelay.forwarding.items import ForwardItem, is_balance_failure, parse_external_id
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import Event
@@ -135,6 +135,8 @@ async def take_event(
         transfer = transfer_log.transfer
         ours = parse_external_id(transfer.external_id)
         stage = _TRANSFER_STAGE.get(transfer_log.type, "")
+        if stage == "failed" and is_balance_failure(transfer_log.errors):
+            stage = "waiting"  # a hint: forwarding.balance_wait reads Stark Bank before a re-send
         if ours is not None:
             invoice_id, attempt = ours
             fields: dict[str, str | int] = {
@@ -150,7 +152,7 @@ async def take_event(
                 stage=stage,
                 ledger_fields=fields,
             )
-            if code == 3 and stage in {"success", "failed"}:
+            if code == 3 and stage in {"success", "failed", "waiting"}:
                 metrics.TRANSFERS.labels(stage).inc()
             return _logged(event, _outcome(code), source)
     code, _ = await claim_and(

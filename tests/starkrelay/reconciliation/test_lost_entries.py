@@ -110,10 +110,11 @@ def test_lost_resend_entry_is_re_enqueued_as_the_same_attempt(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
-        redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
-    ) as relay:
+        redis_url, key_prefix, serve=False,
+        sandbox={"pay_share": 0.0, "faults": {"transfer_fail_rate": 1.0}},
+    ) as relay:  # fmt: skip
         invoice = create_invoice(4_000)
-        relay.sb.pay_invoice(invoice.id)  # credits 3,950: the balance is now 0
+        relay.sb.pay_invoice(invoice.id)
 
         async def first_attempt_fails() -> None:
             async with relay.services() as services:
@@ -122,7 +123,7 @@ def test_lost_resend_entry_is_re_enqueued_as_the_same_attempt(
 
         relay.run(first_attempt_fails)
         relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
-        relay.sb.deposit(3_950)
+        relay.sb.set_faults(transfer_fail_rate=0.0)  # the receiving bank takes the next one
 
         async def resend_lost_then_found() -> MoneyReport:
             async with relay.services() as services:

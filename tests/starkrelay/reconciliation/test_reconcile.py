@@ -10,6 +10,7 @@ import pytest
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
+from starkrelay import store
 from starkrelay.reconciliation.report import MoneyReport, load_report
 from starkrelay.reconciliation.service import run_reconciliation
 
@@ -84,48 +85,54 @@ def test_credited_invoice_without_any_event_is_enqueued(redis_url: str, key_pref
         assert [t.amount for t in forwards_of(invoice.id)] == [3_950]
 
 
-def test_invalidbalance_then_resent_after_a_top_up(redis_url: str, key_prefix: str) -> None:
+def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
+    redis_url: str, key_prefix: str
+) -> None:
     with relay_context(
-        redis_url, key_prefix, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
+        redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0, "initial_balance": -3_950}
     ) as relay:
-        relay.register_webhook()
         invoice = create_invoice(4_000)
         relay.sb.pay_invoice(invoice.id)  # credits 3,950: the balance is now 0
-        relay.sb.drain()
-        forward(relay)
+        reconcile_and_forward(relay)  # attempt 0 is created, then fails: invalidbalance
         relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
+        for event in undelivered():  # no webhook ever told us (none registered)
+            starkbank.event.delete(event.id)
 
-        assert relay.sb.deposit(3_950) == 3_950  # a top-up arrives from outside
         report = reconcile_and_forward(relay)
-        assert report.resent == 1
-        relay.sb.wait_until(lambda: any(t.status == "success" for t in forwards_of(invoice.id)))
-        attempts = {t.external_id: t.status for t in forwards_of(invoice.id)}
-        assert attempts == {
-            f"invoice-{invoice.id}": "failed",
-            f"invoice-{invoice.id}-r1": "success",
-        }
+        assert (report.resent, report.parked_for_balance) == (0, 1)
+        assert (report.waiting, report.failed, report.disagreements) == (3_950, 0, [])
+        assert len(forwards_of(invoice.id)) == 1  # nothing re-sent into an empty balance
+        again = reconcile_and_forward(relay)
+        assert (again.resent, again.parked_for_balance, again.waiting) == (0, 0, 3_950)
 
-        relay.sb.drain()
-        final = reconcile_and_forward(relay)
-        assert final.resent == 0
-        assert final.forwarded == 3_950
-        assert final.failed == 0
-        assert final.disagreements == []
-        assert len(forwards_of(invoice.id)) == 2
-
-        async def stored() -> MoneyReport | None:
+        async def stored() -> tuple[MoneyReport | None, dict[str, str]]:
             async with relay.services() as services:
-                return await load_report(services.redis, services.keys)
+                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+                return await load_report(services.redis, services.keys), dict(ledger)
 
-        saved = relay.run(stored)
+        saved, ledger = relay.run(stored)
         assert saved is not None
-        assert saved.forwarded == 3_950
+        assert saved.waiting == 3_950
+        assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
+
+        async def amounts_lost_then_restored() -> list[Any]:
+            async with relay.services() as services:
+                record = services.keys.webhook_ledger(invoice.id)
+                await services.redis.hdel(record, "amount", "gross_amount", "fee")
+                assert await store.list_waiting(services.redis, services.keys) == []
+                await run_reconciliation(services, since=YESTERDAY)
+                return await store.list_waiting(services.redis, services.keys)
+
+        [waiter] = relay.run(amounts_lost_then_restored)
+        assert (waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee) == (
+            invoice.id, 3_950, 4_000, 50,
+        )  # fmt: skip
 
 
 def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
     with relay_context(
-        redis_url, key_prefix, serve=False,
-        sandbox={"pay_share": 0.0, "initial_balance": -10**6}, forward_max_resends=1,
+        redis_url, key_prefix, serve=False, forward_max_resends=1,
+        sandbox={"pay_share": 0.0, "faults": {"transfer_fail_rate": 1.0}},
     ) as relay:  # fmt: skip
         invoice = create_invoice(2_000)
         relay.sb.pay_invoice(invoice.id)
@@ -167,3 +174,40 @@ def test_cli_reconcile_prints_the_money_report(
         assert "Every credited invoice adds up." in result.output
         forward(relay)
         assert [t.amount for t in forwards_of(invoice.id)] == [2_450]
+
+
+def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
+    redis_url: str, key_prefix: str
+) -> None:
+    sandbox = {"pay_share": 0.0, "seed": 7, "faults": {"transfer_fail_rate": 0.5}}
+    with relay_context(redis_url, key_prefix, sandbox=sandbox, forward_max_resends=10) as relay:
+        relay.register_webhook()
+        invoices = [create_invoice(2_000 + n) for n in range(8)]
+        for invoice in invoices:
+            relay.sb.pay_invoice(invoice.id)
+        relay.sb.drain()
+        forward(relay)
+        nets = sum(2_000 + n - 50 for n in range(8))
+
+        def settled() -> bool:
+            statuses = {t.status for t in starkbank.transfer.query()}
+            return statuses <= {"success", "failed"}
+
+        report = None
+        for _ in range(12):  # each round re-sends what the receiving bank refused
+            relay.sb.wait_until(settled)
+            relay.sb.drain()
+            report = reconcile_and_forward(relay)
+            if report.forwarded == nets and report.resent == 0:
+                break
+        assert report is not None
+        assert (report.forwarded, report.failed, report.waiting) == (nets, 0, 0)
+        assert report.disagreements == []
+        assert report.unexplained == []
+        refused = list(starkbank.transfer.log.query(types=["failed"]))
+        assert refused, "the fault never fired: the re-send path was not exercised"
+        assert all(log.errors == ["receiverRefused"] for log in refused)
+        for invoice in invoices:
+            forwards = forwards_of(invoice.id)
+            assert [t.status for t in forwards].count("success") == 1
+            assert len(forwards) == 1 + sum(t.status == "failed" for t in forwards)

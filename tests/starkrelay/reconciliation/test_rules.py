@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from starkrelay.bank import Transfer
+from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.reconciliation.sweep import next_attempt
 
@@ -20,15 +22,31 @@ def transfer(attempt: int, status: str, amount: int = 950) -> Transfer:
 
 def test_no_resend_while_an_attempt_could_still_succeed() -> None:
     for status in ("created", "processing", "success"):
-        assert next_attempt({0: transfer(0, "failed"), 1: transfer(1, status)}, 5) is None
+        assert next_attempt({0: [transfer(0, "failed")], 1: [transfer(1, status)]}, 5) is None
     assert next_attempt({}, 5) is None
 
 
 def test_resend_follows_the_latest_failed_attempt_up_to_the_bound() -> None:
-    assert next_attempt({0: transfer(0, "failed")}, 2) == 1
-    assert next_attempt({0: transfer(0, "failed"), 1: transfer(1, "canceled")}, 2) == 2
-    assert next_attempt({0: transfer(0, "failed"), 1: transfer(1, "failed")}, 1) is None
-    assert next_attempt({0: transfer(0, "failed")}, 0) is None
+    assert next_attempt({0: [transfer(0, "failed")]}, 2) == 1
+    assert next_attempt({0: [transfer(0, "failed")], 1: [transfer(1, "canceled")]}, 2) == 2
+    assert next_attempt({0: [transfer(0, "failed")], 1: [transfer(1, "failed")]}, 1) is None
+    assert next_attempt({0: [transfer(0, "failed")]}, 0) is None
+
+
+def test_an_attempt_with_any_success_is_settled_whatever_the_listing_order() -> None:
+    success, failed = transfer(0, "success"), transfer(0, "failed")
+    for listing in ([success, failed], [failed, success]):
+        grouped = forward_attempts(listing)["1"]
+        assert attempt_state(grouped[0]) == "settled"
+        assert next_attempt(grouped, 5) is None
+        report = new_report(datetime.now(UTC).date())
+        judge_invoice(report, CreditedInvoice("1", 1_000, 50), listing, {"stage": "failed"})
+        assert (report.forwarded, report.failed, report.disagreements) == (950, 0, [])
+    assert unique_transfers([success, replace(success, status="processing")]) == [success]
+    assert unique_transfers([replace(success, status="processing"), success]) == [success]
+    live = forward_attempts([transfer(0, "failed"), transfer(0, "processing")])["1"]
+    assert attempt_state(live[0]) == "live"
+    assert next_attempt(live, 5) is None
 
 
 def test_report_flags_double_and_wrong_forwards() -> None:

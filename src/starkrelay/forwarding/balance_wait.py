@@ -1,0 +1,292 @@
+"""Forwards that wait for the balance, and the background part that sends them once it covers.
+
+A forward Stark Bank refused at create with ``invalidBalance``, or whose transfer ``failed``
+with ``invalidbalance``, is neither re-sent at once nor dead-lettered: it moves to the ledger
+stage ``waiting`` (the worker's ``_wait_for_balance``, or the intake of the ``failed`` log;
+both are hints) and spends none of its re-send budget. Every ``FORWARD_BALANCE_CHECK_SECONDS``
+this part, in one replica at a time (a Redis lock), does nothing unless something waits; then:
+
+1. reads the waiting invoices, oldest first, and Stark Bank with our credentials: the balance
+   and every transfer tagged ``invoice:<id>`` of those invoices;
+2. an invoice Stark Bank holds a ``success`` (or a still live) transfer for is recorded as
+   such and leaves ``waiting``; nothing is sent for it;
+3. the others are released, oldest first, while the balance covers their amount plus the
+   transfer fee (the largest fee Stark Bank charged on the transfers read, or remembered from
+   an earlier pass; 0 if none was ever seen): under
+   the next attempt id (``invoice-<id>-r<n>``) when Stark Bank reports the waiting attempt
+   ``failed``, or as the SAME attempt when Stark Bank holds no transfer for it (its create was
+   refused, so its ``external_id`` was never used). The first one the balance does not cover
+   stops the pass, so a large old forward is never overtaken by newer small ones.
+
+Each release is one Lua step that checks the ledger still says ``waiting`` at the attempt read
+in step 1, so two passes racing, a pass that crashed and runs again, or a pass that read Stark
+Bank before a newer attempt was recorded enqueue nothing twice. The worker then sends the
+entry like any other: a lost response is settled by the same ``external_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+
+import anyio
+import structlog
+from redis.exceptions import RedisError
+
+from starkrelay import store
+from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.deps import Services
+from starkrelay.forwarding.attempts import (
+    Attempts,
+    first_in,
+    forward_attempts,
+    unique_transfers,
+)
+from starkrelay.forwarding.items import ForwardItem, is_balance_failure, tag_for
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.store import Keys, Redis, Waiter
+from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+
+log = structlog.get_logger(__name__)
+
+LOCK_SECONDS = 120.0
+"""A crashed pass's lock frees itself after this long."""
+_TAGS_PER_CALL = 100
+
+
+def balance_refusals(refusal: BankInputError, batch_size: int) -> set[int]:
+    """Positions of a refused batch that Stark Bank refused for lack of balance (and for
+    nothing else). An error naming no position counts for position 0 of a batch of one."""
+    codes: dict[int, set[str]] = {}
+    for error in refusal.errors:
+        index = refusal.item_index(error)
+        if index is None and batch_size == 1:
+            index = 0
+        if index is not None and 0 <= index < batch_size:
+            codes.setdefault(index, set()).add(error.code)
+    return {i for i, found in codes.items() if all(is_balance_failure([c]) for c in found)}
+
+
+async def park(
+    redis: Redis,
+    keys: Keys,
+    entries: Sequence[tuple[str, ForwardItem]],
+    reason: str,
+    now: float | None = None,
+) -> list[bool]:
+    """Settle stream entries ``(entry_id, item)`` as ``waiting``: each acknowledged, its ledger
+    moved to ``waiting`` and its invoice put in the waiting index, in one Lua step per entry.
+    Returns, per entry, True when this call acknowledged it."""
+    moment = time.time() if now is None else now
+    settlements = [
+        store.Settlement(
+            entry_id=entry_id,
+            invoice_id=item.invoice_id,
+            attempt=item.attempt,
+            stage="waiting",
+            amount=item.amount,
+            now=moment,
+            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+            ledger_fields={"waiting_reason": reason[:300]},
+        )
+        for entry_id, item in entries
+    ]
+    firsts = await store.settle_forwards(redis, keys, settlements)
+    for (_, item), first in zip(entries, firsts, strict=True):
+        if first:
+            metrics.TRANSFERS.labels("waiting").inc()
+        log.warning(
+            "forwarding.item.waiting_for_balance",
+            invoice_id=item.invoice_id,
+            external_id=item.external_id,
+            amount=item.amount,
+            reason=reason,
+        )
+    return firsts
+
+
+@dataclass
+class BalancePass:
+    """What one pass saw and did (also kept in Redis for ``status``)."""
+
+    checked_at: float
+    waiting: int = 0
+    balance: int | None = None
+    fee_estimate: int = 0
+    released: int = 0
+    released_cents: int = 0
+    recorded: int = 0
+    lost_race: int = 0
+    still_waiting: int = 0
+    needed_next: int = 0
+    """Amount plus fee of the oldest forward still waiting (0 when none is)."""
+    released_invoices: list[str] = field(default_factory=list)
+
+    def as_fields(self) -> dict[str, str]:
+        data = asdict(self)
+        data["released_invoices"] = ",".join(self.released_invoices[:50])
+        return {name: "" if value is None else str(value) for name, value in data.items()}
+
+
+async def release_covered(
+    redis: Redis, keys: Keys, bank: BankGateway, *, limit: int = 1000
+) -> BalancePass:
+    """One pass over the waiting forwards (module docstring, steps 1-3). Safe to run
+    concurrently and again after a crash. Raises Bank and Redis errors (nothing past the
+    failure was released; the next pass continues)."""
+    result = BalancePass(checked_at=time.time())
+    waiters = await store.list_waiting(redis, keys, limit=limit)
+    result.waiting = len(waiters)
+    if not waiters:
+        return result
+    transfers: list[Transfer] = []
+    tags = [tag_for(w.invoice_id) for w in waiters]
+    for start in range(0, len(tags), _TAGS_PER_CALL):
+        transfers += await bank.find_transfers(tags=tags[start : start + _TAGS_PER_CALL])
+    transfers = unique_transfers(transfers)
+    by_invoice = forward_attempts(transfers)
+    balance = (await bank.get_balance()).amount
+    previous = (await store.last_balance_check(redis, keys)).get("fee_estimate") or "0"
+    fee = max([int(previous), *(t.fee for t in transfers)])
+    result.balance, result.fee_estimate = balance, fee
+    budget = balance
+    for index, waiter in enumerate(waiters):
+        attempts = by_invoice.get(waiter.invoice_id, {})
+        if await _record_existing(redis, keys, waiter, attempts):
+            result.recorded += 1
+            continue
+        cost = waiter.amount + fee
+        if cost > budget:
+            result.still_waiting = len(waiters) - index
+            result.needed_next = cost
+            break
+        attempt = _release_attempt(waiter, attempts)
+        outcome, entry_id = await store.release_waiting(
+            redis,
+            keys,
+            invoice_id=waiter.invoice_id,
+            waiting_attempt=waiter.attempt,
+            attempt=attempt,
+            now=time.time(),
+            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+            stream_fields=_item(waiter, attempt).to_fields()
+            | {"enqueued_at": f"{time.time():.6f}"},
+        )
+        if outcome is not store.ReleaseOutcome.QUEUED:
+            result.lost_race += 1
+            log.info("forwarding.balance.not_waiting", invoice_id=waiter.invoice_id, now=entry_id)
+            continue
+        budget -= cost
+        result.released += 1
+        result.released_cents += waiter.amount
+        result.released_invoices.append(waiter.invoice_id)
+        metrics.BALANCE_RELEASES.labels("queued").inc()
+        log.warning(
+            "forwarding.balance.released",
+            invoice_id=waiter.invoice_id,
+            attempt=attempt,
+            amount=waiter.amount,
+            balance=balance,
+            entry_id=entry_id,
+        )
+    return result
+
+
+def _release_attempt(waiter: Waiter, attempts: Attempts) -> int:
+    """The waiting attempt again if Stark Bank holds no transfer for it or any later one
+    (its create was refused); else the attempt after every one Stark Bank holds."""
+    if not any(attempt >= waiter.attempt for attempt in attempts):
+        return waiter.attempt
+    return max([*attempts, waiter.attempt]) + 1
+
+
+async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: Attempts) -> bool:
+    """Record a success (or a live transfer) Stark Bank holds for a waiting invoice."""
+    found = first_in(attempts, "settled")
+    stage = "success"
+    if found is None:
+        found, stage = first_in(attempts, "live"), "sent"
+    if found is None:
+        return False
+    attempt, transfer = found
+    outcome, _ = await store.record_waiting_transfer(
+        redis,
+        keys,
+        invoice_id=waiter.invoice_id,
+        waiting_attempt=waiter.attempt,
+        transfer_attempt=attempt,
+        stage=stage,
+        now=time.time(),
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        ledger_fields={
+            f"transfer:{attempt}": transfer.id,
+            f"transfer_status:{attempt}": transfer.status,
+        },
+    )
+    if outcome is store.ReleaseOutcome.RECORDED:
+        metrics.BALANCE_RELEASES.labels("recorded").inc()
+        log.warning(
+            "forwarding.balance.transfer_found",
+            invoice_id=waiter.invoice_id,
+            transfer_id=transfer.id,
+            status=transfer.status,
+        )
+    return True
+
+
+def _item(waiter: Waiter, attempt: int) -> ForwardItem:
+    return ForwardItem(
+        waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee, attempt, "balance"
+    )
+
+
+async def checked_pass(services: Services) -> BalancePass | None:
+    """A pass under the lock, when anything waits; None when nothing waits or another
+    process holds the lock. The outcome is kept for ``status``."""
+    redis, keys = services.redis, services.keys
+    waiting = await store.waiting_count(redis, keys)
+    if not waiting:
+        return None
+    lock, token = keys.balance_wait_lock(), store.new_token()
+    if not await store.claim(redis, lock, token, LOCK_SECONDS):
+        return None
+    try:
+        result = await release_covered(redis, keys, services.bank)
+        await store.save_balance_check(redis, keys, result.as_fields())
+    finally:
+        await store.release(redis, lock, token)
+    log.info(
+        "forwarding.balance.checked",
+        waiting=result.waiting,
+        balance=result.balance,
+        released=result.released,
+        recorded=result.recorded,
+        needed_next=result.needed_next,
+    )
+    return result
+
+
+async def _check_forever(services: Services, stop: anyio.Event) -> None:
+    period = services.settings.forward_balance_check_seconds
+    while not stop.is_set():
+        try:
+            await checked_pass(services)
+        except (BankError, RedisError) as exc:
+            log.warning("forwarding.balance.check_failed", error=str(exc), kind=type(exc).__name__)
+        with anyio.move_on_after(period):
+            await stop.wait()
+
+
+@asynccontextmanager
+async def balance_waiter(services: Services) -> AsyncIterator[None]:
+    """Background part: every ``FORWARD_BALANCE_CHECK_SECONDS``, release the waiting
+    forwards the balance covers (``checked_pass``)."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_check_forever, services, stop)
+        try:
+            yield
+        finally:
+            stop.set()
