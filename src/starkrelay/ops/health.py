@@ -13,14 +13,15 @@ router = APIRouter(tags=["operations"])
 
 
 async def missing_parts(services: Services) -> list[str]:
-    """What keeps this process from serving (``redis``, ``stark_public_key``); empty when
-    ready. Used by ``/health/ready`` and by ``/metrics`` (``starkrelay_ready``)."""
+    """What keeps this process from serving (``redis``, ``stark_public_key``: the latter only
+    where webhooks arrive, not in a ``worker``); empty when ready. Used by ``/health/ready``
+    and by ``/metrics`` (``starkrelay_ready``)."""
     missing: list[str] = []
     redis_ok = await redis_answers(services.redis)
     metrics.REDIS_UP.set(1 if redis_ok else 0)
     if not redis_ok:
         missing.append("redis")
-    if not services.public_key.loaded:
+    if services.role != "worker" and not services.public_key.loaded:
         missing.append("stark_public_key")
     return missing
 

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from starkrelay.deps import Services, ServicesDep
 from starkrelay.ops.health import missing_parts
+from starkrelay.ops.http_metrics import RequestDurationMiddleware
 from starkrelay.ops.metrics import REGISTRY
 from starkrelay.ops.shared_state import SharedStateCollector, read_shared_state
 
@@ -105,5 +106,6 @@ def create_metrics_app(services: Services, readiness: Readiness = missing_parts)
     app = FastAPI(title="starkrelay metrics", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.readiness = readiness
+    app.add_middleware(RequestDurationMiddleware)
     app.include_router(metrics_router)
     return app

@@ -142,3 +142,24 @@ def test_collector_names_never_clash_with_the_process_registry() -> None:
     assert [family.name for family in SharedStateCollector(None).collect()] == [
         "starkrelay_shared_state_up"
     ]
+
+
+def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = relay_settings()
+
+    async def scrape() -> str:
+        async with open_services(settings, role="worker") as services:
+            await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(create_metrics_app(services)),
+                base_url="http://worker",
+            ) as client:
+                response = await client.get("/metrics")
+                assert response.status_code == 200
+                return response.text
+
+    text = asyncio.run(scrape())
+    assert values(text, "starkrelay_ready") == {(): 1.0}  # a worker needs no webhook key
+    assert values(text, "starkrelay_forward_dead_letters") == {(): 1.0}
