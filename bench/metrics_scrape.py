@@ -24,6 +24,7 @@ import httpx
 
 from starkrelay.app import create_app, open_services
 from starkrelay.invoicing.campaign import start_campaign
+from starkrelay.logs import configure_logging
 from starkrelay.reconciliation.report import new_report, store_report
 from starkrelay.settings import Settings
 from starksandbox.testing import running_sandbox
@@ -71,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrapes", type=int, default=500)
     args = parser.parse_args()
+    configure_logging("ERROR", "console")  # a failed read logs a warning per scrape
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     prefix = f"bench-metrics-{uuid.uuid4().hex[:8]}"
     with running_sandbox() as sandbox, socket.socket() as silent, socket.socket() as closed:

@@ -209,6 +209,13 @@ def test_redis_unreachable_fails_and_the_rest_is_still_checked(sandbox: SandboxH
     assert statuses(report)["stark.webhook"] is Status.PASS
 
 
+def test_no_redis_url_fails_rather_than_a_throwaway_valkey(sandbox: SandboxHandle) -> None:
+    register_webhook()
+    report = doctor(sandbox, None, environment="development")  # type: ignore[arg-type]
+    assert [r.name for r in report.failed] == ["redis.reachable"]
+    assert "REDIS_URL unset" in result(report, "redis.reachable")
+
+
 def test_no_webhook_or_an_incomplete_one_fails(sandbox: SandboxHandle, healthy_redis: str) -> None:
     register_webhook(url="https://somewhere-else.example.test")
     report = doctor(sandbox, healthy_redis)
