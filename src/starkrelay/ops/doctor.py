@@ -75,6 +75,22 @@ class DoctorReport:
         return {"ok": self.ok, "checks": [asdict(result) for result in self.results]}
 
 
+def _passed(name: str, detail: str) -> CheckResult:
+    return CheckResult(name, Status.PASS, detail)
+
+
+def _failed(name: str, detail: str, fix: str = "") -> CheckResult:
+    return CheckResult(name, Status.FAIL, detail, fix)
+
+
+def _warned(name: str, detail: str, fix: str = "") -> CheckResult:
+    return CheckResult(name, Status.WARN, detail, fix)
+
+
+def _skipped(name: str, detail: str) -> CheckResult:
+    return CheckResult(name, Status.SKIP, detail)
+
+
 # --- settings ---------------------------------------------------------------------------------
 def check_settings(load: Callable[[], Settings]) -> tuple[Settings | None, list[CheckResult]]:
     """Load the settings: one ``fail`` per wrong variable, or a pass and remarks."""
@@ -86,29 +102,26 @@ def check_settings(load: Callable[[], Settings]) -> tuple[Settings | None, list[
         for clause in _CLAUSE.split(text):
             variable, _, problem = clause.partition(": ")
             results.append(
-                CheckResult(
+                _failed(
                     f"settings.{variable}",
-                    Status.FAIL,
                     problem or clause,
                     f"set {variable} correctly (see README, Settings)",
                 )
             )
         return None, results
-    results = [CheckResult("settings", Status.PASS, "every setting is valid")]
+    results = [_passed("settings", "every setting is valid")]
     if settings.environment != "production":
         results.append(
-            CheckResult(
+            _warned(
                 "settings.ENVIRONMENT",
-                Status.WARN,
                 f"{settings.environment}: production guards are off",
                 "set ENVIRONMENT=production for the live service",
             )
         )
     if settings.admin_token is None:
         results.append(
-            CheckResult(
+            _warned(
                 "settings.ADMIN_TOKEN",
-                Status.WARN,
                 "unset: /api/v1/status and /api/v1/admin/reconcile are off",
                 "set a random token of 16+ characters to use them",
             )
@@ -128,9 +141,8 @@ async def check_redis(settings: Settings, *, within: float = 10.0) -> list[Check
     """Reachable (with our credentials), recent enough, ``noeviction``, persistent."""
     if settings.redis_url is None:
         return [
-            CheckResult(
+            _failed(
                 "redis.reachable",
-                Status.FAIL,
                 "REDIS_URL unset: the service would run a throwaway embedded Valkey",
                 "set REDIS_URL to the Redis every replica shares",
             )
@@ -148,35 +160,32 @@ async def check_redis(settings: Settings, *, within: float = 10.0) -> list[Check
     except (RedisError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
         return [
-            CheckResult(
+            _failed(
                 "redis.reachable",
-                Status.FAIL,
                 f"{where}: {reason[:200]}",
                 "check REDIS_URL, REDIS_PASSWORD and that Redis is running",
             )
         ]
     finally:
         await redis.aclose()
-    results = [CheckResult("redis.reachable", Status.PASS, f"{where} answers")]
+    results = [_passed("redis.reachable", f"{where} answers")]
     name = f"{facts.server} {facts.version}"
     if facts.version_tuple >= MIN_REDIS_VERSION:
-        results.append(CheckResult("redis.version", Status.PASS, name))
+        results.append(_passed("redis.version", name))
     else:
         results.append(
-            CheckResult(
+            _failed(
                 "redis.version",
-                Status.FAIL,
                 f"{name}; expected Redis 6.2 or newer",
                 "upgrade Redis (XAUTOCLAIM is needed to take over a dead worker's work)",
             )
         )
     if facts.maxmemory_policy == "noeviction":
-        results.append(CheckResult("redis.eviction", Status.PASS, "maxmemory-policy noeviction"))
+        results.append(_passed("redis.eviction", "maxmemory-policy noeviction"))
     else:
         results.append(
-            CheckResult(
+            _failed(
                 "redis.eviction",
-                Status.FAIL,
                 f"maxmemory-policy {facts.maxmemory_policy}; expected noeviction "
                 "(an evicted claim or de-duplication key could let money move twice)",
                 "set maxmemory-policy noeviction (redis.conf, or the parameter group)",
@@ -188,19 +197,17 @@ async def check_redis(settings: Settings, *, within: float = 10.0) -> list[Check
 
 def _persistence(aof: bool, save: str | None) -> CheckResult:
     if aof:
-        return CheckResult("redis.persistence", Status.PASS, "AOF on")
+        return _passed("redis.persistence", "AOF on")
     if save:
-        return CheckResult("redis.persistence", Status.PASS, f"RDB save points: {save}")
+        return _passed("redis.persistence", f"RDB save points: {save}")
     if save is None:
-        return CheckResult(
+        return _warned(
             "redis.persistence",
-            Status.WARN,
             "AOF off and CONFIG refused (managed Redis?): save points unknown",
             "check snapshots or replication in your provider's console",
         )
-    return CheckResult(
+    return _failed(
         "redis.persistence",
-        Status.FAIL,
         "AOF off and no RDB save points: a restart loses every claim and queued forward",
         "turn on appendonly yes (or save points); reconciliation only repairs after the fact",
     )
@@ -233,9 +240,8 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
         code = exc.codes[0] if exc.codes else ""
         variable, problem = _REFUSED.get(code, ("STARK_PROJECT_ID / STARK_PRIVATE_KEY", "refused"))
         return [
-            CheckResult(
+            _failed(
                 "stark.credentials",
-                Status.FAIL,
                 f"Stark Bank refused the credentials ({code}): {variable} {problem}",
                 f"check {variable} for STARK_ENVIRONMENT={settings.stark_environment}",
             )
@@ -244,16 +250,13 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
         fix = "check the network to Stark Bank, then retry"
         if not isinstance(exc, BankUnavailableError):
             fix = "retry; report it if it persists"
-        return [CheckResult("stark.credentials", Status.FAIL, str(exc)[:300], fix)]
+        return [_failed("stark.credentials", str(exc)[:300], fix)]
     results = [
-        CheckResult(
+        _passed(
             "stark.credentials",
-            Status.PASS,
             f"project {settings.stark_project_id} accepted ({settings.stark_environment})",
         ),
-        CheckResult(
-            "stark.balance", Status.PASS, f"R$ {balance.amount / 100:,.2f} ({balance.currency})"
-        ),
+        _passed("stark.balance", f"R$ {balance.amount / 100:,.2f} ({balance.currency})"),
     ]
     results.append(await _check_workspace(settings, bank))
     results.append(await _check_webhook(settings, bank))
@@ -263,24 +266,19 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
 async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult:
     expected = settings.stark_workspace_id
     if expected is None:
-        return CheckResult(
-            "stark.workspace",
-            Status.SKIP,
-            "STARK_WORKSPACE_ID unset (optional): events are not filtered by it",
+        return _skipped(
+            "stark.workspace", "STARK_WORKSPACE_ID unset (optional): events are not filtered by it"
         )
     try:
         seen = await bank.newest_event_workspace_id()
     except BankError as exc:
-        return CheckResult("stark.workspace", Status.FAIL, str(exc)[:300], "retry")
+        return _failed("stark.workspace", str(exc)[:300], "retry")
     if seen is None:
-        return CheckResult(
-            "stark.workspace", Status.SKIP, "no event yet to read this project's workspace from"
-        )
+        return _skipped("stark.workspace", "no event yet to read this project's workspace from")
     if seen == expected:
-        return CheckResult("stark.workspace", Status.PASS, f"events belong to workspace {seen}")
-    return CheckResult(
+        return _passed("stark.workspace", f"events belong to workspace {seen}")
+    return _failed(
         "stark.workspace",
-        Status.FAIL,
         f"events belong to workspace {seen}, STARK_WORKSPACE_ID is {expected}: every webhook "
         "would be refused as other_workspace",
         f"set STARK_WORKSPACE_ID={seen} (or unset it)",
@@ -290,34 +288,27 @@ async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult
 async def _check_webhook(settings: Settings, bank: BankGateway) -> CheckResult:
     url = settings.webhook_url
     if url is None:
-        return CheckResult(
+        return _failed(
             "stark.webhook",
-            Status.FAIL,
             "API_EXTERNAL_URL unset: no webhook URL",
             "set API_EXTERNAL_URL to the public https URL",
         )
     try:
         hooks = [hook for hook in await bank.list_webhooks() if hook.url == url]
     except BankError as exc:
-        return CheckResult("stark.webhook", Status.FAIL, str(exc)[:300], "retry")
+        return _failed("stark.webhook", str(exc)[:300], "retry")
     if not hooks:
-        return CheckResult(
+        return _failed(
             "stark.webhook",
-            Status.FAIL,
             f"no webhook registered for {url}",
             "run `starkrelay webhook ensure` (the service also registers it when it starts)",
         )
     for hook in hooks:
         missing = [sub for sub in SUBSCRIPTIONS if sub not in hook.subscriptions]
         if not missing:
-            return CheckResult(
-                "stark.webhook",
-                Status.PASS,
-                f"{hook.id} -> {url} ({', '.join(hook.subscriptions)})",
-            )
-    return CheckResult(
+            return _passed("stark.webhook", f"{hook.id} -> {url} ({', '.join(hook.subscriptions)})")
+    return _failed(
         "stark.webhook",
-        Status.FAIL,
         f"webhook for {url} lacks subscription(s) {', '.join(missing)}",
         "run `starkrelay webhook ensure` (it replaces an incomplete webhook)",
     )
@@ -327,20 +318,18 @@ async def _check_webhook(settings: Settings, bank: BankGateway) -> CheckResult:
 def check_https(settings: Settings) -> CheckResult:
     url = settings.api_external_url
     if url is None:
-        return CheckResult(
+        return _failed(
             "url.https",
-            Status.FAIL,
             "API_EXTERNAL_URL unset",
             "set it to the public https URL Stark Bank will call",
         )
     if url.scheme != "https":
-        return CheckResult(
+        return _failed(
             "url.https",
-            Status.FAIL,
             f"{url} is {url.scheme}; Stark Bank must reach us over https",
             "put TLS in front (load balancer) and use its https URL",
         )
-    return CheckResult("url.https", Status.PASS, str(url))
+    return _passed("url.https", str(url))
 
 
 async def check_url_answers(
@@ -348,26 +337,24 @@ async def check_url_answers(
 ) -> CheckResult:
     """GET ``API_EXTERNAL_URL`` + ``/health`` as an outsider would (no redirects followed)."""
     if settings.api_external_url is None:
-        return CheckResult("url.reachable", Status.SKIP, "API_EXTERNAL_URL unset")
+        return _skipped("url.reachable", "API_EXTERNAL_URL unset")
     target = str(settings.api_external_url).rstrip("/") + HEALTH_PATH
     try:
         async with httpx.AsyncClient(verify=verify, timeout=within, trust_env=False) as client:
             response = await client.get(target)
     except httpx.HTTPError as exc:
-        return CheckResult(
+        return _failed(
             "url.reachable",
-            Status.FAIL,
             f"GET {target}: {type(exc).__name__} {str(exc)[:200]}",
             "check DNS, the load balancer and that the service runs",
         )
     if response.status_code != 200:
-        return CheckResult(
+        return _failed(
             "url.reachable",
-            Status.FAIL,
             f"GET {target} answered {response.status_code}",
             "check the load balancer's target and the service's logs",
         )
-    return CheckResult("url.reachable", Status.PASS, f"GET {target} answered 200")
+    return _passed("url.reachable", f"GET {target} answered 200")
 
 
 # --- all of it --------------------------------------------------------------------------------
@@ -383,12 +370,8 @@ async def run_doctor(
     settings, results = check_settings(load)
     report = DoctorReport(results)
     if settings is None:
-        report.results.append(
-            CheckResult("redis", Status.SKIP, "not checked: fix the settings first")
-        )
-        report.results.append(
-            CheckResult("stark", Status.SKIP, "not checked: fix the settings first")
-        )
+        report.results.append(_skipped("redis", "not checked: fix the settings first"))
+        report.results.append(_skipped("stark", "not checked: fix the settings first"))
         return report
     report.results += await check_redis(settings)
     report.results += await check_stark_bank(settings, bank(settings))
@@ -396,5 +379,5 @@ async def run_doctor(
     if check_url:
         report.results.append(await check_url_answers(settings, verify=verify))
     else:
-        report.results.append(CheckResult("url.reachable", Status.SKIP, "not asked (--check-url)"))
+        report.results.append(_skipped("url.reachable", "not asked (--check-url)"))
     return report
