@@ -42,6 +42,7 @@ _LABEL_VALUE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 NAMES = (
     "starkrelay_shared_state_up",
+    "starkrelay_shared_state_read_seconds",
     "starkrelay_forward_stream_depth",
     "starkrelay_forward_stream_lag",
     "starkrelay_forward_stream_pending",
@@ -186,6 +187,11 @@ class SharedStateCollector:
         )
         if state is None:
             return
+        yield _gauge(
+            "starkrelay_shared_state_read_seconds",
+            "How long this scrape took to read the shared state from Redis.",
+            state.read_seconds,
+        )
         yield from self._stream(state.stream)
         yield _labelled(
             "starkrelay_forward_invoices",
