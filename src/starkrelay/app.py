@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.bank.registration import webhook_registered_at_start
+from starkrelay.console import router as console_router
 from starkrelay.deps import Role, Services
 from starkrelay.forwarding.balance_wait import balance_waiter
 from starkrelay.forwarding.service import forwarding_worker
@@ -43,6 +44,7 @@ ROUTERS: list[APIRouter] = [
     metrics_router,
     webhook_router,
     status_router,
+    console_router,
 ]
 BACKGROUND: list[Background] = [
     webhook_registered_at_start,

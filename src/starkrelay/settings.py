@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     campaign_grace_seconds: float = Field(default=1800.0, ge=0)
     campaign_batch_min: int = Field(default=8, ge=1, le=100)
     campaign_batch_max: int = Field(default=12, ge=1, le=100)
+    campaign_retry_initial_seconds: float = Field(default=60.0, gt=0)
+    campaign_retry_max_seconds: float = Field(default=600.0, gt=0)
     invoice_amount_min: int = Field(default=1000, ge=1)
     invoice_amount_max: int = Field(default=100000, ge=1)
     invoice_due_seconds: float = Field(default=172800.0, gt=0)
@@ -137,6 +139,16 @@ class Settings(BaseSettings):
     reconcile_cron: str = "0 1 * * *"
     reconcile_timezone: str = "America/Sao_Paulo"
     reconcile_lookback_days: int = Field(default=3, ge=1, le=90)
+    reconcile_report_history: int = Field(default=30, ge=1, le=1000)
+    """Money reports kept in Redis, newest first (the console's report history)."""
+
+    # --- console ----------------------------------------------------------------------------
+    console_session_seconds: float = Field(default=28800.0, gt=0)
+    """How long a console sign-in lasts (8 h)."""
+    console_signin_link_seconds: float = Field(default=300.0, gt=0)
+    """How long a one-time sign-in link (``starkrelay demo --keep-running``) stays usable."""
+    console_refresh_seconds: float = Field(default=5.0, ge=1)
+    """How often the console's overview refreshes itself."""
 
     _private_key_pem: SecretStr = PrivateAttr(default=SecretStr(""))
 
@@ -218,6 +230,10 @@ class Settings(BaseSettings):
             problems.append("CAMPAIGN_BATCH_MIN: expected at most CAMPAIGN_BATCH_MAX")
         if self.invoice_amount_min > self.invoice_amount_max:
             problems.append("INVOICE_AMOUNT_MIN: expected at most INVOICE_AMOUNT_MAX")
+        if self.campaign_retry_initial_seconds > self.campaign_retry_max_seconds:
+            problems.append(
+                "CAMPAIGN_RETRY_INITIAL_SECONDS: expected at most CAMPAIGN_RETRY_MAX_SECONDS"
+            )
         if self.invoice_discount_percent > 0 and not (
             0 < self.invoice_discount_seconds <= self.invoice_due_seconds
         ):

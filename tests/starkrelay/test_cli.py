@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from starkrelay.cli import app
+from starkrelay.invoicing.campaign import Campaign
+from starkrelay.invoicing.outcomes import SlotOutcome
+from starkrelay.store import Keys
 from starksandbox.testing import SandboxHandle
 
 runner = CliRunner()
@@ -56,6 +61,42 @@ def test_campaign_start_status_and_refusal() -> None:
     assert status.exit_code == 0, status.output
     assert "(running)" in status.output
     assert "8 slots" in status.output
+
+
+@pytest.mark.usefixtures("environment")
+def test_campaign_retry_slot_then_status_and_start_after_redis_loss(
+    sandbox: SandboxHandle, redis_url: str, key_prefix: str
+) -> None:
+    assert runner.invoke(app, ["campaign", "start"]).exit_code == 0
+    keys, db = Keys(key_prefix), redis.Redis.from_url(redis_url, decode_responses=True)
+    campaign = Campaign.from_json(str(db.get(keys.campaign())))
+    refused = SlotOutcome(0, "failed", time.time(), errors=("invalidAccessId",), attempts=1)
+    db.hset(keys.campaign_slots(campaign.id), "0", refused.to_json())
+
+    retried = runner.invoke(app, ["campaign", "retry-slot", "0"])
+    assert retried.exit_code == 0, retried.output
+    assert f"Slot 0 of campaign {campaign.id}:" in retried.output
+    issued = sum(sandbox.summary()["invoices"].values())
+    assert 8 <= issued <= 12
+    again = runner.invoke(app, ["campaign", "retry-slot", "0"])
+    assert again.exit_code == 0, again.output
+    assert "already issued" in again.output
+    assert sum(sandbox.summary()["invoices"].values()) == issued
+    later = runner.invoke(app, ["campaign", "retry-slot", "3"])
+    assert later.exit_code == 1
+    assert "slot 3 is not due yet" in later.output
+
+    db.delete(*db.scan_iter(f"{key_prefix}:*", count=10_000))  # Redis restarted empty
+    status = runner.invoke(app, ["campaign", "status"])
+    assert status.exit_code == 0, status.output
+    assert "Redis holds no campaign record" in status.output
+    assert f"campaign {campaign.id} (running)" in status.output
+    refused_start = runner.invoke(app, ["campaign", "start"])
+    assert refused_start.exit_code == 1
+    assert f"campaign {campaign.id} is still running" in refused_start.output
+    forced = runner.invoke(app, ["campaign", "start", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert campaign.id not in forced.output
 
 
 @pytest.mark.usefixtures("environment")

@@ -16,6 +16,7 @@ from starkrelay.store import (
     connect,
     connect_from_settings,
     extend,
+    hold,
     new_token,
     release,
 )
@@ -44,6 +45,30 @@ def test_one_claimant_wins_and_only_the_owner_releases(redis_url: str, key_prefi
         assert await redis.pttl(key) > 5000
         assert await release(redis, key, owner)
         assert await claim(redis, key, intruder, 5)
+        await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_hold_extends_takes_back_a_vanished_claim_and_never_steals(
+    redis_url: str, key_prefix: str
+) -> None:
+    async def scenario() -> None:
+        redis = connect(redis_url)
+        key = Keys(key_prefix).slot_claim("c", 1)
+        owner, other = new_token(), new_token()
+        assert await claim(redis, key, owner, 1)
+        assert await hold(redis, key, owner, 60) == "extended"
+        assert await redis.pttl(key) > 5000
+        await redis.delete(key)  # Redis lost it (restarted empty) while the owner works
+        assert await hold(redis, key, owner, 60) == "retaken"
+        assert await redis.get(key) == owner
+        assert not await claim(redis, key, other, 5)
+        assert await release(redis, key, owner)
+        assert await claim(redis, key, other, 5)
+        assert await hold(redis, key, owner, 60) == "lost"
+        assert await redis.get(key) == other
         await redis.delete(key)
         await redis.aclose()
 

@@ -70,6 +70,9 @@ def invoice(item: Any) -> Invoice:
         expiration=_seconds(item.expiration),
         created=_when(item.created),
         updated=_when(item.updated),
+        discount_amount=int(getattr(item, "discount_amount", 0) or 0),
+        fine_amount=int(getattr(item, "fine_amount", 0) or 0),
+        interest_amount=int(getattr(item, "interest_amount", 0) or 0),
     )
 
 

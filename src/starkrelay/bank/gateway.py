@@ -108,6 +108,12 @@ class BankGateway:
         items = await self._collect("find_invoices", starkbank.invoice.page, query)
         return [convert.invoice(item) for item in items]
 
+    async def latest_invoices_by_tag(self, tag: str) -> list[Invoice]:
+        """The newest invoices carrying ``tag``: one page (up to 100), newest first."""
+        call = partial(starkbank.invoice.page, limit=PAGE_LIMIT, tags=[tag], user=self._user)
+        items, _ = await self._call("latest_invoices", call)
+        return [convert.invoice(item) for item in items]
+
     async def iter_invoice_logs(
         self,
         types: Iterable[str] | None = None,

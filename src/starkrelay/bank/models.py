@@ -55,6 +55,12 @@ class Invoice:
     expiration: int | None
     created: datetime | None
     updated: datetime | None
+    discount_amount: int = 0
+    """Cents taken off ``nominal_amount`` for paying early (in ``amount``)."""
+    fine_amount: int = 0
+    """Cents of fine added for paying late (in ``amount``)."""
+    interest_amount: int = 0
+    """Cents of interest added for paying late (in ``amount``)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Invoices: ``issue`` (an ad-hoc batch) and ``campaign status|start``."""
+"""Invoices: ``issue`` (an ad-hoc batch) and ``campaign status|start|retry-slot``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from starkrelay.cli.common import (
 
 if TYPE_CHECKING:
     from starkrelay.deps import Services
+    from starkrelay.invoicing.outcomes import SlotOutcome
 
 
 @app.command()
@@ -58,44 +59,63 @@ def campaign_status() -> None:
     """The current campaign: start, slots, and what happened to each."""
     import time
 
+    from starkrelay.bank.errors import BankError
     from starkrelay.invoicing.campaign import load_campaign
     from starkrelay.invoicing.issuance import SlotIssuer
+    from starkrelay.invoicing.lifecycle import CampaignRecoveryError, find_campaign_in_bank
+    from starkrelay.invoicing.outcomes import SlotOutcome
 
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
         campaign = await load_campaign(services.redis, services.keys)
-        if campaign is None:
-            return None, {}
+        if campaign is None:  # Redis lost it, or nothing started: what Stark Bank holds
+            found = await find_campaign_in_bank(services.bank)
+            if found is None:
+                return None, {}, False
+            now = time.time()
+            outcomes = {
+                slot: SlotOutcome(slot, "issued", now, ids, recovered=True)
+                for slot, ids in found.held.items()
+            }
+            return found.campaign, outcomes, True
         issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
-        return campaign, await issuer.outcomes(campaign)
+        return campaign, await issuer.outcomes(campaign), False
 
-    campaign, outcomes = run_with_services(settings, work, reads_state=True)
-    if campaign is None:
-        console.print("No campaign yet: the first scheduler tick starts one.")
+    try:
+        campaign, outcomes, from_bank = run_with_services(settings, work, reads_state=True)
+    except (BankError, CampaignRecoveryError) as error:
+        fail(f"Redis holds no campaign and Stark Bank could not tell which is current: {error}")
         return
+    if campaign is None:
+        console.print(
+            "No campaign yet: Stark Bank holds no campaign invoice of ours, so the first "
+            "scheduler tick starts one."
+        )
+        return
+    if from_bank:
+        console.print(
+            "Redis holds no campaign record; this is the latest campaign in Stark Bank's "
+            "invoices, which the scheduler re-adopts on its next tick."
+        )
     now = time.time()
     slots = campaign.slots if campaign.slots is not None else max([*outcomes, -1]) + 2
-    finished = campaign.slots is not None and len(outcomes) >= campaign.slots
+    finished = campaign.slots is not None and all(
+        slot in outcomes and outcomes[slot].is_final(campaign.deadline(slot), now)
+        for slot in range(campaign.slots)
+    )
     state = "ended" if finished or campaign.is_over(now) else "running"
     table = Table(title=f"campaign {campaign.id} ({state})")
     for column in ("slot", "fires at", "outcome", "invoices", "notes"):
         table.add_column(column)
     for slot in range(slots):
         outcome = outcomes.get(slot)
-        notes = []
-        if outcome is not None and outcome.recovered:
-            notes.append("found by tag")
-        if outcome is not None and outcome.late:
-            notes.append("late")
-        if outcome is not None and outcome.errors:
-            notes.append(",".join(outcome.errors))
         table.add_row(
             str(slot),
             when(campaign.fire_at(slot), precise=campaign.interval < 60),
             outcome.status if outcome else ("due" if campaign.is_due(slot, now) else "pending"),
             str(len(outcome.invoice_ids)) if outcome else "-",
-            " ".join(notes),
+            _notes(outcome, campaign.deadline(slot), now) if outcome else "",
         )
     console.print(table)
     console.print(
@@ -105,21 +125,102 @@ def campaign_status() -> None:
     )
 
 
+def _notes(outcome: SlotOutcome, deadline: float, now: float) -> str:
+    notes = []
+    if outcome.recovered:
+        notes.append("found by tag")
+    if outcome.late:
+        notes.append("late")
+    if outcome.errors:
+        notes.append(",".join(outcome.errors))
+    if outcome.status == "failed":
+        if outcome.is_final(deadline, now):
+            notes.append("grace over: `campaign retry-slot` re-issues it")
+        elif outcome.retry_at is not None:
+            notes.append(f"refused {outcome.attempts}x, retried at {when(outcome.retry_at)}")
+    return " ".join(notes)
+
+
 @campaign_app.command("start")
 def campaign_start(
     force: Annotated[bool, typer.Option(help="Replace a campaign that is still running.")] = False,
 ) -> None:
-    """Start a new campaign now (t0 = now); the only way to issue again after one ended."""
-    from starkrelay.invoicing.campaign import CampaignRunningError, start_campaign
+    """Start a new campaign now (t0 = now): the only way a new campaign starts once one exists
+    (in Redis or in Stark Bank's invoices)."""
+    from starkrelay.bank.errors import BankError
+    from starkrelay.invoicing.lifecycle import (
+        CampaignRecoveryError,
+        CampaignRunningError,
+        start_campaign,
+    )
 
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await start_campaign(services.redis, services.keys, settings, force=force)
+        return await start_campaign(
+            services.redis, services.keys, settings, services.bank, force=force
+        )
 
     try:
         campaign = run_with_services(settings, work, reads_state=True)
     except CampaignRunningError as error:
         fail(str(error))
         return
+    except (BankError, CampaignRecoveryError) as error:
+        fail(f"could not check the current campaign at Stark Bank; nothing started: {error}")
+        return
     console.print(f"Started campaign {campaign.id} at {when(campaign.t0)}.")
+
+
+@campaign_app.command("retry-slot")
+def campaign_retry_slot(
+    slot: Annotated[int, typer.Argument(min=0, help="The failed slot to re-issue (0-based).")],
+) -> None:
+    """Re-issue a slot Stark Bank refused, now (even past its grace), once the cause is fixed.
+
+    Looks the slot's invoices up at Stark Bank first (tag ``campaign:<id>:slot:<N>``): if they
+    exist they are recorded and nothing is created, so retrying twice never issues twice.
+    """
+    from starkrelay.bank.errors import BankError
+    from starkrelay.invoicing.campaign import load_campaign
+    from starkrelay.invoicing.issuance import SlotIssuer, SlotRetryError
+    from starkrelay.invoicing.lifecycle import (
+        CampaignRecoveryError,
+        current_campaign,
+        find_campaign_in_bank,
+    )
+
+    settings = load_or_exit()
+
+    async def work(services: Services) -> Any:
+        campaign = await load_campaign(services.redis, services.keys)
+        if campaign is None:  # Redis lost it: re-adopt it, as the scheduler would
+            if await find_campaign_in_bank(services.bank) is None:
+                raise SlotRetryError("no campaign has started yet; nothing to retry")
+            campaign = await current_campaign(
+                services.redis, services.keys, settings, services.bank
+            )
+        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
+        before = await issuer.outcome(campaign, slot)
+        return campaign, before, await issuer.retry_failed_slot(campaign, slot)
+
+    try:
+        campaign, before, outcome = run_with_services(settings, work, reads_state=True)
+    except SlotRetryError as error:
+        fail(str(error))
+        return
+    except (BankError, CampaignRecoveryError) as error:
+        fail(f"slot {slot}: Stark Bank could not be reached; nothing was issued: {error}")
+        return
+    if before is not None and before.status == "issued":
+        console.print(
+            f"Slot {slot} of campaign {campaign.id} is already issued "
+            f"({len(outcome.invoice_ids)} invoices); nothing done."
+        )
+    elif outcome.status == "issued":
+        how = "found at Stark Bank (nothing created)" if outcome.recovered else "issued"
+        console.print(
+            f"Slot {slot} of campaign {campaign.id}: {len(outcome.invoice_ids)} invoices {how}."
+        )
+    else:
+        fail(f"slot {slot}: Stark Bank refused it again ({', '.join(outcome.errors)})")

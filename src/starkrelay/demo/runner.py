@@ -25,6 +25,7 @@ from rich.markup import escape
 
 from starkrelay.app import open_services
 from starkrelay.bank import BankError
+from starkrelay.console.auth import one_time_signin_url
 from starkrelay.demo.control import SandboxControl, SandboxControlError
 from starkrelay.demo.driver import CampaignView, Payers, PayerTally
 from starkrelay.demo.environment import DemoEnvironment, DemoOptions, demo_environment
@@ -252,8 +253,14 @@ def _introduce(env: DemoEnvironment, options: DemoOptions, console: Console) -> 
 
 def _keep_running(env: DemoEnvironment, console: Console) -> None:
     token = env.admin_token
+    link = asyncio.run(one_time_signin_url(env.settings, env.relay_url))
+    minutes = env.settings.console_signin_link_seconds / 60
     console.print(
         "\n[bold]Everything is still running[/bold] (Ctrl-C stops it):\n"
+        f"  console      {env.relay_url}/console\n"
+        f"               sign in once with {link}\n"
+        f"               (single use, within {minutes:g} min; afterwards with the admin token "
+        f"{token})\n"
         f"  API docs     {env.relay_url}/docs\n"
         f"  status       curl -H 'Authorization: Bearer {token}' {env.relay_url}/api/v1/status\n"
         f"  reconcile    curl -X POST -H 'Authorization: Bearer {token}' "

@@ -1,86 +1,68 @@
-"""Issuing each campaign slot exactly once, across replicas and crashes.
+"""Issuing each campaign slot exactly once, across replicas, crashes and a Redis that forgets.
 
 For slot ``k`` of campaign ``c`` (``issue_slot``):
 
-1. an outcome already recorded in ``campaign_slots(c)`` ends it (outcomes are final);
-2. the slot is claimed with ``SET NX`` + expiry and an owner token; a live claim held by
+1. a final outcome recorded in ``campaign_slots(c)`` ends it; so does a ``failed`` one whose
+   backoff has not run out (``invoicing.outcomes``);
+2. while a re-adopted campaign settles (``adopted_at + settle_seconds``, see below) nothing is
+   claimed;
+3. the slot is claimed with ``SET NX`` + expiry and an owner token; a live claim held by
    another process ends it (that process is on it);
-3. if an *attempt marker* exists, a previous run reached the create call and may have
-   created the batch: it is looked up by the slot tag and, if found, recorded as issued
-   (``recovered``) without creating anything;
-4. past the grace period (``fire_at + grace``) a slot is recorded as skipped;
-5. otherwise the attempt marker is written, then the whole batch is created in ONE
-   ``create_invoices`` call tagged with the campaign and slot, then the outcome is
-   recorded (``HSETNX``) and the claim released (only by its owner).
+4. the slot's invoices are looked up at Stark Bank by the slot tag; found, they are recorded
+   as issued (``recovered``) and nothing is created. This covers a crash between the create
+   call and the record, whatever Redis remembers of it;
+5. past the grace period (``fire_at + grace``) the slot is recorded skipped (a failed slot
+   stays failed);
+6. otherwise the whole batch is created in ONE ``create_invoices`` call carrying the
+   campaign's tags, then the outcome is recorded. A refusal (HTTP 4xx) of the look-up or the
+   create (wrong credentials, a rejected batch) records ``failed`` with a doubling retry time
+   (``CAMPAIGN_RETRY_INITIAL_SECONDS`` up to ``CAMPAIGN_RETRY_MAX_SECONDS``); Stark Bank being
+   unavailable records nothing (the next tick looks up, then creates).
 
-A crash anywhere leaves either no marker (nothing was sent: the next run creates), or a
-marker (the next run looks the batch up first). The claim outlives one create call with all
-its retries, so two live processes never both reach step 5 for one slot.
+While the create call runs, the claim is held (``store.hold`` every ``claim_seconds / 4``):
+extended, or taken back if Redis lost it, so a slow create never lets a second process in.
+After Redis loses its data, a replica that re-adopts the campaign waits ``settle_seconds``
+(``claim_seconds / 2``) before claiming anything; by then a process whose create was in flight
+has taken its claim back (step 3 stops the others) or its invoices exist (step 4 finds them).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 
 import structlog
+from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError, BankInputError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice
 from starkrelay.invoicing.campaign import Campaign
+from starkrelay.invoicing.outcomes import (
+    SlotOutcome,
+    load_outcome,
+    load_outcomes,
+    record_outcome,
+    retry_wait,
+)
 from starkrelay.invoicing.payers import PayerFactory, build_invoices
 from starkrelay.ops import metrics
 from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis, claim, new_token, release
+from starkrelay.store import Keys, Redis, claim, hold, new_token, release
 
 log = structlog.get_logger("starkrelay.invoicing")
 
-ATTEMPT_MARKER_SECONDS = 40 * 86400
-"""Attempt markers expire long after any grace period could still use them."""
+__all__ = ["SlotBusyError", "SlotIssuer", "SlotOutcome", "SlotRetryError"]
 
 
-@dataclass(frozen=True)
-class SlotOutcome:
-    """The final record of one slot: ``issued`` (with the invoice ids), ``skipped`` or
-    ``failed`` (Stark Bank refused the batch; ``errors`` holds the provider codes)."""
+class SlotRetryError(Exception):
+    """``retry_failed_slot`` refused: the slot is not one that can be re-issued."""
 
-    slot: int
-    status: str
-    at: float
-    invoice_ids: tuple[str, ...] = ()
-    recovered: bool = False
-    late: bool = False
-    errors: tuple[str, ...] = field(default=())
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "slot": self.slot,
-                "status": self.status,
-                "at": self.at,
-                "invoice_ids": list(self.invoice_ids),
-                "recovered": self.recovered,
-                "late": self.late,
-                "errors": list(self.errors),
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> SlotOutcome:
-        data = json.loads(text)
-        return cls(
-            slot=int(data["slot"]),
-            status=str(data["status"]),
-            at=float(data["at"]),
-            invoice_ids=tuple(data.get("invoice_ids", ())),
-            recovered=bool(data.get("recovered", False)),
-            late=bool(data.get("late", False)),
-            errors=tuple(data.get("errors", ())),
-        )
+class SlotBusyError(SlotRetryError):
+    """Another process holds the slot's claim right now."""
 
 
 class SlotIssuer:
@@ -108,110 +90,172 @@ class SlotIssuer:
         )
         self.payers = payers or PayerFactory()
 
+    @property
+    def settle_seconds(self) -> float:
+        """How long a re-adopted campaign waits before claiming a slot: twice the period at
+        which a process in the middle of a create re-asserts its claim."""
+        return self.claim_seconds / 2
+
+    def settling(self, campaign: Campaign, now: float) -> bool:
+        """True while a campaign re-adopted from Stark Bank is too fresh to claim slots."""
+        return campaign.adopted_at is not None and now < campaign.adopted_at + self.settle_seconds
+
     # --- outcomes -----------------------------------------------------------------------------
     async def outcomes(self, campaign: Campaign) -> dict[int, SlotOutcome]:
         """Every recorded slot outcome of ``campaign``, by slot."""
-        raw = await self.redis.hgetall(self.keys.campaign_slots(campaign.id))
-        return {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+        return await load_outcomes(self.redis, self.keys, campaign.id)
 
     async def outcome(self, campaign: Campaign, slot: int) -> SlotOutcome | None:
-        text = await self.redis.hget(self.keys.campaign_slots(campaign.id), str(slot))
-        return None if text is None else SlotOutcome.from_json(str(text))
+        return await load_outcome(self.redis, self.keys, campaign.id, slot)
 
     async def _record(self, campaign: Campaign, outcome: SlotOutcome) -> SlotOutcome:
-        """Write ``outcome`` unless one exists; returns the one that is recorded."""
-        slots_key = self.keys.campaign_slots(campaign.id)
-        written = await self.redis.hsetnx(slots_key, str(outcome.slot), outcome.to_json())
-        if not written:
-            existing = await self.outcome(campaign, outcome.slot)
-            return existing or outcome
-        await self.redis.delete(self.keys.slot_attempt(campaign.id, outcome.slot))
-        kind = "recovered" if outcome.recovered else outcome.status
-        metrics.CAMPAIGN_SLOTS.labels(outcome=kind).inc()
-        if outcome.status == "issued":  # counted once: only the HSETNX winner gets here
-            metrics.INVOICES_ISSUED.inc(len(outcome.invoice_ids))
-        log.info(
-            f"campaign.slot.{outcome.status}",
-            campaign_id=campaign.id,
-            slot=outcome.slot,
-            invoices=len(outcome.invoice_ids),
-            recovered=outcome.recovered,
-            late=outcome.late,
-            errors=list(outcome.errors) or None,
+        """Record ``outcome`` (the slot's claim is held: a failed record may be replaced)."""
+        return await record_outcome(
+            self.redis, self.keys, campaign.id, outcome, replace_failed=True
         )
-        return outcome
+
+    def _waiting(self, campaign: Campaign, outcome: SlotOutcome | None, now: float) -> bool:
+        """True when ``outcome`` settles the slot for now (final, or failed and backing off)."""
+        if outcome is None:
+            return False
+        deadline = campaign.deadline(outcome.slot)
+        return outcome.is_final(deadline, now) or not outcome.retry_due(deadline, now)
 
     # --- one slot -----------------------------------------------------------------------------
     async def issue_slot(self, campaign: Campaign, slot: int) -> SlotOutcome | None:
         """Resolve slot ``slot`` if it is due and nobody else is on it.
 
-        Returns the recorded outcome, or None when the slot is not due yet or another
-        process holds its claim. Raises ``BankError`` (after releasing the claim) when
-        Stark Bank stayed unavailable: the next run retries, looking the batch up first.
+        Returns the recorded outcome (a ``failed`` one may still be retried later), or None
+        when the slot is not due yet, the campaign is settling, or another process holds its
+        claim. Raises ``BankError`` (after releasing the claim) when Stark Bank stayed
+        unavailable: the next run retries, looking the batch up first.
         """
         now = self.clock()
         if not campaign.is_due(slot, now):
             return None
-        if (done := await self.outcome(campaign, slot)) is not None:
+        done = await self.outcome(campaign, slot)
+        if done is not None and self._waiting(campaign, done, now):
             return done
+        if self.settling(campaign, now):
+            return None
         claim_key = self.keys.slot_claim(campaign.id, slot)
         token = new_token()
         if not await claim(self.redis, claim_key, token, self.claim_seconds):
             return None
         try:
-            if (done := await self.outcome(campaign, slot)) is not None:
+            done = await self.outcome(campaign, slot)
+            if done is not None and self._waiting(campaign, done, self.clock()):
                 return done
-            return await self._issue_claimed(campaign, slot)
+            return await self._issue_claimed(campaign, slot, done, claim_key, token)
         finally:
             await release(self.redis, claim_key, token)
 
-    async def _issue_claimed(self, campaign: Campaign, slot: int) -> SlotOutcome:
-        attempt_key = self.keys.slot_attempt(campaign.id, slot)
+    async def _issue_claimed(
+        self,
+        campaign: Campaign,
+        slot: int,
+        previous: SlotOutcome | None,
+        claim_key: str,
+        token: str,
+        *,
+        ignore_grace: bool = False,
+    ) -> SlotOutcome:
         late = self.clock() > campaign.fire_at(slot) + min(60.0, campaign.interval / 2)
-        if await self.redis.exists(attempt_key):
-            found = await self.bank.find_invoices_by_tags([campaign.slot_tag(slot)])
-            if found:
-                log.warning(
-                    "campaign.slot.found_by_tag", campaign_id=campaign.id, slot=slot, n=len(found)
-                )
-                return await self._record(
-                    campaign,
-                    SlotOutcome(
-                        slot=slot,
-                        status="issued",
-                        at=self.clock(),
-                        invoice_ids=tuple(sorted(item.id for item in found)),
-                        recovered=True,
-                        late=late,
-                    ),
-                )
-        if self.clock() > campaign.deadline(slot):
-            return await self._record(
-                campaign, SlotOutcome(slot=slot, status="skipped", at=self.clock(), late=True)
-            )
-        await self.redis.set(attempt_key, str(self.clock()), ex=ATTEMPT_MARKER_SECONDS)
         try:
-            created = await self._create_batch((campaign.tag, campaign.slot_tag(slot)))
-        except BankInputError as error:
-            return await self._record(
-                campaign,
-                SlotOutcome(slot=slot, status="failed", at=self.clock(), errors=tuple(error.codes)),
+            if (found := await self._held_at_bank(campaign, slot, late)) is not None:
+                return found
+            if not ignore_grace and self.clock() > campaign.deadline(slot):
+                if previous is not None:  # failed, and its grace is over: it stays failed
+                    return previous
+                return await self._record(
+                    campaign, SlotOutcome(slot=slot, status="skipped", at=self.clock(), late=True)
+                )
+            async with self._holding(claim_key, token, campaign, slot):
+                created = await self._create_batch(campaign.slot_tags(slot))
+        except BankInputError as error:  # the look-up or the create refused (credentials...)
+            attempts = (previous.attempts if previous is not None else 0) + 1
+            wait = retry_wait(
+                attempts,
+                self.settings.campaign_retry_initial_seconds,
+                self.settings.campaign_retry_max_seconds,
             )
+            refused = SlotOutcome(
+                slot=slot,
+                status="failed",
+                at=self.clock(),
+                errors=tuple(error.codes),
+                attempts=attempts,
+                retry_at=self.clock() + wait,
+            )
+            return await self._record(campaign, refused)
         except BankError as error:
             log.error(
                 "campaign.slot.unavailable", campaign_id=campaign.id, slot=slot, error=str(error)
             )
             raise
-        return await self._record(
-            campaign,
-            SlotOutcome(
-                slot=slot,
-                status="issued",
-                at=self.clock(),
-                invoice_ids=tuple(item.id for item in created),
-                late=late,
-            ),
+        issued = SlotOutcome(
+            slot=slot,
+            status="issued",
+            at=self.clock(),
+            invoice_ids=tuple(item.id for item in created),
+            late=late,
+            attempts=previous.attempts if previous is not None else 0,
         )
+        return await self._record(campaign, issued)
+
+    async def _held_at_bank(self, campaign: Campaign, slot: int, late: bool) -> SlotOutcome | None:
+        """Record and return the slot as issued if Stark Bank already holds its invoices."""
+        found = await self.bank.find_invoices_by_tags([campaign.slot_tag(slot)])
+        if not found:
+            return None
+        log.warning("campaign.slot.found_by_tag", campaign_id=campaign.id, slot=slot, n=len(found))
+        held = SlotOutcome(
+            slot=slot,
+            status="issued",
+            at=self.clock(),
+            invoice_ids=tuple(sorted(item.id for item in found)),
+            recovered=True,
+            late=late,
+        )
+        return await self._record(campaign, held)
+
+    @asynccontextmanager
+    async def _holding(
+        self, claim_key: str, token: str, campaign: Campaign, slot: int
+    ) -> AsyncIterator[None]:
+        """Keep the slot's claim while the body runs: extended, or taken back if Redis lost it,
+        every ``claim_seconds / 4``."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.claim_seconds / 4)
+                try:
+                    state = await hold(self.redis, claim_key, token, self.claim_seconds)
+                except RedisError as error:
+                    log.warning(
+                        "campaign.slot.claim_hold_failed",
+                        campaign_id=campaign.id,
+                        slot=slot,
+                        error=str(error),
+                    )
+                    continue
+                if state == "retaken":
+                    log.warning("campaign.slot.claim_retaken", campaign_id=campaign.id, slot=slot)
+                elif state == "lost":
+                    log.error(
+                        "campaign.slot.claim_lost",
+                        campaign_id=campaign.id,
+                        slot=slot,
+                        note="another process claimed the slot while this one was creating it",
+                    )
+
+        keeper = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
 
     async def _create_batch(self, tags: tuple[str, ...], count: int | None = None) -> list[Invoice]:
         """Create one batch; ``tags[-1]`` must name this batch alone (safe-retry look-up key)."""
@@ -243,13 +287,51 @@ class SlotIssuer:
         recorded = await self.outcomes(campaign)
         results: list[SlotOutcome] = []
         for slot in due:
-            if slot in recorded:
+            if self._waiting(campaign, recorded.get(slot), now):
                 results.append(recorded[slot])
                 continue
             outcome = await self.issue_slot(campaign, slot)
             if outcome is not None:
                 results.append(outcome)
         return results
+
+    # --- an operator's re-issue ---------------------------------------------------------------
+    async def retry_failed_slot(self, campaign: Campaign, slot: int) -> SlotOutcome:
+        """Re-issue a slot Stark Bank refused, now, even past its grace (an operator's call).
+
+        Safe to repeat: under the slot's claim, the slot's invoices are looked up by tag first
+        and, if Stark Bank holds them, recorded instead of created; a slot already ``issued``
+        is returned as is. Raises ``SlotRetryError`` for a slot that is not in the campaign,
+        not due, or not failed (skipped slots are not re-issued), ``SlotBusyError`` when
+        another process holds its claim, ``BankError`` when Stark Bank is unavailable.
+        Returns the outcome now recorded (``failed`` again if Stark Bank refused again).
+        """
+        if slot < 0 or (campaign.slots is not None and slot >= campaign.slots):
+            last = "endless" if campaign.slots is None else f"0 to {campaign.slots - 1}"
+            raise SlotRetryError(f"slot {slot} is not in campaign {campaign.id} (slots: {last})")
+        if not campaign.is_due(slot, self.clock()):
+            raise SlotRetryError(f"slot {slot} is not due yet; nothing to retry")
+        claim_key = self.keys.slot_claim(campaign.id, slot)
+        token = new_token()
+        if not await claim(self.redis, claim_key, token, self.claim_seconds):
+            raise SlotBusyError(
+                f"slot {slot} is being issued by another process right now; try again shortly"
+            )
+        try:
+            done = await self.outcome(campaign, slot)
+            if done is not None and done.status == "issued":
+                return done
+            if done is None or done.status != "failed":
+                state = "no outcome yet" if done is None else done.status
+                raise SlotRetryError(
+                    f"slot {slot} is {state}, not failed; only failed slots can be retried"
+                )
+            log.info("campaign.slot.retry_requested", campaign_id=campaign.id, slot=slot)
+            return await self._issue_claimed(
+                campaign, slot, done, claim_key, token, ignore_grace=True
+            )
+        finally:
+            await release(self.redis, claim_key, token)
 
     # --- ad hoc -------------------------------------------------------------------------------
     async def issue_adhoc_batch(self, count: int | None = None) -> list[Invoice]:

@@ -2,8 +2,10 @@
 
 Every replica runs a short periodic ``tick``; each tick resolves the due slots through
 ``SlotIssuer`` (claims in Redis), so replicas may come and go and a restarted process picks
-up where the campaign is, never where it was when the process started. The first tick
-ever (of any replica) starts the campaign; after it is over, ticks do nothing until
+up where the campaign is, never where it was when the process started. A tick that finds no
+campaign in Redis re-adopts the latest one from Stark Bank's invoices; only on a fresh install
+(no campaign invoice of ours at Stark Bank) does the first tick start one
+(``invoicing.lifecycle``). After a campaign is over, ticks do nothing until
 ``starkrelay campaign start`` writes a new one.
 """
 
@@ -21,8 +23,9 @@ from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError
 from starkrelay.deps import Services
-from starkrelay.invoicing.campaign import Campaign, load_or_start_campaign
+from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
+from starkrelay.invoicing.lifecycle import CampaignRecoveryError, current_campaign
 from starkrelay.ops import metrics
 
 log = structlog.get_logger("starkrelay.invoicing")
@@ -38,23 +41,25 @@ def tick_seconds(interval: float, grace: float) -> float:
 
 class CampaignRunner:
     """What one scheduler tick does. Remembers only the first unresolved slot, to avoid
-    re-reading a long (endless) campaign's history on every tick."""
+    re-reading a long (endless) campaign's history on every tick; forgets it when the campaign
+    changes or is re-adopted (Redis lost the outcomes, every slot is looked at again)."""
 
     def __init__(self, services: Services, issuer: SlotIssuer | None = None) -> None:
         self.services = services
         self.issuer = issuer or SlotIssuer(
             services.settings, services.redis, services.keys, services.bank
         )
-        self._campaign_id: str | None = None
+        self._seen: tuple[str, float | None] | None = None
         self._first_open = 0
         self._announced_end: str | None = None
 
     async def tick(self) -> list[SlotOutcome]:
-        """Resolve due slots of the current campaign (starting it if none exists). Never
-        raises Redis or Stark Bank errors: they are logged and the next tick retries."""
+        """Resolve due slots of the current campaign (re-adopting it from Stark Bank, or on a
+        fresh install starting it, if Redis has none). Never raises Redis or Stark Bank errors:
+        they are logged and the next tick retries."""
         try:
             outcomes = await self._tick()
-        except (BankError, RedisError) as error:
+        except (BankError, RedisError, CampaignRecoveryError) as error:
             if isinstance(error, RedisError):
                 metrics.REDIS_UP.set(0)
             log.error("campaign.tick.failed", error=str(error), kind=type(error).__name__)
@@ -64,20 +69,26 @@ class CampaignRunner:
 
     async def _tick(self) -> list[SlotOutcome]:
         s = self.services
-        campaign = await load_or_start_campaign(
-            s.redis, s.keys, s.settings, now=self.issuer.clock()
+        campaign = await current_campaign(
+            s.redis, s.keys, s.settings, s.bank, now=self.issuer.clock()
         )
-        if campaign.id != self._campaign_id:
-            self._campaign_id, self._first_open = campaign.id, 0
+        if (campaign.id, campaign.adopted_at) != self._seen:
+            self._seen, self._first_open = (campaign.id, campaign.adopted_at), 0
             log.info(
                 "campaign.current",
                 campaign_id=campaign.id,
                 t0=campaign.t0,
                 interval=campaign.interval,
                 slots=campaign.slots,
+                adopted_at=campaign.adopted_at,
             )
         outcomes = await self.issuer.issue_due_slots(campaign, start=self._first_open)
-        resolved = {outcome.slot for outcome in outcomes}
+        now = self.issuer.clock()
+        resolved = {
+            outcome.slot
+            for outcome in outcomes
+            if outcome.is_final(campaign.deadline(outcome.slot), now)
+        }
         while self._first_open in resolved:
             self._first_open += 1
         self._announce_end(campaign)

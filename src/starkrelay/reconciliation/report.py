@@ -143,9 +143,22 @@ def judge_invoice(
         disagree("credited but no forward transfer and no record of one", stage=stage or "none")
 
 
-async def store_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
-    """Keep ``report`` as the last one; every replica's ``/metrics`` reads it from there."""
-    await redis.set(keys.reconcile_report(), report.to_json())
+async def store_report(redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30) -> None:
+    """Store `report` as the last one (every replica's ``/metrics`` reads it from there) and
+    at the head of the history, which keeps the newest `history` reports
+    (``RECONCILE_REPORT_HISTORY``); one transaction."""
+    text = report.to_json()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(keys.reconcile_report(), text)
+        pipe.lpush(keys.reconcile_report_history(), text)
+        pipe.ltrim(keys.reconcile_report_history(), 0, max(1, history) - 1)
+        await pipe.execute()
+
+
+async def load_report_history(redis: Redis, keys: Keys) -> list[MoneyReport]:
+    """Stored reports, newest first (at most ``RECONCILE_REPORT_HISTORY``)."""
+    raw = await redis.lrange(keys.reconcile_report_history(), 0, -1)
+    return [MoneyReport.from_json(str(text)) for text in raw or []]
 
 
 async def load_report(redis: Redis, keys: Keys) -> MoneyReport | None:

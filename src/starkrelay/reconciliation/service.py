@@ -65,7 +65,9 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
             destination=Destination.from_settings(settings),
         )
         report = await reconcile(services.redis, services.keys, services.bank, config)
-        await store_report(services.redis, services.keys, report)
+        await store_report(
+            services.redis, services.keys, report, history=settings.reconcile_report_history
+        )
     except Exception:
         metrics.RECONCILE_RUNS.labels("failed").inc()
         raise

@@ -4,11 +4,12 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 
 - ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
-- ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``);
+- ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``);
+- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
 - ``server_info``: what the server says about itself (``server_facts``: version, eviction
   policy, persistence), for ``starkrelay doctor``;
 - ``waiting``: forwards waiting for the balance (``list_waiting``, ``release_waiting``,
@@ -18,7 +19,7 @@ Every public name is importable from ``starkrelay.store`` itself; callers need n
 module holds it.
 """
 
-from starkrelay.store.claims import claim, extend, new_token, release
+from starkrelay.store.claims import claim, extend, hold, new_token, release
 from starkrelay.store.connection import (
     MAX_CONNECTIONS,
     Redis,
@@ -31,6 +32,7 @@ from starkrelay.store.dead_letters import (
     record_dead_letter_transfer,
     redrive_dead_letter,
 )
+from starkrelay.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
 from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
     FORWARD_GROUP,
@@ -55,6 +57,7 @@ from starkrelay.store.waiting import (
 )
 
 __all__ = [
+    "DELIVERIES_KEPT",
     "FORWARD_GROUP",
     "FORWARD_STAGES",
     "MAX_CONNECTIONS",
@@ -70,12 +73,15 @@ __all__ = [
     "connect",
     "connect_from_settings",
     "extend",
+    "hold",
     "intake_event",
     "keys_from_settings",
     "last_balance_check",
     "list_waiting",
+    "load_deliveries",
     "new_token",
     "record_dead_letter_transfer",
+    "record_delivery",
     "record_waiting_transfer",
     "redis_answers",
     "redrive_dead_letter",

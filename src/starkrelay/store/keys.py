@@ -26,7 +26,8 @@ class Keys:
 
     # --- invoice campaign ---------------------------------------------------------------------
     def campaign(self) -> str:
-        """String (JSON): the current campaign (id, t0, interval, slots). Written once per start."""
+        """String (JSON): the current campaign (id, t0, interval, slots, grace; ``adopted_at`` when
+        rebuilt from Stark Bank). Written once per start, or once per re-adoption."""
         return self.key("campaign")
 
     def campaign_history(self) -> str:
@@ -34,16 +35,13 @@ class Keys:
         return self.key("campaign", "history")
 
     def campaign_slots(self, campaign_id: str) -> str:
-        """Hash: slot number -> JSON outcome (issued / skipped / failed). Final once written."""
+        """Hash: slot number -> JSON outcome (issued / skipped / failed). Issued and skipped are
+        final; failed is replaced by the slot claim's holder when the slot is retried."""
         return self.key("campaign", campaign_id, "slots")
 
     def slot_claim(self, campaign_id: str, slot: int) -> str:
         """String with expiry: the owner token of the process working on a slot."""
         return self.key("campaign", campaign_id, "slot", slot, "claim")
-
-    def slot_attempt(self, campaign_id: str, slot: int) -> str:
-        """String: set just before the create call; its presence means "look up by tag first"."""
-        return self.key("campaign", campaign_id, "slot", slot, "attempt")
 
     # --- webhook registration -----------------------------------------------------------------
     def webhook_registration_lock(self) -> str:
@@ -59,6 +57,11 @@ class Keys:
         """Hash: one invoice's money record (stage, attempt, amounts, per attempt its enqueue
         time ``queued:<n>`` and stream entry id ``entry:<n>``, transfers, last error)."""
         return self.key("ledger", "invoice", invoice_id)
+
+    def webhook_deliveries(self, invoice_id: str) -> str:
+        """List (JSON, oldest first, capped): every delivery of an event about one invoice
+        (event id, time, log type, outcome: ``duplicate`` when refused as a repeat)."""
+        return self.key("ledger", "invoice", invoice_id, "deliveries")
 
     def ledger_stages(self) -> str:
         """Hash: forward stage -> number of invoices currently in it (kept by the scripts)."""
@@ -102,6 +105,25 @@ class Keys:
     def reconcile_lock(self) -> str:
         """String with expiry: owner token of the process running a reconciliation."""
         return self.key("reconcile", "lock")
+
+    def reconcile_report_history(self) -> str:
+        """List (JSON): past money reports, newest first, ``RECONCILE_REPORT_HISTORY`` kept."""
+        return self.key("reconcile", "reports")
+
+    # --- console ------------------------------------------------------------------------------
+    def console_session(self, digest: str) -> str:
+        """String (JSON) with expiry: one signed-in console session, by the SHA-256 of its
+        cookie value (the cookie itself is never stored)."""
+        return self.key("console", "session", digest)
+
+    def console_signin_link(self, digest: str) -> str:
+        """String with expiry: a one-time sign-in link, by the SHA-256 of its token; deleted
+        when used."""
+        return self.key("console", "signin-link", digest)
+
+    def console_reconcile_run(self) -> str:
+        """String (JSON) with expiry: progress of the reconciliation started from the console."""
+        return self.key("console", "reconcile-run")
 
 
 def keys_from_settings(settings: Settings) -> Keys:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, parse_external_id
@@ -77,7 +78,47 @@ async def take_event(
 ) -> Outcome:
     """Claim `event` by id and do its work atomically. Safe to call any number of times,
     concurrently, from any replica: the work happens once. Raises redis errors untouched
-    (the route turns them into 503 so Stark Bank retries)."""
+    (the route turns them into 503 so Stark Bank retries). Every delivery about one of our
+    invoices, duplicates included, is then noted in that invoice's delivery list (after the
+    work, and never instead of it)."""
+    received = time.time()
+    outcome = await _take_event(redis, keys, event, policy, source=source)
+    invoice_id = _invoice_of(event)
+    if invoice_id:
+        delivery: dict[str, str | float | None] = {
+            "event_id": event.id,
+            "at": received,
+            "event_created": event.created.isoformat(),
+            "subscription": event.subscription,
+            "log_type": event.log_type,
+            "outcome": outcome.value,
+            "source": source,
+        }
+        try:
+            await store.record_delivery(
+                redis, keys, invoice_id, delivery, ttl_seconds=LEDGER_TTL_SECONDS
+            )
+        except RedisError as error:  # informational only: the work above is done and durable
+            log.warning(
+                "webhooks.delivery.unrecorded", event_id=event.id, invoice_id=invoice_id,
+                error=str(error),
+            )  # fmt: skip
+    return outcome
+
+
+def _invoice_of(event: Event) -> str | None:
+    """The invoice an event is about: its own, or the one our forward transfer pays."""
+    if event.invoice_log is not None:
+        return event.invoice_log.invoice.id
+    if event.transfer_log is not None:
+        ours = parse_external_id(event.transfer_log.transfer.external_id)
+        return ours[0] if ours else None
+    return None
+
+
+async def _take_event(
+    redis: Redis, keys: Keys, event: Event, policy: IntakePolicy, *, source: str
+) -> Outcome:
     now = time.time()
     metrics.EVENTS.labels(event.subscription, event.log_type or "unknown").inc()
     claim_and = functools.partial(

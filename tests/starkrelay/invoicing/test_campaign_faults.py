@@ -10,8 +10,10 @@ import pytest
 from starkrelay.app import open_services
 from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
-from starkrelay.invoicing.campaign import CampaignRunningError, load_campaign, start_campaign
+from starkrelay.bank.models import Invoice, NewInvoice
+from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
+from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
 from starkrelay.invoicing.scheduler import CampaignRunner
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
@@ -29,6 +31,23 @@ class Clock:
         return self.now
 
 
+class LossyCreates(BankGateway):
+    """The real gateway; while it creates invoices, every answer of the emulator is lost."""
+
+    def __init__(self, settings: Settings, sandbox: SandboxHandle) -> None:
+        super().__init__(settings, policy=BRIEF)
+        self.sandbox = sandbox
+
+    async def create_invoices(
+        self, invoices: list[NewInvoice], *, batch_tag: str | None = None
+    ) -> list[Invoice]:
+        self.sandbox.set_faults(api_lost_response_rate=1.0)  # every call works, no answer comes
+        try:
+            return await super().create_invoices(invoices, batch_tag=batch_tag)
+        finally:
+            self.sandbox.set_faults(api_lost_response_rate=0.0)
+
+
 def test_lost_responses_then_recovery_issue_the_slot_once(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
@@ -39,15 +58,13 @@ def test_lost_responses_then_recovery_issue_the_slot_once(
 
     async def scenario() -> None:
         clock = Clock(T0)
-        async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
+        async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
             runner = CampaignRunner(
                 services,
                 SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
             )
-            sandbox.set_faults(api_lost_response_rate=1.0)  # every call works, every answer is lost
-            assert await runner.tick() == []
-            assert await runner.tick() == []
-            sandbox.set_faults(api_lost_response_rate=0.0)
+            assert await runner.tick() == []  # created, every answer (and look-up) lost
+            assert sum(sandbox.summary()["invoices"].values()) == 3
             clock.now += 600
             [outcome] = await runner.tick()
             assert outcome.status == "issued"
@@ -71,6 +88,8 @@ def test_unavailable_past_the_grace_period_is_recorded_skipped(
         async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
             issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
             runner = CampaignRunner(services, issuer)
+            s = services
+            await current_campaign(s.redis, s.keys, settings, s.bank, now=clock.now)
             sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
             assert await runner.tick() == []
             clock.now += 1801
@@ -105,6 +124,8 @@ def test_endless_campaign_keeps_issuing_and_never_ends(
             assert sorted(outcomes) == list(range(20))
             assert {o.status for o in outcomes.values()} == {"issued"}
             with pytest.raises(CampaignRunningError, match="never"):
-                await start_campaign(services.redis, services.keys, settings, now=clock.now)
+                await start_campaign(
+                    services.redis, services.keys, settings, services.bank, now=clock.now
+                )
 
     asyncio.run(scenario())

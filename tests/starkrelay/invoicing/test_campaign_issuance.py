@@ -15,14 +15,9 @@ from starkrelay.app import open_services
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
 from starkrelay.deps import Services
-from starkrelay.invoicing.campaign import (
-    Campaign,
-    CampaignRunningError,
-    load_campaign,
-    load_or_start_campaign,
-    start_campaign,
-)
+from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
+from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
 from starkrelay.invoicing.scheduler import CampaignRunner
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
@@ -102,7 +97,9 @@ def test_campaign_issues_eight_batches_then_stops(
                 len(b) for b in batches.values()
             )
 
-            second = await start_campaign(services.redis, services.keys, settings, now=clock.now)
+            second = await start_campaign(
+                services.redis, services.keys, settings, services.bank, now=clock.now
+            )
             assert second.id != campaign.id
             assert [o.slot for o in await runner.tick()] == [0]
 
@@ -125,8 +122,8 @@ def test_restart_mid_campaign_repeats_and_skips_nothing(
         clock.now += 1200
         async with open_services(settings) as services:
             runner = runner_for(services, clock)
-            campaign = await load_or_start_campaign(
-                services.redis, services.keys, settings, now=clock.now
+            campaign = await current_campaign(
+                services.redis, services.keys, settings, services.bank, now=clock.now
             )
             assert campaign.t0 == T0
             while clock.now < T0 + 86400:
@@ -249,11 +246,15 @@ def test_campaign_start_refuses_while_running(
 
     async def scenario() -> None:
         async with open_services(settings) as services:
-            first = await load_or_start_campaign(services.redis, services.keys, settings, now=T0)
+            first = await current_campaign(
+                services.redis, services.keys, settings, services.bank, now=T0
+            )
             with pytest.raises(CampaignRunningError, match="still running"):
-                await start_campaign(services.redis, services.keys, settings, now=T0 + 60)
+                await start_campaign(
+                    services.redis, services.keys, settings, services.bank, now=T0 + 60
+                )
             forced = await start_campaign(
-                services.redis, services.keys, settings, now=T0 + 60, force=True
+                services.redis, services.keys, settings, services.bank, now=T0 + 60, force=True
             )
             assert forced.t0 == T0 + 60
             assert forced.id != first.id
@@ -279,7 +280,9 @@ def test_new_campaign_allowed_as_soon_as_every_slot_is_resolved(
             first = await load_campaign(services.redis, services.keys)
             assert first is not None
             assert not first.is_over(clock.now)
-            second = await start_campaign(services.redis, services.keys, settings, now=clock.now)
+            second = await start_campaign(
+                services.redis, services.keys, settings, services.bank, now=clock.now
+            )
             assert second.id != first.id
 
     asyncio.run(scenario())

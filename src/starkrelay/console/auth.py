@@ -1,0 +1,220 @@
+"""Console sign-in: the ``ADMIN_TOKEN`` once, then a session cookie; CSRF on every POST.
+
+Callers may rely on:
+
+- no ``ADMIN_TOKEN`` configured: every console route answers 404 (like the admin API);
+- the token is compared in constant time; a session is a random cookie value whose SHA-256
+  names a Redis record with an expiry (``CONSOLE_SESSION_SECONDS``); the cookie is HttpOnly,
+  SameSite=Strict, Secure when the request came over https (or ``API_EXTERNAL_URL`` is
+  https), and expires with the record;
+- each session has its own CSRF token; a POST without it (form field ``csrf`` or header
+  ``X-CSRF-Token``) is refused with 403, whatever the cookie says;
+- a one-time sign-in link (``issue_signin_link``) works once (GETDEL) and expires after
+  ``CONSOLE_SIGNIN_LINK_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Annotated
+from urllib.parse import parse_qs, quote
+
+import structlog
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from starkrelay.deps import Services, ServicesDep
+from starkrelay.settings import Settings
+from starkrelay.store import Keys, Redis, connect_from_settings, keys_from_settings
+
+log = structlog.get_logger(__name__)
+
+SESSION_COOKIE = "starkrelay_console"
+SIGNIN_COOKIE = "starkrelay_console_signin"
+"""Double-submit cookie of the sign-in form (protects the form itself against CSRF)."""
+FORM_MAX_BYTES = 65536
+
+
+@dataclass
+class ConsoleSession:
+    """One signed-in browser."""
+
+    digest: str
+    csrf: str
+    created: float
+    expires: float
+    flash: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def console_on(services: ServicesDep) -> Services:
+    """The services, or 404 when no ``ADMIN_TOKEN`` is configured (the console is off)."""
+    if services.settings.admin_token is None:
+        raise HTTPException(status_code=404, detail="Not Found")
+    return services
+
+
+ConsoleOnDep = Annotated[Services, Depends(console_on)]
+
+
+def token_matches(services: Services, given: str) -> bool:
+    """True when ``given`` is the configured ``ADMIN_TOKEN`` (constant time)."""
+    token = services.settings.admin_token
+    if token is None:
+        return False
+    return hmac.compare_digest(given.encode(), token.get_secret_value().encode())
+
+
+def is_https(request: Request, services: Services) -> bool:
+    """Whether cookies must be Secure: the request came over https, or the service's public
+    URL is https (a TLS-terminating proxy in front)."""
+    external = services.settings.api_external_url
+    return request.url.scheme == "https" or (
+        external is not None and str(external).startswith("https://")
+    )
+
+
+async def open_session(services: Services) -> tuple[str, ConsoleSession]:
+    """A new session; returns the cookie value (kept only by the browser) and the record."""
+    value = secrets.token_urlsafe(32)
+    now = time.time()
+    ttl = services.settings.console_session_seconds
+    session = ConsoleSession(_digest(value), secrets.token_urlsafe(32), now, now + ttl)
+    key = services.keys.console_session(session.digest)
+    await services.redis.set(key, session.to_json(), px=int(ttl * 1000))
+    log.info("console.session.opened", session=session.digest[:12])
+    return value, session
+
+
+async def load_session(services: Services, cookie: str | None) -> ConsoleSession | None:
+    """The live session of ``cookie``, or None (unknown, expired or malformed)."""
+    if not cookie or len(cookie) > 128:
+        return None
+    text = await services.redis.get(services.keys.console_session(_digest(cookie)))
+    if not text:
+        return None
+    try:
+        session = ConsoleSession(**json.loads(str(text)))
+    except (TypeError, ValueError):
+        return None
+    return session if session.expires > time.time() else None
+
+
+async def save_session(services: Services, session: ConsoleSession) -> None:
+    """Write ``session`` back (flash messages) without extending its expiry."""
+    remaining = int((session.expires - time.time()) * 1000)
+    if remaining > 0:
+        key = services.keys.console_session(session.digest)
+        await services.redis.set(key, session.to_json(), px=remaining, xx=True)
+
+
+async def end_session(services: Services, session: ConsoleSession) -> None:
+    await services.redis.delete(services.keys.console_session(session.digest))
+    log.info("console.session.closed", session=session.digest[:12])
+
+
+def set_session_cookie(
+    response: Response, request: Request, services: Services, value: str
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=int(services.settings.console_session_seconds),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request, services),
+    )
+
+
+async def issue_signin_link(redis: Redis, keys: Keys, ttl_seconds: float) -> str:
+    """A token for ``/console/signin/link/<token>``: signs one browser in, once, within
+    ``ttl_seconds``."""
+    token = secrets.token_urlsafe(32)
+    await redis.set(keys.console_signin_link(_digest(token)), "1", px=int(ttl_seconds * 1000))
+    return token
+
+
+async def use_signin_link(redis: Redis, keys: Keys, token: str) -> bool:
+    """True (and the link is spent) when ``token`` is a live one-time link."""
+    if not token or len(token) > 128:
+        return False
+    return await redis.getdel(keys.console_signin_link(_digest(token))) is not None
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded form of a POST (first value per field); 413 past ``FORM_MAX_BYTES``,
+    415 for any other body type. Cached on the request."""
+    cached: dict[str, str] | None = getattr(request.state, "console_form", None)
+    if cached is not None:
+        return cached
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > FORM_MAX_BYTES:
+        raise HTTPException(status_code=413, detail="form too large")
+    if body and kind != "application/x-www-form-urlencoded":
+        raise HTTPException(status_code=415, detail="expected an urlencoded form")
+    parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    form = {name: values[0] for name, values in parsed.items()}
+    request.state.console_form = form
+    return form
+
+
+async def page_session(request: Request, services: ConsoleOnDep) -> ConsoleSession:
+    """A page's session; without one, a redirect to the sign-in page (back here after)."""
+    session = await load_session(services, request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(
+            status_code=303,
+            detail="sign in first",
+            headers={"Location": f"/console/signin?next={quote(target, safe='')}"},
+        )
+    return session
+
+
+async def action_session(request: Request, services: ConsoleOnDep) -> ConsoleSession:
+    """A POST's session: 403 without a live session or without its CSRF token."""
+    session = await load_session(services, request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise HTTPException(status_code=403, detail="sign in first")
+    form = await read_form(request)
+    given = form.get("csrf") or request.headers.get("x-csrf-token", "")
+    if not hmac.compare_digest(given.encode(), session.csrf.encode()):
+        log.warning("console.csrf.refused", path=request.url.path)
+        raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+    return session
+
+
+PageSessionDep = Annotated[ConsoleSession, Depends(page_session)]
+ActionSessionDep = Annotated[ConsoleSession, Depends(action_session)]
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a console path, never another site."""
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return "/console"
+
+
+async def one_time_signin_url(settings: Settings, base_url: str) -> str:
+    """A fresh one-time sign-in link to the console at ``base_url`` (for a person who started
+    the service and holds its token, e.g. ``starkrelay demo --keep-running``)."""
+    redis = connect_from_settings(settings)
+    try:
+        keys = keys_from_settings(settings)
+        token = await issue_signin_link(redis, keys, settings.console_signin_link_seconds)
+    finally:
+        await redis.aclose()
+    return f"{base_url.rstrip('/')}/console/signin/link/{token}"

@@ -1,0 +1,226 @@
+"""What the overview shows: the campaign's slots, the money funnel, the forwards in flight,
+waiting and dead, the last money report, and the health of each part.
+
+The counts are ``status_body``'s (the same numbers as ``GET /api/v1/status``). The funnel's
+first steps (issued, paid, credited) are Stark Bank's own records of the current campaign,
+read at most every ``BANK_SNAPSHOT_SECONDS`` per process; the later ones (seen, forwarded,
+settled) are starkrelay's ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from starkrelay.bank import BankError
+from starkrelay.deps import Services
+from starkrelay.invoicing.campaign import Campaign, load_campaign
+from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.ops.status import status_body
+from starkrelay.store import redis_answers
+
+log = structlog.get_logger(__name__)
+
+BANK_SNAPSHOT_SECONDS = 15.0
+LEDGER_SCAN_LIMIT = 20000
+"""The newest ledger records the funnel adds up (far more than a campaign issues)."""
+
+
+@dataclass(frozen=True)
+class SlotView:
+    slot: int
+    status: str
+    """issued, skipped, failed, pending (its time has not come) or due (being issued)."""
+    fire_at: float
+    invoices: int = 0
+    late: bool = False
+    recovered: bool = False
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    name: str
+    count: int | None
+    cents: int | None
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part's health: ``ok`` True (fine), False (needs a look) or None (not running)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass
+class BankSnapshot:
+    at: float
+    issued: tuple[int, int] = (0, 0)
+    paid: tuple[int, int] = (0, 0)
+    credited: tuple[int, int] = (0, 0)
+    error: str | None = None
+
+
+_SNAPSHOTS: dict[tuple[str, str], BankSnapshot] = {}
+
+
+def slot_views(campaign: Campaign, outcomes: dict[int, SlotOutcome], now: float) -> list[SlotView]:
+    """Every slot of ``campaign`` (up to the next one for an endless campaign)."""
+    count = campaign.slots
+    if count is None:
+        last = campaign.last_due_slot(now)
+        count = 1 if last is None else last + 2
+    views: list[SlotView] = []
+    for slot in range(count):
+        outcome = outcomes.get(slot)
+        if outcome is not None:
+            views.append(
+                SlotView(
+                    slot, outcome.status, campaign.fire_at(slot), len(outcome.invoice_ids),
+                    outcome.late, outcome.recovered, outcome.errors,
+                )
+            )  # fmt: skip
+        else:
+            status = "due" if campaign.is_due(slot, now) else "pending"
+            views.append(SlotView(slot, status, campaign.fire_at(slot)))
+    return views
+
+
+async def _bank_snapshot(services: Services, campaign: Campaign) -> BankSnapshot:
+    key = (services.keys.prefix, campaign.id)
+    cached = _SNAPSHOTS.get(key)
+    if cached is not None and time.time() - cached.at < BANK_SNAPSHOT_SECONDS:
+        return cached
+    snapshot = BankSnapshot(at=time.time())
+    try:
+        invoices = await services.bank.find_invoices_by_tags([campaign.tag])
+        ids = {invoice.id for invoice in invoices}
+        snapshot.issued = (len(invoices), sum(i.nominal_amount for i in invoices))
+        paid = [i for i in invoices if i.status == "paid"]
+        snapshot.paid = (len(paid), sum(i.amount for i in paid))
+        start = datetime.fromtimestamp(campaign.t0, UTC).date()
+        credited: dict[str, int] = {}
+        async for entry in services.bank.iter_invoice_logs(types=["credited"], after=start):
+            if entry.invoice.id in ids:
+                credited[entry.invoice.id] = entry.invoice.amount
+        snapshot.credited = (len(credited), sum(credited.values()))
+    except BankError as error:
+        log.warning("console.overview.bank_unavailable", error=str(error))
+        snapshot.error = str(error)
+    _SNAPSHOTS[key] = snapshot
+    return snapshot
+
+
+async def _ledger_totals(services: Services) -> dict[str, tuple[int, int]]:
+    """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledger."""
+    redis, keys = services.redis, services.keys
+    ids = await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id in ids:
+        pipe.hmget(keys.webhook_ledger(str(invoice_id)), ["stage", "gross_amount", "amount"])
+    rows = await pipe.execute() if ids else []
+    totals = {"seen": (0, 0), "forwarded": (0, 0), "settled": (0, 0)}
+
+    def add(step: str, cents: int) -> None:
+        count, total = totals[step]
+        totals[step] = (count + 1, total + cents)
+
+    for stage, gross, net in rows:
+        if gross is None:
+            continue  # a transfer log about an invoice we never saw credited
+        add("seen", int(gross))
+        if stage in {"sent", "success"}:
+            add("forwarded", int(net or 0))
+        if stage == "success":
+            add("settled", int(net or 0))
+    return totals
+
+
+async def health(services: Services, status: dict[str, Any], bank_error: str | None) -> list[Part]:
+    """Redis, Stark Bank, and the background parts, as a person would check them."""
+    settings = services.settings
+    redis_ok = await redis_answers(services.redis)
+    parts = [Part("Redis", redis_ok, "answers" if redis_ok else "does not answer")]
+    if bank_error:
+        parts.append(Part("Stark Bank", False, bank_error))
+    elif not services.public_key.loaded:
+        parts.append(Part("Stark Bank", False, "public key not loaded: webhooks are refused"))
+    else:
+        parts.append(Part("Stark Bank", True, "answers; public key loaded"))
+    background = services.role != "api"
+    campaign = status.get("campaign")
+    if campaign is None:
+        parts.append(Part("Campaign scheduler", None, "no campaign started yet"))
+    elif campaign["over"]:
+        parts.append(Part("Campaign scheduler", True, "campaign over"))
+    else:
+        late = campaign["next_slot_at"] is not None and campaign["next_slot_at"] < time.time() - (
+            settings.campaign_grace_seconds
+        )
+        parts.append(Part("Campaign scheduler", not late, "on time" if not late else "behind"))
+    queue = status["queue"]
+    idle = settings.forward_claim_idle_seconds
+    stuck = queue["oldest_pending_seconds"] > 2 * idle
+    workers = queue["consumers"]
+    parts.append(
+        Part(
+            "Forwarding worker",
+            None if not workers and not background else not stuck,
+            f"{workers} consumer(s); oldest pending {queue['oldest_pending_seconds']:.0f} s",
+        )
+    )
+    report = status.get("last_reconciliation")
+    lock = await services.redis.exists(services.keys.reconcile_lock())
+    detail = "running now" if lock else (
+        "no reconciliation yet" if report is None else f"last report {report['generated_at'][:19]}"
+    )  # fmt: skip
+    parts.append(Part("Reconciliation", None if report is None and not lock else True, detail))
+    return parts
+
+
+@dataclass
+class Overview:
+    status: dict[str, Any]
+    slots: list[SlotView] = field(default_factory=list)
+    funnel: list[FunnelStep] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    campaign: Campaign | None = None
+    read_at: float = field(default_factory=time.time)
+
+
+async def build_overview(services: Services) -> Overview:
+    """Everything the overview page shows, read now."""
+    status = await status_body(services)
+    overview = Overview(status)
+    campaign = await load_campaign(services.redis, services.keys)
+    bank_error: str | None = None
+    unknown: tuple[int | None, int | None] = (None, None)
+    issued = paid = credited = unknown
+    if campaign is not None:
+        overview.campaign = campaign
+        raw = await services.redis.hgetall(services.keys.campaign_slots(campaign.id))
+        outcomes = {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+        overview.slots = slot_views(campaign, outcomes, time.time())
+        snapshot = await _bank_snapshot(services, campaign)
+        bank_error = snapshot.error
+        if snapshot.error is None:
+            issued, paid, credited = snapshot.issued, snapshot.paid, snapshot.credited
+    ledger = await _ledger_totals(services)
+    overview.funnel = [
+        FunnelStep("issued", issued[0], issued[1], "Stark Bank", "invoices of this campaign"),
+        FunnelStep("paid", paid[0], paid[1], "Stark Bank", "what payers paid"),
+        FunnelStep("credited", credited[0], credited[1], "Stark Bank", "credited to the account"),
+        FunnelStep("seen", *ledger["seen"], "starkrelay", "credits starkrelay learned of"),
+        FunnelStep("forwarded", *ledger["forwarded"], "starkrelay", "transfers created (net)"),
+        FunnelStep("settled", *ledger["settled"], "starkrelay", "transfers Stark Bank settled"),
+    ]
+    overview.parts = await health(services, status, bank_error)
+    return overview

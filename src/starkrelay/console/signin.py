@@ -1,0 +1,106 @@
+"""Signing in and out of the console: the token form, the one-time link, sign-out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from starkrelay.console.auth import (
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    ActionSessionDep,
+    ConsoleOnDep,
+    end_session,
+    is_https,
+    load_session,
+    open_session,
+    read_form,
+    safe_next,
+    set_session_cookie,
+    token_matches,
+    use_signin_link,
+)
+from starkrelay.console.render import SECURITY_HEADERS, page
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def _signin_page(
+    request: Request, services: ConsoleOnDep, next_path: str, error: str = "", status: int = 200
+) -> Response:
+    form_token = secrets.token_urlsafe(24)
+    response = page(
+        request,
+        "signin.html",
+        {"next": next_path, "form_token": form_token, "error": error, "title": "Sign in"},
+        status_code=status,
+    )
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        form_token,
+        max_age=900,
+        path="/console/signin",
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request, services),
+    )
+    return response
+
+
+@router.get("/signin")
+async def signin_form(request: Request, services: ConsoleOnDep, next: str = "") -> Response:
+    """The sign-in form (straight to ``next`` when already signed in)."""
+    if await load_session(services, request.cookies.get(SESSION_COOKIE)):
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _signin_page(request, services, safe_next(next))
+
+
+@router.post("/signin")
+async def signin(request: Request, services: ConsoleOnDep) -> Response:
+    """Check the token (constant time) and the form's own CSRF cookie; open a session."""
+    form = await read_form(request)
+    next_path = safe_next(form.get("next"))
+    expected = request.cookies.get(SIGNIN_COOKIE, "")
+    given = form.get("form_token", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return _signin_page(
+            request, services, next_path, "The form expired; please sign in again.", 403
+        )
+    if not token_matches(services, form.get("token", "")):
+        log.warning("console.signin.refused", client=request.client.host if request.client else "")
+        return _signin_page(request, services, next_path, "That is not the admin token.", 401)
+    value, _ = await open_session(services)
+    response = RedirectResponse(next_path, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    set_session_cookie(response, request, services, value)
+    response.delete_cookie(SIGNIN_COOKIE, path="/console/signin")
+    return response
+
+
+@router.get("/signin/link/{token}")
+async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> Response:
+    """A one-time link (``starkrelay demo --keep-running``): signs in once, then is spent."""
+    if not await use_signin_link(services.redis, services.keys, token):
+        return _signin_page(
+            request, services, "/console",
+            "That sign-in link was already used or has expired; sign in with the token.", 401,
+        )  # fmt: skip
+    value, _ = await open_session(services)
+    response = RedirectResponse("/console", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    set_session_cookie(response, request, services, value)
+    return response
+
+
+@router.post("/signout")
+async def signout(session: ActionSessionDep, services: ConsoleOnDep) -> Response:
+    await end_session(services, session)
+    response = RedirectResponse("/console/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,68 @@
+"""Every webhook delivery about an invoice is noted for its story, duplicates included."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from starkrelay import store
+from starkrelay.store import Keys, connect
+from starkrelay.webhooks.events import parse_event
+from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+POLICY = IntakePolicy(replay_window_seconds=3600)
+
+
+def credited(event_id: str, invoice_id: str) -> dict[str, object]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return {
+        "id": event_id, "created": now, "subscription": "invoice",
+        "log": {"id": f"l{event_id}", "created": now, "type": "credited",
+                "invoice": {"id": invoice_id, "amount": 5_000, "fee": 50}},
+    }  # fmt: skip
+
+
+def transfer_success(event_id: str, external_id: str) -> dict[str, object]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return {
+        "id": event_id, "created": now, "subscription": "transfer",
+        "log": {"id": f"l{event_id}", "created": now, "type": "success",
+                "transfer": {"id": "t1", "amount": 4_950, "externalId": external_id}},
+    }  # fmt: skip
+
+
+def test_deliveries_are_noted_in_order_with_their_outcome(redis_url: str, key_prefix: str) -> None:
+    async def body() -> None:
+        redis, keys = connect(redis_url), Keys(key_prefix)
+        try:
+            event = parse_event(credited("e1", "7001"))
+            assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
+            assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
+            other = parse_event(credited("e2", "7001"))
+            assert (
+                await take_event(redis, keys, other, POLICY, source="reconcile")
+                is Outcome.ALREADY_ENQUEUED
+            )
+            paid = parse_event(transfer_success("e3", "invoice-7001"))
+            assert await take_event(redis, keys, paid, POLICY) is Outcome.RECORDED
+            foreign = parse_event(transfer_success("e4", "someone-else"))
+            await take_event(redis, keys, foreign, POLICY)
+
+            noted = await store.load_deliveries(redis, keys, "7001")
+            assert [(d["event_id"], d["outcome"], d["source"]) for d in noted] == [
+                ("e1", "enqueued", "webhook"),
+                ("e1", "duplicate", "webhook"),
+                ("e2", "already_enqueued", "reconcile"),
+                ("e3", "recorded", "webhook"),
+            ]
+            assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
+            assert await redis.ttl(keys.webhook_deliveries("7001")) > 0
+            for _ in range(store.DELIVERIES_KEPT + 5):
+                await take_event(redis, keys, event, POLICY)  # duplicates, all noted
+            assert len(await store.load_deliveries(redis, keys, "7001")) == store.DELIVERIES_KEPT
+        finally:
+            async for name in redis.scan_iter(match=keys.key("*")):
+                await redis.unlink(name)
+            await redis.aclose()
+
+    asyncio.run(body())
