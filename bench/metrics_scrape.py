@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from starkrelay.app import create_app, open_services
-from starkrelay.invoicing.campaign import start_campaign
+from starkrelay.invoicing.lifecycle import start_campaign
 from starkrelay.logs import configure_logging
 from starkrelay.reconciliation.report import new_report, store_report
 from starkrelay.settings import Settings
@@ -40,7 +40,7 @@ def settings_for(sandbox: Any, redis_url: str, prefix: str, **extra: Any) -> Set
 
 async def seed(settings: Settings) -> None:
     async with open_services(settings) as services:
-        await start_campaign(services.redis, services.keys, settings)
+        await start_campaign(services.redis, services.keys, settings, services.bank)
         await store_report(services.redis, services.keys, new_report(date.today()))
         await services.redis.hset(services.keys.ledger_stages(), mapping={"success": 1000})
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
 
 import anyio
 import structlog
@@ -26,6 +27,7 @@ from starkrelay.deps import Role, Services
 from starkrelay.forwarding.balance_wait import balance_waiter
 from starkrelay.forwarding.service import forwarding_worker
 from starkrelay.invoicing.scheduler import campaign_scheduler
+from starkrelay.ops.health import missing_parts
 from starkrelay.ops.health import router as ops_router
 from starkrelay.ops.http_metrics import RequestDurationMiddleware
 from starkrelay.ops.scrape import metrics_router
@@ -98,6 +100,7 @@ def create_app(settings: Settings, *, role: Role = "serve") -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, role=role) as services:
             app.state.services = services
+            app.state.readiness = partial(missing_parts, services)  # starkrelay_ready
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(services.public_key.load)
                 if role == "serve":

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from starkrelay.app import create_app, open_services
-from starkrelay.invoicing.campaign import start_campaign
+from starkrelay.invoicing.lifecycle import start_campaign
 from starkrelay.reconciliation.report import new_report, store_report
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
@@ -91,7 +91,7 @@ def exported(sandbox_module: SandboxHandle, redis_url: str) -> tuple[set[str], d
 
     async def seed() -> None:
         async with open_services(settings) as services:
-            await start_campaign(services.redis, services.keys, settings)
+            await start_campaign(services.redis, services.keys, settings, services.bank)
             await store_report(services.redis, services.keys, new_report(date.today()))
 
     asyncio.run(seed())

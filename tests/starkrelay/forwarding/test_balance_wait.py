@@ -99,7 +99,8 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
             assert first.needed_next == NET + FEE
             assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
             assert await dead_letters(services) == 0
-            scraped = (await render_metrics(services)).decode().splitlines()
+            exposition = await render_metrics(services.redis, services.keys, services.settings)
+            scraped = exposition.decode().splitlines()
             assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
             assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
             [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]

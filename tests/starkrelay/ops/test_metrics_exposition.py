@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from starkrelay import __version__
 from starkrelay.app import create_app, open_services
+from starkrelay.ops.health import missing_parts
 from starkrelay.ops.metrics import REGISTRY
 from starkrelay.ops.scrape import create_metrics_app
 from starkrelay.ops.shared_state import MAX_LABEL_VALUES, NAMES, SharedStateCollector
@@ -119,7 +121,9 @@ def test_stage_labels_from_redis_are_bounded(
             junk |= {f"zz_{n:03d}": 1 for n in range(100)}  # sorted after real ones
             await services.redis.hset(services.keys.ledger_stages(), mapping=junk)
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(create_metrics_app(services)),
+                transport=httpx.ASGITransport(
+                    create_metrics_app(services.redis, services.keys, settings)
+                ),
                 base_url="http://metrics",
             ) as client:
                 response = await client.get("/metrics")
@@ -153,7 +157,11 @@ def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
         async with open_services(settings, role="worker") as services:
             await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(create_metrics_app(services)),
+                transport=httpx.ASGITransport(
+                    create_metrics_app(
+                        services.redis, services.keys, settings, partial(missing_parts, services)
+                    )
+                ),
                 base_url="http://worker",
             ) as client:
                 response = await client.get("/metrics")

@@ -147,7 +147,7 @@ def test_campaign_progress_by_slot_status(
             await runner.tick()  # slot 0 issued
             now[0] = T0 + 3 * INTERVAL + 1200  # slots 1 and 2 missed, slot 3 late
             await runner.tick()
-            return (await render_metrics(services)).decode()
+            return (await render_metrics(services.redis, services.keys, settings)).decode()
 
     found = samples(asyncio.run(scenario()))
     by_status = {
