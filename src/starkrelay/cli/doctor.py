@@ -12,13 +12,6 @@ from rich.table import Table
 from starkrelay.cli.common import app, console
 from starkrelay.logs import configure_logging
 
-_MARKS = {
-    "pass": "[green]✔ pass[/green]",
-    "warn": "[yellow]! warn[/yellow]",
-    "fail": "[bold red]✖ fail[/bold red]",
-    "skip": "[dim]- skip[/dim]",
-}
-
 
 @app.command()
 def doctor(
@@ -36,7 +29,14 @@ def doctor(
     subscriptions), API_EXTERNAL_URL over https and, with --check-url, answering from outside.
     Reads only: nothing is created or changed.
     """
-    from starkrelay.ops.doctor import run_doctor
+    from starkrelay.ops.doctor import Status, run_doctor
+
+    marks = {
+        Status.PASSED: "[green]✔ pass[/green]",
+        Status.WARNED: "[yellow]! warn[/yellow]",
+        Status.FAILED: "[bold red]✖ fail[/bold red]",
+        Status.SKIPPED: "[dim]- skip[/dim]",
+    }
 
     configure_logging("ERROR", "console")  # the checklist says it all; errors still on stderr
     report = asyncio.run(run_doctor(check_url=check_url))
@@ -47,7 +47,7 @@ def doctor(
         for column in ("check", "result", "found", "what to do"):
             table.add_column(column, overflow="fold")
         for result in report.results:
-            table.add_row(result.name, _MARKS[result.status], result.detail, result.fix)
+            table.add_row(result.name, marks[result.status], result.detail, result.fix)
         console.print(table)
         if report.ok:
             console.print("[bold green]Ready to go live:[/bold green] no check failed.")

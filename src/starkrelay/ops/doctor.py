@@ -43,10 +43,10 @@ _CLAUSE = re.compile(r";\s+(?=[A-Z][A-Z0-9_]*: )")
 
 
 class Status(enum.StrEnum):
-    PASS = "pass"  # noqa: S105 (a check status, not a password)
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
+    PASSED = "pass"
+    WARNED = "warn"
+    FAILED = "fail"
+    SKIPPED = "skip"
 
 
 @dataclass(frozen=True)
@@ -65,30 +65,30 @@ class DoctorReport:
     @property
     def ok(self) -> bool:
         """True when no check failed (passes, warnings and skips only)."""
-        return all(result.status is not Status.FAIL for result in self.results)
+        return all(result.status is not Status.FAILED for result in self.results)
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [result for result in self.results if result.status is Status.FAIL]
+        return [result for result in self.results if result.status is Status.FAILED]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [asdict(result) for result in self.results]}
 
 
 def _passed(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, Status.PASS, detail)
+    return CheckResult(name, Status.PASSED, detail)
 
 
 def _failed(name: str, detail: str, fix: str = "") -> CheckResult:
-    return CheckResult(name, Status.FAIL, detail, fix)
+    return CheckResult(name, Status.FAILED, detail, fix)
 
 
 def _warned(name: str, detail: str, fix: str = "") -> CheckResult:
-    return CheckResult(name, Status.WARN, detail, fix)
+    return CheckResult(name, Status.WARNED, detail, fix)
 
 
 def _skipped(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, Status.SKIP, detail)
+    return CheckResult(name, Status.SKIPPED, detail)
 
 
 # --- settings ---------------------------------------------------------------------------------

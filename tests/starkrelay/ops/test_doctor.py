@@ -148,17 +148,17 @@ def test_a_healthy_setup_passes(sandbox: SandboxHandle, healthy_redis: str) -> N
     report = doctor(sandbox, healthy_redis, stark_workspace_id=workspace)
     assert report.ok, report.as_dict()
     assert statuses(report) == {
-        "settings": Status.PASS,
-        "redis.reachable": Status.PASS,
-        "redis.version": Status.PASS,
-        "redis.eviction": Status.PASS,
-        "redis.persistence": Status.PASS,
-        "stark.credentials": Status.PASS,
-        "stark.balance": Status.PASS,
-        "stark.workspace": Status.PASS,
-        "stark.webhook": Status.PASS,
-        "url.https": Status.PASS,
-        "url.reachable": Status.SKIP,
+        "settings": Status.PASSED,
+        "redis.reachable": Status.PASSED,
+        "redis.version": Status.PASSED,
+        "redis.eviction": Status.PASSED,
+        "redis.persistence": Status.PASSED,
+        "stark.credentials": Status.PASSED,
+        "stark.balance": Status.PASSED,
+        "stark.workspace": Status.PASSED,
+        "stark.webhook": Status.PASSED,
+        "url.https": Status.PASSED,
+        "url.reachable": Status.SKIPPED,
     }
     assert "AOF on" in result(report, "redis.persistence")
 
@@ -206,7 +206,7 @@ def test_redis_unreachable_fails_and_the_rest_is_still_checked(sandbox: SandboxH
     report = doctor(sandbox, f"redis://:hunter2-secret@127.0.0.1:{_free_port()}/0")
     assert [r.name for r in report.failed] == ["redis.reachable"]
     assert "hunter2" not in json.dumps(report.as_dict())
-    assert statuses(report)["stark.webhook"] is Status.PASS
+    assert statuses(report)["stark.webhook"] is Status.PASSED
 
 
 def test_no_redis_url_fails_rather_than_a_throwaway_valkey(sandbox: SandboxHandle) -> None:
@@ -233,7 +233,7 @@ def test_an_http_url_fails(sandbox: SandboxHandle, healthy_redis: str) -> None:
     report = doctor(sandbox, healthy_redis, api_external_url="http://relay.example.test",
                     environment="development")  # fmt: skip
     assert [r.name for r in report.failed] == ["url.https"]
-    assert statuses(report)["settings.ENVIRONMENT"] is Status.WARN
+    assert statuses(report)["settings.ENVIRONMENT"] is Status.WARNED
 
 
 def test_workspace_mismatch_fails(sandbox: SandboxHandle, healthy_redis: str) -> None:
