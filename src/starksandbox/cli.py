@@ -73,6 +73,13 @@ def serve(
         Path | None,
         typer.Option(help="PEM file of the emulator's secp256k1 signing key (default: generated)."),
     ] = None,
+    workspace_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Workspace id shown in events (default: drawn from the seed). With a shared "
+            "--signing-key, two emulators play two workspaces whose events both verify."
+        ),
+    ] = None,
     api_error_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of API calls answered 500.")
     ] = 0.0,
@@ -81,6 +88,13 @@ def serve(
     ] = 0.0,
     api_latency: Annotated[
         float, typer.Option(help="Fault: seconds added to every API call.")
+    ] = 0.0,
+    transfer_refused_after_create_rate: Annotated[
+        float,
+        typer.Option(
+            help="Fault: share (0-1) of transfer creates that take effect but answer 400 "
+            "with an unfamiliar error."
+        ),
     ] = 0.0,
     webhook_drop_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of deliveries never sent.")
@@ -121,6 +135,7 @@ def serve(
             api_error_rate=api_error_rate,
             api_lost_response_rate=api_lost_response_rate,
             api_latency=api_latency,
+            transfer_refused_after_create_rate=transfer_refused_after_create_rate,
             webhook_drop_rate=webhook_drop_rate,
             webhook_duplicate_rate=webhook_duplicate_rate,
             webhook_delay=webhook_delay,
@@ -139,6 +154,7 @@ def serve(
             delivery_timeout=delivery_timeout,
             seed=seed,
             signing_key=signing_key.read_text() if signing_key else None,
+            workspace_id=workspace_id,
             faults=faults,
         )
     except ValueError as error:

@@ -131,6 +131,43 @@ class BankGateway:
         async for item in self._pages("iter_invoice_logs", starkbank.invoice.log.page, query):
             yield convert.invoice_log(item)
 
+    async def credited_logs(self, invoice_ids: Iterable[str]) -> list[InvoiceLog]:
+        """The ``credited`` logs Stark Bank holds, in OUR workspace, for up to 100 invoices,
+        newest first, in ONE request (another page is fetched only while some invoice has no
+        credited log yet and the answer carries a cursor).
+
+        An invoice missing from the answer is unknown to our workspace or not credited. Each
+        log's invoice snapshot is the invoice as credited (``amount`` received, ``fee``), not
+        as it is now (a later reversal does not change it).
+        """
+        ids = sorted(set(invoice_ids))
+        if len(ids) > PAGE_LIMIT:
+            raise ValueError(f"at most {PAGE_LIMIT} invoice ids per read, got {len(ids)}")
+        if not ids:
+            return []
+        found: list[InvoiceLog] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            call = partial(
+                starkbank.invoice.log.page, cursor=cursor, limit=PAGE_LIMIT, types=["credited"],
+                invoice_ids=ids, user=self._user,
+            )  # fmt: skip
+            items, cursor = await self._call("credited_logs", call)
+            for item in items:
+                found.append(convert.invoice_log(item))
+                seen.add(found[-1].invoice.id)
+            if not cursor or seen >= set(ids):  # a full page may carry a cursor to nothing
+                return found
+
+    async def workspace_id(self) -> str | None:
+        """Our workspace id, read from our own latest event (``GET /event?limit=1`` with our
+        credentials); None when the workspace has no event yet."""
+        body = await self._call("workspace_id", partial(self._raw_json, "event", {"limit": 1}))
+        events = body.get("events") or []
+        value = events[0].get("workspaceId") if events and isinstance(events[0], dict) else None
+        return str(value) if value else None
+
     # --- transfers --------------------------------------------------------------------------
     async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
         """Create up to 100 transfers in ONE request; returns them in the given order.

@@ -264,17 +264,18 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
 
 
 async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult:
+    """Our workspace as this project's newest event names it, against STARK_WORKSPACE_ID."""
     expected = settings.stark_workspace_id
-    if expected is None:
-        return _skipped(
-            "stark.workspace", "STARK_WORKSPACE_ID unset (optional): events are not filtered by it"
-        )
     try:
         seen = await bank.newest_event_workspace_id()
     except BankError as exc:
         return _failed("stark.workspace", str(exc)[:300], "retry")
     if seen is None:
         return _skipped("stark.workspace", "no event yet to read this project's workspace from")
+    if expected is None:
+        return _passed(
+            "stark.workspace", f"{seen} (STARK_WORKSPACE_ID unset: learned from Stark Bank)"
+        )
     if seen == expected:
         return _passed("stark.workspace", f"events belong to workspace {seen}")
     return _failed(

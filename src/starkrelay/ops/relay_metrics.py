@@ -33,7 +33,7 @@ EVENTS = Counter(
 TRANSFERS = Counter(
     "starkrelay_forward_transfers",
     "Forward items settled by this process, by outcome (sent, confirmed_duplicate, dead, "
-    "waiting; success and failed as transfer events report them).",
+    "skipped, refused, waiting; success and failed as transfer events report them).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -41,6 +41,26 @@ TRANSFER_CALLS = Counter(
     "starkrelay_forward_transfer_calls",
     "transfer.create calls made by the forwarding worker, by result (ok, refused, unavailable).",
     ["result"],
+    registry=REGISTRY,
+)
+OWNERSHIP_CALLS = Counter(
+    "starkrelay_forward_ownership_calls",
+    "Reads of Stark Bank's credited logs before forwarding (one per batch of up to 100), "
+    "by result (ok, unavailable).",
+    ["result"],
+    registry=REGISTRY,
+)
+FORWARD_REFUSED = Counter(
+    "starkrelay_forward_refused",
+    "Forward entries refused because Stark Bank, read with our credentials, has no credit of "
+    "the invoice in our workspace; nothing is sent for them. By reason (not_credited).",
+    ["reason"],
+    registry=REGISTRY,
+)
+AMOUNT_MISMATCHES = Counter(
+    "starkrelay_forward_amount_mismatches",
+    "Forwards whose event claimed other amounts than Stark Bank's credited record (the "
+    "record's amount - fee was sent).",
     registry=REGISTRY,
 )
 FORWARDED_CENTS = Counter(

@@ -83,7 +83,9 @@ async def status_body(services: Services) -> dict[str, Any]:
         "campaign": await campaign_progress(redis, keys),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
         "forwarding": {
+            "ownership_calls": int(counters.get("ownership_calls", 0)),
             "transfer_calls": int(counters.get("transfer_calls", 0)),
+            "items_refused": int(counters.get("items_refused", 0)),
             "items_sent": int(counters.get("items_sent", 0)),
             "cents_sent": int(counters.get("cents_sent", 0)),
             "items_dead": int(counters.get("items_dead", 0)),

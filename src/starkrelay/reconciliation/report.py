@@ -57,6 +57,9 @@ class MoneyReport:
     resent: int = 0
     lost_requeued: int = 0
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
+    refused_reopened: int = 0
+    """Invoices the worker's ownership read refused while our own credited logs list them:
+    re-enqueued as the same attempt (``store.reopen_refused``)."""
     waiting: int = 0
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0

@@ -5,7 +5,9 @@ Steps, each idempotent (running the sweep twice, or in two replicas, changes not
 a. undelivered events go through ``intake.take_event`` (the webhook path) and are marked
    delivered only after it returned, i.e. after their work is durably enqueued or recorded;
 b. every ``credited`` invoice log since ``since`` without a forward transfer is enqueued
-   (attempt 0, guarded by the same per-invoice claim as the webhook);
+   (attempt 0, guarded by the same per-invoice claim as the webhook); one the worker's
+   ownership read refused although this listing, read with our credentials, shows it
+   credited is re-enqueued as the same attempt (``store.reopen_refused``);
 c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
    is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends`` (plus the
    re-sends the balance wait made). An attempt with any ``success`` transfer is settled and one
@@ -118,6 +120,34 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
     return code == 1
 
 
+async def _reopen_refused(
+    redis: Redis, keys: Keys, base: ForwardItem, ledger: dict[str, str]
+) -> bool:
+    """Step b for an invoice the worker refused although our own credited logs list it (its
+    ownership read missed the credit): the same attempt is enqueued again."""
+    attempt = int(ledger.get("attempt", "0"))
+    now = time.time()
+    stream_id = await store.reopen_refused(
+        redis,
+        keys,
+        invoice_id=base.invoice_id,
+        attempt=attempt,
+        now=now,
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        stream_fields=_with(base, attempt, "reconcile").to_fields() | {"enqueued_at": f"{now:.6f}"},
+    )
+    if stream_id is None:
+        return False
+    log.warning(
+        "reconcile.refused.reopened",
+        invoice_id=base.invoice_id,
+        attempt=attempt,
+        refused_reason=ledger.get("refused_reason"),
+        stream_id=stream_id,
+    )
+    return True
+
+
 async def _requeue_if_lost(
     redis: Redis,
     keys: Keys,
@@ -200,6 +230,9 @@ async def reconcile(
                 if enqueued:
                     report.enqueued_missing += 1
                     log.warning("reconcile.credit.enqueued", invoice_id=invoice_id)
+                elif ledgers[invoice_id].get("stage") == "refused":
+                    enqueued = await _reopen_refused(redis, keys, base, ledgers[invoice_id])
+                    report.refused_reopened += enqueued
             elif (attempt := resendable.get(invoice_id)) is not None:
                 latest = max(attempts)
                 if any(t.id in short for t in attempts[latest]):

@@ -7,6 +7,8 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
+- ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
+  ``learned_workspace_id``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``);
 - ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
@@ -44,6 +46,7 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.refusals import reopen_refused
 from starkrelay.store.server_info import ServerFacts, server_facts
 from starkrelay.store.waiting import (
     ReleaseOutcome,
@@ -55,6 +58,7 @@ from starkrelay.store.waiting import (
     save_balance_check,
     waiting_count,
 )
+from starkrelay.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -77,6 +81,8 @@ __all__ = [
     "intake_event",
     "keys_from_settings",
     "last_balance_check",
+    "learn_workspace_id",
+    "learned_workspace_id",
     "list_waiting",
     "load_deliveries",
     "new_token",
@@ -87,6 +93,7 @@ __all__ = [
     "redrive_dead_letter",
     "release",
     "release_waiting",
+    "reopen_refused",
     "requeue_lost_entry",
     "save_balance_check",
     "server_facts",

@@ -147,7 +147,9 @@ async def _take_event(
                     action="forward",
                     invoice_id=invoice.id,
                     outcome="enqueued",
-                    stream_fields=item.to_fields() | {"enqueued_at": str(now)},
+                    stream_fields=item.to_fields()
+                    | {"enqueued_at": str(now), "event_id": event.id}
+                    | ({"workspace_id": event.workspace_id} if event.workspace_id else {}),
                     ledger_fields=ledger,
                 )
                 outcome = _outcome(code)

@@ -2,7 +2,8 @@
 
 Answers, in the order they are checked: 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
 or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event;
-403 another workspace (when ``STARK_WORKSPACE_ID`` is set); 400 older than
+403 another workspace (``STARK_WORKSPACE_ID``, else the id learned from Stark Bank's records;
+see ``webhooks.workspace``); 400 older than
 ``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank retries); else 200, also
 for a duplicate (nothing is done twice). No business logic here: see ``intake.take_event``.
 """
@@ -22,6 +23,7 @@ from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
 from starkrelay.webhooks.intake import IntakePolicy, take_event
 from starkrelay.webhooks.signature import PublicKeyUnavailable, SignatureError, SignatureVerifier
+from starkrelay.webhooks.workspace import WorkspaceFilter
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +71,15 @@ def verifier_for(request: Request, services: Services) -> SignatureVerifier:
     return verifier
 
 
+def workspace_filter_for(request: Request, services: Services) -> WorkspaceFilter:
+    """The process's workspace filter (one per app)."""
+    found: WorkspaceFilter | None = getattr(request.app.state, "workspace_filter", None)
+    if found is None:
+        found = WorkspaceFilter(services.settings.stark_workspace_id)
+        request.app.state.workspace_filter = found
+    return found
+
+
 def _answer(status: int, outcome: str, detail: str | None = None) -> JSONResponse:
     metrics.WEBHOOKS.labels(outcome).inc()
     body: dict[str, str] = {"outcome": outcome}
@@ -98,7 +109,9 @@ async def receive_stark_bank_event(request: Request, services: ServicesDep) -> J
     except MalformedEvent as exc:
         log.warning("webhooks.event.malformed", reason=str(exc))
         return _answer(400, "malformed", str(exc))
-    workspace = settings.stark_workspace_id
+    workspace = await workspace_filter_for(request, services).expected(
+        services.redis, services.keys
+    )
     if workspace is not None and event.workspace_id != workspace:
         log.warning("webhooks.event.other_workspace", event_id=event.id)
         return _answer(403, "other_workspace", "event from another workspace")

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, await_for, forward_all, forwards_of, relay_context
+from relay_harness import (
+    Relay,
+    await_for,
+    credit_invoices,
+    faults_after_ownership_read,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay import store
 from starkrelay.app import BACKGROUND
@@ -234,7 +242,7 @@ def _refused_into_waiting(relay: Relay, invoice_ids: list[str]) -> None:
 
 def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(refusing_relay: Relay) -> None:
     relay = refusing_relay
-    ids = ["7001", "7002"]
+    ids = credit_invoices(relay.sb, [2_000, 2_000])
     _refused_into_waiting(relay, ids)
     relay.sb.deposit(2 * (NET + FEE))
 
@@ -252,7 +260,7 @@ def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(refusing_relay: 
 
 def test_two_balance_checks_racing_release_each_forward_once(refusing_relay: Relay) -> None:
     relay = refusing_relay
-    ids = [str(7100 + n) for n in range(6)]
+    ids = credit_invoices(relay.sb, [2_000] * 6)
     _refused_into_waiting(relay, ids)
     relay.sb.deposit(6 * (NET + FEE))
 
@@ -315,11 +323,12 @@ def test_lost_response_on_the_re_send_gives_one_transfer(short_relay: Relay) -> 
         async with relay.services() as services:
             assert (await checked_pass(services)).released == 3  # type: ignore[union-attr]
             worker = relay.worker(services)
-            relay.sb.set_faults(api_lost_response_rate=1.0)
+            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
             assert await worker.step(block=False) is None  # created, but the answer was lost
             relay.sb.set_faults(api_lost_response_rate=0.0)
             assert sum(len(forwards_of(i)) for i in invoices) == 6  # the re-sends exist
-            await forward_all(worker, services)  # refused as duplicates, confirmed by tag
+            # refused as duplicates, confirmed by tag
+            await forward_all(relay.worker(services), services)
 
     relay.run(body)
     relay.sb.wait_until(lambda: all(successes(i) for i in invoices))

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_harness import Relay, forward_all, forwards_of, relay_context, stream_length
+from relay_harness import (
+    Relay,
+    credit_invoices,
+    forward_all,
+    forwards_of,
+    relay_context,
+    stream_length,
+)
 
 from starksandbox.keys import Signer, load_private_pem, new_key_pair
 
@@ -19,9 +26,12 @@ STARK_KEY, _ = new_key_pair()
 
 @pytest.fixture
 def signed_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """A relay whose emulator signs with STARK_KEY, so tests can sign their own events."""
+    """A relay whose emulator signs with STARK_KEY, so tests can sign their own events (its
+    invoice fee, 100, is what ``credited_body`` claims)."""
     with relay_context(
-        redis_url, key_prefix, sandbox={"pay_share": 0.0, "signing_key": STARK_KEY}
+        redis_url,
+        key_prefix,
+        sandbox={"pay_share": 0.0, "signing_key": STARK_KEY, "invoice_fee": 100},
     ) as relay:
         yield relay
 
@@ -68,7 +78,8 @@ def stored_keys(relay: Relay) -> list[str]:
 
 
 def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
-    body = credited_body("101", "7001")
+    [invoice_id] = credit_invoices(signed_relay.sb, [2000])
+    body = credited_body("101", invoice_id)
     first = post(signed_relay, body, sign(body))
     second = post(signed_relay, body, sign(body))
     assert (first.status_code, first.json()["outcome"]) == (200, "enqueued")
@@ -80,12 +91,13 @@ def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
             await forward_all(signed_relay.worker(services), services)
 
     signed_relay.run(forward)
-    [transfer] = forwards_of("7001")
+    [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 1900
 
 
 def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
-    body = credited_body("102", "7002")
+    [invoice_id] = credit_invoices(signed_relay.sb, [2000])
+    body = credited_body("102", invoice_id)
     signature = sign(body)
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(lambda _: post(signed_relay, body, signature), range(32)))
@@ -100,7 +112,7 @@ def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
             await forward_all(signed_relay.worker(services), services)
 
     signed_relay.run(forward)
-    assert len(forwards_of("7002")) == 1
+    assert len(forwards_of(invoice_id)) == 1
 
 
 def test_captured_event_replayed_later_does_nothing(signed_relay: Relay) -> None:
