@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -23,8 +22,7 @@ from starkrelay.invoicing.scheduler import CampaignRunner
 from starkrelay.ops.scrape import render_metrics
 from starkrelay.reconciliation.service import run_reconciliation
 from starkrelay.settings import Settings
-from starkrelay.webhooks.events import parse_event
-from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.webhooks.intake import IntakePolicy
 from starksandbox.testing import SandboxHandle
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
@@ -48,18 +46,14 @@ def shared_lines(text: str) -> list[str]:
                   and not line.startswith("starkrelay_forward_stream_oldest"))  # fmt: skip
 
 
-async def dead_letter_one(relay: Relay, services: Services) -> None:
-    """A credited invoice whose forward Stark Bank refuses: it ends in the dead letters."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    event = parse_event(
-        {
-            "id": "e7001", "created": now, "subscription": "invoice",
-            "log": {"id": "l7001", "created": now, "type": "credited",
-                    "invoice": {"id": "7001", "amount": 5_000, "fee": 75}},
-        }
-    )  # fmt: skip
-    assert await take_event(services.redis, services.keys, event, POLICY) is Outcome.ENQUEUED
-    await forward_refused(relay, services)
+def credit_one(relay: Relay, amount: int = 5_000) -> int:
+    """An invoice of ours paid; its credited event delivered to the api replica (enqueued).
+    Returns its net (amount - fee)."""
+    relay.register_webhook()
+    invoice = create_invoice(amount)
+    relay.sb.pay_invoice(invoice.id)
+    relay.sb.drain()
+    return int(invoice.amount - starkbank.invoice.get(invoice.id).fee)
 
 
 async def forward_refused(relay: Relay, services: Services) -> None:
@@ -84,9 +78,11 @@ def test_an_api_replica_that_never_served_status_reports_a_dead_letter(relay: Re
     assert before[("starkrelay_shared_state_up", ())] == 1.0
     assert before[("starkrelay_forward_dead_letters", ())] == 0.0
 
+    credit_one(relay)
+
     async def dead_letter() -> None:
         async with relay.services() as services:
-            await dead_letter_one(relay, services)
+            await forward_refused(relay, services)
 
     relay.run(dead_letter)
 
@@ -105,11 +101,7 @@ def test_money_report_and_last_reconciliation_time_from_redis(relay: Relay) -> N
     assert relay.server is not None
     text = httpx.get(relay.server.url + "/metrics").text
     assert "starkrelay_reconcile_last_success_timestamp_seconds" not in text  # none ran yet
-    relay.register_webhook()
-    invoice = create_invoice(5_000)
-    relay.sb.pay_invoice(invoice.id)
-    relay.sb.drain()
-    net = invoice.amount - starkbank.invoice.get(invoice.id).fee
+    net = credit_one(relay)
     started = time.time()
 
     async def reconcile() -> None:
