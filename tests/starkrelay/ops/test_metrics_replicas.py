@@ -22,10 +22,8 @@ from starkrelay.invoicing.scheduler import CampaignRunner
 from starkrelay.ops.scrape import render_metrics
 from starkrelay.reconciliation.service import run_reconciliation
 from starkrelay.settings import Settings
-from starkrelay.webhooks.intake import IntakePolicy
 from starksandbox.testing import SandboxHandle
 
-POLICY = IntakePolicy(replay_window_seconds=3600)
 TYPO_BANK_CODE = "2001818"  # one digit short: the emulator refuses the transfer as invalid
 
 
