@@ -23,16 +23,16 @@ WORKDIR /build
 RUN python -m venv /opt/starkrelay
 
 # Dependencies first (a layer that changes only with the lock): the runtime requirements of
-# pyproject.toml, every version pinned by requirements.lock. Development tools in the lock
-# (pytest, ruff, mypy) are not runtime requirements, so they are not installed.
-COPY pyproject.toml requirements.lock ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime-requirements.txt \
- && /opt/starkrelay/bin/pip install --constraint requirements.lock --requirement runtime-requirements.txt
+# pyproject.toml and what they pull in, every file checked against its sha256 in
+# requirements-runtime.lock (scripts/lock writes it with the same pins as requirements.lock,
+# without the development tools: pytest, ruff, mypy are not installed).
+COPY pyproject.toml requirements-runtime.lock ./
+RUN /opt/starkrelay/bin/pip install --require-hashes --requirement requirements-runtime.lock
 
 # Then the project itself, without touching the dependencies installed above.
 COPY README.md ./
 COPY src ./src
-RUN /opt/starkrelay/bin/pip install --no-deps --constraint requirements.lock . \
+RUN /opt/starkrelay/bin/pip install --no-deps . \
  && /opt/starkrelay/bin/pip check
 
 # ---- runtime: the virtual environment only, run as an unprivileged user -------------------------

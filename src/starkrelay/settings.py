@@ -52,13 +52,19 @@ class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings()`` (or directly in tests)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,  # NAME= (as in a fresh copy of .env.example) means unset
     )
 
     # --- deployment -------------------------------------------------------------------------
     environment: Literal["development", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Case-insensitive: ``debug`` is ``DEBUG``."""
     log_format: Literal["json", "console"] = "json"
+    """Case-insensitive."""
     api_external_url: AnyHttpUrl | None = Field(
         default=None, description="the public https base URL of this service"
     )
@@ -119,6 +125,8 @@ class Settings(BaseSettings):
     # --- webhooks ---------------------------------------------------------------------------
     webhook_max_body_bytes: int = Field(default=262144, ge=1024)
     webhook_replay_window_seconds: float = Field(default=604800.0, gt=0)
+    webhook_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86400)
+    """How far in the future an event (or its log) may be dated; later ones are refused."""
     public_key_refresh_min_seconds: float = Field(default=60.0, ge=0)
 
     # --- forwarding -------------------------------------------------------------------------
@@ -153,6 +161,29 @@ class Settings(BaseSettings):
     _private_key_pem: SecretStr = PrivateAttr(default=SecretStr(""))
 
     # --- field checks -----------------------------------------------------------------------
+    @field_validator(
+        "api_external_url", "admin_token", "redis_url", "redis_password", "stark_workspace_id",
+        "stark_private_key", "stark_private_key_file", "starkbank_ec_parameters",
+        "starkbank_ec_private_key", "stark_api_url", "forward_consumer_name",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """An empty (or blank) optional setting means unset, wherever it comes from."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("stark_project_id", "stark_workspace_id")
     @classmethod
     def _digits(cls, value: str | None) -> str | None:

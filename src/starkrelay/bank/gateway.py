@@ -31,8 +31,8 @@ from starkrelay.bank.models import (
     TransferLog,
     Webhook,
 )
+from starkrelay.bank.redirect import point_sdk_at
 from starkrelay.settings import Settings
-from starksandbox.sdk import point_sdk_at
 
 log = structlog.get_logger("starkrelay.bank")
 

@@ -87,7 +87,7 @@ class StreamReader:
             count=self.batch_size,
             justid=True,
         )
-        claimed = result[1] if isinstance(result, list | tuple) and len(result) > 1 else []
+        claimed = list(result or [])  # with JUSTID, redis-py returns the claimed ids alone
         if claimed:
             log.warning("forwarding.entries.claimed", consumer=self.name, count=len(claimed))
         return len(claimed)

@@ -15,7 +15,7 @@ from starkrelay.ops.metrics import REGISTRY
 WEBHOOKS = Counter(
     "starkrelay_webhooks",
     "Webhook requests by outcome (enqueued, already_enqueued, recorded, duplicate, ignored, "
-    "unsigned, too_large, malformed, other_workspace, stale, unavailable).",
+    "unsigned, too_large, malformed, other_workspace, stale, future, unavailable, disconnected).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -26,7 +26,8 @@ SIGNATURE_FAILURES = Counter(
 )
 EVENTS = Counter(
     "starkrelay_events",
-    "Verified events taken (webhook or reconciliation), by subscription and log type.",
+    "Verified events taken (webhook or reconciliation), by subscription and log type; any "
+    "subscription or log type not acted on is counted as other.",
     ["subscription", "log_type"],
     registry=REGISTRY,
 )

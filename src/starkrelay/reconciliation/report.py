@@ -53,6 +53,8 @@ class MoneyReport:
     dead_lettered: int = 0
     skipped: int = 0
     events_marked_delivered: int = 0
+    events_refused: list[dict[str, str]] = field(default_factory=list)
+    """Undelivered events the sweep could not take (id, reason); left undelivered."""
     enqueued_missing: int = 0
     resent: int = 0
     lost_requeued: int = 0

@@ -54,7 +54,8 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     """This event id was already taken: nothing done."""
     IGNORED = "ignored"
-    """Claimed, but nothing of ours to do (another subscription, someone else's transfer)."""
+    """Claimed, but nothing of ours to do (a subscription or log type we do not act on,
+    someone else's transfer)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ async def _take_event(
     redis: Redis, keys: Keys, event: Event, policy: IntakePolicy, *, source: str
 ) -> Outcome:
     now = time.time()
-    metrics.EVENTS.labels(event.subscription, event.log_type or "unknown").inc()
+    metrics.EVENTS.labels(event.metric_subscription, event.metric_log_type).inc()
     claim_and = functools.partial(
         store.intake_event,
         redis,

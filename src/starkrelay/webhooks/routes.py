@@ -1,11 +1,16 @@
 """``POST /api/v1/webhooks/starkbank``: verify, de-duplicate, enqueue, answer.
 
-Answers, in the order they are checked: 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
-or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event;
-403 another workspace (``STARK_WORKSPACE_ID``, else the id learned from Stark Bank's records;
-see ``webhooks.workspace``); 400 older than
-``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank retries); else 200, also
-for a duplicate (nothing is done twice). No business logic here: see ``intake.take_event``.
+Answers, in the order they are checked: 400 ``disconnected`` when the client goes away before
+the body is in (logged as one warning); 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
+or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event
+(see ``events``: strict, so a naive date-time, a lone surrogate or an oversized field is
+refused here); 403 another workspace (``STARK_WORKSPACE_ID``, else the id learned from Stark
+Bank's records; see ``webhooks.workspace``); 400 older than ``WEBHOOK_REPLAY_WINDOW_SECONDS``;
+400 dated more than ``WEBHOOK_CLOCK_SKEW_SECONDS`` in the future; 503 Redis unavailable (Stark
+Bank retries); else 200, also for a duplicate (nothing is done twice) and for a subscription or
+log type we do not act on (``ignored``). Nothing is stored or counted by event content before
+every check passed; the outcome label is one of a fixed set. No business logic here: see
+``intake.take_event``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect
 
 from starkrelay.deps import Services, ServicesDep
 from starkrelay.ops import relay_metrics as metrics
@@ -96,6 +102,9 @@ async def receive_stark_bank_event(request: Request, services: ServicesDep) -> J
         body = await read_capped_body(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
         return _answer(413, "too_large", f"body over {settings.webhook_max_body_bytes} bytes")
+    except ClientDisconnect:
+        log.warning("webhooks.client.disconnected", note="the client left before its body was in")
+        return _answer(400, "disconnected", "the client disconnected before the body was read")
     try:
         await verifier_for(request, services).verify(body, request.headers.get("digital-signature"))
     except SignatureError as exc:
@@ -115,10 +124,15 @@ async def receive_stark_bank_event(request: Request, services: ServicesDep) -> J
     if workspace is not None and event.workspace_id != workspace:
         log.warning("webhooks.event.other_workspace", event_id=event.id)
         return _answer(403, "other_workspace", "event from another workspace")
+    now = datetime.now(UTC)
     window = timedelta(seconds=settings.webhook_replay_window_seconds)
-    if event.created < datetime.now(UTC) - window:
+    if event.created < now - window:
         log.warning("webhooks.event.stale", event_id=event.id, created=event.created.isoformat())
         return _answer(400, "stale", "event is older than the replay window")
+    if event.latest_created > now + timedelta(seconds=settings.webhook_clock_skew_seconds):
+        created = event.latest_created.isoformat()
+        log.warning("webhooks.event.future", event_id=event.id, created=created)
+        return _answer(400, "future", "event is dated in the future beyond the allowed clock skew")
     policy = IntakePolicy(replay_window_seconds=settings.webhook_replay_window_seconds)
     try:
         outcome = await take_event(services.redis, services.keys, event, policy)

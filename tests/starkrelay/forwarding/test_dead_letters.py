@@ -185,6 +185,11 @@ def test_cli_lists_and_retries_dead_letters(
     assert f"invoice {first}: requeued" in retried.output
     twice = runner.invoke(app, ["dead-letters", "retry", "--invoice", first])
     assert f"invoice {first}: no dead letter" in twice.output
+    assert twice.exit_code == 1
+    unknown = runner.invoke(app, ["dead-letters", "retry", "--invoice", second, "--invoice", "99"])
+    assert unknown.exit_code == 1
+    assert "invoice 99: no dead letter (unknown, or already retried)" in unknown.output
+    assert f"invoice {second}: requeued" not in unknown.output  # nothing is retried on a typo
     assert "1 dead letters" in runner.invoke(app, ["dead-letters", "list"]).output
 
     async def drain() -> None:
