@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import ssl
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 import starkbank
+import structlog
 import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -317,16 +319,24 @@ def test_check_url_gets_the_health_path_from_outside(
 @pytest.fixture
 def doctor_env(
     monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle, tmp_path: Path
-) -> Callable[[str], None]:
+) -> Iterator[Callable[[str], None]]:
+    """Environment for the command. Afterwards the logging the command configured is undone:
+    it caches loggers on first use, which would hide later tests' logs from capture_logs."""
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("COLUMNS", "200")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
 
     def apply(redis_url: str, **extra: str) -> None:
         values = doctor_values(sandbox, redis_url) | extra
         for name, value in values.items():
             monkeypatch.setenv(name.upper(), str(value))
 
-    return apply
+    try:
+        yield apply
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level
 
 
 def test_command_prints_a_checklist_and_exits_0_when_healthy(
