@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 import anyio
 import structlog
@@ -32,7 +33,10 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.console import router as console_router
 from starkrelay.deps import Role, Services
+from starkrelay.ops.health import missing_parts
 from starkrelay.ops.health import router as ops_router
+from starkrelay.ops.http_metrics import RequestDurationMiddleware
+from starkrelay.ops.scrape import metrics_router
 from starkrelay.ops.status import router as status_router
 from starkrelay.ops.supervision import (
     Fatal,
@@ -62,6 +66,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 ROUTERS: list[APIRouter] = [
     ops_router,
+    metrics_router,
     webhook_router,
     status_router,
     console_router,
@@ -242,6 +247,9 @@ def create_app(
             parts = [credentials_checked(credentials_verified)]
             if role == "serve":
                 parts += BACKGROUND
+            app.state.readiness = partial(  # starkrelay_ready on /metrics
+                missing_parts, services.redis, services.public_key, supervisor, role
+            )
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(services.public_key.load)
                 async with run_background(services, supervisor, parts):
@@ -254,6 +262,7 @@ def create_app(
     app.state.supervisor = supervisor
     app.state.role = role
     app.state.intake_requires = INTAKE_REQUIRES.get(role, ())
+    app.add_middleware(RequestDurationMiddleware)
     for router in ROUTERS:
         app.include_router(router)
     return app

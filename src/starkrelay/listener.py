@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,7 +18,9 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from starkrelay.ops.health import missing_parts
 from starkrelay.ops.health import router as health_router
+from starkrelay.ops.scrape import metrics_router
 from starkrelay.ops.supervision import Heartbeat, StartRefused, Supervisor
 
 if TYPE_CHECKING:
@@ -41,7 +44,11 @@ def health_app(services: Services, supervisor: Supervisor) -> FastAPI:
     app.state.supervisor = supervisor
     app.state.role = services.role
     app.state.intake_requires = ()
+    app.state.readiness = partial(  # starkrelay_ready, the same check as /health/ready
+        missing_parts, services.redis, services.public_key, supervisor, services.role
+    )
     app.include_router(health_router)
+    app.include_router(metrics_router)
     return app
 
 

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     forward_balance_check_seconds: float = Field(default=60.0, gt=0)
     """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
 
+    # --- metrics ----------------------------------------------------------------------------
+    metrics_scrape_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How long a /metrics scrape may wait for Redis before answering without shared state."""
+
     # --- reconciliation ---------------------------------------------------------------------
     reconcile_cron: str = "0 1 * * *"
     reconcile_timezone: str = "America/Sao_Paulo"

@@ -245,7 +245,6 @@ async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePa
     """A pass under the lock, when anything waits; None when nothing waits or another
     process holds the lock. The outcome is kept for ``status``."""
     waiting = await store.waiting_count(redis, keys)
-    metrics.BALANCE_WAITING.set(waiting)
     if not waiting:
         return None
     lock, token = keys.balance_wait_lock(), store.new_token()
@@ -256,7 +255,6 @@ async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePa
         await store.save_balance_check(redis, keys, result.as_fields())
     finally:
         await store.release(redis, lock, token)
-    metrics.BALANCE_WAITING.set(await store.waiting_count(redis, keys))
     log.info(
         "forwarding.balance.checked",
         waiting=result.waiting,

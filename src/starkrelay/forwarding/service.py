@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from starkrelay.bank import BankGateway
 from starkrelay.forwarding.reader import ensure_group
-from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
+from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
 from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
@@ -28,7 +28,7 @@ from starkrelay.store import Keys, Redis, redis_hint
 
 log = structlog.get_logger(__name__)
 
-GAUGE_REFRESH_SECONDS = 5.0
+TRIM_SECONDS = 5.0
 
 
 def consumer_name(settings: Settings, role: str) -> str:
@@ -53,14 +53,13 @@ def build_worker(
     )
 
 
-async def _refresh_gauges_forever(redis: Redis, keys: Keys, stop: anyio.Event) -> None:
+async def _trim_forever(redis: Redis, keys: Keys, stop: anyio.Event) -> None:
     while not stop.is_set():
         try:
             await trim_acknowledged(redis, keys)
-            await refresh_stream_gauges(redis, keys)
         except RedisError as exc:
-            log.debug("forwarding.gauges.unavailable", error=str(exc))
-        with anyio.move_on_after(GAUGE_REFRESH_SECONDS):
+            log.debug("forwarding.trim.unavailable", error=str(exc))
+        with anyio.move_on_after(TRIM_SECONDS):
             await stop.wait()
 
 
@@ -93,7 +92,7 @@ async def forwarding_worker(
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(forward_until_stopped)
-        tasks.start_soon(_refresh_gauges_forever, worker.redis, worker.keys, stop)
+        tasks.start_soon(_trim_forever, worker.redis, worker.keys, stop)
         try:
             yield
         finally:

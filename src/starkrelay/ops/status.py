@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from starkrelay import store
 from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
-from starkrelay.forwarding.stream_state import refresh_stream_gauges
+from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.reconciliation.report import load_report
@@ -73,7 +73,7 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
     stages = await redis.hgetall(keys.ledger_stages())
     counters = await redis.hgetall(keys.forward_counters())
-    stream = await refresh_stream_gauges(redis, keys)
+    stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
     waiting = await store.list_waiting(redis, keys)

@@ -12,6 +12,8 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``);
 - ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
+- ``server_info``: what the server says about itself (``server_facts``: version, eviction
+  policy, persistence), for ``starkrelay doctor``;
 - ``waiting``: forwards waiting for the balance (``list_waiting``, ``release_waiting``,
   ``record_waiting_transfer``).
 
@@ -47,6 +49,7 @@ from starkrelay.store.ledger import (
     settle_forwards,
 )
 from starkrelay.store.refusals import reopen_refused
+from starkrelay.store.server_info import ServerFacts, server_facts
 from starkrelay.store.waiting import (
     ReleaseOutcome,
     Waiter,
@@ -70,6 +73,7 @@ __all__ = [
     "RedriveOutcome",
     "ReleaseOutcome",
     "RequeueOutcome",
+    "ServerFacts",
     "Settlement",
     "Waiter",
     "claim",
@@ -96,6 +100,7 @@ __all__ = [
     "reopen_refused",
     "requeue_lost_entry",
     "save_balance_check",
+    "server_facts",
     "settle_forward",
     "settle_forwards",
     "waiting_count",

@@ -32,7 +32,7 @@ from starkrelay.deps import Services
 from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.ops.metrics import REGISTRY
+from starkrelay.ops.scrape import render_metrics
 from starkrelay.ops.status import status_body
 from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.webhooks.events import parse_event
@@ -107,7 +107,12 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
             assert first.needed_next == NET + FEE
             assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
             assert await dead_letters(services) == 0
-            assert REGISTRY.get_sample_value("starkrelay_forward_waiting_for_balance") == 3
+            exposition = await render_metrics(services.redis, services.keys, services.settings)
+            scraped = exposition.decode().splitlines()
+            assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
+            assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
+            [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]
+            assert float(oldest.split()[1]) > 0  # the first of them has waited since its failure
             return await status_body(services.redis, services.keys)
 
     body = relay.run(nothing_covered)
