@@ -23,16 +23,16 @@ WORKDIR /build
 RUN python -m venv /opt/starkrelay
 
 # Dependencies first (a layer that changes only with the lock): the runtime requirements of
-# pyproject.toml, every version pinned by requirements.lock. Development tools in the lock
-# (pytest, ruff, mypy) are not runtime requirements, so they are not installed.
-COPY pyproject.toml requirements.lock ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime-requirements.txt \
- && /opt/starkrelay/bin/pip install --constraint requirements.lock --requirement runtime-requirements.txt
+# pyproject.toml and what they pull in, every file checked against its sha256 in
+# requirements-runtime.lock (scripts/lock writes it with the same pins as requirements.lock,
+# without the development tools: pytest, ruff, mypy are not installed).
+COPY pyproject.toml requirements-runtime.lock ./
+RUN /opt/starkrelay/bin/pip install --require-hashes --requirement requirements-runtime.lock
 
 # Then the project itself, without touching the dependencies installed above.
 COPY README.md ./
 COPY src ./src
-RUN /opt/starkrelay/bin/pip install --no-deps --constraint requirements.lock . \
+RUN /opt/starkrelay/bin/pip install --no-deps . \
  && /opt/starkrelay/bin/pip check
 
 # ---- runtime: the virtual environment only, run as an unprivileged user -------------------------
@@ -57,7 +57,10 @@ WORKDIR /var/lib/starkrelay
 USER 10001:10001
 EXPOSE 8000
 
+# Liveness: /health of the API (127.0.0.1:8000) or, in a `starkrelay worker` container, of the
+# worker's listener (WORKER_METRICS_PORT, 8001). It fails when a background part died or stopped
+# beating; the process also exits non-zero then, so a restart policy brings it back.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3).status == 200 else 1)"]
+  CMD ["python", "-m", "starkrelay.probe"]
 
 CMD ["starkrelay", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -209,6 +209,7 @@ def credited_event(event_id: str, invoice_id: str, amount: int, fee: int) -> byt
 class Shot:
     body: bytes
     signature: str
+    invoice_id: str = ""
     sent_at: float = 0.0
     status: int = 0
 

@@ -10,7 +10,8 @@ at its production default) pinned to core 0 together with its own ``redis-server
 here, no persistence); starksandbox and this load client are pinned to core 1. CPU time of
 the service, Redis and the client is read from ``/proc`` over each measured window and
 divided by the events in it. Every webhook body is a credited-invoice event signed like
-Stark Bank signs them. Prints:
+Stark Bank signs them, about an invoice issued and paid in the emulator first (the relay
+forwards only what Stark Bank reports credited; the naive way never asks). Prints:
 
 1. forwarded end to end per second, starkrelay against the naive way (``event.parse`` and an
    inline ``transfer.create`` per event, same core, same uvicorn), in ``--runs`` interleaved
@@ -77,13 +78,39 @@ def child(target: Callable[..., None], *args: Any) -> Iterator[tuple[Any, int]]:
             process.kill()
 
 
-def make_shots(signing_key: str, count: int, tag: str) -> list[Shot]:
+def amount_of(n: int) -> int:
+    return 1_000 + n % 5_000
+
+
+def credited_invoices(sandbox_url: str, count: int) -> list[str]:
+    """Issue `count` invoices in the emulator and pay them: Stark Bank then holds the credited
+    logs the relay reads before forwarding (its fee is 0 here). Ids in order."""
+    ids: list[str] = []
+    for start in range(0, count, 100):
+        batch = [
+            starkbank.Invoice(amount=amount_of(n), name="Ana Lima", tax_id="012.345.678-90")
+            for n in range(start, min(count, start + 100))
+        ]
+        ids += [invoice.id for invoice in starkbank.invoice.create(batch)]
+    with httpx.Client(base_url=sandbox_url, timeout=30) as http:
+        for invoice_id in ids:
+            http.post(f"/sandbox/invoices/{invoice_id}/pay", json={}).raise_for_status()
+    return ids
+
+
+def make_shots(signing_key: str, tag: str, ids: list[str]) -> list[Shot]:
+    """Signed credited events, one per invoice of `ids`, event ids unique to `tag`."""
     signer = Signer(load_private_pem(signing_key))
     shots = []
-    for n in range(count):
-        body = credited_event(f"{tag}{n:07d}", f"{tag}{n:07d}", 1_000 + n % 5_000, 50)
-        shots.append(Shot(body, signer.sign(body)))
+    for n, invoice_id in enumerate(ids):
+        body = credited_event(f"{tag}{n:07d}", invoice_id, amount_of(n), 0)
+        shots.append(Shot(body, signer.sign(body), invoice_id=invoice_id))
     return shots
+
+
+def made_up(tag: str, count: int) -> list[str]:
+    """Invoice ids Stark Bank does not hold (the naive way and the forged flood never ask)."""
+    return [f"{tag}{n:07d}" for n in range(count)]
 
 
 class Bench:
@@ -176,11 +203,11 @@ class Bench:
         client.close()
 
 
-def created_at(tag: str) -> dict[str, float]:
+def created_at() -> dict[str, float]:
     """invoice id -> transfer creation time, read from the emulator through the SDK."""
     found: dict[str, float] = {}
     for transfer in starkbank.transfer.query(tags=None):
-        if transfer.external_id.startswith(f"invoice-{tag}"):
+        if transfer.external_id.startswith("invoice-"):
             found[transfer.external_id.removeprefix("invoice-")] = transfer.created.timestamp()
     return found
 
@@ -190,12 +217,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def latency_ms(shots: list[Shot], tag: str) -> tuple[float, float, int]:
-    created = created_at(tag)
+def latency_ms(shots: list[Shot]) -> tuple[float, float, int]:
+    created = created_at()
     waits = [
-        (created[f"{tag}{n:07d}"] - shot.sent_at) * 1000
-        for n, shot in enumerate(shots)
-        if f"{tag}{n:07d}" in created
+        (created[shot.invoice_id] - shot.sent_at) * 1000
+        for shot in shots
+        if shot.invoice_id in created
     ]
     return percentile(waits, 50), percentile(waits, 99), len(waits)
 
@@ -235,28 +262,30 @@ def main() -> None:
         for run in range(args.runs):
             load_before = loadavg()
             say(f"   ... run {run + 1}/{args.runs}: starkrelay, {args.events} webhooks")
-            relay = bench.relay(make_shots(stark_key, args.events, f"1{run}"), connections=64)
+            ids = credited_invoices(sandbox_url, args.events)
+            relay = bench.relay(make_shots(stark_key, f"1{run}", ids), connections=64)
             say(f"   ... run {run + 1}/{args.runs}: naive, {args.naive_events} webhooks")
-            naive = bench.naive(make_shots(stark_key, args.naive_events, f"2{run}"))
+            naive_ids = made_up(f"2{run}", args.naive_events)
+            naive = bench.naive(make_shots(stark_key, f"2{run}", naive_ids))
             results["runs"].append({"relay": relay, "naive": naive, "load": load_before})
         if args.only == "all":
             say(f"   ... forged flood: {args.forged} webhooks signed by another key")
-            forged_shots = make_shots(new_key_pair()[0], args.forged, "5")
+            forged_shots = make_shots(new_key_pair()[0], "5", made_up("5", args.forged))
             results["forged"] = bench.relay(forged_shots, connections=64, expect=401)
             count = int(args.steady_rate * args.steady_seconds)
             say(f"   ... steady {args.steady_rate:.0f}/s: {count} webhooks")
-            steady_shots = make_shots(stark_key, count, "3")
+            steady_shots = make_shots(stark_key, "3", credited_invoices(sandbox_url, count))
             results["steady"] = bench.relay(steady_shots, connections=16, rate=args.steady_rate)
-            results["steady"]["latency"] = latency_ms(steady_shots, "3")
+            results["steady"]["latency"] = latency_ms(steady_shots)
             say(f"   ... burst: {args.burst} webhooks")
-            burst_shots = make_shots(stark_key, args.burst, "4")
+            burst_shots = make_shots(stark_key, "4", credited_invoices(sandbox_url, args.burst))
             results["burst"] = bench.relay(burst_shots, connections=128)
-            results["burst"]["latency"] = latency_ms(burst_shots, "4")
+            results["burst"]["latency"] = latency_ms(burst_shots)
         if args.processes == 2:
             results["processes"] = {}
             for n, cores in ((1, "0"), (2, "0,1")):
                 say(f"   ... api --workers {n} + worker on cores {cores}: {args.events} webhooks")
-                shots = make_shots(stark_key, args.events, f"6{n}")
+                shots = make_shots(stark_key, f"6{n}", credited_invoices(sandbox_url, args.events))
                 results["processes"][n] = bench.relay(
                     shots, connections=64, cores=cores, api_workers=n
                 )

@@ -50,7 +50,11 @@ def key_prefix() -> str:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxHandle]:
-    """A fresh starksandbox (compressed timings) with the SDK pointed at it for this test."""
-    with running_sandbox() as handle:
+def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxHandle]:
+    """A fresh starksandbox (compressed timings) with the SDK pointed at it for this test.
+
+    ``@pytest.mark.sandbox(**overrides)`` changes its configuration, e.g. ``pay_share=0.0``
+    for a test that pays each invoice itself."""
+    marker = request.node.get_closest_marker("sandbox")
+    with running_sandbox(**(marker.kwargs if marker else {})) as handle:
         yield handle

@@ -2,54 +2,89 @@
 
 A feature plugs in with one line in each list below: its router in ``ROUTERS`` and, if it
 runs in the background (scheduler, stream consumer), an async context manager factory in
-``BACKGROUND`` that starts on enter and stops cleanly on exit. Roles:
+``BACKGROUND``, called as ``part(services, heartbeat)`` (adapters in ``wiring``: features
+take plain arguments and never see ``Services``). Roles:
 
 - ``serve``: routes + background (the default process);
 - ``api``: routes only (any number of replicas behind a load balancer);
-- ``worker``: background only (``run_worker``; no inbound traffic).
+- ``worker``: background only (``run_worker``; no inbound traffic but its health listener).
+
+Supervision (``ops.supervision``): each part is entered in a task of its own. Entering it is
+its start-up (it retries what it needs with bounded backoff); once entered it is ``running``;
+a loop that calls ``heartbeat.beat()`` is watched by liveness. A part whose context raises
+(its start-up gave up, or a task of it died) stops the whole process with a non-zero exit, so
+the orchestrator restarts it: never a healthy-looking process that silently does nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 import anyio
 import structlog
 from fastapi import APIRouter, FastAPI
+from redis.exceptions import RedisError
 
+from starkrelay.bank.credentials import credentials_refusal
+from starkrelay.bank.errors import BankError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.bank.registration import webhook_registered_at_start
 from starkrelay.console import router as console_router
 from starkrelay.deps import Role, Services
-from starkrelay.forwarding.balance_wait import balance_waiter
-from starkrelay.forwarding.service import forwarding_worker
-from starkrelay.invoicing.scheduler import campaign_scheduler
+from starkrelay.ops.health import missing_parts
 from starkrelay.ops.health import router as ops_router
+from starkrelay.ops.http_metrics import RequestDurationMiddleware
+from starkrelay.ops.scrape import metrics_router
 from starkrelay.ops.status import router as status_router
-from starkrelay.reconciliation.service import reconciliation_scheduler
+from starkrelay.ops.supervision import (
+    Fatal,
+    Heartbeat,
+    StartRefused,
+    StartupPolicy,
+    Supervisor,
+    retry_startup,
+)
 from starkrelay.settings import Settings
 from starkrelay.store import connect_from_settings, keys_from_settings
+from starkrelay.webhooks.routes import build_verifier
 from starkrelay.webhooks.routes import router as webhook_router
+from starkrelay.webhooks.workspace import WorkspaceFilter
+from starkrelay.wiring import (
+    balance_waiter,
+    campaign_scheduler,
+    forwarding_worker,
+    reconciliation_scheduler,
+    webhook_registration,
+)
 
 log = structlog.get_logger("starkrelay.app")
 
-Background = Callable[[Services], AbstractAsyncContextManager[None]]
+Background = Callable[[Services, Heartbeat], AbstractAsyncContextManager[None]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 ROUTERS: list[APIRouter] = [
     ops_router,
+    metrics_router,
     webhook_router,
     status_router,
     console_router,
 ]
 BACKGROUND: list[Background] = [
-    webhook_registered_at_start,
+    webhook_registration,
     campaign_scheduler,
     forwarding_worker,
     balance_waiter,
     reconciliation_scheduler,
 ]
+INTAKE_REQUIRES: dict[Role, tuple[str, ...]] = {"serve": ("forwarding_worker",)}
+"""Parts that must be running for a role to accept a webhook (else 503, Stark Bank retries).
+An ``api`` replica needs none of its own: it enqueues durably in Redis and the workers of
+other processes forward; Redis being down is answered 503 by the route itself."""
+
+_EXPECTED_FAILURES = (RedisError, BankError, OSError)
+"""A part that dies of one of these is logged in one line, without a traceback."""
 
 
 @asynccontextmanager
@@ -74,48 +109,193 @@ async def open_services(
         await redis.aclose()
 
 
-@asynccontextmanager
-async def run_background(
-    services: Services, parts: list[Background] | None = None
-) -> AsyncIterator[None]:
-    """Start every background part (``BACKGROUND`` by default); stop them in reverse order."""
-    chosen = BACKGROUND if parts is None else parts
-    async with AsyncExitStack() as stack:
-        for part in chosen:
-            await stack.enter_async_context(part(services))
-        log.info("app.background.started", parts=[part.__name__ for part in chosen])
+def credentials_checked(verified: bool = False) -> Background:
+    """The part ``stark_credentials``: one authenticated call at start (skipped when the
+    command line already made it, ``verified``). Transient failures are retried; refused
+    credentials stop the process with exit status 2 and one line naming the variables."""
+
+    @asynccontextmanager
+    async def stark_credentials(services: Services, heartbeat: Heartbeat) -> AsyncIterator[None]:
+        if not verified:
+            await check_credentials(services.bank, services.settings, heartbeat)
         yield
 
+    return stark_credentials
 
-def create_app(settings: Settings, *, role: Role = "serve") -> FastAPI:
-    """The ASGI app. Its lifespan opens ``Services`` (``app.state.services``), loads Stark
-    Bank's public key in the background and, for ``role="serve"``, runs ``BACKGROUND``."""
+
+async def check_credentials(bank: BankGateway, settings: Settings, heartbeat: Heartbeat) -> None:
+    """Verify the credentials, retrying while Stark Bank is unreachable; ``StartRefused``
+    (exit status 2) when it refuses them."""
+    from starkrelay.bank.calls import RetryPolicy
+
+    async def attempt() -> None:
+        try:
+            await bank.verify_credentials(RetryPolicy.off())
+        except BankUnavailableError:
+            raise
+        except BankError as error:
+            raise StartRefused(credentials_refusal(error, settings) or str(error)) from None
+
+    await retry_startup(
+        attempt,
+        part=heartbeat,
+        policy=StartupPolicy.from_settings(settings),
+        retry_on=(BankUnavailableError,),
+        what="Stark Bank credentials",
+    )
+    log.info("bank.credentials.verified", project_id=settings.stark_project_id)
+
+
+@asynccontextmanager
+async def run_background(
+    services: Services, supervisor: Supervisor, parts: Sequence[Background] | None = None
+) -> AsyncIterator[None]:
+    """Start every part (``BACKGROUND`` by default), each in its own supervised task; on exit
+    stop the running ones cleanly and cancel those still starting."""
+    chosen = list(BACKGROUND if parts is None else parts)
+    stop = anyio.Event()
+    scopes: dict[str, anyio.CancelScope] = {}
+    async with anyio.create_task_group() as tasks:
+        for part in chosen:
+            tasks.start_soon(_supervise, part, services, supervisor, stop, scopes)
+        log.info("app.background.starting", parts=[part.__name__ for part in chosen])
+        try:
+            yield
+        finally:
+            stop.set()
+            for name, scope in scopes.items():
+                if supervisor.heartbeat(name).state == "starting":
+                    scope.cancel()
+
+
+async def _supervise(
+    part: Background,
+    services: Services,
+    supervisor: Supervisor,
+    stop: anyio.Event,
+    scopes: dict[str, anyio.CancelScope],
+) -> None:
+    name = part.__name__
+    heartbeat = supervisor.heartbeat(name)
+    with anyio.CancelScope() as scope:
+        scopes[name] = scope
+        try:
+            async with part(services, heartbeat):
+                heartbeat.running()
+                log.info("app.part.running", part=name)
+                await stop.wait()
+        except Exception as error:
+            cause = _single(error)
+            heartbeat.state, heartbeat.detail = "failed", f"{type(cause).__name__}: {cause}"
+            if isinstance(cause, StartRefused):
+                supervisor.fail(cause.exit_code, str(cause))
+                return
+            log.error(
+                "app.part.died",
+                part=name,
+                error=heartbeat.detail[:500],
+                exc_info=None if isinstance(cause, _EXPECTED_FAILURES) else cause,
+            )
+            supervisor.fail(1, f"background part {name} stopped: {heartbeat.detail[:300]}")
+            return
+    heartbeat.state = "stopped"
+
+
+def _single(error: BaseException) -> BaseException:
+    """The one error inside (nested) single-member exception groups, else ``error``."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def new_fastapi(settings: Settings, lifespan: Lifespan | None = None) -> FastAPI:
+    """A FastAPI app with interactive docs (/docs, /redoc, /openapi.json) only when
+    ``settings.docs_enabled``, and then with their scripts and styles served from the pinned
+    ``fastapi-offline`` package under /docs-assets, never from a CDN."""
+    if not settings.docs_enabled:
+        return FastAPI(
+            title="starkrelay", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        )
+    from fastapi_offline import FastAPIOffline
+
+    app: FastAPI = FastAPIOffline(title="starkrelay", lifespan=lifespan, static_url="/docs-assets")
+    return app
+
+
+def create_app(
+    settings: Settings,
+    *,
+    role: Role = "serve",
+    on_fatal: Callable[[Fatal], None] | None = None,
+    credentials_verified: bool = False,
+) -> FastAPI:
+    """The ASGI app. Its lifespan opens ``Services`` (``app.state.services``), checks the
+    Stark Bank credentials and loads the public key in the background and, for
+    ``role="serve"``, runs ``BACKGROUND`` under ``app.state.supervisor``. When a part dies
+    (or the credentials are refused) ``on_fatal`` is called once: the caller stops the server
+    and exits with ``Fatal.exit_code``."""
+    supervisor = Supervisor(settings.heartbeat_timeout_seconds, on_fatal)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, role=role) as services:
             app.state.services = services
+            app.state.webhook_verifier = build_verifier(
+                services.public_key, settings.public_key_refresh_min_seconds
+            )
+            app.state.workspace_filter = WorkspaceFilter(settings.stark_workspace_id)
+            parts = [credentials_checked(credentials_verified)]
+            if role == "serve":
+                parts += BACKGROUND
+            app.state.readiness = partial(  # starkrelay_ready on /metrics
+                missing_parts, services.redis, services.public_key, supervisor, role
+            )
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(services.public_key.load)
-                if role == "serve":
-                    async with run_background(services):
-                        log.info("app.started", role=role)
-                        yield
-                else:
+                async with run_background(services, supervisor, parts):
                     log.info("app.started", role=role)
                     yield
                 tasks.cancel_scope.cancel()
         log.info("app.stopped", role=role)
 
-    app = FastAPI(title="starkrelay", lifespan=lifespan)
+    app = new_fastapi(settings, lifespan)
+    app.state.supervisor = supervisor
+    app.state.role = role
+    app.state.intake_requires = INTAKE_REQUIRES.get(role, ())
+    app.add_middleware(RequestDurationMiddleware)
     for router in ROUTERS:
         app.include_router(router)
     return app
 
 
-async def run_worker(settings: Settings, *, stop: anyio.Event | None = None) -> None:
-    """Run ``BACKGROUND`` without HTTP until ``stop`` is set (or the task is cancelled)."""
-    async with open_services(settings, role="worker") as services, run_background(services):
+class ProcessFailed(Exception):
+    """A process's part died or its start-up was refused; exit with ``fatal.exit_code``."""
+
+    def __init__(self, fatal: Fatal) -> None:
+        super().__init__(fatal.message)
+        self.fatal = fatal
+
+
+async def run_worker(
+    settings: Settings, *, stop: anyio.Event | None = None, credentials_verified: bool = False
+) -> None:
+    """Run ``BACKGROUND`` without inbound traffic until ``stop`` is set (or the task is
+    cancelled), with ``/metrics`` and health on ``WORKER_METRICS_PORT`` (0: none). Raises
+    ``ProcessFailed`` when a part died or the credentials were refused."""
+    from starkrelay.listener import health_listener
+
+    stop = stop or anyio.Event()
+    supervisor = Supervisor(settings.heartbeat_timeout_seconds)
+    supervisor.on_failure(lambda _: stop.set())
+    parts = [credentials_checked(credentials_verified), *BACKGROUND]
+    if settings.worker_metrics_port:
+        parts.append(health_listener(supervisor))
+    async with (
+        open_services(settings, role="worker") as services,
+        run_background(services, supervisor, parts),
+    ):
         log.info("app.started", role="worker")
-        await (stop or anyio.Event()).wait()
+        await stop.wait()
     log.info("app.stopped", role="worker")
+    if supervisor.fatal is not None:
+        raise ProcessFailed(supervisor.fatal)

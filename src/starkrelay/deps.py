@@ -1,22 +1,32 @@
-"""What routes and background tasks depend on, and the FastAPI ``Annotated`` aliases for it.
+"""The process's collaborators (``Services``) and the FastAPI ``Annotated`` aliases for them.
 
 ``Services`` is built once per process by ``app.open_services`` and stored on
-``app.state.services``. In a route, ask for what you need::
+``app.state.services``; only the edge knows it (the app, ``wiring``, the routes through the
+aliases below, the commands). Features take what they need as plain arguments. In a route,
+ask for what you need::
 
     async def route(redis: RedisDep, bank: BankDep, settings: SettingsDep) -> ...
+
+Every dependency here is ``async def`` and only reads ``app.state``: FastAPI runs it on the
+event loop, with no hop to a worker thread per request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, Request
 
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.ops.supervision import Supervisor
 from starkrelay.settings import Settings
 from starkrelay.store import Keys, Redis
+
+if TYPE_CHECKING:
+    from starkrelay.webhooks.signature import SignatureVerifier
+    from starkrelay.webhooks.workspace import WorkspaceFilter
 
 Role = Literal["serve", "api", "worker"]
 """What a process runs: ``serve`` (routes + background), ``api`` (routes), ``worker``
@@ -36,30 +46,63 @@ class Services:
     role: Role = "serve"
 
 
-def get_services(request: Request) -> Services:
-    """The ``Services`` the app's lifespan opened."""
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_settings(request: Request) -> Settings:
-    return get_services(request).settings
+async def get_services(request: Request) -> Services:
+    """The ``Services`` the app's lifespan opened."""
+    return _services(request)
 
 
-def get_redis(request: Request) -> Redis:
-    return get_services(request).redis
+async def get_settings(request: Request) -> Settings:
+    return _services(request).settings
 
 
-def get_keys(request: Request) -> Keys:
-    return get_services(request).keys
+async def get_redis(request: Request) -> Redis:
+    return _services(request).redis
 
 
-def get_bank(request: Request) -> BankGateway:
-    return get_services(request).bank
+async def get_keys(request: Request) -> Keys:
+    return _services(request).keys
 
 
-def get_public_key(request: Request) -> StarkPublicKey:
-    return get_services(request).public_key
+async def get_bank(request: Request) -> BankGateway:
+    return _services(request).bank
+
+
+async def get_public_key(request: Request) -> StarkPublicKey:
+    return _services(request).public_key
+
+
+async def get_supervisor(request: Request) -> Supervisor:
+    """The process's ``Supervisor`` (parts, heartbeats, fatal state)."""
+    supervisor: Supervisor = request.app.state.supervisor
+    return supervisor
+
+
+async def get_webhook_verifier(request: Request) -> SignatureVerifier:
+    """The process's webhook signature verifier (built by the app's lifespan)."""
+    verifier: SignatureVerifier = request.app.state.webhook_verifier
+    return verifier
+
+
+async def get_workspace_filter(request: Request) -> WorkspaceFilter:
+    """The process's webhook workspace filter (built by the app's lifespan)."""
+    found: WorkspaceFilter = request.app.state.workspace_filter
+    return found
+
+
+async def intake_unavailable(request: Request) -> str | None:
+    """Why this process cannot act on a webhook it would accept now (it is stopping, or a
+    part its role needs for intake is not running), or None when it can."""
+    supervisor: Supervisor = request.app.state.supervisor
+    if supervisor.fatal is not None:
+        return "the process is stopping"
+    required: tuple[str, ...] = request.app.state.intake_requires
+    missing = [name for name in required if supervisor.heartbeat(name).state != "running"]
+    return f"not running: {', '.join(missing)}" if missing else None
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -68,3 +111,7 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 BankDep = Annotated[BankGateway, Depends(get_bank)]
 PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]
+SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+WebhookVerifierDep = Annotated["SignatureVerifier", Depends(get_webhook_verifier)]
+WorkspaceFilterDep = Annotated["WorkspaceFilter", Depends(get_workspace_filter)]
+IntakeUnavailableDep = Annotated[str | None, Depends(intake_unavailable)]

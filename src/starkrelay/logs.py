@@ -4,7 +4,8 @@ Use ``structlog.get_logger(__name__)`` and log an event name with ids as fields:
 ``log.info("campaign.slot.issued", campaign_id=..., slot=3, invoices=10)``. Fields whose name
 suggests a secret (token, key, secret, password, authorization) are masked before rendering;
 still, never pass a secret to a log call. Standard-library loggers (uvicorn, apscheduler) go
-through the same renderer.
+through the same renderer; an exception, from either, is rendered as its traceback text
+(``exception`` field in JSON). ``level`` is case-insensitive (``debug`` or ``DEBUG``).
 """
 
 from __future__ import annotations
@@ -56,12 +57,18 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # a standard-library record's exc_info (uvicorn, apscheduler) becomes the
+                # traceback text, never the repr of a traceback object
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     # A tick still running when the next is due is normal with compressed intervals.
     for noisy in ("apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.ERROR, root.level))

@@ -52,13 +52,19 @@ class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings()`` (or directly in tests)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,  # NAME= (as in a fresh copy of .env.example) means unset
     )
 
     # --- deployment -------------------------------------------------------------------------
     environment: Literal["development", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Case-insensitive: ``debug`` is ``DEBUG``."""
     log_format: Literal["json", "console"] = "json"
+    """Case-insensitive."""
     api_external_url: AnyHttpUrl | None = Field(
         default=None, description="the public https base URL of this service"
     )
@@ -77,6 +83,16 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="starkrelay", description="letters, digits, '-', '_', '.' or ':'"
     )
+    api_docs_enabled: bool | None = None
+    """Interactive API docs (/docs, /redoc, /openapi.json); unset: on in development only."""
+
+    # --- supervision of the background parts ------------------------------------------------
+    startup_retry_deadline_seconds: float = Field(default=300.0, gt=0)
+    startup_retry_max_wait_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=180.0, gt=0)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=8001, ge=0, le=65535)
+    """``starkrelay worker`` serves /metrics and health here; 0 turns the listener off."""
 
     # --- Stark Bank -------------------------------------------------------------------------
     stark_environment: Literal["sandbox", "production"] = "sandbox"
@@ -119,6 +135,8 @@ class Settings(BaseSettings):
     # --- webhooks ---------------------------------------------------------------------------
     webhook_max_body_bytes: int = Field(default=262144, ge=1024)
     webhook_replay_window_seconds: float = Field(default=604800.0, gt=0)
+    webhook_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86400)
+    """How far in the future an event (or its log) may be dated; later ones are refused."""
     public_key_refresh_min_seconds: float = Field(default=60.0, ge=0)
 
     # --- forwarding -------------------------------------------------------------------------
@@ -130,6 +148,10 @@ class Settings(BaseSettings):
     forward_consumer_name: str | None = None
     forward_balance_check_seconds: float = Field(default=60.0, gt=0)
     """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
+
+    # --- metrics ----------------------------------------------------------------------------
+    metrics_scrape_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How long a /metrics scrape may wait for Redis before answering without shared state."""
 
     # --- reconciliation ---------------------------------------------------------------------
     reconcile_cron: str = "0 1 * * *"
@@ -149,6 +171,29 @@ class Settings(BaseSettings):
     _private_key_pem: SecretStr = PrivateAttr(default=SecretStr(""))
 
     # --- field checks -----------------------------------------------------------------------
+    @field_validator(
+        "api_external_url", "admin_token", "redis_url", "redis_password", "stark_workspace_id",
+        "stark_private_key", "stark_private_key_file", "starkbank_ec_parameters",
+        "starkbank_ec_private_key", "stark_api_url", "forward_consumer_name",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """An empty (or blank) optional setting means unset, wherever it comes from."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("stark_project_id", "stark_workspace_id")
     @classmethod
     def _digits(cls, value: str | None) -> str | None:
@@ -243,8 +288,7 @@ class Settings(BaseSettings):
                 "CAMPAIGN_DURATION_SECONDS: expected 0 (endless) or at least "
                 "CAMPAIGN_INTERVAL_SECONDS"
             )
-        if self.environment == "production" and self.api_external_url is None:
-            problems.append("API_EXTERNAL_URL: expected the public https URL in production")
+        problems.extend(self._production_problems())
         try:
             self._private_key_pem = SecretStr(_resolve_private_key(self))
         except ValueError as error:
@@ -253,7 +297,35 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    def _production_problems(self) -> list[str]:
+        """What ``ENVIRONMENT=production`` refuses: a public URL that is not https, and no
+        ``REDIS_URL`` (the embedded Valkey is a throwaway store without a password)."""
+        if self.environment != "production":
+            return []
+        problems: list[str] = []
+        if self.api_external_url is None:
+            problems.append("API_EXTERNAL_URL: expected the public https URL in production")
+        elif self.api_external_url.scheme != "https":
+            problems.append(
+                "API_EXTERNAL_URL: expected an https:// URL in production "
+                "(Stark Bank delivers webhooks only over https)"
+            )
+        if self.redis_url is None:
+            problems.append(
+                "REDIS_URL: missing; expected the redis:// or rediss:// URL of a persistent "
+                "Redis in production (the embedded Valkey keeps no data and has no password)"
+            )
+        return problems
+
     # --- derived values ---------------------------------------------------------------------
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served: ``API_DOCS_ENABLED``, else on
+        in development and off in production."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.environment == "development"
+
     @property
     def private_key_pem(self) -> SecretStr:
         """The project's secp256k1 private key, PEM, from whichever variable provided it."""

@@ -175,6 +175,14 @@ class Sandbox:
         response = await self._dispatch(request)
         if faults.api_lost_response_rate and ws.fault_rng.random() < faults.api_lost_response_rate:
             return _internal_error()
+        if (
+            faults.transfer_refused_after_create_rate
+            and request.method == "POST"
+            and request.path == "/v2/transfer"
+            and response.status == 200
+            and ws.fault_rng.random() < faults.transfer_refused_after_create_rate
+        ):
+            return _unfamiliar_refusal()
         return response
 
     async def _dispatch(self, request: Request) -> Response:
@@ -202,6 +210,15 @@ class Sandbox:
 
 # Invoice PDF links are opened by payers in a browser: served without a signature.
 _PUBLIC = re.compile(r"^/v2/invoice/[0-9a-f]{32}\.pdf$")
+
+
+def _unfamiliar_refusal() -> Response:
+    """A 400 in wording no Stark Bank document shows (fault ``transfer_refused_after_create``)."""
+    return error_response(
+        ApiError.one(
+            "unexpectedConflict", "The request conflicts with the current state (ref 7Q2-XK)"
+        )
+    )
 
 
 def _internal_error() -> Response:

@@ -1,26 +1,103 @@
-"""``starksandbox serve``: run the emulator in the foreground."""
+"""``starksandbox serve``: run the emulator in the foreground.
+
+A wrong option (a ``--public-key`` or ``--signing-key`` file that is missing or not a
+secp256k1 PEM) prints one line naming it and exits 2; a port that cannot be bound (in use)
+prints one line and exits 1. "listening" is printed only once the port is bound.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import structlog
 import typer
 import uvicorn
 
 from starksandbox.app import Sandbox
+from starksandbox.auth import load_public_key
 from starksandbox.config import DEFAULT_RETRY_SCHEDULE, Faults, SandboxConfig
+from starksandbox.keys import load_private_pem
 
 app = typer.Typer(
     help="starksandbox: a local Stark Bank v2 API for the official SDK.", no_args_is_help=True
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            installed = version("starkrelay")  # the distribution that ships starksandbox
+        except PackageNotFoundError:
+            installed = "unknown"
+        typer.echo(f"starksandbox {installed}")
+        raise typer.Exit
+
+
 @app.callback()
-def main() -> None:
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """starksandbox: a local Stark Bank v2 API that the official SDK talks to unchanged."""
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
+    typer.echo(f"starksandbox: {message}", err=True)
+    raise typer.Exit(status)
+
+
+def _read_pem(option: str, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not text"
+        _fail(f"{option} {path}: cannot read the file ({reason}); expected a PEM file")
+
+
+def _project_keys(project_ids: list[str], paths: list[Path]) -> dict[str, str]:
+    """project id -> public key PEM, each file read and checked (one line per problem)."""
+    if len(project_ids) != len(paths):
+        _fail("give one --public-key PATH per --project-id ID, in the same order")
+    projects: dict[str, str] = {}
+    for project_id, path in zip(project_ids, paths, strict=True):
+        pem = _read_pem("--public-key", path)
+        try:
+            load_public_key(pem)
+        except Exception:  # cryptography raises ValueError or UnsupportedAlgorithm
+            _fail(
+                f"--public-key {path}: expected a secp256k1 public key in PEM form "
+                "(-----BEGIN PUBLIC KEY-----), e.g. keys/public-key.pem from starkrelay keygen"
+            )
+        projects[project_id] = pem
+    return projects
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or one line and exit 1 (in use, not allowed, bad host)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, OverflowError) as error:
+        _fail(f"cannot listen on {host}:{port} ({error})", 1)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        reason = "the port is in use" if error.errno == errno.EADDRINUSE else error.strerror
+        _fail(f"cannot listen on {host}:{port}: {reason}", 1)
+    return sock
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
@@ -35,7 +112,7 @@ def _seconds_list(text: str) -> tuple[float, ...]:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8900,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port (1-65535).")] = 8900,
     project_id: Annotated[
         list[str],
         typer.Option(
@@ -73,6 +150,13 @@ def serve(
         Path | None,
         typer.Option(help="PEM file of the emulator's secp256k1 signing key (default: generated)."),
     ] = None,
+    workspace_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Workspace id shown in events (default: drawn from the seed). With a shared "
+            "--signing-key, two emulators play two workspaces whose events both verify."
+        ),
+    ] = None,
     api_error_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of API calls answered 500.")
     ] = 0.0,
@@ -81,6 +165,13 @@ def serve(
     ] = 0.0,
     api_latency: Annotated[
         float, typer.Option(help="Fault: seconds added to every API call.")
+    ] = 0.0,
+    transfer_refused_after_create_rate: Annotated[
+        float,
+        typer.Option(
+            help="Fault: share (0-1) of transfer creates that take effect but answer 400 "
+            "with an unfamiliar error."
+        ),
     ] = 0.0,
     webhook_drop_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of deliveries never sent.")
@@ -111,16 +202,19 @@ def serve(
     if not isinstance(level, int):
         raise typer.BadParameter(f"unknown log level {log_level!r}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
-    if len(project_id) != len(public_key):
-        raise typer.BadParameter(
-            "give one --public-key PATH per --project-id ID, in the same order"
-        )
-    projects = {pid: path.read_text() for pid, path in zip(project_id, public_key, strict=True)}
+    projects = _project_keys(project_id, public_key)
+    signing_pem = _read_pem("--signing-key", signing_key) if signing_key else None
+    if signing_pem is not None:
+        try:
+            load_private_pem(signing_pem)
+        except Exception:
+            _fail(f"--signing-key {signing_key}: expected a secp256k1 private key in PEM form")
     try:
         faults = Faults(
             api_error_rate=api_error_rate,
             api_lost_response_rate=api_lost_response_rate,
             api_latency=api_latency,
+            transfer_refused_after_create_rate=transfer_refused_after_create_rate,
             webhook_drop_rate=webhook_drop_rate,
             webhook_duplicate_rate=webhook_duplicate_rate,
             webhook_delay=webhook_delay,
@@ -138,13 +232,21 @@ def serve(
             retry_schedule=_seconds_list(retry_schedule),
             delivery_timeout=delivery_timeout,
             seed=seed,
-            signing_key=signing_key.read_text() if signing_key else None,
+            signing_key=signing_pem,
+            workspace_id=workspace_id,
             faults=faults,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    sock = _bound_socket(host, port)
     sandbox = Sandbox(config, base_url=f"http://{host}:{port}")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            sandbox, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        )
+    )
     typer.echo(
         f"starksandbox listening on http://{host}:{port} for projects {sorted(projects) or 'none'}"
     )
-    uvicorn.run(sandbox, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    sys.stdout.flush()
+    server.run(sockets=[sock])

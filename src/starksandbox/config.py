@@ -21,6 +21,10 @@ class Faults:
     - ``api_lost_response_rate``: share of ``/v2`` requests that take effect but are answered
       HTTP 500 anyway (the client cannot tell whether its call worked).
     - ``api_latency``: seconds added before every ``/v2`` answer.
+    - ``transfer_refused_after_create_rate``: share of ``POST /v2/transfer`` calls that
+      create their transfers and are answered HTTP 400 anyway, with an error code and message
+      no client has seen (``unexpectedConflict``), naming no item: the client must look the
+      transfers up to learn that they exist.
     - ``webhook_drop_rate``: share of deliveries never sent (no attempt, no retry; the event
       stays ``isDelivered=false``).
     - ``webhook_duplicate_rate``: share of deliveries sent twice.
@@ -35,6 +39,7 @@ class Faults:
     api_error_rate: float = 0.0
     api_lost_response_rate: float = 0.0
     api_latency: float = 0.0
+    transfer_refused_after_create_rate: float = 0.0
     webhook_drop_rate: float = 0.0
     webhook_duplicate_rate: float = 0.0
     webhook_delay: float = 0.0
@@ -45,6 +50,7 @@ class Faults:
         for name in (
             "api_error_rate",
             "api_lost_response_rate",
+            "transfer_refused_after_create_rate",
             "webhook_drop_rate",
             "webhook_duplicate_rate",
             "transfer_fail_rate",
@@ -87,7 +93,9 @@ class SandboxConfig:
     - ``access_time_tolerance``: seconds ``Access-Time`` may differ from the real time.
     - ``seed``: makes ids, auto-pay choices and fault draws reproducible.
     - ``signing_key``: PEM of the emulator's own secp256k1 private key (generated if None).
-    - ``workspace_id``: id shown in events (derived from the seed if None).
+    - ``workspace_id``: id shown in events (derived from the seed if None). Two emulators
+      with their own ``workspace_id`` and one ``signing_key`` play two Stark Bank workspaces:
+      each one's events verify against the other's ``/v2/public-key``.
     """
 
     projects: dict[str, str] = field(default_factory=dict)
@@ -120,3 +128,7 @@ class SandboxConfig:
             raise ValueError(f"retry_schedule must hold seconds >= 0, got {self.retry_schedule}")
         if self.delivery_concurrency < 1:
             raise ValueError("delivery_concurrency must be >= 1")
+        if self.workspace_id is not None and not (
+            self.workspace_id.isdigit() and len(self.workspace_id) <= 32
+        ):
+            raise ValueError(f"workspace_id must be 1 to 32 digits, got {self.workspace_id!r}")

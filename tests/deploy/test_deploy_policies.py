@@ -205,6 +205,21 @@ def test_load_balancer_checks_readiness_and_drops_bad_headers(tf: TerraformTree)
     assert tf.one("aws_wafv2_web_acl_association")
 
 
+def test_containers_check_liveness_and_the_load_balancer_readiness(tf: TerraformTree) -> None:
+    probes = tf.locals(root_only=False)
+    assert probes["api_health_probe"] == [
+        "CMD", "python", "-m", "starkrelay.probe", "http://127.0.0.1:${var.container_port}/health"
+    ]  # fmt: skip
+    assert probes["worker_health_probe"][-1] == (
+        "http://127.0.0.1:${var.worker_metrics_port}/health"
+    )
+    api = tf.one("aws_ecs_task_definition", "api").body["container_definitions"]
+    worker = tf.one("aws_ecs_task_definition", "worker").body["container_definitions"]
+    assert "local.api_health_probe" in api
+    assert "local.worker_health_probe" in worker
+    assert "WORKER_METRICS_PORT" in worker
+
+
 def test_metrics_are_hidden_from_the_internet(tf: TerraformTree) -> None:
     rules = {block.name: block.body for block in tf.resources("aws_lb_listener_rule")}
     hidden = rules["metrics_hidden"]

@@ -207,3 +207,70 @@ def test_redis_password_not_in_repr() -> None:
 def test_empty_admin_token_turns_admin_off() -> None:
     settings = load_settings(stark_project_id="1", stark_private_key=PEM, admin_token="")
     assert settings.admin_token is None
+
+
+def test_empty_optional_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_EXTERNAL_URL", "ADMIN_TOKEN", "STARK_WORKSPACE_ID", "STARK_API_URL"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("LOG_LEVEL", "")
+    settings = load_settings(stark_project_id="1", stark_private_key=PEM, redis_url=" ")
+    assert settings.api_external_url is None
+    assert settings.admin_token is None
+    assert settings.stark_workspace_id is None
+    assert settings.stark_api_url is None
+    assert settings.redis_url is None
+    assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING")])
+def test_log_level_is_case_insensitive(
+    monkeypatch: pytest.MonkeyPatch, given: str, level: str
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", given)
+    monkeypatch.setenv("LOG_FORMAT", "CONSOLE")
+    settings = load_settings(stark_project_id="1", stark_private_key=PEM)
+    assert (settings.log_level, settings.log_format) == (level, "console")
+    assert "LOG_LEVEL: Input should be" in error_of(
+        stark_project_id="1", stark_private_key=PEM, log_level="loud"
+    )
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def test_a_fresh_copy_of_env_example_names_only_what_must_be_filled(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
+    message = error_of()
+    assert message.startswith("invalid settings: STARK_PROJECT_ID: missing; expected")
+    assert message.count(": missing") == 1
+    assert "API_EXTERNAL_URL" not in message
+    assert "ADMIN_TOKEN" not in message
+
+
+def test_a_fresh_copy_of_env_example_loads_once_filled_in(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "private-key.pem"
+    key.parent.mkdir()
+    key.write_text(PEM)
+    text = ENV_EXAMPLE.read_text()
+    assert "\nSTARK_PROJECT_ID=\n" in text
+    text = text.replace("\nSTARK_PROJECT_ID=\n", "\nSTARK_PROJECT_ID=5656565656565656\n")
+    (tmp_path / ".env").write_text(text + f"STARK_PRIVATE_KEY_FILE={key}\n")
+    settings = load_settings()
+    assert settings.stark_project_id == "5656565656565656"
+    assert settings.api_external_url is None
+    assert settings.admin_token is None
+    assert settings.private_key_pem.get_secret_value() == PEM
+
+
+def test_env_example_documents_the_real_keygen() -> None:
+    from typer.testing import CliRunner
+
+    from starkrelay.cli import app
+
+    text = ENV_EXAMPLE.read_text()
+    assert "keygen --directory" in text
+    assert "private-key.pem" in text
+    assert "--out" not in text
+    assert "private.pem" not in text
+    usage = CliRunner().invoke(app, ["keygen", "--help"]).output
+    assert "--directory" in usage

@@ -138,6 +138,22 @@ def test_duplicates_do_not_multiply_retries(receiver: Receiver) -> None:
         assert len(receiver.deliveries) == 6
 
 
+def test_refusal_after_create_acts_but_answers_an_unfamiliar_400(sandbox: SandboxHandle) -> None:
+    sandbox.deposit(10_000)
+    sandbox.set_faults(transfer_refused_after_create_rate=1.0)
+    transfer = starkbank.Transfer(
+        amount=100, name="Ana", tax_id="012.345.678-90", bank_code="20018183",
+        branch_code="0001", account_number="6341320293482496", account_type="payment",
+        external_id="fault-1",
+    )  # fmt: skip
+    with pytest.raises(starkbank.error.InputErrors) as refused:
+        starkbank.transfer.create([transfer])
+    assert [e.code for e in refused.value.errors] == ["unexpectedConflict"]
+    starkbank.balance.get()  # other calls are untouched
+    sandbox.set_faults(transfer_refused_after_create_rate=0.0)
+    assert [t.external_id for t in starkbank.transfer.query()] == ["fault-1"]
+
+
 DESTINATION = {
     "name": "Stark Bank S.A.",
     "tax_id": "20.018.183/0001-80",

@@ -1,7 +1,8 @@
 """Stark Bank: the only package that imports ``starkbank``.
 
 Use ``BankGateway`` (typed async calls), the dataclasses in ``bank.models`` and the errors in
-``bank.errors``; ``bank.registration.ensure_webhook`` registers our webhook exactly once.
+``bank.errors``. The gateway keeps no state; registering our webhook exactly once (which holds
+a lock in Redis) is ``starkrelay.registration``.
 """
 
 from starkrelay.bank.calls import RetryPolicy

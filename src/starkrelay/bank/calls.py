@@ -106,11 +106,14 @@ def _run_in_thread(operation: str, call: Callable[[], T]) -> T:
         raise mapped from None
 
 
-async def run_bank_call(operation: str, call: Callable[[], T], policy: RetryPolicy) -> T:
+async def run_bank_call(
+    operation: str, call: Callable[[], T], policy: RetryPolicy, *, quiet: bool = False
+) -> T:
     """Run ``call`` (a blocking SDK call) off the event loop, retried per ``policy``.
 
     Raises ``BankInputError`` (not retried), ``BankUnavailableError`` (transient failures until
     the deadline) or ``BankError``. Counts calls and errors by kind in the metrics registry.
+    ``quiet=True`` leaves logging the final failure to the caller (retries are still logged).
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -142,11 +145,13 @@ async def run_bank_call(operation: str, call: Callable[[], T], policy: RetryPoli
                     metrics.BANK_ERRORS.labels(operation=operation, kind=exc.kind).inc()
                     raise
     except TransientBankError as exc:
-        log.error("bank.call.unavailable", operation=operation, kind=exc.kind)
+        if not quiet:
+            log.error("bank.call.unavailable", operation=operation, kind=exc.kind)
         raise BankUnavailableError(operation, exc.kind, str(exc)) from None
     except BankInputError as exc:
         metrics.BANK_ERRORS.labels(operation=operation, kind="input").inc()
-        log.warning("bank.call.rejected", operation=operation, codes=exc.codes)
+        if not quiet:
+            log.warning("bank.call.rejected", operation=operation, codes=exc.codes)
         raise
     except BankError:
         metrics.BANK_ERRORS.labels(operation=operation, kind="unexpected").inc()

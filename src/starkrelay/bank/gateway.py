@@ -33,8 +33,8 @@ from starkrelay.bank.models import (
     Webhook,
 )
 from starkrelay.bank.project import ParsedKeyProject
+from starkrelay.bank.redirect import point_sdk_at
 from starkrelay.settings import Settings
-from starksandbox.sdk import point_sdk_at
 
 log = structlog.get_logger("starkrelay.bank")
 
@@ -132,6 +132,43 @@ class BankGateway:
         }
         async for item in self._pages("iter_invoice_logs", starkbank.invoice.log.page, query):
             yield convert.invoice_log(item)
+
+    async def credited_logs(self, invoice_ids: Iterable[str]) -> list[InvoiceLog]:
+        """The ``credited`` logs Stark Bank holds, in OUR workspace, for up to 100 invoices,
+        newest first, in ONE request (another page is fetched only while some invoice has no
+        credited log yet and the answer carries a cursor).
+
+        An invoice missing from the answer is unknown to our workspace or not credited. Each
+        log's invoice snapshot is the invoice as credited (``amount`` received, ``fee``), not
+        as it is now (a later reversal does not change it).
+        """
+        ids = sorted(set(invoice_ids))
+        if len(ids) > PAGE_LIMIT:
+            raise ValueError(f"at most {PAGE_LIMIT} invoice ids per read, got {len(ids)}")
+        if not ids:
+            return []
+        found: list[InvoiceLog] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            call = partial(
+                starkbank.invoice.log.page, cursor=cursor, limit=PAGE_LIMIT, types=["credited"],
+                invoice_ids=ids, user=self._user,
+            )  # fmt: skip
+            items, cursor = await self._call("credited_logs", call)
+            for item in items:
+                found.append(convert.invoice_log(item))
+                seen.add(found[-1].invoice.id)
+            if not cursor or seen >= set(ids):  # a full page may carry a cursor to nothing
+                return found
+
+    async def workspace_id(self) -> str | None:
+        """Our workspace id, read from our own latest event (``GET /event?limit=1`` with our
+        credentials); None when the workspace has no event yet."""
+        body = await self._call("workspace_id", partial(self._raw_json, "event", {"limit": 1}))
+        events = body.get("events") or []
+        value = events[0].get("workspaceId") if events and isinstance(events[0], dict) else None
+        return str(value) if value else None
 
     # --- transfers --------------------------------------------------------------------------
     async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
@@ -254,6 +291,17 @@ class BankGateway:
             if not cursor:
                 return
 
+    async def newest_event_workspace_id(self) -> str | None:
+        """``workspaceId`` of the newest event Stark Bank holds for this project (delivered or
+        not), or None when there is no event yet. A project cannot read its workspace
+        directly; its events say which workspace they belong to."""
+        body = await self._call("list_events", partial(self._raw_json, "event", {"limit": 1}))
+        events = body.get("events") or []
+        if not events:
+            return None
+        workspace = events[0].get("workspaceId")
+        return None if workspace is None else str(workspace)
+
     async def mark_event_delivered(self, event_id: str) -> None:
         """Set ``isDelivered`` on an event (idempotent)."""
         await self._call(
@@ -279,7 +327,7 @@ class BankGateway:
         return [convert.webhook(item) for item in items]
 
     async def create_webhook(self, url: str, subscriptions: Iterable[str]) -> Webhook:
-        """Register a webhook. Not idempotent: see ``bank.registration.ensure_webhook``."""
+        """Register a webhook. Not idempotent: see ``registration.ensure_webhook``."""
         subs = list(subscriptions)
         item = await self._call(
             "create_webhook",
@@ -291,6 +339,18 @@ class BankGateway:
         """Remove a webhook."""
         await self._call(
             "delete_webhook", lambda: starkbank.webhook.delete(webhook_id, user=self._user)
+        )
+
+    async def verify_credentials(self, policy: RetryPolicy | None = None) -> None:
+        """One authenticated call (the balance) that Stark Bank answers only for a known
+        project signing with its registered key. Raises ``BankInputError`` when refused
+        (see ``bank.credentials``), ``BankUnavailableError`` when Stark Bank could not be
+        reached within ``policy`` (default: the gateway's); the caller logs the outcome."""
+        await run_bank_call(
+            "verify_credentials",
+            lambda: starkbank.balance.get(user=self._user),
+            policy or self.policy,
+            quiet=True,
         )
 
     async def get_balance(self) -> Balance:

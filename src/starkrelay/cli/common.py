@@ -8,6 +8,8 @@ embedded Valkey when ``REDIS_URL`` is unset (refused for commands that report sh
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +30,6 @@ app = typer.Typer(
     name="starkrelay",
     help="Issue Stark Bank invoices on a schedule and forward every credited payment once.",
     no_args_is_help=True,
-    add_completion=False,
 )
 campaign_app = typer.Typer(help="The invoice campaign.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Our Stark Bank webhook subscription.", no_args_is_help=True)
@@ -45,7 +46,35 @@ errors = Console(stderr=True)
 log = structlog.get_logger("starkrelay.cli")
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in containers).")]
-PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on (1-65535).")]
+
+
+def package_version(distribution: str) -> str:
+    """The installed version of `distribution` (``unknown`` when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"starkrelay {package_version('starkrelay')}", markup=False, highlight=False)
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Issue Stark Bank invoices on a schedule and forward every credited payment once."""
 
 
 def load_or_exit() -> Settings:
@@ -60,7 +89,9 @@ def load_or_exit() -> Settings:
 
 @contextmanager
 def with_redis(settings: Settings) -> Iterator[Settings]:
-    """``settings`` unchanged when REDIS_URL is set, else pointed at an embedded Valkey."""
+    """``settings`` unchanged when REDIS_URL is set, else pointed at an embedded Valkey that
+    is stopped on the way out, also when the process is told to stop with SIGTERM (it then
+    exits with status 143 after its graceful shutdown)."""
     if settings.redis_url is not None:
         yield settings
         return
@@ -69,10 +100,22 @@ def with_redis(settings: Settings) -> Iterator[Settings]:
     server = start_embedded_valkey()
     url = embedded_url(server)
     log.warning("redis.embedded.started", url=url, note="REDIS_URL unset; data is not kept")
+    # SIGTERM's default action kills the process at once (uvicorn re-raises it after its own
+    # graceful stop), which would leave the Valkey child running, re-parented to PID 1.
+    # Turned into SystemExit(143), it unwinds through the `finally` below instead.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:
         yield settings.model_copy(update={"redis_url": url})
     finally:
         server.stop()
+        log.info("redis.embedded.stopped", url=url)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_with_services(

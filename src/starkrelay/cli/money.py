@@ -34,7 +34,9 @@ def status() -> None:
     from starkrelay.ops.status import status_body
 
     settings = load_or_exit()
-    body = run_with_services(settings, status_body, reads_state=True)
+    body = run_with_services(
+        settings, lambda services: status_body(services.redis, services.keys), reads_state=True
+    )
     console.print_json(data=body, default=str)
 
 
@@ -48,7 +50,8 @@ def reconcile(
     3 when the report finds unexplained outflow (money sent to the destination that no
     credited invoice of ours explains)."""
     from starkrelay.reconciliation.report import print_report
-    from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
+    from starkrelay.reconciliation.service import ReconciliationBusy
+    from starkrelay.wiring import run_reconciliation
 
     settings = load_or_exit()
     first_day: date | None = since.date() if since else None
@@ -111,7 +114,9 @@ def dead_letters_retry(
 ) -> None:
     """Re-drive dead letters as the SAME attempt (same external id), once their cause is
     fixed. An invoice Stark Bank already holds a live transfer for is recorded instead, and
-    nothing is sent. Retrying twice does nothing the second time."""
+    nothing is sent. Retrying twice does nothing the second time. A named invoice without a
+    dead letter (unknown, or already retried) is named on stderr, nothing is retried, and
+    the exit status is 1."""
     from starkrelay.bank.errors import BankError
     from starkrelay.forwarding.dead_letters import list_dead_letters, retry_dead_letters
 
@@ -124,20 +129,26 @@ def dead_letters_retry(
         letters = await list_dead_letters(
             services.redis, services.keys, invoice_ids=None if all_ else invoice
         )
+        missing = sorted(set(invoice or []) - {letter.invoice_id for letter in letters})
+        if missing:  # a typo or a second retry: refuse before re-driving anything
+            return missing, []
         with console.status("Asking Stark Bank about each invoice..."):
             results = await retry_dead_letters(
                 services.redis, services.keys, services.bank, letters
             )
-        return results
+        return [], results
 
     try:
-        results = run_with_services(settings, work, reads_state=True)
+        missing, results = run_with_services(settings, work, reads_state=True)
     except BankError as error:
         fail(f"{error}; nothing retried past that point, run the command again")
         return
-    for invoice_id in sorted(set(invoice or []) - {r.dead_letter.invoice_id for r in results}):
-        console.print(f"invoice {invoice_id}: no dead letter (already retried, or never dead)")
     for result in results:
         letter = result.dead_letter
         detail = f" {result.detail}" if result.detail else ""
         console.print(f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}")
+    if missing:
+        fail(
+            "; ".join(f"invoice {i}: no dead letter (unknown, or already retried)" for i in missing)
+            + "; nothing retried; see `starkrelay dead-letters list`"
+        )

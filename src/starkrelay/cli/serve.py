@@ -1,4 +1,11 @@
-"""Long-running processes: ``serve``, ``api``, ``worker``."""
+"""Long-running processes: ``serve``, ``api``, ``worker``.
+
+Each checks the Stark Bank credentials first (one authenticated call): refused credentials
+print one line naming the variables and exit with status 2; Stark Bank unreachable is logged
+and the check goes on in the background (readiness names ``stark_credentials`` meanwhile).
+A background part that dies stops the process with a non-zero status (1, or 2 for a refusal
+found later), so the orchestrator restarts it.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from starkrelay.cli.common import HostOption, PortOption, app, fail, load_or_exit, with_redis
+from starkrelay.cli.common import (
+    HostOption,
+    PortOption,
+    app,
+    errors,
+    fail,
+    load_or_exit,
+    log,
+    with_redis,
+)
 from starkrelay.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+PRECHECK_SECONDS = 5.0
+"""How long the command line retries an unreachable Stark Bank before starting anyway."""
 
 WorkersOption = Annotated[
     int,
@@ -45,6 +64,7 @@ def api(
     settings = load_or_exit()
     if settings.redis_url is None:
         fail("REDIS_URL: missing; --workers above 1 needs the Redis every process shares")
+    verify_credentials_or_exit(settings)  # once, before the processes start
     uvicorn.run(
         "starkrelay.cli.serve:api_app",
         factory=True,
@@ -63,29 +83,78 @@ def api_app() -> FastAPI:
     return create_app(load_or_exit(), role="api")
 
 
+def verify_credentials_or_exit(settings: Settings) -> bool:
+    """True when Stark Bank accepted the credentials; False when it could not be reached
+    within ``PRECHECK_SECONDS`` (the process checks again in the background). Refused: one
+    line on stderr and exit status 2."""
+    import anyio
+
+    from starkrelay.bank import BankError, BankGateway, BankUnavailableError, RetryPolicy
+    from starkrelay.bank.credentials import credentials_refusal
+
+    bank = BankGateway(settings)
+    policy = RetryPolicy(
+        deadline=min(PRECHECK_SECONDS, settings.bank_retry_deadline_seconds),
+        max_wait=min(1.0, settings.bank_retry_max_wait_seconds),
+    )
+    try:
+        anyio.run(bank.verify_credentials, policy)
+    except BankUnavailableError as error:
+        log.warning("bank.credentials.unverified", error=str(error), note="checking again")
+        return False
+    except BankError as error:
+        line = credentials_refusal(error, settings) or str(error)
+        errors.print(f"starkrelay: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return True
+
+
 def _serve(role: str, host: str, port: int) -> None:
-    import uvicorn
+    settings = load_or_exit()
+    verified = verify_credentials_or_exit(settings)
+    import uvicorn  # after the check: a refusal is reported before the heavy imports
 
     from starkrelay.app import create_app
 
-    settings = load_or_exit()
     with with_redis(settings) as ready:
-        application = create_app(ready, role="serve" if role == "serve" else "api")
-        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        server: uvicorn.Server | None = None
+
+        def stop_server(_: object) -> None:
+            if server is not None:
+                server.should_exit = True
+
+        application = create_app(
+            ready,
+            role="serve" if role == "serve" else "api",
+            on_fatal=stop_server,
+            credentials_verified=verified,
+        )
+        config = uvicorn.Config(
+            application, host=host, port=port, log_config=None, access_log=False
+        )
+        server = uvicorn.Server(config)
+        server.run()
+    fatal = application.state.supervisor.fatal
+    if fatal is not None:
+        raise typer.Exit(fatal.exit_code)
 
 
 @app.command()
 def worker() -> None:
-    """Campaign scheduler, webhook registration and forwarding worker; no inbound traffic."""
+    """Campaign scheduler, webhook registration, forwarding worker and reconciliation; no
+    inbound traffic but ``/metrics`` and health on ``WORKER_METRICS_PORT``."""
     import anyio
 
-    from starkrelay.app import run_worker
-
     settings = load_or_exit()
+    verified = verify_credentials_or_exit(settings)
+    from starkrelay.app import ProcessFailed, run_worker
+
+    exit_code = 0
 
     async def main(ready: Settings) -> None:
         import signal
 
+        nonlocal exit_code
         stop = anyio.Event()
 
         async def on_signal() -> None:
@@ -96,8 +165,13 @@ def worker() -> None:
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(on_signal)
-            await run_worker(ready, stop=stop)
+            try:
+                await run_worker(ready, stop=stop, credentials_verified=verified)
+            except ProcessFailed as failed:
+                exit_code = failed.fatal.exit_code
             tasks.cancel_scope.cancel()
 
     with with_redis(settings) as ready:
         anyio.run(main, ready)
+    if exit_code:
+        raise typer.Exit(exit_code)

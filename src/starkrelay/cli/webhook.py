@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def webhook_ensure() -> None:
     """Make sure exactly one webhook points at API_EXTERNAL_URL + the webhook path."""
     from starkrelay.bank.errors import BankError
-    from starkrelay.bank.registration import RegistrationBusyError, ensure_webhook
+    from starkrelay.registration import RegistrationBusyError, ensure_webhook
 
     settings = load_or_exit()
     url = settings.webhook_url

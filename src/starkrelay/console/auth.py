@@ -58,7 +58,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def console_on(services: ServicesDep) -> Services:
+async def console_on(services: ServicesDep) -> Services:
     """The services, or 404 when no ``ADMIN_TOKEN`` is configured (the console is off)."""
     if services.settings.admin_token is None:
         raise HTTPException(status_code=404, detail="Not Found")

@@ -198,7 +198,7 @@ class Overview:
 
 async def build_overview(services: Services) -> Overview:
     """Everything the overview page shows, read now."""
-    status = await status_body(services)
+    status = await status_body(services.redis, services.keys)
     overview = Overview(status)
     campaign = await load_campaign(services.redis, services.keys)
     bank_error: str | None = None

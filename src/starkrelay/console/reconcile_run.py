@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 from starkrelay.bank import BankError
 from starkrelay.deps import Services
 from starkrelay.ops import metrics
-from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
+from starkrelay.reconciliation.service import ReconciliationBusy
+from starkrelay.wiring import run_reconciliation
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ from starkrelay.demo.verdict import Verdict, print_verdict, sandbox_verdict
 from starkrelay.deps import Services
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.reconciliation.report import MoneyReport, print_report
-from starkrelay.reconciliation.service import run_reconciliation
+from starkrelay.wiring import run_reconciliation
 
 MAX_RECONCILIATIONS = 5
 

@@ -37,7 +37,6 @@ from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
-from starkrelay.deps import Services
 from starkrelay.forwarding.attempts import (
     Attempts,
     first_in,
@@ -46,8 +45,8 @@ from starkrelay.forwarding.attempts import (
 )
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis, Waiter
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, Waiter, redis_hint
 
 log = structlog.get_logger(__name__)
 
@@ -242,23 +241,20 @@ def _item(waiter: Waiter, attempt: int) -> ForwardItem:
     )
 
 
-async def checked_pass(services: Services) -> BalancePass | None:
+async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePass | None:
     """A pass under the lock, when anything waits; None when nothing waits or another
     process holds the lock. The outcome is kept for ``status``."""
-    redis, keys = services.redis, services.keys
     waiting = await store.waiting_count(redis, keys)
-    metrics.BALANCE_WAITING.set(waiting)
     if not waiting:
         return None
     lock, token = keys.balance_wait_lock(), store.new_token()
     if not await store.claim(redis, lock, token, LOCK_SECONDS):
         return None
     try:
-        result = await release_covered(redis, keys, services.bank)
+        result = await release_covered(redis, keys, bank)
         await store.save_balance_check(redis, keys, result.as_fields())
     finally:
         await store.release(redis, lock, token)
-    metrics.BALANCE_WAITING.set(await store.waiting_count(redis, keys))
     log.info(
         "forwarding.balance.checked",
         waiting=result.waiting,
@@ -270,24 +266,56 @@ async def checked_pass(services: Services) -> BalancePass | None:
     return result
 
 
-async def _check_forever(services: Services, stop: anyio.Event) -> None:
-    period = services.settings.forward_balance_check_seconds
+_BEAT_SECONDS = 5.0
+"""Longest silence of the heartbeat while the part waits for its next pass."""
+
+
+async def _check_forever(
+    redis: Redis,
+    keys: Keys,
+    bank: BankGateway,
+    period: float,
+    stop: anyio.Event,
+    heartbeat: Heartbeat | None,
+) -> None:
     while not stop.is_set():
         try:
-            await checked_pass(services)
+            await checked_pass(redis, keys, bank)
         except (BankError, RedisError) as exc:
             log.warning("forwarding.balance.check_failed", error=str(exc), kind=type(exc).__name__)
-        with anyio.move_on_after(period):
-            await stop.wait()
+        next_pass = time.monotonic() + period
+        while not stop.is_set() and time.monotonic() < next_pass:
+            if heartbeat is not None:
+                heartbeat.beat()
+            with anyio.move_on_after(min(_BEAT_SECONDS, next_pass - time.monotonic())):
+                await stop.wait()
 
 
 @asynccontextmanager
-async def balance_waiter(services: Services) -> AsyncIterator[None]:
-    """Background part: every ``FORWARD_BALANCE_CHECK_SECONDS``, release the waiting
-    forwards the balance covers (``checked_pass``)."""
+async def balance_waiter(
+    redis: Redis,
+    keys: Keys,
+    bank: BankGateway,
+    period: float,
+    heartbeat: Heartbeat | None = None,
+    startup: StartupPolicy | None = None,
+) -> AsyncIterator[None]:
+    """Background part: every ``period`` seconds (``FORWARD_BALANCE_CHECK_SECONDS``), release
+    the waiting forwards the balance covers (``checked_pass``); beats ``heartbeat`` at least
+    every few seconds while it waits. Start-up (on enter, when ``startup`` is given) waits
+    until Redis answers, retried per that policy."""
+    if startup is not None:
+        await retry_startup(
+            redis.ping,
+            part=heartbeat or Heartbeat("balance_waiter"),
+            policy=startup,
+            retry_on=(RedisError,),
+            what="Redis",
+            hint=redis_hint,
+        )
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_check_forever, services, stop)
+        tasks.start_soon(_check_forever, redis, keys, bank, period, stop, heartbeat)
         try:
             yield
         finally:

@@ -21,8 +21,7 @@ import structlog
 from starkrelay import store
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.forwarding.items import ForwardItem, external_id_for, parse_external_id, tag_for
-from starkrelay.store import Keys, Redis, RedriveOutcome
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, RedriveOutcome
 
 log = structlog.get_logger(__name__)
 

@@ -12,13 +12,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from starkrelay.webhooks.events import InvoiceSnapshot
+
+class CreditedInvoice(Protocol):
+    """What a forward needs of a credited invoice (a webhook's or Stark Bank's own record)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def amount(self) -> int: ...
+
+    @property
+    def fee(self) -> int: ...
+
 
 _EXTERNAL_ID = re.compile(r"^invoice-(?P<invoice>[0-9A-Za-z_]+)(?:-r(?P<attempt>[1-9][0-9]*))?$")
 
 
-def forward_amount(invoice: InvoiceSnapshot) -> int:
+def forward_amount(invoice: CreditedInvoice) -> int:
     """Cents to forward for a credited invoice: what was paid minus Stark Bank's fee.
 
     ``amount`` in a ``credited`` log already includes discounts, fines and interest. A result
@@ -106,7 +119,7 @@ class ForwardItem:
 
     @classmethod
     def from_credited(
-        cls, invoice: InvoiceSnapshot, *, source: str = "webhook", attempt: int = 0
+        cls, invoice: CreditedInvoice, *, source: str = "webhook", attempt: int = 0
     ) -> ForwardItem:
         return cls(
             invoice_id=invoice.id,

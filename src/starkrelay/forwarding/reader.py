@@ -25,6 +25,10 @@ class Entry:
     item: ForwardItem | None
     deliveries: int
     enqueued_at: float | None
+    event_id: str | None = None
+    """The Stark Bank event that enqueued it (None when reconciliation did)."""
+    workspace_id: str | None = None
+    """The workspace that event claimed to come from (a claim until ownership is read)."""
 
 
 async def ensure_group(redis: Redis, keys: Keys) -> None:
@@ -83,7 +87,7 @@ class StreamReader:
             count=self.batch_size,
             justid=True,
         )
-        claimed = result[1] if isinstance(result, list | tuple) and len(result) > 1 else []
+        claimed = list(result or [])  # with JUSTID, redis-py returns the claimed ids alone
         if claimed:
             log.warning("forwarding.entries.claimed", consumer=self.name, count=len(claimed))
         return len(claimed)
@@ -122,7 +126,14 @@ class StreamReader:
         except ValueError:
             item = None
         enqueued = fields.get("enqueued_at")
-        return Entry(entry_id, item, deliveries, float(enqueued) if enqueued else None)
+        return Entry(
+            entry_id,
+            item,
+            deliveries,
+            float(enqueued) if enqueued else None,
+            event_id=fields.get("event_id") or None,
+            workspace_id=fields.get("workspace_id") or None,
+        )
 
 
 def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

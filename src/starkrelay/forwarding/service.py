@@ -1,4 +1,4 @@
-"""The forwarding worker as a background part of the app (``app.BACKGROUND``).
+"""The forwarding worker as a background part of a process (the app wires it in).
 
 The consumer name is stable per host and process role (``<hostname>-serve``,
 ``<hostname>-worker``) or ``FORWARD_CONSUMER_NAME``, so a restarted process re-reads its own
@@ -17,18 +17,21 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay.deps import Role, Services
-from starkrelay.forwarding.stream_state import refresh_stream_gauges, trim_acknowledged
+from starkrelay.bank import BankGateway
+from starkrelay.forwarding.reader import ensure_group
+from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.settings import Settings
+from starkrelay.store import Keys, Redis, redis_hint
 
 log = structlog.get_logger(__name__)
 
-GAUGE_REFRESH_SECONDS = 5.0
+TRIM_SECONDS = 5.0
 
 
-def consumer_name(settings: Settings, role: Role) -> str:
+def consumer_name(settings: Settings, role: str) -> str:
     """This process's consumer name: ``FORWARD_CONSUMER_NAME`` if set, else
     ``<hostname>-<role>``. The same after a restart; different per host and per role, so
     ``serve`` and ``worker`` on one host never share one. Two processes of the same role on
@@ -36,39 +39,60 @@ def consumer_name(settings: Settings, role: Role) -> str:
     return settings.forward_consumer_name or f"{socket.gethostname()}-{role}"
 
 
-def build_worker(services: Services, name: str | None = None) -> ForwardingWorker:
-    """A worker for this process (consumer ``consumer_name``), or consumer ``name``."""
-    settings = services.settings
+def build_worker(
+    redis: Redis, keys: Keys, bank: BankGateway, settings: Settings, name: str
+) -> ForwardingWorker:
+    """A worker consuming as ``name`` (see ``consumer_name``), configured by ``settings``."""
     return ForwardingWorker(
-        services.redis,
-        services.keys,
-        services.bank,
+        redis,
+        keys,
+        bank,
         Destination.from_settings(settings),
         WorkerConfig.from_settings(settings),
-        name or consumer_name(settings, services.role),
+        name,
     )
 
 
-async def _refresh_gauges_forever(services: Services, stop: anyio.Event) -> None:
+async def _trim_forever(redis: Redis, keys: Keys, stop: anyio.Event) -> None:
     while not stop.is_set():
         try:
-            await trim_acknowledged(services.redis, services.keys)
-            await refresh_stream_gauges(services.redis, services.keys)
+            await trim_acknowledged(redis, keys)
         except RedisError as exc:
-            log.debug("forwarding.gauges.unavailable", error=str(exc))
-        with anyio.move_on_after(GAUGE_REFRESH_SECONDS):
+            log.debug("forwarding.trim.unavailable", error=str(exc))
+        with anyio.move_on_after(TRIM_SECONDS):
             await stop.wait()
 
 
 @asynccontextmanager
-async def forwarding_worker(services: Services) -> AsyncIterator[None]:
-    """Background part: run one ``ForwardingWorker`` until exit. On exit the worker finishes
-    the batch in hand (its entries are acked or stay pending for the next start)."""
-    worker = build_worker(services)
+async def forwarding_worker(
+    worker: ForwardingWorker, startup: StartupPolicy, heartbeat: Heartbeat | None = None
+) -> AsyncIterator[None]:
+    """Background part: run ``worker`` until exit.
+
+    Start-up (on enter) creates the consumer group, retried while Redis is unreachable or
+    refuses us (``startup``); the worker then beats ``heartbeat`` once per round. If
+    the worker's loop ends on its own the part raises, so the process stops. On exit the
+    worker finishes the batch in hand (its entries are acked or stay pending for the next
+    start)."""
+    beats = heartbeat or Heartbeat("forwarding_worker")
+    await retry_startup(
+        lambda: ensure_group(worker.redis, worker.keys),
+        part=beats,
+        policy=startup,
+        retry_on=(RedisError,),
+        what="forward stream consumer group",
+        hint=redis_hint,
+    )
     stop = anyio.Event()
+
+    async def forward_until_stopped() -> None:
+        await worker.run(stop, beat=beats.beat)
+        if not stop.is_set():
+            raise RuntimeError("the forwarding worker's loop ended on its own")
+
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(worker.run, stop)
-        tasks.start_soon(_refresh_gauges_forever, services, stop)
+        tasks.start_soon(forward_until_stopped)
+        tasks.start_soon(_trim_forever, worker.redis, worker.keys, stop)
         try:
             yield
         finally:

@@ -6,7 +6,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import FORWARD_GROUP, Keys, Redis
 
 
@@ -52,17 +51,6 @@ async def stream_state(redis: Redis, keys: Keys) -> StreamState:
         if first:
             oldest = max(0.0, time.time() - int(str(first).split("-")[0]) / 1000)
     return StreamState(int(lag), pending, oldest, dead, int(group.get("consumers", 0)))
-
-
-async def refresh_stream_gauges(redis: Redis, keys: Keys) -> StreamState:
-    """Read the state and publish it as gauges."""
-    state = await stream_state(redis, keys)
-    metrics.STREAM_DEPTH.set(state.depth)
-    metrics.STREAM_LAG.set(state.lag)
-    metrics.STREAM_PENDING.set(state.pending)
-    metrics.STREAM_OLDEST_PENDING_SECONDS.set(state.oldest_pending_seconds)
-    metrics.DEAD_LETTERS.set(state.dead_letters)
-    return state
 
 
 async def trim_acknowledged(redis: Redis, keys: Keys) -> int:

@@ -1,4 +1,4 @@
-"""Building forward transfers and reading Stark Bank's verdict on a refused batch."""
+"""Building forward transfers, and placing the errors of a refused batch on its items."""
 
 from __future__ import annotations
 
@@ -50,36 +50,28 @@ def build_transfer(item: ForwardItem, destination: Destination) -> NewTransfer:
     )
 
 
-def is_duplicate_external_id(error: ProviderError) -> bool:
-    """True when Stark Bank refused an item because its ``external_id`` was already used
-    (a malformed ``external_id`` is a validation error, not a duplicate)."""
-    if error.code.lower() in {"duplicatedexternalid", "duplicateexternalid"}:
-        return True
-    text = error.message.lower()
-    return "external" in text and any(
-        word in text for word in ("duplicat", "already", "unique", "repeated")
-    )
-
-
 @dataclass
 class BatchVerdict:
-    """A refused batch split into what to do with each position.
+    """Where the errors of a refused batch point. Says nothing about what to do: whether an
+    item's transfer exists is decided by looking it up, never by an error's wording.
 
-    ``duplicates``: already forwarded (confirm by tag); ``invalid``: position -> reasons
-    (dead-letter); ``unplaced``: errors naming no position (retry item by item to find out).
+    ``named``: position -> the errors naming it; ``unplaced``: errors naming no position
+    (a batch of one needs none: they name its only item).
     """
 
-    duplicates: set[int] = field(default_factory=set)
-    invalid: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    named: dict[int, list[ProviderError]] = field(default_factory=lambda: defaultdict(list))
     unplaced: list[ProviderError] = field(default_factory=list)
 
-    @property
-    def refused(self) -> set[int]:
-        return self.duplicates | set(self.invalid)
+    def reasons(self, index: int) -> str:
+        """The errors naming `index` as one line (``code: message; ...``)."""
+        return "; ".join(f"{e.code}: {e.message}" for e in self.named.get(index, []))
+
+    def codes(self, index: int) -> set[str]:
+        return {e.code for e in self.named.get(index, [])}
 
 
 def read_refusal(error: BankInputError, batch_size: int) -> BatchVerdict:
-    """Place each provider error on the batch position it names (a batch of one needs none)."""
+    """Place each provider error on the batch position it names."""
     verdict = BatchVerdict()
     for provider_error in error.errors:
         index = error.item_index(provider_error)
@@ -87,9 +79,6 @@ def read_refusal(error: BankInputError, batch_size: int) -> BatchVerdict:
             index = 0
         if index is None or not 0 <= index < batch_size:
             verdict.unplaced.append(provider_error)
-        elif is_duplicate_external_id(provider_error):
-            verdict.duplicates.add(index)
         else:
-            verdict.invalid[index].append(f"{provider_error.code}: {provider_error.message}")
-    verdict.duplicates -= set(verdict.invalid)
+            verdict.named[index].append(provider_error)
     return verdict

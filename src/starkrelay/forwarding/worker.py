@@ -3,9 +3,16 @@
 Delivery is at least once (Redis streams); the money is exactly once because every entry's
 transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated one. Rules:
 
-- an entry is acknowledged only after Stark Bank answered about it (created, refused as a
-  duplicate and confirmed by tag, or refused as invalid and dead-lettered), in the same Lua
-  step that records the outcome;
+- an entry is only a claim: before any transfer, ONE read of the batch's ``credited`` logs
+  with our credentials decides (``ownership.judge_ownership``). An invoice with no credit in
+  our workspace is ``refused`` for the worker (only reconciliation, listing our own credited
+  logs, may reopen it: ``store.reopen_refused``); the others are sent for the RECORD's
+  ``amount - fee``, whatever the entry (the webhook body) said. If the read fails, nothing is sent;
+- a refused create is settled by looking, never by its wording: an item whose attempt's
+  transfer Stark Bank holds is recorded as it; only an item with none is dead-lettered (an
+  error names it) or sent again (refused because of the others);
+- an entry is acknowledged only after Stark Bank answered about it, in the same Lua step that
+  records the outcome;
 - a worker first re-reads its own pending entries (it may have crashed mid-batch), then claims
   entries idle longer than ``FORWARD_CLAIM_IDLE_SECONDS`` from dead workers, then reads new ones;
 - transient errors leave entries pending and back off; after ``FORWARD_MAX_DELIVERIES``
@@ -15,9 +22,8 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
 import anyio
 import structlog
@@ -25,14 +31,16 @@ from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.items import ForwardItem
+from starkrelay.forwarding.ownership import Decision, judge_ownership
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
+from starkrelay.forwarding.workspace import WorkspaceLearner
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import Settings
-from starkrelay.store import FORWARD_GROUP, Keys, Redis
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +55,8 @@ class WorkerConfig:
     block_ms: int
     backoff_max_seconds: float
     backoff_initial_seconds: float = 0.2
+    workspace_id: str | None = None
+    """``STARK_WORKSPACE_ID``: compared with what Stark Bank reports, loudly."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -56,6 +66,7 @@ class WorkerConfig:
             claim_idle_seconds=settings.forward_claim_idle_seconds,
             block_ms=settings.forward_block_ms,
             backoff_max_seconds=settings.bank_retry_max_wait_seconds,
+            workspace_id=settings.stark_workspace_id,
         )
 
 
@@ -83,12 +94,20 @@ class ForwardingWorker:
         )
         self._last_autoclaim = 0.0
         self._failures = 0
+        self.workspace = WorkspaceLearner(redis, keys, bank, config.workspace_id)
+        self._ledger_extra: dict[str, dict[str, str | int]] = {}
+        """Per entry id: ledger fields the ownership read produced, written at settlement."""
 
-    async def run(self, stop: anyio.Event) -> None:
-        """Forward until `stop` is set. Redis or bank outages are logged and waited out."""
-        await ensure_group(self.redis, self.keys)
+    async def run(self, stop: anyio.Event, beat: Callable[[], None] | None = None) -> None:
+        """Forward until `stop` is set. Redis or bank outages are logged and waited out.
+        `beat` is called once per round (the process's liveness watches it). The caller
+        creates the consumer group first (``forwarding.service`` retries it at start)."""
+        await _quietly(ensure_group(self.redis, self.keys))
         log.info("forwarding.worker.started", consumer=self.name)
+        await _quietly(self.workspace.learn_from_bank())
         while not stop.is_set():
+            if beat is not None:
+                beat()
             try:
                 worked = await self.step()
             except RedisError as exc:
@@ -133,32 +152,87 @@ class ForwardingWorker:
 
     # --- forwarding ------------------------------------------------------------------------
     async def forward(self, entries: Sequence[Entry]) -> bool:
-        """Send `entries` (at most 100) in as few transfer.create calls as possible.
+        """Forward `entries` (at most 100): ONE ownership read, then as few transfer.create
+        calls as possible for what Stark Bank confirms.
 
         Returns False when a transient failure left some entries pending."""
+        self._ledger_extra.clear()  # per batch: what an earlier batch left is read again
         live: list[Entry] = []
         for entry in entries:
             if entry.item is None:
-                await self._drop_unreadable(entry)
+                await outcomes.drop_unreadable(self.redis, self.keys, entry)
             elif entry.deliveries > self.config.max_deliveries:
-                await self._dead_letter(entry, await self._last_error(entry), "max_deliveries")
+                reason = await outcomes.last_error(self.redis, self.keys, entry)
+                await outcomes.dead_letter(self.redis, self.keys, entry, reason, "max_deliveries")
             else:
                 live.append(entry)
+        if not live:
+            return True
+        try:
+            confirmed = await self._confirm_ownership(live)
+        except BankError as exc:  # nothing is sent without the read: entries stay pending
+            await outcomes.note_failure(self.redis, self.keys, live, exc)
+            return False
+        return await self._send(_one_entry_per_attempt(confirmed))
+
+    async def _confirm_ownership(self, entries: list[Entry]) -> list[Entry]:
+        """Read the batch's credits from Stark Bank (one call), settle what must not be sent
+        (``refused``, ``skipped``) and return the rest carrying the RECORD's amounts."""
+        items = [_item(e) for e in entries]
+        await self.redis.hincrby(self.keys.forward_counters(), "ownership_calls", 1)
+        try:
+            logs = await self.bank.credited_logs({i.invoice_id for i in items})
+        except BankError:
+            metrics.OWNERSHIP_CALLS.labels("unavailable").inc()
+            raise
+        metrics.OWNERSHIP_CALLS.labels("ok").inc()
+        confirmed: list[Entry] = []
+        refused = []
+        for entry, verdict in zip(entries, judge_ownership(items, logs), strict=True):
+            if verdict.decision is Decision.REFUSE:
+                refused.append((entry, verdict))
+                continue
+            await self.workspace.learn_from_confirmed(entry.workspace_id)
+            if verdict.decision is Decision.SKIP:
+                await outcomes.record_skipped(self.redis, self.keys, entry, verdict)
+                continue
+            if verdict.mismatch:
+                log.warning(
+                    "forwarding.amount.mismatch",
+                    invoice_id=verdict.item.invoice_id,
+                    event_id=entry.event_id,
+                    claimed_amount=verdict.claimed.amount,
+                    recorded_amount=verdict.item.amount,
+                    credited_log_id=verdict.credit.log_id if verdict.credit else None,
+                )
+            self._ledger_extra[entry.id] = outcomes.claimed_fields(verdict)
+            confirmed.append(replace(entry, item=verdict.item))
+        if refused:
+            await outcomes.record_refused(self.redis, self.keys, refused)
+        return confirmed
+
+    async def _send(self, live: list[Entry]) -> bool:
+        """Create transfers for `live` (ownership confirmed); settle every refused item by
+        looking it up. False when a transient failure left entries pending."""
         for _ in range(len(live) + 1):  # each refusal settles at least one item, or stops
             if not live:
                 return True
             try:
                 created = await self._create(live)
             except BankInputError as refusal:
-                remaining = await self._handle_refusal(live, refusal)
+                try:
+                    remaining = await self._handle_refusal(live, refusal)
+                except BankError as exc:  # the look-up failed: look again next round
+                    await outcomes.note_failure(self.redis, self.keys, live, exc)
+                    return False
                 if len(remaining) == len(live):
                     log.error("forwarding.batch.refusal_unreadable", codes=refusal.codes)
-                    await self._note_failure(live, refusal)
+                    await outcomes.note_failure(self.redis, self.keys, live, refusal)
                     return False
                 live = remaining
                 continue
             except BankError as exc:
-                await self._note_failure(live, exc)
+                await outcomes.note_failure(self.redis, self.keys, live, exc)
                 return False
             await self._settle_created(live, created)
             return True
@@ -194,52 +268,54 @@ class ForwardingWorker:
                 metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
 
     async def _handle_refusal(self, entries: list[Entry], refusal: BankInputError) -> list[Entry]:
-        """Settle each refused item on its own; return the entries to send again."""
-        verdict = read_refusal(refusal, len(entries))
-        if verdict.unplaced and len(entries) > 1:
+        """Settle a refused batch by looking, whatever the refusal says: an item whose
+        attempt's transfer Stark Bank holds (tag ``invoice:<id>``, same ``external_id``) is
+        recorded as that transfer; an item with none is dead-lettered if an error names it
+        (or waits, for a short balance), else sent again. Returns the entries to send again.
+        Raises ``BankError`` when the look-up fails (nothing settled)."""
+        holding = await self._record_existing(entries)
+        verdict = read_refusal(refusal, len(entries))  # a batch of one: errors name it
+        missing = [(i, e) for i, e in enumerate(entries) if e.id not in holding]
+        if verdict.unplaced and missing:
             log.warning("forwarding.batch.unplaced_errors", codes=refusal.codes, size=len(entries))
-            for entry in entries:  # find out item by item
-                await self.forward([entry])
+            for _, entry in missing:  # find out item by item
+                await self._send([entry])
             return []
         balance = balance_refusals(refusal, len(entries))
-        if balance:
-            reason = "; ".join(f"{e.code}: {e.message}" for e in refusal.errors)
-            await self._wait_for_balance([entries[i] for i in sorted(balance)], reason)
-            if len(entries) == 1:
-                return []
-        if verdict.unplaced:
-            reason = "; ".join(f"{e.code}: {e.message}" for e in verdict.unplaced)
-            await self._dead_letter(entries[0], reason, "refused")
-            return []
-        for index in balance:
-            verdict.invalid.pop(index, None)
-        for index, reasons in verdict.invalid.items():
-            await self._dead_letter(entries[index], "; ".join(reasons), "refused")
-        if verdict.duplicates:
-            await self._confirm_duplicates([entries[i] for i in sorted(verdict.duplicates)])
-        return [e for i, e in enumerate(entries) if i not in verdict.refused | balance]
+        again: list[Entry] = []
+        for index, entry in missing:
+            if index not in verdict.named:
+                again.append(entry)  # refused because of the others: send again
+            elif index in balance:
+                await self._wait_for_balance([entry], verdict.reasons(index))
+            else:
+                reason = verdict.reasons(index)
+                await outcomes.dead_letter(self.redis, self.keys, entry, reason, "refused")
+        return again
 
     async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
         """Refused for lack of balance: each entry is acknowledged and its invoice waits
         (ledger ``waiting``), spending no re-send budget; ``balance_wait`` sends it again."""
         await park(self.redis, self.keys, [(e.id, _item(e)) for e in entries], reason)
 
-    async def _confirm_duplicates(self, entries: Sequence[Entry]) -> None:
-        """An ``external_id`` already used means this attempt's transfer exists: find it by
-        tag and record it. If it cannot be found the entries stay pending for a later look."""
+    async def _record_existing(self, entries: Sequence[Entry]) -> set[str]:
+        """Look the attempts of `entries` up at Stark Bank (by tag, then ``external_id``) and
+        record each transfer found as its attempt's. Returns the ids of the entries settled."""
         items = [_item(e) for e in entries]
         found = await self.bank.find_transfers(
             tags=sorted({i.tag for i in items}), external_ids=[i.external_id for i in items]
         )
         by_external = {t.external_id: t for t in found}
-        now = time.time()
+        by_stage: dict[str, list[tuple[Entry, Transfer]]] = {}
         for entry, item in zip(entries, items, strict=True):
             transfer = by_external.get(item.external_id)
-            if transfer is None:
-                log.error("forwarding.duplicate.not_found", external_id=item.external_id)
-                continue
-            stage = _STATUS_STAGE.get(transfer.status, "sent")
-            await self._settle([(entry, transfer)], stage, now, confirmed=True)
+            if transfer is not None:
+                stage = _STATUS_STAGE.get(transfer.status, "sent")
+                by_stage.setdefault(stage, []).append((entry, transfer))
+        now = time.time()
+        for stage, settled in by_stage.items():
+            await self._settle(settled, stage, now, confirmed=True)
+        return {entry.id for settled in by_stage.values() for entry, _ in settled}
 
     async def _settle(
         self,
@@ -262,7 +338,8 @@ class ForwardingWorker:
                     amount=0 if confirmed else item.amount,
                     now=now,
                     ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-                    ledger_fields={
+                    ledger_fields=self._ledger_extra.pop(entry.id, {})
+                    | {
                         f"transfer:{item.attempt}": transfer.id,
                         f"transfer_status:{item.attempt}": transfer.status,
                         f"external_id:{item.attempt}": item.external_id,
@@ -272,12 +349,14 @@ class ForwardingWorker:
             )
         firsts = await store.settle_forwards(self.redis, self.keys, settlements)
         outcome = "confirmed_duplicate" if confirmed else "sent"
-        for (entry, transfer), first in zip(settled, firsts, strict=True):
+        for (entry, transfer), first, settlement in zip(settled, firsts, settlements, strict=True):
             item = _item(entry)
             if first:
                 metrics.TRANSFERS.labels(outcome).inc()
                 if not confirmed:
                     metrics.FORWARDED_CENTS.inc(item.amount)
+                if "claimed_amount" in settlement.ledger_fields:
+                    metrics.AMOUNT_MISMATCHES.inc()
             log.info(
                 "forwarding.transfer.confirmed" if confirmed else "forwarding.transfer.created",
                 invoice_id=item.invoice_id,
@@ -286,65 +365,6 @@ class ForwardingWorker:
                 amount=item.amount,
                 deliveries=entry.deliveries,
             )
-
-    # --- failures --------------------------------------------------------------------------
-    async def _note_failure(self, entries: Sequence[Entry], exc: BankError) -> None:
-        log.warning("forwarding.batch.unavailable", size=len(entries), error=str(exc))
-        for entry in entries:
-            item = _item(entry)
-            await store.intake_event(
-                self.redis,
-                self.keys,
-                event_id=None,
-                event_ttl_seconds=0,
-                action="record",
-                invoice_id=item.invoice_id,
-                now=time.time(),
-                ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-                ledger_fields={"last_error": str(exc)[:300]},
-            )
-
-    async def _last_error(self, entry: Entry) -> str:
-        if entry.item is None:
-            return "unreadable entry"
-        ledger = self.keys.webhook_ledger(entry.item.invoice_id)
-        error = cast(str | None, await self.redis.hget(ledger, "last_error"))
-        return f"gave up after {entry.deliveries - 1} deliveries; last error: {error or 'none'}"
-
-    async def _dead_letter(self, entry: Entry, reason: str, kind: str) -> None:
-        item = _item(entry)
-        settlement = store.Settlement(
-            entry_id=entry.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            stage="dead",
-            amount=item.amount,
-            now=time.time(),
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields={"dead_reason": reason[:500]},
-            dead_letter=item.to_fields()
-            | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
-        )
-        await store.settle_forward(self.redis, self.keys, settlement)
-        metrics.TRANSFERS.labels("dead").inc()
-        log.error(
-            "forwarding.item.dead_lettered",
-            invoice_id=item.invoice_id,
-            external_id=item.external_id,
-            kind=kind,
-            reason=reason,
-        )
-
-    async def _drop_unreadable(self, entry: Entry) -> None:
-        stream = self.keys.forward_stream()
-        raw = await self.redis.xrange(stream, entry.id, entry.id)
-        fields: dict[str, str] = (
-            {str(k): str(v) for k, v in (raw[0][1] or {}).items()} if raw else {}
-        )
-        fields |= {"entry_id": entry.id, "kind": "unreadable", "reason": "unreadable"}
-        await self.redis.xadd(self.keys.forward_dead_letters(), dict(fields.items()))
-        await self.redis.xack(stream, FORWARD_GROUP, entry.id)
-        log.error("forwarding.entry.unreadable", entry_id=entry.id)
 
     async def _backoff(self) -> None:
         wait = min(
@@ -359,6 +379,24 @@ async def _quietly(step: Awaitable[None]) -> None:
         await step
     except RedisError as exc:
         log.warning("forwarding.worker.redis_unavailable", error=str(exc))
+
+
+def _one_entry_per_attempt(entries: list[Entry]) -> list[Entry]:
+    """The first entry of each attempt. Two entries of one attempt in a batch (a lost entry
+    re-enqueued that was not lost after all) would make Stark Bank refuse the whole create;
+    the later ones stay pending and are settled next round by looking their transfer up."""
+    seen: set[str] = set()
+    first: list[Entry] = []
+    for entry in entries:
+        external_id = _item(entry).external_id
+        if external_id in seen:
+            log.info(
+                "forwarding.entry.same_attempt_later", entry_id=entry.id, external_id=external_id
+            )
+            continue
+        seen.add(external_id)
+        first.append(entry)
+    return first
 
 
 def _item(entry: Entry) -> ForwardItem:

@@ -22,11 +22,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError
-from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.invoicing.lifecycle import CampaignRecoveryError, current_campaign
 from starkrelay.ops import metrics
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.store import redis_hint
 
 log = structlog.get_logger("starkrelay.invoicing")
 
@@ -44,11 +45,8 @@ class CampaignRunner:
     re-reading a long (endless) campaign's history on every tick; forgets it when the campaign
     changes or is re-adopted (Redis lost the outcomes, every slot is looked at again)."""
 
-    def __init__(self, services: Services, issuer: SlotIssuer | None = None) -> None:
-        self.services = services
-        self.issuer = issuer or SlotIssuer(
-            services.settings, services.redis, services.keys, services.bank
-        )
+    def __init__(self, issuer: SlotIssuer) -> None:
+        self.issuer = issuer
         self._seen: tuple[str, float | None] | None = None
         self._first_open = 0
         self._announced_end: str | None = None
@@ -68,7 +66,7 @@ class CampaignRunner:
         return outcomes
 
     async def _tick(self) -> list[SlotOutcome]:
-        s = self.services
+        s = self.issuer
         campaign = await current_campaign(
             s.redis, s.keys, s.settings, s.bank, now=self.issuer.clock()
         )
@@ -103,15 +101,32 @@ class CampaignRunner:
 
 @asynccontextmanager
 async def campaign_scheduler(
-    services: Services, runner: CampaignRunner | None = None
+    job: CampaignRunner, heartbeat: Heartbeat | None = None
 ) -> AsyncIterator[None]:
-    """Background part: run ``CampaignRunner.tick`` periodically until exit."""
-    job = runner or CampaignRunner(services)
-    settings = services.settings
+    """Background part: run ``job.tick`` periodically until exit.
+
+    Start-up (on enter) waits until Redis answers (retried per ``STARTUP_RETRY_*``); every
+    tick then beats ``heartbeat``, so a tick that hangs (and holds back the next ones) shows
+    as a stale part."""
+    beats = heartbeat or Heartbeat("campaign_scheduler")
+    settings = job.issuer.settings
+    await retry_startup(
+        job.issuer.redis.ping,
+        part=beats,
+        policy=StartupPolicy.from_settings(settings),
+        retry_on=(RedisError,),
+        what="Redis",
+        hint=redis_hint,
+    )
+
+    async def tick() -> None:
+        beats.beat()
+        await job.tick()
+
     every = tick_seconds(settings.campaign_interval_seconds, settings.campaign_grace_seconds)
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
     scheduler.add_job(
-        job.tick,
+        tick,
         IntervalTrigger(seconds=every),
         id="campaign.tick",
         max_instances=1,

@@ -1,1 +1,1 @@
-"""Operations: health and readiness, Prometheus metrics, logging."""
+"""Operations: health and readiness, Prometheus metrics, status, the going-live doctor."""

@@ -1,15 +1,43 @@
-"""The Prometheus registry and the metrics of the service.
+"""The Prometheus registry and the process's own metrics.
 
-Every metric lives in ``REGISTRY`` (not the process-global default), so ``GET /metrics``
-shows exactly these and tests can import this module freely. Features add their own metrics
-here or in their own module, registering them with ``registry=REGISTRY``.
+Every metric lives in ``REGISTRY`` (not the process-global default), so ``GET /metrics`` shows
+exactly these and tests can import this module freely. Features add their own metrics here or
+in their own module, registering them with ``registry=REGISTRY``.
+
+What a caller may rely on:
+
+- Counters and histograms here count what THIS process did; gauges that describe state shared
+  by every replica (queue, dead letters, ledger stages, last money report, campaign progress)
+  are not here: ``ops.shared_state`` reads them from Redis at scrape time.
+- No ``_created`` series: they double the series count and nothing alerts on them.
+- Label values are bounded: a feature that labels by something from outside (an event's
+  subscription, a path) maps it to a fixed set first.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from starkrelay import __version__
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+BUILD_INFO = Gauge(
+    "starkrelay_build_info",
+    "Always 1; the label names the running version of starkrelay.",
+    ["version"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version=__version__).set(1)
 
 INVOICES_ISSUED = Counter(
     "starkrelay_invoices_issued",
@@ -18,7 +46,7 @@ INVOICES_ISSUED = Counter(
 )
 CAMPAIGN_SLOTS = Counter(
     "starkrelay_campaign_slots",
-    "Campaign slots resolved, by outcome (issued, recovered, skipped, failed).",
+    "Campaign slots resolved by this process, by outcome (issued, recovered, skipped, failed).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -37,7 +65,7 @@ BANK_ERRORS = Counter(
 )
 REDIS_UP = Gauge(
     "starkrelay_redis_up",
-    "1 when Redis answered the last readiness probe or campaign tick, else 0.",
+    "1 when Redis answered this process's last readiness probe or campaign tick, else 0.",
     registry=REGISTRY,
 )
 PUBLIC_KEY_LOADED = Gauge(
@@ -45,8 +73,17 @@ PUBLIC_KEY_LOADED = Gauge(
     "1 when the Stark Bank public key (for webhook signatures) is loaded, else 0.",
     registry=REGISTRY,
 )
+HTTP_REQUEST_DURATION = Histogram(
+    "starkrelay_http_request_duration_seconds",
+    "HTTP requests served, by method, route template (unmatched when no route matched) and "
+    "status code; until the response is sent.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:
-    """The registry in the Prometheus text format."""
+    """This process's registry alone, in the Prometheus text format (no shared state; the
+    ``/metrics`` route uses ``ops.scrape.render_metrics``)."""
     return generate_latest(REGISTRY)

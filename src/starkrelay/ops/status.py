@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from starkrelay import store
-from starkrelay.deps import Services, ServicesDep
-from starkrelay.forwarding.stream_state import refresh_stream_gauges
+from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
+from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.reconciliation.report import load_report
@@ -29,9 +29,9 @@ from starkrelay.store import FORWARD_STAGES, Keys, Redis
 router = APIRouter(tags=["operations"])
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
+async def require_admin(request: Request, settings: SettingsDep) -> None:
     """404 when no ``ADMIN_TOKEN`` is configured; 401 unless the Bearer token matches."""
-    token = services.settings.admin_token
+    token = settings.admin_token
     if token is None:
         raise HTTPException(status_code=404, detail="Not Found")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -69,12 +69,11 @@ async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
     }
 
 
-async def status_body(services: Services) -> dict[str, Any]:
+async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
-    redis, keys = services.redis, services.keys
     stages = await redis.hgetall(keys.ledger_stages())
     counters = await redis.hgetall(keys.forward_counters())
-    stream = await refresh_stream_gauges(redis, keys)
+    stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
     waiting = await store.list_waiting(redis, keys)
@@ -83,7 +82,9 @@ async def status_body(services: Services) -> dict[str, Any]:
         "campaign": await campaign_progress(redis, keys),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
         "forwarding": {
+            "ownership_calls": int(counters.get("ownership_calls", 0)),
             "transfer_calls": int(counters.get("transfer_calls", 0)),
+            "items_refused": int(counters.get("items_refused", 0)),
             "items_sent": int(counters.get("items_sent", 0)),
             "cents_sent": int(counters.get("cents_sent", 0)),
             "items_dead": int(counters.get("items_dead", 0)),
@@ -111,20 +112,23 @@ async def status_body(services: Services) -> dict[str, Any]:
 
 
 @router.get("/api/v1/status")
-async def status(_: AdminDep, services: ServicesDep) -> dict[str, Any]:
+async def status(_: AdminDep, redis: RedisDep, keys: KeysDep) -> dict[str, Any]:
     """Campaign progress, counts per stage, queue depth, dead letters, last money report."""
-    return await status_body(services)
+    return await status_body(redis, keys)
 
 
 @router.post("/api/v1/admin/reconcile")
 async def reconcile_now(
     _: AdminDep,
-    services: ServicesDep,
+    redis: RedisDep,
+    keys: KeysDep,
+    bank: BankDep,
+    settings: SettingsDep,
     since: Annotated[date | None, Query(description="first day (YYYY-MM-DD)")] = None,
 ) -> JSONResponse:
     """Run a reconciliation now and return its money report (409 if one is running)."""
     try:
-        report = await run_reconciliation(services, since)
+        report = await run_reconciliation(redis, keys, bank, settings, since)
     except ReconciliationBusy as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return JSONResponse(report.__dict__)

@@ -23,7 +23,6 @@ from rich.table import Table
 
 from starkrelay.bank import Transfer
 from starkrelay.forwarding.items import parse_external_id
-from starkrelay.ops import relay_metrics as metrics
 from starkrelay.store import Keys, Redis
 
 _PENDING_STATUSES = {"created", "processing"}
@@ -54,10 +53,15 @@ class MoneyReport:
     dead_lettered: int = 0
     skipped: int = 0
     events_marked_delivered: int = 0
+    events_refused: list[dict[str, str]] = field(default_factory=list)
+    """Undelivered events the sweep could not take (id, reason); left undelivered."""
     enqueued_missing: int = 0
     resent: int = 0
     lost_requeued: int = 0
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
+    refused_reopened: int = 0
+    """Invoices the worker's ownership read refused while our own credited logs list them:
+    re-enqueued as the same attempt (``store.reopen_refused``)."""
     waiting: int = 0
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0
@@ -144,25 +148,16 @@ def judge_invoice(
         disagree("credited but no forward transfer and no record of one", stage=stage or "none")
 
 
-def publish(report: MoneyReport) -> None:
-    """Expose the report's lines as metrics."""
-    for line in MoneyReport.LINES:
-        metrics.REPORT_CENTS.labels(line).set(getattr(report, line))
-    metrics.REPORT_DISAGREEMENTS.set(len(report.disagreements))
-    metrics.REPORT_UNEXPLAINED_CENTS.set(report.unexplained_outflow)
-    metrics.REPORT_UNEXPLAINED_TRANSFERS.set(len(report.unexplained))
-
-
 async def store_report(redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30) -> None:
-    """Store `report` as the last one and at the head of the history, which keeps the newest
-    `history` reports (``RECONCILE_REPORT_HISTORY``); one transaction."""
+    """Store `report` as the last one (every replica's ``/metrics`` reads it from there) and
+    at the head of the history, which keeps the newest `history` reports
+    (``RECONCILE_REPORT_HISTORY``); one transaction."""
     text = report.to_json()
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(keys.reconcile_report(), text)
         pipe.lpush(keys.reconcile_report_history(), text)
         pipe.ltrim(keys.reconcile_report_history(), 0, max(1, history) - 1)
         await pipe.execute()
-    publish(report)
 
 
 async def load_report_history(redis: Redis, keys: Keys) -> list[MoneyReport]:

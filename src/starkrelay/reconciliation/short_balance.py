@@ -18,8 +18,7 @@ import structlog
 from starkrelay import store
 from starkrelay.bank import BankGateway
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure
-from starkrelay.store import Keys, Redis
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 
 log = structlog.get_logger(__name__)
 

@@ -4,8 +4,12 @@ Steps, each idempotent (running the sweep twice, or in two replicas, changes not
 
 a. undelivered events go through ``intake.take_event`` (the webhook path) and are marked
    delivered only after it returned, i.e. after their work is durably enqueued or recorded;
+   an event that cannot be taken (malformed, or refused by the intake) is skipped, left
+   undelivered, logged and listed in the report's ``events_refused``; the sweep goes on;
 b. every ``credited`` invoice log since ``since`` without a forward transfer is enqueued
-   (attempt 0, guarded by the same per-invoice claim as the webhook);
+   (attempt 0, guarded by the same per-invoice claim as the webhook); one the worker's
+   ownership read refused although this listing, read with our credentials, shows it
+   credited is re-enqueued as the same attempt (``store.reopen_refused``);
 c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
    is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends`` (plus the
    re-sends the balance wait made). An attempt with any ``success`` transfer is settled and one
@@ -31,6 +35,7 @@ from datetime import date
 from typing import Any, cast
 
 import structlog
+from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway
@@ -45,11 +50,14 @@ from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.outflow import unexplained_outflow
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
 from starkrelay.reconciliation.short_balance import balance_failures, park_failed
-from starkrelay.store import Keys, Redis
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 from starkrelay.webhooks.events import MalformedEvent, parse_event
-from starkrelay.webhooks.intake import LEDGER_TTL_SECONDS, IntakePolicy, take_event
+from starkrelay.webhooks.intake import IntakePolicy, take_event
 
 log = structlog.get_logger(__name__)
+
+MAX_REFUSED_LISTED = 100
+"""At most this many refused events are listed in one report (all are logged)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,15 @@ class SweepConfig:
 
 
 async def sweep_undelivered_events(
-    redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
+    redis: Redis,
+    keys: Keys,
+    bank: BankGateway,
+    config: SweepConfig,
+    refused: list[dict[str, str]] | None = None,
 ) -> int:
     """Take every undelivered event since `config.since`, then mark it delivered.
-    Returns how many were marked. A Redis failure stops the sweep before any mark."""
+    Returns how many were marked. A Redis failure stops the sweep before any mark; an event
+    that cannot be taken is skipped (not marked) and appended to `refused` (id, reason)."""
     events: list[dict[str, Any]] = [e async for e in bank.iter_undelivered_events(config.since)]
     policy = IntakePolicy(replay_window_seconds=config.replay_window_seconds)
     marked = 0
@@ -77,11 +90,18 @@ async def sweep_undelivered_events(
         try:
             event = parse_event(raw)
         except MalformedEvent as exc:
-            log.error("reconcile.event.malformed", event_id=raw.get("id"), reason=str(exc))
+            _refuse(refused, raw, str(exc))
             continue
         if config.workspace_id is not None and event.workspace_id != config.workspace_id:
             continue
-        outcome = await take_event(redis, keys, event, policy, source="reconcile")
+        try:
+            outcome = await take_event(redis, keys, event, policy, source="reconcile")
+        except RedisError:
+            raise
+        except Exception as exc:  # one event's problem must not stop every later sweep
+            log.exception("reconcile.event.failed", event_id=event.id)
+            _refuse(refused, raw, f"could not be taken ({type(exc).__name__})")
+            continue
         try:
             await bank.mark_event_delivered(event.id)
         except BankError as exc:
@@ -90,6 +110,14 @@ async def sweep_undelivered_events(
         marked += 1
         log.info("reconcile.event.delivered", event_id=event.id, outcome=outcome.value)
     return marked
+
+
+def _refuse(refused: list[dict[str, str]] | None, raw: dict[str, Any], reason: str) -> None:
+    """Log and list one event the sweep skips; the id is shown escaped and cut short."""
+    event_id = str(raw.get("id")).encode("utf-8", "backslashreplace").decode()[:80]
+    log.error("reconcile.event.refused", event_id=event_id, reason=reason)
+    if refused is not None and len(refused) < MAX_REFUSED_LISTED:
+        refused.append({"event_id": event_id, "reason": reason})
 
 
 async def credited_invoices(bank: BankGateway, since: date) -> dict[str, CreditedInvoice]:
@@ -116,6 +144,34 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
         ledger_fields={"amount": item.amount, "gross_amount": item.gross_amount, "fee": item.fee},
     )
     return code == 1
+
+
+async def _reopen_refused(
+    redis: Redis, keys: Keys, base: ForwardItem, ledger: dict[str, str]
+) -> bool:
+    """Step b for an invoice the worker refused although our own credited logs list it (its
+    ownership read missed the credit): the same attempt is enqueued again."""
+    attempt = int(ledger.get("attempt", "0"))
+    now = time.time()
+    stream_id = await store.reopen_refused(
+        redis,
+        keys,
+        invoice_id=base.invoice_id,
+        attempt=attempt,
+        now=now,
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        stream_fields=_with(base, attempt, "reconcile").to_fields() | {"enqueued_at": f"{now:.6f}"},
+    )
+    if stream_id is None:
+        return False
+    log.warning(
+        "reconcile.refused.reopened",
+        invoice_id=base.invoice_id,
+        attempt=attempt,
+        refused_reason=ledger.get("refused_reason"),
+        stream_id=stream_id,
+    )
+    return True
 
 
 async def _requeue_if_lost(
@@ -174,7 +230,9 @@ async def reconcile(
 ) -> MoneyReport:
     """Run steps a-f once and return the report (not stored; see ``service``)."""
     report = new_report(config.since)
-    report.events_marked_delivered = await sweep_undelivered_events(redis, keys, bank, config)
+    report.events_marked_delivered = await sweep_undelivered_events(
+        redis, keys, bank, config, report.events_refused
+    )
     credited = await credited_invoices(bank, config.since)
     listed = unique_transfers(await bank.find_transfers(after=config.since))
     transfers = forward_attempts(listed)
@@ -200,6 +258,9 @@ async def reconcile(
                 if enqueued:
                     report.enqueued_missing += 1
                     log.warning("reconcile.credit.enqueued", invoice_id=invoice_id)
+                elif ledgers[invoice_id].get("stage") == "refused":
+                    enqueued = await _reopen_refused(redis, keys, base, ledgers[invoice_id])
+                    report.refused_reopened += enqueued
             elif (attempt := resendable.get(invoice_id)) is not None:
                 latest = max(attempts)
                 if any(t.id in short for t in attempts[latest]):

@@ -7,9 +7,13 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``ledger``: the invoice ledger and forward stream scripts (``intake_event``,
   ``settle_forwards``, ``requeue_lost_entry``);
+- ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
+  ``learned_workspace_id``);
 - ``dead_letters``: re-driving a dead letter (``redrive_dead_letter``,
   ``record_dead_letter_transfer``);
 - ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
+- ``server_info``: what the server says about itself (``server_facts``: version, eviction
+  policy, persistence), for ``starkrelay doctor``;
 - ``waiting``: forwards waiting for the balance (``list_waiting``, ``release_waiting``,
   ``record_waiting_transfer``).
 
@@ -24,6 +28,7 @@ from starkrelay.store.connection import (
     connect,
     connect_from_settings,
     redis_answers,
+    redis_hint,
 )
 from starkrelay.store.dead_letters import (
     RedriveOutcome,
@@ -35,6 +40,7 @@ from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.ledger import (
     FORWARD_GROUP,
     FORWARD_STAGES,
+    LEDGER_TTL_SECONDS,
     RequeueOutcome,
     Settlement,
     intake_event,
@@ -42,6 +48,8 @@ from starkrelay.store.ledger import (
     settle_forward,
     settle_forwards,
 )
+from starkrelay.store.refusals import reopen_refused
+from starkrelay.store.server_info import ServerFacts, server_facts
 from starkrelay.store.waiting import (
     ReleaseOutcome,
     Waiter,
@@ -52,17 +60,20 @@ from starkrelay.store.waiting import (
     save_balance_check,
     waiting_count,
 )
+from starkrelay.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",
     "FORWARD_GROUP",
     "FORWARD_STAGES",
+    "LEDGER_TTL_SECONDS",
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",
     "RedriveOutcome",
     "ReleaseOutcome",
     "RequeueOutcome",
+    "ServerFacts",
     "Settlement",
     "Waiter",
     "claim",
@@ -73,6 +84,8 @@ __all__ = [
     "intake_event",
     "keys_from_settings",
     "last_balance_check",
+    "learn_workspace_id",
+    "learned_workspace_id",
     "list_waiting",
     "load_deliveries",
     "new_token",
@@ -80,11 +93,14 @@ __all__ = [
     "record_delivery",
     "record_waiting_transfer",
     "redis_answers",
+    "redis_hint",
     "redrive_dead_letter",
     "release",
     "release_waiting",
+    "reopen_refused",
     "requeue_lost_entry",
     "save_balance_check",
+    "server_facts",
     "settle_forward",
     "settle_forwards",
     "waiting_count",

@@ -52,6 +52,21 @@ def connect_from_settings(settings: Settings) -> Redis:
     )
 
 
+def redis_hint(error: BaseException) -> str | None:
+    """What an operator should check for a Redis ``error`` at start, naming the setting."""
+    from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(error, AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return "Redis refused the password: check REDIS_PASSWORD (or the one in REDIS_URL)"
+    if "NOAUTH" in str(error):
+        return "Redis wants a password: set REDIS_PASSWORD (or put it in REDIS_URL)"
+    if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
+        return "Redis does not answer at REDIS_URL: is it running and reachable?"
+    return None
+
+
 async def redis_answers(redis: Redis) -> bool:
     """True when Redis answers PING now; never raises."""
     try:

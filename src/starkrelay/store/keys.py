@@ -43,6 +43,12 @@ class Keys:
         """String with expiry: the owner token of the process working on a slot."""
         return self.key("campaign", campaign_id, "slot", slot, "claim")
 
+    # --- our Stark Bank workspace ------------------------------------------------------------
+    def workspace_id(self) -> str:
+        """String: the id of our Stark Bank workspace, as Stark Bank's own records name it
+        (learned with our credentials; never from an unconfirmed webhook)."""
+        return self.key("workspace", "id")
+
     # --- webhook registration -----------------------------------------------------------------
     def webhook_registration_lock(self) -> str:
         """String with expiry: owner token of the process registering the Stark Bank webhook."""

@@ -1,12 +1,14 @@
 """The invoice ledger and the forward stream: the Lua scripts that must run atomically.
 
 Each invoice has a ledger hash with a forward ``stage`` and the ``attempt`` it refers to.
-A stage only moves forward: a later attempt always wins; within one attempt the rank must
-grow (queued < sent < failed|dead|skipped < success); ``success`` is final. So events that
-arrive out of order (a transfer's ``success`` before the worker recorded ``sent``) never move
-an invoice backwards. ``ledger_stages`` counts invoices per stage and changes only here and
-in ``dead_letters`` (the one explicit way out of ``dead``: a person re-drives it to ``queued``,
-or records the transfer Stark Bank already holds as ``sent``/``success``).
+A stage only moves forward: a later attempt always wins; within one attempt the rank must grow
+(queued < sent < failed|dead|skipped < waiting < success); ``success`` and ``refused`` (Stark
+Bank, read with our credentials, has no credit of that invoice in our workspace: nothing is
+ever sent for it) are final. So events that arrive out of order (a transfer's ``success``
+before the worker recorded ``sent``) never move an invoice backwards. ``ledger_stages`` counts
+invoices per stage and changes only here and in ``dead_letters`` (the one explicit way out of
+``dead``: a person re-drives it to ``queued``, or records the transfer Stark Bank already holds
+as ``sent``/``success``).
 """
 
 from __future__ import annotations
@@ -27,19 +29,23 @@ from starkrelay.store.keys import Keys
 FORWARD_GROUP = "forwarders"
 """Consumer group of the forward stream."""
 
-FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "waiting", "success")
+FORWARD_STAGES = ("queued", "sent", "failed", "dead", "skipped", "waiting", "success", "refused")
 """``waiting``: the attempt was refused or failed for lack of balance; it sits in the waiting
 index (``Keys.forward_waiting``) until ``forwarding.balance_wait`` re-sends it. It outranks
 ``failed`` (it is a failure with a known, temporary cause) and only ``release_waiting`` (or a
-later attempt, or ``success``) moves an invoice out of it."""
+later attempt, or ``success``) moves an invoice out of it. ``refused``: Stark Bank, read with
+our credentials, has no credit of that invoice in our workspace; final, nothing is sent."""
+
+LEDGER_TTL_SECONDS = 120 * 86400
+"""Invoice ledger records live this long after their last change (well past any lookback)."""
 
 _ADVANCE_LUA = """
-local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, waiting=4, success=5}
+local RANK = {queued=1, sent=2, failed=3, dead=3, skipped=3, waiting=4, success=5, refused=5}
 local function advance(ledger, stages, index, invoice_id, attempt, stage, now, waiting)
   local cur = redis.call('HMGET', ledger, 'stage', 'attempt')
   local cs, ca = cur[1], tonumber(cur[2])
   if cs then
-    if cs == 'success' then return 0 end
+    if cs == 'success' or cs == 'refused' then return 0 end
     if ca and attempt < ca then return 0 end
     if ca and attempt == ca and RANK[stage] <= (RANK[cs] or 0) then return 0 end
     redis.call('HINCRBY', stages, cs, -1)

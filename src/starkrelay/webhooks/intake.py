@@ -26,13 +26,10 @@ from redis.exceptions import RedisError
 from starkrelay import store
 from starkrelay.forwarding.items import ForwardItem, is_balance_failure, parse_external_id
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis
+from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 from starkrelay.webhooks.events import Event
 
 log = structlog.get_logger(__name__)
-
-LEDGER_TTL_SECONDS = 120 * 86400
-"""Invoice ledger records live this long after their last change (well past any lookback)."""
 
 _CLAIM_MARGIN_SECONDS = 86400
 """Event claims outlive the replay window by this much, to absorb clock skew."""
@@ -57,7 +54,8 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     """This event id was already taken: nothing done."""
     IGNORED = "ignored"
-    """Claimed, but nothing of ours to do (another subscription, someone else's transfer)."""
+    """Claimed, but nothing of ours to do (a subscription or log type we do not act on,
+    someone else's transfer)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ async def _take_event(
     redis: Redis, keys: Keys, event: Event, policy: IntakePolicy, *, source: str
 ) -> Outcome:
     now = time.time()
-    metrics.EVENTS.labels(event.subscription, event.log_type or "unknown").inc()
+    metrics.EVENTS.labels(event.metric_subscription, event.metric_log_type).inc()
     claim_and = functools.partial(
         store.intake_event,
         redis,
@@ -150,7 +148,9 @@ async def _take_event(
                     action="forward",
                     invoice_id=invoice.id,
                     outcome="enqueued",
-                    stream_fields=item.to_fields() | {"enqueued_at": str(now)},
+                    stream_fields=item.to_fields()
+                    | {"enqueued_at": str(now), "event_id": event.id}
+                    | ({"workspace_id": event.workspace_id} if event.workspace_id else {}),
                     ledger_fields=ledger,
                 )
                 outcome = _outcome(code)

@@ -1,10 +1,17 @@
 """``POST /api/v1/webhooks/starkbank``: verify, de-duplicate, enqueue, answer.
 
-Answers, in the order they are checked: 413 body over ``WEBHOOK_MAX_BODY_BYTES``; 401 missing
-or bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event;
-403 another workspace (when ``STARK_WORKSPACE_ID`` is set); 400 older than
-``WEBHOOK_REPLAY_WINDOW_SECONDS``; 503 Redis unavailable (Stark Bank retries); else 200, also
-for a duplicate (nothing is done twice). No business logic here: see ``intake.take_event``.
+Answers, in the order they are checked: 503 this process cannot act on events now (it is
+stopping, or in the ``serve`` role its forwarding worker is not running); 400 ``disconnected``
+when the client goes away before the body is in (logged as one warning); 413 body over
+``WEBHOOK_MAX_BODY_BYTES``; 401 missing or bad ``Digital-Signature`` (nothing stored); 503
+public key not loadable; 400 not an event (see ``events``: strict, so a naive date-time, a
+lone surrogate or an oversized field is refused here); 403 another workspace
+(``STARK_WORKSPACE_ID``, else the id learned from Stark Bank's records; see
+``webhooks.workspace``); 400 older than ``WEBHOOK_REPLAY_WINDOW_SECONDS``; 400 dated more than
+``WEBHOOK_CLOCK_SKEW_SECONDS`` in the future; 503 Redis unavailable (Stark Bank retries); else
+200, also for a duplicate (nothing is done twice) and for a subscription or log type we do not
+act on (``ignored``). Nothing is stored or counted by event content before every check passed;
+the outcome label is one of a fixed set. No business logic here: see ``intake.take_event``.
 """
 
 from __future__ import annotations
@@ -15,8 +22,17 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect
 
-from starkrelay.deps import Services, ServicesDep
+from starkrelay.bank.public_key import StarkPublicKey
+from starkrelay.deps import (
+    IntakeUnavailableDep,
+    KeysDep,
+    RedisDep,
+    SettingsDep,
+    WebhookVerifierDep,
+    WorkspaceFilterDep,
+)
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
@@ -47,26 +63,20 @@ async def read_capped_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def verifier_for(request: Request, services: Services) -> SignatureVerifier:
-    """The process's verifier (one per app), seeded with the key the app loaded at start."""
-    verifier: SignatureVerifier | None = getattr(request.app.state, "webhook_verifier", None)
-    if verifier is None:
-        public_key = services.public_key
-        seeded = False
+def build_verifier(public_key: StarkPublicKey, refresh_min_seconds: float) -> SignatureVerifier:
+    """The process's verifier (the app builds one), seeded with the key the app loads at
+    start: its first fetch returns that key if loaded, later ones fetch a fresh one."""
+    seeded = False
 
-        async def fetch() -> str:
-            nonlocal seeded
-            if not seeded and public_key.pem is not None:
-                seeded = True
-                return public_key.pem
+    async def fetch() -> str:
+        nonlocal seeded
+        if not seeded and public_key.pem is not None:
             seeded = True
-            return await public_key.fetch()
+            return public_key.pem
+        seeded = True
+        return await public_key.fetch()
 
-        verifier = SignatureVerifier(
-            fetch, refresh_min_seconds=services.settings.public_key_refresh_min_seconds
-        )
-        request.app.state.webhook_verifier = verifier
-    return verifier
+    return SignatureVerifier(fetch, refresh_min_seconds=refresh_min_seconds)
 
 
 def _answer(status: int, outcome: str, detail: str | None = None) -> JSONResponse:
@@ -78,15 +88,28 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> JSONRespons
 
 
 @router.post(WEBHOOK_PATH)
-async def receive_stark_bank_event(request: Request, services: ServicesDep) -> JSONResponse:
+async def receive_stark_bank_event(
+    request: Request,
+    settings: SettingsDep,
+    redis: RedisDep,
+    keys: KeysDep,
+    verifier: WebhookVerifierDep,
+    workspace_filter: WorkspaceFilterDep,
+    unavailable: IntakeUnavailableDep,
+) -> JSONResponse:
     """Take one Stark Bank event. 200 means it is durably claimed (and enqueued if credited)."""
-    settings = services.settings
+    if unavailable is not None:
+        log.warning("webhooks.intake.unavailable", reason=unavailable)
+        return _answer(503, "unavailable", f"cannot act on events now ({unavailable})")
     try:
         body = await read_capped_body(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
         return _answer(413, "too_large", f"body over {settings.webhook_max_body_bytes} bytes")
+    except ClientDisconnect:
+        log.warning("webhooks.client.disconnected", note="the client left before its body was in")
+        return _answer(400, "disconnected", "the client disconnected before the body was read")
     try:
-        await verifier_for(request, services).verify(body, request.headers.get("digital-signature"))
+        await verifier.verify(body, request.headers.get("digital-signature"))
     except SignatureError as exc:
         metrics.SIGNATURE_FAILURES.inc()
         log.warning("webhooks.signature.refused", reason=str(exc), size=len(body))
@@ -98,17 +121,22 @@ async def receive_stark_bank_event(request: Request, services: ServicesDep) -> J
     except MalformedEvent as exc:
         log.warning("webhooks.event.malformed", reason=str(exc))
         return _answer(400, "malformed", str(exc))
-    workspace = settings.stark_workspace_id
+    workspace = await workspace_filter.expected(redis, keys)
     if workspace is not None and event.workspace_id != workspace:
         log.warning("webhooks.event.other_workspace", event_id=event.id)
         return _answer(403, "other_workspace", "event from another workspace")
+    now = datetime.now(UTC)
     window = timedelta(seconds=settings.webhook_replay_window_seconds)
-    if event.created < datetime.now(UTC) - window:
+    if event.created < now - window:
         log.warning("webhooks.event.stale", event_id=event.id, created=event.created.isoformat())
         return _answer(400, "stale", "event is older than the replay window")
+    if event.latest_created > now + timedelta(seconds=settings.webhook_clock_skew_seconds):
+        created = event.latest_created.isoformat()
+        log.warning("webhooks.event.future", event_id=event.id, created=created)
+        return _answer(400, "future", "event is dated in the future beyond the allowed clock skew")
     policy = IntakePolicy(replay_window_seconds=settings.webhook_replay_window_seconds)
     try:
-        outcome = await take_event(services.redis, services.keys, event, policy)
+        outcome = await take_event(redis, keys, event, policy)
     except RedisError as exc:
         log.error("webhooks.redis_unavailable", event_id=event.id, error=type(exc).__name__)
         return _answer(503, "unavailable", "storage unavailable; retry later")

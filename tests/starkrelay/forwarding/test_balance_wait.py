@@ -15,21 +15,29 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, await_for, forward_all, forwards_of, relay_context
+from relay_harness import (
+    Relay,
+    await_for,
+    credit_invoices,
+    faults_after_ownership_read,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay import store
 from starkrelay.app import BACKGROUND
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
-from starkrelay.forwarding.balance_wait import balance_waiter, checked_pass, release_covered
+from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.ops.metrics import REGISTRY
+from starkrelay.ops.scrape import render_metrics
 from starkrelay.ops.status import status_body
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.reconciliation.service import run_reconciliation
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.wiring import balance_waiter, run_reconciliation
 
 FEE = 30
 NET = 1_950  # invoices of 2,000 minus the invoice fee of 50
@@ -93,14 +101,19 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
 
     async def nothing_covered() -> dict[str, Any]:
         async with relay.services() as services:
-            first = await checked_pass(services)
+            first = await checked_pass(services.redis, services.keys, services.bank)
             assert first is not None
             assert (first.balance, first.released, first.still_waiting) == (0, 0, 3)
             assert first.needed_next == NET + FEE
             assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
             assert await dead_letters(services) == 0
-            assert REGISTRY.get_sample_value("starkrelay_forward_waiting_for_balance") == 3
-            return await status_body(services)
+            exposition = await render_metrics(services.redis, services.keys, services.settings)
+            scraped = exposition.decode().splitlines()
+            assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
+            assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
+            [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]
+            assert float(oldest.split()[1]) > 0  # the first of them has waited since its failure
+            return await status_body(services.redis, services.keys)
 
     body = relay.run(nothing_covered)
     assert body["invoices_by_stage"]["waiting"] == 3
@@ -132,11 +145,13 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
 
     async def last_released() -> None:
         async with relay.services() as services:
-            result = await checked_pass(services)
+            result = await checked_pass(services.redis, services.keys, services.bank)
             assert result is not None
             assert result.released == 1
             await forward_all(relay.worker(services), services)
-            assert await checked_pass(services) is None  # nothing waits any more
+            assert (
+                await checked_pass(services.redis, services.keys, services.bank) is None
+            )  # nothing waits any more
 
     relay.run(last_released)
     relay.sb.wait_until(lambda: successes(last) != [])
@@ -229,13 +244,13 @@ def _refused_into_waiting(relay: Relay, invoice_ids: list[str]) -> None:
 
 def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(refusing_relay: Relay) -> None:
     relay = refusing_relay
-    ids = ["7001", "7002"]
+    ids = credit_invoices(relay.sb, [2_000, 2_000])
     _refused_into_waiting(relay, ids)
     relay.sb.deposit(2 * (NET + FEE))
 
     async def body() -> None:
         async with relay.services() as services:
-            result = await checked_pass(services)
+            result = await checked_pass(services.redis, services.keys, services.bank)
             assert result is not None
             assert result.released == 2
             await forward_all(relay.worker(services), services)
@@ -247,7 +262,7 @@ def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(refusing_relay: 
 
 def test_two_balance_checks_racing_release_each_forward_once(refusing_relay: Relay) -> None:
     relay = refusing_relay
-    ids = [str(7100 + n) for n in range(6)]
+    ids = credit_invoices(relay.sb, [2_000] * 6)
     _refused_into_waiting(relay, ids)
     relay.sb.deposit(6 * (NET + FEE))
 
@@ -281,14 +296,16 @@ def test_crash_after_the_re_send_was_created_gives_one_transfer(short_relay: Rel
 
     async def body() -> None:
         async with relay.services() as services:
-            assert (await checked_pass(services)).released == 3  # type: ignore[union-attr]
+            assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
             crashing = CrashAfterCreate(
                 services.redis, services.keys, services.bank, relay.worker(services).destination,
                 relay.worker(services).config, "crashing-worker",
             )  # fmt: skip
             with pytest.raises(RuntimeError, match="killed"):
                 await crashing.step(block=False)
-            assert await checked_pass(services) is None  # queued, not waiting: nothing again
+            assert (
+                await checked_pass(services.redis, services.keys, services.bank) is None
+            )  # queued, not waiting: nothing again
             await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS: another worker claims
             await forward_all(relay.worker(services, "survivor"), services)
 
@@ -308,13 +325,14 @@ def test_lost_response_on_the_re_send_gives_one_transfer(short_relay: Relay) -> 
 
     async def body() -> None:
         async with relay.services() as services:
-            assert (await checked_pass(services)).released == 3  # type: ignore[union-attr]
+            assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
             worker = relay.worker(services)
-            relay.sb.set_faults(api_lost_response_rate=1.0)
+            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
             assert await worker.step(block=False) is None  # created, but the answer was lost
             relay.sb.set_faults(api_lost_response_rate=0.0)
             assert sum(len(forwards_of(i)) for i in invoices) == 6  # the re-sends exist
-            await forward_all(worker, services)  # refused as duplicates, confirmed by tag
+            # refused as duplicates, confirmed by tag
+            await forward_all(relay.worker(services), services)
 
     relay.run(body)
     relay.sb.wait_until(lambda: all(successes(i) for i in invoices))

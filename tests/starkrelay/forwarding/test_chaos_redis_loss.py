@@ -22,12 +22,11 @@ from redis.exceptions import RedisError
 from relay_harness import Relay, forward_all, relay_context
 
 from starkrelay.deps import Services
-from starkrelay.forwarding.service import build_worker, forwarding_worker
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.outcomes import load_outcomes
 from starkrelay.invoicing.scheduler import CampaignRunner, campaign_scheduler
-from starkrelay.reconciliation.service import run_reconciliation
+from starkrelay.wiring import build_worker, forwarding_worker, run_reconciliation
 
 INTERVAL, SLOTS, BATCH, FEE = 0.5, 8, 3, 50
 CAMPAIGN = {
@@ -93,7 +92,7 @@ async def _campaign_through_a_redis_loss(
     async with relay.services() as services:
         s = services
         issuer = SlotIssuer(s.settings, s.redis, s.keys, s.bank, claim_seconds=0.4)
-        async with campaign_scheduler(s, CampaignRunner(s, issuer)), forwarding_worker(s):
+        async with campaign_scheduler(CampaignRunner(issuer)), forwarding_worker(s):
             await _until(lambda: _issued(s, at_least=3), "three slots issued")
             before = await load_campaign(s.redis, s.keys)
             assert before is not None

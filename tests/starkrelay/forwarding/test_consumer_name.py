@@ -12,9 +12,10 @@ from ellipticcurve import PrivateKey
 
 from starkrelay.app import open_services
 from starkrelay.forwarding.reader import ensure_group
-from starkrelay.forwarding.service import build_worker, consumer_name
+from starkrelay.forwarding.service import consumer_name
 from starkrelay.settings import Settings, SettingsError, load_settings
 from starkrelay.store import FORWARD_GROUP, intake_event
+from starkrelay.wiring import build_worker
 
 PEM = PrivateKey().toPem()
 HOST = socket.gethostname()

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from relay_harness import Relay, forward_all, forwards_of, relay_context
+from relay_harness import (
+    Relay,
+    credit_invoices,
+    enqueue_credited,
+    faults_after_ownership_read,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 from typer.testing import CliRunner
 
 from starkrelay.cli import app
@@ -16,8 +23,7 @@ from starkrelay.deps import Services
 from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.store import RedriveOutcome, redrive_dead_letter
-from starkrelay.webhooks.events import parse_event
-from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.webhooks.intake import IntakePolicy
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 TYPO_BANK_CODE = "2001818"  # one digit short of 20018183: the emulator refuses it
@@ -25,20 +31,10 @@ TYPO_BANK_CODE = "2001818"  # one digit short of 20018183: the emulator refuses 
 
 @pytest.fixture
 def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    with relay_context(redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9}) as r:
+    """Money in the bank, invoices paid only by the tests, an invoice fee of 25 cents."""
+    sandbox = {"initial_balance": 10**9, "pay_share": 0.0, "invoice_fee": 25}
+    with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
         yield r
-
-
-async def enqueue_credited(services: Services, invoice_id: str, amount: int, fee: int) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    event = parse_event(
-        {
-            "id": f"e{invoice_id}", "created": now, "subscription": "invoice",
-            "log": {"id": f"l{invoice_id}", "created": now, "type": "credited",
-                    "invoice": {"id": invoice_id, "amount": amount, "fee": fee}},
-        }
-    )  # fmt: skip
-    assert await take_event(services.redis, services.keys, event, POLICY) is Outcome.ENQUEUED
 
 
 def misconfigured_worker(relay: Relay, services: Services) -> ForwardingWorker:
@@ -59,21 +55,23 @@ async def stages(services: Services) -> dict[str, int]:
 
 
 def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [5_000])
+
     async def body() -> None:
         async with relay.services() as services:
             redis, keys = services.redis, services.keys
-            await enqueue_credited(services, "4001", 5_000, fee=75)
+            await enqueue_credited(services, invoice_id, 5_000, fee=25)
             await forward_all(misconfigured_worker(relay, services), services)
             [letter] = await list_dead_letters(redis, keys)
             assert "invalidBankCode" in letter.reason
-            assert (letter.invoice_id, letter.kind) == ("4001", "refused")
+            assert (letter.invoice_id, letter.kind) == (invoice_id, "refused")
             assert await stages(services) == {"dead": 1}
 
             [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
             assert result.outcome is RetryOutcome.REQUEUED
             assert await list_dead_letters(redis, keys) == []
             assert await stages(services) == {"queued": 1}
-            ledger = await ledger_of(services, "4001")
+            ledger = await ledger_of(services, invoice_id)
             assert (ledger["stage"], ledger["attempt"], ledger["redrives"]) == ("queued", "0", "1")
             assert ledger["entry:0"] == result.detail
 
@@ -82,56 +80,61 @@ def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> None:
             assert await redis.xlen(keys.forward_stream()) == 2  # the refused entry + one redrive
 
             await forward_all(relay.worker(services), services)  # destination fixed
-            assert (await ledger_of(services, "4001"))["stage"] == "sent"
+            assert (await ledger_of(services, invoice_id))["stage"] == "sent"
             assert await stages(services) == {"sent": 1}
             counters = await redis.hgetall(keys.forward_counters())
             assert (counters["items_dead"], counters["items_redriven"]) == ("1", "1")
 
     relay.run(body)
-    [transfer] = forwards_of("4001")
-    assert transfer.amount == 5_000 - 75
-    assert transfer.external_id == "invoice-4001"  # the same attempt, not a new identity
+    [transfer] = forwards_of(invoice_id)
+    assert transfer.amount == 5_000 - 25
+    assert transfer.external_id == f"invoice-{invoice_id}"  # the same attempt, not a new identity
 
 
 def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [2_000])
+
     async def body() -> None:
         async with relay.services() as services:
             redis, keys = services.redis, services.keys
-            await enqueue_credited(services, "4101", 2_000, fee=50)
+            await enqueue_credited(services, invoice_id, 2_000, fee=25)
             await forward_all(misconfigured_worker(relay, services), services)
             [letter] = await list_dead_letters(redis, keys)
-            await redis.hset(keys.webhook_ledger("4101"), "stage", "success")  # moved on
+            await redis.hset(keys.webhook_ledger(invoice_id), "stage", "success")  # moved on
             outcome, detail = await redrive_dead_letter(
-                redis, keys, dead_letter_id=letter.id, invoice_id="4101", attempt=0,
-                now=0.0, ledger_ttl_seconds=60, stream_fields={"invoice_id": "4101"},
+                redis, keys, dead_letter_id=letter.id, invoice_id=invoice_id, attempt=0,
+                now=0.0, ledger_ttl_seconds=60, stream_fields={"invoice_id": invoice_id},
             )  # fmt: skip
             assert (outcome, detail) == (RedriveOutcome.NOT_DEAD, "success:0")
             assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
 
     relay.run(body)
-    assert forwards_of("4101") == []
+    assert forwards_of(invoice_id) == []
 
 
 def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [3_000])
+
     async def body() -> None:
         async with relay.services() as services:
             redis, keys = services.redis, services.keys
-            await enqueue_credited(services, "4201", 3_000, fee=50)
+            await enqueue_credited(services, invoice_id, 3_000, fee=25)
             worker = relay.worker(services)
-            relay.sb.set_faults(api_lost_response_rate=1.0)  # created, answer lost, each time
+            # the first create takes effect but its answer is lost; later rounds fail
+            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
             for _ in range(3):  # FORWARD_MAX_DELIVERIES
                 assert await worker.step(block=False) is None
             relay.sb.set_faults(api_lost_response_rate=0.0)
             assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
             [letter] = await list_dead_letters(redis, keys)
             assert letter.kind == "max_deliveries"
-            assert len(forwards_of("4201")) == 1  # yet Stark Bank holds the transfer
+            assert len(forwards_of(invoice_id)) == 1  # yet Stark Bank holds the transfer
 
             [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
             assert result.outcome is RetryOutcome.RECORDED
-            [transfer] = forwards_of("4201")
+            [transfer] = forwards_of(invoice_id)
             assert transfer.id in result.detail
-            ledger = await ledger_of(services, "4201")
+            ledger = await ledger_of(services, invoice_id)
             assert ledger["transfer:0"] == transfer.id
             assert ledger["stage"] in {"sent", "success"}
             assert await stages(services) == {ledger["stage"]: 1}
@@ -139,16 +142,18 @@ def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) 
             assert await redis.xlen(keys.forward_stream()) in {0, 1}  # nothing enqueued
 
     relay.run(body)
-    assert [t.amount for t in forwards_of("4201")] == [2_950]
+    assert [t.amount for t in forwards_of(invoice_id)] == [2_975]
 
 
 def test_cli_lists_and_retries_dead_letters(
     relay: Relay, redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    first, second = credit_invoices(relay.sb, [1_000, 2_000])
+
     async def dead_letter_two() -> None:
         async with relay.services() as services:
-            await enqueue_credited(services, "4301", 1_000, fee=25)
-            await enqueue_credited(services, "4302", 2_000, fee=25)
+            await enqueue_credited(services, first, 1_000, fee=25)
+            await enqueue_credited(services, second, 2_000, fee=25)
             await forward_all(misconfigured_worker(relay, services), services)
 
     relay.run(dead_letter_two)
@@ -168,18 +173,23 @@ def test_cli_lists_and_retries_dead_letters(
     listed = runner.invoke(app, ["dead-letters", "list"])
     assert listed.exit_code == 0, listed.output
     assert "2 dead letters" in listed.output
-    for expected in ("4301", "4302", "0 invoice-4301", "R$ 9.75", "R$ 19.75", "invalidBankCode"):
+    for expected in (first, second, f"0 invoice-{first}", "R$ 9.75", "R$ 19.75", "invalidBankCode"):
         assert expected in listed.output
 
     refused = runner.invoke(app, ["dead-letters", "retry"])
     assert refused.exit_code == 1
     assert "--invoice ID" in refused.output
 
-    retried = runner.invoke(app, ["dead-letters", "retry", "--invoice", "4301"])
+    retried = runner.invoke(app, ["dead-letters", "retry", "--invoice", first])
     assert retried.exit_code == 0, retried.output
-    assert "invoice 4301: requeued" in retried.output
-    twice = runner.invoke(app, ["dead-letters", "retry", "--invoice", "4301"])
-    assert "invoice 4301: no dead letter" in twice.output
+    assert f"invoice {first}: requeued" in retried.output
+    twice = runner.invoke(app, ["dead-letters", "retry", "--invoice", first])
+    assert f"invoice {first}: no dead letter" in twice.output
+    assert twice.exit_code == 1
+    unknown = runner.invoke(app, ["dead-letters", "retry", "--invoice", second, "--invoice", "99"])
+    assert unknown.exit_code == 1
+    assert "invoice 99: no dead letter (unknown, or already retried)" in unknown.output
+    assert f"invoice {second}: requeued" not in unknown.output  # nothing is retried on a typo
     assert "1 dead letters" in runner.invoke(app, ["dead-letters", "list"]).output
 
     async def drain() -> None:
@@ -187,11 +197,11 @@ def test_cli_lists_and_retries_dead_letters(
             await forward_all(relay.worker(services), services)
 
     relay.run(drain)
-    assert [t.amount for t in forwards_of("4301")] == [975]
-    assert forwards_of("4302") == []
+    assert [t.amount for t in forwards_of(first)] == [975]
+    assert forwards_of(second) == []
     everything = runner.invoke(app, ["dead-letters", "retry", "--all"])
     assert everything.exit_code == 0, everything.output
-    assert everything.output.startswith("invoice 4302: requeued ")
+    assert everything.output.startswith(f"invoice {second}: requeued ")
     relay.run(drain)
-    assert [t.amount for t in forwards_of("4302")] == [1_975]
+    assert [t.amount for t in forwards_of(second)] == [1_975]
     assert "0 dead letters" in runner.invoke(app, ["dead-letters", "list"]).output

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
 
 import pytest
 import starkbank
-from relay_harness import Relay, await_for, forward_all, forwards_of, relay_context
+from relay_harness import (
+    Relay,
+    await_for,
+    credit_invoices,
+    enqueue_credited,
+    faults_after_ownership_read,
+    forward_all,
+    forwards_of,
+    ownership_calls,
+    relay_context,
+)
 
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
-from starkrelay.forwarding.service import forwarding_worker
+from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.store import FORWARD_GROUP
-from starkrelay.webhooks.events import parse_event
-from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.webhooks.intake import IntakePolicy
+from starkrelay.wiring import forwarding_worker
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 
@@ -25,20 +34,10 @@ POLICY = IntakePolicy(replay_window_seconds=3600)
 @pytest.fixture
 def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
     """Emulator with money in the bank; no HTTP relay (the tests enqueue directly)."""
-    with relay_context(redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9}) as r:
+    with relay_context(
+        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9, "pay_share": 0.0}
+    ) as r:
         yield r
-
-
-async def enqueue_credited(services: Services, invoice_id: str, amount: int, fee: int = 50) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    event = parse_event(
-        {
-            "id": f"e{invoice_id}", "created": now, "subscription": "invoice",
-            "log": {"id": f"l{invoice_id}", "created": now, "type": "credited",
-                    "invoice": {"id": invoice_id, "amount": amount, "fee": fee}},
-        }
-    )  # fmt: skip
-    assert await take_event(services.redis, services.keys, event, POLICY) is Outcome.ENQUEUED
 
 
 def transfer_calls(relay: Relay) -> int:
@@ -50,15 +49,17 @@ def transfer_calls(relay: Relay) -> int:
     return relay.run(read)
 
 
-def test_250_credited_invoices_take_3_api_calls(relay: Relay) -> None:
-    async def body() -> None:
-        async with relay.services() as services:
-            for n in range(250):
-                await enqueue_credited(services, str(900_000 + n), 1_000 + n)
-            await forward_all(relay.worker(services), services)
+def test_250_credited_invoices_take_3_ownership_reads_and_3_creates(relay: Relay) -> None:
+    ids = credit_invoices(relay.sb, [1_000 + n for n in range(250)])
 
-    relay.run(body)
-    assert transfer_calls(relay) == 3
+    async def body() -> tuple[int, int]:
+        async with relay.services() as services:
+            for n, invoice_id in enumerate(ids):
+                await enqueue_credited(services, invoice_id, 1_000 + n)
+            await forward_all(relay.worker(services), services)
+            return await ownership_calls(services)
+
+    assert relay.run(body) == (3, 3)
     transfers = list(starkbank.transfer.query())
     assert len(transfers) == 250
     assert len({t.external_id for t in transfers}) == 250
@@ -66,60 +67,69 @@ def test_250_credited_invoices_take_3_api_calls(relay: Relay) -> None:
 
 
 def test_500s_on_create_are_retried_into_one_transfer(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [3_000])
+
     async def body() -> None:
         async with relay.services() as services:
-            await enqueue_credited(services, "501", 3_000)
+            await enqueue_credited(services, invoice_id, 3_000)
             worker = relay.worker(services)
             relay.sb.set_faults(api_error_rate=1.0)
-            assert await worker.step(block=False) is None  # transient: left pending
-            state = await stream_state(services.redis, services.keys)
-            assert state.pending == 1
+            assert await worker.step(block=False) is None  # the ownership read failed
+            assert (await stream_state(services.redis, services.keys)).pending == 1
             relay.sb.set_faults(api_error_rate=0.0)
-            await forward_all(worker, services)
+            assert forwards_of(invoice_id) == []  # nothing sent without the read
+            faults_after_ownership_read(worker, relay, api_error_rate=1.0)
+            assert await worker.step(block=False) is None  # the create failed
+            assert (await stream_state(services.redis, services.keys)).pending == 1
+            relay.sb.set_faults(api_error_rate=0.0)
+            await forward_all(relay.worker(services), services)
 
     relay.run(body)
-    [transfer] = forwards_of("501")
+    [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 2_950
 
 
 def test_create_that_took_effect_but_lost_its_answer_is_not_repeated(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [3_000])
+
     async def body() -> None:
         async with relay.services() as services:
-            await enqueue_credited(services, "502", 3_000)
+            await enqueue_credited(services, invoice_id, 3_000)
             worker = relay.worker(services)
-            relay.sb.set_faults(api_lost_response_rate=1.0)
+            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
             assert await worker.step(block=False) is None
             relay.sb.set_faults(api_lost_response_rate=0.0)
-            assert len(forwards_of("502")) == 1  # the emulator created it anyway
-            await forward_all(worker, services)
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger("502"))
+            assert len(forwards_of(invoice_id)) == 1  # the emulator created it anyway
+            await forward_all(relay.worker(services), services)
+            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
             assert ledger["stage"] in {"sent", "success"}
-            assert ledger["transfer:0"] == forwards_of("502")[0].id
+            assert ledger["transfer:0"] == forwards_of(invoice_id)[0].id
 
     relay.run(body)
-    assert len(forwards_of("502")) == 1
+    assert len(forwards_of(invoice_id)) == 1
 
 
 def test_create_that_timed_out_after_the_emulator_created_it(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
-        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9},
+        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9, "pay_share": 0.0},
         bank_timeout_seconds=0.2,
     ) as relay:  # fmt: skip
+        [invoice_id] = credit_invoices(relay.sb, [3_000])
 
         async def body() -> None:
             async with relay.services() as services:
-                await enqueue_credited(services, "503", 3_000)
+                await enqueue_credited(services, invoice_id, 3_000)
                 worker = relay.worker(services)
-                relay.sb.set_faults(api_latency=0.4)
+                faults_after_ownership_read(worker, relay, api_latency=0.4)
                 assert await worker.step(block=False) is None  # client timed out
                 relay.sb.set_faults(api_latency=0.0)
-                relay.sb.wait_until(lambda: len(forwards_of("503")) >= 1)
-                await forward_all(worker, services)
+                relay.sb.wait_until(lambda: len(forwards_of(invoice_id)) >= 1)
+                await forward_all(relay.worker(services), services)
 
         relay.run(body)
-        assert len(forwards_of("503")) == 1
+        assert len(forwards_of(invoice_id)) == 1
 
 
 def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
@@ -130,10 +140,12 @@ def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
         async def _settle_created(self, *_: object) -> None:
             raise Killed  # the process dies between the provider's answer and the ack
 
+    ids = credit_invoices(relay.sb, [2_000] * 5)
+
     async def body() -> None:
         async with relay.services() as services:
-            for n in range(5):
-                await enqueue_credited(services, str(600 + n), 2_000)
+            for invoice_id in ids:
+                await enqueue_credited(services, invoice_id, 2_000)
             base = relay.worker(services, "host-a-forwarder")
             doomed = DiesAfterCreate(
                 services.redis, services.keys, services.bank, base.destination, base.config,
@@ -145,38 +157,42 @@ def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
             await asyncio.sleep(0.25)  # longer than FORWARD_CLAIM_IDLE_SECONDS (0.2)
             survivor = relay.worker(services, "host-b-forwarder")
             await forward_all(survivor, services)
-            for n in range(5):
-                ledger = await services.redis.hgetall(services.keys.webhook_ledger(str(600 + n)))
+            for invoice_id in ids:
+                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
                 assert ledger["stage"] in {"sent", "success"}
 
     relay.run(body)
-    for n in range(5):
-        assert len(forwards_of(str(600 + n))) == 1
+    for invoice_id in ids:
+        assert len(forwards_of(invoice_id)) == 1
 
 
 def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -> None:
+    # the second payer paid more than a transfer may carry: its forward is over the maximum
+    first, huge, third = credit_invoices(relay.sb, [1_000] * 3, paid=[1_000, 10**13, 1_000])
+
     async def body() -> None:
         async with relay.services() as services:
-            await enqueue_credited(services, "701", 1_000)
-            await enqueue_credited(services, "702", 10**13)  # over the API's maximum
-            await enqueue_credited(services, "703", 1_000)
+            for invoice_id in (first, huge, third):
+                await enqueue_credited(services, invoice_id, 1_000)
             await forward_all(relay.worker(services), services)
             dead = await services.redis.xrange(services.keys.forward_dead_letters())
-            assert [fields["invoice_id"] for _, fields in dead] == ["702"]
+            assert [fields["invoice_id"] for _, fields in dead] == [huge]
             assert "invalidAmount" in dead[0][1]["reason"]
-            stage = await services.redis.hget(services.keys.webhook_ledger("702"), "stage")
+            stage = await services.redis.hget(services.keys.webhook_ledger(huge), "stage")
             assert stage == "dead"
 
     relay.run(body)
-    assert len(forwards_of("701")) == len(forwards_of("703")) == 1
-    assert forwards_of("702") == []
+    assert len(forwards_of(first)) == len(forwards_of(third)) == 1
+    assert forwards_of(huge) == []
     assert transfer_calls(relay) == 2
 
 
 def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [1_000])
+
     async def body() -> None:
         async with relay.services() as services:
-            await enqueue_credited(services, "801", 1_000)
+            await enqueue_credited(services, invoice_id, 1_000)
             worker = relay.worker(services)
             relay.sb.set_faults(api_error_rate=1.0)
             for _ in range(3):  # FORWARD_MAX_DELIVERIES
@@ -191,38 +207,42 @@ def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
 
 
 def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:
+    ids = credit_invoices(relay.sb, [1_000] * 9)
+
     async def body() -> None:
         async with relay.services() as services:
             redis, keys = services.redis, services.keys
-            for n in range(6):
-                await enqueue_credited(services, str(950 + n), 1_000)
+            for invoice_id in ids[:6]:
+                await enqueue_credited(services, invoice_id, 1_000)
             await forward_all(relay.worker(services), services)  # all six acknowledged
-            for n in range(6, 9):
-                await enqueue_credited(services, str(950 + n), 1_000)
+            for invoice_id in ids[6:]:
+                await enqueue_credited(services, invoice_id, 1_000)
             await redis.xreadgroup(FORWARD_GROUP, "lost", {keys.forward_stream(): ">"}, count=2)
             assert await trim_acknowledged(redis, keys) == 6  # up to the oldest pending one
             remaining = [
                 fields["invoice_id"] for _, fields in await redis.xrange(keys.forward_stream())
             ]
-            assert remaining == ["956", "957", "958"]  # pending 956-957, never delivered 958
+            assert remaining == ids[6:]  # two pending, the last never delivered
             await forward_all(relay.worker(services, "other"), services, within=5)
 
     relay.run(body)
 
 
 def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) -> None:
+    first, second = credit_invoices(relay.sb, [1_500, 1_500])
+
     async def body() -> None:
         async with relay.services() as services, forwarding_worker(services):
-            await enqueue_credited(services, "990", 1_500)
-            await await_for(lambda: _stage(services, "990", "sent"), what="first forward")
+            await enqueue_credited(services, first, 1_500)
+            await await_for(lambda: _stage(services, first, "sent"), what="first forward")
             await services.redis.delete(services.keys.forward_stream())  # group gone too
             await asyncio.sleep(0.1)  # the worker meets NOGROUP and creates the group again
-            await enqueue_credited(services, "991", 1_500)
-            await await_for(lambda: _stage(services, "991", "sent"), what="second forward")
+            await enqueue_credited(services, second, 1_500)
+            await await_for(lambda: _stage(services, second, "sent"), what="second forward")
 
     relay.run(body)
-    assert [t.amount for t in forwards_of("990")] == [1_450]
-    assert [t.amount for t in forwards_of("991")] == [1_450]
+    assert [t.amount for t in forwards_of(first)] == [1_450]
+    assert [t.amount for t in forwards_of(second)] == [1_450]
 
 
 async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
@@ -239,13 +259,55 @@ def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None
                 raise BankInputError("create_transfers", [ProviderError("invalidJson", "no")])
             return await super().create_transfers(transfers)
 
+    ids = credit_invoices(relay.sb, [1_000] * 3)
+
     async def body() -> None:
         async with relay.services() as services:
-            for n in range(3):
-                await enqueue_credited(services, str(1100 + n), 1_000)
+            for invoice_id in ids:
+                await enqueue_credited(services, invoice_id, 1_000)
             services.bank = VagueBank(relay.settings, policy=services.bank.policy)
             await forward_all(relay.worker(services), services)
 
     relay.run(body)
-    assert [len(forwards_of(str(1100 + n))) for n in range(3)] == [1, 1, 1]
+    assert [len(forwards_of(invoice_id)) for invoice_id in ids] == [1, 1, 1]
     assert transfer_calls(relay) == 4  # the refused batch, then one call per item
+
+
+def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay: Relay) -> None:
+    short, other = credit_invoices(relay.sb, [1_000, 2_000])
+
+    class ShortBank(BankGateway):
+        """Refuses the first item of a batch of two for lack of balance (nothing created)."""
+
+        async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
+            if len(transfers) == 2:
+                error = ProviderError("invalidBalance", "transfers[0]: insufficient balance")
+                raise BankInputError("create_transfers", [error])
+            return await super().create_transfers(transfers)
+
+    waited: list[tuple[list[str], str]] = []
+
+    class Recording(ForwardingWorker):
+        async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
+            waited.append(([e.item.invoice_id for e in entries if e.item], reason))
+            await super()._wait_for_balance(entries, reason)
+
+    async def body() -> None:
+        async with relay.services() as services:
+            for invoice_id, amount in ((short, 1_000), (other, 2_000)):
+                await enqueue_credited(services, invoice_id, amount)
+            services.bank = ShortBank(relay.settings, policy=services.bank.policy)
+            base = relay.worker(services)
+            worker = Recording(
+                services.redis, services.keys, services.bank, base.destination, base.config,
+                base.name,
+            )  # fmt: skip
+            await forward_all(worker, services)
+            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+            ledger = await services.redis.hgetall(services.keys.webhook_ledger(short))
+            assert ledger["stage"] == "waiting"
+
+    relay.run(body)
+    assert waited == [([short], "invalidBalance: transfers[0]: insufficient balance")]
+    assert forwards_of(short) == []
+    assert [t.amount for t in forwards_of(other)] == [1_950]

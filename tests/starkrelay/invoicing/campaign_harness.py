@@ -49,7 +49,7 @@ def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> Campaign
         services.settings, services.redis, services.keys, services.bank, clock=clock,
         **issuer_args,
     )  # fmt: skip
-    return CampaignRunner(services, issuer)
+    return CampaignRunner(issuer)
 
 
 async def forget_everything(services: Services) -> int:

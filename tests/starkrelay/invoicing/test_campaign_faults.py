@@ -60,7 +60,6 @@ def test_lost_responses_then_recovery_issue_the_slot_once(
         clock = Clock(T0)
         async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
             runner = CampaignRunner(
-                services,
                 SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
             )
             assert await runner.tick() == []  # created, every answer (and look-up) lost
@@ -87,7 +86,7 @@ def test_unavailable_past_the_grace_period_is_recorded_skipped(
         clock = Clock(T0)
         async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
             issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(services, issuer)
+            runner = CampaignRunner(issuer)
             s = services
             await current_campaign(s.redis, s.keys, settings, s.bank, now=clock.now)
             sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
@@ -113,7 +112,7 @@ def test_endless_campaign_keeps_issuing_and_never_ends(
         clock = Clock(T0)
         async with open_services(settings) as services:
             issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(services, issuer)
+            runner = CampaignRunner(issuer)
             for _ in range(20):
                 await runner.tick()
                 clock.now += INTERVAL

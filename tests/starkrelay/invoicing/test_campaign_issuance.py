@@ -52,7 +52,7 @@ def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> Campaign
         services.settings, services.redis, services.keys, services.bank, clock=clock,
         **issuer_args,
     )  # fmt: skip
-    return CampaignRunner(services, issuer)
+    return CampaignRunner(issuer)
 
 
 async def batches_by_slot(bank: BankGateway, campaign: Campaign) -> dict[int, list[Invoice]]:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from starkrelay.app import open_services
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
-from starkrelay.invoicing.scheduler import campaign_scheduler
 from starkrelay.settings import Settings
+from starkrelay.wiring import campaign_scheduler
 from starksandbox.testing import SandboxHandle
 
 

@@ -54,6 +54,7 @@ def test_a_discount_window_past_the_due_date_is_refused(
         )
 
 
+@pytest.mark.sandbox(pay_share=0.0)  # the test pays each invoice itself, at chosen times
 def test_stark_bank_prices_early_on_time_and_late_payments(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:

@@ -59,7 +59,7 @@ def test_not_ready_names_redis_when_it_is_down(
         assert "starkrelay_redis_up 0.0" in client.get("/metrics").text
 
 
-def test_not_ready_names_the_public_key_while_stark_bank_fails(
+def test_not_ready_names_credentials_and_public_key_while_stark_bank_fails(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     sandbox.set_faults(api_error_rate=1.0)
@@ -67,4 +67,4 @@ def test_not_ready_names_the_public_key_while_stark_bank_fails(
     with TestClient(create_app(settings, role="api")) as client:
         response = client.get("/health/ready")
         assert response.status_code == 503
-        assert response.json()["missing"] == ["stark_public_key"]
+        assert response.json()["missing"] == ["stark_credentials", "stark_public_key"]

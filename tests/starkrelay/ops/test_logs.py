@@ -25,3 +25,29 @@ def test_json_lines_with_event_names_and_masked_secrets(
     assert record["admin_token"] == "***"
     assert record["private_key"] == "***"
     assert "s3cr3t" not in line
+
+
+def _fail() -> None:
+    raise ValueError("the cause")
+
+
+@pytest.mark.parametrize("source", ["stdlib", "structlog"])
+def test_json_logs_carry_the_traceback_text(
+    capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    import logging
+
+    configure_logging("INFO", "json")
+    try:
+        _fail()
+    except ValueError:
+        if source == "stdlib":  # as uvicorn logs "Exception in ASGI application"
+            logging.getLogger("starkrelay.test.stdlib").exception("Exception in ASGI application")
+        else:
+            structlog.get_logger("starkrelay.test").exception("forwarding.step.failed")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert "<traceback object" not in line
+    assert "Traceback (most recent call last)" in record["exception"]
+    assert "ValueError: the cause" in record["exception"]
+    assert "_fail" in record["exception"]

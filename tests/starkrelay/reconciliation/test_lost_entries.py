@@ -12,8 +12,8 @@ from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay
 
 from starkrelay.deps import Services
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.reconciliation.service import run_reconciliation
 from starkrelay.store import FORWARD_GROUP
+from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 PAST_IDLE = 0.3

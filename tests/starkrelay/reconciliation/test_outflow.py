@@ -17,10 +17,9 @@ from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay
 
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.forwarding.transfers import Destination
-from starkrelay.ops.metrics import REGISTRY
 from starkrelay.reconciliation.outflow import judge_outflow, unexplained_outflow
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.reconciliation.service import run_reconciliation
+from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 DESTINATION = {
@@ -74,12 +73,12 @@ def test_planted_outflow_is_found_and_explained_forwards_are_not(
         ]
         assert report.unexplained_outflow == 4_951 + 7 + 1_234 + 500
         assert not any(r["invoice_id"] == good.id for r in report.unexplained)
-        assert REGISTRY.get_sample_value("starkrelay_reconcile_unexplained_outflow_cents") == (
-            report.unexplained_outflow
-        )
-        assert REGISTRY.get_sample_value("starkrelay_reconcile_unexplained_transfers") == 4
-
         assert relay.server is not None
+        scraped = httpx.get(relay.server.url + "/metrics").text.splitlines()  # read from Redis
+        outflow = f"starkrelay_reconcile_unexplained_outflow_cents {report.unexplained_outflow}.0"
+        assert outflow in scraped
+        assert "starkrelay_reconcile_unexplained_transfers 4.0" in scraped
+
         body = httpx.get(
             relay.server.url + "/api/v1/status", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
         ).json()

@@ -12,7 +12,7 @@ from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay
 
 from starkrelay import store
 from starkrelay.reconciliation.report import MoneyReport, load_report
-from starkrelay.reconciliation.service import run_reconciliation
+from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 

@@ -75,12 +75,13 @@ def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> 
     from relay_harness import relay_context
 
     from starkrelay.reconciliation.service import daily_scheduler
+    from starkrelay.wiring import run_reconciliation
 
     with relay_context(redis_url, key_prefix, serve=False) as relay:
 
         async def body() -> datetime:
             async with relay.services() as services:
-                scheduler = daily_scheduler(services)
+                scheduler = daily_scheduler(services.settings, lambda: run_reconciliation(services))
                 [job] = scheduler.get_jobs()
                 trigger = job.trigger
                 moment: datetime = trigger.get_next_fire_time(None, datetime.now(UTC))

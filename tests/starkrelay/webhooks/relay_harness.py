@@ -24,11 +24,13 @@ import uvicorn
 from starkrelay.app import create_app, open_services
 from starkrelay.bank import BankGateway, RetryPolicy
 from starkrelay.deps import Services
-from starkrelay.forwarding.reader import ensure_group
-from starkrelay.forwarding.service import build_worker
+from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.settings import WEBHOOK_PATH, Settings, load_settings
+from starkrelay.webhooks.events import parse_event
+from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+from starkrelay.wiring import build_worker
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 T = TypeVar("T")
@@ -152,6 +154,68 @@ def create_invoice(amount: int, **fields: Any) -> Any:
         amount=amount, name="Maria Silva", tax_id="012.345.678-90", **fields
     )
     return starkbank.invoice.create([invoice])[0]
+
+
+def credit_invoices(
+    sb: SandboxHandle, amounts: list[int], paid: list[int] | None = None
+) -> list[str]:
+    """Create one invoice per amount in the emulator (SDK pointed at it) and pay each now, for
+    `paid[i]` cents when given: Stark Bank then holds a ``credited`` log of each. Returns the
+    ids in order. Needs ``pay_share=0`` (nothing paid behind the test's back)."""
+    ids: list[str] = []
+    for start in range(0, len(amounts), 100):
+        chunk = amounts[start : start + 100]
+        created = starkbank.invoice.create(
+            [
+                starkbank.Invoice(amount=a, name="Maria Silva", tax_id="012.345.678-90")
+                for a in chunk
+            ]
+        )
+        ids += [invoice.id for invoice in created]
+    for index, invoice_id in enumerate(ids):
+        sb.pay_invoice(invoice_id, amount=None if paid is None else paid[index])
+    return ids
+
+
+async def enqueue_credited(
+    services: Services,
+    invoice_id: str,
+    amount: int,
+    fee: int = 50,
+    *,
+    event_id: str | None = None,
+    workspace_id: str | None = None,
+) -> None:
+    """Take a credited event that CLAIMS `amount` and `fee` (Stark Bank's record decides)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    event = parse_event(
+        {
+            "id": event_id or f"e{invoice_id}", "created": now, "subscription": "invoice",
+            "workspaceId": workspace_id,
+            "log": {"id": f"l{invoice_id}", "created": now, "type": "credited",
+                    "invoice": {"id": invoice_id, "amount": amount, "fee": fee}},
+        }
+    )  # fmt: skip
+    policy = IntakePolicy(replay_window_seconds=3600)
+    assert await take_event(services.redis, services.keys, event, policy) is Outcome.ENQUEUED
+
+
+async def ownership_calls(services: Services) -> tuple[int, int]:
+    """(ownership reads, transfer.create calls) the workers counted."""
+    counters = await services.redis.hgetall(services.keys.forward_counters())
+    return int(counters.get("ownership_calls", 0)), int(counters.get("transfer_calls", 0))
+
+
+def faults_after_ownership_read(worker: ForwardingWorker, relay: Relay, **faults: float) -> None:
+    """Set `faults` in the emulator once the worker has read ownership, just before it
+    creates transfers (so the fault hits the create, not the read)."""
+    send = worker._send
+
+    async def send_with_faults(live: list[Entry]) -> bool:
+        relay.sb.set_faults(**faults)
+        return await send(live)
+
+    worker._send = send_with_faults  # type: ignore[method-assign]
 
 
 def forwards_of(invoice_id: str) -> list[Any]:

@@ -115,3 +115,82 @@ def test_external_ids_round_trip() -> None:
     item = ForwardItem("42", 950, 1000, 50, attempt=1, source="resend")
     assert ForwardItem.from_fields(item.to_fields()) == item
     assert item.tag == "invoice:42"
+
+
+@pytest.mark.parametrize(
+    "created",
+    ["2020-11-23T23:50:07.123456", "2020-11-23", 1606175407, "9999-12-31T23:59:59-14:00", ""],
+)
+def test_created_must_be_an_aware_date_time_string(created: Any) -> None:
+    with pytest.raises(MalformedEvent, match=r"^event field created: "):
+        parse_event(credited() | {"created": created})
+    log = credited()["log"] | {"created": created}
+    with pytest.raises(MalformedEvent, match=r"^event field log\.created: "):
+        parse_event(credited() | {"log": log})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subscription", "invoice\ud800"),
+        ("subscription", "x" * 5000),
+        ("subscription", ""),
+        ("workspaceId", "\udfff"),
+    ],
+)
+def test_envelope_strings_must_encode_and_be_short(field: str, value: str) -> None:
+    with pytest.raises(MalformedEvent) as caught:
+        parse_event(credited() | {field: value})
+    message = str(caught.value)
+    assert message.startswith(f"event field {field}:")
+    message.encode("utf-8")  # the message never carries the unencodable input
+    assert value not in message or value == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("type",), "credited\ud800"),
+        (("type",), "t" * 65),
+        (("invoice", "status"), "\ud800"),
+        (("invoice", "tags"), ["ok", "bad\ud800"]),
+        (("invoice", "tags"), ["t"] * 101),
+        (("invoice", "tags"), ["t" * 257]),
+        (("invoice", "amount"), 10**16),
+        (("invoice", "amount"), -1),
+        (("invoice", "fee"), True),
+        (("errors",), ["e"] * 101),
+    ],
+)
+def test_log_fields_are_bounded_and_encodable(path: tuple[str, ...], value: Any) -> None:
+    event = credited()
+    target = event["log"]
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(MalformedEvent, match=r"^event field log\." + path[0]):
+        parse_event(event)
+
+
+def test_subscriptions_and_log_types_not_acted_on_are_ignored_under_one_label() -> None:
+    other_subscription = parse_event(credited() | {"subscription": "boleto-payment"})
+    assert other_subscription.invoice_log is None
+    assert other_subscription.transfer_log is None
+    assert (other_subscription.metric_subscription, other_subscription.metric_log_type) == (
+        "other",
+        "other",
+    )
+    raw = credited()
+    raw["log"] = raw["log"] | {"type": "teleported", "invoice": {"anything": "goes"}}
+    unknown_type = parse_event(raw)
+    assert unknown_type.invoice_log is None
+    assert unknown_type.log_type == "teleported"
+    assert (unknown_type.metric_subscription, unknown_type.metric_log_type) == ("invoice", "other")
+    known = parse_event(credited())
+    assert (known.metric_subscription, known.metric_log_type) == ("invoice", "credited")
+
+
+def test_latest_created_is_the_later_of_event_and_log() -> None:
+    raw = credited()
+    raw["log"] = raw["log"] | {"created": "2030-01-01T00:00:00+00:00"}
+    assert parse_event(raw).latest_created.year == 2030

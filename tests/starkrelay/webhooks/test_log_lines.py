@@ -21,6 +21,8 @@ class Lines:
 
     def __init__(self, level: str) -> None:
         configure_logging(level, "json")
+        # no logger keeps this configuration past the test (capture_logs elsewhere must work)
+        structlog.configure(cache_logger_on_first_use=False)
         self.buffer = io.StringIO()
         [handler] = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
         handler.setStream(self.buffer)

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_harness import Relay, forward_all, forwards_of, relay_context, stream_length
+from relay_harness import (
+    Relay,
+    credit_invoices,
+    forward_all,
+    forwards_of,
+    relay_context,
+    stream_length,
+)
 
 from starksandbox.keys import Signer, load_private_pem, new_key_pair
 
@@ -19,9 +26,12 @@ STARK_KEY, _ = new_key_pair()
 
 @pytest.fixture
 def signed_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """A relay whose emulator signs with STARK_KEY, so tests can sign their own events."""
+    """A relay whose emulator signs with STARK_KEY, so tests can sign their own events (its
+    invoice fee, 100, is what ``credited_body`` claims)."""
     with relay_context(
-        redis_url, key_prefix, sandbox={"pay_share": 0.0, "signing_key": STARK_KEY}
+        redis_url,
+        key_prefix,
+        sandbox={"pay_share": 0.0, "signing_key": STARK_KEY, "invoice_fee": 100},
     ) as relay:
         yield relay
 
@@ -68,7 +78,8 @@ def stored_keys(relay: Relay) -> list[str]:
 
 
 def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
-    body = credited_body("101", "7001")
+    [invoice_id] = credit_invoices(signed_relay.sb, [2000])
+    body = credited_body("101", invoice_id)
     first = post(signed_relay, body, sign(body))
     second = post(signed_relay, body, sign(body))
     assert (first.status_code, first.json()["outcome"]) == (200, "enqueued")
@@ -80,12 +91,13 @@ def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
             await forward_all(signed_relay.worker(services), services)
 
     signed_relay.run(forward)
-    [transfer] = forwards_of("7001")
+    [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 1900
 
 
 def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
-    body = credited_body("102", "7002")
+    [invoice_id] = credit_invoices(signed_relay.sb, [2000])
+    body = credited_body("102", invoice_id)
     signature = sign(body)
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(lambda _: post(signed_relay, body, signature), range(32)))
@@ -100,7 +112,7 @@ def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
             await forward_all(signed_relay.worker(services), services)
 
     signed_relay.run(forward)
-    assert len(forwards_of("7002")) == 1
+    assert len(forwards_of(invoice_id)) == 1
 
 
 def test_captured_event_replayed_later_does_nothing(signed_relay: Relay) -> None:
@@ -156,3 +168,93 @@ def test_redis_down_answers_503(redis_url: str, key_prefix: str) -> None:
         body = credited_body("108", "7008")
         answer = post(relay, body, sign(body))
         assert (answer.status_code, answer.json()["outcome"]) == (503, "unavailable")
+
+
+def metric_value(relay: Relay, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert relay.server is not None
+    text = httpx.get(relay.server.url + "/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+@pytest.mark.parametrize(
+    "created",
+    ["2026-01-01T10:00:00.000000", "2026-01-01", "9999-12-31T23:59:59.000000-14:00"],
+)
+def test_naive_bare_or_out_of_range_dates_are_400_with_nothing_stored(
+    signed_relay: Relay, created: str
+) -> None:
+    body = credited_body("110", "7010", created=created)
+    answer = post(signed_relay, body, sign(body))
+    assert (answer.status_code, answer.json()["outcome"]) == (400, "malformed")
+    assert "created" in answer.json()["detail"]
+    assert stored_keys(signed_relay) == []
+
+
+def test_lone_surrogate_is_400_and_metrics_still_render(signed_relay: Relay) -> None:
+    document = json.loads(credited_body("111", "7011"))
+    document["event"]["log"]["type"] = "credited\ud800"
+    body = json.dumps(document).encode()
+    assert b"\\ud800" in body
+    answer = post(signed_relay, body, sign(body))
+    assert (answer.status_code, answer.json()["outcome"]) == (400, "malformed")
+    assert stored_keys(signed_relay) == []
+    assert metric_value(signed_relay, "starkrelay_webhooks_total", outcome="malformed") >= 1
+
+
+def test_events_dated_in_the_future_beyond_the_skew_are_refused(signed_relay: Relay) -> None:
+    skew = signed_relay.settings.webhook_clock_skew_seconds
+    future = credited_body("112", "7012", age=-timedelta(seconds=skew + 3600))
+    answer = post(signed_relay, future, sign(future))
+    assert (answer.status_code, answer.json()["outcome"]) == (400, "future")
+    assert stored_keys(signed_relay) == []
+    document = json.loads(credited_body("113", "7013"))
+    document["event"]["log"]["created"] = stamp(datetime.now(UTC) + timedelta(days=400))
+    log_in_future = json.dumps(document).encode()
+    answer = post(signed_relay, log_in_future, sign(log_in_future))
+    assert (answer.status_code, answer.json()["outcome"]) == (400, "future")
+    within = credited_body("114", "7014", age=-timedelta(seconds=skew / 2))
+    assert post(signed_relay, within, sign(within)).json()["outcome"] == "enqueued"
+
+
+def test_subscriptions_we_do_not_act_on_are_ignored_under_one_label(signed_relay: Relay) -> None:
+    before = metric_value(signed_relay, "starkrelay_events_total", subscription="other")
+    for n, subscription in enumerate(["boleto-payment", "s" * 64, "deposit"]):
+        body = credited_body(f"12{n}", f"702{n}", subscription=subscription)
+        answer = post(signed_relay, body, sign(body))
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    document = json.loads(credited_body("129", "7029"))
+    document["event"]["log"]["type"] = "teleported"
+    odd_type = json.dumps(document).encode()
+    assert post(signed_relay, odd_type, sign(odd_type)).json()["outcome"] == "ignored"
+    assert metric_value(signed_relay, "starkrelay_events_total", subscription="other") == before + 3
+    assert metric_value(signed_relay, "starkrelay_events_total", log_type="teleported") == 0
+    assert not any(":702" in key for key in stored_keys(signed_relay))
+
+
+def test_client_leaving_mid_body_is_a_warning_not_an_asgi_exception(
+    signed_relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    assert signed_relay.server is not None
+    before = metric_value(signed_relay, "starkrelay_webhooks_total", outcome="disconnected")
+    where = urlsplit(signed_relay.server.webhook_url)
+    with socket.create_connection((where.hostname, where.port), timeout=5) as raw:
+        raw.sendall(
+            f"POST {where.path} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            'content-length: 5000\r\ndigital-signature: abc\r\n\r\n{"event": '.encode()
+        )
+    for _ in range(500):
+        if metric_value(signed_relay, "starkrelay_webhooks_total", outcome="disconnected") > before:
+            break
+    else:
+        raise AssertionError("the disconnect was never counted")
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]

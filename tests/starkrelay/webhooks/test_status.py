@@ -51,6 +51,8 @@ def test_status_reconcile_and_metrics_after_a_forward(relay: Relay) -> None:
     assert after["invoices_by_stage"]["success"] == 1
     assert after["queue"]["depth"] == 0
     assert after["forwarding"]["transfer_calls"] == 1
+    assert after["forwarding"]["ownership_calls"] == 1
+    assert after["forwarding"]["items_refused"] == 0
     assert after["last_reconciliation"]["forwarded"] == 5_950
 
     text = httpx.get(relay.server.url + "/metrics").text

@@ -17,10 +17,11 @@ locals {
     { name = "ADMIN_TOKEN", valueFrom = var.secret_arns.admin_token },
   ])
 
-  health_probe = join("", [
-    "import sys, urllib.request; ",
-    "sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.container_port}/health', timeout=3).status == 200 else 1)",
-  ])
+  # Liveness probes (/health: a background part died or stopped beating). The load balancer
+  # checks readiness (/health/ready) of the API; the worker has no load balancer, and its
+  # listener (WORKER_METRICS_PORT) is reached only from inside the task.
+  api_health_probe    = ["CMD", "python", "-m", "starkrelay.probe", "http://127.0.0.1:${var.container_port}/health"]
+  worker_health_probe = ["CMD", "python", "-m", "starkrelay.probe", "http://127.0.0.1:${var.worker_metrics_port}/health"]
 
   container_defaults = {
     image                  = var.image
@@ -59,7 +60,7 @@ resource "aws_ecs_task_definition" "api" {
       portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
       secrets      = local.api_secrets
       healthCheck = {
-        command     = ["CMD", "python", "-c", local.health_probe]
+        command     = local.api_health_probe
         interval    = 30
         timeout     = 5
         retries     = 3
@@ -101,6 +102,16 @@ resource "aws_ecs_task_definition" "worker" {
       command      = ["starkrelay", "worker"]
       portMappings = []
       secrets      = local.worker_secrets
+      environment = concat(local.plain_environment, [
+        { name = "WORKER_METRICS_PORT", value = tostring(var.worker_metrics_port) },
+      ])
+      healthCheck = {
+        command     = local.worker_health_probe
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
       logConfiguration = {
         logDriver = "awslogs"
         options = {

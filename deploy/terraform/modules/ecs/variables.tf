@@ -136,3 +136,14 @@ variable "wait_for_steady_state" {
   description = "Make apply wait until each service is stable (and fail if the circuit breaker rolls back)."
   type        = bool
 }
+
+variable "worker_metrics_port" {
+  description = "Port of the worker's own listener (/metrics, /health, /health/ready), inside its task."
+  type        = number
+  default     = 8001
+
+  validation {
+    condition     = var.worker_metrics_port >= 1 && var.worker_metrics_port <= 65535
+    error_message = "worker_metrics_port must be a TCP port (1-65535)."
+  }
+}

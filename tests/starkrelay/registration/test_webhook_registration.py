@@ -11,7 +11,7 @@ from pathlib import Path
 
 from starkrelay.app import open_services
 from starkrelay.bank import BankGateway
-from starkrelay.bank.registration import SUBSCRIPTIONS, ensure_webhook
+from starkrelay.registration import SUBSCRIPTIONS, ensure_webhook
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 

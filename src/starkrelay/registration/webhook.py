@@ -17,13 +17,14 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay.bank.errors import BankError, BankInputError
+from starkrelay.bank.errors import BankInputError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
-from starkrelay.deps import Services
-from starkrelay.store import Keys, Redis, claim, new_token, release
+from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.settings import Settings
+from starkrelay.store import Keys, Redis, claim, new_token, redis_hint, release
 
-log = structlog.get_logger("starkrelay.bank")
+log = structlog.get_logger("starkrelay.registration")
 
 SUBSCRIPTIONS = ("invoice", "transfer")
 
@@ -90,32 +91,30 @@ async def _ensure_locked(bank: BankGateway, url: str) -> Webhook:
 
 
 @asynccontextmanager
-async def webhook_registered_at_start(services: Services) -> AsyncIterator[None]:
-    """Background part: ensure our webhook once at start, retrying every ``retry_seconds``
-    (bounded by nothing but shutdown) while Stark Bank or the lock is unavailable."""
-    url = services.settings.webhook_url
+async def webhook_registered_at_start(
+    bank: BankGateway,
+    redis: Redis,
+    keys: Keys,
+    settings: Settings,
+    heartbeat: Heartbeat | None = None,
+) -> AsyncIterator[None]:
+    """Background part: ensure our webhook for ``settings.webhook_url`` once, at start (on
+    enter), retried per ``STARTUP_RETRY_*`` while Stark Bank, Redis or the registration lock is
+    unavailable. A refusal (``BankInputError``) or the deadline propagates: the process
+    stops. Without ``API_EXTERNAL_URL`` it only says so."""
+    url = settings.webhook_url
     if url is None:
         log.warning("webhook.registration.skipped", reason="API_EXTERNAL_URL is not set")
         yield
         return
-    settings = services.settings
     lock_seconds = settings.bank_retry_deadline_seconds * 4 + settings.bank_timeout_seconds * 4
     lock_seconds = max(lock_seconds, 30.0)
-
-    async def register() -> None:
-        pause = 1.0
-        while True:
-            try:
-                await ensure_webhook(
-                    services.bank, services.redis, services.keys, url, lock_seconds=lock_seconds
-                )
-                return
-            except (BankError, RegistrationBusyError, RedisError) as error:
-                log.error("webhook.registration.failed", error=str(error), retry_in=pause)
-                await anyio.sleep(pause)
-                pause = min(pause * 2, 60.0)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(register)
-        yield
-        tasks.cancel_scope.cancel()
+    await retry_startup(
+        lambda: ensure_webhook(bank, redis, keys, url, lock_seconds=lock_seconds),
+        part=heartbeat or Heartbeat("webhook_registration"),
+        policy=StartupPolicy.from_settings(settings),
+        retry_on=(BankUnavailableError, RegistrationBusyError, RedisError),
+        what="webhook registration",
+        hint=redis_hint,
+    )
+    yield

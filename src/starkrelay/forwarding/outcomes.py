@@ -1,0 +1,177 @@
+"""Recording what became of forward entries that do not end in a created transfer.
+
+Each function records one outcome in the invoice's ledger (and, where it settles the entry,
+acknowledges it in the same Lua step), counts it and logs it with the invoice id, so the
+worker reads as a list of decisions. Nothing here calls Stark Bank.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import cast
+
+import structlog
+
+from starkrelay import store
+from starkrelay.bank import BankError
+from starkrelay.forwarding.ownership import OwnershipVerdict
+from starkrelay.forwarding.reader import Entry
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.store import FORWARD_GROUP, LEDGER_TTL_SECONDS, Keys, Redis
+
+log = structlog.get_logger("starkrelay.forwarding.worker")
+
+
+def claimed_fields(verdict: OwnershipVerdict) -> dict[str, str | int]:
+    """Ledger fields of a verdict: the record's amounts, and what the entry claimed when it
+    claimed something else."""
+    item, claimed = verdict.item, verdict.claimed
+    fields: dict[str, str | int] = {
+        "amount": item.amount,
+        "gross_amount": item.gross_amount,
+        "fee": item.fee,
+    }
+    if verdict.mismatch:
+        fields |= {
+            "claimed_amount": claimed.amount,
+            "claimed_gross_amount": claimed.gross_amount,
+            "claimed_fee": claimed.fee,
+            "recorded_amount": item.amount,
+        }
+    return fields
+
+
+async def record_refused(
+    redis: Redis, keys: Keys, refused: Sequence[tuple[Entry, OwnershipVerdict]]
+) -> None:
+    """Stage ``refused`` (final) with its reason, and XACK, for each entry (one round trip):
+    nothing is ever sent for them."""
+    now = time.time()
+    settlements = []
+    for entry, verdict in refused:
+        item = verdict.claimed
+        fields: dict[str, str | int] = {
+            "refused_reason": verdict.reason,
+            "refused_detail": verdict.detail,
+            "refused_at": f"{now:.6f}",
+            "claimed_amount": item.amount,
+        }
+        if entry.event_id:
+            fields["refused_event_id"] = entry.event_id
+        if entry.workspace_id:
+            fields["claimed_workspace_id"] = entry.workspace_id
+        settlements.append(
+            store.Settlement(
+                entry_id=entry.id,
+                invoice_id=item.invoice_id,
+                attempt=item.attempt,
+                stage="refused",
+                amount=item.amount,
+                now=now,
+                ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+                ledger_fields=fields,
+            )
+        )
+    firsts = await store.settle_forwards(redis, keys, settlements)
+    for (entry, verdict), first in zip(refused, firsts, strict=True):
+        if first:
+            metrics.FORWARD_REFUSED.labels(verdict.reason).inc()
+            metrics.TRANSFERS.labels("refused").inc()
+        log.error(
+            "forwarding.item.refused",
+            invoice_id=verdict.claimed.invoice_id,
+            event_id=entry.event_id,
+            claimed_workspace_id=entry.workspace_id,
+            source=verdict.claimed.source,
+            reason=verdict.reason,
+            detail=verdict.detail,
+            claimed_amount=verdict.claimed.amount,
+        )
+
+
+async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
+    """Stage ``skipped``: Stark Bank's record leaves nothing to forward (net <= 0)."""
+    item = verdict.item
+    first = await store.settle_forward(
+        redis,
+        keys,
+        store.Settlement(
+            entry_id=entry.id,
+            invoice_id=item.invoice_id,
+            attempt=item.attempt,
+            stage="skipped",
+            amount=0,
+            now=time.time(),
+            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+            ledger_fields=claimed_fields(verdict) | {"skipped_reason": verdict.detail},
+        ),
+    )
+    if first:
+        metrics.TRANSFERS.labels("skipped").inc()
+    log.warning("forwarding.item.skipped", invoice_id=item.invoice_id, amount=item.amount)
+
+
+async def dead_letter(redis: Redis, keys: Keys, entry: Entry, reason: str, kind: str) -> None:
+    """Stage ``dead``: copy the entry to the dead-letter stream with `reason` and XACK it."""
+    assert entry.item is not None
+    item = entry.item
+    settlement = store.Settlement(
+        entry_id=entry.id,
+        invoice_id=item.invoice_id,
+        attempt=item.attempt,
+        stage="dead",
+        amount=item.amount,
+        now=time.time(),
+        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+        ledger_fields={"dead_reason": reason[:500]},
+        dead_letter=item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
+    )
+    await store.settle_forward(redis, keys, settlement)
+    metrics.TRANSFERS.labels("dead").inc()
+    log.error(
+        "forwarding.item.dead_lettered",
+        invoice_id=item.invoice_id,
+        external_id=item.external_id,
+        kind=kind,
+        reason=reason,
+    )
+
+
+async def drop_unreadable(redis: Redis, keys: Keys, entry: Entry) -> None:
+    """An entry whose fields are not a forward item: dead-letter its raw fields, XACK it."""
+    stream = keys.forward_stream()
+    raw = await redis.xrange(stream, entry.id, entry.id)
+    fields: dict[str, str] = {str(k): str(v) for k, v in (raw[0][1] or {}).items()} if raw else {}
+    fields |= {"entry_id": entry.id, "kind": "unreadable", "reason": "unreadable"}
+    await redis.xadd(keys.forward_dead_letters(), dict(fields.items()))
+    await redis.xack(stream, FORWARD_GROUP, entry.id)
+    log.error("forwarding.entry.unreadable", entry_id=entry.id)
+
+
+async def note_failure(redis: Redis, keys: Keys, entries: list[Entry], exc: BankError) -> None:
+    """Keep a transient failure's message in each invoice's ledger (``last_error``); the
+    entries stay pending."""
+    log.warning("forwarding.batch.unavailable", size=len(entries), error=str(exc))
+    for entry in entries:
+        assert entry.item is not None
+        await store.intake_event(
+            redis,
+            keys,
+            event_id=None,
+            event_ttl_seconds=0,
+            action="record",
+            invoice_id=entry.item.invoice_id,
+            now=time.time(),
+            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
+            ledger_fields={"last_error": str(exc)[:300]},
+        )
+
+
+async def last_error(redis: Redis, keys: Keys, entry: Entry) -> str:
+    """Why an entry is given up on after too many deliveries."""
+    if entry.item is None:
+        return "unreadable entry"
+    ledger = keys.webhook_ledger(entry.item.invoice_id)
+    error = cast(str | None, await redis.hget(ledger, "last_error"))
+    return f"gave up after {entry.deliveries - 1} deliveries; last error: {error or 'none'}"

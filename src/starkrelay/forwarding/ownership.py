@@ -1,0 +1,112 @@
+"""Ownership before money: Stark Bank's credited record decides what a forward pays.
+
+A stream entry is only a claim (a webhook body, or reconciliation's reading of it). Before
+any transfer is created the worker reads, with our own credentials, the ``credited`` logs of
+the batch's invoices and hands entries and logs to ``judge_ownership``. The rules:
+
+- an invoice with no credited log in our workspace (unknown here, or never credited) is
+  ``refused``: nothing is sent for it, ever;
+- otherwise the forward pays the credited log's ``amount - fee`` (the invoice as it was when
+  credited: a later partial reversal does not change what was received), whatever the entry
+  claimed; a different claim is kept as a ``mismatch`` to report, not as money;
+- a record whose ``amount - fee`` is not positive is ``skipped`` (recorded, never sent).
+
+Pure: no I/O, so every rule is tested without Redis or the emulator.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from starkrelay.bank import InvoiceLog
+from starkrelay.forwarding.items import ForwardItem
+
+REFUSAL_REASONS = ("not_credited",)
+"""Every reason a forward is refused (a bounded set: it labels a metric)."""
+
+
+class Decision(enum.StrEnum):
+    FORWARD = "forward"
+    """Ours and credited: send ``item`` (its amounts are the record's)."""
+    SKIP = "skip"
+    """Ours and credited, but ``amount - fee`` is not positive: record, never send."""
+    REFUSE = "refuse"
+    """No credited record in our workspace: record ``refused``, never send."""
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Stark Bank's record of one credited invoice, from its ``credited`` log."""
+
+    invoice_id: str
+    gross_amount: int
+    fee: int
+    log_id: str
+
+    @property
+    def net(self) -> int:
+        return self.gross_amount - self.fee
+
+
+@dataclass(frozen=True)
+class OwnershipVerdict:
+    """What to do with one entry. ``item`` carries the record's amounts when a credit was
+    found (the claimed ones otherwise); ``claimed`` is the entry as enqueued."""
+
+    decision: Decision
+    item: ForwardItem
+    claimed: ForwardItem
+    reason: str = ""
+    """For ``REFUSE``: one of ``REFUSAL_REASONS``."""
+    detail: str = ""
+    credit: Credit | None = None
+
+    @property
+    def mismatch(self) -> bool:
+        """The entry claimed other numbers than Stark Bank's record (only with a credit)."""
+        return self.credit is not None and (
+            (self.claimed.amount, self.claimed.gross_amount, self.claimed.fee)
+            != (self.item.amount, self.item.gross_amount, self.item.fee)
+        )
+
+
+def credits_by_invoice(logs: Iterable[InvoiceLog]) -> dict[str, Credit]:
+    """One credit per invoice from ``credited`` logs listed newest first (the first wins, as
+    in reconciliation); logs of other types are ignored."""
+    found: dict[str, Credit] = {}
+    for log in logs:
+        if log.type != "credited":
+            continue
+        invoice = log.invoice
+        found.setdefault(invoice.id, Credit(invoice.id, invoice.amount, invoice.fee, log.id))
+    return found
+
+
+def judge_ownership(
+    items: Sequence[ForwardItem], logs: Iterable[InvoiceLog]
+) -> list[OwnershipVerdict]:
+    """A verdict per item, in order, from the ``credited`` logs Stark Bank returned for them
+    (read with our credentials, so only our workspace's invoices can appear)."""
+    credits = credits_by_invoice(logs)
+    verdicts = []
+    for claimed in items:
+        credit = credits.get(claimed.invoice_id)
+        if credit is None:
+            verdicts.append(
+                OwnershipVerdict(
+                    Decision.REFUSE,
+                    claimed,
+                    claimed,
+                    reason="not_credited",
+                    detail="Stark Bank has no credited log of this invoice in our workspace "
+                    "(unknown invoice, or not credited)",
+                )
+            )
+            continue
+        item = replace(claimed, amount=credit.net, gross_amount=credit.gross_amount, fee=credit.fee)
+        decision = Decision.FORWARD if credit.net > 0 else Decision.SKIP
+        detail = "" if decision is Decision.FORWARD else "net amount is not positive"
+        verdicts.append(OwnershipVerdict(decision, item, claimed, detail=detail, credit=credit))
+    return verdicts

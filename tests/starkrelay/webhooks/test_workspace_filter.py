@@ -1,0 +1,30 @@
+"""Which workspace the webhook route takes: the setting, else the id learned in Redis (the
+latest one Stark Bank reported), else anyone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starkrelay import store
+from starkrelay.store import Keys, connect
+from starkrelay.webhooks.workspace import WorkspaceFilter
+
+
+def test_setting_wins_then_the_learned_id_then_anyone(redis_url: str, key_prefix: str) -> None:
+    async def main() -> None:
+        redis, keys = connect(redis_url), Keys(key_prefix)
+        try:
+            unset, pinned = WorkspaceFilter(None), WorkspaceFilter("2222")
+            rereading = WorkspaceFilter(None, recheck_seconds=0)
+            assert await unset.expected(redis, keys) is None  # not known: anyone passes
+            assert await store.learn_workspace_id(redis, keys, "1111") is None
+            assert await unset.expected(redis, keys) == "1111"
+            assert await pinned.expected(redis, keys) == "2222"
+            assert await store.learn_workspace_id(redis, keys, "3333") == "1111"  # re-learned
+            assert await unset.expected(redis, keys) == "1111"  # kept for recheck_seconds
+            assert await rereading.expected(redis, keys) == "3333"
+        finally:
+            await redis.delete(keys.workspace_id())
+            await redis.aclose()
+
+    asyncio.run(main())
