@@ -10,30 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from campaign_harness import INTERVAL, T0, Clock, runner_for
 
 from starkrelay.app import open_services
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
-from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_campaign
-from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
-from starkrelay.invoicing.scheduler import CampaignRunner
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
-
-T0 = 1_900_000_000.0
-INTERVAL = 10800.0
-
-
-class Clock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def day_settings(relay_settings: Callable[..., Settings], **overrides: Any) -> Settings:
@@ -45,14 +30,6 @@ def day_settings(relay_settings: Callable[..., Settings], **overrides: Any) -> S
         "campaign_batch_max": 4,
     }
     return relay_settings(**(values | overrides))
-
-
-def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> CampaignRunner:
-    issuer = SlotIssuer(
-        services.settings, services.redis, services.keys, services.bank, clock=clock,
-        **issuer_args,
-    )  # fmt: skip
-    return CampaignRunner(issuer)
 
 
 async def batches_by_slot(bank: BankGateway, campaign: Campaign) -> dict[int, list[Invoice]]:
