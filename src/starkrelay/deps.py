@@ -105,6 +105,35 @@ async def intake_unavailable(request: Request) -> str | None:
     return f"not running: {', '.join(missing)}" if missing else None
 
 
+@dataclass(frozen=True)
+class WebhookIntake:
+    """What the webhook route needs, gathered in one dependency: each FastAPI dependency has a
+    per-request cost, and this route is the hot path. Same values as the single providers
+    above (``get_settings``, ``get_redis``, ``get_keys``, ``get_webhook_verifier``,
+    ``get_workspace_filter``, ``intake_unavailable``), read at the same moment."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    verifier: SignatureVerifier
+    workspace_filter: WorkspaceFilter
+    unavailable: str | None
+
+
+async def get_webhook_intake(request: Request) -> WebhookIntake:
+    """The webhook route's collaborators and whether it may act on events now."""
+    services = _services(request)
+    state = request.app.state
+    return WebhookIntake(
+        settings=services.settings,
+        redis=services.redis,
+        keys=services.keys,
+        verifier=state.webhook_verifier,
+        workspace_filter=state.workspace_filter,
+        unavailable=await intake_unavailable(request),
+    )
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
@@ -115,3 +144,4 @@ SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 WebhookVerifierDep = Annotated["SignatureVerifier", Depends(get_webhook_verifier)]
 WorkspaceFilterDep = Annotated["WorkspaceFilter", Depends(get_workspace_filter)]
 IntakeUnavailableDep = Annotated[str | None, Depends(intake_unavailable)]
+WebhookIntakeDep = Annotated[WebhookIntake, Depends(get_webhook_intake)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 import starkbank
+from starkcore.utils.checks import check_datetime, check_datetime_or_date, check_timedelta
 
 from starkrelay.bank.calls import TransientBankError
 from starkrelay.bank.errors import BankError, BankInputError
@@ -83,6 +85,54 @@ def invoice_log(item: Any) -> InvoiceLog:
         created=_when(item.created),
         errors=_strings(item.errors),
         invoice=invoice(item.invoice),
+    )
+
+
+_API_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
+"""The API's usual date-time form, which ``check_datetime`` parses with ``strptime``."""
+
+
+def _api_when(value: Any, checked: Any = check_datetime) -> datetime | None:
+    """``_when(checked(value))``: the SDK's own parse of an API date-time (``checked`` is
+    ``check_datetime`` or ``check_datetime_or_date``), with the usual form read by the faster
+    ``fromisoformat`` into the same value."""
+    if isinstance(value, str) and _API_DATETIME.fullmatch(value):
+        return datetime.fromisoformat(value)
+    return _when(checked(value))
+
+
+def invoice_from_api(item: dict[str, Any]) -> Invoice:
+    """An invoice from the API's JSON (camelCase keys), equal to what ``invoice`` makes of the
+    SDK's object for the same JSON (dates parsed by the SDK's own checks)."""
+    amount, nominal = item.get("amount"), item.get("nominalAmount")
+    return Invoice(
+        id=str(item.get("id")),
+        amount=int(amount),  # type: ignore[arg-type]
+        nominal_amount=int(nominal if nominal is not None else amount),  # type: ignore[arg-type]
+        fee=int(item.get("fee") or 0),
+        status=str(item.get("status")),
+        name=str(item.get("name")),
+        tax_id=str(item.get("taxId")),
+        tags=_strings(item.get("tags")),
+        due=_api_when(item.get("due"), check_datetime_or_date),
+        expiration=_seconds(check_timedelta(item.get("expiration"))),
+        created=_api_when(item.get("created")),
+        updated=_api_when(item.get("updated")),
+        discount_amount=int(item.get("discountAmount") or 0),
+        fine_amount=int(item.get("fineAmount") or 0),
+        interest_amount=int(item.get("interestAmount") or 0),
+    )
+
+
+def invoice_log_from_api(item: dict[str, Any]) -> InvoiceLog:
+    """An invoice log from the API's JSON, equal to what ``invoice_log`` makes of the SDK's
+    object: building SDK objects costs more CPU than the request on the forwarding path."""
+    return InvoiceLog(
+        id=str(item.get("id")),
+        type=str(item.get("type")),
+        created=_api_when(item.get("created")),
+        errors=_strings(item.get("errors")),
+        invoice=invoice_from_api(item.get("invoice") or {}),
     )
 
 

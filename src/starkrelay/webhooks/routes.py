@@ -25,14 +25,7 @@ from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.deps import (
-    IntakeUnavailableDep,
-    KeysDep,
-    RedisDep,
-    SettingsDep,
-    WebhookVerifierDep,
-    WorkspaceFilterDep,
-)
+from starkrelay.deps import WebhookIntakeDep
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
@@ -88,16 +81,14 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> JSONRespons
 
 
 @router.post(WEBHOOK_PATH)
-async def receive_stark_bank_event(
-    request: Request,
-    settings: SettingsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    verifier: WebhookVerifierDep,
-    workspace_filter: WorkspaceFilterDep,
-    unavailable: IntakeUnavailableDep,
-) -> JSONResponse:
+async def receive_stark_bank_event(request: Request, intake: WebhookIntakeDep) -> JSONResponse:
     """Take one Stark Bank event. 200 means it is durably claimed (and enqueued if credited)."""
+    settings, redis, keys = intake.settings, intake.redis, intake.keys
+    verifier, workspace_filter, unavailable = (
+        intake.verifier,
+        intake.workspace_filter,
+        intake.unavailable,
+    )
     if unavailable is not None:
         log.warning("webhooks.intake.unavailable", reason=unavailable)
         return _answer(503, "unavailable", f"cannot act on events now ({unavailable})")

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ellipticcurve
 import pytest
+import starkbank
 from ellipticcurve import Ecdsa
+from starkcore.utils.checks import check_datetime, check_datetime_or_date
 
-from starkrelay.bank import BankGateway, NewTransfer
+from starkrelay.bank import BankGateway, NewInvoice, NewTransfer, convert
+from starkrelay.bank.models import Discount
 from starkrelay.bank.project import ParsedKeyProject
 from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
@@ -88,3 +92,60 @@ def test_created_transfers_read_the_same_as_the_sdks_objects(
         )  # fmt: skip
 
     asyncio.run(scenario())
+
+
+@pytest.mark.sandbox(pay_share=0.0)
+def test_credited_logs_read_the_same_as_the_sdks_objects(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    """The ownership read parses the raw JSON; it must equal the SDK's objects, field by field
+    (amounts, fee, dates, tags), for invoices paid in full, with a discount and partly."""
+    bank = BankGateway(relay_settings())
+    now = datetime.now(UTC)
+
+    async def scenario() -> None:
+        made = await bank.create_invoices(
+            [
+                NewInvoice(amount=10_000, tax_id="012.345.678-90", name="Ana Lima",
+                           due=now + timedelta(days=3), expiration=86_400, tags=("a", "b")),
+                NewInvoice(amount=20_000, tax_id="012.345.678-90", name="Bia Souza",
+                           due=now + timedelta(days=5), expiration=3_600,
+                           discounts=(Discount(percentage=5.0, due=now + timedelta(days=1)),)),
+                NewInvoice(amount=30_000, tax_id="20.018.183/0001-80", name="Caio Lopes",
+                           due=now + timedelta(days=2), expiration=7_200),
+            ]
+        )  # fmt: skip
+        ids = [invoice.id for invoice in made]
+        sandbox.pay_invoice(ids[0])
+        sandbox.pay_invoice(ids[1])
+        sandbox.pay_invoice(ids[2], amount=12_345)
+        raw = await bank.credited_logs([*ids, "4000000000000001"])
+        sdk_logs, _ = starkbank.invoice.log.page(
+            limit=100, types=["credited"], invoice_ids=ids, user=bank._user
+        )
+        expected = [convert.invoice_log(item) for item in sdk_logs]
+        assert len(expected) == 3
+        assert sorted(raw, key=lambda log: log.id) == sorted(expected, key=lambda log: log.id)
+        by_invoice = {log.invoice.id: log.invoice for log in raw}
+        assert by_invoice[ids[0]].tags == ("a", "b")
+        assert by_invoice[ids[2]].amount == 12_345
+        assert all(log.created is not None and log.created.tzinfo for log in raw)
+        assert all(
+            invoice.due is not None and invoice.due.tzinfo for invoice in by_invoice.values()
+        )
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-01T23:10:13.259100+00:00", "2026-12-01T23:10:13.000000+00:00",
+        "2026-12-01T23:10:13+00:00", "2026-12-01", "2026-12-01T23:10:13.259+00:00", "**", None,
+    ],
+)  # fmt: skip
+def test_api_dates_parse_like_the_sdk(value: str | None) -> None:
+    for checked in (check_datetime, check_datetime_or_date):
+        ours = convert._api_when(value, checked)
+        assert ours == convert._when(checked(value))
+        assert ours is None or ours.tzinfo == UTC
