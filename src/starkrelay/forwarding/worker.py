@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.bank.credentials import CLOCK_CODES, CREDENTIAL_CODES
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.items import ForwardItem
@@ -39,6 +40,7 @@ from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
 from starkrelay.forwarding.workspace import WorkspaceLearner
 from starkrelay.ops import relay_metrics as metrics
+from starkrelay.ops.supervision import StartRefused
 from starkrelay.settings import Settings
 from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
 
@@ -118,6 +120,8 @@ class ForwardingWorker:
             except BankError as exc:  # e.g. a duplicate's look-up failed: entries stay pending
                 log.warning("forwarding.worker.bank_unavailable", error=str(exc))
                 worked = None
+            except CredentialsRefused:
+                raise  # the part dies and the process exits: a restart checks them again
             except Exception:
                 log.exception("forwarding.worker.unexpected_error", consumer=self.name)
                 worked = None
@@ -171,6 +175,7 @@ class ForwardingWorker:
         try:
             confirmed = await self._confirm_ownership(live)
         except BankError as exc:  # nothing is sent without the read: entries stay pending
+            _stop_if_credentials_refused(exc)
             await outcomes.note_failure(self.redis, self.keys, live, exc)
             return False
         return await self._send(_one_entry_per_attempt(confirmed))
@@ -220,9 +225,11 @@ class ForwardingWorker:
             try:
                 created = await self._create(live)
             except BankInputError as refusal:
+                _stop_if_credentials_refused(refusal)
                 try:
                     remaining = await self._handle_refusal(live, refusal)
                 except BankError as exc:  # the look-up failed: look again next round
+                    _stop_if_credentials_refused(exc)
                     await outcomes.note_failure(self.redis, self.keys, live, exc)
                     return False
                 if len(remaining) == len(live):
@@ -372,6 +379,26 @@ class ForwardingWorker:
             self.config.backoff_initial_seconds * 2 ** min(self._failures, 10),
         )
         await anyio.sleep(wait)
+
+
+class CredentialsRefused(StartRefused):
+    """Stark Bank refused our credentials (or our clock) while forwarding: nothing about any
+    item, and nothing a retry fixes. The entries stay pending (never dead-lettered for it) and
+    the process exits with status 2, so the orchestrator restarts it and the start-up check
+    holds it until the credentials are fixed."""
+
+
+def _stop_if_credentials_refused(error: BankError) -> None:
+    if not isinstance(error, BankInputError):
+        return
+    codes = sorted((CREDENTIAL_CODES | CLOCK_CODES).intersection(error.codes))
+    if codes:
+        log.error("forwarding.credentials.refused", codes=codes)
+        raise CredentialsRefused(
+            f"Stark Bank refused the credentials while forwarding ({', '.join(codes)}): "
+            "check STARK_PROJECT_ID, STARK_PRIVATE_KEY and this machine's clock; nothing was "
+            "sent and the forwards stay queued"
+        ) from error
 
 
 async def _quietly(step: Awaitable[None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 
+import anyio
 import pytest
 import starkbank
 from relay_harness import (
@@ -18,15 +19,17 @@ from relay_harness import (
     ownership_calls,
     relay_context,
 )
+from relay_harness import relay_settings as harness_settings
 
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
-from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.forwarding.worker import CredentialsRefused, ForwardingWorker
 from starkrelay.store import FORWARD_GROUP
 from starkrelay.webhooks.intake import IntakePolicy
 from starkrelay.wiring import forwarding_worker
+from starksandbox.keys import new_key_pair
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 
@@ -311,3 +314,36 @@ def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay: Rela
     assert waited == [([short], "invalidBalance: transfers[0]: insufficient balance")]
     assert forwards_of(short) == []
     assert [t.amount for t in forwards_of(other)] == [1_950]
+
+
+def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the_entries(
+    relay: Relay,
+) -> None:
+    """Credentials revoked (or a key rotated wrongly) while running: the worker dies loudly
+    (its process exits 2 and is restarted), sends nothing, dead-letters nothing; the forwards
+    wait in the stream and go out once, with good credentials."""
+    [invoice_id] = credit_invoices(relay.sb, [2_000])
+    other_key, _ = new_key_pair()
+    revoked = harness_settings(
+        relay.sb, relay.settings.redis_url or "", relay.settings.redis_key_prefix,
+        stark_private_key=other_key,
+    )  # fmt: skip
+
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 2_000)
+            base = relay.worker(services)
+            refused = ForwardingWorker(
+                services.redis, services.keys, BankGateway(revoked), base.destination,
+                base.config, "test-worker",
+            )  # fmt: skip
+            with pytest.raises(CredentialsRefused, match="STARK_PRIVATE_KEY") as caught:
+                await refused.run(anyio.Event())
+            assert caught.value.exit_code == 2
+            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+            assert (await stream_state(services.redis, services.keys)).pending == 1
+            assert forwards_of(invoice_id) == []
+            await forward_all(base, services)
+
+    relay.run(body)
+    assert [t.amount for t in forwards_of(invoice_id)] == [1_950]
