@@ -296,17 +296,6 @@ class BankGateway:
             if not cursor:
                 return
 
-    async def newest_event_workspace_id(self) -> str | None:
-        """``workspaceId`` of the newest event Stark Bank holds for this project (delivered or
-        not), or None when there is no event yet. A project cannot read its workspace
-        directly; its events say which workspace they belong to."""
-        body = await self._call("list_events", partial(self._raw_json, "event", {"limit": 1}))
-        events = body.get("events") or []
-        if not events:
-            return None
-        workspace = events[0].get("workspaceId")
-        return None if workspace is None else str(workspace)
-
     async def mark_event_delivered(self, event_id: str) -> None:
         """Set ``isDelivered`` on an event (idempotent)."""
         await self._call(

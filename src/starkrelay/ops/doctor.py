@@ -267,7 +267,7 @@ async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult
     """Our workspace as this project's newest event names it, against STARK_WORKSPACE_ID."""
     expected = settings.stark_workspace_id
     try:
-        seen = await bank.newest_event_workspace_id()
+        seen = await bank.workspace_id()
     except BankError as exc:
         return _failed("stark.workspace", str(exc)[:300], "retry")
     if seen is None:
