@@ -35,11 +35,30 @@ def public_pem(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> s
 
 
 def load_private_pem(pem: str) -> ec.EllipticCurvePrivateKey:
-    """Parse a secp256k1 private key PEM (SEC1 or PKCS#8); refuses other curves."""
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    """Parse a secp256k1 private key PEM (SEC1 or PKCS#8); refuses other curves.
+
+    Also reads the SDK's own key files (``starkbank.key.create``), which drop leading
+    zero bytes of the secret in about one key in 256, a form OpenSSL refuses.
+    """
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except ValueError:
+        key = ec.derive_private_key(_sdk_secret(pem), ec.SECP256K1())
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256K1):
         raise ValueError("the key must be an EC secp256k1 private key in PEM form")
     return key
+
+
+def _sdk_secret(pem: str) -> int:
+    from ellipticcurve import PrivateKey
+
+    try:
+        key = PrivateKey.fromPem(pem)
+    except Exception as exc:  # the SDK's parser raises bare Exceptions for bad input
+        raise ValueError("not a private key in PEM form") from exc
+    if key.curve.name != "secp256k1":
+        raise ValueError("the key must be an EC secp256k1 private key in PEM form")
+    return int(key.secret)
 
 
 def new_key_pair() -> tuple[str, str]:

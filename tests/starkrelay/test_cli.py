@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from ellipticcurve import PrivateKey, PublicKey
 from typer.testing import CliRunner
 
 from starkrelay.cli import app
+from starkrelay.cli.keys import pem_pair
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.outcomes import SlotOutcome
 from starkrelay.store import Keys
@@ -126,3 +130,18 @@ def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
     private = (tmp_path / "keys" / "private-key.pem").read_text()
     assert private.startswith("-----BEGIN EC PRIVATE KEY-----")
     assert runner.invoke(app, ["keygen", "--directory", str(tmp_path / "keys")]).exit_code == 1
+    assert (
+        PrivateKey.fromPem(private).publicKey().toPem()
+        == PublicKey.fromPem((tmp_path / "keys" / "public-key.pem").read_text()).toPem()
+    )
+
+
+@pytest.mark.parametrize(
+    "secret", [1, 0xB36F7739EB6048BC20C919CA4DED53DF94107E6638A91AFEEC484E2C5C744C]
+)
+def test_keygen_pem_keeps_a_short_secret_readable_by_openssl_and_the_sdk(secret: int) -> None:
+    private, public = pem_pair(ec.derive_private_key(secret, ec.SECP256K1()))
+    assert serialization.load_pem_private_key(private.encode(), password=None) is not None
+    sdk_key = PrivateKey.fromPem(private)
+    assert sdk_key.secret == secret
+    assert sdk_key.publicKey().toPem() == PublicKey.fromPem(public).toPem()

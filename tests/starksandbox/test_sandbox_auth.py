@@ -9,7 +9,7 @@ import starkbank
 from sandbox_raw import call, errors, signed_headers
 from starkbank.error import InputErrors
 
-from starksandbox.keys import new_key_pair
+from starksandbox.keys import Signer, load_private_pem, new_key_pair
 from starksandbox.testing import SandboxHandle
 
 
@@ -111,3 +111,14 @@ def test_unknown_route_is_not_found(sandbox: SandboxHandle) -> None:
     response = call(sandbox, "GET", "/v2/nothing-here")
     assert response.status_code == 404
     assert errors(response) == ["notFound"]
+
+
+def test_the_signing_key_may_be_an_sdk_written_pem_with_a_short_secret() -> None:
+    from ellipticcurve import Ecdsa, PrivateKey, PublicKey, Signature
+
+    sdk_key = PrivateKey(secret=0xB36F7739EB6048BC20C919CA4DED53DF94107E6638A91AFEEC484E2C5C744C)
+    signer = Signer(load_private_pem(sdk_key.toPem()))
+    signature = Signature.fromBase64(signer.sign(b"body"))
+    assert Ecdsa.verify("body", signature, PublicKey.fromPem(signer.public_pem))
+    with pytest.raises(ValueError, match="PEM form"):
+        load_private_pem("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")

@@ -7,7 +7,7 @@ import base64
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -43,8 +43,9 @@ class Keys:
         return str(Ecdsa.sign(message, self.private).toBase64())
 
     def sign_openssl(self, message: str) -> str:
-        key = serialization.load_pem_private_key(self.private.toPem().encode(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        # from the secret, not from toPem(): that PEM drops a leading zero byte of the
+        # secret (one key in 256), which OpenSSL refuses
+        key = ec.derive_private_key(self.private.secret, ec.SECP256K1())
         return base64.b64encode(key.sign(message.encode(), ec.ECDSA(hashes.SHA256()))).decode()
 
 
