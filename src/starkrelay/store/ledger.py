@@ -74,13 +74,21 @@ end
 _INTAKE_LUA = (
     _ADVANCE_LUA
     + """
-local ttl = tonumber(ARGV[1])
+local ttl, action, invoice_id, attempt = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local now, ledger_ttl, n_stream = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[9])
+-- every check that can fail comes before the claim: a script stopped by an error keeps the
+-- writes it made, and a claim without its work would drop the event for good
+if not (ttl and attempt and now and ledger_ttl and n_stream) then
+  return redis.error_reply('intake: a numeric argument is not a number')
+end
+local stream_end = 9 + 2 * n_stream
+if (action ~= 'none' and action ~= 'forward' and action ~= 'record')
+  or stream_end > #ARGV or (#ARGV - stream_end) % 2 ~= 0 then
+  return redis.error_reply('intake: malformed action or field pairs')
+end
 if ttl > 0 then
   if not redis.call('SET', KEYS[1], ARGV[8], 'NX', 'EX', ttl) then return {0, ''} end
 end
-local action, invoice_id, attempt = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local now, ledger_ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-local stream_end = 9 + 2 * tonumber(ARGV[9])
 if action == 'none' then return {4, ''} end
 if action == 'forward' then
   if redis.call('HSETNX', KEYS[2], 'queued:' .. attempt, now) == 0 then
