@@ -134,5 +134,41 @@ def test_ecs_tasks_set_only_names_settings_reads(tf: TerraformTree) -> None:
         re.findall(r'"([A-Z][A-Z0-9_]+)"', app_settings.body["validation"][0]["condition"])
     )
     assert {"STARK_PRIVATE_KEY", "ADMIN_TOKEN", "REDIS_PASSWORD"} == secret
-    assert tunable <= CONTRACT
+    assert CONTRACT - managed_or_secret(plain | secret) <= tunable, (
+        "a contract variable is not tunable"
+    )
     check_known(plain | secret | tunable, "deploy/terraform")
+
+
+NOT_TUNABLE_ON_ECS = {
+    "API_DOCS_ENABLED": "production turns the API docs off",
+    "FORWARD_CONSUMER_NAME": "each task names its consumer after its host",
+    "WORKER_METRICS_HOST": "the task's own listener, set by the module",
+    "STARK_API_URL": "the emulator; refused with STARK_ENVIRONMENT=production",
+    "STARK_PRIVATE_KEY_FILE": "the key comes from Secrets Manager as STARK_PRIVATE_KEY",
+    "STARKBANK_EC_PARAMETERS": "the older key form; the key comes from Secrets Manager",
+    "STARKBANK_EC_PRIVATE_KEY": "the older key form; the key comes from Secrets Manager",
+}
+
+
+def test_every_setting_is_set_or_tunable_on_ecs(tf: TerraformTree) -> None:
+    """A setting added to starkrelay is either managed by the Terraform, a secret, one of
+    ``app_settings``, or listed above with the reason it is not set on ECS."""
+    expression = tf.locals()["container_environment"]
+    managed = set(re.findall(r"([A-Z][A-Z0-9_]+) = ", expression))
+    managed |= {"STARK_WORKSPACE_ID", "WORKER_METRICS_PORT"}  # set when given / by the module
+    (tasks,) = [text for path, text in tf.texts.items() if path.name == "tasks.tf"]
+    secret = set(re.findall(r'name = "([A-Z][A-Z0-9_]+)", valueFrom', tasks))
+    (app_settings,) = [v for v in tf.variables() if v.name == "app_settings"]
+    tunable = set(
+        re.findall(r'"([A-Z][A-Z0-9_]+)"', app_settings.body["validation"][0]["condition"])
+    )
+    settings = settings_names()
+    unplaced = settings - managed - secret - tunable - set(NOT_TUNABLE_ON_ECS)
+    assert not unplaced, f"settings neither managed nor in app_settings: {sorted(unplaced)}"
+    assert set(NOT_TUNABLE_ON_ECS) <= settings, "a reason names a setting that is gone"
+
+
+def managed_or_secret(names: set[str]) -> set[str]:
+    """Contract variables ECS sets itself, or must never take from app_settings."""
+    return names | {"STARK_WORKSPACE_ID", "ADMIN_TOKEN", "REDIS_URL"} | set(NOT_TUNABLE_ON_ECS)

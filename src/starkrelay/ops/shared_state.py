@@ -56,6 +56,7 @@ NAMES = (
     "starkrelay_reconcile_disagreements",
     "starkrelay_reconcile_unexplained_outflow_cents",
     "starkrelay_reconcile_unexplained_transfers",
+    "starkrelay_reconcile_events_refused",
     "starkrelay_reconcile_last_success_timestamp_seconds",
     "starkrelay_campaign_slots_by_status",
     "starkrelay_campaign_invoices",
@@ -279,6 +280,13 @@ class SharedStateCollector:
             "starkrelay_reconcile_unexplained_transfers",
             "Findings of unexplained outflow in the last money report (alert above 0).",
             len(report.unexplained),
+        )
+        yield _gauge(
+            "starkrelay_reconcile_events_refused",
+            "Undelivered events the last reconciliation could not take (malformed, or refused "
+            "by the intake): left undelivered, examined again by every run (alert above 0; "
+            "at most 100 are counted).",
+            len(report.events_refused),
         )
         moment = _report_time(report)
         if moment is not None:

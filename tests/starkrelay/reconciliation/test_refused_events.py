@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
 from starkrelay.reconciliation.report import MoneyReport, load_report
@@ -49,6 +50,12 @@ def test_unreadable_events_are_skipped_listed_and_left_undelivered(
         kept = relay.run(stored)
         assert kept is not None
         assert len(kept.events_refused) == 2
+        assert relay.server is not None
+        scraped = httpx.get(relay.server.url + "/metrics").text.splitlines()  # read from Redis
+        assert "starkrelay_reconcile_events_refused 2.0" in scraped
+
+        again = reconcile_and_forward(relay)  # still undelivered: found and counted again
+        assert {entry["event_id"] for entry in again.events_refused} == set(refused)
 
 
 def reconcile_and_forward(relay: Relay) -> MoneyReport:
