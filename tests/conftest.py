@@ -10,11 +10,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+import structlog
 
 from starksandbox.testing import SandboxHandle, running_sandbox
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loggers_follow_the_configuration() -> Iterator[None]:
+    """``configure_logging`` caches each logger on first use (cheaper in production). In one
+    test process, a logger cached while a CLI test ran would ignore a later test's
+    ``capture_logs``, so tests never cache."""
+    configure = structlog.configure
+
+    def uncached(**settings: Any) -> None:
+        configure(**(settings | {"cache_logger_on_first_use": False}))
+
+    structlog.configure = uncached  # type: ignore[assignment]
+    structlog.configure(cache_logger_on_first_use=False)
+    yield
+    structlog.configure = configure  # type: ignore[assignment]
 
 
 def _answers(url: str) -> bool:
