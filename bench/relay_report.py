@@ -37,6 +37,15 @@ def _api_calls(result: dict[str, Any]) -> tuple[str, float]:
     return text, transfer / items
 
 
+def _fill(rows: list[dict[str, Any]]) -> str:
+    fills = [
+        row["counters"].get("items_sent", 0) / row["counters"]["ownership_calls"]
+        for row in rows
+        if row["counters"].get("ownership_calls")
+    ]
+    return spread(fills, "{:.1f}") if fills else "not counted in this build"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -75,6 +84,8 @@ def print_results(args: argparse.Namespace, results: dict[str, Any]) -> None:
         "starkrelay):",
         f"     starkrelay {spread(capacity)} /s, naive {spread(naive_capacity)} /s, "
         f"ratio {spread(capacity_ratio, '{:.1f}')} x",
+        f"   batch fill (invoices per ownership read, 100 at most): {_fill(relay)}; a fuller "
+        "batch spreads its two API calls over more events",
         f"   log lines per event (production level INFO): "
         f"{spread([r['info_lines'] for r in relay], '{:.2f}')} INFO, "
         f"{spread([r['all_lines'] for r in relay], '{:.2f}')} in all",
