@@ -29,10 +29,15 @@ RUN python -m venv /opt/starkrelay
 COPY pyproject.toml requirements-runtime.lock ./
 RUN /opt/starkrelay/bin/pip install --require-hashes --requirement requirements-runtime.lock
 
-# Then the project itself, without touching the dependencies installed above.
-COPY README.md ./
+# Then the project itself, without touching the dependencies installed above: a wheel built
+# without build isolation by pip and hatchling from requirements-build.lock (hash-checked too),
+# in a venv of their own so that neither ships in the image.
+COPY requirements-build.lock README.md ./
 COPY src ./src
-RUN /opt/starkrelay/bin/pip install --no-deps . \
+RUN python -m venv /opt/build-tools \
+ && /opt/build-tools/bin/pip install --require-hashes --requirement requirements-build.lock \
+ && /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/wheels . \
+ && /opt/starkrelay/bin/pip install --no-deps /build/wheels/*.whl \
  && /opt/starkrelay/bin/pip check
 
 # ---- runtime: the virtual environment only, run as an unprivileged user -------------------------

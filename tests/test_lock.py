@@ -39,10 +39,12 @@ def direct(specs: list[str]) -> dict[str, str]:
     return pins
 
 
-@pytest.mark.parametrize("name", ["requirements.lock", "requirements-tools.lock"])
+@pytest.mark.parametrize(
+    "name", ["requirements.lock", "requirements-tools.lock", "requirements-build.lock"]
+)
 def test_every_locked_distribution_has_sha256_hashes(name: str) -> None:
     pins = locked(ROOT / name)
-    assert len(pins) > 20
+    assert len(pins) > (3 if name == "requirements-build.lock" else 20)
     for package, (_, hashes) in pins.items():
         assert hashes, f"{name}: {package} has no --hash (run scripts/lock)"
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), package
@@ -67,11 +69,34 @@ def test_tools_lock_matches_its_pins() -> None:
     assert {name: pins[name][0] for name in wanted} == wanted
 
 
-def test_bootstrap_installs_both_locks_with_require_hashes() -> None:
+def test_bootstrap_installs_every_lock_with_require_hashes() -> None:
     bootstrap = (ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
     installs = [line for line in bootstrap.splitlines() if re.search(r"-r requirements", line)]
-    assert len(installs) == 2
+    assert len(installs) == 3
     assert all("--require-hashes" in line for line in installs)
+    [project] = [line for line in bootstrap.splitlines() if line.rstrip().endswith(" -e .")]
+    assert "--no-build-isolation" in project, "an isolated build fetches hatchling unchecked"
+    assert "--upgrade pip" not in bootstrap, "pip comes from requirements-build.lock"
+
+
+def test_build_lock_holds_the_build_backend_of_pyproject_at_the_lock_pins() -> None:
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    lines = (ROOT / "requirements-build.in").read_text(encoding="utf-8").splitlines()
+    wanted = direct([line for line in lines if line.strip() and not line.startswith("#")])
+    assert direct(build_system["build-system"]["requires"]).items() <= wanted.items()
+    assert "pip" in wanted
+    build = locked(ROOT / "requirements-build.lock")
+    assert {name: build[name][0] for name in wanted} == wanted
+    everything = locked(ROOT / "requirements.lock")
+    for name, (version, _) in build.items():
+        if name in everything:
+            assert everything[name][0] == version, f"{name}: two versions in one venv"
+
+
+def test_the_image_builds_the_project_from_the_build_lock_without_isolation() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "--require-hashes --requirement requirements-build.lock" in dockerfile
+    assert "--no-build-isolation" in dockerfile
 
 
 def test_runtime_lock_is_the_runtime_part_of_the_lock_at_the_same_pins() -> None:

@@ -71,7 +71,8 @@ def test_image_runs_as_a_non_root_user() -> None:
 def test_image_installs_the_locked_runtime_then_the_project_without_dev_tools() -> None:
     runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
     assert "--require-hashes --requirement requirements-runtime.lock" in runs
-    assert "pip install --no-deps ." in runs
+    assert "pip wheel --no-deps --no-build-isolation" in runs  # hatchling from the build lock
+    assert "/opt/starkrelay/bin/pip install --no-deps /build/wheels/" in runs
     assert "pip check" in runs
     for tool in ("pytest", "ruff", "mypy", "checkov"):
         assert tool not in runs
@@ -134,7 +135,15 @@ def test_image_carries_no_secret() -> None:
     rules = [line for line in ignored if line and not line.startswith("#")]
     assert rules[0] == "*", ".dockerignore must start by excluding everything"
     allowed = {rule[1:] for rule in rules if rule.startswith("!")}
-    assert allowed == {"pyproject.toml", "requirements-runtime.lock", "README.md", "src/"}
+    assert allowed == {
+        "pyproject.toml", "requirements-runtime.lock", "requirements-build.lock", "README.md",
+        "src/",
+    }  # fmt: skip
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "COPY" and not rest.startswith("--from"):
+            *sources, _ = rest.split()
+            for source in sources:  # a source the context leaves out fails the build
+                assert source in allowed or f"{source.rstrip('/')}/" in allowed, source
     assert {"**/.env", "**/*.pem"} <= set(rules)
 
 
