@@ -26,13 +26,21 @@ T = TypeVar("T", bound=HasId)
 
 
 class Table(Generic[T]):
-    """Entities in creation order with an id index; append-only (deletion is an entity flag)."""
+    """Entities in creation order with an id index; append-only (deletion is an entity flag).
 
-    def __init__(self) -> None:
+    ``index`` (optional) files each item under a key too (a log under the id of what it logs),
+    so that a listing filtered by those keys walks only their items, not the whole table.
+    """
+
+    def __init__(self, index: Callable[[T], str] | None = None) -> None:
         self.items: list[T] = []
         self.by_id: dict[str, T] = {}
+        self._index = index
+        self._positions: dict[str, list[int]] = {}
 
     def add(self, item: T) -> T:
+        if self._index is not None:
+            self._positions.setdefault(self._index(item), []).append(len(self.items))
         self.items.append(item)
         self.by_id[item.id] = item
         return item
@@ -44,33 +52,43 @@ class Table(Generic[T]):
         return len(self.items)
 
     def page(
-        self, match: Callable[[T], bool], limit: int, cursor: str | None
+        self,
+        match: Callable[[T], bool],
+        limit: int,
+        cursor: str | None,
+        keys: set[str] | None = None,
     ) -> tuple[list[T], str | None]:
-        """Newest first; the cursor is the position of the next match, None when none is left."""
-        return page_of(self.items, match, limit, cursor)
+        """Newest first; the cursor is the position of the next match, None when none is left.
+        ``keys`` (with an ``index``): only items filed under one of them can match."""
+        if keys is None or self._index is None:
+            return page_of(self.items, match, limit, cursor)
+        positions = sorted({p for key in keys for p in self._positions.get(key, ())})
+        return page_of(self.items, match, limit, cursor, positions)
 
 
 def page_of(
-    items: list[T], match: Callable[[T], bool], limit: int, cursor: str | None
+    items: list[T],
+    match: Callable[[T], bool],
+    limit: int,
+    cursor: str | None,
+    positions: list[int] | None = None,
 ) -> tuple[list[T], str | None]:
-    """Walk ``items`` from the end; positions stay valid as new items are appended."""
+    """Walk ``items`` (or only those at ``positions``, ascending) from the end; positions stay
+    valid as new items are appended."""
     start = len(items) - 1
     if cursor:
         position = decode_cursor(cursor)
         if position is None or position >= len(items):
             raise ApiError.one("invalidCursor", f"Cursor {cursor!r} is not one this API gave out")
         start = position
+    walk = range(start, -1, -1) if positions is None else reversed(positions)
     found: list[T] = []
-    index = start
-    while index >= 0 and len(found) < limit:
-        item = items[index]
-        index -= 1
-        if match(item):
-            found.append(item)
-    while index >= 0:
-        if match(items[index]):
+    for index in walk:
+        if index > start or not match(items[index]):
+            continue
+        if len(found) == limit:
             return found, encode_cursor(index)
-        index -= 1
+        found.append(items[index])
     return found, None
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import starkbank
 
+from starksandbox.listing import Table
 from starksandbox.testing import running_sandbox
 
 PAYER = {"tax_id": "012.345.678-90", "name": "Maria Oliveira"}
@@ -66,3 +69,47 @@ def test_every_page_call_reaches_the_end() -> None:
         first = transfers[0].id
         logs = _walk(starkbank.transfer.log.page, transfer_ids=[first])
         assert [log.type for log in logs] == ["success", "processing", "created"]
+
+
+@dataclass(frozen=True)
+class _Logged:
+    id: str
+    subject_id: str
+    kind: str
+
+
+def _pages(
+    table: Table[_Logged], keys: set[str], kinds: set[str], limit: int, by_keys: bool
+) -> list[tuple[list[str], str | None]]:
+    """Every page of the listing of ``kinds`` logs of ``keys``, cursor after cursor."""
+    pages: list[tuple[list[str], str | None]] = []
+    cursor = None
+    while True:
+        found, cursor = table.page(
+            lambda item: item.subject_id in keys and item.kind in kinds,
+            limit,
+            cursor,
+            keys if by_keys else None,
+        )
+        pages.append(([item.id for item in found], cursor))
+        if cursor is None:
+            return pages
+
+
+def test_a_listing_by_subject_walks_the_index_and_pages_exactly_like_a_full_walk() -> None:
+    rng = random.Random(7)
+    indexed: Table[_Logged] = Table(index=lambda item: item.subject_id)
+    plain: Table[_Logged] = Table()
+    for n in range(3_000):
+        item = _Logged(str(n), f"s{rng.randrange(200)}", rng.choice(["credited", "paid"]))
+        indexed.add(item)
+        plain.add(item)
+    for _ in range(60):
+        keys = {f"s{rng.randrange(220)}" for _ in range(rng.randrange(1, 12))}  # some unknown
+        kinds = rng.choice([{"credited"}, {"credited", "paid"}])
+        limit = rng.randrange(1, 8)
+        indexed_pages = _pages(indexed, keys, kinds, limit, by_keys=True)
+        assert indexed_pages == _pages(plain, keys, kinds, limit, by_keys=False)
+        assert sum(len(ids) for ids, _ in indexed_pages) == sum(
+            1 for item in plain.items if item.subject_id in keys and item.kind in kinds
+        )

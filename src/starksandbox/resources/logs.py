@@ -56,5 +56,5 @@ class LogResource:
                 and within_days((log.created,), after, before)
             )
 
-        found, cursor = self.table(ws).page(match, limit, q.get("cursor"))
+        found, cursor = self.table(ws).page(match, limit, q.get("cursor"), subject_ids)
         return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})
