@@ -93,12 +93,6 @@ def test_build_lock_holds_the_build_backend_of_pyproject_at_the_lock_pins() -> N
             assert everything[name][0] == version, f"{name}: two versions in one venv"
 
 
-def test_the_image_builds_the_project_from_the_build_lock_without_isolation() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert "--require-hashes --requirement requirements-build.lock" in dockerfile
-    assert "--no-build-isolation" in dockerfile
-
-
 def test_runtime_lock_is_the_runtime_part_of_the_lock_at_the_same_pins() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime = locked(ROOT / "requirements-runtime.lock")

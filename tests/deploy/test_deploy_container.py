@@ -71,6 +71,7 @@ def test_image_runs_as_a_non_root_user() -> None:
 def test_image_installs_the_locked_runtime_then_the_project_without_dev_tools() -> None:
     runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
     assert "--require-hashes --requirement requirements-runtime.lock" in runs
+    assert "--require-hashes --requirement requirements-build.lock" in runs
     assert "pip wheel --no-deps --no-build-isolation" in runs  # hatchling from the build lock
     assert "/opt/starkrelay/bin/pip install --no-deps /build/wheels/" in runs
     assert "pip check" in runs

@@ -124,21 +124,8 @@ def test_compose_sets_and_interpolates_only_documented_names() -> None:
     check_known(used, "docker compose")
 
 
-def test_ecs_tasks_set_only_names_settings_reads(tf: TerraformTree) -> None:
-    expression = tf.locals()["container_environment"]
-    plain = set(re.findall(r"([A-Z][A-Z0-9_]+) = ", expression))
-    (tasks,) = [text for path, text in tf.texts.items() if path.name == "tasks.tf"]
-    secret = set(re.findall(r'name = "([A-Z][A-Z0-9_]+)", valueFrom', tasks))
-    (app_settings,) = [v for v in tf.variables() if v.name == "app_settings"]
-    tunable = set(
-        re.findall(r'"([A-Z][A-Z0-9_]+)"', app_settings.body["validation"][0]["condition"])
-    )
-    assert {"STARK_PRIVATE_KEY", "ADMIN_TOKEN", "REDIS_PASSWORD"} == secret
-    assert CONTRACT - managed_or_secret(plain | secret) <= tunable, (
-        "a contract variable is not tunable"
-    )
-    check_known(plain | secret | tunable, "deploy/terraform")
-
+SET_BESIDE_THE_LOCALS = {"STARK_WORKSPACE_ID", "WORKER_METRICS_PORT"}
+"""Set on ECS, but not in ``container_environment``: only when given, or by the ecs module."""
 
 NOT_TUNABLE_ON_ECS = {
     "API_DOCS_ENABLED": "production turns the API docs off",
@@ -151,24 +138,33 @@ NOT_TUNABLE_ON_ECS = {
 }
 
 
-def test_every_setting_is_set_or_tunable_on_ecs(tf: TerraformTree) -> None:
-    """A setting added to starkrelay is either managed by the Terraform, a secret, one of
-    ``app_settings``, or listed above with the reason it is not set on ECS."""
+def ecs_names(tf: TerraformTree) -> tuple[set[str], set[str], set[str]]:
+    """(plain, secret, tunable): the names the Terraform sets in ``container_environment``,
+    injects from Secrets Manager, and accepts in ``app_settings``."""
     expression = tf.locals()["container_environment"]
-    managed = set(re.findall(r"([A-Z][A-Z0-9_]+) = ", expression))
-    managed |= {"STARK_WORKSPACE_ID", "WORKER_METRICS_PORT"}  # set when given / by the module
+    plain = set(re.findall(r"([A-Z][A-Z0-9_]+) = ", expression))
     (tasks,) = [text for path, text in tf.texts.items() if path.name == "tasks.tf"]
     secret = set(re.findall(r'name = "([A-Z][A-Z0-9_]+)", valueFrom', tasks))
     (app_settings,) = [v for v in tf.variables() if v.name == "app_settings"]
     tunable = set(
         re.findall(r'"([A-Z][A-Z0-9_]+)"', app_settings.body["validation"][0]["condition"])
     )
+    return plain, secret, tunable
+
+
+def test_ecs_tasks_set_only_names_settings_reads(tf: TerraformTree) -> None:
+    plain, secret, tunable = ecs_names(tf)
+    assert {"STARK_PRIVATE_KEY", "ADMIN_TOKEN", "REDIS_PASSWORD"} == secret
+    not_for_app_settings = plain | secret | SET_BESIDE_THE_LOCALS | set(NOT_TUNABLE_ON_ECS)
+    assert CONTRACT - not_for_app_settings <= tunable, "a contract variable is not tunable"
+    check_known(plain | secret | tunable, "deploy/terraform")
+
+
+def test_every_setting_is_set_or_tunable_on_ecs(tf: TerraformTree) -> None:
+    """A setting added to starkrelay is either managed by the Terraform, a secret, one of
+    ``app_settings``, or listed above with the reason it is not set on ECS."""
+    plain, secret, tunable = ecs_names(tf)
     settings = settings_names()
-    unplaced = settings - managed - secret - tunable - set(NOT_TUNABLE_ON_ECS)
+    unplaced = settings - plain - SET_BESIDE_THE_LOCALS - secret - tunable - set(NOT_TUNABLE_ON_ECS)
     assert not unplaced, f"settings neither managed nor in app_settings: {sorted(unplaced)}"
     assert set(NOT_TUNABLE_ON_ECS) <= settings, "a reason names a setting that is gone"
-
-
-def managed_or_secret(names: set[str]) -> set[str]:
-    """Contract variables ECS sets itself, or must never take from app_settings."""
-    return names | {"STARK_WORKSPACE_ID", "ADMIN_TOKEN", "REDIS_URL"} | set(NOT_TUNABLE_ON_ECS)
