@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.ledger import scripts as ledger_scripts
+from starkrelay.ledger import steps as ledger_steps
 from starkrelay.logs import configure_logging
 from starkrelay.store import Keys, connect
-from starkrelay.store import ledger as store_ledger
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
 
@@ -69,16 +70,14 @@ async def _intake(url: str, events: int, batched: bool, tag: str) -> None:
 
     async def one(n: int) -> None:
         args = [
-            keys.event_claim(f"e{n}"), keys.webhook_ledger(f"{n}"), keys.ledger_stages(),
-            keys.ledger_index(), keys.forward_stream(), keys.forward_waiting(), 3600, "forward",
-            f"{n}", 0, "",
-            time.time(), 3600, "enqueued", 2, "invoice_id", f"{n}", "amount", 950,
-            "amount", 950,
+            *ledger_steps._keys(keys, f"{n}", f"e{n}"), 3600, "enqueued", "forward", f"{n}", 0,
+            time.time(), 3600, "", "", 2, "invoice_id", f"{n}", "amount", 950,
+            "credited_at", 950,
         ]  # fmt: skip
         if batched:
-            await store_ledger.intake_batcher(redis).run(*args)
+            await ledger_steps.intake_batcher(redis).run(*args)
         else:
-            await store_ledger._run_script(redis, store_ledger._INTAKE_LUA, 6, *args)
+            await ledger_steps._run(redis, ledger_scripts.INTAKE, *args)
 
     async def client() -> None:
         while not queue.empty():

@@ -17,7 +17,7 @@ from browser_scenario import Scenario, wait_until
 from playwright.sync_api import BrowserContext, Page, expect
 
 from starkrelay.console.export import TOTALS
-from starkrelay.forwarding.items import external_id_for
+from starkrelay.ledger.identity import external_id_for
 
 PAGE_WEIGHT_LIMIT = 200_000
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console-overview.png"

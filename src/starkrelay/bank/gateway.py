@@ -134,13 +134,14 @@ class BankGateway:
             yield convert.invoice_log(item)
 
     async def credited_logs(self, invoice_ids: Iterable[str]) -> list[InvoiceLog]:
-        """The ``credited`` logs Stark Bank holds, in OUR workspace, for up to 100 invoices,
-        newest first, in ONE request (another page is fetched only while some invoice has no
-        credited log yet and the answer carries a cursor).
+        """The ``credited`` and ``reversed`` logs Stark Bank holds, in OUR workspace, for up to
+        100 invoices, newest first, in ONE request (another page is fetched only while some
+        invoice has no credited log yet and the answer carries a cursor; a reversal is always
+        newer than its credit, so it is on a page already read).
 
-        An invoice missing from the answer is unknown to our workspace or not credited. Each
-        log's invoice snapshot is the invoice as credited (``amount`` received, ``fee``), not
-        as it is now (a later reversal does not change it).
+        An invoice with no credited log in the answer is unknown to our workspace or not
+        credited. A credited log's invoice is the invoice as credited (``amount`` received,
+        ``fee``); a reversed log's is the invoice after that reversal (its lowered ``amount``).
         """
         ids = sorted(set(invoice_ids))
         if len(ids) > PAGE_LIMIT:
@@ -156,13 +157,14 @@ class BankGateway:
             query = {
                 "cursor": cursor,
                 "limit": PAGE_LIMIT,
-                "types": ["credited"],
+                "types": ["credited", "reversed"],
                 "invoice_ids": ids,
             }
             body = await self._call("credited_logs", partial(self._raw_json, "invoice/log", query))
             for item in body.get("logs") or []:
                 found.append(convert.invoice_log_from_api(item))
-                seen.add(found[-1].invoice.id)
+                if found[-1].type == "credited":
+                    seen.add(found[-1].invoice.id)
             cursor = body.get("cursor")
             if not cursor or seen >= set(ids):  # a full page may carry a cursor to nothing
                 return found

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from starkrelay.deps import Services
 
 UNEXPLAINED_OUTFLOW_EXIT = 3
-"""``starkrelay reconcile`` exit status when the money report finds unexplained outflow
-(1: it could not run, 2: a setting is wrong)."""
+"""``starkrelay reconcile`` exit status when the money report finds unexplained outflow or a
+reversal after forwarding (1: it could not run, 2: a setting is wrong)."""
 
 
 @app.command()
@@ -48,7 +48,7 @@ def reconcile(
 ) -> None:
     """Run the reconciliation sweep now and print its money report. Exits with status
     3 when the report finds unexplained outflow (money sent to the destination that no
-    credited invoice of ours explains)."""
+    credited invoice of ours explains) or money forwarded for invoices reversed after it."""
     from starkrelay.reconciliation.report import print_report
     from starkrelay.reconciliation.service import ReconciliationBusy
     from starkrelay.wiring import run_reconciliation
@@ -69,6 +69,16 @@ def reconcile(
         errors.print(
             f"starkrelay: unexplained outflow of {cents(report.unexplained_outflow)} in "
             f"{len(report.unexplained)} transfer(s) to the destination; see the table above",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
+    if report.reversed_after_forward:
+        errors.print(
+            f"starkrelay: {cents(report.reversed_after_forward)} forwarded for "
+            f"{len(report.reversals)} invoice(s) reversed after their forward; recover it "
+            "(see the table above)",
             markup=False,
             highlight=False,
             soft_wrap=True,

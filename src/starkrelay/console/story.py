@@ -18,7 +18,7 @@ from typing import Any
 from starkrelay.bank import Invoice, InvoiceLog, Transfer, TransferLog
 from starkrelay.console.render import brl, to_datetime
 from starkrelay.forwarding.dead_letters import DeadLetter
-from starkrelay.forwarding.items import external_id_for, parse_external_id
+from starkrelay.ledger.identity import external_id_for, parse_external_id
 
 SOURCES = ("stark_bank", "webhook", "starkrelay")
 

@@ -16,7 +16,7 @@ from starkrelay.bank import BankError, BankInputError, Invoice, InvoiceLog, Tran
 from starkrelay.console.story import Story, StoryInputs, assemble_story
 from starkrelay.deps import Services
 from starkrelay.forwarding.dead_letters import list_dead_letters
-from starkrelay.forwarding.items import parse_external_id, tag_for
+from starkrelay.ledger.identity import parse_external_id, tag_for
 
 log = structlog.get_logger(__name__)
 

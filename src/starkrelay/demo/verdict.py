@@ -28,7 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from starkrelay.bank import BankGateway, Invoice, Transfer
-from starkrelay.forwarding.items import parse_external_id
+from starkrelay.ledger.identity import parse_external_id
 
 _MOVED_MONEY = {"processing", "success"}
 _LIVE = {"created", "processing", "success"}

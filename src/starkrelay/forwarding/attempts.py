@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from starkrelay.bank import Transfer
-from starkrelay.forwarding.items import parse_external_id
+from starkrelay.ledger.identity import parse_external_id
 
 FAILED_STATUSES = frozenset({"failed", "canceled"})
 

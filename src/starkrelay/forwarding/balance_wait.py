@@ -35,18 +35,22 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import store
+from starkrelay import ledger, store
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.forwarding.attempts import (
     Attempts,
+    all_failed,
     first_in,
     forward_attempts,
     unique_transfers,
 )
-from starkrelay.forwarding.items import ForwardItem, is_balance_failure, tag_for
+from starkrelay.forwarding.hints import settle_hints
+from starkrelay.ledger import Evidence, Move, MoveOutcome, Settlement, Stage, reads
+from starkrelay.ledger.identity import ForwardItem, is_balance_failure, tag_for
+from starkrelay.ledger.reads import Waiter
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, Waiter, redis_hint
+from starkrelay.store import Keys, Redis, redis_hint
 
 log = structlog.get_logger(__name__)
 
@@ -80,19 +84,25 @@ async def park(
     Returns, per entry, True when this call acknowledged it."""
     moment = time.time() if now is None else now
     settlements = [
-        store.Settlement(
+        Settlement(
             entry_id=entry_id,
             invoice_id=item.invoice_id,
             attempt=item.attempt,
-            stage="waiting",
+            stage=Stage.WAITING,
+            evidence=Evidence.CREATE,
             amount=item.amount,
             now=moment,
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields={"waiting_reason": reason[:300]},
+            ledger_fields={
+                "waiting_reason": reason[:300],
+                "amount": item.amount,
+                "gross_amount": item.gross_amount,
+                "fee": item.fee,
+            },
         )
         for entry_id, item in entries
     ]
-    firsts = await store.settle_forwards(redis, keys, settlements)
+    done = await ledger.settle(redis, keys, settlements)
+    firsts = [one.acked for one in done]
     for (_, item), first in zip(entries, firsts, strict=True):
         if first:
             metrics.TRANSFERS.labels("waiting").inc()
@@ -136,7 +146,7 @@ async def release_covered(
     concurrently and again after a crash. Raises Bank and Redis errors (nothing past the
     failure was released; the next pass continues)."""
     result = BalancePass(checked_at=time.time())
-    waiters = await store.list_waiting(redis, keys, limit=limit)
+    waiters = await reads.list_waiting(redis, keys, limit=limit)
     result.waiting = len(waiters)
     if not waiters:
         return result
@@ -147,7 +157,7 @@ async def release_covered(
     transfers = unique_transfers(transfers)
     by_invoice = forward_attempts(transfers)
     balance = (await bank.get_balance()).amount
-    previous = (await store.last_balance_check(redis, keys)).get("fee_estimate") or "0"
+    previous = (await reads.last_balance_check(redis, keys)).get("fee_estimate") or "0"
     fee = max([int(previous), *(t.fee for t in transfers)])
     result.balance, result.fee_estimate = balance, fee
     budget = balance
@@ -162,18 +172,29 @@ async def release_covered(
             result.needed_next = cost
             break
         attempt = _release_attempt(waiter, attempts)
-        outcome, entry_id = await store.release_waiting(
+        if attempt is None:  # an attempt may still succeed, or is not ours to judge yet
+            result.lost_race += 1
+            continue
+        now = time.time()
+        later = attempt > waiter.attempt
+        outcome, entry_id = await ledger.move(
             redis,
             keys,
-            invoice_id=waiter.invoice_id,
-            waiting_attempt=waiter.attempt,
-            attempt=attempt,
-            now=time.time(),
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            stream_fields=_item(waiter, attempt).to_fields()
-            | {"enqueued_at": f"{time.time():.6f}"},
+            Move(
+                invoice_id=waiter.invoice_id,
+                expected=[Stage.WAITING],
+                expected_attempt=waiter.attempt,
+                target=Stage.QUEUED,
+                attempt=attempt,
+                evidence=Evidence.BALANCE,
+                now=now,
+                stream_fields=_item(waiter, attempt).to_fields() | {"enqueued_at": f"{now:.6f}"},
+                ledger_fields={f"released:{attempt}": f"{now:.6f}"},
+                counter="items_released",
+                ledger_counter="balance_resends" if later else "",
+            ),
         )
-        if outcome is not store.ReleaseOutcome.QUEUED:
+        if outcome is not MoveOutcome.MOVED:
             result.lost_race += 1
             log.info("forwarding.balance.not_waiting", invoice_id=waiter.invoice_id, now=entry_id)
             continue
@@ -193,38 +214,46 @@ async def release_covered(
     return result
 
 
-def _release_attempt(waiter: Waiter, attempts: Attempts) -> int:
+def _release_attempt(waiter: Waiter, attempts: Attempts) -> int | None:
     """The waiting attempt again if Stark Bank holds no transfer for it or any later one
-    (its create was refused); else the attempt after every one Stark Bank holds."""
+    (its create was refused, so its ``external_id`` was never used); the next one when our
+    listing shows every attempt failed (the re-send rule); else None (one may still succeed:
+    ``_record_existing`` records it first)."""
     if not any(attempt >= waiter.attempt for attempt in attempts):
         return waiter.attempt
+    if not all_failed(attempts):
+        return None
     return max([*attempts, waiter.attempt]) + 1
 
 
 async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: Attempts) -> bool:
     """Record a success (or a live transfer) Stark Bank holds for a waiting invoice."""
     found = first_in(attempts, "settled")
-    stage = "success"
+    stage = Stage.SUCCESS
     if found is None:
-        found, stage = first_in(attempts, "live"), "sent"
+        found, stage = first_in(attempts, "live"), Stage.SENT
     if found is None:
         return False
     attempt, transfer = found
-    outcome, _ = await store.record_waiting_transfer(
+    outcome, _ = await ledger.move(
         redis,
         keys,
-        invoice_id=waiter.invoice_id,
-        waiting_attempt=waiter.attempt,
-        transfer_attempt=attempt,
-        stage=stage,
-        now=time.time(),
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-        ledger_fields={
-            f"transfer:{attempt}": transfer.id,
-            f"transfer_status:{attempt}": transfer.status,
-        },
+        Move(
+            invoice_id=waiter.invoice_id,
+            expected=[Stage.WAITING],
+            expected_attempt=waiter.attempt,
+            target=stage,
+            attempt=attempt,
+            evidence=Evidence.OUR_TRANSFER,
+            now=time.time(),
+            ledger_fields={
+                f"transfer:{attempt}": transfer.id,
+                f"transfer_status:{attempt}": transfer.status,
+            },
+            counter="items_release_recorded",
+        ),
     )
-    if outcome is store.ReleaseOutcome.RECORDED:
+    if outcome is MoveOutcome.MOVED:
         metrics.BALANCE_RELEASES.labels("recorded").inc()
         log.warning(
             "forwarding.balance.transfer_found",
@@ -244,15 +273,18 @@ def _item(waiter: Waiter, attempt: int) -> ForwardItem:
 async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePass | None:
     """A pass under the lock, when anything waits; None when nothing waits or another
     process holds the lock. The outcome is kept for ``status``."""
-    waiting = await store.waiting_count(redis, keys)
-    if not waiting:
+    waiting = await reads.waiting_count(redis, keys)
+    hinted = await redis.hlen(keys.forward_hints())
+    if not waiting and not hinted:
         return None
     lock, token = keys.balance_wait_lock(), store.new_token()
     if not await store.claim(redis, lock, token, LOCK_SECONDS):
         return None
     try:
+        if hinted:
+            await settle_hints(redis, keys, bank)
         result = await release_covered(redis, keys, bank)
-        await store.save_balance_check(redis, keys, result.as_fields())
+        await reads.save_balance_check(redis, keys, result.as_fields())
     finally:
         await store.release(redis, lock, token)
     log.info(

@@ -6,7 +6,7 @@ second transfer, and if that transfer exists after all the worker confirms it by
 re-enqueuing, Stark Bank is asked for every forward transfer of the invoice (tag
 ``invoice:<id>``); if one is ``created``, ``processing`` or ``success`` it is recorded instead
 and nothing is sent. Every step is idempotent: retrying a dead letter twice re-drives it once
-(``store.redrive_dead_letter`` deletes it in the same atomic step).
+(``ledger.move`` deletes it in the same atomic step).
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
-from starkrelay import store
+from starkrelay import ledger
 from starkrelay.bank import BankGateway, Transfer
-from starkrelay.forwarding.items import ForwardItem, external_id_for, parse_external_id, tag_for
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis, RedriveOutcome
+from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
+from starkrelay.ledger.identity import ForwardItem, external_id_for, parse_external_id, tag_for
+from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 
@@ -127,38 +128,41 @@ async def retry_dead_letter(
     found = await bank.find_transfers(tags=[tag_for(item.invoice_id)])
     live = _live_transfer(item.invoice_id, found)
     now = time.time()
+    redriven = {f"redriven:{item.attempt}": f"{now:.6f}"}
+    step = Move(
+        invoice_id=item.invoice_id,
+        expected=[Stage.DEAD],
+        expected_attempt=item.attempt,
+        target=Stage.QUEUED,
+        attempt=item.attempt,
+        evidence=Evidence.REDRIVE,
+        now=now,
+        stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
+        ledger_fields=redriven,
+        counter="items_redriven",
+        ledger_counter="redrives",
+        dead_letter_id=letter.id,
+    )
     if live is not None:
         attempt, transfer = live
-        outcome, detail = await store.record_dead_letter_transfer(
-            redis,
-            keys,
-            dead_letter_id=letter.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            transfer_attempt=attempt,
-            stage="success" if transfer.status == "success" else "sent",
-            now=now,
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields={
+        step = replace(
+            step,
+            target=Stage.SUCCESS if transfer.status == "success" else Stage.SENT,
+            attempt=attempt,
+            evidence=Evidence.OUR_TRANSFER,
+            stream_fields=None,
+            ledger_fields=redriven
+            | {
                 f"transfer:{attempt}": transfer.id,
                 f"transfer_status:{attempt}": transfer.status,
                 f"external_id:{attempt}": external_id_for(item.invoice_id, attempt),
             },
+            counter="items_redrive_recorded",
         )
-        if outcome is RedriveOutcome.RECORDED:
-            detail = f"transfer {transfer.id} ({transfer.status})"
-    else:
-        outcome, detail = await store.redrive_dead_letter(
-            redis,
-            keys,
-            dead_letter_id=letter.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            now=now,
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
-        )
-    result = RetryResult(letter, _OUTCOMES[outcome], detail)
+    outcome, detail = await ledger.move(redis, keys, step)
+    if live is not None and outcome is MoveOutcome.MOVED:
+        detail = f"transfer {live[1].id} ({live[1].status})"
+    result = RetryResult(letter, _outcome(outcome, live is not None), detail)
     log.info(
         "forwarding.dead_letter.retried",
         dead_letter_id=letter.id,
@@ -170,12 +174,12 @@ async def retry_dead_letter(
     return result
 
 
-_OUTCOMES = {
-    RedriveOutcome.GONE: RetryOutcome.ALREADY_RETRIED,
-    RedriveOutcome.REQUEUED: RetryOutcome.REQUEUED,
-    RedriveOutcome.NOT_DEAD: RetryOutcome.NOT_DEAD,
-    RedriveOutcome.RECORDED: RetryOutcome.RECORDED,
-}
+def _outcome(outcome: MoveOutcome, recorded: bool) -> RetryOutcome:
+    if outcome is MoveOutcome.GONE:
+        return RetryOutcome.ALREADY_RETRIED
+    if outcome is MoveOutcome.MOVED:
+        return RetryOutcome.RECORDED if recorded else RetryOutcome.REQUEUED
+    return RetryOutcome.NOT_DEAD
 
 
 async def retry_dead_letters(

@@ -13,12 +13,13 @@ from typing import cast
 
 import structlog
 
-from starkrelay import store
+from starkrelay import ledger
 from starkrelay.bank import BankError
 from starkrelay.forwarding.ownership import OwnershipVerdict
 from starkrelay.forwarding.reader import Entry
+from starkrelay.ledger import FORWARD_GROUP, Evidence, Settlement, Stage
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import FORWARD_GROUP, LEDGER_TTL_SECONDS, Keys, Redis
+from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.forwarding.worker")
 
@@ -32,6 +33,8 @@ def claimed_fields(verdict: OwnershipVerdict) -> dict[str, str | int]:
         "gross_amount": item.gross_amount,
         "fee": item.fee,
     }
+    if verdict.credit is not None and verdict.credit.reversed:
+        fields["reversed_amount"] = verdict.credit.reversed
     if verdict.mismatch:
         fields |= {
             "claimed_amount": claimed.amount,
@@ -62,20 +65,20 @@ async def record_refused(
         if entry.workspace_id:
             fields["claimed_workspace_id"] = entry.workspace_id
         settlements.append(
-            store.Settlement(
+            Settlement(
                 entry_id=entry.id,
                 invoice_id=item.invoice_id,
                 attempt=item.attempt,
-                stage="refused",
+                stage=Stage.REFUSED,
+                evidence=Evidence.OWNERSHIP,
                 amount=item.amount,
                 now=now,
-                ledger_ttl_seconds=LEDGER_TTL_SECONDS,
                 ledger_fields=fields,
             )
         )
-    firsts = await store.settle_forwards(redis, keys, settlements)
-    for (entry, verdict), first in zip(refused, firsts, strict=True):
-        if first:
+    settled = await ledger.settle(redis, keys, settlements)
+    for (entry, verdict), done in zip(refused, settled, strict=True):
+        if done.acked:
             metrics.FORWARD_REFUSED.labels(verdict.reason).inc()
             metrics.TRANSFERS.labels("refused").inc()
         log.error(
@@ -93,41 +96,52 @@ async def record_refused(
 async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
     """Stage ``skipped``: Stark Bank's record leaves nothing to forward (net <= 0)."""
     item = verdict.item
-    first = await store.settle_forward(
+    [done] = await ledger.settle(
         redis,
         keys,
-        store.Settlement(
-            entry_id=entry.id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
-            stage="skipped",
-            amount=0,
-            now=time.time(),
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields=claimed_fields(verdict) | {"skipped_reason": verdict.detail},
-        ),
+        [
+            Settlement(
+                entry_id=entry.id,
+                invoice_id=item.invoice_id,
+                attempt=item.attempt,
+                stage=Stage.SKIPPED,
+                evidence=Evidence.OWNERSHIP,
+                amount=0,
+                now=time.time(),
+                ledger_fields=claimed_fields(verdict) | {"skipped_reason": verdict.detail},
+            )
+        ],
     )
-    if first:
+    if done.acked:
         metrics.TRANSFERS.labels("skipped").inc()
-    log.warning("forwarding.item.skipped", invoice_id=item.invoice_id, amount=item.amount)
+        if verdict.credit is not None:
+            metrics.REVERSED_BEFORE_FORWARD.inc(verdict.credit.reversed)
+    log.warning(
+        "forwarding.item.skipped",
+        invoice_id=item.invoice_id,
+        amount=item.amount,
+        reason=verdict.detail,
+    )
 
 
-async def dead_letter(redis: Redis, keys: Keys, entry: Entry, reason: str, kind: str) -> None:
+async def dead_letter(
+    redis: Redis, keys: Keys, entry: Entry, reason: str, kind: str, evidence: Evidence
+) -> None:
     """Stage ``dead``: copy the entry to the dead-letter stream with `reason` and XACK it."""
     assert entry.item is not None
     item = entry.item
-    settlement = store.Settlement(
+    settlement = Settlement(
         entry_id=entry.id,
         invoice_id=item.invoice_id,
         attempt=item.attempt,
-        stage="dead",
+        stage=Stage.DEAD,
+        evidence=evidence,
         amount=item.amount,
         now=time.time(),
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
         ledger_fields={"dead_reason": reason[:500]},
         dead_letter=item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
     )
-    await store.settle_forward(redis, keys, settlement)
+    await ledger.settle(redis, keys, [settlement])
     metrics.TRANSFERS.labels("dead").inc()
     log.error(
         "forwarding.item.dead_lettered",
@@ -155,17 +169,7 @@ async def note_failure(redis: Redis, keys: Keys, entries: list[Entry], exc: Bank
     log.warning("forwarding.batch.unavailable", size=len(entries), error=str(exc))
     for entry in entries:
         assert entry.item is not None
-        await store.intake_event(
-            redis,
-            keys,
-            event_id=None,
-            event_ttl_seconds=0,
-            action="record",
-            invoice_id=entry.item.invoice_id,
-            now=time.time(),
-            ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-            ledger_fields={"last_error": str(exc)[:300]},
-        )
+        await ledger.note(redis, keys, entry.item.invoice_id, {"last_error": str(exc)[:300]})
 
 
 async def last_error(redis: Redis, keys: Keys, entry: Entry) -> str:

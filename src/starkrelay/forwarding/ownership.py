@@ -6,10 +6,12 @@ the batch's invoices and hands entries and logs to ``judge_ownership``. The rule
 
 - an invoice with no credited log in our workspace (unknown here, or never credited) is
   ``refused``: nothing is sent for it, ever;
-- otherwise the forward pays the credited log's ``amount - fee`` (the invoice as it was when
-  credited: a later partial reversal does not change what was received), whatever the entry
-  claimed; a different claim is kept as a ``mismatch`` to report, not as money;
-- a record whose ``amount - fee`` is not positive is ``skipped`` (recorded, never sent).
+- otherwise the forward pays what our workspace still holds for the invoice: the credited
+  log's ``amount - fee``, less what its ``reversed`` logs gave back to the payer (the newest
+  ``reversed`` log's invoice carries the amount left after every reversal), whatever the
+  entry claimed; a different claim is kept as a ``mismatch`` to report, not as money;
+- a record that leaves nothing positive (fee, or reversals) is ``skipped`` with its reason
+  (recorded, never sent).
 
 Pure: no I/O, so every rule is tested without Redis or the emulator.
 """
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from starkrelay.bank import InvoiceLog
-from starkrelay.forwarding.items import ForwardItem
+from starkrelay.ledger.identity import ForwardItem
 
 REFUSAL_REASONS = ("not_credited",)
 """Every reason a forward is refused (a bounded set: it labels a metric)."""
@@ -38,16 +40,21 @@ class Decision(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Credit:
-    """Stark Bank's record of one credited invoice, from its ``credited`` log."""
+    """Stark Bank's record of one credited invoice, from its ``credited`` log and any
+    ``reversed`` logs."""
 
     invoice_id: str
     gross_amount: int
     fee: int
     log_id: str
+    reversed: int = 0
+    """Cents given back to the payer since the credit (``gross_amount`` minus the amount the
+    newest ``reversed`` log leaves)."""
 
     @property
     def net(self) -> int:
-        return self.gross_amount - self.fee
+        """What our workspace still holds for the invoice, less the fee."""
+        return self.gross_amount - self.reversed - self.fee
 
 
 @dataclass(frozen=True)
@@ -73,15 +80,23 @@ class OwnershipVerdict:
 
 
 def credits_by_invoice(logs: Iterable[InvoiceLog]) -> dict[str, Credit]:
-    """One credit per invoice from ``credited`` logs listed newest first (the first wins, as
-    in reconciliation); logs of other types are ignored."""
+    """One credit per invoice from ``credited`` and ``reversed`` logs listed newest first (the
+    first credited log wins, as in reconciliation; the first ``reversed`` log carries what is
+    left after every reversal); logs of other types are ignored."""
     found: dict[str, Credit] = {}
+    left: dict[str, int] = {}
     for log in logs:
-        if log.type != "credited":
-            continue
         invoice = log.invoice
-        found.setdefault(invoice.id, Credit(invoice.id, invoice.amount, invoice.fee, log.id))
-    return found
+        if log.type == "reversed":
+            left.setdefault(invoice.id, invoice.amount)
+        elif log.type == "credited":
+            found.setdefault(invoice.id, Credit(invoice.id, invoice.amount, invoice.fee, log.id))
+    return {
+        invoice_id: replace(credit, reversed=max(0, credit.gross_amount - left[invoice_id]))
+        if invoice_id in left
+        else credit
+        for invoice_id, credit in found.items()
+    }
 
 
 def judge_ownership(
@@ -107,6 +122,12 @@ def judge_ownership(
             continue
         item = replace(claimed, amount=credit.net, gross_amount=credit.gross_amount, fee=credit.fee)
         decision = Decision.FORWARD if credit.net > 0 else Decision.SKIP
-        detail = "" if decision is Decision.FORWARD else "net amount is not positive"
+        detail = ""
+        if decision is Decision.SKIP:
+            detail = (
+                f"reversed {credit.reversed} of {credit.gross_amount}: nothing left to forward"
+                if credit.reversed
+                else "net amount is not positive"
+            )
         verdicts.append(OwnershipVerdict(decision, item, claimed, detail=detail, credit=credit))
     return verdicts

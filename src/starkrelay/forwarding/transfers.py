@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from starkrelay.bank import BankInputError, NewTransfer, ProviderError
-from starkrelay.forwarding.items import ForwardItem
+from starkrelay.ledger.identity import ForwardItem
 from starkrelay.settings import Settings
 
 

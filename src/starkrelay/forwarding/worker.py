@@ -6,8 +6,8 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
 - an entry is only a claim: before any transfer, ONE read of the batch's ``credited`` logs
   with our credentials decides (``ownership.judge_ownership``). An invoice with no credit in
   our workspace is ``refused`` for the worker (only reconciliation, listing our own credited
-  logs, may reopen it: ``store.reopen_refused``); the others are sent for the RECORD's
-  ``amount - fee``, whatever the entry (the webhook body) said. If the read fails, nothing is sent;
+  logs, may reopen it); the others are sent for what the RECORD says we hold (``amount - fee``
+  less reversals), whatever the entry (the webhook body) said. If the read fails, nothing is sent;
 - a refused create is settled by looking, never by its wording: an item whose attempt's
   transfer Stark Bank holds is recorded as it; only an item with none is dead-lettered (an
   error names it) or sent again (refused because of the others);
@@ -29,24 +29,26 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import store
+from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.bank.credentials import CLOCK_CODES, CREDENTIAL_CODES
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
-from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.ownership import Decision, judge_ownership
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
 from starkrelay.forwarding.workspace import WorkspaceLearner
+from starkrelay.ledger import Evidence, Settlement, Stage
+from starkrelay.ledger.identity import ForwardItem
 from starkrelay.ops import relay_metrics as metrics
 from starkrelay.ops.supervision import StartRefused
 from starkrelay.settings import Settings
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
+from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 
-_STATUS_STAGE = {"success": "success", "failed": "failed", "canceled": "failed"}
+_STATUS_STAGE = {"success": Stage.SUCCESS, "failed": Stage.FAILED, "canceled": Stage.FAILED}
+"""What a transfer our look-up found says of the forward (any other status: ``sent``)."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,9 @@ class ForwardingWorker:
                 await outcomes.drop_unreadable(self.redis, self.keys, entry)
             elif entry.deliveries > self.config.max_deliveries:
                 reason = await outcomes.last_error(self.redis, self.keys, entry)
-                await outcomes.dead_letter(self.redis, self.keys, entry, reason, "max_deliveries")
+                await outcomes.dead_letter(
+                    self.redis, self.keys, entry, reason, "max_deliveries", Evidence.DELIVERIES
+                )
             else:
                 live.append(entry)
         if not live:
@@ -269,7 +273,7 @@ class ForwardingWorker:
                 log.error("forwarding.transfer.missing_in_answer", entry_id=entry.id)
                 continue
             settled.append((entry, transfer))
-        await self._settle(settled, "sent", now)
+        await self._settle(settled, Stage.SENT, now)
         for entry, _ in settled:
             if entry.enqueued_at is not None:
                 metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
@@ -297,7 +301,9 @@ class ForwardingWorker:
                 await self._wait_for_balance([entry], verdict.reasons(index))
             else:
                 reason = verdict.reasons(index)
-                await outcomes.dead_letter(self.redis, self.keys, entry, reason, "refused")
+                await outcomes.dead_letter(
+                    self.redis, self.keys, entry, reason, "refused", Evidence.CREATE
+                )
         return again
 
     async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
@@ -313,11 +319,11 @@ class ForwardingWorker:
             tags=sorted({i.tag for i in items}), external_ids=[i.external_id for i in items]
         )
         by_external = {t.external_id: t for t in found}
-        by_stage: dict[str, list[tuple[Entry, Transfer]]] = {}
+        by_stage: dict[Stage, list[tuple[Entry, Transfer]]] = {}
         for entry, item in zip(entries, items, strict=True):
             transfer = by_external.get(item.external_id)
             if transfer is not None:
-                stage = _STATUS_STAGE.get(transfer.status, "sent")
+                stage = _STATUS_STAGE.get(transfer.status, Stage.SENT)
                 by_stage.setdefault(stage, []).append((entry, transfer))
         now = time.time()
         for stage, settled in by_stage.items():
@@ -327,7 +333,7 @@ class ForwardingWorker:
     async def _settle(
         self,
         settled: Sequence[tuple[Entry, Transfer]],
-        stage: str,
+        stage: Stage,
         now: float,
         *,
         confirmed: bool = False,
@@ -337,14 +343,14 @@ class ForwardingWorker:
         for entry, transfer in settled:
             item = _item(entry)
             settlements.append(
-                store.Settlement(
+                Settlement(
                     entry_id=entry.id,
                     invoice_id=item.invoice_id,
                     attempt=item.attempt,
                     stage=stage,
+                    evidence=Evidence.OUR_TRANSFER if confirmed else Evidence.CREATE,
                     amount=0 if confirmed else item.amount,
                     now=now,
-                    ledger_ttl_seconds=LEDGER_TTL_SECONDS,
                     ledger_fields=self._ledger_extra.pop(entry.id, {})
                     | {
                         f"transfer:{item.attempt}": transfer.id,
@@ -354,16 +360,19 @@ class ForwardingWorker:
                     },
                 )
             )
-        firsts = await store.settle_forwards(self.redis, self.keys, settlements)
+        done = await ledger.settle(self.redis, self.keys, settlements)
         outcome = "confirmed_duplicate" if confirmed else "sent"
-        for (entry, transfer), first, settlement in zip(settled, firsts, settlements, strict=True):
+        for (entry, transfer), one, settlement in zip(settled, done, settlements, strict=True):
             item = _item(entry)
-            if first:
+            if one.acked:
                 metrics.TRANSFERS.labels(outcome).inc()
                 if not confirmed:
                     metrics.FORWARDED_CENTS.inc(item.amount)
                 if "claimed_amount" in settlement.ledger_fields:
                     metrics.AMOUNT_MISMATCHES.inc()
+                metrics.REVERSED_BEFORE_FORWARD.inc(
+                    int(settlement.ledger_fields.get("reversed_amount", 0))
+                )
             log.info(
                 "forwarding.transfer.confirmed" if confirmed else "forwarding.transfer.created",
                 invoice_id=item.invoice_id,

@@ -51,6 +51,19 @@ OWNERSHIP_CALLS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+FOREIGN_EVENTS = Counter(
+    "starkrelay_foreign_events",
+    "Signed transfer events about a transfer our workspace does not hold (a stranger's, or "
+    "one that names an invoice we never forwarded); they move nothing. By where it was found "
+    "out: no_forward (at intake) or not_in_our_listing (the look-up).",
+    ["found"],
+)
+REVERSED_BEFORE_FORWARD = Counter(
+    "starkrelay_forward_reversed_before_forward_cents",
+    "Cents the ownership read found reversed to payers before the forward was sent, and so "
+    "not forwarded (a reversal after the forward is the money report's line, "
+    "starkrelay_reconcile_reversed_after_forward_cents).",
+)
 FORWARD_REFUSED = Counter(
     "starkrelay_forward_refused",
     "Forward entries refused because Stark Bank, read with our credentials, has no credit of "

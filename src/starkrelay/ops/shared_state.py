@@ -29,9 +29,11 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from starkrelay.forwarding.stream_state import StreamState, stream_state
+from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
+from starkrelay.ledger.reads import waiting_count
 from starkrelay.ops.status import campaign_progress
 from starkrelay.reconciliation.report import MoneyReport, load_report
-from starkrelay.store import FORWARD_STAGES, Keys, Redis, waiting_count
+from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.ops")
 
@@ -56,6 +58,8 @@ NAMES = (
     "starkrelay_reconcile_disagreements",
     "starkrelay_reconcile_unexplained_outflow_cents",
     "starkrelay_reconcile_unexplained_transfers",
+    "starkrelay_reconcile_reversed_after_forward_cents",
+    "starkrelay_reconcile_foreign_events",
     "starkrelay_reconcile_events_refused",
     "starkrelay_reconcile_last_success_timestamp_seconds",
     "starkrelay_campaign_slots_by_status",
@@ -280,6 +284,18 @@ class SharedStateCollector:
             "starkrelay_reconcile_unexplained_transfers",
             "Findings of unexplained outflow in the last money report (alert above 0).",
             len(report.unexplained),
+        )
+        yield _gauge(
+            "starkrelay_reconcile_reversed_after_forward_cents",
+            "Cents forwarded above what we still hold because a reversal landed after the "
+            "forward, in the last money report: money to recover (alert above 0).",
+            report.reversed_after_forward,
+        )
+        yield _gauge(
+            "starkrelay_reconcile_foreign_events",
+            "Signed transfer events about transfers our workspace does not hold, as counted "
+            "by the last money report (they moved nothing).",
+            report.foreign_events,
         )
         yield _gauge(
             "starkrelay_reconcile_events_refused",

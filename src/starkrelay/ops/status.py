@@ -17,14 +17,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from starkrelay import store
 from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
+from starkrelay.ledger import reads
 from starkrelay.reconciliation.report import load_report
 from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
-from starkrelay.store import FORWARD_STAGES, Keys, Redis
+from starkrelay.store import Keys, Redis
 
 router = APIRouter(tags=["operations"])
 
@@ -76,8 +77,8 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
-    waiting = await store.list_waiting(redis, keys)
-    check = await store.last_balance_check(redis, keys)
+    waiting = await reads.list_waiting(redis, keys)
+    check = await reads.last_balance_check(redis, keys)
     return {
         "campaign": await campaign_progress(redis, keys),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},

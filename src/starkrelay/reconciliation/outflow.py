@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from starkrelay.bank import BankGateway, Transfer
-from starkrelay.forwarding.items import parse_external_id
 from starkrelay.forwarding.transfers import Destination
+from starkrelay.ledger.identity import parse_external_id
 
 LIVE_STATUSES = frozenset({"created", "processing", "success"})
 _TAG = "invoice:"

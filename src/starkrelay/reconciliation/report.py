@@ -22,10 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 from starkrelay.bank import Transfer
-from starkrelay.forwarding.items import parse_external_id
+from starkrelay.ledger.identity import parse_external_id
 from starkrelay.store import Keys, Redis
 
 _PENDING_STATUSES = {"created", "processing"}
+_FAILED_STATUSES = {"failed", "canceled"}
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,17 @@ class CreditedInvoice:
     invoice_id: str
     gross_amount: int
     fee: int
+    reversed: int = 0
+    """Cents given back to the payer since the credit (its ``reversed`` logs)."""
 
     @property
     def net(self) -> int:
+        """What our workspace still holds for the invoice, less the fee: what to forward."""
+        return self.gross_amount - self.reversed - self.fee
+
+    @property
+    def credited_net(self) -> int:
+        """What the credit alone left to forward (``amount - fee``), before any reversal."""
         return self.gross_amount - self.fee
 
 
@@ -61,7 +70,7 @@ class MoneyReport:
     """Queued entries Redis lost (stream entry gone, nothing at Stark Bank) re-enqueued."""
     refused_reopened: int = 0
     """Invoices the worker's ownership read refused while our own credited logs list them:
-    re-enqueued as the same attempt (``store.reopen_refused``)."""
+    re-enqueued as the same attempt (a ``ledger.move`` resting on ``credited_listing``)."""
     waiting: int = 0
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0
@@ -71,6 +80,16 @@ class MoneyReport:
     """Cents that left for the destination and that no credited invoice of ours explains."""
     unexplained: list[dict[str, str | int]] = field(default_factory=list)
     """One row per unexplained transfer (``outflow.Outflow``): id, amount, reason..."""
+    reversed: int = 0
+    """Cents given back to payers by reversals of these invoices (before or after forward)."""
+    reversed_after_forward: int = 0
+    """Cents forwarded above what we still hold, because a reversal landed after the forward:
+    money to recover from the destination."""
+    reversals: list[dict[str, str | int]] = field(default_factory=list)
+    """One row per invoice reversed after its forward: invoice, forwarded, held, to recover."""
+    foreign_events: int = 0
+    """Signed transfer events about transfers our workspace does not hold, counted since this
+    Redis began (they moved nothing)."""
 
     LINES = (
         "credited",
@@ -102,6 +121,7 @@ def judge_invoice(
     report.credited += invoice.gross_amount
     report.fees += invoice.fee
     report.net += invoice.net
+    report.reversed += invoice.reversed
     attempts = list(transfers)
     successes = [t for t in attempts if t.status == "success"]
     pending = [t for t in attempts if t.status in _PENDING_STATUSES]
@@ -112,17 +132,25 @@ def judge_invoice(
             {"invoice_id": invoice.invoice_id, "net": invoice.net, "problem": problem, **extra}
         )
 
-    if invoice.net <= 0:
-        report.skipped += invoice.net
-        if attempts:
-            disagree("transfer exists for a non-positive net amount")
-        return
     if successes:
-        report.forwarded += sum(t.amount for t in successes)
+        forwarded = sum(t.amount for t in successes)
+        report.forwarded += forwarded
+        held = max(0, invoice.net)
         if len(successes) > 1:
             disagree("more than one successful forward", transfers=len(successes))
-        elif successes[0].amount != invoice.net:
-            disagree("forwarded amount differs from net", forwarded=successes[0].amount)
+        elif invoice.reversed and forwarded == invoice.credited_net and forwarded > held:
+            report.reversed_after_forward += forwarded - held
+            report.reversals.append(
+                {"invoice_id": invoice.invoice_id, "forwarded": forwarded, "held": held,
+                 "reversed": invoice.reversed, "to_recover": forwarded - held}
+            )  # fmt: skip
+        elif forwarded != invoice.net:
+            disagree("forwarded amount differs from net", forwarded=forwarded)
+        return
+    if invoice.net <= 0:
+        report.skipped += invoice.net
+        if [t for t in attempts if t.status not in _FAILED_STATUSES]:
+            disagree("transfer exists for a non-positive net amount")
         return
     if pending:
         report.in_flight += invoice.net
@@ -195,6 +223,9 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
     table.add_row("lost entries re-enqueued", str(report.lost_requeued))
     table.add_row("failed forwards set waiting for balance", str(report.parked_for_balance))
     table.add_row("unexplained outflow", _brl(report.unexplained_outflow))
+    table.add_row("reversed to payers", _brl(report.reversed))
+    table.add_row("reversed after forwarding (to recover)", _brl(report.reversed_after_forward))
+    table.add_row("foreign transfer events (moved nothing)", str(report.foreign_events))
     console.print(table)
     if report.unexplained:
         outflow = Table(title="Unexplained outflow to the destination", style="red")
@@ -212,6 +243,18 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
                 str(row["reason"]),
             )
         console.print(outflow)
+    if report.reversals:
+        reversals = Table(title="Reversed after forwarding: money to recover", style="red")
+        for column in ("invoice", "forwarded", "still held", "to recover"):
+            reversals.add_column(column, justify="left" if column == "invoice" else "right")
+        for row in report.reversals:
+            reversals.add_row(
+                str(row["invoice_id"]),
+                _brl(int(row["forwarded"])),
+                _brl(int(row["held"])),
+                _brl(int(row["to_recover"])),
+            )
+        console.print(reversals)
     if report.disagreements:
         problems = Table(title="Invoices whose numbers disagree", style="red")
         problems.add_column("invoice")

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 
 import structlog
 
-from starkrelay import store
+from starkrelay import ledger
 from starkrelay.bank import BankGateway
-from starkrelay.forwarding.items import ForwardItem, is_balance_failure
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
+from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
+from starkrelay.ledger.identity import ForwardItem, is_balance_failure
+from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 
@@ -38,29 +39,30 @@ async def balance_failures(bank: BankGateway, transfer_ids: Iterable[str]) -> se
 
 
 async def park_failed(redis: Redis, keys: Keys, item: ForwardItem, attempt: int) -> bool:
-    """Set `item`'s invoice ``waiting`` at `attempt` (its failed attempt). True when the
-    ledger now waits at that attempt (False: it had already moved past it)."""
+    """Set `item`'s invoice ``waiting`` at `attempt` (its failed attempt; the failed log we
+    read says ``invalidbalance``). True when the ledger now waits at that attempt (False: it
+    had already moved past it)."""
     invoice_id = item.invoice_id
-    await store.intake_event(
+    amounts = {"amount": item.amount, "gross_amount": item.gross_amount, "fee": item.fee}
+    outcome, _ = await ledger.move(
         redis,
         keys,
-        event_id=None,
-        event_ttl_seconds=0,
-        action="record",
-        invoice_id=invoice_id,
-        attempt=attempt,
-        stage="waiting",
-        now=time.time(),
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-        ledger_fields={
-            "amount": item.amount,
-            "gross_amount": item.gross_amount,
-            "fee": item.fee,
-            "waiting_reason": "transfer failed: invalidbalance (read by reconciliation)",
-        },
+        Move(
+            invoice_id=invoice_id,
+            expected=[Stage.FAILED, Stage.SENT, Stage.NEW],
+            expected_attempt=attempt,
+            target=Stage.WAITING,
+            attempt=attempt,
+            evidence=Evidence.OUR_TRANSFER,
+            now=time.time(),
+            ledger_fields=amounts
+            | {"waiting_reason": "transfer failed: invalidbalance (read by reconciliation)"},
+        ),
     )
     stage, at = await redis.hmget(keys.webhook_ledger(invoice_id), "stage", "attempt")
     parked = stage == "waiting" and at is not None and int(at) == attempt
-    if parked:
+    if outcome is MoveOutcome.MOVED:
         log.warning("reconcile.forward.waiting_for_balance", invoice_id=invoice_id, attempt=attempt)
+    elif parked and outcome is MoveOutcome.NOT_AT:  # waiting already: keep its amounts known
+        await ledger.note(redis, keys, invoice_id, amounts)
     return parked

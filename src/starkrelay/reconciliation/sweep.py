@@ -9,7 +9,7 @@ a. undelivered events go through ``intake.take_event`` (the webhook path) and ar
 b. every ``credited`` invoice log since ``since`` without a forward transfer is enqueued
    (attempt 0, guarded by the same per-invoice claim as the webhook); one the worker's
    ownership read refused although this listing, read with our credentials, shows it
-   credited is re-enqueued as the same attempt (``store.reopen_refused``);
+   credited is re-enqueued as the same attempt (``ledger.move``, evidence ``credited_listing``);
 c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``canceled``)
    is re-sent as the next attempt (``invoice-<id>-r<n>``) up to ``max_resends`` (plus the
    re-sends the balance wait made). An attempt with any ``success`` transfer is settled and one
@@ -20,7 +20,7 @@ c. an invoice whose every forward attempt Stark Bank reports ``failed`` (or ``ca
 d. an invoice whose ledger says an attempt is queued (or sent) while Stark Bank has no
    transfer for it and its stream entry is gone (neither in the stream nor pending: AOF
    ``everysec`` loss, failover, a manual trim) is re-enqueued as the SAME attempt, atomically
-   (``store.requeue_lost_entry``), once the entry is older than ``FORWARD_CLAIM_IDLE_SECONDS``.
+   (``ledger.move`` with its lost-entry guard), once older than ``FORWARD_CLAIM_IDLE_SECONDS``.
    The same ``external_id`` means Stark Bank still refuses a second transfer of it;
 e. the money report (``report.judge_invoice``) over the same data;
 f. the unexplained outflow (``outflow``): transfers to the destination that no credited
@@ -30,14 +30,14 @@ f. the unexplained outflow (``outflow``): transfers to the destination that no c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, cast
 
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import store
+from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway
 from starkrelay.forwarding.attempts import (
     Attempts,
@@ -45,12 +45,13 @@ from starkrelay.forwarding.attempts import (
     forward_attempts,
     unique_transfers,
 )
-from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.transfers import Destination
+from starkrelay.ledger import Evidence, IntakeCode, Move, MoveOutcome, Stage
+from starkrelay.ledger.identity import ForwardItem
 from starkrelay.reconciliation.outflow import unexplained_outflow
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
 from starkrelay.reconciliation.short_balance import balance_failures, park_failed
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
+from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import MalformedEvent, parse_event
 from starkrelay.webhooks.intake import IntakePolicy, take_event
 
@@ -121,16 +122,30 @@ def _refuse(refused: list[dict[str, str]] | None, raw: dict[str, Any], reason: s
 
 
 async def credited_invoices(bank: BankGateway, since: date) -> dict[str, CreditedInvoice]:
-    """Invoices with a ``credited`` log since `since` (the latest log per invoice wins)."""
+    """Invoices with a ``credited`` log since `since` (the latest log per invoice wins), with
+    what their ``reversed`` logs gave back (the newest one carries the amount left). Logs are
+    listed newest first and a reversal is newer than its credit, so one listing of both
+    types holds every reversal of every credit it holds."""
     found: dict[str, CreditedInvoice] = {}
-    async for entry in bank.iter_invoice_logs(types=["credited"], after=since):
+    left: dict[str, int] = {}
+    async for entry in bank.iter_invoice_logs(types=["credited", "reversed"], after=since):
         invoice = entry.invoice
-        found.setdefault(invoice.id, CreditedInvoice(invoice.id, invoice.amount, invoice.fee))
-    return found
+        if entry.type == "reversed":
+            left.setdefault(invoice.id, invoice.amount)
+        else:
+            found.setdefault(invoice.id, CreditedInvoice(invoice.id, invoice.amount, invoice.fee))
+    return {
+        invoice_id: replace(credit, reversed=max(0, credit.gross_amount - left[invoice_id]))
+        if invoice_id in left
+        else credit
+        for invoice_id, credit in found.items()
+    }
 
 
 async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
-    code, _ = await store.intake_event(
+    """Step b: attempt 0 of a credited invoice with no forward (the same claim as the
+    webhook's, so both enqueue it once)."""
+    code, _ = await ledger.intake(
         redis,
         keys,
         event_id=None,
@@ -139,39 +154,88 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
         invoice_id=item.invoice_id,
         attempt=item.attempt,
         now=time.time(),
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
         stream_fields=item.to_fields() | {"enqueued_at": f"{time.time():.6f}"},
-        ledger_fields={"amount": item.amount, "gross_amount": item.gross_amount, "fee": item.fee},
     )
-    return code == 1
+    return code is IntakeCode.ENQUEUED
+
+
+async def _requeue(
+    redis: Redis,
+    keys: Keys,
+    item: ForwardItem,
+    *,
+    expected: list[Stage],
+    expected_attempt: int,
+    evidence: Evidence,
+    lost_entry_min_age: float = -1.0,
+    ledger_fields: dict[str, str | int] | None = None,
+    ledger_counter: str = "",
+) -> tuple[MoveOutcome, str]:
+    """One guarded move to ``queued`` (re-open, re-send, lost entry): only while the ledger
+    is still at one of `expected` for `expected_attempt`, as read."""
+    now = time.time()
+    return await ledger.move(
+        redis,
+        keys,
+        Move(
+            invoice_id=item.invoice_id,
+            expected=expected,
+            expected_attempt=expected_attempt,
+            target=Stage.QUEUED,
+            attempt=item.attempt,
+            evidence=evidence,
+            now=now,
+            stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
+            ledger_fields=ledger_fields,
+            ledger_counter=ledger_counter,
+            lost_entry_min_age=lost_entry_min_age,
+        ),
+    )
 
 
 async def _reopen_refused(
-    redis: Redis, keys: Keys, base: ForwardItem, ledger: dict[str, str]
+    redis: Redis, keys: Keys, base: ForwardItem, record: dict[str, str]
 ) -> bool:
     """Step b for an invoice the worker refused although our own credited logs list it (its
     ownership read missed the credit): the same attempt is enqueued again."""
-    attempt = int(ledger.get("attempt", "0"))
-    now = time.time()
-    stream_id = await store.reopen_refused(
+    attempt = int(record.get("attempt", "0"))
+    outcome, stream_id = await _requeue(
         redis,
         keys,
-        invoice_id=base.invoice_id,
-        attempt=attempt,
-        now=now,
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-        stream_fields=_with(base, attempt, "reconcile").to_fields() | {"enqueued_at": f"{now:.6f}"},
+        _with(base, attempt, "reconcile"),
+        expected=[Stage.REFUSED],
+        expected_attempt=attempt,
+        evidence=Evidence.CREDITED_LISTING,
+        ledger_fields={f"reopened:{attempt}": f"{time.time():.6f}"},
+        ledger_counter="reopens",
     )
-    if stream_id is None:
+    if outcome is not MoveOutcome.MOVED:
         return False
     log.warning(
         "reconcile.refused.reopened",
         invoice_id=base.invoice_id,
         attempt=attempt,
-        refused_reason=ledger.get("refused_reason"),
+        refused_reason=record.get("refused_reason"),
         stream_id=stream_id,
     )
     return True
+
+
+async def _resend(
+    redis: Redis, keys: Keys, base: ForwardItem, attempt: int, record: dict[str, str]
+) -> bool:
+    """Step c: attempt `attempt` once our listing shows every earlier one failed, only while
+    the ledger holds an outcome for the one before (``failed``, or ``sent`` whose failed
+    event was lost; no ledger at all after a Redis loss), never while it is ``queued``."""
+    outcome, _ = await _requeue(
+        redis,
+        keys,
+        _with(base, attempt, "resend"),
+        expected=[Stage.FAILED, Stage.SENT, Stage.NEW],
+        expected_attempt=int(record.get("attempt", attempt - 1)),
+        evidence=Evidence.LISTED_FAILED,
+    )
+    return outcome is MoveOutcome.MOVED
 
 
 async def _requeue_if_lost(
@@ -191,18 +255,17 @@ async def _requeue_if_lost(
     if recorded is None or int(recorded) in attempts:
         return False
     attempt = int(recorded)
-    outcome, stream_id = await store.requeue_lost_entry(
+    outcome, stream_id = await _requeue(
         redis,
         keys,
-        invoice_id=base.invoice_id,
-        attempt=attempt,
-        now=time.time(),
-        min_age_seconds=config.lost_entry_min_age_seconds,
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
-        stream_fields=_with(base, attempt, "requeue").to_fields()
-        | {"enqueued_at": f"{time.time():.6f}"},
+        _with(base, attempt, "requeue"),
+        expected=[Stage.QUEUED, Stage.SENT],
+        expected_attempt=attempt,
+        evidence=Evidence.LOST_ENTRY,
+        lost_entry_min_age=config.lost_entry_min_age_seconds,
+        ledger_counter="requeues",
     )
-    if outcome is store.RequeueOutcome.REQUEUED:
+    if outcome is MoveOutcome.MOVED:
         log.warning(
             "reconcile.entry.requeued",
             invoice_id=base.invoice_id,
@@ -210,7 +273,7 @@ async def _requeue_if_lost(
             stream_id=stream_id,
         )
         return True
-    if outcome is store.RequeueOutcome.NO_ENTRY_ID:
+    if outcome is MoveOutcome.NO_ENTRY_ID:
         log.info("reconcile.entry.unknown", invoice_id=base.invoice_id, attempt=attempt)
     return False
 
@@ -267,7 +330,7 @@ async def reconcile(
                     if await park_failed(redis, keys, base, latest):
                         report.parked_for_balance += 1
                 else:
-                    enqueued = await _enqueue(redis, keys, _with(base, attempt, "resend"))
+                    enqueued = await _resend(redis, keys, base, attempt, ledgers[invoice_id])
                     if enqueued:
                         report.resent += 1
                         log.warning(
@@ -277,15 +340,18 @@ async def reconcile(
                 report.lost_requeued += 1
             waits = ledgers[invoice_id]
             if waits.get("stage") == "waiting" and "amount" not in waits:
-                # set waiting by a failed log while Redis had lost the rest of the record:
                 # the balance check needs the amounts, which the credited record gives
                 await park_failed(redis, keys, base, int(waits.get("attempt", "0")))
         ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice_id)))
         judge_invoice(report, invoice, [t for ts in attempts.values() for t in ts], ledger)
-    nets = {invoice_id: invoice.net for invoice_id, invoice in credited.items()}
+    # a forward sent before a reversal is explained by the credit; the reversal is its own line
+    nets = {invoice_id: invoice.credited_net for invoice_id, invoice in credited.items()}
     findings = await unexplained_outflow(bank, listed, nets, config.destination)
     report.unexplained = [finding.as_row() for finding in findings]
     report.unexplained_outflow = sum(finding.amount for finding in findings)
+    report.foreign_events = int(await redis.hget(keys.forward_counters(), "foreign_events") or 0)
+    for row in report.reversals:
+        log.error("reconcile.reversal.after_forward", **row)
     for finding in findings:
         log.error("reconcile.outflow.unexplained", **finding.as_row())
     log.info(

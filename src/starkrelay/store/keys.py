@@ -95,6 +95,12 @@ class Keys:
         ``waiting``), scored by when each first started waiting (oldest first)."""
         return self.key("forward", "waiting")
 
+    def forward_hints(self) -> str:
+        """Hash: invoice id -> the transfer id a signed transfer event named that we never
+        recorded; the balance wait's pass looks each up in our own listing, then deletes it.
+        Only invoices that have a ledger are hinted, so it never outgrows our forwards."""
+        return self.key("forward", "hints")
+
     def balance_wait_lock(self) -> str:
         """String with expiry: owner token of the process checking the balance for waiters."""
         return self.key("forward", "waiting", "lock")

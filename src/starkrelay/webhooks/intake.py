@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import store
-from starkrelay.forwarding.items import ForwardItem, is_balance_failure, parse_external_id
+from starkrelay import ledger, store
+from starkrelay.ledger import LEDGER_TTL_SECONDS, IntakeCode, Stage
+from starkrelay.ledger.identity import ForwardItem, is_balance_failure, parse_external_id
 from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import LEDGER_TTL_SECONDS, Keys, Redis
+from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import Event
 
 log = structlog.get_logger(__name__)
@@ -35,13 +36,14 @@ _CLAIM_MARGIN_SECONDS = 86400
 """Event claims outlive the replay window by this much, to absorb clock skew."""
 
 _TRANSFER_STAGE = {
-    "created": "sent",
-    "processing": "sent",
-    "sending": "sent",
-    "success": "success",
-    "failed": "failed",
-    "canceled": "failed",
+    "created": Stage.SENT,
+    "processing": Stage.SENT,
+    "sending": Stage.SENT,
+    "success": Stage.SUCCESS,
+    "failed": Stage.FAILED,
+    "canceled": Stage.FAILED,
 }
+"""What a transfer log of OURS (its id is the one we recorded) says of the forward's stage."""
 
 
 class Outcome(enum.StrEnum):
@@ -50,12 +52,19 @@ class Outcome(enum.StrEnum):
     ALREADY_ENQUEUED = "already_enqueued"
     """Another event (or reconciliation) already enqueued this invoice's attempt."""
     RECORDED = "recorded"
-    """The ledger was updated (non-credited invoice log, transfer log, net <= 0)."""
+    """Our transfer's event (its id is the one we recorded) moved the forward's stage."""
+    NOTED = "noted"
+    """Informational fields were kept (a non-credited invoice log); no stage moved."""
+    HINTED = "hinted"
+    """A transfer event naming one of our forwards with an id we never recorded: a look-up
+    of our own listing is scheduled; nothing moved."""
+    FOREIGN = "foreign"
+    """A transfer event about an invoice we never forwarded: nothing stored but a count."""
     DUPLICATE = "duplicate"
     """This event id was already taken: nothing done."""
     IGNORED = "ignored"
-    """Claimed, but nothing of ours to do (a subscription or log type we do not act on,
-    someone else's transfer)."""
+    """Claimed, but nothing of ours to do (a subscription or log type we do not act on, a
+    transfer whose external id is not a forward's)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ async def take_event(
     received = time.time()
     outcome = await _take_event(redis, keys, event, policy, source=source)
     invoice_id = _invoice_of(event)
-    if invoice_id:
+    if invoice_id and outcome is not Outcome.FOREIGN:
         delivery: dict[str, str | float | None] = {
             "event_id": event.id,
             "at": received,
@@ -120,104 +129,93 @@ def _invoice_of(event: Event) -> str | None:
 async def _take_event(
     redis: Redis, keys: Keys, event: Event, policy: IntakePolicy, *, source: str
 ) -> Outcome:
+    """The event as a hint (``ledger.stages``): its body never sets a stage, an attempt, a
+    transfer id or an amount."""
     now = time.time()
     metrics.EVENTS.labels(event.metric_subscription, event.metric_log_type).inc()
     claim_and = functools.partial(
-        store.intake_event,
+        ledger.intake,
         redis,
         keys,
         event_id=event.id,
         event_ttl_seconds=policy.event_ttl_seconds,
         now=now,
-        ledger_ttl_seconds=LEDGER_TTL_SECONDS,
     )
     if event.invoice_log is not None:
         invoice_log = event.invoice_log
         invoice = invoice_log.invoice
-        ledger: dict[str, str | int] = {f"log:{invoice_log.type}": invoice_log.created.isoformat()}
-        if invoice_log.type == "credited":
-            item = ForwardItem.from_credited(invoice, source=source)
-            ledger |= {
-                "amount": item.amount,
-                "gross_amount": item.gross_amount,
-                "fee": item.fee,
-                "credited_at": f"{invoice_log.created.timestamp():.6f}",
-            }
-            if item.amount > 0:
-                code, stream_id = await claim_and(
-                    action="forward",
-                    invoice_id=invoice.id,
-                    outcome="enqueued",
-                    stream_fields=item.to_fields()
-                    | {"enqueued_at": str(now), "event_id": event.id}
-                    | ({"workspace_id": event.workspace_id} if event.workspace_id else {}),
-                    ledger_fields=ledger,
-                )
-                outcome = _outcome(code)
-                # DEBUG: the worker logs this invoice's one INFO line (forwarding.transfer.*)
-                log.debug(
-                    "webhooks.event.taken",
-                    event_id=event.id,
-                    invoice_id=invoice.id,
-                    outcome=outcome.value,
-                    amount=item.amount,
-                    stream_id=stream_id or None,
-                    source=source,
-                )
-                return outcome
-            ledger["skipped_reason"] = "net amount is not positive"
-            log.warning("forwarding.item.skipped", invoice_id=invoice.id, amount=item.amount)
-        stage = "skipped" if invoice_log.type == "credited" else ""
-        code, _ = await claim_and(
-            action="record",
+        noted = {f"log:{invoice_log.type}": invoice_log.created.isoformat()}
+        if invoice_log.type != "credited":
+            code, _ = await claim_and(action="note", invoice_id=invoice.id, ledger_fields=noted)
+            return _logged(event, _OUTCOMES[code], source)
+        # the entry's amounts are the claim, kept only to report a mismatch: the worker's
+        # ownership read decides what (and whether) to send
+        item = ForwardItem.from_credited(invoice, source=source)
+        code, stream_id = await claim_and(
+            action="forward",
             invoice_id=invoice.id,
-            stage=stage,
-            ledger_fields=ledger,
+            outcome="enqueued",
+            stream_fields=item.to_fields()
+            | {"enqueued_at": str(now), "event_id": event.id}
+            | ({"workspace_id": event.workspace_id} if event.workspace_id else {}),
+            ledger_fields=noted | {"credited_at": f"{invoice_log.created.timestamp():.6f}"},
         )
-        return _logged(event, _outcome(code), source)
+        outcome = _OUTCOMES[code]
+        # DEBUG: the worker logs this invoice's one INFO line (forwarding.transfer.*)
+        log.debug(
+            "webhooks.event.taken",
+            event_id=event.id,
+            invoice_id=invoice.id,
+            outcome=outcome.value,
+            stream_id=stream_id or None,
+            source=source,
+        )
+        return outcome
     if event.transfer_log is not None:
         transfer_log = event.transfer_log
         transfer = transfer_log.transfer
         ours = parse_external_id(transfer.external_id)
-        stage = _TRANSFER_STAGE.get(transfer_log.type, "")
-        if stage == "failed" and is_balance_failure(transfer_log.errors):
-            stage = "waiting"  # a hint: forwarding.balance_wait reads Stark Bank before a re-send
         if ours is not None:
             invoice_id, attempt = ours
-            fields: dict[str, str | int] = {
-                f"transfer:{attempt}": transfer.id,
-                f"transfer_status:{attempt}": transfer_log.type,
-            }
+            stage = _TRANSFER_STAGE.get(transfer_log.type)
+            if stage is Stage.FAILED and is_balance_failure(transfer_log.errors):
+                stage = Stage.WAITING
+            fields: dict[str, str | int] = {f"transfer_status:{attempt}": transfer_log.type}
             if transfer_log.errors:
                 fields[f"transfer_errors:{attempt}"] = ",".join(transfer_log.errors)
             code, _ = await claim_and(
-                action="record",
+                action="transfer" if stage else "note",
                 invoice_id=invoice_id,
                 attempt=attempt,
-                stage=stage,
+                transfer_id=transfer.id,
+                transfer_stage=stage,
                 ledger_fields=fields,
             )
-            if code == 3 and stage in {"success", "failed", "waiting"}:
-                metrics.TRANSFERS.labels(stage).inc()
-            return _logged(event, _outcome(code), source)
-    code, _ = await claim_and(
-        action="none",
-        invoice_id="",
-    )
-    return _logged(event, _outcome(code), source)
+            outcome = _OUTCOMES[code]
+            if outcome is Outcome.RECORDED and stage in _COUNTED:
+                metrics.TRANSFERS.labels(str(stage)).inc()
+            elif outcome is Outcome.FOREIGN:
+                metrics.FOREIGN_EVENTS.labels("no_forward").inc()
+            return _logged(event, outcome, source, invoice_id=invoice_id, transfer_id=transfer.id)
+    code, _ = await claim_and(action="none", invoice_id="")
+    return _logged(event, _OUTCOMES[code], source)
 
 
-def _outcome(code: int) -> Outcome:
-    return {
-        0: Outcome.DUPLICATE,
-        1: Outcome.ENQUEUED,
-        2: Outcome.ALREADY_ENQUEUED,
-        3: Outcome.RECORDED,
-        4: Outcome.IGNORED,
-    }[code]
+_COUNTED = frozenset({Stage.SUCCESS, Stage.FAILED, Stage.WAITING})
+
+_OUTCOMES = {
+    IntakeCode.DUPLICATE: Outcome.DUPLICATE,
+    IntakeCode.ENQUEUED: Outcome.ENQUEUED,
+    IntakeCode.ALREADY_ENQUEUED: Outcome.ALREADY_ENQUEUED,
+    IntakeCode.RECORDED: Outcome.RECORDED,
+    IntakeCode.IGNORED: Outcome.IGNORED,
+    IntakeCode.HINTED: Outcome.HINTED,
+    IntakeCode.FOREIGN: Outcome.FOREIGN,
+    IntakeCode.NOTED: Outcome.NOTED,
+}
 
 
-def _logged(event: Event, outcome: Outcome, source: str) -> Outcome:
+def _logged(event: Event, outcome: Outcome, source: str, **ids: str) -> Outcome:
     """The event's one INFO line (nothing else logs it at INFO)."""
     log.info(
         "webhooks.event.taken",
@@ -226,5 +224,6 @@ def _logged(event: Event, outcome: Outcome, source: str) -> Outcome:
         log_type=event.log_type,
         outcome=outcome.value,
         source=source,
+        **(ids if outcome in (Outcome.FOREIGN, Outcome.HINTED) else {}),
     )
     return outcome

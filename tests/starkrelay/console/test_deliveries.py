@@ -44,7 +44,7 @@ def test_deliveries_are_noted_in_order_with_their_outcome(redis_url: str, key_pr
                 is Outcome.ALREADY_ENQUEUED
             )
             paid = parse_event(transfer_success("e3", "invoice-7001"))
-            assert await take_event(redis, keys, paid, POLICY) is Outcome.RECORDED
+            assert await take_event(redis, keys, paid, POLICY) is Outcome.HINTED
             foreign = parse_event(transfer_success("e4", "someone-else"))
             await take_event(redis, keys, foreign, POLICY)
 
@@ -53,7 +53,7 @@ def test_deliveries_are_noted_in_order_with_their_outcome(redis_url: str, key_pr
                 ("e1", "enqueued", "webhook"),
                 ("e1", "duplicate", "webhook"),
                 ("e2", "already_enqueued", "reconcile"),
-                ("e3", "recorded", "webhook"),
+                ("e3", "hinted", "webhook"),
             ]
             assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
             assert await redis.ttl(keys.webhook_deliveries("7001")) > 0

@@ -25,13 +25,13 @@ from relay_harness import (
     relay_context,
 )
 
-from starkrelay import store
 from starkrelay.app import BACKGROUND
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.deps import Services
 from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.ledger import reads
 from starkrelay.ops.scrape import render_metrics
 from starkrelay.ops.status import status_body
 from starkrelay.reconciliation.report import MoneyReport
@@ -126,11 +126,11 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
 
     async def two_released() -> list[str]:
         async with relay.services() as services:
-            oldest = [w.invoice_id for w in await store.list_waiting(services.redis, services.keys)]
+            oldest = [w.invoice_id for w in await reads.list_waiting(services.redis, services.keys)]
             async with balance_waiter(services):  # the background part, checking every 50 ms
 
                 async def two_left_waiting() -> bool:
-                    return await store.waiting_count(services.redis, services.keys) == 1
+                    return await reads.waiting_count(services.redis, services.keys) == 1
 
                 await await_for(two_left_waiting, what="two forwards released")
             await forward_all(relay.worker(services), services)

@@ -13,8 +13,8 @@ from ellipticcurve import PrivateKey
 from starkrelay.app import open_services
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.service import consumer_name
+from starkrelay.ledger import FORWARD_GROUP, intake
 from starkrelay.settings import Settings, SettingsError, load_settings
-from starkrelay.store import FORWARD_GROUP, intake_event
 from starkrelay.wiring import build_worker
 
 PEM = PrivateKey().toPem()
@@ -65,9 +65,9 @@ def test_serve_and_worker_on_one_host_do_not_share_pending_entries(
             open_services(settings, role="worker") as worker_process,
         ):
             await ensure_group(serve.redis, serve.keys)
-            code, entry_id = await intake_event(
+            code, entry_id = await intake(
                 serve.redis, serve.keys, event_id=None, event_ttl_seconds=0, action="forward",
-                invoice_id="31", now=time.time(), ledger_ttl_seconds=60,
+                invoice_id="31", now=time.time(),
                 stream_fields={"invoice_id": "31", "amount": "950", "gross_amount": "1000",
                                "fee": "50"},
             )  # fmt: skip

@@ -22,7 +22,7 @@ from starkrelay.cli import app
 from starkrelay.deps import Services
 from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.store import RedriveOutcome, redrive_dead_letter
+from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, move
 from starkrelay.webhooks.intake import IntakePolicy
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
@@ -101,11 +101,11 @@ def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) -> None:
             await forward_all(misconfigured_worker(relay, services), services)
             [letter] = await list_dead_letters(redis, keys)
             await redis.hset(keys.webhook_ledger(invoice_id), "stage", "success")  # moved on
-            outcome, detail = await redrive_dead_letter(
-                redis, keys, dead_letter_id=letter.id, invoice_id=invoice_id, attempt=0,
-                now=0.0, ledger_ttl_seconds=60, stream_fields={"invoice_id": invoice_id},
-            )  # fmt: skip
-            assert (outcome, detail) == (RedriveOutcome.NOT_DEAD, "success:0")
+            outcome, detail = await move(redis, keys, Move(
+                invoice_id, [Stage.DEAD], 0, Stage.QUEUED, 0, Evidence.REDRIVE, now=0.0,
+                stream_fields={"invoice_id": invoice_id}, dead_letter_id=letter.id,
+            ))  # fmt: skip
+            assert (outcome, detail) == (MoveOutcome.NOT_AT, "success:0")
             assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
 
     relay.run(body)

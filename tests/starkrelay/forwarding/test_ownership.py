@@ -209,10 +209,12 @@ def quiet_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-def test_a_claim_larger_than_the_record_forwards_only_the_records_net(quiet_relay: Relay) -> None:
+def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
+    quiet_relay: Relay,
+) -> None:
     relay = quiet_relay
     [invoice_id] = credit_invoices(relay.sb, [10_000])
-    starkbank.invoice.update(invoice_id, amount=4_000)  # a later partial reversal
+    starkbank.invoice.update(invoice_id, amount=4_000)  # partly reversed before the forward
     mismatches_before = counter(metrics.AMOUNT_MISMATCHES)
 
     async def body() -> None:
@@ -220,14 +222,15 @@ def test_a_claim_larger_than_the_record_forwards_only_the_records_net(quiet_rela
             await enqueue_credited(services, invoice_id, 1_000_000, fee=0)
             await forward_all(relay.worker(services), services)
             ledger = await ledger_of(services, invoice_id)
-            assert (ledger["stage"], ledger["amount"], ledger["fee"]) == ("sent", "9950", "50")
-            assert (ledger["claimed_amount"], ledger["recorded_amount"]) == ("1000000", "9950")
+            assert (ledger["stage"], ledger["amount"], ledger["fee"]) == ("sent", "3950", "50")
+            assert (ledger["claimed_amount"], ledger["recorded_amount"]) == ("1000000", "3950")
+            assert ledger["reversed_amount"] == "6000"
             counters = await services.redis.hgetall(services.keys.forward_counters())
-            assert counters["cents_sent"] == "9950"
+            assert counters["cents_sent"] == "3950"
 
     relay.run(body)
     [transfer] = forwards_of(invoice_id)
-    assert transfer.amount == 10_000 - 50  # what was received when credited, not the claim
+    assert transfer.amount == 4_000 - 50  # what our workspace still holds, not the claim
     assert counter(metrics.AMOUNT_MISMATCHES) == mismatches_before + 1
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from starkrelay.bank import Invoice, InvoiceLog
-from starkrelay.forwarding.items import ForwardItem
 from starkrelay.forwarding.ownership import REFUSAL_REASONS, Decision, judge_ownership
+from starkrelay.ledger.identity import ForwardItem
 
 
 def credited(
@@ -63,7 +63,7 @@ def test_non_positive_record_is_skipped() -> None:
 
 def test_newest_credited_log_wins_and_other_types_are_ignored() -> None:
     logs = [
-        credited("1", 500, 0, log_id="reversal", kind="reversed"),
+        credited("1", 1, 0, log_id="update", kind="updated"),
         credited("1", 1_000, 50, log_id="newest"),
         credited("1", 2_000, 50, log_id="older"),
     ]
@@ -71,6 +71,29 @@ def test_newest_credited_log_wins_and_other_types_are_ignored() -> None:
     assert verdict.credit is not None
     assert verdict.credit.log_id == "newest"
     assert verdict.item.amount == 950
+
+
+def test_reversals_leave_what_we_still_hold_and_the_newest_carries_it() -> None:
+    """A reversed log's invoice carries the amount left after that reversal; logs come newest
+    first, so the first one met is what is left now."""
+    partly = [
+        credited("1", 600, 0, log_id="second reversal", kind="reversed"),
+        credited("1", 800, 0, log_id="first reversal", kind="reversed"),
+        credited("1", 1_000, 50, log_id="credit"),
+    ]
+    fully = [credited("2", 0, 0, kind="reversed"), credited("2", 1_000, 50)]
+    eaten = [credited("3", 40, 0, kind="reversed"), credited("3", 1_000, 50)]
+    items = [claim("1", 1_000, 50), claim("2", 1_000, 50), claim("3", 1_000, 50)]
+    sent, nothing, fee_left = judge_ownership(items, partly + fully + eaten)
+    assert (sent.decision, sent.item.amount, sent.item.gross_amount) == (
+        Decision.FORWARD, 550, 1_000,
+    )  # fmt: skip
+    assert sent.credit is not None
+    assert sent.credit.reversed == 400
+    assert (nothing.decision, nothing.detail) == (
+        Decision.SKIP, "reversed 1000 of 1000: nothing left to forward",
+    )  # fmt: skip
+    assert (fee_left.decision, fee_left.item.amount) == (Decision.SKIP, -10)
 
 
 def test_a_batch_keeps_its_order() -> None:

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from starkrelay.forwarding.reader import StreamReader, ensure_group
-from starkrelay.store import FORWARD_GROUP, Keys, connect
+from starkrelay.ledger import FORWARD_GROUP
+from starkrelay.store import Keys, connect
 
 
 @pytest.mark.parametrize("entries", [1, 2, 3, 7])

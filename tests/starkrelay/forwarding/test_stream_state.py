@@ -6,7 +6,8 @@ import asyncio
 
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import stream_state
-from starkrelay.store import FORWARD_GROUP, Keys, connect
+from starkrelay.ledger import FORWARD_GROUP
+from starkrelay.store import Keys, connect
 
 
 def test_an_entry_deleted_before_any_read_is_not_counted_as_lag(

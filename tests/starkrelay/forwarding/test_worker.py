@@ -26,7 +26,7 @@ from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import CredentialsRefused, ForwardingWorker
-from starkrelay.store import FORWARD_GROUP
+from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.webhooks.intake import IntakePolicy
 from starkrelay.wiring import forwarding_worker
 from starksandbox.keys import new_key_pair

@@ -11,8 +11,8 @@ import pytest
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
 from starkrelay.deps import Services
+from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.store import FORWARD_GROUP
 from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()

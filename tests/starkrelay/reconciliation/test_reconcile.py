@@ -10,7 +10,7 @@ import pytest
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
-from starkrelay import store
+from starkrelay.ledger import reads
 from starkrelay.reconciliation.report import MoneyReport, load_report
 from starkrelay.wiring import run_reconciliation
 
@@ -119,9 +119,9 @@ def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
             async with relay.services() as services:
                 record = services.keys.webhook_ledger(invoice.id)
                 await services.redis.hdel(record, "amount", "gross_amount", "fee")
-                assert await store.list_waiting(services.redis, services.keys) == []
+                assert await reads.list_waiting(services.redis, services.keys) == []
                 await run_reconciliation(services, since=YESTERDAY)
-                return await store.list_waiting(services.redis, services.keys)
+                return await reads.list_waiting(services.redis, services.keys)
 
         [waiter] = relay.run(amounts_lost_then_restored)
         assert (waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee) == (

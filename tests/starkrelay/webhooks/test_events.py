@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from starkrelay.forwarding.items import (
+from starkrelay.ledger.identity import (
     ForwardItem,
     external_id_for,
     forward_amount,

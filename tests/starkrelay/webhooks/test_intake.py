@@ -68,7 +68,7 @@ def test_credited_event_is_enqueued_once_in_a_row(redis_url: str, key_prefix: st
         assert entries[0][1]["invoice_id"] == "100"
         ledger = await redis.hgetall(keys.webhook_ledger("100"))
         assert ledger["stage"] == "queued"
-        assert ledger["gross_amount"] == "1000"
+        assert "gross_amount" not in ledger  # the body's numbers are a claim, not the record
         assert await redis.hget(keys.ledger_stages(), "queued") == "1"
         assert await redis.ttl(keys.event_claim("1")) >= 3600
 
@@ -101,35 +101,49 @@ def test_two_events_for_one_credit_enqueue_once(redis_url: str, key_prefix: str)
     with_redis(redis_url, body)
 
 
-def test_non_positive_net_is_recorded_not_sent(redis_url: str, key_prefix: str) -> None:
+def test_a_credited_events_numbers_are_only_a_claim(redis_url: str, key_prefix: str) -> None:
+    """Even a body saying nothing is left to forward enqueues the ownership read: the body
+    never sets a stage or an amount (the worker's read of our records does)."""
     keys = Keys(key_prefix)
 
     async def body(redis: Redis) -> None:
         event = invoice_event("5", "500", amount=25, fee=25)
-        assert await take_event(redis, keys, event, POLICY) is Outcome.RECORDED
-        assert await redis.exists(keys.forward_stream()) == 0
+        assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
         ledger = await redis.hgetall(keys.webhook_ledger("500"))
-        assert ledger["stage"] == "skipped"
-        assert ledger["amount"] == "0"
+        assert (ledger["stage"], ledger["evidence"]) == ("queued", "hint")
+        assert "amount" not in ledger
 
     with_redis(redis_url, body)
 
 
-def test_transfer_logs_move_the_ledger_forward_only(redis_url: str, key_prefix: str) -> None:
+def test_only_our_recorded_transfer_moves_the_ledger_and_only_forward(
+    redis_url: str, key_prefix: str
+) -> None:
     keys = Keys(key_prefix)
 
     async def body(redis: Redis) -> None:
         await take_event(redis, keys, invoice_event("6", "600"), POLICY)
-        # success arrives before "created": the late "created" must not move it back
-        await take_event(redis, keys, transfer_event("7", "invoice-600", "success"), POLICY)
-        await take_event(redis, keys, transfer_event("8", "invoice-600", "created"), POLICY)
+        # "success" naming a transfer id we never recorded: a hint for a look-up, no move
+        hint = transfer_event("7", "invoice-600", "success")
+        assert await take_event(redis, keys, hint, POLICY) is Outcome.HINTED
+        assert (await redis.hgetall(keys.webhook_ledger("600")))["stage"] == "queued"
+        await redis.hset(keys.webhook_ledger("600"), mapping={"stage": "sent", "transfer:0": "t1"})
+        await redis.hset(keys.ledger_stages(), mapping={"queued": 0, "sent": 1})
+        ours = transfer_event("8", "invoice-600", "success")
+        assert await take_event(redis, keys, ours, POLICY) is Outcome.RECORDED
+        # a late "created" of the same transfer does not move it back
+        late = transfer_event("9", "invoice-600", "created")
+        assert await take_event(redis, keys, late, POLICY) is Outcome.NOTED
         ledger = await redis.hgetall(keys.webhook_ledger("600"))
         assert ledger["stage"] == "success"
         assert ledger["transfer_status:0"] == "created"  # raw log field, stage unaffected
         stages = await redis.hgetall(keys.ledger_stages())
-        assert stages == {"queued": "0", "success": "1"}
-        other = transfer_event("9", "someone-elses-id", "success")
+        assert stages == {"queued": "0", "sent": "0", "success": "1"}
+        other = transfer_event("10", "someone-elses-id", "success")
         assert await take_event(redis, keys, other, POLICY) is Outcome.IGNORED
+        foreign = transfer_event("11", "invoice-999", "success")  # never forwarded by us
+        assert await take_event(redis, keys, foreign, POLICY) is Outcome.FOREIGN
+        assert await redis.exists(keys.webhook_ledger("999"), keys.webhook_deliveries("999")) == 0
 
     with_redis(redis_url, body)
 
@@ -139,7 +153,7 @@ def test_other_invoice_logs_update_the_ledger(redis_url: str, key_prefix: str) -
 
     async def body(redis: Redis) -> None:
         event = invoice_event("10", "1000", log_type="paid")
-        assert await take_event(redis, keys, event, POLICY) is Outcome.RECORDED
+        assert await take_event(redis, keys, event, POLICY) is Outcome.NOTED
         ledger = await redis.hgetall(keys.webhook_ledger("1000"))
         assert "log:paid" in ledger
         assert "stage" not in ledger

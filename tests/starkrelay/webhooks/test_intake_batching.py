@@ -17,9 +17,9 @@ from test_intake import invoice_event
 
 from starkrelay import store
 from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
+from starkrelay.ledger import intake_batcher
 from starkrelay.store import Keys, connect
 from starkrelay.store.batching import MAX_BATCH, ScriptBatcher
-from starkrelay.store.ledger import intake_batcher
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 
 POLICY = IntakePolicy(replay_window_seconds=3600)

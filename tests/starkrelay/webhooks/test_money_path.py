@@ -7,7 +7,7 @@ from typing import Any
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, late, stream_length
 
-from starkrelay.store import FORWARD_GROUP
+from starkrelay.ledger import FORWARD_GROUP
 
 
 def pay_and_forward(relay: Relay, invoice: Any, **pay: Any) -> dict[str, Any]:

@@ -49,7 +49,16 @@ settings.register_profile(
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 
 OUTCOMES = {
-    200: {"enqueued", "already_enqueued", "recorded", "duplicate", "ignored"},
+    200: {
+        "enqueued",
+        "already_enqueued",
+        "recorded",
+        "noted",
+        "hinted",
+        "foreign",
+        "duplicate",
+        "ignored",
+    },
     400: {"malformed", "stale", "future"},
     403: {"other_workspace"},
     413: {"too_large"},

@@ -1,0 +1,110 @@
+"""Transfer events we cannot take as read: each is a hint to look our own listing up.
+
+A signed transfer event names a forward of ours (``external_id`` ``invoice-<id>[-r<n>]``)
+but a transfer id we never recorded: our create's answer was lost, or a stranger made a
+transfer with our external id in their own workspace and pointed their webhook at us. The
+intake keeps only the hint (``forward_hints``: invoice id -> the id the event named). Here,
+in the balance wait's pass (one replica at a time), up to 100 hinted invoices are looked up
+in ONE listing by their tags, read with our credentials, so only our workspace's transfers
+can appear:
+
+- what our listing holds for the ledger's attempt moves the stage (``Evidence.OUR_TRANSFER``),
+  guarded by the stage and attempt read, like every other move;
+- an event's transfer our listing does not hold is foreign: counted (metric, the counter the
+  money report reads), logged once, and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from starkrelay import ledger
+from starkrelay.bank import BankError, BankGateway, Transfer
+from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
+from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, reads
+from starkrelay.ledger.identity import tag_for
+from starkrelay.ops import relay_metrics as metrics
+from starkrelay.store import Keys, Redis
+
+log = structlog.get_logger(__name__)
+
+_STATE_STAGE = {"settled": Stage.SUCCESS, "failed": Stage.FAILED, "live": Stage.SENT}
+
+
+async def settle_hints(redis: Redis, keys: Keys, bank: BankGateway, limit: int = 100) -> int:
+    """Look up to `limit` hinted invoices up (one listing) and record what our listing
+    holds. Returns how many stages moved. A failed listing puts the hints back and raises."""
+    hints = await reads.take_hints(redis, keys, limit)
+    if not hints:
+        return 0
+    try:
+        listed = await bank.find_transfers(tags=sorted(tag_for(i) for i in hints))
+    except BankError:
+        await reads.put_hints(redis, keys, hints)
+        raise
+    transfers = unique_transfers(listed)
+    ours = {t.id for t in transfers}
+    by_invoice = forward_attempts(transfers)
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id in hints:
+        pipe.hmget(keys.webhook_ledger(invoice_id), "stage", "attempt")
+    rows = await pipe.execute()
+    moved = 0
+    for (invoice_id, named), (stage, attempt) in zip(hints.items(), rows, strict=True):
+        if named not in ours:
+            await _count_foreign(redis, keys, invoice_id, named)
+        if stage is None or attempt is None:
+            continue
+        found = by_invoice.get(invoice_id, {}).get(int(attempt))
+        if found and await _record(redis, keys, invoice_id, Stage(stage), int(attempt), found):
+            moved += 1
+    return moved
+
+
+async def _record(
+    redis: Redis,
+    keys: Keys,
+    invoice_id: str,
+    stage: Stage,
+    attempt: int,
+    transfers: list[Transfer],
+) -> bool:
+    target = _STATE_STAGE[attempt_state(transfers)]
+    if target is stage:
+        return False
+    deciding = next((t for t in transfers if t.status == "success"), transfers[-1])
+    outcome, _ = await ledger.move(
+        redis,
+        keys,
+        Move(
+            invoice_id=invoice_id,
+            expected=[stage],
+            expected_attempt=attempt,
+            target=target,
+            attempt=attempt,
+            evidence=Evidence.OUR_TRANSFER,
+            now=time.time(),
+            ledger_fields={
+                f"transfer:{attempt}": deciding.id,
+                f"transfer_status:{attempt}": deciding.status,
+            },
+        ),
+    )
+    if outcome is MoveOutcome.MOVED:
+        log.info(
+            "forwarding.hint.recorded",
+            invoice_id=invoice_id,
+            transfer_id=deciding.id,
+            status=deciding.status,
+            stage=str(target),
+        )
+        return True
+    return False
+
+
+async def _count_foreign(redis: Redis, keys: Keys, invoice_id: str, transfer_id: str) -> None:
+    await redis.hincrby(keys.forward_counters(), "foreign_events", 1)
+    metrics.FOREIGN_EVENTS.labels("not_in_our_listing").inc()
+    log.warning("forwarding.hint.foreign", invoice_id=invoice_id, transfer_id=transfer_id)

@@ -1,0 +1,61 @@
+"""The money state machine: a forward's identity, its stages, the one table of moves with the
+evidence each needs, and every Redis script that changes a stage. Nothing else writes a stage.
+
+- ``identity``: external ids, tags, attempts, the forward item (pure);
+- ``stages``: ``Stage``, ``TransferStatus``, ``Evidence`` and ``TRANSITIONS`` (pure);
+- ``scripts``: the Lua scripts, all over one ``move`` that checks the table;
+- ``steps``: the Python calls of those scripts (``intake``, ``settle``, ``move``, ``note``);
+- ``reads``: what the ledger holds, read without moving anything.
+
+Imports only ``store`` (connection, keys, batching) below it.
+"""
+
+from starkrelay.ledger import reads, scripts, steps
+from starkrelay.ledger.stages import (
+    FAILED_STATUSES,
+    LEDGER_STAGES,
+    LIVE_STATUSES,
+    TRANSITIONS,
+    Evidence,
+    Stage,
+    TransferStatus,
+)
+from starkrelay.ledger.steps import (
+    FORWARD_GROUP,
+    LEDGER_TTL_SECONDS,
+    IntakeCode,
+    Move,
+    MoveOutcome,
+    Settled,
+    Settlement,
+    intake,
+    intake_batcher,
+    move,
+    note,
+    settle,
+)
+
+__all__ = [
+    "FAILED_STATUSES",
+    "FORWARD_GROUP",
+    "LEDGER_STAGES",
+    "LEDGER_TTL_SECONDS",
+    "LIVE_STATUSES",
+    "TRANSITIONS",
+    "Evidence",
+    "IntakeCode",
+    "Move",
+    "MoveOutcome",
+    "Settled",
+    "Settlement",
+    "Stage",
+    "TransferStatus",
+    "intake",
+    "intake_batcher",
+    "move",
+    "note",
+    "reads",
+    "scripts",
+    "settle",
+    "steps",
+]

@@ -1,0 +1,93 @@
+"""Reads of the ledger that move nothing: the waiting forwards, the hinted look-ups, the
+balance wait's last pass (kept for ``status``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from starkrelay.store.connection import Redis
+from starkrelay.store.keys import Keys
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """One waiting invoice, as the ledger holds it."""
+
+    invoice_id: str
+    since: float
+    attempt: int
+    amount: int
+    gross_amount: int
+    fee: int
+
+
+async def waiting_count(redis: Redis, keys: Keys) -> int:
+    """How many invoices wait for the balance."""
+    return int(await redis.zcard(keys.forward_waiting()))
+
+
+async def list_waiting(redis: Redis, keys: Keys, limit: int = 1000) -> list[Waiter]:
+    """Up to `limit` waiting invoices, oldest first, with their ledgers' attempt and amounts.
+
+    A member whose ledger is gone or no longer ``waiting`` is left out (``release_waiting``
+    removes such members when it meets them)."""
+    members = cast(
+        list[tuple[str, float]],
+        await redis.zrange(keys.forward_waiting(), 0, limit - 1, withscores=True),
+    )
+    if not members:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id, _ in members:
+        ledger = keys.webhook_ledger(invoice_id)
+        pipe.hmget(ledger, "stage", "attempt", "amount", "gross_amount", "fee")
+    rows = await pipe.execute()
+    found: list[Waiter] = []
+    for (invoice_id, score), (stage, attempt, amount, gross, fee) in zip(
+        members, rows, strict=True
+    ):
+        if stage != "waiting" or attempt is None or amount is None:
+            continue
+        found.append(
+            Waiter(
+                invoice_id=str(invoice_id),
+                since=float(score),
+                attempt=int(attempt),
+                amount=int(amount),
+                gross_amount=int(gross or amount),
+                fee=int(fee or 0),
+            )
+        )
+    return found
+
+
+async def save_balance_check(redis: Redis, keys: Keys, fields: Mapping[str, str]) -> None:
+    """Keep the outcome of the last balance check (``Keys.balance_wait_check``) for status."""
+    await redis.hset(keys.balance_wait_check(), items=[v for pair in fields.items() for v in pair])
+
+
+async def last_balance_check(redis: Redis, keys: Keys) -> dict[str, str]:
+    """The fields ``save_balance_check`` kept last (empty before the first check)."""
+    raw = await redis.hgetall(keys.balance_wait_check())
+    return {str(name): str(value) for name, value in raw.items()}
+
+
+async def take_hints(redis: Redis, keys: Keys, limit: int = 100) -> dict[str, str]:
+    """Up to `limit` hinted invoices (invoice id -> the transfer id an event named), removed
+    from the hints as they are read: a look-up that fails puts them back (``put_hints``)."""
+    raw = cast(list[str], await redis.hkeys(keys.forward_hints()))[:limit]
+    if not raw:
+        return {}
+    pipe = redis.pipeline(transaction=True)
+    pipe.hmget(keys.forward_hints(), raw)
+    pipe.hdel(keys.forward_hints(), *raw)
+    values, _ = await pipe.execute()
+    return {k: str(v) for k, v in zip(raw, values, strict=True) if v is not None}
+
+
+async def put_hints(redis: Redis, keys: Keys, hints: Mapping[str, str]) -> None:
+    """Schedule the look-ups of `hints` again (a look-up that failed)."""
+    if hints:
+        await redis.hset(keys.forward_hints(), items=[v for pair in hints.items() for v in pair])
