@@ -15,16 +15,17 @@ locals {
 
   # Every variable the containers read that is not a secret. Secrets (STARK_PRIVATE_KEY,
   # ADMIN_TOKEN, REDIS_PASSWORD) are injected by ECS from Secrets Manager, see modules/ecs.
-  # STARK_WORKSPACE_ID is set only when given: the service refuses an empty one.
+  # ENVIRONMENT=production refuses to start without STARK_WORKSPACE_ID.
   container_environment = merge(var.app_settings, {
-    ENVIRONMENT       = "production"
-    STARK_ENVIRONMENT = var.stark_environment
-    STARK_PROJECT_ID  = var.stark_project_id
-    API_EXTERNAL_URL  = local.public_url
-    REDIS_URL         = module.redis.url
-    LOG_LEVEL         = var.log_level
-    LOG_FORMAT        = "json"
-  }, var.stark_workspace_id == "" ? {} : { STARK_WORKSPACE_ID = var.stark_workspace_id })
+    ENVIRONMENT        = "production"
+    STARK_ENVIRONMENT  = var.stark_environment
+    STARK_PROJECT_ID   = var.stark_project_id
+    STARK_WORKSPACE_ID = var.stark_workspace_id
+    API_EXTERNAL_URL   = local.public_url
+    REDIS_URL          = module.redis.url
+    LOG_LEVEL          = var.log_level
+    LOG_FORMAT         = "json"
+  })
 }
 
 module "kms" {

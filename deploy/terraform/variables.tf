@@ -243,13 +243,12 @@ variable "stark_project_id" {
 }
 
 variable "stark_workspace_id" {
-  description = "Stark Bank workspace ID (STARK_WORKSPACE_ID); empty when not needed."
+  description = "Stark Bank workspace ID (STARK_WORKSPACE_ID), required in production: Stark Bank's web banking shows it, and `starkrelay doctor` prints the one Stark Bank reports for the project's credentials."
   type        = string
-  default     = ""
 
   validation {
-    condition     = var.stark_workspace_id == "" || can(regex("^[0-9]{10,20}$", var.stark_workspace_id))
-    error_message = "stark_workspace_id must be empty or a numeric workspace ID."
+    condition     = can(regex("^[0-9]{10,20}$", var.stark_workspace_id))
+    error_message = "stark_workspace_id must be the numeric workspace ID (Stark Bank's web banking shows it; `starkrelay doctor` prints it)."
   }
 }
 

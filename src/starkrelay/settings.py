@@ -298,8 +298,10 @@ class Settings(BaseSettings):
         return self
 
     def _production_problems(self) -> list[str]:
-        """What ``ENVIRONMENT=production`` refuses: a public URL that is not https, and no
-        ``REDIS_URL`` (the embedded Valkey is a throwaway store without a password)."""
+        """What ``ENVIRONMENT=production`` refuses: a public URL that is not https, no
+        ``REDIS_URL`` (the embedded Valkey is a throwaway store without a password), and no
+        ``STARK_WORKSPACE_ID`` (learning it would let other workspaces' events in until
+        learned, at a fresh start and after a Redis data loss)."""
         if self.environment != "production":
             return []
         problems: list[str] = []
@@ -314,6 +316,12 @@ class Settings(BaseSettings):
             problems.append(
                 "REDIS_URL: missing; expected the redis:// or rediss:// URL of a persistent "
                 "Redis in production (the embedded Valkey keeps no data and has no password)"
+            )
+        if self.stark_workspace_id is None:
+            problems.append(
+                "STARK_WORKSPACE_ID: missing; expected our Stark Bank workspace id (digits) in "
+                "production: Stark Bank's web banking shows it, and `starkrelay doctor` prints "
+                "the id Stark Bank reports for these credentials"
             )
         return problems
 

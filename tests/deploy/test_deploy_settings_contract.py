@@ -124,8 +124,8 @@ def test_compose_sets_and_interpolates_only_documented_names() -> None:
     check_known(used, "docker compose")
 
 
-SET_BESIDE_THE_LOCALS = {"STARK_WORKSPACE_ID", "WORKER_METRICS_PORT"}
-"""Set on ECS, but not in ``container_environment``: only when given, or by the ecs module."""
+SET_BESIDE_THE_LOCALS = {"WORKER_METRICS_PORT"}
+"""Set on ECS, but not in ``container_environment``: by the ecs module."""
 
 NOT_TUNABLE_ON_ECS = {
     "API_DOCS_ENABLED": "production turns the API docs off",

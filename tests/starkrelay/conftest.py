@@ -41,3 +41,11 @@ def relay_settings(sandbox: SandboxHandle, redis_url: str, key_prefix: str) -> S
         return settings_for(sandbox, redis_url, key_prefix, **overrides)
 
     return make
+
+
+@pytest.fixture
+def sandbox_workspace_id(sandbox: SandboxHandle) -> str:
+    """The workspace id this test's emulator names in its events: what Stark Bank reports for
+    the project's credentials, so what production settings give as ``STARK_WORKSPACE_ID``."""
+    assert sandbox.server.sandbox is not None, "the sandbox has not started"
+    return sandbox.server.sandbox.ws.workspace_id

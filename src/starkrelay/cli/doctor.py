@@ -27,7 +27,8 @@ def doctor(
     Settings (each wrong variable), Redis (reachable, version, maxmemory-policy noeviction,
     persistence), Stark Bank (credentials, balance, workspace, our webhook and its
     subscriptions), API_EXTERNAL_URL over https and, with --check-url, answering from outside.
-    Reads only: nothing is created or changed.
+    Prints the workspace id Stark Bank reports for these credentials (STARK_WORKSPACE_ID,
+    required in production). Reads only: nothing is created or changed.
     """
     from starkrelay.ops.doctor import Status, run_doctor
 
@@ -49,6 +50,13 @@ def doctor(
         for result in report.results:
             table.add_row(result.name, marks[result.status], result.detail, result.fix)
         console.print(table)
+        if report.workspace_id is not None:
+            console.print(
+                "The workspace Stark Bank reports for these credentials: "
+                f"[bold]STARK_WORKSPACE_ID={report.workspace_id}[/bold]",
+                soft_wrap=True,
+                highlight=False,
+            )
         if report.ok:
             console.print("[bold green]Ready to go live:[/bold green] no check failed.")
         else:

@@ -1,8 +1,10 @@
 """``starkrelay doctor``: the going-live preflight, one small check per concern.
 
 Each check returns ``CheckResult``s (name, status, what was found, what to do). ``run_doctor``
-runs them in order (settings first: without valid settings nothing else can be checked) and
-returns a ``DoctorReport`` whose ``ok`` is True exactly when no check failed. ``warn`` is a
+runs them in order (settings first: without valid settings nothing else can be checked, but a
+missing ``STARK_WORKSPACE_ID`` alone lets the rest run, so the id can be read) and returns a
+``DoctorReport`` whose ``ok`` is True exactly when no check failed, and whose
+``workspace_id`` is the workspace Stark Bank reports for these credentials. ``warn`` is a
 pass with a remark (an optional setting unset, a fact that could not be read on managed
 Redis); ``skip`` means the check could not run or was not asked for.
 
@@ -61,6 +63,9 @@ class CheckResult:
 @dataclass
 class DoctorReport:
     results: list[CheckResult] = field(default_factory=list)
+    workspace_id: str | None = None
+    """The workspace id Stark Bank reports for these credentials (the value of
+    ``STARK_WORKSPACE_ID``), or None when it could not be read."""
 
     @property
     def ok(self) -> bool:
@@ -72,7 +77,11 @@ class DoctorReport:
         return [result for result in self.results if result.status is Status.FAILED]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(result) for result in self.results]}
+        return {
+            "ok": self.ok,
+            "workspace_id": self.workspace_id,
+            "checks": [asdict(result) for result in self.results],
+        }
 
 
 def _passed(name: str, detail: str) -> CheckResult:
@@ -92,24 +101,29 @@ def _skipped(name: str, detail: str) -> CheckResult:
 
 
 # --- settings ---------------------------------------------------------------------------------
-def check_settings(load: Callable[[], Settings]) -> tuple[Settings | None, list[CheckResult]]:
-    """Load the settings: one ``fail`` per wrong variable, or a pass and remarks."""
+_WORKSPACE_STAND_IN = "0"
+"""Stands in for a missing ``STARK_WORKSPACE_ID`` while the doctor reads the real one."""
+
+
+def check_settings(load: Callable[..., Settings]) -> tuple[Settings | None, list[CheckResult]]:
+    """Load the settings (``load`` takes ``load_settings``'s overrides): one ``fail`` per
+    wrong variable, or a pass and remarks.
+
+    A missing ``STARK_WORKSPACE_ID`` (production requires it), when nothing else is wrong,
+    fails here but still returns the settings, without it: the other checks run, and
+    ``stark.workspace`` shows the id Stark Bank reports, to be copied into the setting."""
     try:
         settings = load()
+        results = [_passed("settings", "every setting is valid")]
     except SettingsError as error:
-        text = str(error).removeprefix("invalid settings: ")
-        results = []
-        for clause in _CLAUSE.split(text):
-            variable, _, problem = clause.partition(": ")
-            results.append(
-                _failed(
-                    f"settings.{variable}",
-                    problem or clause,
-                    f"set {variable} correctly (see README, Settings)",
-                )
-            )
-        return None, results
-    results = [_passed("settings", "every setting is valid")]
+        results = _settings_failures(error)
+        only_workspace_missing = [(r.name, r.detail.startswith("missing")) for r in results] == [
+            ("settings.STARK_WORKSPACE_ID", True)
+        ]
+        stand_in = _without_workspace_id(load) if only_workspace_missing else None
+        if stand_in is None:
+            return None, results
+        settings = stand_in
     if settings.environment != "production":
         results.append(
             _warned(
@@ -127,6 +141,27 @@ def check_settings(load: Callable[[], Settings]) -> tuple[Settings | None, list[
             )
         )
     return settings, results
+
+
+def _settings_failures(error: SettingsError) -> list[CheckResult]:
+    text = str(error).removeprefix("invalid settings: ")
+    results = []
+    for clause in _CLAUSE.split(text):
+        variable, _, problem = clause.partition(": ")
+        fix = f"set {variable} correctly (see README, Settings)"
+        if variable == "STARK_WORKSPACE_ID":
+            fix = "set it to the id Stark Bank reports (stark.workspace, below)"
+        results.append(_failed(f"settings.{variable}", problem or clause, fix))
+    return results
+
+
+def _without_workspace_id(load: Callable[..., Settings]) -> Settings | None:
+    """The settings validated with a stand-in workspace id, then without it."""
+    try:
+        settings = load(stark_workspace_id=_WORKSPACE_STAND_IN)
+    except SettingsError:
+        return None
+    return settings.model_copy(update={"stark_workspace_id": None})
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -232,8 +267,11 @@ def doctor_gateway(settings: Settings) -> BankGateway:
     return BankGateway(settings, policy=policy)
 
 
-async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckResult]:
-    """Credentials (one authenticated call), balance, workspace, our webhook."""
+async def check_stark_bank(
+    settings: Settings, bank: BankGateway
+) -> tuple[list[CheckResult], str | None]:
+    """Credentials (one authenticated call), balance, workspace, our webhook; and the
+    workspace id Stark Bank reports (None when it could not be read)."""
     try:
         balance = await bank.get_balance()
     except BankInputError as exc:
@@ -245,12 +283,12 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
                 f"Stark Bank refused the credentials ({code}): {variable} {problem}",
                 f"check {variable} for STARK_ENVIRONMENT={settings.stark_environment}",
             )
-        ]
+        ], None
     except BankError as exc:
         fix = "check the network to Stark Bank, then retry"
         if not isinstance(exc, BankUnavailableError):
             fix = "retry; report it if it persists"
-        return [_failed("stark.credentials", str(exc)[:300], fix)]
+        return [_failed("stark.credentials", str(exc)[:300], fix)], None
     results = [
         _passed(
             "stark.credentials",
@@ -258,32 +296,41 @@ async def check_stark_bank(settings: Settings, bank: BankGateway) -> list[CheckR
         ),
         _passed("stark.balance", f"R$ {balance.amount / 100:,.2f} ({balance.currency})"),
     ]
-    results.append(await _check_workspace(settings, bank))
+    workspace, reported = await _check_workspace(settings, bank)
+    results.append(workspace)
     results.append(await _check_webhook(settings, bank))
-    return results
+    return results, reported
 
 
-async def _check_workspace(settings: Settings, bank: BankGateway) -> CheckResult:
-    """Our workspace as this project's newest event names it, against STARK_WORKSPACE_ID."""
-    expected = settings.stark_workspace_id
+async def _check_workspace(settings: Settings, bank: BankGateway) -> tuple[CheckResult, str | None]:
+    """The workspace Stark Bank reports for our credentials (the newest event names it, the
+    same read the worker learns it from), against ``STARK_WORKSPACE_ID``: unset fails in
+    production (it refuses to start), warns in development (learned at run time)."""
+    expected, production = settings.stark_workspace_id, settings.environment == "production"
     try:
         seen = await bank.workspace_id()
     except BankError as exc:
-        return _failed("stark.workspace", str(exc)[:300], "retry")
+        return _failed("stark.workspace", str(exc)[:300], "retry"), None
     if seen is None:
-        return _skipped("stark.workspace", "no event yet to read this project's workspace from")
-    if expected is None:
-        return _passed(
-            "stark.workspace", f"{seen} (STARK_WORKSPACE_ID unset: learned from Stark Bank)"
-        )
+        found = "no event yet to read the workspace from"
+        where = "Stark Bank's web banking shows the workspace id"
+        if expected is None and production:
+            unset = f"STARK_WORKSPACE_ID unset, {found}"
+            return _failed("stark.workspace", unset, f"set it: {where}"), None
+        return _skipped("stark.workspace", f"{found} ({where})"), None
+    reported = f"Stark Bank reports workspace {seen} for these credentials"
     if seen == expected:
-        return _passed("stark.workspace", f"events belong to workspace {seen}")
-    return _failed(
-        "stark.workspace",
-        f"events belong to workspace {seen}, STARK_WORKSPACE_ID is {expected}: every webhook "
-        "would be refused as other_workspace",
-        f"set STARK_WORKSPACE_ID={seen} (or unset it)",
-    )
+        return _passed("stark.workspace", f"{reported}, as STARK_WORKSPACE_ID says"), seen
+    fix = f"set STARK_WORKSPACE_ID={seen}"
+    if expected is not None:
+        mismatch = f"STARK_WORKSPACE_ID is {expected}: every webhook would be refused (403)"
+        return _failed("stark.workspace", f"{reported}; {mismatch}", fix), seen
+    if production:
+        unset = "STARK_WORKSPACE_ID unset: production refuses to start without it"
+        return _failed("stark.workspace", f"{reported}; {unset}", fix), seen
+    unset = "STARK_WORKSPACE_ID unset: learned at run time (until then any workspace's events pass)"
+    fix += " (required with ENVIRONMENT=production)"
+    return _warned("stark.workspace", f"{reported}; {unset}", fix), seen
 
 
 async def _check_webhook(settings: Settings, bank: BankGateway) -> CheckResult:
@@ -362,12 +409,13 @@ async def check_url_answers(
 async def run_doctor(
     *,
     check_url: bool = False,
-    load: Callable[[], Settings] = load_settings,
+    load: Callable[..., Settings] = load_settings,
     bank: Callable[[Settings], BankGateway] = doctor_gateway,
     verify: ssl.SSLContext | bool = True,
 ) -> DoctorReport:
-    """Every check, in the order a person fixes things. ``load``, ``bank`` and ``verify``
-    (a CA bundle for a private certificate) exist for tests and unusual setups."""
+    """Every check, in the order a person fixes things. ``load`` (taking
+    ``load_settings``'s overrides), ``bank`` and ``verify`` (a CA bundle for a private
+    certificate) exist for tests and unusual setups."""
     settings, results = check_settings(load)
     report = DoctorReport(results)
     if settings is None:
@@ -375,7 +423,8 @@ async def run_doctor(
         report.results.append(_skipped("stark", "not checked: fix the settings first"))
         return report
     report.results += await check_redis(settings)
-    report.results += await check_stark_bank(settings, bank(settings))
+    stark, report.workspace_id = await check_stark_bank(settings, bank(settings))
+    report.results += stark
     report.results.append(check_https(settings))
     if check_url:
         report.results.append(await check_url_answers(settings, verify=verify))

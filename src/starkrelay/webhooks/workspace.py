@@ -1,8 +1,9 @@
 """Which workspace's events the webhook route takes: the cheap first filter (403).
 
-``STARK_WORKSPACE_ID`` when set; otherwise the id the forwarding worker learned from Stark
-Bank's records (``store.learned_workspace_id``). Until one is known every workspace's event
-is let through, and the worker's ownership read refuses what is not ours.
+``STARK_WORKSPACE_ID`` when set (production requires it): used from the first request, and
+nothing learned overrides it. Otherwise (development) the id the forwarding worker learned
+from Stark Bank's records (``store.learned_workspace_id``); until one is known every
+workspace's event is let through, and the worker's ownership read refuses what is not ours.
 """
 
 from __future__ import annotations

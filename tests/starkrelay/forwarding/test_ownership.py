@@ -90,6 +90,13 @@ class Stranger:
 
 @pytest.fixture
 def stranger(relay: Relay) -> Iterator[Stranger]:
+    with stranger_of(relay) as found:
+        yield found
+
+
+@contextmanager
+def stranger_of(relay: Relay) -> Iterator[Stranger]:
+    """Another workspace's emulator (same signing key), with our webhook URL registered."""
     private_key, public_key = new_key_pair()
     settings = {**TEST_DEFAULTS, "pay_share": 0.0, "retry_schedule": (60.0,)}
     config = SandboxConfig(
@@ -174,6 +181,45 @@ def test_once_our_workspace_is_known_a_strangers_event_gets_403(
     # the stranger's created, paid and credited events, each answered 403
     assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 3
     assert [t.external_id for t in starkbank.transfer.query()] == [f"invoice-{ours}"]
+
+
+def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_request(
+    redis_url: str, key_prefix: str
+) -> None:
+    """STARK_WORKSPACE_ID given (production requires it): on a fresh Redis, before anything
+    is learned, a stranger's signed events are answered 403; a learned id never overrides it."""
+    sandbox = {"pay_share": 0.0, "initial_balance": 10**9}
+    sandbox |= {"signing_key": SIGNING_KEY, "workspace_id": OURS}
+    other_workspace_before = counter(metrics.WEBHOOKS, "other_workspace")
+    with (
+        relay_context(redis_url, key_prefix, sandbox=sandbox, stark_workspace_id=OURS) as relay,
+        stranger_of(relay) as stranger,
+    ):
+        relay.register_webhook()
+        theirs, _ = stranger.pays_an_invoice(66_666)
+
+        async def fresh() -> None:
+            async with relay.services() as services:
+                assert await store.learned_workspace_id(services.redis, services.keys) is None
+                assert await stream_length(services) == 0  # refused before anything stored
+                assert await ledger_of(services, theirs) == {}
+                await store.learn_workspace_id(services.redis, services.keys, THEIRS)
+
+        relay.run(fresh)
+        # created, paid and credited: each answered 403
+        assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 3
+        again, _ = stranger.pays_an_invoice(55_555)  # with THEIRS learned: still refused
+        [ours] = credit_invoices(relay.sb, [5_000])  # and ours still taken
+        relay.sb.drain()
+
+        async def pinned() -> None:
+            async with relay.services() as services:
+                assert await ledger_of(services, again) == {}
+                assert await stream_length(services) == 1
+                assert (await ledger_of(services, ours))["stage"] == "queued"
+
+        relay.run(pinned)
+        assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 6
 
 
 def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_is_loud(

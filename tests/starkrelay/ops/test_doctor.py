@@ -1,6 +1,7 @@
 """``starkrelay doctor`` against the emulator and real Redis servers: a healthy setup passes,
 and each broken part is named (wrong credentials, an evicting Redis, no persistence, no
-webhook, an http URL, Redis unreachable, wrong settings, a URL that does not answer)."""
+webhook, an http URL, Redis unreachable, wrong settings, a URL that does not answer, a
+workspace id missing or other than the one Stark Bank reports, which it shows)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from relay_harness import workspace_of
 from typer.testing import CliRunner
 
 from starkrelay.app import create_app
@@ -97,6 +99,7 @@ def healthy_redis(own_redis: Callable[..., str]) -> str:
 def doctor_values(sandbox: SandboxHandle, redis_url: str, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "environment": "production",
+        "stark_workspace_id": workspace_of(sandbox),
         "stark_project_id": sandbox.project_id,
         "stark_private_key": sandbox.private_key,
         "stark_api_url": sandbox.url,
@@ -118,7 +121,7 @@ def doctor(sandbox: SandboxHandle, redis_url: str, **overrides: Any) -> DoctorRe
     return asyncio.run(
         run_doctor(
             check_url=check_url,
-            load=lambda: load_settings(_env_file=None, **values),
+            load=lambda **extra: load_settings(_env_file=None, **(values | extra)),
             verify=verify,
         )
     )
@@ -244,6 +247,49 @@ def test_workspace_mismatch_fails(sandbox: SandboxHandle, healthy_redis: str) ->
     report = doctor(sandbox, healthy_redis, stark_workspace_id=str(int(workspace) + 1))
     assert [r.name for r in report.failed] == ["stark.workspace"]
     assert f"set STARK_WORKSPACE_ID={workspace}" in result(report, "stark.workspace")
+    assert report.workspace_id == workspace
+
+
+def test_a_missing_workspace_id_fails_in_production_and_shows_the_one_to_set(
+    sandbox: SandboxHandle, healthy_redis: str
+) -> None:
+    register_webhook()
+    workspace = workspace_of_an_event()
+    report = doctor(sandbox, healthy_redis, stark_workspace_id=None)
+    assert [r.name for r in report.failed] == ["settings.STARK_WORKSPACE_ID", "stark.workspace"]
+    assert "web banking shows it" in result(report, "settings.STARK_WORKSPACE_ID")
+    assert result(report, "stark.workspace") == (
+        f"fail: Stark Bank reports workspace {workspace} for these credentials; "
+        "STARK_WORKSPACE_ID unset: production refuses to start without it / "
+        f"set STARK_WORKSPACE_ID={workspace}"
+    )
+    assert (report.workspace_id, report.as_dict()["workspace_id"]) == (workspace, workspace)
+    seen = statuses(report)  # everything else is still checked
+    assert seen["redis.eviction"] is seen["stark.webhook"] is seen["url.https"] is Status.PASSED
+
+
+def test_a_missing_workspace_id_with_no_event_yet_points_at_the_web_banking(
+    sandbox: SandboxHandle, healthy_redis: str
+) -> None:
+    register_webhook()
+    report = doctor(sandbox, healthy_redis, stark_workspace_id=None)
+    assert [r.name for r in report.failed] == ["settings.STARK_WORKSPACE_ID", "stark.workspace"]
+    assert "web banking shows the workspace id" in result(report, "stark.workspace")
+    assert report.workspace_id is None
+
+
+def test_development_without_a_workspace_id_warns_with_the_one_to_set(
+    sandbox: SandboxHandle, healthy_redis: str
+) -> None:
+    register_webhook()
+    workspace = workspace_of_an_event()
+    report = doctor(sandbox, healthy_redis, stark_workspace_id=None, environment="development")
+    assert report.ok, report.as_dict()
+    assert result(report, "stark.workspace").startswith(
+        f"warn: Stark Bank reports workspace {workspace} for these credentials; "
+        "STARK_WORKSPACE_ID unset: learned at run time"
+    )
+    assert report.workspace_id == workspace
 
 
 # --- --check-url: the service over https on 127.0.0.1 ------------------------------------------
@@ -327,10 +373,13 @@ def doctor_env(
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
 
-    def apply(redis_url: str, **extra: str) -> None:
+    def apply(redis_url: str, **extra: str | None) -> None:
         values = doctor_values(sandbox, redis_url) | extra
         for name, value in values.items():
-            monkeypatch.setenv(name.upper(), str(value))
+            if value is None:
+                monkeypatch.delenv(name.upper(), raising=False)
+            else:
+                monkeypatch.setenv(name.upper(), str(value))
 
     try:
         yield apply
@@ -348,6 +397,23 @@ def test_command_prints_a_checklist_and_exits_0_when_healthy(
     assert answer.exit_code == 0, answer.output
     assert "redis.eviction" in answer.output
     assert "Ready to go live" in answer.output
+
+
+def test_command_prints_the_workspace_id_stark_bank_reports(
+    doctor_env: Callable[..., None], healthy_redis: str
+) -> None:
+    register_webhook()
+    workspace = workspace_of_an_event()
+    doctor_env(healthy_redis, stark_workspace_id=None)
+    answer = runner.invoke(cli, ["doctor"])
+    assert answer.exit_code == 1
+    assert (
+        f"The workspace Stark Bank reports for these credentials: STARK_WORKSPACE_ID={workspace}"
+        in answer.output
+    )
+    assert "failed: settings.STARK_WORKSPACE_ID, stark.workspace." in answer.output
+    as_json = json.loads(runner.invoke(cli, ["doctor", "--json"]).stdout)
+    assert as_json["workspace_id"] == workspace
 
 
 def test_command_json_names_each_wrong_setting_and_exits_1(

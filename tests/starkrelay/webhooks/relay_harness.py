@@ -94,6 +94,13 @@ class RelayServer:
         return self.url + WEBHOOK_PATH
 
 
+def workspace_of(sb: SandboxHandle) -> str:
+    """The workspace id the emulator names in its events: what Stark Bank reports for the
+    project's credentials, so what production settings give as ``STARK_WORKSPACE_ID``."""
+    assert sb.server.sandbox is not None, "the sandbox has not started"
+    return sb.server.sandbox.ws.workspace_id
+
+
 @dataclass
 class Relay:
     """What a money-path test gets."""
