@@ -135,7 +135,10 @@ def serve(
     transfer_fee: Annotated[int, typer.Option(help="Fee in cents per transfer.")] = 0,
     initial_balance: Annotated[int, typer.Option(help="Balance in cents at start.")] = 0,
     transfer_processing_delay: Annotated[
-        float, typer.Option(help="Seconds per transfer step (created->processing->success).")
+        float,
+        typer.Option(
+            help="Seconds per transfer step (created->processing->success; sending half way)."
+        ),
     ] = 2.0,
     retry_schedule: Annotated[
         str, typer.Option(help="Seconds between webhook delivery retries, comma-separated.")

@@ -31,9 +31,10 @@ class Faults:
     - ``webhook_delay``: seconds every delivery waits before it is sent.
     - ``webhook_reorder_window``: each delivery waits a random extra time in [0, window], so
       deliveries arrive out of order.
-    - ``transfer_fail_rate``: share of transfers that fail AFTER ``processing``: the receiving
-      bank refuses them, the amount and fee come back to the balance, and the transfer gets a
-      ``failed`` log with errors ``["receiverRefused"]`` (never ``invalidbalance``).
+    - ``transfer_fail_rate``: share of transfers that fail AFTER ``processing`` and
+      ``sending``: the receiving bank refuses them, the amount and fee come back to the
+      balance, and the transfer gets a ``failed`` log with errors ``["receiverRefused"]``
+      (never ``invalidbalance``).
     """
 
     api_error_rate: float = 0.0
@@ -86,7 +87,7 @@ class SandboxConfig:
     - ``invoice_fee`` / ``transfer_fee``: cents charged per credited invoice / per transfer.
     - ``initial_balance``: cents in the workspace at start.
     - ``transfer_processing_delay``: seconds from ``created`` to ``processing`` (and again to
-      ``success``) for a transfer due now.
+      ``success``, with ``sending`` half way) for a transfer due now.
     - ``retry_schedule``: seconds after the 1st, 2nd, ... failed delivery before the next try.
     - ``delivery_timeout``: seconds a webhook receiver has to answer.
     - ``delivery_concurrency``: deliveries in flight at once.
