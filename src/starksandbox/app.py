@@ -3,8 +3,8 @@
 ``Sandbox`` owns the configuration, the project keys, the emulator's signing key, the router
 and the live ``Workspace`` with its ``Deliverer``. The workspace is built on the server's
 event loop at startup (ASGI lifespan) and rebuilt by ``reset``. Requests under ``/v2`` are
-authenticated and subject to the API faults, except the public invoice PDF links
-(``/v2/invoice/<uuid>.pdf``); ``/sandbox`` requests are neither. Every ``/v2``
+authenticated and subject to the API faults (throttling included), except the public invoice
+PDF links (``/v2/invoice/<uuid>.pdf``); ``/sandbox`` requests are neither. Every ``/v2``
 answer carries ``Server-Timing: app;dur=<ms>`` (time spent in the emulator, injected latency
 included).
 """
@@ -15,12 +15,13 @@ import asyncio
 import inspect
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from starksandbox import control
+from starksandbox import control, throttle
 from starksandbox.auth import Authenticator
 from starksandbox.clock import wire_datetime
 from starksandbox.config import SandboxConfig
@@ -46,11 +47,22 @@ Message = dict[str, Any]
 
 
 class Sandbox:
-    """One emulator: call it as an ASGI app (``uvicorn`` runs it with lifespan on)."""
+    """One emulator: call it as an ASGI app (``uvicorn`` runs it with lifespan on).
 
-    def __init__(self, config: SandboxConfig, base_url: str = "") -> None:
+    ``budget_clock`` replaces the emulator's clock for the per-second request budget only
+    (``Faults.api_requests_per_second``), in every workspace this sandbox builds; tests hold
+    it still so that calls share one second.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        base_url: str = "",
+        budget_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.config = config
         self.base_url = base_url
+        self.budget_clock = budget_clock
         key = load_private_pem(config.signing_key) if config.signing_key else generate_private_key()
         self.signer = Signer(key)
         self.key_created = wire_datetime(datetime.now(UTC))
@@ -79,7 +91,7 @@ class Sandbox:
         return self._deliverer
 
     async def startup(self) -> None:
-        ws = Workspace(self.config, self.base_url)
+        ws = Workspace(self.config, self.base_url, self.budget_clock)
         self._deliverer = Deliverer(ws, self.signer)
         ws.timers.start()
         self._ws = ws
@@ -165,6 +177,11 @@ class Sandbox:
         faults = ws.faults
         if faults.api_latency:
             await asyncio.sleep(faults.api_latency)
+        refusal = throttle.throttled(faults, ws.request_budget, ws.fault_rng)
+        if refusal is not None:
+            ws.requests_throttled += 1
+            log.debug("sandbox.api.throttled", method=request.method, path=request.path)
+            return refusal
         if faults.api_error_rate and ws.fault_rng.random() < faults.api_error_rate:
             return _internal_error()
         try:

@@ -21,7 +21,7 @@ import uvicorn
 
 from starksandbox.app import Sandbox
 from starksandbox.auth import load_public_key
-from starksandbox.config import DEFAULT_RETRY_SCHEDULE, Faults, SandboxConfig
+from starksandbox.config import DEFAULT_RETRY_SCHEDULE, Faults, SandboxConfig, ThrottleBody
 from starksandbox.keys import load_private_pem
 
 app = typer.Typer(
@@ -135,7 +135,10 @@ def serve(
     transfer_fee: Annotated[int, typer.Option(help="Fee in cents per transfer.")] = 0,
     initial_balance: Annotated[int, typer.Option(help="Balance in cents at start.")] = 0,
     transfer_processing_delay: Annotated[
-        float, typer.Option(help="Seconds per transfer step (created->processing->success).")
+        float,
+        typer.Option(
+            help="Seconds per transfer step (created->processing->success; sending half way)."
+        ),
     ] = 2.0,
     retry_schedule: Annotated[
         str, typer.Option(help="Seconds between webhook delivery retries, comma-separated.")
@@ -160,6 +163,30 @@ def serve(
     api_error_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of API calls answered 500.")
     ] = 0.0,
+    api_throttle_rate: Annotated[
+        float,
+        typer.Option(help="Fault: share (0-1) of API calls answered 429 before anything happens."),
+    ] = 0.0,
+    api_throttle_retry_after: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Fault: whole seconds sent as Retry-After with those 429s (default: none)."
+        ),
+    ] = None,
+    api_throttle_body: Annotated[
+        ThrottleBody,
+        typer.Option(
+            help="Fault: body of every 429: json (the API's errors shape), plain text or empty."
+        ),
+    ] = ThrottleBody.json,
+    api_requests_per_second: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fault: API calls allowed per second; the rest of that second answers 429 with "
+            "Retry-After: 1 (0: no limit).",
+        ),
+    ] = 0,
     api_lost_response_rate: Annotated[
         float, typer.Option(help="Fault: share (0-1) of API calls that take effect but answer 500.")
     ] = 0.0,
@@ -212,6 +239,10 @@ def serve(
     try:
         faults = Faults(
             api_error_rate=api_error_rate,
+            api_throttle_rate=api_throttle_rate,
+            api_throttle_retry_after=api_throttle_retry_after,
+            api_throttle_body=api_throttle_body.value,
+            api_requests_per_second=api_requests_per_second,
             api_lost_response_rate=api_lost_response_rate,
             api_latency=api_latency,
             transfer_refused_after_create_rate=transfer_refused_after_create_rate,

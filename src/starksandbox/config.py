@@ -7,10 +7,25 @@ server copies what it needs at start, and faults can be replaced at run time thr
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (300.0, 1800.0, 7200.0)
+
+
+class ThrottleBody(enum.StrEnum):
+    """Bodies of a 429: the API's error shape, the text ``Too Many Requests``, or nothing."""
+
+    json = "json"
+    plain = "plain"
+    empty = "empty"
+
+
+THROTTLE_BODIES = tuple(body.value for body in ThrottleBody)
+
+FaultValue = float | str | None
+"""A fault's value on the wire: a rate, seconds or a count; a body name; null (no header)."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +33,15 @@ class Faults:
     """Misbehaviour to inject; all rates are probabilities in [0, 1], delays are seconds.
 
     - ``api_error_rate``: share of ``/v2`` requests answered HTTP 500 before anything happens.
+    - ``api_throttle_rate``: share of ``/v2`` requests answered HTTP 429 Too Many Requests
+      before anything happens (nothing created, no state changed).
+    - ``api_throttle_retry_after``: whole seconds sent as ``Retry-After`` with those 429s;
+      ``None`` sends no header.
+    - ``api_throttle_body``: body of every 429: ``json`` (``{"errors": [{"code":
+      "tooManyRequests", ...}]}``), ``plain`` (the text ``Too Many Requests``) or ``empty``.
+    - ``api_requests_per_second``: budget of ``/v2`` requests per second of the emulator's
+      clock; once this second's budget is spent, further requests in it are answered 429 with
+      ``Retry-After: 1``. 0 means no budget.
     - ``api_lost_response_rate``: share of ``/v2`` requests that take effect but are answered
       HTTP 500 anyway (the client cannot tell whether its call worked).
     - ``api_latency``: seconds added before every ``/v2`` answer.
@@ -31,12 +55,17 @@ class Faults:
     - ``webhook_delay``: seconds every delivery waits before it is sent.
     - ``webhook_reorder_window``: each delivery waits a random extra time in [0, window], so
       deliveries arrive out of order.
-    - ``transfer_fail_rate``: share of transfers that fail AFTER ``processing``: the receiving
-      bank refuses them, the amount and fee come back to the balance, and the transfer gets a
-      ``failed`` log with errors ``["receiverRefused"]`` (never ``invalidbalance``).
+    - ``transfer_fail_rate``: share of transfers that fail AFTER ``processing`` and
+      ``sending``: the receiving bank refuses them, the amount and fee come back to the
+      balance, and the transfer gets a ``failed`` log with errors ``["receiverRefused"]``
+      (never ``invalidbalance``).
     """
 
     api_error_rate: float = 0.0
+    api_throttle_rate: float = 0.0
+    api_throttle_retry_after: int | None = None
+    api_throttle_body: str = "json"
+    api_requests_per_second: int = 0
     api_lost_response_rate: float = 0.0
     api_latency: float = 0.0
     transfer_refused_after_create_rate: float = 0.0
@@ -49,6 +78,7 @@ class Faults:
     def __post_init__(self) -> None:
         for name in (
             "api_error_rate",
+            "api_throttle_rate",
             "api_lost_response_rate",
             "transfer_refused_after_create_rate",
             "webhook_drop_rate",
@@ -61,19 +91,49 @@ class Faults:
         for name in ("api_latency", "webhook_delay", "webhook_reorder_window"):
             if getattr(self, name) < 0:
                 raise ValueError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)}")
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"fault {name} must be a whole number >= 0, got {value!r}")
+        if self.api_throttle_body not in THROTTLE_BODIES:
+            raise ValueError(
+                f"fault api_throttle_body must be one of {list(THROTTLE_BODIES)}, "
+                f"got {self.api_throttle_body!r}"
+            )
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, FaultValue]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], base: Faults | None = None) -> Faults:
-        """Build faults from a JSON object; keys not given keep the value of ``base``."""
+        """Build faults from a JSON object; keys not given keep the value of ``base``.
+
+        Rates and seconds may be any number, counts a whole number (``3`` or ``3.0``),
+        ``api_throttle_retry_after`` also ``null``, ``api_throttle_body`` a body name.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
-        values = {k: float(v) for k, v in data.items()}
+        values = {name: _from_wire(name, value) for name, value in data.items()}
         return replace(base or cls(), **values)
+
+
+_COUNTS = ("api_throttle_retry_after", "api_requests_per_second")
+_OPTIONAL = ("api_throttle_retry_after",)
+
+
+def _from_wire(name: str, value: Any) -> Any:
+    """A JSON value as fault ``name``'s type; ``Faults`` checks the result."""
+    if name == "api_throttle_body":
+        return value
+    if name in _COUNTS:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -86,7 +146,7 @@ class SandboxConfig:
     - ``invoice_fee`` / ``transfer_fee``: cents charged per credited invoice / per transfer.
     - ``initial_balance``: cents in the workspace at start.
     - ``transfer_processing_delay``: seconds from ``created`` to ``processing`` (and again to
-      ``success``) for a transfer due now.
+      ``success``, with ``sending`` half way) for a transfer due now.
     - ``retry_schedule``: seconds after the 1st, 2nd, ... failed delivery before the next try.
     - ``delivery_timeout``: seconds a webhook receiver has to answer.
     - ``delivery_concurrency``: deliveries in flight at once.

@@ -1,11 +1,13 @@
 """``/sandbox/*``: controls for tests and demos, outside the API (the SDK never calls them).
 
-Unauthenticated: the emulator is meant to listen on 127.0.0.1.
+Unauthenticated: the emulator is meant to listen on 127.0.0.1. Never subject to the API
+faults (throttling included).
 
 - ``GET  /sandbox/health`` -> ``{"status": "ok"}``
 - ``GET  /sandbox/summary`` -> counts by status, balance, deliveries, attempts, faults
 - ``POST /sandbox/invoices/{id}/pay`` ``{"amount"?: int, "at"?: datetime}`` -> ``{"invoice"}``
-- ``GET|POST /sandbox/faults`` ``{<fault>: number, ...}`` (omitted keys unchanged) -> ``{"faults"}``
+- ``GET|POST /sandbox/faults`` ``{<fault>: value, ...}`` (omitted keys unchanged; see
+  ``Faults.from_json``) -> ``{"faults"}``
 - ``POST /sandbox/clock/advance`` ``{"seconds": number}`` -> runs every timer now due
 - ``POST /sandbox/drain`` ``{"timeout"?: seconds}`` -> waits until no delivery is in flight
 - ``POST /sandbox/projects`` ``{"projectId", "publicKey"}`` -> registers a project key

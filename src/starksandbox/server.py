@@ -3,6 +3,7 @@
 ``SandboxServer(config).start()`` binds a free port (or the one given), serves with uvicorn
 on its own event loop in a daemon thread, and returns once the emulator answers.
 ``stop()`` shuts it down and waits for the thread. Usable as a context manager.
+``budget_clock`` is handed to ``Sandbox`` (the per-second request budget's clock).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
@@ -46,11 +48,16 @@ class SandboxServer:
     """One emulator listening on ``host:port``; ``url`` is its base URL once started."""
 
     def __init__(
-        self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        budget_clock: Callable[[], float] | None = None,
     ) -> None:
         self.config = config or SandboxConfig()
         self.host = host
         self.port = port
+        self.budget_clock = budget_clock
         self.url = ""
         self.sandbox: Sandbox | None = None
         self._server: _ThreadServer | None = None
@@ -65,7 +72,7 @@ class SandboxServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
-        self.sandbox = Sandbox(self.config, base_url=self.url)
+        self.sandbox = Sandbox(self.config, base_url=self.url, budget_clock=self.budget_clock)
         server_config = uvicorn.Config(
             self.sandbox,
             log_level="warning",

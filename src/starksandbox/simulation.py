@@ -7,9 +7,11 @@ reverses the difference (``reversed`` log, balance debited).
 
 Transfers: ``created`` until due, then ``processing`` (balance debited by amount plus fee)
 and ``success`` after ``transfer_processing_delay`` each, or ``failed`` with errors
-``["invalidbalance"]`` when the balance cannot cover amount plus fee. With the fault
-``transfer_fail_rate`` a processing transfer may instead be refused by the receiving bank:
-``failed`` with errors ``["receiverRefused"]`` and amount plus fee back in the balance.
+``["invalidbalance"]`` when the balance cannot cover amount plus fee. Half way from
+``processing`` to ``success`` the transfer is handed to the receiving bank: a ``sending`` log
+whose transfer is still ``processing``. With the fault ``transfer_fail_rate`` a sent transfer
+may instead be refused by the receiving bank: ``failed`` with errors ``["receiverRefused"]``
+and amount plus fee back in the balance.
 
 Timers run by the emulator's clock, so advancing the clock moves everything along.
 """
@@ -174,11 +176,20 @@ def _process(ws: Workspace, transfer: Transfer) -> None:
     transfer.transaction_ids.append(ws.ids.transaction())
     transfer.status = "processing"
     ws.add_log("transfer", transfer, "processing")
-    ws.timers.after(ws.config.transfer_processing_delay, lambda: _succeed(ws, transfer))
+    ws.timers.after(ws.config.transfer_processing_delay / 2, lambda: _send(ws, transfer))
+
+
+def _send(ws: Workspace, transfer: Transfer) -> None:
+    """Hand the transfer to the receiving bank: a ``sending`` log, the status stays."""
+    if transfer.status != "processing":
+        return
+    transfer.updated = ws.clock.now()
+    ws.add_log("transfer", transfer, "sending")
+    ws.timers.after(ws.config.transfer_processing_delay / 2, lambda: _succeed(ws, transfer))
 
 
 RECEIVER_REFUSED = "receiverRefused"
-"""Errors of a transfer the receiving bank refused after ``processing`` (fault only)."""
+"""Errors of a transfer the receiving bank refused after ``sending`` (fault only)."""
 
 
 def _succeed(ws: Workspace, transfer: Transfer) -> None:

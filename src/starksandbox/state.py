@@ -16,6 +16,7 @@ from starksandbox.config import Faults, SandboxConfig
 from starksandbox.ids import IdFactory
 from starksandbox.listing import Table
 from starksandbox.models import Attempt, Event, Invoice, Log, Transfer, Webhook
+from starksandbox.throttle import RequestBudget
 
 
 class Snapshottable(Protocol):
@@ -26,9 +27,18 @@ class Snapshottable(Protocol):
 
 
 class Workspace:
-    """The emulated account. ``base_url`` is the server's own URL (used in invoice links)."""
+    """The emulated account. ``base_url`` is the server's own URL (used in invoice links).
 
-    def __init__(self, config: SandboxConfig, base_url: str = "") -> None:
+    ``budget_clock`` (epoch seconds) tells the per-second request budget which second it is;
+    the emulator's clock when None.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        base_url: str = "",
+        budget_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.config = config
         self.base_url = base_url
         self.clock = Clock()
@@ -37,6 +47,8 @@ class Workspace:
         self.fault_rng = random.Random(self.rng.random())
         self.ids = IdFactory(self.rng)
         self.faults: Faults = config.faults
+        self.request_budget = RequestBudget(budget_clock or self.clock.time)
+        self.requests_throttled = 0
         self.workspace_id = config.workspace_id or self.ids.new()
         self.balance = config.initial_balance
         self.balance_id = self.ids.new()
@@ -126,6 +138,7 @@ class Workspace:
             "deliveriesDropped": self.deliveries_dropped,
             "deliveriesDuplicated": self.deliveries_duplicated,
             "attempts": len(self.attempts),
+            "requestsThrottled": self.requests_throttled,
             "pendingTimers": self.timers.pending(),
             "faults": self.faults.to_json(),
         }

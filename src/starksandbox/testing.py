@@ -19,7 +19,7 @@ import httpx
 import starkbank
 from starkcore.utils.cache import cache as sdk_cache
 
-from starksandbox.config import Faults, SandboxConfig
+from starksandbox.config import Faults, FaultValue, SandboxConfig
 from starksandbox.keys import new_key_pair
 from starksandbox.sdk import point_sdk_at, restore_sdk
 from starksandbox.server import SandboxServer
@@ -78,10 +78,12 @@ class SandboxHandle:
         ]
         return invoice
 
-    def set_faults(self, **faults: float) -> dict[str, float]:
+    def set_faults(self, **faults: FaultValue) -> dict[str, FaultValue]:
         """Change some faults (see ``Faults``); the others keep their values."""
         Faults.from_json(dict(faults))  # name and range errors raise here, in the caller
-        result: dict[str, float] = self._call("POST", "/sandbox/faults", dict(faults))["faults"]
+        result: dict[str, FaultValue] = self._call("POST", "/sandbox/faults", dict(faults))[
+            "faults"
+        ]
         return result
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
@@ -118,9 +120,14 @@ class SandboxHandle:
 
 @contextmanager
 def running_sandbox(**overrides: Any) -> Iterator[SandboxHandle]:
-    """Start an emulator with one fresh project, point the SDK at it, stop it on exit."""
+    """Start an emulator with one fresh project, point the SDK at it, stop it on exit.
+
+    ``budget_clock`` (not a ``SandboxConfig`` field) goes to ``SandboxServer``: a clock for the
+    per-second request budget that the test holds still or moves itself.
+    """
     private_key, public_key = new_key_pair()
     project_id = overrides.pop("project_id", "5656565656565656")
+    budget_clock = overrides.pop("budget_clock", None)
     settings = {**TEST_DEFAULTS, **overrides}
     projects = {**settings.pop("projects", {}), project_id: public_key}
     if "retry_schedule" in settings:
@@ -129,7 +136,7 @@ def running_sandbox(**overrides: Any) -> Iterator[SandboxHandle]:
         settings["faults"] = Faults(**settings["faults"])
     config = SandboxConfig(projects=projects, **settings)
     project = starkbank.Project(environment="sandbox", id=project_id, private_key=private_key)
-    server = SandboxServer(config).start()
+    server = SandboxServer(config, budget_clock=budget_clock).start()
     previous_user = starkbank.user
     sdk_cache.pop(PUBLIC_KEY_CACHE, None)
     point_sdk_at(server.url)

@@ -187,12 +187,15 @@ def test_transfer_events_parse(receiver: Receiver) -> None:
                 )
             ]
         )
-        deliveries = receiver.wait_for(3)
+        deliveries = receiver.wait_for(4)
         sb.drain()
         events = [
             starkbank.event.parse(content=d.body.decode(), signature=d.signature)
             for d in deliveries
         ]
-        assert sorted(e.log.type for e in events) == ["created", "processing", "success"]
+        types = ["created", "processing", "sending", "success"]
+        assert sorted(e.log.type for e in events) == sorted(types)
         assert {e.log.transfer.id for e in events} == {made.id}
         assert {e.subscription for e in events} == {"transfer"}
+        sending = next(e for e in events if e.log.type == "sending")
+        assert sending.log.transfer.status == "processing"

@@ -172,7 +172,7 @@ def test_transfer_fail_rate_fails_after_processing_and_returns_the_money() -> No
         )
         sb.wait_until(lambda: starkbank.transfer.get(made.id).status == "failed")
         logs = list(starkbank.transfer.log.query(transfer_ids=[made.id]))
-        assert [log.type for log in logs] == ["failed", "processing", "created"]
+        assert [log.type for log in logs] == ["failed", "sending", "processing", "created"]
         assert logs[0].errors == ["receiverRefused"]
         assert "invalidbalance" not in logs[0].errors
         assert starkbank.balance.get().amount == 10_000  # amount and fee came back

@@ -48,16 +48,16 @@ def test_every_page_call_reaches_the_end() -> None:
         starkbank.invoice.create([starkbank.Invoice(amount=100, **PAYER) for _ in range(3)])
         sb.wait_until(lambda: sb.summary()["transfers"].get("success") == 5)
         sb.wait_until(lambda: sb.summary()["invoices"].get("paid") == 3)
-        sb.wait_until(lambda: sb.summary()["attempts"] == 45)
+        sb.wait_until(lambda: sb.summary()["attempts"] == 60)
 
         cases: list[tuple[Callable[..., Any], int]] = [
             (starkbank.transfer.page, 5),
-            (starkbank.transfer.log.page, 15),
+            (starkbank.transfer.log.page, 20),
             (starkbank.invoice.page, 3),
             (starkbank.invoice.log.page, 9),
             (starkbank.webhook.page, 3),
-            (starkbank.event.page, 15),
-            (starkbank.event.attempt.page, 45),
+            (starkbank.event.page, 20),
+            (starkbank.event.attempt.page, 60),
         ]
         for page, expected in cases:
             seen = _walk(page)
@@ -68,7 +68,7 @@ def test_every_page_call_reaches_the_end() -> None:
                 assert created == sorted(created, reverse=True), page
         first = transfers[0].id
         logs = _walk(starkbank.transfer.log.page, transfer_ids=[first])
-        assert [log.type for log in logs] == ["success", "processing", "created"]
+        assert [log.type for log in logs] == ["success", "sending", "processing", "created"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Time-driven behaviour: money by payment time, overdue and expiry, PATCH, reversal."""
+"""Time-driven behaviour: money by payment time, overdue and expiry, PATCH (reversals: see
+test_sandbox_reversal)."""
 
 from __future__ import annotations
 
@@ -138,31 +139,6 @@ def test_paid_invoice_cannot_be_canceled_or_raised() -> None:
         with pytest.raises(InputErrors) as caught:
             starkbank.invoice.update(invoice.id, amount=1_500)
         assert caught.value.errors[0].code == "invalidAmount"
-
-
-def test_reversal_debits_balance_and_has_receipt() -> None:
-    with running_sandbox(pay_share=0.0) as sb:
-        invoice = _invoice(10_000)
-        sb.pay_invoice(invoice.id)
-        assert starkbank.balance.get().amount == 9_950
-        partial = starkbank.invoice.update(invoice.id, amount=6_000)
-        assert partial.amount == 6_000
-        assert partial.status == "paid"
-        assert starkbank.balance.get().amount == 5_950
-        full = starkbank.invoice.update(invoice.id, amount=0)
-        assert full.amount == 0
-        assert starkbank.balance.get().amount == -50
-        reversed_logs = list(
-            starkbank.invoice.log.query(types=["reversed"], invoice_ids=[invoice.id])
-        )
-        assert len(reversed_logs) == 2
-        receipt = starkbank.invoice.log.pdf(reversed_logs[0].id)
-        assert receipt.startswith(b"%PDF-")
-        assert len(starkbank.invoice.get(invoice.id).transaction_ids) == 3
-        created_log = next(iter(starkbank.invoice.log.query(types=["created"])))
-        with pytest.raises(InputErrors) as caught:
-            starkbank.invoice.log.pdf(created_log.id)
-        assert caught.value.errors[0].code == "invalidInvoiceLog"
 
 
 def test_balance_arithmetic_end_to_end() -> None:

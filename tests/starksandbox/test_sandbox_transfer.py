@@ -37,8 +37,12 @@ def test_transfer_succeeds_and_debits_balance() -> None:
         done = starkbank.transfer.get(made.id)
         assert len(done.transaction_ids) == 1
         logs = list(starkbank.transfer.log.query(transfer_ids=[made.id]))
-        assert [log.type for log in logs] == ["success", "processing", "created"]
+        assert [log.type for log in logs] == ["success", "sending", "processing", "created"]
         assert starkbank.transfer.log.get(logs[0].id).transfer.status == "success"
+        (sending,) = starkbank.transfer.log.query(types=["sending"], transfer_ids=[made.id])
+        assert sending.id == logs[1].id
+        assert sending.transfer.status == "processing"
+        assert sending.errors == []
         pdf = starkbank.transfer.pdf(made.id)
         assert pdf.startswith(b"%PDF-")
 
@@ -140,3 +144,20 @@ def test_unknown_transfer_and_log(sandbox: SandboxHandle) -> None:
     with pytest.raises(InputErrors) as caught:
         list(starkbank.transfer.log.query(types=["random"]))
     assert caught.value.errors[0].code == "invalidTransferLog"
+
+
+def test_sending_comes_half_way_from_processing_to_success() -> None:
+    with running_sandbox(initial_balance=10_000, transfer_processing_delay=3600) as sb:
+        (made,) = starkbank.transfer.create([_transfer(100, "halves")])
+
+        def types() -> list[str]:
+            return [log.type for log in starkbank.transfer.log.query(transfer_ids=[made.id])]
+
+        sb.advance_clock(3600)
+        assert types() == ["processing", "created"]
+        sb.advance_clock(1800)
+        assert types() == ["sending", "processing", "created"]
+        assert starkbank.transfer.get(made.id).status == "processing"
+        assert starkbank.balance.get().amount == 10_000 - 100
+        sb.advance_clock(1800)
+        assert types() == ["success", "sending", "processing", "created"]

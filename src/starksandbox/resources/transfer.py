@@ -62,7 +62,9 @@ TRANSFER_FIELDS = frozenset(
 REQUIRED = ("amount", "name", "taxId", "bankCode", "branchCode", "accountNumber")
 ACCOUNT_TYPES = frozenset({"checking", "savings", "salary", "payment"})
 TRANSFER_STATUSES = frozenset({"created", "processing", "success", "failed", "canceled"})
-TRANSFER_LOG_TYPES = frozenset({"created", "processing", "success", "failed", "canceled"})
+TRANSFER_LOG_TYPES = frozenset(
+    {"created", "processing", "sending", "success", "failed", "canceled"}
+)
 TRANSFER_LOGS = LogResource(
     table=lambda ws: ws.transfer_logs,
     types=TRANSFER_LOG_TYPES,
