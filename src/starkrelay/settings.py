@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     )
     bank_retry_deadline_seconds: float = Field(default=30.0, ge=0)
     bank_retry_max_wait_seconds: float = Field(default=5.0, gt=0)
+    bank_backoff_max_seconds: float = Field(default=120.0, gt=0)
+    """Longest wait between two rounds of work that keeps trying while Stark Bank throttles
+    or fails (the forwarding worker): never gives up, never dead-letters for it."""
     bank_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # --- invoice campaign -------------------------------------------------------------------

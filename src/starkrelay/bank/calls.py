@@ -1,9 +1,15 @@
 """How one gateway operation runs: in a worker thread, classified, retried, counted.
 
-Retries name what they retry on: ``InternalServerError`` (HTTP 500), ``UnknownError`` for a
-5xx status or a failed connection / timeout (status 0). Everything else is final. Waits grow
-exponentially (with jitter) up to ``max_wait`` and stop before ``deadline`` would be exceeded.
+Retries name what they retry on: ``InternalServerError`` (HTTP 500), ``UnknownError`` for
+HTTP 429 (throttled), a 5xx status or a failed connection / timeout (status 0). Everything
+else is final. Waits grow exponentially (with jitter) up to ``max_wait``, never shorter than
+a ``Retry-After`` Stark Bank sent, and stop before ``deadline`` would be exceeded; then the
+caller gets ``BankUnavailableError`` and waits per ``RetryPolicy.backoff`` for as long as it
+takes (Stark Bank being down or throttling is never a verdict on what was asked).
 ``RetryPolicy.off()`` makes one attempt, for tests that want to see the first error.
+
+``BANK_HEALTH`` remembers, per process, since when Stark Bank has been failing or throttling
+(cleared by the next call that succeeds); the metrics, the status API and the console read it.
 
 The SDK folds every non-200/400/500 status into ``UnknownError`` with no status attribute;
 to tell a 503 from a 404 we record the status of each response in a thread-local (the SDK
@@ -12,7 +18,9 @@ builds one ``starkcore.utils.request.Response`` per call, in the calling thread)
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,6 +51,16 @@ class _StatusRecordingResponse(sdk_request.Response):  # type: ignore[misc]
     def __init__(self, status: int, content: Any, headers: Any) -> None:
         super().__init__(status=status, content=content, headers=headers)
         _last_status.value = status
+        _last_status.retry_after = retry_after_of(headers)
+
+
+def retry_after_of(headers: Any) -> float | None:
+    """``Retry-After`` in seconds (the delay form; an HTTP date counts as absent)."""
+    try:
+        value = headers.get("Retry-After") if headers else None
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def install_status_recorder() -> None:
@@ -54,24 +72,87 @@ def install_status_recorder() -> None:
 class TransientBankError(Exception):
     """Internal: a failure worth another attempt; ``kind`` labels metrics and logs."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff for transient failures: first wait ``initial``, doubling up to ``max_wait``,
-    never starting an attempt after ``deadline`` seconds from the first one."""
+    never starting an attempt after ``deadline`` seconds from the first one. Past the
+    deadline, callers that must keep trying (the forwarding worker) wait ``backoff``."""
 
     deadline: float
     max_wait: float
     initial: float = 0.2
+    backoff_cap: float = 300.0
+    """The longest wait between two rounds of a caller that keeps trying (``backoff``)."""
 
     @classmethod
     def off(cls) -> RetryPolicy:
         """A single attempt: transient failures surface at once as ``BankUnavailableError``."""
-        return cls(deadline=0.0, max_wait=0.0, initial=0.0)
+        return cls(deadline=0.0, max_wait=0.0, initial=0.0, backoff_cap=0.0)
+
+    def backoff(self, failures: int, retry_after: float | None = None) -> float:
+        """How long a caller that keeps trying waits after `failures` failed rounds in a row:
+        doubling from ``initial``, with up to 50 % jitter, at least ``retry_after`` when Stark
+        Bank sent one, at most ``backoff_cap``."""
+        wait: float = (self.initial or 0.05) * 2.0 ** min(failures, 20)
+        wait *= 1 + random.random() / 2  # jitter, not security
+        return min(self.backoff_cap, max(wait, retry_after or 0.0))
+
+
+@dataclass
+class BankHealth:
+    """Since when this process has seen Stark Bank failing or throttling (None: healthy)."""
+
+    since: float | None = None
+    kind: str = ""
+    operation: str = ""
+    last_at: float | None = None
+
+    def failed(self, operation: str, kind: str) -> None:
+        now = time.time()
+        if self.since is None:
+            self.since = now
+            log.warning("bank.degraded", operation=operation, kind=kind)
+        self.kind, self.operation, self.last_at = kind, operation, now
+        metrics.BANK_DEGRADED.set(1)
+        metrics.BANK_DEGRADED_SINCE.set(self.since)
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.info("bank.recovered", after_seconds=round(time.time() - self.since, 3))
+            self.since, self.kind, self.operation, self.last_at = None, "", "", None
+            metrics.BANK_DEGRADED.set(0)
+            metrics.BANK_DEGRADED_SINCE.set(0)
+
+    def as_dict(self) -> dict[str, str | float | None]:
+        return {
+            "state": "healthy" if self.since is None else self.kind,
+            "since": self.since,
+            "last_failure_at": self.last_at,
+            "operation": self.operation or None,
+        }
+
+
+BANK_HEALTH = BankHealth()
+
+
+def transient_for_status(
+    status: int | None, text: str, retry_after: float | None = None
+) -> TransientBankError | None:
+    """The transient failure an HTTP status means (429, 5xx, or 0: no answer), else None.
+    The one place that says what waiting can change."""
+    if status == 429:
+        return TransientBankError("throttled", "HTTP 429 Too Many Requests", retry_after)
+    if status == 0:
+        return TransientBankError("timeout" if "Timeout" in text else "connection", text[:200])
+    if isinstance(status, int) and status >= 500:
+        return TransientBankError("server_error", f"HTTP {status}")
+    return None
 
 
 def _classify(operation: str, exc: Exception) -> Exception:
@@ -83,13 +164,11 @@ def _classify(operation: str, exc: Exception) -> Exception:
         return TransientBankError("server_error", "HTTP 500")
     if isinstance(exc, sdk_error.UnknownError):
         status = getattr(_last_status, "value", None)
-        if status == 0:
-            text = str(exc).removeprefix("Unknown exception encountered: ")
-            kind = "timeout" if "Timeout" in text else "connection"
-            return TransientBankError(kind, text[:200])
-        if isinstance(status, int) and status >= 500:
-            return TransientBankError("server_error", f"HTTP {status}")
-        return BankError(operation, f"unexpected HTTP status {status}")
+        text = str(exc).removeprefix("Unknown exception encountered: ")
+        retry_after = getattr(_last_status, "retry_after", None)
+        return transient_for_status(status, text, retry_after) or BankError(
+            operation, f"unexpected HTTP status {status}"
+        )
     if isinstance(exc, KeyError | ValueError | TypeError):
         return BankError(operation, f"malformed response ({type(exc).__name__}: {exc})")
     return exc
@@ -97,6 +176,7 @@ def _classify(operation: str, exc: Exception) -> Exception:
 
 def _run_in_thread(operation: str, call: Callable[[], T]) -> T:
     _last_status.value = None
+    _last_status.retry_after = None
     try:
         return call()
     except Exception as exc:
@@ -126,12 +206,19 @@ async def run_bank_call(
             wait_seconds=round(state.upcoming_sleep, 3),
         )
 
+    exponential = wait_exponential_jitter(
+        multiplier=policy.initial, max=policy.max_wait, jitter=policy.initial
+    )
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = float(getattr(exc, "retry_after", None) or 0.0)
+        return max(float(exponential(state)), asked)
+
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TransientBankError),
         stop=stop_before_delay(policy.deadline),
-        wait=wait_exponential_jitter(
-            multiplier=policy.initial, max=policy.max_wait, jitter=policy.initial
-        ),
+        wait=wait,
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -140,15 +227,19 @@ async def run_bank_call(
             with attempt:
                 metrics.BANK_CALLS.labels(operation=operation).inc()
                 try:
-                    return await anyio.to_thread.run_sync(_run_in_thread, operation, call)
+                    answer = await anyio.to_thread.run_sync(_run_in_thread, operation, call)
                 except TransientBankError as exc:
                     metrics.BANK_ERRORS.labels(operation=operation, kind=exc.kind).inc()
                     raise
+                BANK_HEALTH.answered()
+                return answer
     except TransientBankError as exc:
+        BANK_HEALTH.failed(operation, exc.kind)
         if not quiet:
             log.error("bank.call.unavailable", operation=operation, kind=exc.kind)
-        raise BankUnavailableError(operation, exc.kind, str(exc)) from None
+        raise BankUnavailableError(operation, exc.kind, str(exc), exc.retry_after) from None
     except BankInputError as exc:
+        BANK_HEALTH.answered()
         metrics.BANK_ERRORS.labels(operation=operation, kind="input").inc()
         if not quiet:
             log.warning("bank.call.rejected", operation=operation, codes=exc.codes)

@@ -10,7 +10,7 @@ from typing import Any
 import starkbank
 from starkcore.utils.checks import check_datetime, check_datetime_or_date, check_timedelta
 
-from starkrelay.bank.calls import TransientBankError
+from starkrelay.bank.calls import retry_after_of, transient_for_status
 from starkrelay.bank.errors import BankError, BankInputError
 from starkrelay.bank.models import (
     Balance,
@@ -225,8 +225,8 @@ def balance(item: Any) -> Balance:
 def raw_json(response: Any, operation: str = "raw_request") -> dict[str, Any]:
     """The JSON body of a raw ``starkbank.request`` response, or the gateway error it means.
 
-    Runs in the worker thread; raises ``TransientBankError`` for 5xx and status 0 so the
-    caller's retry loop sees it.
+    Runs in the worker thread; raises ``TransientBankError`` for 429, 5xx and status 0 so
+    the caller's retry loop sees it.
     """
     status = int(response.status)
     if status == 200:
@@ -240,10 +240,9 @@ def raw_json(response: Any, operation: str = "raw_request") -> dict[str, Any]:
             operation,
             [ProviderError(str(e.get("code")), str(e.get("message"))) for e in errors],
         )
-    if status == 0:
-        text = str(response.content)
-        kind = "timeout" if "Timeout" in text else "connection"
-        raise TransientBankError(kind, text[:200])
-    if status >= 500:
-        raise TransientBankError("server_error", f"HTTP {status}")
+    transient = transient_for_status(
+        status, str(response.content), retry_after_of(getattr(response, "headers", None))
+    )
+    if transient is not None:
+        raise transient
     raise BankError(operation, f"unexpected HTTP status {status}")

@@ -26,11 +26,17 @@ class BankError(Exception):
 
 
 class BankUnavailableError(BankError):
-    """Transient failures until the retry deadline; ``kind`` is the last one seen."""
+    """Transient failures until the retry deadline; ``kind`` is the last one seen
+    (``throttled``, ``server_error``, ``timeout``, ``connection``). Never a verdict on the
+    items of the call: nothing is dead-lettered or counted against a forward for it.
+    ``retry_after``: seconds Stark Bank asked us to wait (its ``Retry-After``), if it did."""
 
-    def __init__(self, operation: str, kind: str, message: str) -> None:
+    def __init__(
+        self, operation: str, kind: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(operation, f"Stark Bank unavailable ({kind}): {message}")
         self.kind = kind
+        self.retry_after = retry_after
 
 
 class BankInputError(BankError):

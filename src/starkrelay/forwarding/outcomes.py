@@ -14,7 +14,7 @@ from typing import cast
 import structlog
 
 from starkrelay import ledger
-from starkrelay.bank import BankError
+from starkrelay.bank import BankError, BankUnavailableError
 from starkrelay.forwarding.ownership import OwnershipVerdict
 from starkrelay.forwarding.reader import Entry
 from starkrelay.ledger import FORWARD_GROUP, Evidence, Settlement, Stage
@@ -164,9 +164,16 @@ async def drop_unreadable(redis: Redis, keys: Keys, entry: Entry) -> None:
 
 
 async def note_failure(redis: Redis, keys: Keys, entries: list[Entry], exc: BankError) -> None:
-    """Keep a transient failure's message in each invoice's ledger (``last_error``); the
-    entries stay pending."""
+    """Keep a failure's message in each invoice's ledger (``last_error``); the entries stay
+    pending. Stark Bank throttling or down is also kept, shared by every replica, for the
+    status API and the console (``Keys.bank_health``) until a batch goes through."""
     log.warning("forwarding.batch.unavailable", size=len(entries), error=str(exc))
+    if isinstance(exc, BankUnavailableError):
+        now = f"{time.time():.6f}"
+        pipe = redis.pipeline(transaction=True)
+        pipe.hsetnx(keys.bank_health(), "since", now)
+        pipe.hset(keys.bank_health(), items=["kind", exc.kind, "last_at", now, "error", str(exc)])
+        await pipe.execute()
     for entry in entries:
         assert entry.item is not None
         await ledger.note(redis, keys, entry.item.invoice_id, {"last_error": str(exc)[:300]})
@@ -179,3 +186,8 @@ async def last_error(redis: Redis, keys: Keys, entry: Entry) -> str:
     ledger = keys.webhook_ledger(entry.item.invoice_id)
     error = cast(str | None, await redis.hget(ledger, "last_error"))
     return f"gave up after {entry.deliveries - 1} deliveries; last error: {error or 'none'}"
+
+
+async def bank_answered(redis: Redis, keys: Keys) -> None:
+    """A batch went through: Stark Bank answers again (the shared record is cleared)."""
+    await redis.unlink(keys.bank_health())

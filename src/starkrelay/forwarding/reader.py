@@ -78,6 +78,16 @@ class StreamReader:
         )
         return [self.entry(i, f, deliveries.get(i, 1) + 1) for i, f in _entries(reply)]
 
+    async def forgive(self, entry_ids: list[str | int | bytes | memoryview]) -> None:
+        """Set the delivery count of entries this consumer holds back to zero: the last
+        delivery ended in no answer about them (Stark Bank throttling or down), so it must
+        not bring them nearer the dead-letter stream."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.keys.forward_stream(), FORWARD_GROUP, self.name, min_idle_time=0,
+                message_ids=entry_ids, retrycount=0, justid=True,
+            )  # fmt: skip
+
     async def autoclaim(self) -> int:
         result = await self.redis.xautoclaim(
             self.keys.forward_stream(),

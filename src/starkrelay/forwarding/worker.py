@@ -15,8 +15,12 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
   records the outcome;
 - a worker first re-reads its own pending entries (it may have crashed mid-batch), then claims
   entries idle longer than ``FORWARD_CLAIM_IDLE_SECONDS`` from dead workers, then reads new ones;
-- transient errors leave entries pending and back off; after ``FORWARD_MAX_DELIVERIES``
-  deliveries an entry goes to the dead-letter stream with its last error.
+- Stark Bank throttling, failing or out of reach (``BankUnavailableError``) is never a
+  verdict on an entry: the entries stay pending, their delivery count is set back (it
+  counts only answers and crashes), and the worker waits (``RetryPolicy.backoff``: doubling,
+  jittered, at least Stark Bank's ``Retry-After``, at most ``BANK_BACKOFF_MAX_SECONDS``) for as
+  long as it takes. After ``FORWARD_MAX_DELIVERIES`` deliveries otherwise (an unfamiliar error,
+  a crash each time) an entry goes to the dead-letter stream with its last error.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay import ledger
-from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.bank import (
+    BankError,
+    BankGateway,
+    BankInputError,
+    BankUnavailableError,
+    RetryPolicy,
+    Transfer,
+)
 from starkrelay.bank.credentials import CLOCK_CODES, CREDENTIAL_CODES
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
@@ -58,6 +69,7 @@ class WorkerConfig:
     claim_idle_seconds: float
     block_ms: int
     backoff_max_seconds: float
+    """Longest wait between two rounds while Stark Bank throttles or fails (minutes)."""
     backoff_initial_seconds: float = 0.2
     workspace_id: str | None = None
     """``STARK_WORKSPACE_ID``: compared with what Stark Bank reports, loudly."""
@@ -69,7 +81,7 @@ class WorkerConfig:
             max_deliveries=settings.forward_max_deliveries,
             claim_idle_seconds=settings.forward_claim_idle_seconds,
             block_ms=settings.forward_block_ms,
-            backoff_max_seconds=settings.bank_retry_max_wait_seconds,
+            backoff_max_seconds=settings.bank_backoff_max_seconds,
             workspace_id=settings.stark_workspace_id,
         )
 
@@ -98,6 +110,13 @@ class ForwardingWorker:
         )
         self._last_autoclaim = 0.0
         self._failures = 0
+        self._retry_after: float | None = None
+        self._policy = RetryPolicy(
+            deadline=0.0,
+            max_wait=0.0,
+            initial=config.backoff_initial_seconds,
+            backoff_cap=config.backoff_max_seconds,
+        )
         self.workspace = WorkspaceLearner(redis, keys, bank, config.workspace_id)
         self._ledger_extra: dict[str, dict[str, str | int]] = {}
         """Per entry id: ledger fields the ownership read produced, written at settlement."""
@@ -153,7 +172,8 @@ class ForwardingWorker:
             return False
         ok = await self.forward(entries)
         if ok:
-            self._failures = 0
+            self._failures, self._retry_after = 0, None
+            await outcomes.bank_answered(self.redis, self.keys)
         return True if ok else None
 
     # --- forwarding ------------------------------------------------------------------------
@@ -180,8 +200,7 @@ class ForwardingWorker:
             confirmed = await self._confirm_ownership(live)
         except BankError as exc:  # nothing is sent without the read: entries stay pending
             _stop_if_credentials_refused(exc)
-            await outcomes.note_failure(self.redis, self.keys, live, exc)
-            return False
+            return await self._failed(live, exc)
         return await self._send(_one_entry_per_attempt(confirmed))
 
     async def _confirm_ownership(self, entries: list[Entry]) -> list[Entry]:
@@ -234,8 +253,7 @@ class ForwardingWorker:
                     remaining = await self._handle_refusal(live, refusal)
                 except BankError as exc:  # the look-up failed: look again next round
                     _stop_if_credentials_refused(exc)
-                    await outcomes.note_failure(self.redis, self.keys, live, exc)
-                    return False
+                    return await self._failed(live, exc)
                 if len(remaining) == len(live):
                     log.error("forwarding.batch.refusal_unreadable", codes=refusal.codes)
                     await outcomes.note_failure(self.redis, self.keys, live, refusal)
@@ -243,8 +261,7 @@ class ForwardingWorker:
                 live = remaining
                 continue
             except BankError as exc:
-                await outcomes.note_failure(self.redis, self.keys, live, exc)
-                return False
+                return await self._failed(live, exc)
             await self._settle_created(live, created)
             return True
         return not live
@@ -383,11 +400,17 @@ class ForwardingWorker:
             )
 
     async def _backoff(self) -> None:
-        wait = min(
-            self.config.backoff_max_seconds,
-            self.config.backoff_initial_seconds * 2 ** min(self._failures, 10),
-        )
-        await anyio.sleep(wait)
+        await anyio.sleep(self._policy.backoff(self._failures, self._retry_after))
+
+    async def _failed(self, entries: list[Entry], exc: BankError) -> bool:
+        """Keep a failure in the entries' ledgers; a transient one (Stark Bank throttling or
+        down) also sets their delivery counts back and is remembered for the backoff.
+        Returns False (the entries stay pending)."""
+        await outcomes.note_failure(self.redis, self.keys, entries, exc)
+        if isinstance(exc, BankUnavailableError):
+            self._retry_after = exc.retry_after
+            await self.reader.forgive([e.id for e in entries])
+        return False
 
 
 class CredentialsRefused(StartRefused):

@@ -56,10 +56,23 @@ BANK_CALLS = Counter(
     ["operation"],
     registry=REGISTRY,
 )
+BANK_DEGRADED = Gauge(
+    "starkrelay_bank_degraded",
+    "1 while this process's last Stark Bank call failed transiently after its retries "
+    "(throttled, 5xx, timeout, connection); 0 once a call is answered. Nothing is "
+    "dead-lettered for it: the work waits and is tried again.",
+    registry=REGISTRY,
+)
+BANK_DEGRADED_SINCE = Gauge(
+    "starkrelay_bank_degraded_since_timestamp_seconds",
+    "Unix time since which Stark Bank has been failing or throttling for this process "
+    "(0 when it answers).",
+    registry=REGISTRY,
+)
 BANK_ERRORS = Counter(
     "starkrelay_bank_errors",
-    "Stark Bank API errors, by operation and kind (server_error, connection, timeout, "
-    "input, unexpected).",
+    "Stark Bank API errors, by operation and kind (throttled, server_error, connection, "
+    "timeout, input, unexpected).",
     ["operation", "kind"],
     registry=REGISTRY,
 )

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from starkrelay.bank.calls import BANK_HEALTH
 from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
@@ -70,6 +71,21 @@ async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
     }
 
 
+async def stark_bank_health(redis: Redis, keys: Keys) -> dict[str, Any]:
+    """Whether Stark Bank throttles or fails us, and since when: the forwarding's shared
+    record (every replica's worker) and this process's own calls (``BANK_HEALTH``)."""
+    shared = await redis.hgetall(keys.bank_health())
+    if shared:
+        return {
+            "state": shared.get("kind", "failing"),
+            "since": float(shared.get("since", 0)) or None,
+            "last_failure_at": float(shared.get("last_at", 0)) or None,
+            "last_error": shared.get("error"),
+            "seen_by": "forwarding",
+        }
+    return BANK_HEALTH.as_dict() | {"seen_by": "this process"}
+
+
 async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
     stages = await redis.hgetall(keys.ledger_stages())
@@ -80,6 +96,7 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     waiting = await reads.list_waiting(redis, keys)
     check = await reads.last_balance_check(redis, keys)
     return {
+        "stark_bank": await stark_bank_health(redis, keys),
         "campaign": await campaign_progress(redis, keys),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
         "forwarding": {

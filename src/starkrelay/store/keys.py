@@ -95,6 +95,12 @@ class Keys:
         ``waiting``), scored by when each first started waiting (oldest first)."""
         return self.key("forward", "waiting")
 
+    def bank_health(self) -> str:
+        """Hash, while Stark Bank throttles or fails the forwarding: ``since``, ``last_at``,
+        ``kind`` (throttled, server_error, timeout, connection) and the last ``error``;
+        deleted by the next batch that goes through."""
+        return self.key("bank", "health")
+
     def forward_hints(self) -> str:
         """Hash: invoice id -> the transfer id a signed transfer event named that we never
         recorded; the balance wait's pass looks each up in our own listing, then deletes it.

@@ -15,6 +15,7 @@ from relay_harness import (
     forward_all,
     forwards_of,
     relay_context,
+    unfamiliar_worker,
 )
 from typer.testing import CliRunner
 
@@ -120,11 +121,14 @@ def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) 
             redis, keys = services.redis, services.keys
             await enqueue_credited(services, invoice_id, 3_000, fee=25)
             worker = relay.worker(services)
-            # the first create takes effect but its answer is lost; later rounds fail
+            # the first create takes effect but its answer is lost (a transient failure,
+            # forgiven); every later create gets an answer nobody has seen (counted)
             faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
+            assert await worker.step(block=False) is None
+            relay.sb.set_faults(api_lost_response_rate=0.0)
+            worker = unfamiliar_worker(relay, services)
             for _ in range(3):  # FORWARD_MAX_DELIVERIES
                 assert await worker.step(block=False) is None
-            relay.sb.set_faults(api_lost_response_rate=0.0)
             assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
             [letter] = await list_dead_letters(redis, keys)
             assert letter.kind == "max_deliveries"

@@ -105,7 +105,7 @@ async def settle_everything(relay: Relay, services: Services) -> None:
         await run_reconciliation(services)
 
 
-@pytest.mark.parametrize("slow", ["latency"])
+@pytest.mark.parametrize("slow", ["latency", "errors"])
 def test_strangers_transfer_events_leave_each_credit_forwarded_once(
     redis_url: str, key_prefix: str, slow: str
 ) -> None:

@@ -18,10 +18,17 @@ from relay_harness import (
     forwards_of,
     ownership_calls,
     relay_context,
+    unfamiliar_worker,
 )
 from relay_harness import relay_settings as harness_settings
 
-from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
+from starkrelay.bank import (
+    BankGateway,
+    BankInputError,
+    NewTransfer,
+    ProviderError,
+    Transfer,
+)
 from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
@@ -190,7 +197,9 @@ def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -> None
     assert transfer_calls(relay) == 2
 
 
-def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
+def test_stark_bank_failing_for_long_never_dead_letters(relay: Relay) -> None:
+    """5xx on every call, far past FORWARD_MAX_DELIVERIES rounds: the entry stays pending with
+    its delivery count set back each time, and goes out once Stark Bank answers."""
     [invoice_id] = credit_invoices(relay.sb, [1_000])
 
     async def body() -> None:
@@ -198,15 +207,37 @@ def test_entry_failing_too_often_goes_to_dead_letters(relay: Relay) -> None:
             await enqueue_credited(services, invoice_id, 1_000)
             worker = relay.worker(services)
             relay.sb.set_faults(api_error_rate=1.0)
+            for _ in range(8):  # FORWARD_MAX_DELIVERIES is 3
+                assert await worker.step(block=False) is None
+            [pending] = await services.redis.xpending_range(
+                services.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
+            )
+            assert pending["times_delivered"] == 0  # set back after each unanswered round
+            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+            relay.sb.set_faults(api_error_rate=0.0)
+            assert await worker.step(block=False) is True
+
+    relay.run(body)
+    assert [t.external_id for t in forwards_of(invoice_id)] == [f"invoice-{invoice_id}"]
+
+
+def test_an_unfamiliar_answer_every_time_ends_in_a_dead_letter(relay: Relay) -> None:
+    [invoice_id] = credit_invoices(relay.sb, [1_000])
+
+    async def body() -> None:
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 1_000)
+            worker = unfamiliar_worker(relay, services)
             for _ in range(3):  # FORWARD_MAX_DELIVERIES
                 assert await worker.step(block=False) is None
             assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
             dead = await services.redis.xrange(services.keys.forward_dead_letters())
             assert dead[0][1]["kind"] == "max_deliveries"
-            assert "unavailable" in dead[0][1]["reason"]
+            assert "418" in dead[0][1]["reason"]
             assert (await stream_state(services.redis, services.keys)).depth == 0
 
     relay.run(body)
+    assert forwards_of(invoice_id) == []
 
 
 def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:

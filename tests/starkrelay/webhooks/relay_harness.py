@@ -22,7 +22,7 @@ import starkbank
 import uvicorn
 
 from starkrelay.app import create_app, open_services
-from starkrelay.bank import BankGateway, RetryPolicy
+from starkrelay.bank import BankError, BankGateway, NewTransfer, RetryPolicy, Transfer
 from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.stream_state import stream_state
@@ -223,6 +223,23 @@ def faults_after_ownership_read(worker: ForwardingWorker, relay: Relay, **faults
         return await send(live)
 
     worker._send = send_with_faults  # type: ignore[method-assign]
+
+
+class UnfamiliarAnswers(BankGateway):
+    """The real gateway, but every create is answered with a status nobody has seen (not a
+    verdict on an item, not a transient failure either: it counts against the budget)."""
+
+    async def create_transfers(self, transfers: list[NewTransfer]) -> list[Transfer]:
+        raise BankError("create_transfers", "unexpected HTTP status 418")
+
+
+def unfamiliar_worker(relay: Relay, services: Services) -> ForwardingWorker:
+    """A worker (consumer ``test-worker``) whose creates get only unfamiliar answers."""
+    usual = relay.worker(services)
+    return ForwardingWorker(
+        services.redis, services.keys, UnfamiliarAnswers(services.settings), usual.destination,
+        usual.config, "test-worker",
+    )  # fmt: skip
 
 
 def forwards_of(invoice_id: str) -> list[Any]:
