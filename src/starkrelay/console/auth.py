@@ -37,7 +37,6 @@ log = structlog.get_logger(__name__)
 SESSION_COOKIE = "starkrelay_console"
 SIGNIN_COOKIE = "starkrelay_console_signin"
 """Double-submit cookie of the sign-in form (protects the form itself against CSRF)."""
-FORM_MAX_BYTES = 65536
 
 
 @dataclass
@@ -154,15 +153,14 @@ async def use_signin_link(redis: Redis, keys: Keys, token: str) -> bool:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded form of a POST (first value per field); 413 past ``FORM_MAX_BYTES``,
-    415 for any other body type. Cached on the request."""
+    """The urlencoded form of a POST (first value per field); 413 (``BodyTooLarge``, raised
+    while the body streams, by the app's ``BodyLimitMiddleware``) past 64 KiB, 415 for any
+    other body type. Cached on the request."""
     cached: dict[str, str] | None = getattr(request.state, "console_form", None)
     if cached is not None:
         return cached
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
-    if len(body) > FORM_MAX_BYTES:
-        raise HTTPException(status_code=413, detail="form too large")
     if body and kind != "application/x-www-form-urlencoded":
         raise HTTPException(status_code=415, detail="expected an urlencoded form")
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
