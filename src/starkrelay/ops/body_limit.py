@@ -32,7 +32,7 @@ DEFAULT_MAX_BODY_BYTES = 65536
 
 
 class BodyTooLarge(HTTPException):
-    """The request's body is over ``limit`` bytes; none of it past the limit was read."""
+    """The request's body is over ``limit`` bytes; reading stopped at the chunk that passed it."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over {limit} bytes; send at most {limit} bytes")
