@@ -33,6 +33,7 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.console import router as console_router
 from starkrelay.deps import Role, Services
+from starkrelay.ops.body_limit import BodyLimitMiddleware
 from starkrelay.ops.health import missing_parts
 from starkrelay.ops.health import router as ops_router
 from starkrelay.ops.http_metrics import RequestDurationMiddleware
@@ -46,7 +47,7 @@ from starkrelay.ops.supervision import (
     Supervisor,
     retry_startup,
 )
-from starkrelay.settings import Settings
+from starkrelay.settings import WEBHOOK_PATH, Settings
 from starkrelay.store import connect_from_settings, keys_from_settings
 from starkrelay.webhooks.routes import build_verifier
 from starkrelay.webhooks.routes import router as webhook_router
@@ -262,7 +263,8 @@ def create_app(
     app.state.supervisor = supervisor
     app.state.role = role
     app.state.intake_requires = INTAKE_REQUIRES.get(role, ())
-    app.add_middleware(RequestDurationMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: settings.webhook_max_body_bytes})
+    app.add_middleware(RequestDurationMiddleware)  # outermost: it also times refused bodies
     for router in ROUTERS:
         app.include_router(router)
     return app

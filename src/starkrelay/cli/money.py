@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,31 +40,60 @@ def status() -> None:
     console.print_json(data=body, default=str)
 
 
+def _first_day(text: str | None) -> date | None:
+    from starkrelay.reconciliation.service import SinceRefused, parse_since
+
+    try:
+        return None if text is None else parse_since(text)
+    except SinceRefused as refused:
+        raise typer.BadParameter(str(refused)) from None
+
+
 @app.command()
 def reconcile(
     since: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day to sweep.")
+        date | None,
+        typer.Option(
+            parser=_first_day,
+            metavar="YYYY-MM-DD",
+            help="First day to sweep, from 2000-01-01 to today. Given, the run is ad-hoc: its "
+            "report is kept apart and does not replace the last (daily) report.",
+        ),
     ] = None,
 ) -> None:
     """Run the reconciliation sweep now and print its money report. Exits with status
     3 when the report finds unexplained outflow (money sent to the destination that no
     credited invoice of ours explains) or money forwarded for invoices reversed after it."""
     from starkrelay.reconciliation.report import print_report
-    from starkrelay.reconciliation.service import ReconciliationBusy
+    from starkrelay.reconciliation.service import (
+        ReconciliationBusy,
+        SinceRefused,
+        check_since,
+    )
     from starkrelay.wiring import run_reconciliation
 
     settings = load_or_exit()
-    first_day: date | None = since.date() if since else None
+    if since is not None:
+        try:
+            check_since(since, settings)
+        except SinceRefused as refused:
+            raise typer.BadParameter(str(refused), param_hint="'--since'") from None
 
     async def work(services: Services) -> Any:
         with console.status("Reconciling with Stark Bank..."):
             try:
-                return await run_reconciliation(services, first_day)
+                return await run_reconciliation(services, since)
             except ReconciliationBusy as busy:
                 fail(str(busy))
 
     report = run_with_services(settings, work, reads_state=True)
     print_report(report, console)
+    if since is not None:
+        console.print(
+            "Ad-hoc report (--since given): kept as the last ad-hoc report; the daily report, "
+            "its metrics and alerts are unchanged.",
+            highlight=False,
+        )
     if report.unexplained:
         errors.print(
             f"starkrelay: unexplained outflow of {cents(report.unexplained_outflow)} in "

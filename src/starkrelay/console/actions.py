@@ -35,6 +35,7 @@ from starkrelay.forwarding.dead_letters import (
     retry_dead_letters,
 )
 from starkrelay.reconciliation.report import MoneyReport, load_report_history
+from starkrelay.reconciliation.service import load_adhoc_report
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -104,11 +105,13 @@ async def redrive(request: Request, session: ActionSessionDep, services: Console
 async def money_page(
     request: Request, session: PageSessionDep, services: ConsoleOnDep
 ) -> HTMLResponse:
-    """The last money report, the reconcile button and progress, the report history."""
+    """The last money report, the reconcile button and progress, the report history, and the
+    last ad-hoc report (a reconcile given its own ``since``) apart from them."""
     history = await load_report_history(services.redis, services.keys)
     context = base_context(request, session, "Money", "money")
     context |= {
         "report": await report_at(services.redis, services.keys, 0),
+        "adhoc": await load_adhoc_report(services.redis, services.keys),
         "history": history,
         "lines": MoneyReport.LINES,
         "run": await load_run(services),

@@ -7,6 +7,11 @@ Callers may rely on:
   names a Redis record with an expiry (``CONSOLE_SESSION_SECONDS``); the cookie is HttpOnly,
   SameSite=Strict, Secure when the request came over https (or ``API_EXTERNAL_URL`` is
   https), and expires with the record;
+- a session is bound to the ``ADMIN_TOKEN`` it was opened with: its record keeps the token's
+  fingerprint (an HMAC under the token, never the token), and a record whose fingerprint is
+  not the current token's is deleted and refused. Restarting with a new token ends every
+  session (and spends every pending one-time link); signing out deletes the record, so the
+  cookie replayed afterwards is refused;
 - each session has its own CSRF token; a POST without it (form field ``csrf`` or header
   ``X-CSRF-Token``) is refused with 403, whatever the cookie says;
 - a one-time sign-in link (``issue_signin_link``) works once (GETDEL) and expires after
@@ -37,7 +42,6 @@ log = structlog.get_logger(__name__)
 SESSION_COOKIE = "starkrelay_console"
 SIGNIN_COOKIE = "starkrelay_console_signin"
 """Double-submit cookie of the sign-in form (protects the form itself against CSRF)."""
-FORM_MAX_BYTES = 65536
 
 
 @dataclass
@@ -48,6 +52,8 @@ class ConsoleSession:
     csrf: str
     created: float
     expires: float
+    token: str
+    """``token_fingerprint`` of the ``ADMIN_TOKEN`` the session was opened with."""
     flash: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -56,6 +62,16 @@ class ConsoleSession:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_fingerprint(settings: Settings) -> str:
+    """Names the configured ``ADMIN_TOKEN`` without revealing it: an HMAC-SHA256 of a fixed
+    label keyed by the token ("" when there is none)."""
+    token = settings.admin_token
+    if token is None:
+        return ""
+    key = token.get_secret_value().encode()
+    return hmac.new(key, b"starkrelay console session", hashlib.sha256).hexdigest()
 
 
 async def console_on(services: ServicesDep) -> Services:
@@ -90,7 +106,8 @@ async def open_session(services: Services) -> tuple[str, ConsoleSession]:
     value = secrets.token_urlsafe(32)
     now = time.time()
     ttl = services.settings.console_session_seconds
-    session = ConsoleSession(_digest(value), secrets.token_urlsafe(32), now, now + ttl)
+    fingerprint = token_fingerprint(services.settings)
+    session = ConsoleSession(_digest(value), secrets.token_urlsafe(32), now, now + ttl, fingerprint)
     key = services.keys.console_session(session.digest)
     await services.redis.set(key, session.to_json(), px=int(ttl * 1000))
     log.info("console.session.opened", session=session.digest[:12])
@@ -98,15 +115,23 @@ async def open_session(services: Services) -> tuple[str, ConsoleSession]:
 
 
 async def load_session(services: Services, cookie: str | None) -> ConsoleSession | None:
-    """The live session of ``cookie``, or None (unknown, expired or malformed)."""
+    """The live session of ``cookie``, or None (unknown, expired, malformed, or opened with
+    another ``ADMIN_TOKEN``: that record is deleted)."""
     if not cookie or len(cookie) > 128:
         return None
-    text = await services.redis.get(services.keys.console_session(_digest(cookie)))
+    key = services.keys.console_session(_digest(cookie))
+    text = await services.redis.get(key)
     if not text:
         return None
     try:
         session = ConsoleSession(**json.loads(str(text)))
     except (TypeError, ValueError):
+        return None
+    if not hmac.compare_digest(
+        str(session.token).encode(), token_fingerprint(services.settings).encode()
+    ):
+        await services.redis.delete(key)
+        log.info("console.session.ended", session=session.digest[:12], reason="token changed")
         return None
     return session if session.expires > time.time() else None
 
@@ -138,31 +163,36 @@ def set_session_cookie(
     )
 
 
-async def issue_signin_link(redis: Redis, keys: Keys, ttl_seconds: float) -> str:
+async def issue_signin_link(redis: Redis, keys: Keys, settings: Settings) -> str:
     """A token for ``/console/signin/link/<token>``: signs one browser in, once, within
-    ``ttl_seconds``."""
+    ``CONSOLE_SIGNIN_LINK_SECONDS``, while ``ADMIN_TOKEN`` is the one configured now."""
     token = secrets.token_urlsafe(32)
-    await redis.set(keys.console_signin_link(_digest(token)), "1", px=int(ttl_seconds * 1000))
+    ttl = int(settings.console_signin_link_seconds * 1000)
+    await redis.set(keys.console_signin_link(_digest(token)), token_fingerprint(settings), px=ttl)
     return token
 
 
-async def use_signin_link(redis: Redis, keys: Keys, token: str) -> bool:
-    """True (and the link is spent) when ``token`` is a live one-time link."""
+async def use_signin_link(redis: Redis, keys: Keys, settings: Settings, token: str) -> bool:
+    """True when ``token`` is a live one-time link issued under the current ``ADMIN_TOKEN``;
+    the link is spent either way."""
     if not token or len(token) > 128:
         return False
-    return await redis.getdel(keys.console_signin_link(_digest(token))) is not None
+    issued_under = await redis.getdel(keys.console_signin_link(_digest(token)))
+    expected = token_fingerprint(settings)
+    return issued_under is not None and hmac.compare_digest(
+        str(issued_under).encode(), expected.encode()
+    )
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded form of a POST (first value per field); 413 past ``FORM_MAX_BYTES``,
-    415 for any other body type. Cached on the request."""
+    """The urlencoded form of a POST (first value per field); 413 (``BodyTooLarge``, raised
+    while the body streams, by the app's ``BodyLimitMiddleware``) past 64 KiB, 415 for any
+    other body type. Cached on the request."""
     cached: dict[str, str] | None = getattr(request.state, "console_form", None)
     if cached is not None:
         return cached
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
-    if len(body) > FORM_MAX_BYTES:
-        raise HTTPException(status_code=413, detail="form too large")
     if body and kind != "application/x-www-form-urlencoded":
         raise HTTPException(status_code=415, detail="expected an urlencoded form")
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
@@ -214,7 +244,7 @@ async def one_time_signin_url(settings: Settings, base_url: str) -> str:
     redis = connect_from_settings(settings)
     try:
         keys = keys_from_settings(settings)
-        token = await issue_signin_link(redis, keys, settings.console_signin_link_seconds)
+        token = await issue_signin_link(redis, keys, settings)
     finally:
         await redis.aclose()
     return f"{base_url.rstrip('/')}/console/signin/link/{token}"

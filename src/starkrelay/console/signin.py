@@ -86,7 +86,7 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
 @router.get("/signin/link/{token}")
 async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> Response:
     """A one-time link (``starkrelay demo --keep-running``): signs in once, then is spent."""
-    if not await use_signin_link(services.redis, services.keys, token):
+    if not await use_signin_link(services.redis, services.keys, services.settings, token):
         return _signin_page(
             request, services, "/console",
             "That sign-in link was already used or has expired; sign in with the token.", 401,

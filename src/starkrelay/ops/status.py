@@ -4,14 +4,14 @@ Both need ``Authorization: Bearer $ADMIN_TOKEN`` (compared in constant time). Wi
 configured token the endpoints do not exist (404), so a deployment that forgot the token
 exposes nothing. The status body: campaign progress, invoices per forward stage, queue depth,
 pending and dead letters, forwards waiting for the balance (and the last balance check), the
-unexplained outflow of the last money report, the last money report.
+unexplained outflow of the last money report, the last money report and, apart, the last
+ad-hoc one (a reconcile given its own ``since``; see ``reconciliation.service``).
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,7 +25,13 @@ from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
 from starkrelay.ledger import reads
 from starkrelay.reconciliation.report import load_report
-from starkrelay.reconciliation.service import ReconciliationBusy, run_reconciliation
+from starkrelay.reconciliation.service import (
+    ReconciliationBusy,
+    SinceRefused,
+    load_adhoc_report,
+    parse_since,
+    run_reconciliation,
+)
 from starkrelay.store import Keys, Redis
 
 router = APIRouter(tags=["operations"])
@@ -92,6 +98,7 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
     counters = await redis.hgetall(keys.forward_counters())
     stream = await stream_state(redis, keys)
     report = await load_report(redis, keys)
+    adhoc = await load_adhoc_report(redis, keys)
     dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
     waiting = await reads.list_waiting(redis, keys)
     check = await reads.last_balance_check(redis, keys)
@@ -126,6 +133,7 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
         },
         "dead_letters": [{"id": entry_id, **(fields or {})} for entry_id, fields in dead or []],
         "last_reconciliation": None if report is None else report.__dict__,
+        "last_adhoc_reconciliation": None if adhoc is None else adhoc.__dict__,
     }
 
 
@@ -142,11 +150,22 @@ async def reconcile_now(
     keys: KeysDep,
     bank: BankDep,
     settings: SettingsDep,
-    since: Annotated[date | None, Query(description="first day (YYYY-MM-DD)")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            description="First day (YYYY-MM-DD), from 2000-01-01 to today. Given, the run is "
+            "ad-hoc: its report is kept apart and does not replace the last (daily) report."
+        ),
+    ] = None,
 ) -> JSONResponse:
-    """Run a reconciliation now and return its money report (409 if one is running)."""
+    """Run a reconciliation now and return its money report, with ``kind``: ``daily`` (the
+    default window; it becomes the last report) or ``ad-hoc`` (``since`` given). 400 for a
+    ``since`` that is malformed or out of range, 409 if a run is going on."""
     try:
-        report = await run_reconciliation(redis, keys, bank, settings, since)
+        first_day = None if since is None else parse_since(since)
+        report = await run_reconciliation(redis, keys, bank, settings, first_day)
+    except SinceRefused as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
     except ReconciliationBusy as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
-    return JSONResponse(report.__dict__)
+    return JSONResponse({"kind": "daily" if since is None else "ad-hoc", **report.__dict__})

@@ -1,15 +1,22 @@
 """Running reconciliation: one at a time across replicas, daily and on demand.
 
 ``run_reconciliation`` takes a Redis lock (owner token, expiry), runs the sweep, stores the
-report (``GET /api/v1/status`` and metrics show it) and releases the lock. The daily job is an
-APScheduler cron in ``RECONCILE_TIMEZONE``; every replica schedules it and the lock lets one
-run it. The CLI (``starkrelay reconcile``) and ``POST /api/v1/admin/reconcile`` call the same
-function.
+report and releases the lock. The daily job is an APScheduler cron in ``RECONCILE_TIMEZONE``;
+every replica schedules it and the lock lets one run it. The CLI (``starkrelay reconcile``),
+``POST /api/v1/admin/reconcile`` and the console call the same function.
+
+Two reports are kept apart. A run over the default window (no ``since``: the daily job, and
+any run not given one) writes the last report and its history, which the metrics gauges, the
+alerts, ``GET /api/v1/status`` and the console read. A run given its own ``since`` is ad-hoc:
+its report is kept only as the last ad-hoc report (``load_adhoc_report``), so a window of an
+operator's choosing never replaces the report the alerts judge. A ``since`` must be a day from
+``EARLIEST_SINCE`` to today in ``RECONCILE_TIMEZONE`` (``SinceRefused`` says what is wrong).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -37,23 +44,83 @@ LOCK_SECONDS = 900.0
 """A crashed run's lock frees itself after this long."""
 
 
+EARLIEST_SINCE = date(2000, 1, 1)
+"""The earliest ``since`` taken: Stark Bank holds nothing older (and the SDK writes a year
+before 1000 without its leading zeros, which the API refuses as a date)."""
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 class ReconciliationBusy(Exception):
     """Another process is reconciling right now."""
 
 
+class SinceRefused(ValueError):
+    """A ``since`` that names no day a reconciliation can start from; the message says why
+    and what is expected."""
+
+
+def today_in(settings: Settings) -> date:
+    """Today in ``RECONCILE_TIMEZONE``."""
+    return datetime.now(ZoneInfo(settings.reconcile_timezone)).date()
+
+
 def default_since(settings: Settings, today: date | None = None) -> date:
     """``RECONCILE_LOOKBACK_DAYS`` before today in ``RECONCILE_TIMEZONE``."""
-    today = today or datetime.now(ZoneInfo(settings.reconcile_timezone)).date()
+    today = today or today_in(settings)
     return today - timedelta(days=settings.reconcile_lookback_days)
+
+
+def parse_since(text: str) -> date:
+    """The day ``text`` names, written ``YYYY-MM-DD``; ``SinceRefused`` otherwise."""
+    shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+    if not _DAY.fullmatch(text):
+        raise SinceRefused(f"since must be a day written YYYY-MM-DD (e.g. 2026-01-31), got {shown}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise SinceRefused(f"since {shown} is not a day of the calendar: {error}") from None
+
+
+def check_since(since: date, settings: Settings, today: date | None = None) -> None:
+    """``SinceRefused`` unless ``since`` is from ``EARLIEST_SINCE`` to today in
+    ``RECONCILE_TIMEZONE``."""
+    today = today or today_in(settings)
+    if since < EARLIEST_SINCE:
+        raise SinceRefused(
+            f"since {since.isoformat()} is before {EARLIEST_SINCE.isoformat()}: Stark Bank "
+            f"holds nothing that old; give a day from {EARLIEST_SINCE.isoformat()} to today"
+        )
+    if since > today:
+        raise SinceRefused(
+            f"since {since.isoformat()} is after today ({today.isoformat()} in "
+            f"{settings.reconcile_timezone}): there is nothing to reconcile from then; give a "
+            "day up to today"
+        )
+
+
+async def store_adhoc_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
+    """Keep ``report`` as the last ad-hoc report (the daily report and history untouched)."""
+    await redis.set(keys.reconcile_adhoc_report(), report.to_json())
+
+
+async def load_adhoc_report(redis: Redis, keys: Keys) -> MoneyReport | None:
+    """The last ad-hoc report, or None when no run was given its own ``since``."""
+    text = await redis.get(keys.reconcile_adhoc_report())
+    return MoneyReport.from_json(str(text)) if text else None
 
 
 async def run_reconciliation(
     redis: Redis, keys: Keys, bank: BankGateway, settings: Settings, since: date | None = None
 ) -> MoneyReport:
-    """Reconcile since `since` (default: the lookback window), store and return the report.
+    """Reconcile since `since` (default: the lookback window), store and return the report:
+    as the last report without `since`, as the last ad-hoc report with it.
 
-    Raises ReconciliationBusy when another run holds the lock; Bank and Redis errors
-    propagate (nothing is marked delivered past the failure; the next run continues)."""
+    Raises SinceRefused (before anything is done) for a `since` outside ``EARLIEST_SINCE`` to
+    today; ReconciliationBusy when another run holds the lock; Bank and Redis errors propagate
+    (nothing is marked delivered past the failure; the next run continues)."""
+    if since is not None:
+        check_since(since, settings)
     lock, token = keys.reconcile_lock(), store.new_token()
     if not await store.claim(redis, lock, token, LOCK_SECONDS):
         metrics.RECONCILE_RUNS.labels("busy").inc()
@@ -68,7 +135,10 @@ async def run_reconciliation(
             destination=Destination.from_settings(settings),
         )
         report = await reconcile(redis, keys, bank, config)
-        await store_report(redis, keys, report, history=settings.reconcile_report_history)
+        if since is None:
+            await store_report(redis, keys, report, history=settings.reconcile_report_history)
+        else:
+            await store_adhoc_report(redis, keys, report)
     except Exception:
         metrics.RECONCILE_RUNS.labels("failed").inc()
         raise

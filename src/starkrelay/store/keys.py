@@ -128,6 +128,10 @@ class Keys:
         """List (JSON): past money reports, newest first, ``RECONCILE_REPORT_HISTORY`` kept."""
         return self.key("reconcile", "reports")
 
+    def reconcile_adhoc_report(self) -> str:
+        """String (JSON): the last ad-hoc money report (a run given its own ``since``)."""
+        return self.key("reconcile", "report", "adhoc")
+
     # --- console ------------------------------------------------------------------------------
     def console_session(self, digest: str) -> str:
         """String (JSON) with expiry: one signed-in console session, by the SHA-256 of its

@@ -3,15 +3,16 @@
 Answers, in the order they are checked: 503 this process cannot act on events now (it is
 stopping, or in the ``serve`` role its forwarding worker is not running); 400 ``disconnected``
 when the client goes away before the body is in (logged as one warning); 413 body over
-``WEBHOOK_MAX_BODY_BYTES``; 401 missing or bad ``Digital-Signature`` (nothing stored); 503
-public key not loadable; 400 not an event (see ``events``: strict, so a naive date-time, a
-lone surrogate or an oversized field is refused here); 403 another workspace
-(``STARK_WORKSPACE_ID``, else the id learned from Stark Bank's records; see
-``webhooks.workspace``); 400 older than ``WEBHOOK_REPLAY_WINDOW_SECONDS``; 400 dated more than
-``WEBHOOK_CLOCK_SKEW_SECONDS`` in the future; 503 Redis unavailable (Stark Bank retries); else
-200, also for a duplicate (nothing is done twice) and for a subscription or log type we do not
-act on (``ignored``). Nothing is stored or counted by event content before every check passed;
-the outcome label is one of a fixed set. No business logic here: see ``intake.take_event``.
+``WEBHOOK_MAX_BODY_BYTES`` (refused while it streams, by ``ops.body_limit``); 401 missing or
+bad ``Digital-Signature`` (nothing stored); 503 public key not loadable; 400 not an event (see
+``events``: strict, so a naive date-time, a lone surrogate or an oversized field is refused
+here); 403 another workspace (``STARK_WORKSPACE_ID``, else the id learned from Stark Bank's
+records; see ``webhooks.workspace``); 400 older than ``WEBHOOK_REPLAY_WINDOW_SECONDS``; 400
+dated more than ``WEBHOOK_CLOCK_SKEW_SECONDS`` in the future; 503 Redis unavailable (Stark Bank
+retries); else 200, also for a duplicate (nothing is done twice) and for a subscription or log
+type we do not act on (``ignored``). Nothing is stored or counted by event content before
+every check passed; the outcome label is one of a fixed set. No business logic here: see
+``intake.take_event``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.requests import ClientDisconnect
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.deps import WebhookIntakeDep
 from starkrelay.ops import relay_metrics as metrics
+from starkrelay.ops.body_limit import BodyTooLarge
 from starkrelay.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
 from starkrelay.webhooks.intake import IntakePolicy, take_event
@@ -35,25 +37,6 @@ from starkrelay.webhooks.signature import PublicKeyUnavailable, SignatureError, 
 log = structlog.get_logger(__name__)
 
 router = APIRouter()
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_capped_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (BodyTooLarge) as soon as it exceeds `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_verifier(public_key: StarkPublicKey, refresh_min_seconds: float) -> SignatureVerifier:
@@ -93,9 +76,9 @@ async def receive_stark_bank_event(request: Request, intake: WebhookIntakeDep) -
         log.warning("webhooks.intake.unavailable", reason=unavailable)
         return _answer(503, "unavailable", f"cannot act on events now ({unavailable})")
     try:
-        body = await read_capped_body(request, settings.webhook_max_body_bytes)
-    except BodyTooLarge:
-        return _answer(413, "too_large", f"body over {settings.webhook_max_body_bytes} bytes")
+        body = await request.body()  # capped by BodyLimitMiddleware at WEBHOOK_MAX_BODY_BYTES
+    except BodyTooLarge as refusal:
+        return _answer(413, "too_large", f"body over {refusal.limit} bytes")
     except ClientDisconnect:
         log.warning("webhooks.client.disconnected", note="the client left before its body was in")
         return _answer(400, "disconnected", "the client disconnected before the body was read")

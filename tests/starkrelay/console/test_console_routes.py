@@ -194,3 +194,51 @@ def test_api_needs_the_bearer_token_and_answers_json(client: Browser) -> None:
     for path in ("/api/v1/invoices/{invoice_id}", "/api/v1/report.csv", "/api/v1/report.json"):
         assert path in paths
     assert not any(path.startswith("/console") for path in paths)
+
+
+def replaying(server: RelayServer, cookie: str) -> Browser:
+    """A browser that sends ``cookie`` as its session, as a stolen or kept cookie would be."""
+    client = browser(server)
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client
+
+
+def assert_refused_back_to_sign_in(client: Browser) -> None:
+    page = client.get("/console/money")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/console/signin?next=")
+    action = client.post("/console/money/reconcile", data={"csrf": "whatever"})
+    assert (action.status_code, action.json()["detail"]) == (403, "sign in first")
+
+
+def test_signing_out_ends_the_session_on_the_server(client: Browser, server: RelayServer) -> None:
+    sign_in(client)
+    cookie = client.cookies[SESSION_COOKIE]
+    csrf = csrf_of(client)
+    assert client.post("/console/signout", data={"csrf": csrf}).status_code == 303
+    with replaying(server, cookie) as replay:  # the cookie kept from before signing out
+        assert_refused_back_to_sign_in(replay)
+        assert replay.post("/console/signout", data={"csrf": csrf}).status_code == 403
+
+
+def test_a_new_admin_token_ends_every_session_and_pending_link(
+    relay_settings: Callable[..., Settings],
+) -> None:
+    old = relay_settings(admin_token=TOKEN)
+    with RelayServer(old) as before, browser(before) as client:
+        sign_in(client)
+        cookie = client.cookies[SESSION_COOKIE]
+        assert client.get("/console/money").status_code == 200
+    link = asyncio.run(one_time_signin_url(old, "http://unused"))
+    rotated = "console-test-rotated-token-5d8e"
+    with RelayServer(relay_settings(admin_token=rotated)) as after:  # restarted, new token
+        with replaying(after, cookie) as replay:
+            assert_refused_back_to_sign_in(replay)
+            assert replay.get("/console/money").status_code == 303  # and it stays ended
+        with browser(after) as fresh:
+            path = link.removeprefix("http://unused")
+            assert fresh.get(path).status_code == 401  # issued under the old token
+            sign_in(fresh, token=rotated)
+            assert fresh.get("/console/money").status_code == 200
+    with RelayServer(old) as back, replaying(back, cookie) as replay:  # the old token again
+        assert replay.get("/console/money").status_code == 303  # the record is gone for good

@@ -38,7 +38,7 @@ def send(amount: int, external_id: str, tags: list[str], **account: str) -> None
 def reconcile(relay: Relay) -> MoneyReport:
     async def body() -> MoneyReport:
         async with relay.services() as services:
-            report = await run_reconciliation(services, since=YESTERDAY)
+            report = await run_reconciliation(services)  # daily: the gauges and status read it
             await forward_all(relay.worker(services), services)
             return report
 

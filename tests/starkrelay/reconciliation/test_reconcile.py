@@ -11,7 +11,8 @@ import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
 from starkrelay.ledger import reads
-from starkrelay.reconciliation.report import MoneyReport, load_report
+from starkrelay.reconciliation.report import MoneyReport
+from starkrelay.reconciliation.service import load_adhoc_report
 from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -108,7 +109,7 @@ def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
         async def stored() -> tuple[MoneyReport | None, dict[str, str]]:
             async with relay.services() as services:
                 ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
-                return await load_report(services.redis, services.keys), dict(ledger)
+                return await load_adhoc_report(services.redis, services.keys), dict(ledger)
 
         saved, ledger = relay.run(stored)
         assert saved is not None

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import httpx
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
 from starkrelay.reconciliation.report import MoneyReport, load_report
 from starkrelay.wiring import run_reconciliation
-
-YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 
 
 def test_unreadable_events_are_skipped_listed_and_left_undelivered(
@@ -61,7 +57,7 @@ def test_unreadable_events_are_skipped_listed_and_left_undelivered(
 def reconcile_and_forward(relay: Relay) -> MoneyReport:
     async def body() -> MoneyReport:
         async with relay.services() as services:
-            report = await run_reconciliation(services, since=YESTERDAY)
+            report = await run_reconciliation(services)  # the daily report: the gauges read it
             await forward_all(relay.worker(services), services)
             return report
 

@@ -1,7 +1,11 @@
 # Web application firewall in front of the load balancer: known-bad inputs (Log4Shell and the
 # like), AWS's IP reputation and anonymous-IP lists, the common rule set, and a per-IP rate limit. Stark Bank's
-# webhook is exempt from the rate limit (it retries in bursts) and from the 8 KB body-size rule
-# (event bodies may be larger; the service caps them itself at WEBHOOK_MAX_BODY_BYTES).
+# webhook path, and only it, is exempt from the rate limit (it retries in bursts) and from the
+# 8 KB body-size rule (event bodies may be larger; the service caps them itself at
+# WEBHOOK_MAX_BODY_BYTES). Every other path keeps the body-size rule: the common rule set only
+# counts (and labels) a body over 8 KB, and the rule after it blocks that label on every path
+# but the webhook's, so the rule set is evaluated once (a second, scoped-down copy of it would
+# cost another 700 WCU, past the 1,500 a web ACL includes).
 
 resource "aws_wafv2_web_acl" "this" {
   name  = var.name
@@ -110,6 +114,49 @@ resource "aws_wafv2_web_acl" "this" {
 
     visibility_config {
       metric_name                = "${var.name}-common"
+      cloudwatch_metrics_enabled = true
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "body-size-except-webhook"
+    priority = 35
+
+    action {
+      block {}
+    }
+
+    statement {
+      and_statement {
+        statement {
+          label_match_statement {
+            scope = "LABEL"
+            key   = "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"
+          }
+        }
+        statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                field_to_match {
+                  uri_path {}
+                }
+                positional_constraint = "EXACTLY"
+                search_string         = var.webhook_path
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      metric_name                = "${var.name}-body-size"
       cloudwatch_metrics_enabled = true
       sampled_requests_enabled   = true
     }
