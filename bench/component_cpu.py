@@ -29,10 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.core.logs import configure_logging
+from starkrelay.core.store import Keys, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
-from starkrelay.logs import configure_logging
-from starkrelay.store import Keys, connect
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
 

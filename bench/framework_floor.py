@@ -88,7 +88,7 @@ def fastapi_app(with_middleware: bool) -> Any:
         return JSONResponse({"outcome": "enqueued"})
 
     if with_middleware:
-        from starkrelay.ops.http_metrics import RequestDurationMiddleware
+        from starkrelay.api.http_metrics import RequestDurationMiddleware
 
         app.add_middleware(RequestDurationMiddleware)
     return app

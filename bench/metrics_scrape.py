@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 
 from starkrelay.app import create_app, open_services
+from starkrelay.core.logs import configure_logging
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.lifecycle import start_campaign
-from starkrelay.logs import configure_logging
 from starkrelay.reconciliation.report import new_report, store_report
-from starkrelay.settings import Settings
 from starksandbox.testing import running_sandbox
 
 

@@ -28,7 +28,7 @@ from relay_load import pin, run_sandbox
 from relay_throughput import PROJECT_ID, child
 from starkrelay.bank import BankGateway, NewTransfer, convert
 from starkrelay.bank.project import ParsedKeyProject
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 from starksandbox.keys import new_key_pair
 
 

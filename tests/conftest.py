@@ -52,7 +52,7 @@ def redis_url() -> Iterator[str]:
     if _answers(local):
         yield local
         return
-    from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
+    from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
 
     server = start_embedded_valkey()
     try:

@@ -1,5 +1,5 @@
 """``python -m starkrelay``: the same command line as ``starkrelay``."""
 
-from starkrelay.cli import app
+from starkrelay.main import app
 
 app(prog_name="starkrelay")

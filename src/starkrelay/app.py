@@ -27,19 +27,30 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from redis.exceptions import RedisError
 
+from starkrelay.api.body_limit import BodyLimitMiddleware
+from starkrelay.api.deps import Role, Services
+from starkrelay.api.health import missing_parts
+from starkrelay.api.health import router as ops_router
+from starkrelay.api.http_metrics import RequestDurationMiddleware
+from starkrelay.api.scrape import metrics_router
+from starkrelay.api.status import router as status_router
+from starkrelay.api.webhook import build_verifier
+from starkrelay.api.webhook import router as webhook_router
+from starkrelay.api.wiring import (
+    balance_waiter,
+    campaign_scheduler,
+    forwarding_worker,
+    reconciliation_scheduler,
+    webhook_registration,
+)
 from starkrelay.bank.credentials import credentials_refusal
 from starkrelay.bank.errors import BankError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.console import router as console_router
-from starkrelay.deps import Role, Services
-from starkrelay.ops.body_limit import BodyLimitMiddleware
-from starkrelay.ops.health import missing_parts
-from starkrelay.ops.health import router as ops_router
-from starkrelay.ops.http_metrics import RequestDurationMiddleware
-from starkrelay.ops.scrape import metrics_router
-from starkrelay.ops.status import router as status_router
-from starkrelay.ops.supervision import (
+from starkrelay.core.settings import WEBHOOK_PATH, Settings
+from starkrelay.core.store import connect_from_settings, keys_from_settings
+from starkrelay.core.supervision import (
     Fatal,
     Heartbeat,
     StartRefused,
@@ -47,18 +58,7 @@ from starkrelay.ops.supervision import (
     Supervisor,
     retry_startup,
 )
-from starkrelay.settings import WEBHOOK_PATH, Settings
-from starkrelay.store import connect_from_settings, keys_from_settings
-from starkrelay.webhooks.routes import build_verifier
-from starkrelay.webhooks.routes import router as webhook_router
 from starkrelay.webhooks.workspace import WorkspaceFilter
-from starkrelay.wiring import (
-    balance_waiter,
-    campaign_scheduler,
-    forwarding_worker,
-    reconciliation_scheduler,
-    webhook_registration,
-)
 
 log = structlog.get_logger("starkrelay.app")
 
@@ -284,7 +284,7 @@ async def run_worker(
     """Run ``BACKGROUND`` without inbound traffic until ``stop`` is set (or the task is
     cancelled), with ``/metrics`` and health on ``WORKER_METRICS_PORT`` (0: none). Raises
     ``ProcessFailed`` when a part died or the credentials were refused."""
-    from starkrelay.listener import health_listener
+    from starkrelay.api.listener import health_listener
 
     stop = stop or anyio.Event()
     supervisor = Supervisor(settings.heartbeat_timeout_seconds)

@@ -18,16 +18,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starksandbox import simulation
+from starksandbox.auth import Authenticator
 from starksandbox.config import Faults
+from starksandbox.delivery import Deliverer
 from starksandbox.resources.invoice import find_invoice
 from starksandbox.validation import is_int, is_number, parse_moment
+from starksandbox.state import Workspace
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
-if TYPE_CHECKING:
-    from starksandbox.app import Sandbox
+
+class Sandbox(Protocol):
+    """What the control endpoints drive: one emulator (``app.Sandbox``)."""
+
+    @property
+    def ws(self) -> Workspace: ...
+
+    @property
+    def deliverer(self) -> Deliverer: ...
+
+    @property
+    def auth(self) -> Authenticator: ...
+
+    async def reset(self) -> None: ...
 
 
 def register(router: Router, sandbox: Sandbox) -> None:

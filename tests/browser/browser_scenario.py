@@ -24,10 +24,10 @@ from typing import Any
 
 import redis
 
+from starkrelay.core.settings import Settings, load_settings
+from starkrelay.core.store import Keys
 from starkrelay.demo.environment import RelayThread
 from starkrelay.invoicing.issuance import SlotOutcome
-from starkrelay.settings import Settings, load_settings
-from starkrelay.store import Keys
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 ADMIN_TOKEN = "browser-test-admin-token-7d1e"

@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from starkrelay.app import create_app, open_services
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.lifecycle import start_campaign
 from starkrelay.reconciliation.report import new_report, store_report
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 RULES = REPO / "deploy" / "prometheus" / "starkrelay-alerts.yml"

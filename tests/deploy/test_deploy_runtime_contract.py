@@ -17,7 +17,7 @@ from deploy_model import REPO, TerraformTree
 yaml = pytest.importorskip("yaml")
 typer_testing = pytest.importorskip("typer.testing")
 cli = pytest.importorskip("starkrelay.cli")
-settings_module = pytest.importorskip("starkrelay.settings")
+settings_module = pytest.importorskip("starkrelay.core.settings")
 
 runner = typer_testing.CliRunner()
 

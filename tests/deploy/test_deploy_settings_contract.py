@@ -53,7 +53,7 @@ def env_example_names() -> set[str]:
 
 def settings_names() -> set[str]:
     """Environment names the Settings model reads (field aliases, else upper-cased names)."""
-    settings = pytest.importorskip("starkrelay.settings")
+    settings = pytest.importorskip("starkrelay.core.settings")
     model = settings.Settings
     prefix = str(model.model_config.get("env_prefix") or "")
     names = set()

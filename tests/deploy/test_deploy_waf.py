@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from deploy_model import TerraformTree, first
 
-from starkrelay.settings import WEBHOOK_PATH
+from starkrelay.core.settings import WEBHOOK_PATH
 
 SIZE_LABEL = "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"
 BODY_LIMIT = 8192

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 SettingsFactory = Callable[..., Settings]

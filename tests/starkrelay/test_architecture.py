@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import starkrelay
-from starkrelay import deps
+from starkrelay.api import deps
 
 PACKAGE = Path(starkrelay.__file__).parent
 FEATURES = ("bank", "forwarding", "invoicing", "reconciliation", "registration", "store", "ops")
-EDGE = ("starkrelay.app", "starkrelay.wiring", "starkrelay.listener", "starkrelay.cli")
+EDGE = ("starkrelay.app", "starkrelay.api.wiring", "starkrelay.api.listener", "starkrelay.cli")
 
 
 def _imports(path: Path) -> set[tuple[str, str]]:
@@ -37,13 +37,13 @@ def test_no_feature_imports_the_container_or_the_edge(folder: str) -> None:
     for path in _modules(folder):
         for module, name in _imports(path):
             assert not module.startswith(EDGE), f"{path.name} imports {module}"
-            assert (module, name) != ("starkrelay.deps", "Services"), f"{path.name}: Services"
+            assert (module, name) != ("starkrelay.api.deps", "Services"), f"{path.name}: Services"
 
 
 @pytest.mark.parametrize("folder", ["forwarding", "invoicing", "reconciliation", "registration"])
 def test_background_features_do_not_import_deps_at_all(folder: str) -> None:
     for path in _modules(folder):
-        assert not any(m == "starkrelay.deps" for m, _ in _imports(path)), path.name
+        assert not any(m == "starkrelay.api.deps" for m, _ in _imports(path)), path.name
 
 
 def test_forwarding_does_not_import_webhooks() -> None:
@@ -54,7 +54,9 @@ def test_forwarding_does_not_import_webhooks() -> None:
 def test_bank_keeps_no_state_in_redis() -> None:
     for path in _modules("bank"):
         for module, _ in _imports(path):
-            assert not module.startswith(("starkrelay.store", "redis")), f"{path.name}: {module}"
+            assert not module.startswith(("starkrelay.core.store", "redis")), (
+                f"{path.name}: {module}"
+            )
 
 
 def test_every_request_dependency_is_async() -> None:

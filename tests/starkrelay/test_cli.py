@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from starkrelay.cli import app
 from starkrelay.cli.keys import pem_pair
+from starkrelay.core.store import Keys
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.outcomes import SlotOutcome
-from starkrelay.store import Keys
 from starksandbox.testing import SandboxHandle
 
 runner = CliRunner()

@@ -20,8 +20,8 @@ import redis
 import starkbank
 
 from starkrelay.bank import BankGateway
+from starkrelay.core.settings import Settings
 from starkrelay.demo.verdict import Verdict, sandbox_verdict
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 

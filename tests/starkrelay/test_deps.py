@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from starkrelay import deps
-from starkrelay.ops.supervision import Supervisor
+from starkrelay.api import deps
+from starkrelay.core.supervision import Supervisor
 
 
 def _request(required: tuple[str, ...]) -> tuple[Request, Supervisor]:

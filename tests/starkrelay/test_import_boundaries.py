@@ -50,7 +50,7 @@ for name in names:
 import requests.api
 from ellipticcurve import PrivateKey
 from starkrelay.bank.gateway import BankGateway
-from starkrelay.settings import load_settings
+from starkrelay.core.settings import load_settings
 settings = load_settings(_env_file=None, stark_project_id="1",
                          stark_private_key=PrivateKey().toPem(),
                          stark_api_url="http://127.0.0.1:9")

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from starkrelay.app import create_app
-from starkrelay.settings import Settings, SettingsError, load_settings
+from starkrelay.core.settings import Settings, SettingsError, load_settings
 from starksandbox.keys import new_key_pair
 
 PEM, _ = new_key_pair()

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 
 from starkrelay.bank import BankGateway
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import connect
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
-from starkrelay.settings import Settings
-from starkrelay.store import connect
 from starksandbox.testing import SandboxHandle
 
 
@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 async def _campaign_state(settings: Settings) -> tuple[Campaign | None, dict[int, SlotOutcome]]:
-    from starkrelay.store import keys_from_settings
+    from starkrelay.core.store import keys_from_settings
 
     assert settings.redis_url is not None
     redis = connect(settings.redis_url)

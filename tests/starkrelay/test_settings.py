@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ellipticcurve import PrivateKey
 
-from starkrelay.settings import Settings, SettingsError, load_settings
+from starkrelay.core.settings import Settings, SettingsError, load_settings
 
 PEM = PrivateKey().toPem()
 

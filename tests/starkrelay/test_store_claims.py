@@ -9,8 +9,8 @@ from ellipticcurve import PrivateKey
 from redis import Redis as SyncRedis
 from redis.exceptions import AuthenticationError
 
-from starkrelay.settings import Settings
-from starkrelay.store import (
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import (
     Keys,
     claim,
     connect,

@@ -2,7 +2,7 @@
 
 Use ``BankGateway`` (typed async calls), the dataclasses in ``bank.models`` and the errors in
 ``bank.errors``. The gateway keeps no state; registering our webhook exactly once (which holds
-a lock in Redis) is ``starkrelay.registration``.
+a lock in Redis) is ``starkrelay.webhooks.registration``.
 """
 
 from starkrelay.bank.calls import RetryPolicy

@@ -39,7 +39,7 @@ from tenacity import (
 
 from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
 from starkrelay.bank.models import ProviderError
-from starkrelay.ops import metrics
+from starkrelay.core import metrics
 
 T = TypeVar("T")
 log = structlog.get_logger("starkrelay.bank")

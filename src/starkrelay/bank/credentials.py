@@ -9,7 +9,7 @@ the provider's error codes and variable names.
 from __future__ import annotations
 
 from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 
 CREDENTIAL_CODES = frozenset(
     {

@@ -19,6 +19,7 @@ from typing import Any
 import starkbank
 import structlog
 
+from sdk_redirect import point_sdk_at
 from starkrelay.bank import convert
 from starkrelay.bank.calls import RetryPolicy, install_status_recorder, run_bank_call
 from starkrelay.bank.errors import BankError
@@ -33,8 +34,7 @@ from starkrelay.bank.models import (
     Webhook,
 )
 from starkrelay.bank.project import ParsedKeyProject
-from starkrelay.bank.redirect import point_sdk_at
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 
 log = structlog.get_logger("starkrelay.bank")
 

@@ -12,7 +12,7 @@ import structlog
 
 from starkrelay.bank.errors import BankError
 from starkrelay.bank.gateway import BankGateway
-from starkrelay.ops import metrics
+from starkrelay.core import metrics
 
 log = structlog.get_logger("starkrelay.bank")
 

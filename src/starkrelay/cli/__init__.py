@@ -1,4 +1,5 @@
-"""The ``starkrelay`` command (also ``python -m starkrelay``); entry point ``starkrelay.cli:app``.
+"""The ``starkrelay`` commands; the whole command line (with ``demo``, which sits above the
+CLI) is ``starkrelay.main:app``, also ``python -m starkrelay``.
 
 Every command reads the settings first; a wrong setting prints one line naming the variable
 and exits with status 2. Without ``REDIS_URL``, the long-running commands start an embedded
@@ -6,10 +7,10 @@ Valkey (data lives as long as the process) and say so. One module per command gr
 registers its commands on ``app`` (``common``) when imported here.
 """
 
-from starkrelay.cli import campaign, demo, doctor, keys, money, serve, webhook
+from starkrelay.cli import campaign, doctor, keys, money, serve, webhook
 from starkrelay.cli.common import app
 
-__all__ = ["app", "campaign", "demo", "doctor", "keys", "main", "money", "serve", "webhook"]
+__all__ = ["app", "campaign", "doctor", "keys", "main", "money", "serve", "webhook"]
 
 
 def main() -> None:  # pragma: no cover - console entry point

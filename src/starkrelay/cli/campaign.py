@@ -19,7 +19,7 @@ from starkrelay.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from starkrelay.deps import Services
+    from starkrelay.api.deps import Services
     from starkrelay.invoicing.outcomes import SlotOutcome
 
 

@@ -19,11 +19,12 @@ import structlog
 import typer
 from rich.console import Console
 
-from starkrelay.logs import configure_logging
-from starkrelay.settings import Settings, SettingsError, load_settings
+from starkrelay.core.logs import configure_logging
+from starkrelay.core.money import brl
+from starkrelay.core.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from starkrelay.deps import Services
+    from starkrelay.api.deps import Services
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -95,7 +96,7 @@ def with_redis(settings: Settings) -> Iterator[Settings]:
     if settings.redis_url is not None:
         yield settings
         return
-    from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
+    from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
 
     server = start_embedded_valkey()
     url = embedded_url(server)
@@ -153,5 +154,5 @@ def when(epoch: float | None, *, precise: bool = False) -> str:
     return f"{text}.{moment.microsecond // 1000:03d} UTC" if precise else f"{text} UTC"
 
 
-def cents(amount: int) -> str:
-    return f"R$ {amount / 100:,.2f}"
+cents = brl
+"""Cents as people read them (``core.money.brl``)."""

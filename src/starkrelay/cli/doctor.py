@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from starkrelay.cli.common import app, console
-from starkrelay.logs import configure_logging
+from starkrelay.core.logs import configure_logging
 
 
 @app.command()

@@ -21,7 +21,7 @@ from starkrelay.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from starkrelay.deps import Services
+    from starkrelay.api.deps import Services
 
 UNEXPLAINED_OUTFLOW_EXIT = 3
 """``starkrelay reconcile`` exit status when the money report finds unexplained outflow or a
@@ -31,7 +31,7 @@ reversal after forwarding (1: it could not run, 2: a setting is wrong)."""
 @app.command()
 def status() -> None:
     """Campaign progress, forwarding stages and queues, last money report (as JSON)."""
-    from starkrelay.ops.status import status_body
+    from starkrelay.api.status import status_body
 
     settings = load_or_exit()
     body = run_with_services(
@@ -64,13 +64,13 @@ def reconcile(
     """Run the reconciliation sweep now and print its money report. Exits with status
     3 when the report finds unexplained outflow (money sent to the destination that no
     credited invoice of ours explains) or money forwarded for invoices reversed after it."""
-    from starkrelay.reconciliation.report import print_report
+    from starkrelay.api.wiring import run_reconciliation
+    from starkrelay.cli.report_view import print_report
     from starkrelay.reconciliation.service import (
         ReconciliationBusy,
         SinceRefused,
         check_since,
     )
-    from starkrelay.wiring import run_reconciliation
 
     settings = load_or_exit()
     if since is not None:

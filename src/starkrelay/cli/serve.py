@@ -23,7 +23,7 @@ from starkrelay.cli.common import (
     log,
     with_redis,
 )
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -9,14 +9,14 @@ from rich.table import Table
 from starkrelay.cli.common import console, fail, load_or_exit, run_with_services, webhook_app
 
 if TYPE_CHECKING:
-    from starkrelay.deps import Services
+    from starkrelay.api.deps import Services
 
 
 @webhook_app.command("ensure")
 def webhook_ensure() -> None:
     """Make sure exactly one webhook points at API_EXTERNAL_URL + the webhook path."""
     from starkrelay.bank.errors import BankError
-    from starkrelay.registration import RegistrationBusyError, ensure_webhook
+    from starkrelay.webhooks.registration import RegistrationBusyError, ensure_webhook
 
     settings = load_or_exit()
     url = settings.webhook_url

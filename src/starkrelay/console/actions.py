@@ -14,6 +14,7 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from starkrelay.api.deps import Services
 from starkrelay.bank import BankError
 from starkrelay.console.auth import (
     ActionSessionDep,
@@ -27,7 +28,6 @@ from starkrelay.console.export import report_at, report_csv, report_filename, re
 from starkrelay.console.pages import base_context, take_flash
 from starkrelay.console.reconcile_run import load_run, start_reconcile
 from starkrelay.console.render import SECURITY_HEADERS, page
-from starkrelay.deps import Services
 from starkrelay.forwarding.dead_letters import (
     RetryOutcome,
     RetryResult,

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from starkrelay.api.deps import ServicesDep
+from starkrelay.api.status import AdminDep
 from starkrelay.console.actions import report_download
 from starkrelay.console.export import report_at, report_json
 from starkrelay.console.story_sources import gather_story, looks_like_id
-from starkrelay.deps import ServicesDep
-from starkrelay.ops.status import AdminDep
 from starkrelay.reconciliation.report import load_report_history
 
 router = APIRouter(tags=["console"])

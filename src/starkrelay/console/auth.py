@@ -33,9 +33,9 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from starkrelay.deps import Services, ServicesDep
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis, connect_from_settings, keys_from_settings
+from starkrelay.api.deps import Services, ServicesDep
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, connect_from_settings, keys_from_settings
 
 log = structlog.get_logger(__name__)
 

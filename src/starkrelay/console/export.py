@@ -16,8 +16,8 @@ import io
 from dataclasses import asdict
 from typing import Any
 
+from starkrelay.core.store import Keys, Redis
 from starkrelay.reconciliation.report import MoneyReport, load_report, load_report_history
-from starkrelay.store import Keys, Redis
 
 CSV_COLUMNS = ("record", "name", "value", "invoice_id", "problem")
 TOTALS = (*MoneyReport.LINES, "unexplained_outflow")

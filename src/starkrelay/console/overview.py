@@ -16,12 +16,12 @@ from typing import Any
 
 import structlog
 
+from starkrelay.api.deps import Services
+from starkrelay.api.status import status_body
 from starkrelay.bank import BankError
-from starkrelay.deps import Services
+from starkrelay.core.store import redis_answers
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
-from starkrelay.ops.status import status_body
-from starkrelay.store import redis_answers
 
 log = structlog.get_logger(__name__)
 

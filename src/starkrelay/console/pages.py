@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from starkrelay.api.deps import Services
 from starkrelay.console.auth import ConsoleOnDep, ConsoleSession, PageSessionDep, save_session
 from starkrelay.console.overview import build_overview
 from starkrelay.console.render import SECURITY_HEADERS, page
 from starkrelay.console.story_sources import find_invoice_id, gather_story, looks_like_id
-from starkrelay.deps import Services
 from starkrelay.reconciliation.report import MoneyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)

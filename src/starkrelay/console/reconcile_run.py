@@ -17,11 +17,11 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.bank import BankError
-from starkrelay.deps import Services
-from starkrelay.ops import metrics
+from starkrelay.core import metrics
 from starkrelay.reconciliation.service import ReconciliationBusy
-from starkrelay.wiring import run_reconciliation
 
 log = structlog.get_logger(__name__)
 

@@ -18,6 +18,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from starkrelay.core.money import brl
+
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 SECURITY_HEADERS = {
@@ -31,15 +33,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 """Sent with every console page and fragment."""
-
-
-def brl(cents: int | str | None) -> str:
-    """``123456`` -> ``R$ 1,234.56`` (the CLI's format); ``None`` -> an em dash."""
-    if cents is None or cents == "":
-        return "—"
-    value = int(cents)
-    sign = "-" if value < 0 else ""
-    return f"{sign}R$ {abs(value) // 100:,}.{abs(value) % 100:02d}"
 
 
 @dataclass(frozen=True)

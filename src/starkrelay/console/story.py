@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from starkrelay.bank import Invoice, InvoiceLog, Transfer, TransferLog
-from starkrelay.console.render import brl, to_datetime
+from starkrelay.console.render import to_datetime
+from starkrelay.core.money import brl
 from starkrelay.forwarding.dead_letters import DeadLetter
 from starkrelay.ledger.identity import external_id_for, parse_external_id
 

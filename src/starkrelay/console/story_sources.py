@@ -11,10 +11,10 @@ import re
 
 import structlog
 
-from starkrelay import store
+from starkrelay.api.deps import Services
 from starkrelay.bank import BankError, BankInputError, Invoice, InvoiceLog, Transfer, TransferLog
 from starkrelay.console.story import Story, StoryInputs, assemble_story
-from starkrelay.deps import Services
+from starkrelay.core import store
 from starkrelay.forwarding.dead_letters import list_dead_letters
 from starkrelay.ledger.identity import parse_external_id, tag_for
 

@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 import structlog
 
 from starkrelay.bank import BankGateway, Invoice
+from starkrelay.core.store import Keys, Redis
 from starkrelay.demo.control import SandboxControl, SandboxControlError
 from starkrelay.invoicing.campaign import Campaign, campaign_finished, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.demo")
 

@@ -33,10 +33,10 @@ import structlog
 import uvicorn
 
 from starkrelay.app import create_app
-from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
-from starkrelay.logs import configure_logging
-from starkrelay.settings import Settings, load_settings
-from starkrelay.store import connect_from_settings, keys_from_settings, redis_answers
+from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
+from starkrelay.core.logs import configure_logging
+from starkrelay.core.settings import Settings, load_settings
+from starkrelay.core.store import connect_from_settings, keys_from_settings, redis_answers
 from starksandbox.config import Faults, SandboxConfig
 from starksandbox.keys import new_key_pair
 from starksandbox.server import SandboxServer

@@ -15,10 +15,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from starkrelay.core.store import Keys, Redis
 from starkrelay.demo.control import SandboxControl
 from starkrelay.demo.driver import CampaignView, PayerTally
 from starkrelay.forwarding.stream_state import stream_state
-from starkrelay.store import Keys, Redis
 
 
 @dataclass(frozen=True)

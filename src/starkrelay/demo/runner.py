@@ -23,18 +23,20 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.app import open_services
 from starkrelay.bank import BankError
+from starkrelay.cli.report_view import print_report
 from starkrelay.console.auth import one_time_signin_url
+from starkrelay.core.money import brl
 from starkrelay.demo.control import SandboxControl, SandboxControlError
 from starkrelay.demo.driver import CampaignView, Payers, PayerTally
 from starkrelay.demo.environment import DemoEnvironment, DemoOptions, demo_environment
 from starkrelay.demo.progress import render, take_snapshot
 from starkrelay.demo.verdict import Verdict, print_verdict, sandbox_verdict
-from starkrelay.deps import Services
 from starkrelay.forwarding.stream_state import stream_state
-from starkrelay.reconciliation.report import MoneyReport, print_report
-from starkrelay.wiring import run_reconciliation
+from starkrelay.reconciliation.report import MoneyReport
 
 MAX_RECONCILIATIONS = 5
 
@@ -218,9 +220,9 @@ async def _reconcile(
 def _tell_what_happened(console: Console, tally: PayerTally, runs: Reconciliations) -> None:
     console.print()
     console.print(
-        f"Payers paid {tally.payments} invoices, {_brl(tally.paid_cents)} in all: "
-        f"{_brl(tally.discounts)} of early-payment discounts off, "
-        f"{_brl(tally.fines_and_interest)} of fines and interest on; "
+        f"Payers paid {tally.payments} invoices, {brl(tally.paid_cents)} in all: "
+        f"{brl(tally.discounts)} of early-payment discounts off, "
+        f"{brl(tally.fines_and_interest)} of fines and interest on; "
         f"{tally.planned['never']} invoices were never paid.",
         soft_wrap=True,
     )
@@ -234,10 +236,6 @@ def _tell_what_happened(console: Console, tally: PayerTally, runs: Reconciliatio
         f"webhook never arrived and enqueued {runs.credits} credit(s) no event had brought.",
         soft_wrap=True,
     )
-
-
-def _brl(cents: int) -> str:
-    return f"R$ {cents / 100:,.2f}"
 
 
 def _introduce(env: DemoEnvironment, options: DemoOptions, console: Console) -> None:

@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from starkrelay.bank import BankGateway, Invoice, Transfer
+from starkrelay.core.money import brl
 from starkrelay.ledger.identity import parse_external_id
 
 _MOVED_MONEY = {"processing", "success"}
@@ -93,7 +94,7 @@ def judge(
     outflow = _unexplained(transfers, invoices, by_invoice)
     if outflow:
         problems.append(
-            f"unexplained outflow: {_brl(sum(outflow))} in {len(outflow)} transfer(s) that no "
+            f"unexplained outflow: {brl(sum(outflow))} in {len(outflow)} transfer(s) that no "
             "credited invoice explains"
         )
     moved = [transfer for transfer in transfers if transfer.status in _MOVED_MONEY]
@@ -111,8 +112,8 @@ def judge(
     )
     if verdict.expected_balance != balance:
         problems.append(
-            f"balance is {_brl(balance)} but initial + net credited - forwarded - fees is "
-            f"{_brl(verdict.expected_balance)} (off by {_brl(balance - verdict.expected_balance)})"
+            f"balance is {brl(balance)} but initial + net credited - forwarded - fees is "
+            f"{brl(verdict.expected_balance)} (off by {brl(balance - verdict.expected_balance)})"
         )
     return Verdict(**{**verdict.__dict__, "problems": tuple(problems)})
 
@@ -142,7 +143,7 @@ def _unexplained(
 
 def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
     net = invoice.amount - invoice.fee
-    name = f"invoice {invoice.id} (net {_brl(net)})"
+    name = f"invoice {invoice.id} (net {brl(net)})"
     problems = []
     for transfer in transfers:
         parsed = parse_external_id(transfer.external_id)
@@ -162,7 +163,7 @@ def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
         problems.append(f"{name}: forwarded {len(successes)} times, expected exactly once")
     for transfer in successes:
         if transfer.amount != net:
-            problems.append(f"{name}: transfer {transfer.id} forwarded {_brl(transfer.amount)}")
+            problems.append(f"{name}: transfer {transfer.id} forwarded {brl(transfer.amount)}")
     return problems
 
 
@@ -174,26 +175,21 @@ async def sandbox_verdict(bank: BankGateway, *, initial_balance: int) -> Verdict
     return judge(credited, transfers, balance=balance.amount, initial_balance=initial_balance)
 
 
-def _brl(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}R$ {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
-
-
 def print_verdict(verdict: Verdict, console: Console) -> None:
     """The figures as a table, then either the problems or the one-line good news."""
     table = Table(title="Exactly-once check against Stark Bank's records")
     table.add_column("line")
     table.add_column("amount", justify="right")
     rows = [
-        ("initial balance", _brl(verdict.initial_balance)),
-        (f"+ net credited ({verdict.credited_invoices} invoices)", _brl(verdict.net_credited)),
-        (f"- forwarded ({verdict.forwards} transfers)", _brl(verdict.forwarded)),
-        ("- transfer fees", _brl(verdict.transfer_fees)),
-        ("= expected balance", _brl(verdict.expected_balance)),
-        ("Stark Bank balance", _brl(verdict.balance)),
+        ("initial balance", brl(verdict.initial_balance)),
+        (f"+ net credited ({verdict.credited_invoices} invoices)", brl(verdict.net_credited)),
+        (f"- forwarded ({verdict.forwards} transfers)", brl(verdict.forwarded)),
+        ("- transfer fees", brl(verdict.transfer_fees)),
+        ("= expected balance", brl(verdict.expected_balance)),
+        ("Stark Bank balance", brl(verdict.balance)),
         (
             f"unexplained outflow ({verdict.unexplained_transfers} transfers)",
-            _brl(verdict.unexplained_outflow),
+            brl(verdict.unexplained_outflow),
         ),
     ]
     for line, amount in rows:
@@ -202,7 +198,7 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
     if verdict.ok:
         console.print(
             f"[green]Every credited invoice was forwarded exactly once, for its amount minus "
-            f"its fee; the balance agrees to the cent ({_brl(verdict.balance)}).[/green]"
+            f"its fee; the balance agrees to the cent ({brl(verdict.balance)}).[/green]"
         )
         return
     console.print(f"[red]{len(verdict.problems)} problem(s):[/red]")

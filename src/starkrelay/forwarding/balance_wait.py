@@ -35,8 +35,12 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import ledger, store
+from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core import store
+from starkrelay.core.store import Keys, Redis, redis_hint
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.forwarding.attempts import (
     Attempts,
     all_failed,
@@ -48,9 +52,6 @@ from starkrelay.forwarding.hints import settle_hints
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Settlement, Stage, reads
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ledger.reads import Waiter
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.store import Keys, Redis, redis_hint
 
 log = structlog.get_logger(__name__)
 

@@ -20,9 +20,9 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankGateway, Transfer
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, external_id_for, parse_external_id, tag_for
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

@@ -22,11 +22,11 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, Transfer
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, reads
 from starkrelay.ledger.identity import tag_for
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

@@ -15,11 +15,11 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankUnavailableError
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.ownership import OwnershipVerdict
 from starkrelay.forwarding.reader import Entry
 from starkrelay.ledger import FORWARD_GROUP, Evidence, Settlement, Stage
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.forwarding.worker")
 

@@ -11,9 +11,9 @@ from typing import Any
 import structlog
 from redis.exceptions import ResponseError
 
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.ledger.identity import ForwardItem
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

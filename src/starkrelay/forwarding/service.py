@@ -18,13 +18,13 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.bank import BankGateway
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, redis_hint
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker, WorkerConfig
-from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis, redis_hint
 
 log = structlog.get_logger(__name__)
 

@@ -6,8 +6,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import FORWARD_GROUP
-from starkrelay.store import Keys, Redis
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from starkrelay.bank import BankInputError, NewTransfer, ProviderError
+from starkrelay.core.settings import Settings
 from starkrelay.ledger.identity import ForwardItem
-from starkrelay.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ from starkrelay.bank import (
     Transfer,
 )
 from starkrelay.bank.credentials import CLOCK_CODES, CREDENTIAL_CODES
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
+from starkrelay.core.supervision import StartRefused
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.ownership import Decision, judge_ownership
@@ -51,10 +55,6 @@ from starkrelay.forwarding.transfers import Destination, build_transfer, read_re
 from starkrelay.forwarding.workspace import WorkspaceLearner
 from starkrelay.ledger import Evidence, Settlement, Stage
 from starkrelay.ledger.identity import ForwardItem
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.ops.supervision import StartRefused
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import structlog
 
-from starkrelay import store
 from starkrelay.bank import BankError, BankGateway
-from starkrelay.store import Keys, Redis
+from starkrelay.core import store
+from starkrelay.core.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

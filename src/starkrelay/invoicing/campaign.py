@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
 from starkrelay.invoicing.outcomes import load_outcomes
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
 
 CAMPAIGN_MARK = "starkrelay-campaign"
 """The tag on every invoice of every campaign."""

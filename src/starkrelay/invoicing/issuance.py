@@ -39,6 +39,9 @@ from redis.exceptions import RedisError
 from starkrelay.bank.errors import BankError, BankInputError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice
+from starkrelay.core import metrics
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, claim, hold, new_token, release
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.outcomes import (
     SlotOutcome,
@@ -48,9 +51,6 @@ from starkrelay.invoicing.outcomes import (
     retry_wait,
 )
 from starkrelay.invoicing.payers import PayerFactory, build_invoices
-from starkrelay.ops import metrics
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis, claim, hold, new_token, release
 
 log = structlog.get_logger("starkrelay.invoicing")
 

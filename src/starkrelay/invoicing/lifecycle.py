@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 import structlog
 
 from starkrelay.bank.gateway import BankGateway
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
 from starkrelay.invoicing.campaign import (
     CAMPAIGN_MARK,
     Campaign,
@@ -36,8 +38,6 @@ from starkrelay.invoicing.campaign import (
     new_campaign,
 )
 from starkrelay.invoicing.outcomes import SlotOutcome, record_outcome
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.invoicing")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from starkrelay.ops import metrics
-from starkrelay.store import Keys, Redis
+from starkrelay.core import metrics
+from starkrelay.core.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.invoicing")
 

@@ -22,12 +22,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError
+from starkrelay.core import metrics
+from starkrelay.core.store import redis_hint
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.invoicing.lifecycle import CampaignRecoveryError, current_campaign
-from starkrelay.ops import metrics
-from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.store import redis_hint
 
 log = structlog.get_logger("starkrelay.invoicing")
 

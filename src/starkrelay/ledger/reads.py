@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from starkrelay.store.connection import Redis
-from starkrelay.store.keys import Keys
+from starkrelay.core.store.connection import Redis
+from starkrelay.core.store.keys import Keys
 
 
 @dataclass(frozen=True)

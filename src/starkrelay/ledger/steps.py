@@ -15,11 +15,11 @@ from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
+from starkrelay.core.store.batching import ScriptBatcher
+from starkrelay.core.store.connection import Redis
+from starkrelay.core.store.keys import Keys
 from starkrelay.ledger import scripts
 from starkrelay.ledger.stages import Evidence, Stage
-from starkrelay.store.batching import ScriptBatcher
-from starkrelay.store.connection import Redis
-from starkrelay.store.keys import Keys
 
 FORWARD_GROUP = "forwarders"
 """Consumer group of the forward stream."""

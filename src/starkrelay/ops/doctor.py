@@ -34,9 +34,9 @@ from starkrelay.bank import (
     BankUnavailableError,
     RetryPolicy,
 )
-from starkrelay.registration import SUBSCRIPTIONS
-from starkrelay.settings import Settings, SettingsError, load_settings
-from starkrelay.store import Redis, connect, server_facts
+from starkrelay.core.settings import Settings, SettingsError, load_settings
+from starkrelay.core.store import Redis, connect, server_facts
+from starkrelay.webhooks.registration import SUBSCRIPTIONS
 
 MIN_REDIS_VERSION = (6, 2)
 """XAUTOCLAIM (claiming a dead worker's forwards) needs Redis 6.2."""

@@ -28,15 +28,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
-from starkrelay import store
 from starkrelay.bank import BankError, BankGateway
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core import store
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
+from starkrelay.core.supervision import Heartbeat
 from starkrelay.forwarding.transfers import Destination
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.ops.supervision import Heartbeat
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.reconciliation.sweep import SweepConfig, reconcile
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

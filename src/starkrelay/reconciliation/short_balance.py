@@ -17,9 +17,9 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankGateway
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger(__name__)
 

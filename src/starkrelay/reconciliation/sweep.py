@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.attempts import (
     Attempts,
     all_failed,
@@ -51,7 +52,6 @@ from starkrelay.ledger.identity import ForwardItem
 from starkrelay.reconciliation.outflow import unexplained_outflow
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
 from starkrelay.reconciliation.short_balance import balance_failures, park_failed
-from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import MalformedEvent, parse_event
 from starkrelay.webhooks.intake import IntakePolicy, take_event
 

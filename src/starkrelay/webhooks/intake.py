@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import ledger, store
+from starkrelay import ledger
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core import store
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import LEDGER_TTL_SECONDS, IntakeCode, Stage
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure, parse_external_id
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.store import Keys, Redis
 from starkrelay.webhooks.events import Event
 
 log = structlog.get_logger(__name__)

@@ -12,8 +12,8 @@ import time
 
 from redis.exceptions import RedisError
 
-from starkrelay import store
-from starkrelay.store import Keys, Redis
+from starkrelay.core import store
+from starkrelay.core.store import Keys, Redis
 
 
 class WorkspaceFilter:

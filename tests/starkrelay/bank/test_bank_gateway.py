@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from starkrelay.bank import BankGateway, BankInputError, NewInvoice, NewTransfer
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 DUE = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)

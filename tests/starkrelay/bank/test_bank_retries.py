@@ -18,8 +18,8 @@ from starkrelay.bank import (
     NewTransfer,
     RetryPolicy,
 )
-from starkrelay.ops import metrics
-from starkrelay.settings import Settings
+from starkrelay.core import metrics
+from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 PATIENT = RetryPolicy(deadline=20.0, max_wait=0.01, initial=0.001)

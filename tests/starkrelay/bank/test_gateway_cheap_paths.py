@@ -17,7 +17,7 @@ from starkcore.utils.checks import check_datetime, check_datetime_or_date
 from starkrelay.bank import BankGateway, NewInvoice, NewTransfer, convert
 from starkrelay.bank.models import Discount
 from starkrelay.bank.project import ParsedKeyProject
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 

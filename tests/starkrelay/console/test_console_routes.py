@@ -14,8 +14,8 @@ import redis
 from relay_harness import RelayServer
 
 from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, one_time_signin_url
-from starkrelay.settings import Settings
-from starkrelay.store import keys_from_settings
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import keys_from_settings
 
 TOKEN = "console-test-admin-token-93b1"
 

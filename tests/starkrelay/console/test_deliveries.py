@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from starkrelay import store
-from starkrelay.store import Keys, connect
+from starkrelay.core import store
+from starkrelay.core.store import Keys, connect
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 

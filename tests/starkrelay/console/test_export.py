@@ -8,8 +8,8 @@ import io
 import json
 
 from starkrelay.console.export import TOTALS, report_at, report_csv, report_json
+from starkrelay.core.store import Keys, connect
 from starkrelay.reconciliation.report import MoneyReport, load_report_history, store_report
-from starkrelay.store import Keys, connect
 
 
 def sample(n: int = 0) -> MoneyReport:

@@ -25,19 +25,19 @@ from relay_harness import (
     relay_context,
 )
 
+from starkrelay.api.deps import Services
+from starkrelay.api.scrape import render_metrics
+from starkrelay.api.status import status_body
+from starkrelay.api.wiring import balance_waiter, run_reconciliation
 from starkrelay.app import BACKGROUND
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
-from starkrelay.deps import Services
 from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import reads
-from starkrelay.ops.scrape import render_metrics
-from starkrelay.ops.status import status_body
 from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
-from starkrelay.wiring import balance_waiter, run_reconciliation
 
 FEE = 30
 NET = 1_950  # invoices of 2,000 minus the invoice fee of 50

@@ -10,7 +10,7 @@ import anyio
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, relay_context
 
-from starkrelay.wiring import build_worker, run_reconciliation
+from starkrelay.api.wiring import build_worker, run_reconciliation
 
 FAULTS = {
     "webhook_duplicate_rate": 0.3,

@@ -21,12 +21,12 @@ from private_redis import PrivateRedis, private_redis
 from redis.exceptions import RedisError
 from relay_harness import Relay, forward_all, relay_context
 
-from starkrelay.deps import Services
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import build_worker, forwarding_worker, run_reconciliation
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.outcomes import load_outcomes
 from starkrelay.invoicing.scheduler import CampaignRunner, campaign_scheduler
-from starkrelay.wiring import build_worker, forwarding_worker, run_reconciliation
 
 INTERVAL, SLOTS, BATCH, FEE = 0.5, 8, 3, 50
 CAMPAIGN = {

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from ellipticcurve import PrivateKey
 
+from starkrelay.api.wiring import build_worker
 from starkrelay.app import open_services
+from starkrelay.core.settings import Settings, SettingsError, load_settings
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.service import consumer_name
 from starkrelay.ledger import FORWARD_GROUP, intake
-from starkrelay.settings import Settings, SettingsError, load_settings
-from starkrelay.wiring import build_worker
 
 PEM = PrivateKey().toPem()
 HOST = socket.gethostname()

@@ -19,8 +19,8 @@ from relay_harness import (
 )
 from typer.testing import CliRunner
 
+from starkrelay.api.deps import Services
 from starkrelay.cli import app
-from starkrelay.deps import Services
 from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, move

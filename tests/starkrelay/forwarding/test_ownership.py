@@ -26,12 +26,12 @@ from relay_harness import (
 )
 from structlog.testing import capture_logs
 
-from starkrelay import store
-from starkrelay.deps import Services
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import run_reconciliation
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core import store
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.wiring import run_reconciliation
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from starkrelay.core.store import Keys, connect
 from starkrelay.forwarding.reader import StreamReader, ensure_group
 from starkrelay.ledger import FORWARD_GROUP
-from starkrelay.store import Keys, connect
 
 
 @pytest.mark.parametrize("entries", [1, 2, 3, 7])

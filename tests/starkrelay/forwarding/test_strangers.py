@@ -19,10 +19,10 @@ import pytest
 import starkbank
 from relay_harness import Relay, create_invoice, faults_after_ownership_read, relay_context
 
-from starkrelay.bank.redirect import point_sdk_at
-from starkrelay.deps import Services
+from sdk_redirect import point_sdk_at
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.forwarding.balance_wait import checked_pass
-from starkrelay.wiring import run_reconciliation
 from starksandbox.keys import generate_private_key, private_pem
 from starksandbox.testing import SandboxHandle, running_sandbox
 

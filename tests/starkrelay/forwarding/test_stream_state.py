@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from starkrelay.core.store import Keys, connect
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.ledger import FORWARD_GROUP
-from starkrelay.store import Keys, connect
 
 
 def test_an_entry_deleted_before_any_read_is_not_counted_as_lag(

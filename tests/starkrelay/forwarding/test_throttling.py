@@ -11,12 +11,12 @@ import pytest
 import starkbank
 from relay_harness import Relay, relay_context
 
+from starkrelay.api.status import status_body
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.bank import BankGateway, BankUnavailableError, RetryPolicy
+from starkrelay.core import metrics
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
-from starkrelay.ops import metrics
-from starkrelay.ops.status import status_body
-from starkrelay.wiring import run_reconciliation
 
 T0 = 1_900_000_000.0
 ONE_ATTEMPT = RetryPolicy.off()

@@ -22,6 +22,8 @@ from relay_harness import (
 )
 from relay_harness import relay_settings as harness_settings
 
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import forwarding_worker
 from starkrelay.bank import (
     BankGateway,
     BankInputError,
@@ -29,13 +31,11 @@ from starkrelay.bank import (
     ProviderError,
     Transfer,
 )
-from starkrelay.deps import Services
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import CredentialsRefused, ForwardingWorker
 from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.webhooks.intake import IntakePolicy
-from starkrelay.wiring import forwarding_worker
 from starksandbox.keys import new_key_pair
 
 POLICY = IntakePolicy(replay_window_seconds=3600)

@@ -8,13 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from starkrelay.api.deps import Services
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
-from starkrelay.deps import Services
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
-from starkrelay.settings import Settings
 
 T0 = 1_900_000_000.0
 INTERVAL = 10800.0

@@ -11,11 +11,11 @@ from starkrelay.app import open_services
 from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
 from starkrelay.invoicing.scheduler import CampaignRunner
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 T0 = 1_900_000_000.0

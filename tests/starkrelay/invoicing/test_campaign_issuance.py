@@ -15,9 +15,9 @@ from campaign_harness import INTERVAL, T0, Clock, runner_for
 from starkrelay.app import open_services
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 

@@ -28,9 +28,9 @@ from campaign_harness import (
 from starkrelay.app import open_services
 from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import CAMPAIGN_MARK, Campaign, load_campaign, new_campaign
 from starkrelay.invoicing.lifecycle import CampaignRunningError, start_campaign
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)

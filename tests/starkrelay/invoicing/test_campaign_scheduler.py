@@ -6,11 +6,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from starkrelay.api.wiring import campaign_scheduler
 from starkrelay.app import open_services
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
-from starkrelay.settings import Settings
-from starkrelay.wiring import campaign_scheduler
 from starksandbox.testing import SandboxHandle
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Discount, Invoice
+from starkrelay.core.settings import Settings, SettingsError, load_settings
 from starkrelay.invoicing.payers import PayerFactory, build_invoices
-from starkrelay.settings import Settings, SettingsError, load_settings
 from starksandbox.testing import SandboxHandle
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -20,11 +20,11 @@ from campaign_harness import (
 )
 
 from starkrelay.app import open_services
+from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotBusyError, SlotIssuer, SlotRetryError
 from starkrelay.invoicing.outcomes import SlotOutcome, retry_wait
 from starkrelay.invoicing.scheduler import CampaignRunner
-from starkrelay.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 WRONG_PROJECT = "1234567890123456"
@@ -197,7 +197,10 @@ def test_a_slow_create_keeps_its_claim_past_the_claim_time(
             slow.release.clear()
             slow.entered.clear()
             in_flight = asyncio.create_task(runner_a.tick())
-            await slow.entered.wait()
+            async with asyncio.timeout(10):  # a tick that failed before its create: say so
+                await asyncio.wait([in_flight, asyncio.create_task(slow.entered.wait())],
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            assert slow.entered.is_set(), in_flight.exception() if in_flight.done() else None
             for _ in range(3):  # three claim times go by while A's create hangs
                 await asyncio.sleep(0.1)
                 assert 1 not in await by_slot(runner_b)

@@ -36,16 +36,16 @@ from hypothesis.stateful import (
 )
 from relay_harness import FAST_POLICY, relay_settings
 
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import build_worker, run_reconciliation
 from starkrelay.app import open_services
 from starkrelay.bank import BankGateway
-from starkrelay.deps import Services
 from starkrelay.forwarding.balance_wait import checked_pass
 from starkrelay.forwarding.dead_letters import list_dead_letters, retry_dead_letters
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, take_event
-from starkrelay.wiring import build_worker, run_reconciliation
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 FEE = 50

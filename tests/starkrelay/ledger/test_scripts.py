@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from redis import exceptions as redis_errors
 
+from starkrelay.core.store import Keys, Redis, connect
 from starkrelay.ledger import (
     FORWARD_GROUP,
     Evidence,
@@ -25,7 +26,6 @@ from starkrelay.ledger import (
     settle,
     steps,
 )
-from starkrelay.store import Keys, Redis, connect
 
 FIELDS = {"invoice_id": "77", "amount": "950", "gross_amount": "1000", "fee": "50"}
 

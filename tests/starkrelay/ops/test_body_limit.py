@@ -23,9 +23,9 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from relay_harness import ADMIN_TOKEN, Relay, relay_context, relay_settings
 
+from starkrelay.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from starkrelay.app import create_app
-from starkrelay.ops.body_limit import DEFAULT_MAX_BODY_BYTES
-from starkrelay.settings import WEBHOOK_PATH, Settings
+from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starksandbox.testing import SandboxHandle
 
 MB = 1024 * 1024
@@ -146,7 +146,7 @@ SERVER = """
 import json, os, socket, sys
 import uvicorn
 from starkrelay.app import create_app
-from starkrelay.settings import load_settings
+from starkrelay.core.settings import load_settings
 
 values = json.loads(os.environ["BODY_LIMIT_TEST_SETTINGS"])
 settings = load_settings(_env_file=None, **values)

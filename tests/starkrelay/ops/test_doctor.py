@@ -33,8 +33,8 @@ from typer.testing import CliRunner
 
 from starkrelay.app import create_app
 from starkrelay.cli import app as cli
+from starkrelay.core.settings import Settings, load_settings
 from starkrelay.ops.doctor import DoctorReport, Status, run_doctor
-from starkrelay.settings import Settings, load_settings
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
 

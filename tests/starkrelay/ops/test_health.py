@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from starkrelay.app import create_app
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from starkrelay.logs import configure_logging
+from starkrelay.core.logs import configure_logging
 
 
 def test_json_lines_with_event_names_and_masked_secrets(

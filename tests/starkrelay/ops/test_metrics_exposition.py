@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from starkrelay import __version__
+from starkrelay.api.listener import health_app
+from starkrelay.api.scrape import create_metrics_app
+from starkrelay.api.shared_state import MAX_LABEL_VALUES, NAMES, SharedStateCollector
 from starkrelay.app import create_app, open_services
-from starkrelay.listener import health_app
-from starkrelay.ops.metrics import REGISTRY
-from starkrelay.ops.scrape import create_metrics_app
-from starkrelay.ops.shared_state import MAX_LABEL_VALUES, NAMES, SharedStateCollector
-from starkrelay.ops.supervision import Supervisor
-from starkrelay.settings import Settings
+from starkrelay.core.metrics import REGISTRY
+from starkrelay.core.settings import Settings
+from starkrelay.core.supervision import Supervisor
 from starksandbox.testing import SandboxHandle
 
 

@@ -14,14 +14,14 @@ import starkbank
 from prometheus_client.parser import text_string_to_metric_families
 from relay_harness import Relay, RelayServer, create_invoice, forward_all, relay_context
 
+from starkrelay.api.deps import Services
+from starkrelay.api.scrape import render_metrics
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.app import open_services
-from starkrelay.deps import Services
+from starkrelay.core.settings import Settings
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
-from starkrelay.ops.scrape import render_metrics
-from starkrelay.settings import Settings
-from starkrelay.wiring import run_reconciliation
 from starksandbox.testing import SandboxHandle
 
 TYPO_BANK_CODE = "2001818"  # one digit short: the emulator refuses the transfer as invalid

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from own_redis_server import free_port, own_redis
 
 from starkrelay import app as app_module
+from starkrelay.api.deps import Services
+from starkrelay.api.listener import health_app
 from starkrelay.app import BACKGROUND, create_app, open_services, run_background, run_worker
-from starkrelay.deps import Services
-from starkrelay.listener import health_app
-from starkrelay.ops.supervision import Fatal, Heartbeat, Supervisor
-from starkrelay.settings import WEBHOOK_PATH, Settings
+from starkrelay.core.settings import WEBHOOK_PATH, Settings
+from starkrelay.core.supervision import Fatal, Heartbeat, Supervisor
 from starksandbox.testing import SandboxHandle
 
 FAST_STARTUP = {"startup_retry_max_wait_seconds": 0.05, "forward_block_ms": 50}

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
-from starkrelay.deps import Services
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 PAST_IDLE = 0.3

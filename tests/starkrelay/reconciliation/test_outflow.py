@@ -15,11 +15,11 @@ import pytest
 import starkbank
 from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay_context
 
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.outflow import judge_outflow, unexplained_outflow
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 DESTINATION = {

@@ -10,10 +10,10 @@ import pytest
 import starkbank
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.ledger import reads
 from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.reconciliation.service import load_adhoc_report
-from starkrelay.wiring import run_reconciliation
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
 
+from starkrelay.api.wiring import run_reconciliation
 from starkrelay.reconciliation.report import MoneyReport, load_report
-from starkrelay.wiring import run_reconciliation
 
 
 def test_unreadable_events_are_skipped_listed_and_left_undelivered(

@@ -74,8 +74,8 @@ def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> 
 
     from relay_harness import relay_context
 
+    from starkrelay.api.wiring import run_reconciliation
     from starkrelay.reconciliation.service import daily_scheduler
-    from starkrelay.wiring import run_reconciliation
 
     with relay_context(redis_url, key_prefix, serve=False) as relay:
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from starkrelay.app import open_services
 from starkrelay.bank import BankGateway
-from starkrelay.registration import SUBSCRIPTIONS, ensure_webhook
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
+from starkrelay.webhooks.registration import SUBSCRIPTIONS, ensure_webhook
 from starksandbox.testing import SandboxHandle
 
 URL = "http://127.0.0.1:9/api/v1/webhooks/starkbank"

@@ -21,16 +21,16 @@ import pytest
 import starkbank
 import uvicorn
 
+from starkrelay.api.deps import Services
+from starkrelay.api.wiring import build_worker
 from starkrelay.app import create_app, open_services
 from starkrelay.bank import BankError, BankGateway, NewTransfer, RetryPolicy, Transfer
-from starkrelay.deps import Services
+from starkrelay.core.settings import WEBHOOK_PATH, Settings, load_settings
 from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.settings import WEBHOOK_PATH, Settings, load_settings
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
-from starkrelay.wiring import build_worker
 from starksandbox.testing import SandboxHandle, running_sandbox
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from starkrelay.store import Keys, Redis, connect
+from starkrelay.core.store import Keys, Redis, connect
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 

@@ -15,11 +15,11 @@ import pytest
 from redis.exceptions import RedisError, ResponseError
 from test_intake import invoice_event
 
-from starkrelay import store
-from starkrelay.embedded_redis import embedded_url, start_embedded_valkey
+from starkrelay.core import store
+from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
+from starkrelay.core.store import Keys, connect
+from starkrelay.core.store.batching import MAX_BATCH, ScriptBatcher
 from starkrelay.ledger import intake_batcher
-from starkrelay.store import Keys, connect
-from starkrelay.store.batching import MAX_BATCH, ScriptBatcher
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 
 POLICY = IntakePolicy(replay_window_seconds=3600)

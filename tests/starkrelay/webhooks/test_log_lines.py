@@ -13,7 +13,7 @@ import pytest
 import structlog
 from relay_harness import Relay, create_invoice, forward_all, forwards_of
 
-from starkrelay.logs import configure_logging
+from starkrelay.core.logs import configure_logging
 
 
 class Lines:

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from relay_harness import Relay, relay_context
 
-from starkrelay.ops.relay_metrics import EVENTS
+from starkrelay.core.relay_metrics import EVENTS
 from starkrelay.webhooks.events import LOG_TYPES_ACTED_ON, OTHER, SUBSCRIPTIONS_ACTED_ON
 from starksandbox.keys import Signer, load_private_pem, new_key_pair
 

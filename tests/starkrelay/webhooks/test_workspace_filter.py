@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from starkrelay import store
-from starkrelay.store import Keys, connect
+from starkrelay.core import store
+from starkrelay.core.store import Keys, connect
 from starkrelay.webhooks.workspace import WorkspaceFilter
 
 

@@ -1,6 +1,6 @@
 """Metrics of the money path: webhook intake, forwarding, reconciliation.
 
-Registered in ``starkrelay.ops.metrics.REGISTRY`` so ``GET /metrics`` shows them. Each counts
+Registered in ``starkrelay.core.metrics.REGISTRY`` so ``GET /metrics`` shows them. Each counts
 what this process did. State shared by every replica (stream depth, lag, dead letters, ledger
 stages, the last money report) is not kept here: ``ops.shared_state`` reads it from Redis at
 scrape time, so every replica reports the same numbers.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from starkrelay.ops.metrics import REGISTRY
+from starkrelay.core.metrics import REGISTRY
 
 WEBHOOKS = Counter(
     "starkrelay_webhooks",

@@ -1,6 +1,8 @@
-"""Point the unchanged official ``starkbank`` SDK at another base URL (``STARK_API_URL``: a
-starksandbox emulator). Part of ``bank/``, so the service runs without the emulator package;
-``starksandbox.sdk`` re-exports these functions for the emulator's users.
+"""Point the unchanged official ``starkbank`` SDK at another base URL (a starksandbox emulator).
+
+A package of its own, beside ``starkrelay`` and ``starksandbox`` and importing neither: the
+service uses it for ``STARK_API_URL`` (``starkrelay.bank``), the emulator's users through
+``starksandbox.sdk``; so the service runs without the emulator and the emulator stands alone.
 
 The SDK builds every URL from a literal host (``https://sandbox.api.starkbank.com/`` or
 ``https://api.starkbank.com/``) and sends it through ``requests.get``/``post``/..., which all

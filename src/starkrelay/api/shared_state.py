@@ -28,12 +28,12 @@ import anyio
 import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from starkrelay.api.status import campaign_progress
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.stream_state import StreamState, stream_state
 from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
 from starkrelay.ledger.reads import waiting_count
-from starkrelay.ops.status import campaign_progress
 from starkrelay.reconciliation.report import MoneyReport, load_report
-from starkrelay.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.ops")
 

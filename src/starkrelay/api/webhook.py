@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
+from starkrelay.api.body_limit import BodyTooLarge
+from starkrelay.api.deps import WebhookIntakeDep
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.deps import WebhookIntakeDep
-from starkrelay.ops import relay_metrics as metrics
-from starkrelay.ops.body_limit import BodyTooLarge
-from starkrelay.settings import WEBHOOK_PATH
+from starkrelay.core import relay_metrics as metrics
+from starkrelay.core.settings import WEBHOOK_PATH
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body
 from starkrelay.webhooks.intake import IntakePolicy, take_event
 from starkrelay.webhooks.signature import PublicKeyUnavailable, SignatureError, SignatureVerifier

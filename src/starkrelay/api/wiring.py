@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 
-from starkrelay.deps import Services
+from starkrelay.api.deps import Services
+from starkrelay.core.supervision import Heartbeat, StartupPolicy
 from starkrelay.forwarding import balance_wait
 from starkrelay.forwarding import service as forwarding
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.invoicing import scheduler as invoicing
 from starkrelay.invoicing.issuance import SlotIssuer
-from starkrelay.ops.supervision import Heartbeat, StartupPolicy
 from starkrelay.reconciliation import service as reconciliation
 from starkrelay.reconciliation.report import MoneyReport
-from starkrelay.registration import webhook_registered_at_start
+from starkrelay.webhooks.registration import webhook_registered_at_start
 
 
 def build_worker(services: Services, name: str | None = None) -> ForwardingWorker:

@@ -27,12 +27,12 @@ from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from starkrelay.deps import KeysDep, RedisDep, SettingsDep, get_keys, get_redis, get_settings
-from starkrelay.ops.http_metrics import RequestDurationMiddleware
-from starkrelay.ops.metrics import REGISTRY
-from starkrelay.ops.shared_state import SharedStateCollector, read_shared_state
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
+from starkrelay.api.deps import KeysDep, RedisDep, SettingsDep, get_keys, get_redis, get_settings
+from starkrelay.api.http_metrics import RequestDurationMiddleware
+from starkrelay.api.shared_state import SharedStateCollector, read_shared_state
+from starkrelay.core.metrics import REGISTRY
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
 
 log = structlog.get_logger("starkrelay.ops")
 

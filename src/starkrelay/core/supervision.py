@@ -31,7 +31,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 
 T = TypeVar("T")
 log = structlog.get_logger("starkrelay.supervision")

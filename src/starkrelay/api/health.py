@@ -10,11 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from starkrelay.api.deps import PublicKeyDep, RedisDep, SupervisorDep
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.deps import PublicKeyDep, RedisDep, SupervisorDep
-from starkrelay.ops import metrics
-from starkrelay.ops.supervision import Supervisor
-from starkrelay.store import Redis, redis_answers
+from starkrelay.core import metrics
+from starkrelay.core.store import Redis, redis_answers
+from starkrelay.core.supervision import Supervisor
 
 router = APIRouter(tags=["operations"])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
 
-from starkrelay.store.connection import Redis
+from starkrelay.core.store.connection import Redis
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from starkrelay.store.connection import Redis
+from starkrelay.core.store.connection import Redis
 
 MAX_BATCH = 256
 """Calls per pipeline at most; a fuller tick is split."""

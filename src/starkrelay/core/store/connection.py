@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 if TYPE_CHECKING:
-    from starkrelay.settings import Settings
+    from starkrelay.core.settings import Settings
 
 Redis = aioredis.Redis
 """The async client type every feature receives (``decode_responses=True``)."""

@@ -14,12 +14,12 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 
 The scripts that change a forward's stage live in ``starkrelay.ledger``, one level up.
 
-Every public name is importable from ``starkrelay.store`` itself; callers need not know which
+Every public name is importable from ``starkrelay.core.store`` itself; callers need not know which
 module holds it.
 """
 
-from starkrelay.store.claims import claim, extend, hold, new_token, release
-from starkrelay.store.connection import (
+from starkrelay.core.store.claims import claim, extend, hold, new_token, release
+from starkrelay.core.store.connection import (
     MAX_CONNECTIONS,
     Redis,
     connect,
@@ -27,10 +27,10 @@ from starkrelay.store.connection import (
     redis_answers,
     redis_hint,
 )
-from starkrelay.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
-from starkrelay.store.keys import Keys, keys_from_settings
-from starkrelay.store.server_info import ServerFacts, server_facts
-from starkrelay.store.workspace import learn_workspace_id, learned_workspace_id
+from starkrelay.core.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
+from starkrelay.core.store.keys import Keys, keys_from_settings
+from starkrelay.core.store.server_info import ServerFacts, server_facts
+from starkrelay.core.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",

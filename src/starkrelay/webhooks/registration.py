@@ -20,11 +20,11 @@ from redis.exceptions import RedisError
 from starkrelay.bank.errors import BankInputError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
-from starkrelay.ops.supervision import Heartbeat, StartupPolicy, retry_startup
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis, claim, new_token, redis_hint, release
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, claim, new_token, redis_hint, release
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 
-log = structlog.get_logger("starkrelay.registration")
+log = structlog.get_logger("starkrelay.webhooks.registration")
 
 SUBSCRIPTIONS = ("invoice", "transfer")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import cast
 
-from starkrelay.store.connection import Redis
+from starkrelay.core.store.connection import Redis
 
 _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

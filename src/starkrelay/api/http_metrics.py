@@ -12,7 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starkrelay.ops.metrics import HTTP_REQUEST_DURATION
+from starkrelay.core.metrics import HTTP_REQUEST_DURATION
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -18,15 +18,15 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from starkrelay.ops.health import missing_parts
-from starkrelay.ops.health import router as health_router
-from starkrelay.ops.scrape import metrics_router
-from starkrelay.ops.supervision import Heartbeat, StartRefused, Supervisor
+from starkrelay.api.health import missing_parts
+from starkrelay.api.health import router as health_router
+from starkrelay.api.scrape import metrics_router
+from starkrelay.core.supervision import Heartbeat, StartRefused, Supervisor
 
 if TYPE_CHECKING:
-    from starkrelay.deps import Services
+    from starkrelay.api.deps import Services
 
-log = structlog.get_logger("starkrelay.listener")
+log = structlog.get_logger("starkrelay.api.listener")
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from starkrelay.store.connection import Redis
-from starkrelay.store.keys import Keys
+from starkrelay.core.store.connection import Redis
+from starkrelay.core.store.keys import Keys
 
 
 async def learned_workspace_id(redis: Redis, keys: Keys) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from starkrelay.settings import Settings
+    from starkrelay.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``demo``: the whole mission locally, with nothing configured."""
+"""``starkrelay demo``: the whole mission locally, with nothing configured. Registered on the
+CLI's app by ``starkrelay.main`` (the demo sits above the CLI; the CLI never imports it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 import typer
 
 from starkrelay.cli.common import app, console, fail
-from starkrelay.settings import SettingsError
+from starkrelay.core.settings import SettingsError
 
 
 @app.command()

@@ -17,8 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from starkrelay.api.deps import BankDep, KeysDep, RedisDep, SettingsDep
 from starkrelay.bank.calls import BANK_HEALTH
-from starkrelay.deps import BankDep, KeysDep, RedisDep, SettingsDep
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
@@ -32,7 +33,6 @@ from starkrelay.reconciliation.service import (
     parse_since,
     run_reconciliation,
 )
-from starkrelay.store import Keys, Redis
 
 router = APIRouter(tags=["operations"])
 

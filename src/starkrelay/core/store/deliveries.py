@@ -12,9 +12,9 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from starkrelay.store.batching import ScriptBatcher
-from starkrelay.store.connection import Redis
-from starkrelay.store.keys import Keys
+from starkrelay.core.store.batching import ScriptBatcher
+from starkrelay.core.store.connection import Redis
+from starkrelay.core.store.keys import Keys
 
 DELIVERIES_KEPT = 50
 """The newest deliveries kept per invoice."""

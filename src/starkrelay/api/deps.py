@@ -20,9 +20,9 @@ from fastapi import Depends, Request
 
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
-from starkrelay.ops.supervision import Supervisor
-from starkrelay.settings import Settings
-from starkrelay.store import Keys, Redis
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
+from starkrelay.core.supervision import Supervisor
 
 if TYPE_CHECKING:
     from starkrelay.webhooks.signature import SignatureVerifier
