@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from starkrelay.settings import Settings
+from starkrelay.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 200
