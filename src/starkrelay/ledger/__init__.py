@@ -5,12 +5,13 @@ evidence each needs, and every Redis script that changes a stage. Nothing else w
 - ``stages``: ``Stage``, ``TransferStatus``, ``Evidence`` and ``TRANSITIONS`` (pure);
 - ``scripts``: the Lua scripts, all over one ``move`` that checks the table;
 - ``steps``: the Python calls of those scripts (``intake``, ``settle``, ``move``, ``note``);
+- ``budget``: the outflow limits' calls (``reserve`` or hold, then confirm or release);
 - ``reads``: what the ledger holds, read without moving anything.
 
 Imports only ``store`` (connection, keys, batching) below it.
 """
 
-from starkrelay.ledger import reads, scripts, steps
+from starkrelay.ledger import budget, reads, scripts, steps
 from starkrelay.ledger.stages import (
     FAILED_STATUSES,
     LEDGER_STAGES,
@@ -50,6 +51,7 @@ __all__ = [
     "Settlement",
     "Stage",
     "TransferStatus",
+    "budget",
     "intake",
     "intake_batcher",
     "move",

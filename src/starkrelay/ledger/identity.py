@@ -81,8 +81,9 @@ class ForwardItem:
     attempt: int = 0
     source: str = "webhook"
     """Who enqueued it: ``webhook``, ``reconcile``, ``resend``, ``requeue`` (a lost entry
-    added again by reconciliation, same attempt) or ``balance`` (released from ``waiting``
-    once the balance covered it)."""
+    added again by reconciliation, same attempt), ``balance`` (released from ``waiting``
+    once the balance covered it), ``approval`` (a person approved it out of ``held``) or
+    ``next_day`` (a new day's budget released it from ``held``)."""
 
     @property
     def external_id(self) -> str:

@@ -11,7 +11,13 @@ index in the same step. Around it:
 - ``SETTLE``: the worker's answer for one stream entry, acknowledged in the same step;
 - ``MOVE``: every other move, guarded by the stage and attempt the caller read from Stark
   Bank and Redis (re-open, re-send, release from waiting, re-drive, record a found transfer,
-  re-enqueue a lost entry).
+  re-enqueue a lost entry, approve or reject a held forward);
+- ``LIMIT``: before the create, counts the forward against the day's budget and the hour's
+  count, or holds it (``queued`` -> ``held``, the entry acknowledged), in one step, so two
+  workers racing can never both slip under a limit; ``BUDGET`` then confirms the count
+  (Stark Bank holds the attempt's transfer) or releases it (nothing was created); ``SEED``
+  starts a day's count (and its hour's) from Stark Bank's listing once, at the day's first
+  forward or after Redis lost it.
 
 Every script checks its arguments before it writes: a script stopped by an error keeps what
 it already wrote.
@@ -31,14 +37,21 @@ KEY_NAMES = (
     "dead_letters",
     "counters",
     "hints",
+    "held",
 )
-"""The KEYS of every script, in this order."""
+"""The KEYS of every script, in this order (``LIMIT`` adds the day's budget and the hour's
+count after them)."""
 
 _PRELUDE = (
     lua_table()
     + """
 local K_CLAIM, K_LEDGER, K_STAGES, K_INDEX, K_STREAM, K_WAITING, K_DEAD, K_COUNTERS, K_HINTS =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_HELD = KEYS[10]
+local function held_cents(sign)
+  local cents = tonumber(redis.call('HGET', K_LEDGER, 'held_amount')) or 0
+  redis.call('HINCRBY', K_COUNTERS, 'held_now_cents', sign * cents)
+end
 local function move(invoice_id, to, attempt, evidence, now)
   local cur = redis.call('HMGET', K_LEDGER, 'stage', 'attempt')
   local from = cur[1] or 'new'
@@ -49,6 +62,7 @@ local function move(invoice_id, to, attempt, evidence, now)
   else
     redis.call('HINCRBY', K_STAGES, from, -1)
     if from == 'waiting' then redis.call('ZREM', K_WAITING, invoice_id) end
+    if from == 'held' and redis.call('ZREM', K_HELD, invoice_id) == 1 then held_cents(-1) end
   end
   redis.call('HINCRBY', K_STAGES, to, 1)
   redis.call('HSET', K_LEDGER, 'stage', to, 'attempt', attempt, 'stage_at', now,
@@ -57,6 +71,7 @@ local function move(invoice_id, to, attempt, evidence, now)
     redis.call('HSETNX', K_LEDGER, 'waiting_since', now)
     redis.call('ZADD', K_WAITING, 'NX', redis.call('HGET', K_LEDGER, 'waiting_since'), invoice_id)
   end
+  if to == 'held' and redis.call('ZADD', K_HELD, now, invoice_id) == 1 then held_cents(1) end
   return true
 end
 local function hset_pairs(from, to)
@@ -227,3 +242,116 @@ redis.call('EXPIRE', K_LEDGER, ledger_ttl)
 return {1, detail}
 """
 )
+
+# KEYS: KEY_NAMES, then 11 the day's budget, 12 the hour's count.
+# ARGV: 1 group, 2 entry_id, 3 invoice_id, 4 attempt, 5 amount, 6 now, 7 ledger_ttl,
+#       8 max_amount, 9 daily_limit, 10 hourly_count (0: no such limit), 11 day, 12 hour,
+#       13 budget ttl, 14 n ledger pairs, ledger pairs... (written when held)
+# Returns {code, detail}; codes as in ``budget.LimitCode`` (detail: the reservation's mark
+# ``<day>|<hour>|<amount>``, the limit that held it, or the ledger's stage).
+LIMIT = (
+    _PRELUDE
+    + """
+local K_DAY, K_HOUR = KEYS[11], KEYS[12]
+local invoice_id, attempt, amount = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local now, ledger_ttl, budget_ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[13])
+local max_amount, daily, hourly = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local ledger_end = pairs_end(14, 15)
+if not (attempt and amount and now and ledger_ttl and budget_ttl and max_amount and daily
+    and hourly and ledger_end) then
+  return redis.error_reply('limit: a number or the field pairs are malformed')
+end
+local cur = redis.call('HMGET', K_LEDGER, 'stage', 'attempt')
+if not cur[1] then
+  move(invoice_id, 'queued', attempt, 'hint', now)
+  cur = {'queued', tostring(attempt)}
+end
+if cur[1] == 'held' or cur[1] == 'rejected' then
+  redis.call('XACK', K_STREAM, ARGV[1], ARGV[2])
+  return {4, cur[1]}
+end
+if cur[1] ~= 'queued' or tonumber(cur[2]) ~= attempt then return {3, cur[1]} end
+local mark = redis.call('HGET', K_LEDGER, 'budget:' .. attempt)
+if mark then return {1, mark} end
+local reason = ''
+if redis.call('HEXISTS', K_LEDGER, 'approved_at') == 0 then
+  if max_amount > 0 and amount > max_amount then
+    reason = 'max_amount'
+  elseif daily > 0 and (tonumber(redis.call('HGET', K_DAY, 'used')) or 0) + amount > daily then
+    reason = 'daily_limit'
+  elseif hourly > 0 and (tonumber(redis.call('HGET', K_HOUR, 'used')) or 0) + 1 > hourly then
+    reason = 'hourly_count'
+  end
+end
+if reason ~= '' then
+  redis.call('XACK', K_STREAM, ARGV[1], ARGV[2])
+  hset_pairs(15, ledger_end)
+  redis.call('HSET', K_LEDGER, 'held_reason', reason, 'held_amount', amount, 'held_at', now,
+    'held_day', ARGV[11])
+  redis.call('HSETNX', K_LEDGER, 'held_since', now)
+  move(invoice_id, 'held', attempt, 'limit', now)
+  redis.call('HINCRBY', K_COUNTERS, 'items_held', 1)
+  redis.call('HINCRBY', K_COUNTERS, 'cents_held', amount)
+  redis.call('EXPIRE', K_LEDGER, ledger_ttl)
+  return {2, reason}
+end
+redis.call('HINCRBY', K_DAY, 'used', amount)
+redis.call('HINCRBY', K_DAY, 'count', 1)
+redis.call('EXPIRE', K_DAY, budget_ttl)
+redis.call('HINCRBY', K_HOUR, 'used', 1)
+redis.call('EXPIRE', K_HOUR, budget_ttl)
+mark = ARGV[11] .. '|' .. ARGV[12] .. '|' .. amount
+redis.call('HSET', K_LEDGER, 'budget:' .. attempt, mark, 'budget_state:' .. attempt, 'reserved')
+redis.call('EXPIRE', K_LEDGER, ledger_ttl)
+return {1, mark}
+"""
+)
+
+# KEYS: 1 ledger, 2 the reservation's day budget, 3 its hour count.
+# ARGV: 1 attempt, 2 the reservation's mark (``<day>|<hour>|<amount>``).
+# Returns 0 (kept: still on its way, or no such reservation), 1 (confirmed), 2 (released).
+BUDGET = """
+local attempt, mark = ARGV[1], ARGV[2]
+local amount = tonumber(string.match(mark, '|(%d+)$'))
+if not amount then return redis.error_reply('budget: the mark is malformed') end
+if redis.call('HGET', KEYS[1], 'budget:' .. attempt) ~= mark
+  or redis.call('HGET', KEYS[1], 'budget_state:' .. attempt) ~= 'reserved' then
+  return 0
+end
+if redis.call('HEXISTS', KEYS[1], 'transfer:' .. attempt) == 1 then
+  redis.call('HSET', KEYS[1], 'budget_state:' .. attempt, 'confirmed')
+  redis.call('HINCRBY', KEYS[2], 'confirmed', amount)
+  redis.call('HINCRBY', KEYS[2], 'confirmed_count', 1)
+  return 1
+end
+local cur = redis.call('HMGET', KEYS[1], 'stage', 'attempt')
+if cur[1] == 'queued' and cur[2] == attempt then return 0 end
+redis.call('HDEL', KEYS[1], 'budget:' .. attempt, 'budget_state:' .. attempt)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'used', -amount)
+  redis.call('HINCRBY', KEYS[2], 'count', -1)
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'used', -1) end
+return 2
+"""
+
+# KEYS: 1 the day's budget, 2 the hour's count. ARGV: 1 now, 2 cents Stark Bank lists for the
+#       day, 3 forwards it lists for the day, 4 forwards it lists for the hour, 5 budget ttl.
+# The listing replaces what was confirmed when it is larger; reservations still outstanding
+# (counted, not yet confirmed) are kept on top.
+# Returns 1 when this call seeded the day (and the hour), 0 when it was seeded before.
+SEED = """
+if redis.call('HSETNX', KEYS[1], 'seeded', ARGV[1]) == 0 then return 0 end
+local function number(key, field) return tonumber(redis.call('HGET', key, field)) or 0 end
+local cents, count, hour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local confirmed, confirmed_count = number(KEYS[1], 'confirmed'), number(KEYS[1], 'confirmed_count')
+local outstanding = number(KEYS[1], 'used') - confirmed
+local outstanding_count = number(KEYS[1], 'count') - confirmed_count
+confirmed, confirmed_count = math.max(confirmed, cents), math.max(confirmed_count, count)
+redis.call('HSET', KEYS[1], 'confirmed', confirmed, 'confirmed_count', confirmed_count,
+  'used', confirmed + outstanding, 'count', confirmed_count + outstanding_count)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], 'used', math.max(number(KEYS[2], 'used'), hour))
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1
+"""

@@ -45,12 +45,17 @@ class Stage(enum.StrEnum):
     """Stark Bank's record leaves nothing to forward (fee or reversals ate it). Final."""
     REFUSED = "refused"
     """Our workspace holds no credit of the invoice. Final, unless our own listing shows one."""
+    HELD = "held"
+    """Sending it would pass an outflow limit (``FORWARD_MAX_AMOUNT``, ``FORWARD_DAILY_LIMIT``,
+    ``FORWARD_HOURLY_COUNT``): nothing was created; it waits for a person's approval."""
+    REJECTED = "rejected"
+    """A person rejected the held forward. Final: nothing is ever sent for it."""
 
 
 LEDGER_STAGES = tuple(s for s in Stage if s is not Stage.NEW)
 """The stages a ledger can be in (the ``ledger_stages`` counts)."""
 
-FINAL_STAGES = frozenset({Stage.SUCCESS, Stage.SKIPPED})
+FINAL_STAGES = frozenset({Stage.SUCCESS, Stage.SKIPPED, Stage.REJECTED})
 
 
 class TransferStatus(enum.StrEnum):
@@ -97,6 +102,15 @@ class Evidence(enum.StrEnum):
     DELIVERIES = "deliveries"
     """The entry was delivered ``FORWARD_MAX_DELIVERIES`` times without an answer that waiting
     cannot change (only non-transient errors count)."""
+    LIMIT = "limit"
+    """The limits script, counting atomically across replicas: sending it would pass the
+    per-transfer cap, the day's budget or the hour's count. Nothing was created."""
+    APPROVAL = "approval"
+    """A person's decision on a held forward (console, API or CLI), recorded with who and when:
+    approve (the same attempt enqueued again, past the limits) or reject (never sent)."""
+    NEXT_DAY = "next_day"
+    """``FORWARD_RELEASE_HELD_NEXT_DAY``: held for the day's budget (or the hour's count) on an
+    earlier day; enqueued again to be counted against today's."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,13 @@ TRANSITIONS: tuple[Transition, ...] = (
        E.LISTED_FAILED),
     _t(S.NEW, S.WAITING, "same", "Redis lost the ledger; our attempt failed for the balance",
        E.OUR_TRANSFER),
+    _t(S.QUEUED, S.HELD, "same", "sending it would pass a limit: held for a person, nothing sent",
+       E.LIMIT),
+    _t(S.HELD, S.QUEUED, "same", "a person approved it: the same attempt, past the limits",
+       E.APPROVAL),
+    _t(S.HELD, S.QUEUED, "same", "a new day: held for the day's budget, counted against today's",
+       E.NEXT_DAY),
+    _t(S.HELD, S.REJECTED, "same", "a person rejected it: never sent", E.APPROVAL),
 )  # fmt: skip
 del S, E
 

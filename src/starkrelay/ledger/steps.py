@@ -37,7 +37,7 @@ def _pairs(fields: Fields | None) -> list[str]:
     return flat
 
 
-def _keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> list[str]:
+def script_keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> list[str]:
     return [
         keys.event_claim(event_id) if event_id else keys.key("event", "-"),
         keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-"),
@@ -48,6 +48,7 @@ def _keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> list[str]
         keys.forward_dead_letters(),
         keys.forward_counters(),
         keys.forward_hints(),
+        keys.forward_held(),
     ]
 
 
@@ -99,7 +100,7 @@ async def intake(
     """
     stream = _pairs(stream_fields)
     result = await intake_batcher(redis).run(
-        *_keys(keys, invoice_id, event_id),
+        *script_keys(keys, invoice_id, event_id),
         event_ttl_seconds if event_id else 0,
         outcome or action,
         action,
@@ -153,7 +154,7 @@ async def settle(redis: Redis, keys: Keys, settlements: Sequence[Settlement]) ->
             pipe.evalsha(
                 sha,
                 len(scripts.KEY_NAMES),
-                *_keys(keys, s.invoice_id),
+                *script_keys(keys, s.invoice_id),
                 FORWARD_GROUP,
                 s.entry_id,
                 s.invoice_id,
@@ -235,7 +236,7 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
     result = await _run(
         redis,
         scripts.MOVE,
-        *_keys(keys, step.invoice_id),
+        *script_keys(keys, step.invoice_id),
         step.invoice_id,
         ",".join(str(s) for s in step.expected),
         step.expected_attempt,

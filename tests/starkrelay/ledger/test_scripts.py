@@ -115,7 +115,7 @@ def test_a_refused_intake_leaves_no_event_claim_behind(redis_url: str, key_prefi
             with pytest.raises(redis_errors.ResponseError, match="intake: "):
                 await redis.eval(
                     scripts.INTAKE, len(scripts.KEY_NAMES),
-                    *steps._keys(keys, "78", event_id), *args,
+                    *steps.script_keys(keys, "78", event_id), *args,
                 )  # fmt: skip
             assert await redis.exists(keys.event_claim(event_id)) == 0
         assert await redis.exists(keys.webhook_ledger("78"), keys.forward_stream()) == 0

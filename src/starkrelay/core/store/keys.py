@@ -115,6 +115,36 @@ class Keys:
         """Hash: the last balance check for waiting forwards (balance, needed, when, released)."""
         return self.key("forward", "waiting", "check")
 
+    # --- outflow controls: limits, held forwards, the pause switch ----------------------------
+    def forward_held(self) -> str:
+        """Sorted set: invoice ids whose forward is held for a person's approval (ledger stage
+        ``held``), scored by when it was last held; kept by the ledger's scripts."""
+        return self.key("forward", "held")
+
+    def forward_budget(self, day: str) -> str:
+        """Hash, kept 3 days: one day's outflow (``YYYY-MM-DD`` in ``RECONCILE_TIMEZONE``):
+        ``used`` (cents reserved or confirmed), ``count``, ``confirmed`` (cents Stark Bank
+        accepted) and ``confirmed_count``. Reservations are counted by ``ledger.budget``."""
+        return self.key("forward", "budget", day)
+
+    def forward_budget_hour(self, hour: str) -> str:
+        """Hash, kept 3 days: one hour's forwards (``YYYY-MM-DDTHH``), ``used``."""
+        return self.key("forward", "budget", "hour", hour)
+
+    def forward_pause(self) -> str:
+        """Hash, present while outflow is paused: ``at``, ``by``, ``reason``. Every worker
+        reads it each round and, in one script, right before each transfer create."""
+        return self.key("forward", "pause")
+
+    def forward_pause_log(self) -> str:
+        """List (JSON, newest first, capped): every pause and resume, with who and when."""
+        return self.key("forward", "pause", "log")
+
+    def forward_creating(self) -> str:
+        """Sorted set: transfer creates in flight (``<consumer>:<token>``), scored by when the
+        mark expires; a pause is acknowledged once it is empty."""
+        return self.key("forward", "creating")
+
     # --- reconciliation -----------------------------------------------------------------------
     def reconcile_report(self) -> str:
         """String (JSON): the last money report."""
