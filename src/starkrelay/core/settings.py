@@ -152,6 +152,18 @@ class Settings(BaseSettings):
     forward_balance_check_seconds: float = Field(default=60.0, gt=0)
     """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
 
+    # --- outflow limits ---------------------------------------------------------------------
+    forward_max_amount: int = Field(default=0, ge=0)
+    """Cents one forward may send; a larger one is held for a person's approval (0: no cap)."""
+    forward_daily_limit: int = Field(default=0, ge=0)
+    """Cents all forwards may send in one day of ``RECONCILE_TIMEZONE``; past it, forwards
+    are held for a person's approval (0: no limit)."""
+    forward_hourly_count: int = Field(default=0, ge=0)
+    """Forwards in one clock hour; past it, forwards are held (0: no limit)."""
+    forward_release_held_next_day: bool = False
+    """Forwards held for the day's budget (or the hour's count) are enqueued again, to be
+    counted against the next day's, once that day begins; off: only a person releases them."""
+
     # --- metrics ----------------------------------------------------------------------------
     metrics_scrape_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     """How long a /metrics scrape may wait for Redis before answering without shared state."""
