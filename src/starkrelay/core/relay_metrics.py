@@ -101,3 +101,22 @@ RECONCILE_RUNS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+FORWARDS_HELD = Counter(
+    "starkrelay_forward_held",
+    "Forwards held for a person's approval because sending them would pass a limit, by the "
+    "limit (max_amount, daily_limit, hourly_count); nothing was sent for them.",
+    ["limit"],
+    registry=REGISTRY,
+)
+FORWARDS_HELD_CENTS = Counter(
+    "starkrelay_forward_held_cents",
+    "Cents of the forwards this process held for a person's approval.",
+    registry=REGISTRY,
+)
+HELD_DECISIONS = Counter(
+    "starkrelay_forward_held_decisions",
+    "People's decisions on held forwards taken by this process, by outcome (approved: sent "
+    "through the normal path; rejected: never sent).",
+    ["outcome"],
+    registry=REGISTRY,
+)

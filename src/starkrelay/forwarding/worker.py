@@ -13,6 +13,10 @@ transfer carries its attempt's ``external_id`` and Stark Bank refuses a repeated
   error names it) or sent again (refused because of the others);
 - an entry is acknowledged only after Stark Bank answered about it, in the same Lua step that
   records the outcome;
+- outflow controls (``outflow``): a paused worker reads nothing and creates nothing (the flag
+  is read every round, and again in one script right before each create); before the create
+  each forward is counted against the limits or held for a person, atomically across
+  replicas, and after it the count is confirmed or released;
 - a worker first re-reads its own pending entries (it may have crashed mid-batch), then claims
   entries idle longer than ``FORWARD_CLAIM_IDLE_SECONDS`` from dead workers, then reads new ones;
 - Stark Bank throttling, failing or out of reach (``BankUnavailableError``) is never a
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import anyio
 import structlog
@@ -49,6 +53,7 @@ from starkrelay.core.store import Keys, Redis
 from starkrelay.core.supervision import StartRefused
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
+from starkrelay.forwarding.outflow import Outflow, OutflowConfig, OutflowPaused
 from starkrelay.forwarding.ownership import Decision, judge_ownership
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
@@ -60,6 +65,8 @@ log = structlog.get_logger(__name__)
 
 _STATUS_STAGE = {"success": Stage.SUCCESS, "failed": Stage.FAILED, "canceled": Stage.FAILED}
 """What a transfer our look-up found says of the forward (any other status: ``sent``)."""
+PAUSED_POLL_SECONDS = 0.25
+"""How often a paused worker looks at the flag again (its heartbeat goes on meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class WorkerConfig:
     backoff_initial_seconds: float = 0.2
     workspace_id: str | None = None
     """``STARK_WORKSPACE_ID``: compared with what Stark Bank reports, loudly."""
+    outflow: OutflowConfig = field(default_factory=OutflowConfig)
+    """The limits, their time zone, and how long a create may be in flight."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -83,6 +92,7 @@ class WorkerConfig:
             block_ms=settings.forward_block_ms,
             backoff_max_seconds=settings.bank_backoff_max_seconds,
             workspace_id=settings.stark_workspace_id,
+            outflow=OutflowConfig.from_settings(settings),
         )
 
 
@@ -120,6 +130,9 @@ class ForwardingWorker:
         self.workspace = WorkspaceLearner(redis, keys, bank, config.workspace_id)
         self._ledger_extra: dict[str, dict[str, str | int]] = {}
         """Per entry id: ledger fields the ownership read produced, written at settlement."""
+        self.outflow = Outflow(redis, keys, bank, config.outflow, name)
+        self.paused = False
+        """Outflow was paused at this worker's last look (start of a round, or a create)."""
 
     async def run(self, stop: anyio.Event, beat: Callable[[], None] | None = None) -> None:
         """Forward until `stop` is set. Redis or bank outages are logged and waited out.
@@ -149,6 +162,9 @@ class ForwardingWorker:
             if worked is None:
                 self._failures += 1
                 await self._backoff()
+            elif self.paused:
+                with anyio.move_on_after(PAUSED_POLL_SECONDS):
+                    await stop.wait()
             elif worked is False and self.config.block_ms <= 0:
                 await anyio.sleep(0.05)  # not blocking in Redis: do not spin
         log.info("forwarding.worker.stopped", consumer=self.name)
@@ -156,9 +172,13 @@ class ForwardingWorker:
     async def step(self, *, block: bool = True) -> bool | None:
         """One round: own pending, then claimed, then new entries; forward one batch.
 
-        Returns True if entries were settled, False if there was nothing to do, None after a
-        transient failure (entries left pending; the caller backs off).
+        Returns True if entries were settled, False if there was nothing to do (or outflow is
+        paused: nothing is read), None after a transient failure (entries left pending; the
+        caller backs off).
         """
+        if await self._outflow_paused():
+            return False
+        await self.outflow.release_next_day()
         entries = await self.reader.own_pending()
         if not entries and time.monotonic() - self._last_autoclaim >= min(
             1.0, self.config.claim_idle_seconds / 2
@@ -171,6 +191,8 @@ class ForwardingWorker:
         if not entries:
             return False
         ok = await self.forward(entries)
+        if self.paused:  # paused right before a create: the entries wait, pending
+            return False
         if ok:
             self._failures, self._retry_after = 0, None
             await outcomes.bank_answered(self.redis, self.keys)
@@ -201,7 +223,27 @@ class ForwardingWorker:
         except BankError as exc:  # nothing is sent without the read: entries stay pending
             _stop_if_credentials_refused(exc)
             return await self._failed(live, exc)
-        return await self._send(_one_entry_per_attempt(confirmed))
+        try:
+            sendable, marks = await self.outflow.admit(
+                _one_entry_per_attempt(confirmed), self._ledger_extra
+            )
+        except BankError as exc:  # the day's count could not be started: nothing is sent
+            _stop_if_credentials_refused(exc)
+            return await self._failed(confirmed, exc)
+        sent = await self._send(sendable)
+        await self.outflow.settle(marks)
+        return sent
+
+    async def _outflow_paused(self) -> bool:
+        """Read the pause flag (every round); log when this worker stops or starts again."""
+        paused = await self.outflow.paused()
+        if paused != self.paused:
+            log.warning(
+                "forwarding.worker.paused" if paused else "forwarding.worker.resumed",
+                consumer=self.name,
+            )
+        self.paused = paused
+        return paused
 
     async def _confirm_ownership(self, entries: list[Entry]) -> list[Entry]:
         """Read the batch's credits from Stark Bank (one call), settle what must not be sent
@@ -246,7 +288,10 @@ class ForwardingWorker:
             if not live:
                 return True
             try:
-                created = await self._create(live)
+                async with self.outflow.creating():
+                    created = await self._create(live)
+            except OutflowPaused:
+                return await self._paused_before_create(live)
             except BankInputError as refusal:
                 _stop_if_credentials_refused(refusal)
                 try:
@@ -265,6 +310,14 @@ class ForwardingWorker:
             await self._settle_created(live, created)
             return True
         return not live
+
+    async def _paused_before_create(self, entries: list[Entry]) -> bool:
+        """Outflow was paused right before the create: nothing was created. The entries stay
+        pending, their delivery count set back; their reservations are kept."""
+        self.paused = True
+        log.warning("forwarding.batch.paused", consumer=self.name, size=len(entries))
+        await self.reader.forgive([e.id for e in entries])
+        return True
 
     async def _create(self, entries: Sequence[Entry]) -> list[Transfer]:
         transfers = [build_transfer(_item(e), self.destination) for e in entries]

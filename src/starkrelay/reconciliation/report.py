@@ -1,9 +1,10 @@
 """The money report: what Stark Bank credited against what we forwarded, invoice by invoice.
 
 Built from Stark Bank's records (credited logs and forward transfers) plus our ledger (queued,
-waiting for balance, dead-lettered, skipped). All amounts are cents. An invoice "disagrees"
-when its numbers do not add up: more than one successful forward, a successful forward of the
-wrong amount, or a credit with no transfer and no record of why.
+waiting for balance, held for approval, rejected, dead-lettered, skipped). All amounts are
+cents. An invoice "disagrees" when its numbers do not add up: more than one successful
+forward, a successful forward of the wrong amount, or a credit with no transfer and no record
+of why.
 
 An invoice with ANY ``success`` transfer is settled (``forwarded``), whatever else the listing
 holds for it (failed attempts, or a failed transfer listed after the success under the same
@@ -72,6 +73,10 @@ class MoneyReport:
     """Net of forwards waiting for the balance to cover them (ledger stage ``waiting``)."""
     parked_for_balance: int = 0
     """Failed forwards this run found failed for lack of balance and set waiting."""
+    held: int = 0
+    """Net of forwards held for a person's approval (over a limit; ledger stage ``held``)."""
+    rejected: int = 0
+    """Net of held forwards a person rejected: never sent (ledger stage ``rejected``)."""
     disagreements: list[dict[str, str | int]] = field(default_factory=list)
     unexplained_outflow: int = 0
     """Cents that left for the destination and that no credited invoice of ours explains."""
@@ -95,6 +100,8 @@ class MoneyReport:
         "forwarded",
         "in_flight",
         "waiting",
+        "held",
+        "rejected",
         "failed",
         "dead_lettered",
     )
@@ -154,6 +161,12 @@ def judge_invoice(
         for transfer in pending:
             if transfer.amount != invoice.net:
                 disagree("transfer amount differs from net", transfer_amount=transfer.amount)
+        return
+    if stage == "held":  # over a limit: nothing created; a person decides
+        report.held += invoice.net
+        return
+    if stage == "rejected":  # a person said no: never sent
+        report.rejected += invoice.net
         return
     if stage == "waiting":  # every attempt failed (or was refused) for lack of balance
         report.waiting += invoice.net

@@ -25,6 +25,9 @@ d. an invoice whose ledger says an attempt is queued (or sent) while Stark Bank 
 e. the money report (``report.judge_invoice``) over the same data;
 f. the unexplained outflow (``outflow``): transfers to the destination that no credited
    invoice of ours explains, second forwards, and forwards above ``amount - fee``.
+
+A forward ``held`` for a person's approval, or ``rejected``, is left alone by b-d (the intake's
+per-invoice claim and the guarded moves refuse it) and has its own report line.
 """
 
 from __future__ import annotations
