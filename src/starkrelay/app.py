@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from starkrelay.api.body_limit import BodyLimitMiddleware
 from starkrelay.api.deps import Role, Services
+from starkrelay.api.forwards import router as forwards_router
 from starkrelay.api.health import missing_parts
 from starkrelay.api.health import router as ops_router
 from starkrelay.api.http_metrics import RequestDurationMiddleware
@@ -70,6 +71,7 @@ ROUTERS: list[APIRouter] = [
     metrics_router,
     webhook_router,
     status_router,
+    forwards_router,
     console_router,
 ]
 BACKGROUND: list[Background] = [

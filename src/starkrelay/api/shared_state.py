@@ -32,7 +32,7 @@ from starkrelay.api.status import campaign_progress
 from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.stream_state import StreamState, stream_state
 from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
-from starkrelay.ledger.reads import waiting_count
+from starkrelay.ledger.reads import held_cents, waiting_count
 from starkrelay.reconciliation.report import MoneyReport, load_report
 
 log = structlog.get_logger("starkrelay.ops")
@@ -54,6 +54,10 @@ NAMES = (
     "starkrelay_forward_invoices",
     "starkrelay_forward_waiting_for_balance",
     "starkrelay_forward_waiting_oldest_seconds",
+    "starkrelay_forwarding_paused",
+    "starkrelay_forward_held_invoices",
+    "starkrelay_forward_held_amount_cents",
+    "starkrelay_forward_held_oldest_seconds",
     "starkrelay_reconcile_report_cents",
     "starkrelay_reconcile_disagreements",
     "starkrelay_reconcile_unexplained_outflow_cents",
@@ -85,12 +89,24 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Outflow:
+    paused: bool
+    """Outflow is paused (the pause switch)."""
+    held: int
+    """Forwards held for a person's approval."""
+    held_cents: int
+    held_oldest_seconds: float
+    """How long the forward held longest has been held (0 when none is)."""
+
+
+@dataclass(frozen=True)
 class SharedState:
     """One consistent-enough read of the shared state (each part is read once)."""
 
     stream: StreamState
     stages: dict[str, int]
     waiting: Waiting
+    outflow: Outflow
     report: MoneyReport | None
     campaign: CampaignSnapshot | None
     read_seconds: float = field(default=0.0)
@@ -119,6 +135,7 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
     raw_stages = await redis.hgetall(keys.ledger_stages())
     stages = bounded_counts({str(k): v for k, v in raw_stages.items()}, FORWARD_STAGES)
     waiting = await _waiting(redis, keys)
+    outflow = await _outflow(redis, keys)
     report = await load_report(redis, keys)
     progress = await campaign_progress(redis, keys)
     campaign = None
@@ -128,7 +145,9 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
             by_status=bounded_counts(progress["slots_by_status"], ("issued", "skipped", "failed")),
             invoices=int(progress["invoices_issued"]),
         )
-    return SharedState(stream, stages, waiting, report, campaign, time.perf_counter() - started)
+    return SharedState(
+        stream, stages, waiting, outflow, report, campaign, time.perf_counter() - started
+    )
 
 
 async def _waiting(redis: Redis, keys: Keys) -> Waiting:
@@ -137,6 +156,16 @@ async def _waiting(redis: Redis, keys: Keys) -> Waiting:
     since = float(oldest[0][1]) if oldest else None
     age = 0.0 if since is None else max(0.0, time.time() - since)
     return Waiting(count, age)
+
+
+async def _outflow(redis: Redis, keys: Keys) -> Outflow:
+    pipe = redis.pipeline(transaction=False)
+    pipe.exists(keys.forward_pause())
+    pipe.zcard(keys.forward_held())
+    pipe.zrange(keys.forward_held(), 0, 0, withscores=True)
+    paused, held, oldest = await pipe.execute()
+    age = max(0.0, time.time() - float(oldest[0][1])) if oldest else 0.0
+    return Outflow(bool(paused), int(held), await held_cents(redis, keys), age)
 
 
 async def read_shared_state(redis: Redis, keys: Keys, within: float) -> SharedState | None:
@@ -216,10 +245,36 @@ class SharedStateCollector:
             "(0 when none waits).",
             state.waiting.oldest_seconds,
         )
+        yield from self._outflow(state.outflow)
         if state.report is not None:
             yield from self._report(state.report)
         if state.campaign is not None:
             yield from self._campaign(state.campaign)
+
+    @staticmethod
+    def _outflow(outflow: Outflow) -> Iterator[Metric]:
+        yield _gauge(
+            "starkrelay_forwarding_paused",
+            "1 while outflow is paused (the pause switch: no replica creates transfers; "
+            "forwards wait, nothing is lost), else 0.",
+            1 if outflow.paused else 0,
+        )
+        yield _gauge(
+            "starkrelay_forward_held_invoices",
+            "Forwards held for a person's approval because sending them would pass a limit "
+            "(FORWARD_MAX_AMOUNT, FORWARD_DAILY_LIMIT, FORWARD_HOURLY_COUNT).",
+            outflow.held,
+        )
+        yield _gauge(
+            "starkrelay_forward_held_amount_cents",
+            "Cents of the forwards held for a person's approval.",
+            outflow.held_cents,
+        )
+        yield _gauge(
+            "starkrelay_forward_held_oldest_seconds",
+            "How long the forward held longest has waited for a person (0 when none is held).",
+            outflow.held_oldest_seconds,
+        )
 
     @staticmethod
     def _stream(stream: StreamState) -> Iterator[Metric]:

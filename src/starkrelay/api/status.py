@@ -4,8 +4,9 @@ Both need ``Authorization: Bearer $ADMIN_TOKEN`` (compared in constant time). Wi
 configured token the endpoints do not exist (404), so a deployment that forgot the token
 exposes nothing. The status body: campaign progress, invoices per forward stage, queue depth,
 pending and dead letters, forwards waiting for the balance (and the last balance check), the
-unexplained outflow of the last money report, the last money report and, apart, the last
-ad-hoc one (a reconcile given its own ``since``; see ``reconciliation.service``).
+outflow controls (pause, limits, today's counts, held forwards), the unexplained outflow of
+the last money report, the last money report and, apart, the last ad-hoc one (a reconcile
+given its own ``since``; see ``reconciliation.service``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from fastapi.responses import JSONResponse
 
 from starkrelay.api.deps import BankDep, KeysDep, RedisDep, SettingsDep
 from starkrelay.bank.calls import BANK_HEALTH
+from starkrelay.core.settings import Settings
 from starkrelay.core.store import Keys, Redis
+from starkrelay.forwarding.outflow import OutflowConfig, outflow_summary
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
@@ -92,8 +95,10 @@ async def stark_bank_health(redis: Redis, keys: Keys) -> dict[str, Any]:
     return BANK_HEALTH.as_dict() | {"seen_by": "this process"}
 
 
-async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
-    """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``."""
+async def status_body(redis: Redis, keys: Keys, settings: Settings | None = None) -> dict[str, Any]:
+    """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``
+    (``settings`` names the limits; without them the limits show as none)."""
+    config = OutflowConfig() if settings is None else OutflowConfig.from_settings(settings)
     stages = await redis.hgetall(keys.ledger_stages())
     counters = await redis.hgetall(keys.forward_counters())
     stream = await stream_state(redis, keys)
@@ -117,6 +122,7 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
             "items_redrive_recorded": int(counters.get("items_redrive_recorded", 0)),
         },
         "queue": stream.as_dict(),
+        "outflow": await outflow_summary(redis, keys, config),
         "waiting_for_balance": {
             "invoices": len(waiting),
             "cents": sum(w.amount for w in waiting),
@@ -138,9 +144,12 @@ async def status_body(redis: Redis, keys: Keys) -> dict[str, Any]:
 
 
 @router.get("/api/v1/status")
-async def status(_: AdminDep, redis: RedisDep, keys: KeysDep) -> dict[str, Any]:
-    """Campaign progress, counts per stage, queue depth, dead letters, last money report."""
-    return await status_body(redis, keys)
+async def status(
+    _: AdminDep, redis: RedisDep, keys: KeysDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Campaign progress, counts per stage, queue depth, outflow controls, dead letters,
+    last money report."""
+    return await status_body(redis, keys, settings)
 
 
 @router.post("/api/v1/admin/reconcile")

@@ -35,7 +35,9 @@ def status() -> None:
 
     settings = load_or_exit()
     body = run_with_services(
-        settings, lambda services: status_body(services.redis, services.keys), reads_state=True
+        settings,
+        lambda services: status_body(services.redis, services.keys, services.settings),
+        reads_state=True,
     )
     console.print_json(data=body, default=str)
 
