@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from starkrelay.bank import Invoice, InvoiceLog, Transfer, TransferLog
+from starkrelay.console.held_story import held_steps
 from starkrelay.console.render import to_datetime
 from starkrelay.core.money import brl
 from starkrelay.forwarding.dead_letters import DeadLetter
@@ -38,6 +39,10 @@ _RANK = {
     "requeued": 11,
     "skipped": 12,
     "waiting": 12,
+    "held": 12,
+    "released": 13,
+    "approved": 13,
+    "rejected": 13,
 }
 _SLOT_TAG = re.compile(r"^campaign:(?P<campaign>[^:]+):slot:(?P<slot>\d+)$")
 
@@ -265,6 +270,8 @@ def _ledger_items(inputs: StoryInputs) -> list[StoryItem]:
                 + (ledger.get("waiting_reason") or "Stark Bank refused it for lack of balance"),
             )
         )
+    for moment, kind, title, details in held_steps(ledger):
+        items.append(StoryItem(to_datetime(moment), "starkrelay", kind, title, details))
     if ledger.get("stage") == "skipped" and ledger.get("skipped_reason"):
         items.append(
             StoryItem(
