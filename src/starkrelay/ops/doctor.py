@@ -143,6 +143,27 @@ def check_settings(load: Callable[..., Settings]) -> tuple[Settings | None, list
     return settings, results
 
 
+def check_forward_limits(settings: Settings) -> CheckResult:
+    """The outflow limits: in production, a warning when none is set (any amount may leave
+    without a person seeing it); a pass naming the ones set."""
+    limits = {
+        "FORWARD_MAX_AMOUNT": settings.forward_max_amount,
+        "FORWARD_DAILY_LIMIT": settings.forward_daily_limit,
+        "FORWARD_HOURLY_COUNT": settings.forward_hourly_count,
+    }
+    set_ = [f"{name}={value}" for name, value in limits.items() if value]
+    if set_:
+        return _passed("settings.forward_limits", ", ".join(set_))
+    if settings.environment != "production":
+        return _skipped("settings.forward_limits", "no outflow limit set (development)")
+    return _warned(
+        "settings.forward_limits",
+        "no outflow limit set: any amount may leave without a person seeing it",
+        "set FORWARD_MAX_AMOUNT and FORWARD_DAILY_LIMIT (cents); forwards past them are held "
+        "for approval",
+    )
+
+
 def _settings_failures(error: SettingsError) -> list[CheckResult]:
     text = str(error).removeprefix("invalid settings: ")
     results = []
@@ -422,6 +443,7 @@ async def run_doctor(
         report.results.append(_skipped("redis", "not checked: fix the settings first"))
         report.results.append(_skipped("stark", "not checked: fix the settings first"))
         return report
+    report.results.append(check_forward_limits(settings))
     report.results += await check_redis(settings)
     stark, report.workspace_id = await check_stark_bank(settings, bank(settings))
     report.results += stark

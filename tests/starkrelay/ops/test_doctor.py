@@ -150,10 +150,13 @@ def workspace_of_an_event() -> str:
 def test_a_healthy_setup_passes(sandbox: SandboxHandle, healthy_redis: str) -> None:
     register_webhook()
     workspace = workspace_of_an_event()
-    report = doctor(sandbox, healthy_redis, stark_workspace_id=workspace)
+    report = doctor(
+        sandbox, healthy_redis, stark_workspace_id=workspace, forward_daily_limit=5_000_000
+    )
     assert report.ok, report.as_dict()
     assert statuses(report) == {
         "settings": Status.PASSED,
+        "settings.forward_limits": Status.PASSED,
         "redis.reachable": Status.PASSED,
         "redis.version": Status.PASSED,
         "redis.eviction": Status.PASSED,
@@ -437,3 +440,16 @@ def test_command_names_the_broken_part_in_its_verdict(
     answer = runner.invoke(cli, ["doctor"])
     assert answer.exit_code == 1
     assert "Not ready: 1 check(s) failed: redis.eviction." in answer.output
+
+
+def test_production_without_an_outflow_limit_is_a_warning(
+    sandbox: SandboxHandle, healthy_redis: str
+) -> None:
+    register_webhook()
+    report = doctor(sandbox, healthy_redis, stark_workspace_id=workspace_of_an_event())
+    assert report.ok
+    assert result(report, "settings.forward_limits") == (
+        "warn: no outflow limit set: any amount may leave without a person seeing it / set "
+        "FORWARD_MAX_AMOUNT and FORWARD_DAILY_LIMIT (cents); forwards past them are held for "
+        "approval"
+    )
