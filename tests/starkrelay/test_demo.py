@@ -61,6 +61,35 @@ def test_the_demo_forwards_every_credited_invoice_exactly_once(
     assert redis.Redis.from_url(redis_url).keys(prefix.group(1) + ":*") == []  # left as found
 
 
+def test_a_daily_limit_holds_the_rest_and_says_how_to_approve(
+    redis_url: str, tmp_path: Path
+) -> None:
+    done = _demo(
+        redis_url, tmp_path, "--speed", "14400", "--seed", "7", "--timeout", "60",
+        "--daily-limit", "500.00",
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    forwarded = re.search(r"- forwarded \((\d+) transfers\)\s+│\s+R\$ ([\d,.]+)", out)
+    assert forwarded is not None, out
+    assert float(forwarded.group(2).replace(",", "")) <= 500.00  # never past the limit
+    held = re.search(r"(\d+) forward\(s\) of R\$ [\d,.]+ are held", out)
+    assert held is not None, out
+    assert int(held.group(1)) > 0, out
+    for expected in (
+        "forwards past R$ 500.00 a day are held for approval",
+        "would pass the daily limit of R$ 500.00",
+        "/console/held",
+        "/api/v1/admin/forwards/approve",
+        "starkrelay forwards approve ",
+        "the balance agrees to the cent",
+    ):
+        assert expected in out, f"{expected!r} missing from the demo's output:\n{out}"
+    refused = _demo(redis_url, tmp_path, "--daily-limit", "lots")
+    assert refused.returncode == 2
+    assert "expected an amount in R$ above 0" in refused.stderr
+
+
 def test_the_demo_gives_up_loudly_past_its_timeout(redis_url: str, tmp_path: Path) -> None:
     done = _demo(redis_url, tmp_path, "--timeout", "1")
     assert done.returncode == 1
@@ -124,6 +153,25 @@ def test_the_check_passes_when_money_moved_exactly_once(
     assert verdict.transfer_fees == 25
     assert verdict.balance == verdict.expected_balance == 100_000 - 25
     assert (verdict.unexplained_outflow, verdict.unexplained_transfers) == (0, 0)
+
+
+def test_a_held_invoice_must_have_no_transfer(
+    funded_sandbox: tuple[SandboxHandle, BankGateway],
+) -> None:
+    sb, bank = funded_sandbox
+    held, held_net = _paid_invoice(sb, 10_000)
+    sent, sent_net = _paid_invoice(sb, 20_000)
+    _forward(sent_net, f"invoice-{sent}", f"invoice:{sent}")
+    sb.wait_until(lambda: sb.summary()["transfers"].get("success") == 1)
+    verdict = asyncio.run(sandbox_verdict(bank, initial_balance=100_000, held={held}))
+    assert verdict.ok, verdict.problems
+    assert (verdict.held_invoices, verdict.held) == (1, held_net)
+    assert verdict.balance == verdict.expected_balance
+    _forward(held_net, f"invoice-{held}", f"invoice:{held}")  # sent although held
+    verdict = _verdict(sb, bank, 2, 100_000)
+    wrong = asyncio.run(sandbox_verdict(bank, initial_balance=100_000, held={held}))
+    assert [p for p in wrong.problems if "held for approval, yet 1 transfer(s)" in p]
+    assert verdict.ok  # without the hold, it is simply forwarded once
 
 
 def test_planted_discrepancies_each_fail_the_check(

@@ -64,6 +64,9 @@ class DemoOptions:
     seed: int | None = None
     drop_rate: float = 0.05
     duplicate_rate: float = 0.1
+    daily_limit: int = 0
+    """Cents all forwards may send in a day (``FORWARD_DAILY_LIMIT``); past it they are held
+    for a person's approval. 0: no limit."""
 
     def compress(self, seconds: float) -> float:
         """``seconds`` of campaign time in real seconds."""
@@ -181,6 +184,7 @@ def relay_settings(
         "bank_retry_max_wait_seconds": 0.5,
         "bank_timeout_seconds": 10.0,
         "reconcile_lookback_days": 1,
+        "forward_daily_limit": options.daily_limit,
     }
     return load_settings(**values)
 

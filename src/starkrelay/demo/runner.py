@@ -36,6 +36,8 @@ from starkrelay.demo.environment import DemoEnvironment, DemoOptions, demo_envir
 from starkrelay.demo.progress import render, take_snapshot
 from starkrelay.demo.verdict import Verdict, print_verdict, sandbox_verdict
 from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.ledger import reads
+from starkrelay.ledger.reads import HeldForward
 from starkrelay.reconciliation.report import MoneyReport
 
 MAX_RECONCILIATIONS = 5
@@ -148,8 +150,15 @@ async def _drive(
                 await frame("done")
             _tell_what_happened(console, payers.tally, runs)
             print_report(report, console)
-            verdict = await sandbox_verdict(services.bank, initial_balance=env.initial_balance)
+            held = await reads.list_held(services.redis, services.keys, limit=100_000)
+            verdict = await sandbox_verdict(
+                services.bank,
+                initial_balance=env.initial_balance,
+                held={h.invoice_id for h in held},
+            )
             print_verdict(verdict, console)
+            if held:
+                _tell_how_to_approve(console, env, options, held)
             return Outcome(report, verdict, runs)
     finally:
         await control.aclose()
@@ -238,11 +247,39 @@ def _tell_what_happened(console: Console, tally: PayerTally, runs: Reconciliatio
     )
 
 
+def _tell_how_to_approve(
+    console: Console, env: DemoEnvironment, options: DemoOptions, held: list[HeldForward]
+) -> None:
+    """Held forwards: how many, for how much, and how a person approves them."""
+    first = " ".join(h.invoice_id for h in held[:3])
+    token = env.admin_token if options.keep_running else "$ADMIN_TOKEN"
+    console.print(
+        f"\n[bold]{len(held)} forward(s) of {brl(sum(h.amount for h in held))} are held[/bold]: "
+        f"sending them would pass the daily limit of {brl(options.daily_limit)}. Nothing was "
+        "sent for them; a person approves (sent once, past the limit) or rejects each:\n"
+        f"  console  {env.relay_url}/console/held: tick them, then Approve chosen\n"
+        f'  API      curl -X POST -H "Authorization: Bearer {token}" -H "Content-Type: '
+        f'application/json" -d \'{{"invoice_ids": ["{held[0].invoice_id}"]}}\' '
+        f"{env.relay_url}/api/v1/admin/forwards/approve\n"
+        f"  CLI      starkrelay forwards approve {first}  (against the service's REDIS_URL)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not options.keep_running:
+        console.print(
+            "Run the demo with --keep-running to approve them before everything stops.",
+            highlight=False,
+        )
+
+
 def _introduce(env: DemoEnvironment, options: DemoOptions, console: Console) -> None:
     redis = "an embedded Valkey" if env.redis_embedded else "REDIS_URL"
+    limit = ""
+    if options.daily_limit:
+        limit = f"; forwards past {brl(options.daily_limit)} a day are held for approval"
     console.print(
         f"[bold]starkrelay demo[/bold]: 8 batches of 8-12 invoices, 24 h of campaign in "
-        f"{options.campaign_seconds:g} s (speed {options.speed:g}).\n"
+        f"{options.campaign_seconds:g} s (speed {options.speed:g}){limit}.\n"
         f"  starksandbox {env.sandbox_url} · starkrelay {env.relay_url} · Redis: {redis}\n"
         f"  logs: {env.log_path}",
         soft_wrap=True,

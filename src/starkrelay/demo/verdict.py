@@ -5,7 +5,8 @@ balance, it lists each way the money disagrees:
 
 - a credited invoice with a positive net (``amount - fee``) forwarded zero times or more than
   once (successful transfers tagged ``invoice:<id>``), or for another amount, or under an
-  ``external_id`` that is not ``invoice-<id>[-r<n>]``;
+  ``external_id`` that is not ``invoice-<id>[-r<n>]``; one starkrelay holds for approval
+  (over ``--daily-limit``) must have no transfer at all;
 - a forward still ``created``/``processing`` (not settled yet);
 - a transfer for an invoice that was never credited, or tied to no invoice at all;
 - unexplained outflow, summed on its own line: every live transfer (``created``,
@@ -20,7 +21,7 @@ balance, it lists each way the money disagrees:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -52,6 +53,10 @@ class Verdict:
     unexplained_outflow: int = 0
     """Cents sent (or on their way) that no credited invoice explains."""
     unexplained_transfers: int = 0
+    held_invoices: int = 0
+    """Credited invoices starkrelay holds for a person's approval (not forwarded, rightly)."""
+    held: int = 0
+    """Their net, in cents: still in the account."""
 
     @property
     def expected_balance(self) -> int:
@@ -75,8 +80,10 @@ def judge(
     *,
     balance: int,
     initial_balance: int,
+    held: Collection[str] = (),
 ) -> Verdict:
-    """Check every credited invoice against the transfers, and the balance against both."""
+    """Check every credited invoice against the transfers, and the balance against both;
+    an invoice of `held` (held for approval) must have no transfer."""
     invoices = {invoice.id: invoice for invoice in credited}
     transfers = list(transfers)
     problems: list[str] = []
@@ -89,8 +96,9 @@ def judge(
             problems.append(f"transfer {transfer.id} forwards invoice {invoice_id}, never credited")
         else:
             by_invoice[invoice_id].append(transfer)
+    held_here = [invoices[i] for i in held if i in invoices]
     for invoice in invoices.values():
-        problems += _judge_invoice(invoice, by_invoice[invoice.id])
+        problems += _judge_invoice(invoice, by_invoice[invoice.id], invoice.id in held)
     outflow = _unexplained(transfers, invoices, by_invoice)
     if outflow:
         problems.append(
@@ -109,6 +117,8 @@ def judge(
         problems=(),
         unexplained_outflow=sum(outflow),
         unexplained_transfers=len(outflow),
+        held_invoices=len(held_here),
+        held=sum(invoice.amount - invoice.fee for invoice in held_here),
     )
     if verdict.expected_balance != balance:
         problems.append(
@@ -141,7 +151,7 @@ def _unexplained(
     return pieces
 
 
-def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
+def _judge_invoice(invoice: Invoice, transfers: list[Transfer], held: bool) -> list[str]:
     net = invoice.amount - invoice.fee
     name = f"invoice {invoice.id} (net {brl(net)})"
     problems = []
@@ -158,6 +168,10 @@ def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
         if transfers:
             problems.append(f"{name}: nothing to forward, yet {len(transfers)} transfer(s) exist")
         return problems
+    if held:
+        if transfers:
+            problems.append(f"{name}: held for approval, yet {len(transfers)} transfer(s) exist")
+        return problems
     successes = [transfer for transfer in transfers if transfer.status == "success"]
     if len(successes) != 1:
         problems.append(f"{name}: forwarded {len(successes)} times, expected exactly once")
@@ -167,12 +181,17 @@ def _judge_invoice(invoice: Invoice, transfers: list[Transfer]) -> list[str]:
     return problems
 
 
-async def sandbox_verdict(bank: BankGateway, *, initial_balance: int) -> Verdict:
-    """Judge the whole account: every credited invoice log, every transfer, the balance."""
+async def sandbox_verdict(
+    bank: BankGateway, *, initial_balance: int, held: Collection[str] = ()
+) -> Verdict:
+    """Judge the whole account: every credited invoice log, every transfer, the balance
+    (`held`: the invoices starkrelay holds for approval)."""
     credited = [log.invoice async for log in bank.iter_invoice_logs(types=["credited"])]
     transfers = await bank.find_transfers()
     balance = await bank.get_balance()
-    return judge(credited, transfers, balance=balance.amount, initial_balance=initial_balance)
+    return judge(
+        credited, transfers, balance=balance.amount, initial_balance=initial_balance, held=held
+    )
 
 
 def print_verdict(verdict: Verdict, console: Console) -> None:
@@ -184,6 +203,7 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
         ("initial balance", brl(verdict.initial_balance)),
         (f"+ net credited ({verdict.credited_invoices} invoices)", brl(verdict.net_credited)),
         (f"- forwarded ({verdict.forwards} transfers)", brl(verdict.forwarded)),
+        (f"  held for approval ({verdict.held_invoices} invoices)", brl(verdict.held)),
         ("- transfer fees", brl(verdict.transfer_fees)),
         ("= expected balance", brl(verdict.expected_balance)),
         ("Stark Bank balance", brl(verdict.balance)),
@@ -196,9 +216,14 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
         table.add_row(line, amount)
     console.print(table)
     if verdict.ok:
+        but = (
+            f" (but the {verdict.held_invoices} held for approval, not sent)"
+            if verdict.held_invoices
+            else ""
+        )
         console.print(
-            f"[green]Every credited invoice was forwarded exactly once, for its amount minus "
-            f"its fee; the balance agrees to the cent ({brl(verdict.balance)}).[/green]"
+            f"[green]Every credited invoice was forwarded exactly once{but}, for its amount "
+            f"minus its fee; the balance agrees to the cent ({brl(verdict.balance)}).[/green]"
         )
         return
     console.print(f"[red]{len(verdict.problems)} problem(s):[/red]")
