@@ -2,12 +2,14 @@
 limits. The rules, in the order the worker meets them:
 
 1. every round, before reading any entry: paused -> read nothing, wait (``pause``);
-2. after the ownership read, before any create: each forward is counted against the day's
-   budget and the hour's count, or held (``ledger.budget.reserve``: one script per entry,
-   atomic across replicas). A held forward is acknowledged and waits for a person; nothing
-   is created for it. With a daily or hourly limit set, a day's count starts from Stark
-   Bank's listing of the forwards already sent that day (``ledger.budget.seed``: at the
-   day's first forward, or after Redis lost the count);
+2. after the ownership read, before any create, while any limit is set: each forward is
+   counted against the day's budget and the hour's count, or held (``ledger.budget.reserve``:
+   one script per entry, atomic across replicas). A held forward is acknowledged and waits
+   for a person; nothing is created for it. With a daily or hourly limit set, a day's count
+   starts from Stark Bank's listing of the forwards already sent that day
+   (``ledger.budget.seed``: at the day's first forward, after Redis lost the count, or when
+   limits are turned on mid-day). With no limit set (the default) nothing is counted, and the
+   hot path pays only the pause checks;
 3. right before ``transfer.create``: paused -> nothing is created, the entries stay pending
    (their delivery count set back), their reservations kept for when outflow resumes;
    else the create is marked in flight until it returns (``pause.enter_create``);
@@ -127,8 +129,8 @@ class Outflow:
         """Count each entry (ownership confirmed) or hold it. Returns the entries to send and
         the reservations to settle after the create; held and unsendable entries are
         acknowledged by the script. `extra`: per entry id, the ledger fields a hold writes."""
-        if not entries:
-            return [], []
+        if not entries or not self.config.limits.any:
+            return list(entries), []
         now = time.time()
         if self.config.limits.daily_limit or self.config.limits.hourly_count:
             await self._seed(now)

@@ -146,8 +146,17 @@ async def _drained(services: Services) -> bool:
 
 
 def test_a_pause_right_before_the_create_creates_nothing_and_keeps_the_entries(
-    relay: Relay,
+    redis_url: str, key_prefix: str
 ) -> None:
+    """With a daily limit set, the forwards counted before the pause stay counted (once)."""
+    with relay_context(
+        redis_url, key_prefix, serve=False,
+        sandbox={"initial_balance": 10**9, "pay_share": 0.0}, forward_daily_limit=10**9,
+    ) as relay:  # fmt: skip
+        _pause_before_the_create(relay)
+
+
+def _pause_before_the_create(relay: Relay) -> None:
     ids = credit_invoices(relay.sb, [AMOUNT] * 3)
 
     async def body() -> None:
