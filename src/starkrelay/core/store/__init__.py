@@ -5,8 +5,6 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
-- ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
-  ``learned_workspace_id``);
 - ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
 - ``server_info``: what the server says about itself (``server_facts``: version, eviction
   policy, persistence), for ``starkrelay doctor``;
@@ -30,7 +28,6 @@ from starkrelay.core.store.connection import (
 from starkrelay.core.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
 from starkrelay.core.store.keys import Keys, keys_from_settings
 from starkrelay.core.store.server_info import ServerFacts, server_facts
-from starkrelay.core.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -44,8 +41,6 @@ __all__ = [
     "extend",
     "hold",
     "keys_from_settings",
-    "learn_workspace_id",
-    "learned_workspace_id",
     "load_deliveries",
     "new_token",
     "record_delivery",
