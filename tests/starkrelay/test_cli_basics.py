@@ -71,7 +71,11 @@ def _command_paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, 
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1"}
 
 
-@pytest.mark.parametrize(("name", "tree"), [("starkrelay", app)], ids=["starkrelay"])
+@pytest.mark.parametrize(
+    ("name", "tree"),
+    [("starkrelay", app), ("starksandbox", sandbox_app)],
+    ids=["starkrelay", "starksandbox"],
+)
 def test_help_has_no_type_labels_and_no_markup(name: str, tree: typer.Typer) -> None:
     paths = _command_paths(typer.main.get_command(tree))
     assert len(paths) > (15 if name == "starkrelay" else 8)
@@ -104,3 +108,10 @@ def test_a_bare_command_prints_its_help_and_exits_0(group: list[str]) -> None:
     assert f"Usage: starkrelay {' '.join(group)}".strip() in bare.output
     assert "Commands" in bare.output
     assert "default" not in bare.output  # no command claims to run when none is named
+
+
+@pytest.mark.parametrize("group", [[], ["clock"]], ids=str)
+def test_a_bare_sandbox_command_prints_its_help_and_exits_0(group: list[str]) -> None:
+    bare = runner.invoke(sandbox_app, group, env=WIDE)
+    assert bare.exit_code == 0, bare.output
+    assert "Commands" in bare.output
