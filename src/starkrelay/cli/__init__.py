@@ -7,10 +7,10 @@ Valkey (data lives as long as the process) and say so. One module per command gr
 registers its commands on ``app`` (``common``) when imported here.
 """
 
-from starkrelay.cli import campaign, doctor, keys, money, serve, webhook
+from starkrelay.cli import campaign, doctor, keys, money, serve, status, webhook
 from starkrelay.cli.common import app
 
-__all__ = ["app", "campaign", "doctor", "keys", "main", "money", "serve", "webhook"]
+__all__ = ["app", "campaign", "doctor", "keys", "main", "money", "serve", "status", "webhook"]
 
 
 def main() -> None:  # pragma: no cover - console entry point
