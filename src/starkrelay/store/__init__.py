@@ -7,7 +7,8 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
   ``learned_workspace_id``);
-- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
+- ``deliveries``: webhook deliveries per invoice and in one capped stream of all of them
+  (``record_delivery``, ``load_deliveries``);
 - ``server_info``: what the server says about itself (``server_facts``: version, eviction
   policy, persistence), for ``starkrelay doctor``;
 - ``batching``: one pipeline per event-loop tick for a hot script.
@@ -27,13 +28,19 @@ from starkrelay.store.connection import (
     redis_answers,
     redis_hint,
 )
-from starkrelay.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
+from starkrelay.store.deliveries import (
+    DELIVERIES_KEPT,
+    DELIVERY_LOG_KEPT,
+    load_deliveries,
+    record_delivery,
+)
 from starkrelay.store.keys import Keys, keys_from_settings
 from starkrelay.store.server_info import ServerFacts, server_facts
 from starkrelay.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",
+    "DELIVERY_LOG_KEPT",
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",
