@@ -4,6 +4,7 @@ and signing in as a person would."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def sign_in(page: Page, token: str = ADMIN_TOKEN, next_path: str = "/console") -> None:
@@ -33,7 +35,11 @@ def sign_in(page: Page, token: str = ADMIN_TOKEN, next_path: str = "/console") -
     page.click("form.signin button[type=submit]")
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
+    """A full-page screenshot in ``ARTIFACTS``; with ``docs`` and
+    ``STARKRELAY_UPDATE_DOCS_SCREENSHOT`` set, also ``docs/console-<name>.png``."""
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if docs and os.environ.get("STARKRELAY_UPDATE_DOCS_SCREENSHOT"):
+        shutil.copyfile(path, DOCS / f"console-{name}.png")
     return path

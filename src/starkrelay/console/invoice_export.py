@@ -137,9 +137,11 @@ def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> d
     reversed_amount = _int(ledger.get("reversed_amount"))
     if reversed_amount is None and gross is not None:
         reversed_amount = 0  # the ownership read ran and found no reversal
-    status = ledger.get(f"transfer_status:{attempt}")
     stage = ledger.get("stage")
-    settled = stage == "success" or status == "success"
+    # the ledger's stage is what our evidence decided; the status field keeps the last event
+    # seen, which a late delivery of an earlier log (processing after success) can overwrite
+    status = "success" if stage == "success" else ledger.get(f"transfer_status:{attempt}")
+    settled = status == "success"
     return {
         "invoice_id": invoice_id,
         "first_seen_at": _iso(first_seen),

@@ -124,7 +124,9 @@ class InvoiceRow:
             net=_int(ledger.get("amount")),
             reversed=_int(ledger.get("reversed_amount")),
             transfer_id=ledger.get("transfer" + suffix),
-            transfer_status=ledger.get("transfer_status" + suffix),
+            transfer_status="success"
+            if stage == "success"
+            else ledger.get("transfer_status" + suffix),
             stage_at=_float(ledger.get("stage_at")),
             slot=slot,
             problem=problem or None,

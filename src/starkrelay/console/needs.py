@@ -201,8 +201,9 @@ def judge(facts: Facts) -> list[Need]:
         for_how_long = f" for {facts.now - float(since):.0f} s" if since else ""
         needs.append(Need(
             "stark_bank", "warning", f"Stark Bank is failing us ({state}){for_how_long}",
-            f"forwards wait and retry until it answers; last error: "
-            f"{facts.bank.get('last_error') or facts.bank.get('operation') or 'unknown'}",
+            "forwards wait and retry until it answers; "
+            + (f"last error: {facts.bank['last_error']}" if facts.bank.get("last_error")
+               else f"last failed call: {facts.bank.get('operation') or 'unknown'}"),
             "/console#health-h", "See health",
         ))  # fmt: skip
     waiting = facts.stages.get("waiting", 0)

@@ -17,10 +17,12 @@ from typing import Any
 import structlog
 
 from starkrelay.bank import BankError
+from starkrelay.console.money_view import Equation, equation
 from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.ops.status import status_body
+from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.store import redis_answers
 
 log = structlog.get_logger(__name__)
@@ -193,6 +195,8 @@ class Overview:
     funnel: list[FunnelStep] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     campaign: Campaign | None = None
+    equation: Equation | None = None
+    """The last money report's equation and verdict."""
     read_at: float = field(default_factory=time.time)
 
 
@@ -223,4 +227,6 @@ async def build_overview(services: Services) -> Overview:
         FunnelStep("settled", *ledger["settled"], "starkrelay", "transfers Stark Bank settled"),
     ]
     overview.parts = await health(services, status, bank_error)
+    if status.get("last_reconciliation"):
+        overview.equation = equation(MoneyReport(**status["last_reconciliation"]))
     return overview

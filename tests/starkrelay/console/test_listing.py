@@ -70,6 +70,8 @@ def test_invoice_pages_newest_first_and_a_cursor_rows_never_shift(
         for n in range(25):
             await credit(redis, keys, f"i{n:02d}", 1_000.0 + n)
         await forwarded(redis, keys, "i24")
+        # a late delivery of an earlier log keeps its type in the ledger: the stage decides
+        await ledger.note(redis, keys, "i24", {"transfer_status:0": "processing"})
         first = await invoice_page(redis, keys, count=10)
         assert [row.invoice_id for row in first.rows] == [f"i{n:02d}" for n in range(24, 14, -1)]
         top = first.rows[0]
