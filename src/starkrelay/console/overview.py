@@ -4,7 +4,9 @@ waiting and dead, the last money report, and the health of each part.
 The counts are ``status_body``'s (the same numbers as ``GET /api/v1/status``). The funnel's
 first steps (issued, paid, credited) are Stark Bank's own records of the current campaign,
 read at most every ``BANK_SNAPSHOT_SECONDS`` per process; the later ones (seen, forwarded,
-settled) are starkrelay's ledger.
+settled) are starkrelay's ledgers of the same campaign's invoices (of the newest
+``LEDGER_SCAN_LIMIT`` invoices when there is no campaign), so a page reads as many ledgers as
+the campaign issued invoices, whatever the ledger holds besides.
 """
 
 from __future__ import annotations
@@ -121,10 +123,15 @@ async def _bank_snapshot(services: Services, campaign: Campaign) -> BankSnapshot
     return snapshot
 
 
-async def _ledger_totals(services: Services) -> dict[str, tuple[int, int]]:
-    """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledger."""
+async def _ledger_totals(
+    services: Services, invoice_ids: list[str] | None
+) -> dict[str, tuple[int, int]]:
+    """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledgers of
+    ``invoice_ids`` (the campaign's), else of the newest ``LEDGER_SCAN_LIMIT`` invoices."""
     redis, keys = services.redis, services.keys
-    ids = await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)
+    ids = invoice_ids
+    if ids is None:
+        ids = [str(i) for i in await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)]
     pipe = redis.pipeline(transaction=False)
     for invoice_id in ids:
         pipe.hmget(keys.webhook_ledger(str(invoice_id)), ["stage", "gross_amount", "amount"])
@@ -208,16 +215,18 @@ async def build_overview(services: Services) -> Overview:
     bank_error: str | None = None
     unknown: tuple[int | None, int | None] = (None, None)
     issued = paid = credited = unknown
+    campaign_invoices: list[str] | None = None
     if campaign is not None:
         overview.campaign = campaign
         raw = await services.redis.hgetall(services.keys.campaign_slots(campaign.id))
         outcomes = {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+        campaign_invoices = [i for outcome in outcomes.values() for i in outcome.invoice_ids]
         overview.slots = slot_views(campaign, outcomes, time.time())
         snapshot = await _bank_snapshot(services, campaign)
         bank_error = snapshot.error
         if snapshot.error is None:
             issued, paid, credited = snapshot.issued, snapshot.paid, snapshot.credited
-    ledger = await _ledger_totals(services)
+    ledger = await _ledger_totals(services, campaign_invoices)
     overview.funnel = [
         FunnelStep("issued", issued[0], issued[1], "Stark Bank", "invoices of this campaign"),
         FunnelStep("paid", paid[0], paid[1], "Stark Bank", "what payers paid"),
