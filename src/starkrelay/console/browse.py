@@ -157,7 +157,7 @@ async def invoice_export_response(
         chunks = csv_chunks(services.redis, services.keys, period)
         return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
     body = await json_body(services.redis, services.keys, period)
-    return Response(json.dumps(body, indent=1), media_type="application/json", headers=headers)
+    return Response(json.dumps(body), media_type="application/json", headers=headers)
 
 
 @router.get("/deliveries")

@@ -260,3 +260,28 @@ def test_a_console_whose_redis_does_not_answer_says_so(
             assert fragment.headers["hx-retarget"] == "#needs"
             assert fragment.text.lstrip().startswith('<section id="needs"')
             assert 'hx-get="/console/needs-action"' in fragment.text  # it asks again
+
+
+def test_foreign_events_until_acknowledged(relay: Relay) -> None:
+    assert relay.server is not None
+    stranger = starkbank.Transfer(
+        amount=100, name="Stark Bank S.A.", tax_id="20.018.183/0001-80", bank_code="20018183",
+        branch_code="0001", account_number="6341320293482496", account_type="payment",
+        external_id="invoice-1234567890", tags=["invoice:1234567890"],
+    )  # fmt: skip
+    starkbank.transfer.create([stranger])  # an invoice we never forwarded: its events are foreign
+    relay.sb.drain()
+    with signed_in(relay.server) as client:
+        overview = client.get("/console").text
+        foreign = needs(overview)["foreign_events"]
+        assert int(foreign["count"]) >= 1
+        assert 'action="/console/acknowledge"' in overview
+        answer = client.post(
+            "/console/acknowledge", data={"csrf": csrf_of(overview), "next": "/console/money"}
+        )
+        assert (answer.status_code, answer.headers["location"]) == (303, "/console/money")
+        money = client.get("/console/money").text
+        assert "Acknowledged 0 refused forward(s) and" in money
+        assert "foreign_events" not in needs(money)
+        audit = client.get("/console/actions").text
+        assert '<tr data-action="acknowledge" data-outcome="done">' in audit
