@@ -169,7 +169,10 @@ def ledger_items(inputs: StoryInputs) -> list[StoryItem]:
     entries = _attempts(ledger, "entry")
     for attempt, at in _attempts(ledger, "queued").items():
         entry = entries.get(attempt, "")
-        waiting = " (waiting in the forward stream)" if entry in inputs.entries_in_stream else ""
+        # an acknowledged entry stays in the stream until trimmed: only a queued one waits
+        queued_now = ledger.get("stage") == "queued" and ledger.get("attempt") == str(attempt)
+        in_stream = queued_now and entry in inputs.entries_in_stream
+        waiting = " (waiting in the forward stream)" if in_stream else ""
         by = " by reconciliation, after the previous attempt failed" if attempt else ""
         items.append(
             StoryItem(
