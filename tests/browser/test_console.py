@@ -115,7 +115,7 @@ def test_searching_an_external_id_opens_the_story_in_order(
     expect(page.locator("[data-stage]")).to_have_text("success")
     story = api(scenario, f"/api/v1/invoices/{invoice_id}").json()
     assert [item["kind"] for item in story["items"]] == kinds
-    screenshot(page, "invoice-story", docs=True)
+    screenshot(page, "invoice-story-forwarded")
     [transfer] = starkbank.transfer.query(tags=[f"invoice:{invoice_id}"])
     page.fill("#q", transfer.id)  # a forward transfer's id finds its invoice too
     page.keyboard.press("Enter")
@@ -146,7 +146,7 @@ def test_reconcile_now_then_the_csv_totals_equal_the_report(
     assert list(totals) == list(TOTALS)
     assert totals["net"] == totals["credited"] - totals["fees"]
     assert api(scenario, "/api/v1/report.csv").text == text
-    screenshot(page, "money", docs=True)
+    screenshot(page, "money-after-reconcile")
 
 
 def test_a_refused_forward_is_re_driven_from_the_page_and_paid_once(
@@ -215,7 +215,7 @@ def test_a_refused_forward_is_re_driven_from_the_page_and_paid_once(
     expect(page.locator("[data-destination=transfer] [data-account]")).to_have_text(
         "6341320293482496"
     )
-    screenshot(page, "invoice-story-redriven", docs=True)
+    screenshot(page, "invoice-story", docs=True)
 
 
 def test_overview_shows_the_numbers_of_the_status_api(
@@ -383,7 +383,7 @@ def test_the_money_chart_is_an_svg_with_bars(signed_in: Page, scenario: Scenario
     expect(page.locator(".equation[data-ok=true] [data-verdict]")).to_have_text(
         "Every centavo is accounted for."
     )
-    screenshot(page, "money", docs=True)
+    screenshot(page, "money", docs=True, docs_height=4000)  # the chart is below the report
 
 
 def test_deliveries_and_operator_actions_open_the_invoices(
