@@ -79,6 +79,13 @@ class Facts:
     stuck_after: float = STUCK_SECONDS
 
 
+def unresolved_slots(campaign: Campaign, resolved: int, now: float) -> int:
+    """How many of ``campaign``'s slots are past their grace with no outcome recorded (the
+    scheduler records every slot it reaches, issued, skipped or failed)."""
+    last = campaign.last_due_slot(now - campaign.grace)
+    return max(0, (0 if last is None else last + 1) - resolved)
+
+
 def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
@@ -153,8 +160,7 @@ def _process_needs(facts: Facts) -> list[Need]:
         ))  # fmt: skip
     campaign = facts.campaign
     if campaign is not None:
-        last = campaign.last_due_slot(facts.now - campaign.grace)  # its grace is over
-        missing = (0 if last is None else last + 1) - facts.slots_resolved
+        missing = unresolved_slots(campaign, facts.slots_resolved, facts.now)
         if missing > 0:
             needs.append(Need(
                 "campaign_behind", "error",

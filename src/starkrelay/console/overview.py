@@ -20,6 +20,7 @@ import structlog
 
 from starkrelay.bank import BankError
 from starkrelay.console.money_view import Equation, equation
+from starkrelay.console.needs import unresolved_slots
 from starkrelay.deps import Services
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
@@ -153,7 +154,12 @@ async def _ledger_totals(
     return totals
 
 
-async def health(services: Services, status: dict[str, Any], bank_error: str | None) -> list[Part]:
+async def health(
+    services: Services,
+    status: dict[str, Any],
+    bank_error: str | None,
+    campaign_record: Campaign | None = None,
+) -> list[Part]:
     """Redis, Stark Bank, and the background parts, as a person would check them."""
     settings = services.settings
     redis_ok = await redis_answers(services.redis)
@@ -168,13 +174,16 @@ async def health(services: Services, status: dict[str, Any], bank_error: str | N
     campaign = status.get("campaign")
     if campaign is None:
         parts.append(Part("Campaign scheduler", None, "no campaign started yet"))
-    elif campaign["over"]:
-        parts.append(Part("Campaign scheduler", True, "campaign over"))
     else:
-        late = campaign["next_slot_at"] is not None and campaign["next_slot_at"] < time.time() - (
-            settings.campaign_grace_seconds
-        )
-        parts.append(Part("Campaign scheduler", not late, "on time" if not late else "behind"))
+        missing = 0
+        if campaign_record is not None:
+            missing = unresolved_slots(campaign_record, campaign["slots_resolved"], time.time())
+        if missing:
+            behind = f"behind: {missing} slot(s) past the grace never resolved"
+            parts.append(Part("Campaign scheduler", False, behind))
+        else:
+            on_time = "campaign over" if campaign["over"] else "on time"
+            parts.append(Part("Campaign scheduler", True, on_time))
     queue = status["queue"]
     idle = settings.forward_claim_idle_seconds
     stuck = queue["oldest_pending_seconds"] > 2 * idle
@@ -235,7 +244,7 @@ async def build_overview(services: Services) -> Overview:
         FunnelStep("forwarded", *ledger["forwarded"], "starkrelay", "transfers created (net)"),
         FunnelStep("settled", *ledger["settled"], "starkrelay", "transfers Stark Bank settled"),
     ]
-    overview.parts = await health(services, status, bank_error)
+    overview.parts = await health(services, status, bank_error, campaign)
     if status.get("last_reconciliation"):
         overview.equation = equation(MoneyReport(**status["last_reconciliation"]))
     return overview
