@@ -29,13 +29,13 @@ from starkrelay import ledger, store
 from starkrelay.app import create_app, open_services
 from starkrelay.console.audit import AUDIT_KEPT
 from starkrelay.console.render import SAO_PAULO
+from starkrelay.core.logs import configure_logging
+from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.ledger import Evidence, Settlement, Stage
 from starkrelay.ledger.identity import ForwardItem
-from starkrelay.core.logs import configure_logging
-from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
 from starksandbox.testing import running_sandbox
 
 TOKEN = "bench-console-admin-token-5e1f"  # noqa: S105 (a throwaway token)
