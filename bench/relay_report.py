@@ -28,8 +28,12 @@ def _api_calls(result: dict[str, Any]) -> tuple[str, float]:
     transfer = counters.get("transfer_calls", 0)
     if "ownership_calls" in counters:
         ownership = counters["ownership_calls"]
-        text = f"({transfer} transfer.create + {ownership} ownership reads) / {items} invoices"
-        return text, (transfer + ownership) / items
+        lookups = counters.get("lookup_calls", 0)
+        text = (
+            f"({transfer} transfer.create + {ownership} ownership reads + {lookups} hinted "
+            f"look-ups) / {items} invoices"
+        )
+        return text, (transfer + ownership + lookups) / items
     text = (
         f"{transfer} transfer.create / {items} invoices "
         "(no ownership_calls counter in this build: ownership reads not counted)"

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"api"},  # dependencies and routes
     {"console"},
     {"app"},  # the app factory for every role
-    {"cli", "ops"},  # commands and terminal rendering (ops: the doctor's checks)
+    {"cli"},  # commands, the doctor and terminal rendering
     {"demo"},  # the only importer of starksandbox
     {"main", "__main__"},  # the whole command line
 ]

@@ -1,8 +1,12 @@
-"""``starksandbox serve``: run the emulator in the foreground.
+"""``starksandbox``: run the emulator (``serve``), and drive one that runs (``summary``,
+``pay``, ``faults``, ``clock advance``, ``deposit``, ``drain``, ``reset``) over its control
+endpoints, as tests and demos do (``--url``, default the one ``serve`` listens on; ``--json``
+for programs).
 
-A wrong option (a ``--public-key`` or ``--signing-key`` file that is missing or not a
-secp256k1 PEM) prints one line naming it and exits 2; a port that cannot be bound (in use)
-prints one line and exits 1. "listening" is printed only once the port is bound.
+``serve``: a wrong option (a ``--public-key`` or ``--signing-key`` file that is missing or not
+a secp256k1 PEM) prints one line naming it and exits 2; a port that cannot be bound (in use)
+prints one line and exits 1. "listening" is printed only once the port is bound. A control
+command that fails (no emulator at the URL, a refusal) prints one line and exits 1.
 """
 
 from __future__ import annotations
@@ -11,22 +15,87 @@ import errno
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import structlog
 import typer
 import uvicorn
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
+from starksandbox import remote
 from starksandbox.app import Sandbox
 from starksandbox.auth import load_public_key
 from starksandbox.config import DEFAULT_RETRY_SCHEDULE, Faults, SandboxConfig, ThrottleBody
 from starksandbox.keys import load_private_pem
-
-app = typer.Typer(
-    help="starksandbox: a local Stark Bank v2 API for the official SDK.", no_args_is_help=True
+from starksandbox.remote import (
+    API_ERROR_RATE,
+    API_LATENCY,
+    API_LOST_RESPONSE_RATE,
+    API_REQUESTS_PER_SECOND,
+    API_THROTTLE_BODY,
+    API_THROTTLE_RATE,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    TRANSFER_FAIL_RATE,
+    TRANSFER_REFUSED_AFTER_CREATE_RATE,
+    WEBHOOK_DELAY,
+    WEBHOOK_DROP_RATE,
+    WEBHOOK_DUPLICATE_RATE,
+    WEBHOOK_REORDER_WINDOW,
+    fault_option,
 )
+
+
+# --- help that reads: no typer type labels (<bool>, <int range>), a bare group prints its help
+# (starkrelay's command line does the same; the emulator imports nothing from starkrelay)
+class _NamedArgument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _without_type_labels(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif type(param) is TyperArgument and param.metavar:
+            param.__class__ = _NamedArgument
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_type_labels(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_type_labels(super().get_params(ctx))
+
+
+class _Typer(typer.Typer):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=_Group, invoke_without_command=True, **options)
+        self.callback()(_help_when_bare)
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or _Command, **options)
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), nl=False)
+        raise typer.Exit(0)
+
+
+app = _Typer(help="starksandbox: a local Stark Bank v2 API for the official SDK.")
+clock_app = _Typer(help="The emulator's clock.")
+app.add_typer(clock_app, name="clock")
 
 
 def _print_version(value: bool) -> None:
@@ -41,6 +110,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     _version: Annotated[
         bool,
         typer.Option(
@@ -49,6 +119,7 @@ def main(
     ] = False,
 ) -> None:
     """starksandbox: a local Stark Bank v2 API that the official SDK talks to unchanged."""
+    _help_when_bare(ctx)
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
@@ -111,117 +182,101 @@ def _seconds_list(text: str) -> tuple[float, ...]:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port (1-65535).")] = 8900,
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to listen on.")
+    ] = DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="TCP port (1-65535).")
+    ] = DEFAULT_PORT,
     project_id: Annotated[
         list[str],
         typer.Option(
-            "--project-id", help="Project id allowed to call (repeatable; pairs with --public-key)."
+            "--project-id",
+            metavar="ID",
+            help="Project id allowed to call (repeatable; pairs with --public-key).",
         ),
     ] = [],  # noqa: B006
     public_key: Annotated[
         list[Path],
         typer.Option(
-            "--public-key", help="PEM file of that project's public key (repeatable, same order)."
+            "--public-key",
+            metavar="PATH",
+            help="PEM file of that project's public key (repeatable, same order).",
         ),
     ] = [],  # noqa: B006
     pay_share: Annotated[
-        float, typer.Option(help="Share (0-1) of new invoices paid automatically.")
+        float, typer.Option(metavar="RATE", help="Share (0-1) of new invoices paid automatically.")
     ] = 0.9,
     pay_delay: Annotated[
-        float, typer.Option(help="Seconds from invoice creation to automatic payment.")
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds from invoice creation to automatic payment."),
     ] = 60.0,
-    invoice_fee: Annotated[int, typer.Option(help="Fee in cents per credited invoice.")] = 50,
-    transfer_fee: Annotated[int, typer.Option(help="Fee in cents per transfer.")] = 0,
-    initial_balance: Annotated[int, typer.Option(help="Balance in cents at start.")] = 0,
+    invoice_fee: Annotated[
+        int, typer.Option(metavar="CENTS", help="Fee in cents per credited invoice.")
+    ] = 50,
+    transfer_fee: Annotated[
+        int, typer.Option(metavar="CENTS", help="Fee in cents per transfer.")
+    ] = 0,
+    initial_balance: Annotated[
+        int, typer.Option(metavar="CENTS", help="Balance in cents at start.")
+    ] = 0,
     transfer_processing_delay: Annotated[
         float,
         typer.Option(
-            help="Seconds per transfer step (created->processing->success; sending half way)."
+            metavar="SECONDS",
+            help="Seconds per transfer step (created->processing->success; sending half way).",
         ),
     ] = 2.0,
     retry_schedule: Annotated[
-        str, typer.Option(help="Seconds between webhook delivery retries, comma-separated.")
+        str,
+        typer.Option(
+            metavar="SECONDS,...", help="Seconds between webhook delivery retries, comma-separated."
+        ),
     ] = ",".join(f"{s:g}" for s in DEFAULT_RETRY_SCHEDULE),
     delivery_timeout: Annotated[
-        float, typer.Option(help="Seconds a webhook receiver has to answer.")
+        float, typer.Option(metavar="SECONDS", help="Seconds a webhook receiver has to answer.")
     ] = 10.0,
     seed: Annotated[
-        int | None, typer.Option(help="Random seed (ids, auto-pay draws, fault draws).")
+        int | None,
+        typer.Option(metavar="N", help="Random seed (ids, auto-pay draws, fault draws)."),
     ] = None,
     signing_key: Annotated[
         Path | None,
-        typer.Option(help="PEM file of the emulator's secp256k1 signing key (default: generated)."),
+        typer.Option(
+            metavar="PATH",
+            help="PEM file of the emulator's secp256k1 signing key (default: generated).",
+        ),
     ] = None,
     workspace_id: Annotated[
         str | None,
         typer.Option(
+            metavar="DIGITS",
             help="Workspace id shown in events (default: drawn from the seed). With a shared "
-            "--signing-key, two emulators play two workspaces whose events both verify."
+            "--signing-key, two emulators play two workspaces whose events both verify.",
         ),
     ] = None,
-    api_error_rate: Annotated[
-        float, typer.Option(help="Fault: share (0-1) of API calls answered 500.")
-    ] = 0.0,
-    api_throttle_rate: Annotated[
-        float,
-        typer.Option(help="Fault: share (0-1) of API calls answered 429 before anything happens."),
-    ] = 0.0,
+    api_error_rate: Annotated[float, API_ERROR_RATE] = 0.0,
+    api_throttle_rate: Annotated[float, API_THROTTLE_RATE] = 0.0,
     api_throttle_retry_after: Annotated[
         int | None,
-        typer.Option(
-            min=0, help="Fault: whole seconds sent as Retry-After with those 429s (default: none)."
+        fault_option(
+            "whole seconds sent as Retry-After with those 429s (default: none).",
+            metavar="SECONDS",
+            min=0,
         ),
     ] = None,
-    api_throttle_body: Annotated[
-        ThrottleBody,
-        typer.Option(
-            help="Fault: body of every 429: json (the API's errors shape), plain text or empty."
-        ),
-    ] = ThrottleBody.json,
-    api_requests_per_second: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="Fault: API calls allowed per second; the rest of that second answers 429 with "
-            "Retry-After: 1 (0: no limit).",
-        ),
-    ] = 0,
-    api_lost_response_rate: Annotated[
-        float, typer.Option(help="Fault: share (0-1) of API calls that take effect but answer 500.")
-    ] = 0.0,
-    api_latency: Annotated[
-        float, typer.Option(help="Fault: seconds added to every API call.")
-    ] = 0.0,
-    transfer_refused_after_create_rate: Annotated[
-        float,
-        typer.Option(
-            help="Fault: share (0-1) of transfer creates that take effect but answer 400 "
-            "with an unfamiliar error."
-        ),
-    ] = 0.0,
-    webhook_drop_rate: Annotated[
-        float, typer.Option(help="Fault: share (0-1) of deliveries never sent.")
-    ] = 0.0,
-    webhook_duplicate_rate: Annotated[
-        float, typer.Option(help="Fault: share (0-1) of deliveries sent twice.")
-    ] = 0.0,
-    webhook_delay: Annotated[
-        float, typer.Option(help="Fault: seconds every delivery waits.")
-    ] = 0.0,
-    webhook_reorder_window: Annotated[
-        float,
-        typer.Option(help="Fault: random extra wait in [0, seconds] per delivery (reorders them)."),
-    ] = 0.0,
-    transfer_fail_rate: Annotated[
-        float,
-        typer.Option(
-            help="Fault: share (0-1) of transfers the receiving bank refuses after processing "
-            "(failed, money back in the balance)."
-        ),
-    ] = 0.0,
+    api_throttle_body: Annotated[ThrottleBody, API_THROTTLE_BODY] = ThrottleBody.json,
+    api_requests_per_second: Annotated[int, API_REQUESTS_PER_SECOND] = 0,
+    api_lost_response_rate: Annotated[float, API_LOST_RESPONSE_RATE] = 0.0,
+    api_latency: Annotated[float, API_LATENCY] = 0.0,
+    transfer_refused_after_create_rate: Annotated[float, TRANSFER_REFUSED_AFTER_CREATE_RATE] = 0.0,
+    webhook_drop_rate: Annotated[float, WEBHOOK_DROP_RATE] = 0.0,
+    webhook_duplicate_rate: Annotated[float, WEBHOOK_DUPLICATE_RATE] = 0.0,
+    webhook_delay: Annotated[float, WEBHOOK_DELAY] = 0.0,
+    webhook_reorder_window: Annotated[float, WEBHOOK_REORDER_WINDOW] = 0.0,
+    transfer_fail_rate: Annotated[float, TRANSFER_FAIL_RATE] = 0.0,
     log_level: Annotated[
-        str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")
+        str, typer.Option(metavar="LEVEL", help="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
 ) -> None:
     """Serve the Stark Bank v2 API emulator until interrupted (Ctrl-C)."""
@@ -281,3 +336,13 @@ def serve(
     )
     sys.stdout.flush()
     server.run(sockets=[sock])
+
+
+# --- driving a running emulator (starksandbox.remote) -------------------------------------
+app.command()(remote.summary)
+app.command()(remote.pay)
+app.command("faults")(remote.faults_command)
+app.command()(remote.deposit)
+app.command()(remote.drain)
+app.command()(remote.reset)
+clock_app.command("advance")(remote.clock_advance)

@@ -25,8 +25,8 @@ from starksandbox.auth import Authenticator
 from starksandbox.config import Faults
 from starksandbox.delivery import Deliverer
 from starksandbox.resources.invoice import find_invoice
-from starksandbox.validation import is_int, is_number, parse_moment
 from starksandbox.state import Workspace
+from starksandbox.validation import is_int, is_number, parse_moment
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
 

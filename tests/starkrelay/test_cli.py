@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -17,6 +19,7 @@ from starkrelay.cli.keys import pem_pair
 from starkrelay.core.store import Keys
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.outcomes import SlotOutcome
+from starkrelay.ledger.identity import ForwardItem
 from starksandbox.testing import SandboxHandle
 
 runner = CliRunner()
@@ -145,3 +148,54 @@ def test_keygen_pem_keeps_a_short_secret_readable_by_openssl_and_the_sdk(secret:
     sdk_key = PrivateKey.fromPem(private)
     assert sdk_key.secret == secret
     assert sdk_key.publicKey().toPem() == PublicKey.fromPem(public).toPem()
+
+
+@pytest.mark.usefixtures("environment")
+def test_status_is_a_summary_and_json_on_demand() -> None:
+    shown = runner.invoke(app, ["status"])
+    assert shown.exit_code == 0, shown.output
+    for part in ("Stark Bank", "campaign", "forwards by stage", "queue", "last money report"):
+        assert part in shown.output
+    assert "none yet: the first scheduler tick starts one" in shown.output
+    assert not shown.output.lstrip().startswith("{")
+    assert runner.invoke(app, ["campaign", "start"]).exit_code == 0
+    body = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert body["campaign"]["slots"] == 8
+    assert body["invoices_by_stage"]["success"] == 0
+    assert "of 8 slot(s) resolved" in runner.invoke(app, ["status"]).output
+
+
+@pytest.mark.usefixtures("environment")
+def test_listing_commands_print_json_on_demand(
+    sandbox: SandboxHandle, redis_url: str, key_prefix: str
+) -> None:
+    def as_json(*command: str) -> Any:
+        answer = runner.invoke(app, [*command, "--json"])
+        assert answer.exit_code == 0, answer.output
+        return json.loads(answer.stdout)
+
+    assert as_json("campaign", "status")["campaign"] is None
+    issued = as_json("issue", "--count", "2")
+    assert [invoice["status"] for invoice in issued] == ["created", "created"]
+    assert as_json("webhook", "ensure")["url"] == "http://127.0.0.1:9/api/v1/webhooks/starkbank"
+    [hook] = as_json("webhook", "list")
+    assert (hook["ours"], hook["subscriptions"]) == (True, ["invoice", "transfer"])
+
+    keys, db = Keys(key_prefix), redis.Redis.from_url(redis_url, decode_responses=True)
+    item = ForwardItem(invoice_id=issued[0]["id"], amount=975, gross_amount=1_000, fee=25)
+    reason = {"reason": "invalidBankCode: no such bank", "kind": "input"}
+    db.xadd(keys.forward_dead_letters(), {**item.to_fields(), **reason})
+    [letter] = as_json("dead-letters", "list")
+    assert letter["external_id"] == f"invoice-{issued[0]['id']}"
+    assert (letter["amount"], letter["kind"]) == (975, "input")
+
+    report = as_json("reconcile")
+    assert (report["kind"], report["unexplained_outflow"], report["disagreements"]) == (
+        "daily",
+        0,
+        [],
+    )
+    assert report["invoices"] <= 2  # the emulator pays them within 50 ms
+    assert runner.invoke(app, ["campaign", "start"]).exit_code == 0
+    slots = as_json("campaign", "status")["slots"]
+    assert [slot["slot"] for slot in slots] == list(range(8))

@@ -114,6 +114,7 @@ async def status_body(redis: Redis, keys: Keys, settings: Settings | None = None
         "forwarding": {
             "ownership_calls": int(counters.get("ownership_calls", 0)),
             "transfer_calls": int(counters.get("transfer_calls", 0)),
+            "lookup_calls": int(counters.get("lookup_calls", 0)),
             "items_refused": int(counters.get("items_refused", 0)),
             "items_sent": int(counters.get("items_sent", 0)),
             "cents_sent": int(counters.get("cents_sent", 0)),

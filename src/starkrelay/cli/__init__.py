@@ -7,10 +7,21 @@ Valkey (data lives as long as the process) and say so. One module per command gr
 registers its commands on ``app`` (``common``) when imported here.
 """
 
-from starkrelay.cli import campaign, doctor, forwards, keys, money, serve, webhook
+from starkrelay.cli import campaign, doctor, forwards, keys, money, serve, status, webhook
 from starkrelay.cli.common import app
 
-__all__ = ["app", "campaign", "doctor", "forwards", "keys", "main", "money", "serve", "webhook"]
+__all__ = [
+    "app",
+    "campaign",
+    "doctor",
+    "forwards",
+    "keys",
+    "main",
+    "money",
+    "serve",
+    "status",
+    "webhook",
+]
 
 
 def main() -> None:  # pragma: no cover - console entry point

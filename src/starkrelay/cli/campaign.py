@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from starkrelay.cli.common import (
+    JsonOption,
     app,
     campaign_app,
     cents,
     console,
     fail,
     load_or_exit,
+    print_json,
     run_with_services,
     when,
+    working,
 )
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
+    from starkrelay.invoicing.campaign import Campaign
     from starkrelay.invoicing.outcomes import SlotOutcome
 
 
 @app.command()
 def issue(
     count: Annotated[
-        int | None, typer.Option(min=1, max=100, help="Invoices (default: random in range).")
+        int | None,
+        typer.Option(
+            min=1,
+            max=100,
+            metavar="N",
+            help="Invoices (default: random between CAMPAIGN_BATCH_MIN and CAMPAIGN_BATCH_MAX).",
+        ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Issue one ad-hoc batch of invoices now (outside the campaign) and print it."""
     from starkrelay.bank.errors import BankError
@@ -37,13 +50,16 @@ def issue(
 
     async def work(services: Services) -> Any:
         issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
-        with console.status("Creating invoices at Stark Bank..."):
+        with working("Creating invoices at Stark Bank...", quiet=as_json):
             return await issuer.issue_adhoc_batch(count)
 
     try:
         invoices = run_with_services(settings, work)
     except BankError as error:
         fail(str(error))
+        return
+    if as_json:
+        print_json([asdict(item) for item in invoices])
         return
     table = Table(title=f"{len(invoices)} invoices issued")
     for column in ("id", "name", "tax id", "amount", "due", "status"):
@@ -55,10 +71,8 @@ def issue(
 
 
 @campaign_app.command("status")
-def campaign_status() -> None:
+def campaign_status(as_json: JsonOption = False) -> None:
     """The current campaign: start, slots, and what happened to each."""
-    import time
-
     from starkrelay.bank.errors import BankError
     from starkrelay.invoicing.campaign import load_campaign
     from starkrelay.invoicing.issuance import SlotIssuer
@@ -87,6 +101,9 @@ def campaign_status() -> None:
     except (BankError, CampaignRecoveryError) as error:
         fail(f"Redis holds no campaign and Stark Bank could not tell which is current: {error}")
         return
+    if as_json:
+        print_json(_campaign_json(campaign, outcomes, from_bank))
+        return
     if campaign is None:
         console.print(
             "No campaign yet: Stark Bank holds no campaign invoice of ours, so the first "
@@ -99,21 +116,15 @@ def campaign_status() -> None:
             "invoices, which the scheduler re-adopts on its next tick."
         )
     now = time.time()
-    slots = campaign.slots if campaign.slots is not None else max([*outcomes, -1]) + 2
-    finished = campaign.slots is not None and all(
-        slot in outcomes and outcomes[slot].is_final(campaign.deadline(slot), now)
-        for slot in range(campaign.slots)
-    )
-    state = "ended" if finished or campaign.is_over(now) else "running"
-    table = Table(title=f"campaign {campaign.id} ({state})")
+    table = Table(title=f"campaign {campaign.id} ({_state(campaign, outcomes, now)})")
     for column in ("slot", "fires at", "outcome", "invoices", "notes"):
         table.add_column(column)
-    for slot in range(slots):
+    for slot in range(_slots_shown(campaign, outcomes)):
         outcome = outcomes.get(slot)
         table.add_row(
             str(slot),
             when(campaign.fire_at(slot), precise=campaign.interval < 60),
-            outcome.status if outcome else ("due" if campaign.is_due(slot, now) else "pending"),
+            _outcome(campaign, outcome, slot, now),
             str(len(outcome.invoice_ids)) if outcome else "-",
             _notes(outcome, campaign.deadline(slot), now) if outcome else "",
         )
@@ -123,6 +134,50 @@ def campaign_status() -> None:
         f"{'endless' if campaign.slots is None else f'{campaign.slots} slots'}, "
         f"ends {when(campaign.ends_at())}"
     )
+
+
+def _slots_shown(campaign: Campaign, outcomes: dict[int, SlotOutcome]) -> int:
+    return campaign.slots if campaign.slots is not None else max([*outcomes, -1]) + 2
+
+
+def _state(campaign: Campaign, outcomes: dict[int, SlotOutcome], now: float) -> str:
+    finished = campaign.slots is not None and all(
+        slot in outcomes and outcomes[slot].is_final(campaign.deadline(slot), now)
+        for slot in range(campaign.slots)
+    )
+    return "ended" if finished or campaign.is_over(now) else "running"
+
+
+def _outcome(campaign: Campaign, outcome: SlotOutcome | None, slot: int, now: float) -> str:
+    if outcome is not None:
+        return outcome.status
+    return "due" if campaign.is_due(slot, now) else "pending"
+
+
+def _campaign_json(
+    campaign: Campaign | None, outcomes: dict[int, SlotOutcome], from_bank: bool
+) -> dict[str, Any]:
+    """``campaign status --json``: the campaign, its state and every slot (None: none yet)."""
+    if campaign is None:
+        return {"campaign": None, "state": None, "from_stark_bank": False, "slots": []}
+    now = time.time()
+    slots = []
+    for slot in range(_slots_shown(campaign, outcomes)):
+        outcome = outcomes.get(slot)
+        slots.append(
+            {
+                "slot": slot,
+                "fires_at": campaign.fire_at(slot),
+                "outcome": _outcome(campaign, outcome, slot, now),
+                "record": None if outcome is None else asdict(outcome),
+            }
+        )
+    return {
+        "campaign": asdict(campaign) | {"ends_at": campaign.ends_at()},
+        "state": _state(campaign, outcomes, now),
+        "from_stark_bank": from_bank,
+        "slots": slots,
+    }
 
 
 def _notes(outcome: SlotOutcome, deadline: float, now: float) -> str:
@@ -143,7 +198,9 @@ def _notes(outcome: SlotOutcome, deadline: float, now: float) -> str:
 
 @campaign_app.command("start")
 def campaign_start(
-    force: Annotated[bool, typer.Option(help="Replace a campaign that is still running.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a campaign that is still running.")
+    ] = False,
 ) -> None:
     """Start a new campaign now (t0 = now): the only way a new campaign starts once one exists
     (in Redis or in Stark Bank's invoices)."""
@@ -174,11 +231,13 @@ def campaign_start(
 
 @campaign_app.command("retry-slot")
 def campaign_retry_slot(
-    slot: Annotated[int, typer.Argument(min=0, help="The failed slot to re-issue (0-based).")],
+    slot: Annotated[
+        int, typer.Argument(min=0, metavar="SLOT", help="The failed slot to re-issue (0-based).")
+    ],
 ) -> None:
     """Re-issue a slot Stark Bank refused, now (even past its grace), once the cause is fixed.
 
-    Looks the slot's invoices up at Stark Bank first (tag ``campaign:<id>:slot:<N>``): if they
+    Looks the slot's invoices up at Stark Bank first (tag campaign:<id>:slot:<N>): if they
     exist they are recorded and nothing is created, so retrying twice never issues twice.
     """
     from starkrelay.bank.errors import BankError

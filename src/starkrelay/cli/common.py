@@ -3,21 +3,27 @@
 ``load_or_exit`` reads the settings (a wrong one prints one line naming the variable and exits
 with status 2); ``run_with_services`` opens Redis and the bank gateway for one command, with an
 embedded Valkey when ``REDIS_URL`` is unset (refused for commands that report shared state).
+Every command that lists or reports prints tables for people and, with ``--json``
+(``JsonOption``), one JSON document on stdout for programs (``print_json``). A bare command
+group (``starkrelay``, ``starkrelay campaign``...) prints its help and exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.money import brl
@@ -27,18 +33,66 @@ if TYPE_CHECKING:
     from starkrelay.api.deps import Services
 
 T = TypeVar("T")
-app = typer.Typer(
+
+
+class _NamedArgument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _without_type_labels(params: list[Any]) -> list[Any]:
+    """Help shows a flag bare, and an argument by its metavar only: typer labels each with its
+    type (``<bool>``, --help included; ``<int range>``)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif type(param) is TyperArgument and param.metavar:
+            param.__class__ = _NamedArgument
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_type_labels(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_type_labels(super().get_params(ctx))
+
+
+class Typer(typer.Typer):
+    """``typer.Typer`` whose groups and commands show flags without a value label, and
+    whose bare group prints its help and exits 0 (typer's ``no_args_is_help`` exits 2)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=Group, invoke_without_command=True, **options)
+        if "callback" not in options:
+            self.callback()(help_when_bare)
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or Command, **options)
+
+
+def help_when_bare(ctx: typer.Context) -> None:
+    """In a group's callback: without a subcommand, print the group's help and exit 0."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), nl=False)
+        raise typer.Exit(0)
+
+
+app = Typer(
     name="starkrelay",
     help="Issue Stark Bank invoices on a schedule and forward every credited payment once.",
-    no_args_is_help=True,
 )
-campaign_app = typer.Typer(help="The invoice campaign.", no_args_is_help=True)
-webhook_app = typer.Typer(help="Our Stark Bank webhook subscription.", no_args_is_help=True)
+campaign_app = Typer(help="The invoice campaign.")
+webhook_app = Typer(help="Our Stark Bank webhook subscription.")
+dead_letters_app = Typer(
+    help="Forwards given up on: list them, re-drive them once the cause is fixed."
+)
 app.add_typer(campaign_app, name="campaign")
-dead_letters_app = typer.Typer(
-    help="Forwards given up on: list them, re-drive them once the cause is fixed.",
-    no_args_is_help=True,
-)
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(dead_letters_app, name="dead-letters")
 
@@ -46,8 +100,31 @@ console = Console()
 errors = Console(stderr=True)
 log = structlog.get_logger("starkrelay.cli")
 
-HostOption = Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in containers).")]
-PortOption = Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on (1-65535).")]
+HostOption = Annotated[
+    str, typer.Option(metavar="HOST", help="Interface to listen on (0.0.0.0 in containers).")
+]
+PortOption = Annotated[
+    int, typer.Option(min=1, max=65535, metavar="PORT", help="TCP port to listen on (1-65535).")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document instead of tables.")
+]
+
+
+def print_json(data: Any) -> None:
+    """``data`` as one JSON document on stdout (never wrapped; datetimes as text)."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@contextmanager
+def working(message: str, *, quiet: bool = False) -> Iterator[None]:
+    """A spinner with ``message`` on a terminal while the work runs; none when ``quiet``
+    (``--json``: stdout carries the document only)."""
+    if quiet:
+        yield
+        return
+    with console.status(message):
+        yield
 
 
 def package_version(distribution: str) -> str:
@@ -68,6 +145,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     _version: Annotated[
         bool,
         typer.Option(
@@ -76,6 +154,7 @@ def main(
     ] = False,
 ) -> None:
     """Issue Stark Bank invoices on a schedule and forward every credited payment once."""
+    help_when_bare(ctx)
 
 
 def load_or_exit() -> Settings:

@@ -14,7 +14,9 @@ from starkrelay.cli.common import app, console, fail
 
 @app.command()
 def keygen(
-    directory: Annotated[Path, typer.Option(help="Where to write the key pair.")] = Path("keys"),
+    directory: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where to write the key pair.")
+    ] = Path("keys"),
 ) -> None:
     """Write a new secp256k1 key pair (private-key.pem, public-key.pem) for a Stark project."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
-"""Where the money stands: ``status``, ``reconcile`` and ``dead-letters list|retry``."""
+"""Where the money stands: ``reconcile`` and ``dead-letters list|retry`` (``--json`` on each)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from starkrelay.cli.common import (
+    JsonOption,
     app,
     cents,
     console,
@@ -16,30 +18,19 @@ from starkrelay.cli.common import (
     errors,
     fail,
     load_or_exit,
+    print_json,
     run_with_services,
     when,
+    working,
 )
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
+    from starkrelay.forwarding.dead_letters import DeadLetter, RetryResult
 
 UNEXPLAINED_OUTFLOW_EXIT = 3
 """``starkrelay reconcile`` exit status when the money report finds unexplained outflow or a
 reversal after forwarding (1: it could not run, 2: a setting is wrong)."""
-
-
-@app.command()
-def status() -> None:
-    """Campaign progress, forwarding stages and queues, last money report (as JSON)."""
-    from starkrelay.api.status import status_body
-
-    settings = load_or_exit()
-    body = run_with_services(
-        settings,
-        lambda services: status_body(services.redis, services.keys, services.settings),
-        reads_state=True,
-    )
-    console.print_json(data=body, default=str)
 
 
 def _first_day(text: str | None) -> date | None:
@@ -62,10 +53,13 @@ def reconcile(
             "report is kept apart and does not replace the last (daily) report.",
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the reconciliation sweep now and print its money report. Exits with status
     3 when the report finds unexplained outflow (money sent to the destination that no
-    credited invoice of ours explains) or money forwarded for invoices reversed after it."""
+    credited invoice of ours explains) or money forwarded for invoices reversed after it.
+
+    --json prints the report with its kind: daily, or ad-hoc (--since given)."""
     from starkrelay.api.wiring import run_reconciliation
     from starkrelay.cli.report_view import print_report
     from starkrelay.reconciliation.service import (
@@ -82,24 +76,28 @@ def reconcile(
             raise typer.BadParameter(str(refused), param_hint="'--since'") from None
 
     async def work(services: Services) -> Any:
-        with console.status("Reconciling with Stark Bank..."):
+        with working("Reconciling with Stark Bank...", quiet=as_json):
             try:
                 return await run_reconciliation(services, since)
             except ReconciliationBusy as busy:
                 fail(str(busy))
 
     report = run_with_services(settings, work, reads_state=True)
-    print_report(report, console)
-    if since is not None:
-        console.print(
-            "Ad-hoc report (--since given): kept as the last ad-hoc report; the daily report, "
-            "its metrics and alerts are unchanged.",
-            highlight=False,
-        )
+    if as_json:
+        print_json({"kind": "daily" if since is None else "ad-hoc", **asdict(report)})
+    else:
+        print_report(report, console)
+        if since is not None:
+            console.print(
+                "Ad-hoc report (--since given): kept as the last ad-hoc report; the daily "
+                "report, its metrics and alerts are unchanged.",
+                highlight=False,
+            )
     if report.unexplained:
         errors.print(
             f"starkrelay: unexplained outflow of {cents(report.unexplained_outflow)} in "
-            f"{len(report.unexplained)} transfer(s) to the destination; see the table above",
+            f"{len(report.unexplained)} transfer(s) to the destination; see the report's "
+            "unexplained outflow",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -109,7 +107,7 @@ def reconcile(
         errors.print(
             f"starkrelay: {cents(report.reversed_after_forward)} forwarded for "
             f"{len(report.reversals)} invoice(s) reversed after their forward; recover it "
-            "(see the table above)",
+            "(see the report's reversals)",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -118,7 +116,7 @@ def reconcile(
 
 
 @dead_letters_app.command("list")
-def dead_letters_list() -> None:
+def dead_letters_list(as_json: JsonOption = False) -> None:
     """Every forward in the dead-letter stream, oldest first, with why it was given up on."""
     from starkrelay.forwarding.dead_letters import list_dead_letters
 
@@ -128,6 +126,9 @@ def dead_letters_list() -> None:
         return await list_dead_letters(services.redis, services.keys)
 
     letters = run_with_services(settings, work, reads_state=True)
+    if as_json:
+        print_json([_letter_json(letter) for letter in letters])
+        return
     table = Table(title=f"{len(letters)} dead letters")
     table.add_column("invoice", no_wrap=True)
     table.add_column("attempt / external id", no_wrap=True)
@@ -146,12 +147,28 @@ def dead_letters_list() -> None:
     console.print(table)
 
 
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    item = letter.item
+    return {
+        "id": letter.id,
+        "invoice_id": letter.invoice_id or None,
+        "attempt": item.attempt if item else None,
+        "external_id": item.external_id if item else None,
+        "amount": item.amount if item else None,
+        "kind": letter.kind or None,
+        "reason": letter.reason,
+        "dead_at": letter.dead_at,
+    }
+
+
 @dead_letters_app.command("retry")
 def dead_letters_retry(
     invoice: Annotated[
-        list[str] | None, typer.Option(help="Retry this invoice's dead letters (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="ID", help="Retry this invoice's dead letters (repeatable)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Re-drive dead letters as the SAME attempt (same external id), once their cause is
     fixed. An invoice Stark Bank already holds a live transfer for is recorded instead, and
@@ -173,7 +190,7 @@ def dead_letters_retry(
         missing = sorted(set(invoice or []) - {letter.invoice_id for letter in letters})
         if missing:  # a typo or a second retry: refuse before re-driving anything
             return missing, []
-        with console.status("Asking Stark Bank about each invoice..."):
+        with working("Asking Stark Bank about each invoice...", quiet=as_json):
             results = await retry_dead_letters(
                 services.redis, services.keys, services.bank, letters
             )
@@ -184,12 +201,24 @@ def dead_letters_retry(
     except BankError as error:
         fail(f"{error}; nothing retried past that point, run the command again")
         return
-    for result in results:
-        letter = result.dead_letter
-        detail = f" {result.detail}" if result.detail else ""
-        console.print(f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}")
+    if as_json:
+        print_json([_retry_json(result) for result in results])
+    else:
+        for result in results:
+            letter = result.dead_letter
+            detail = f" {result.detail}" if result.detail else ""
+            console.print(f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}")
     if missing:
         fail(
             "; ".join(f"invoice {i}: no dead letter (unknown, or already retried)" for i in missing)
             + "; nothing retried; see `starkrelay dead-letters list`"
         )
+
+
+def _retry_json(result: RetryResult) -> dict[str, Any]:
+    return {
+        "invoice_id": result.dead_letter.invoice_id or None,
+        "dead_letter": result.dead_letter.id,
+        "outcome": result.outcome.value,
+        "detail": result.detail,
+    }

@@ -35,6 +35,7 @@ WorkersOption = Annotated[
     int,
     typer.Option(
         min=1,
+        metavar="N",
         help="API processes sharing the port (uvicorn workers: one per core); "
         "more than 1 needs REDIS_URL.",
     ),
@@ -43,7 +44,8 @@ WorkersOption = Annotated[
 
 @app.command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
-    """API, campaign scheduler and forwarding worker in one process (the default)."""
+    """API, campaign scheduler, webhook registration, forwarding worker and reconciliation,
+    all in one process."""
     _serve("serve", host, port)
 
 
@@ -53,8 +55,8 @@ def api(
 ) -> None:
     """The HTTP API only (webhooks, health, metrics, status); any number of replicas.
 
-    ``--workers N`` runs N API processes behind the one port (uvicorn's process manager
-    restarts one that dies); run the forwarding worker beside them with ``starkrelay worker``.
+    --workers N runs N API processes behind the one port (uvicorn's process manager restarts
+    one that dies); run the forwarding worker beside them with starkrelay worker.
     """
     if workers == 1:
         _serve("api", host, port)
@@ -142,7 +144,7 @@ def _serve(role: str, host: str, port: int) -> None:
 @app.command()
 def worker() -> None:
     """Campaign scheduler, webhook registration, forwarding worker and reconciliation; no
-    inbound traffic but ``/metrics`` and health on ``WORKER_METRICS_PORT``."""
+    inbound traffic but /metrics and health on WORKER_METRICS_PORT."""
     import anyio
 
     settings = load_or_exit()

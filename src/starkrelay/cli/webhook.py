@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from starkrelay.cli.common import console, fail, load_or_exit, run_with_services, webhook_app
+from starkrelay.cli.common import (
+    JsonOption,
+    console,
+    fail,
+    load_or_exit,
+    print_json,
+    run_with_services,
+    webhook_app,
+    working,
+)
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
 
 
 @webhook_app.command("ensure")
-def webhook_ensure() -> None:
+def webhook_ensure(as_json: JsonOption = False) -> None:
     """Make sure exactly one webhook points at API_EXTERNAL_URL + the webhook path."""
     from starkrelay.bank.errors import BankError
     from starkrelay.webhooks.registration import RegistrationBusyError, ensure_webhook
@@ -25,7 +35,7 @@ def webhook_ensure() -> None:
         return
 
     async def work(services: Services) -> Any:
-        with console.status(f"Registering {url}..."):
+        with working(f"Registering {url}...", quiet=as_json):
             return await ensure_webhook(services.bank, services.redis, services.keys, url)
 
     try:
@@ -33,11 +43,14 @@ def webhook_ensure() -> None:
     except (BankError, RegistrationBusyError) as error:
         fail(str(error))
         return
+    if as_json:
+        print_json(asdict(hook))
+        return
     console.print(f"webhook {hook.id} -> {hook.url} ({', '.join(hook.subscriptions)})")
 
 
 @webhook_app.command("list")
-def webhook_list() -> None:
+def webhook_list(as_json: JsonOption = False) -> None:
     """Every webhook registered at Stark Bank for this project."""
     settings = load_or_exit()
 
@@ -45,6 +58,9 @@ def webhook_list() -> None:
         return await services.bank.list_webhooks()
 
     hooks = run_with_services(settings, work)
+    if as_json:
+        print_json([asdict(hook) | {"ours": hook.url == settings.webhook_url} for hook in hooks])
+        return
     table = Table(title=f"{len(hooks)} webhooks")
     for column in ("id", "url", "subscriptions", "ours"):
         table.add_column(column)

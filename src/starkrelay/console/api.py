@@ -4,7 +4,9 @@ like the other admin endpoints (404 when no token is configured, 401 for a wrong
 - ``GET /api/v1/invoices/{invoice_id}``: the invoice's story (summary and timeline);
 - ``GET /api/v1/report.json`` and ``GET /api/v1/report.csv``: the last money report, or with
   ``?index=n`` the n-th newest of the history;
-- ``GET /api/v1/reports``: the history, newest first (the report lines of each).
+- ``GET /api/v1/reports``: the history, newest first (the report lines of each);
+- ``GET /api/v1/invoices.csv`` and ``GET /api/v1/invoices.json``: one row per invoice first
+  seen from ``start`` to ``end`` (São Paulo days; ``console.invoice_export``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from fastapi.responses import Response
 
 from starkrelay.api.deps import ServicesDep
 from starkrelay.api.status import AdminDep
-from starkrelay.console.actions import report_download
+from starkrelay.console.browse import invoice_export_response
 from starkrelay.console.export import report_at, report_json
+from starkrelay.console.money import report_download
 from starkrelay.console.story_sources import gather_story, looks_like_id
 from starkrelay.reconciliation.report import load_report_history
 
@@ -26,6 +29,24 @@ router = APIRouter(tags=["console"])
 IndexQuery = Annotated[
     int, Query(ge=0, le=1000, description="0: the last report; n: the n-th newest before it")
 ]
+
+
+@router.get(
+    "/api/v1/invoices.{extension}",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}}},
+        400: {"description": "a period this export does not take (the body says why)"},
+    },
+)
+async def invoices_export(
+    extension: str, _: AdminDep, services: ServicesDep, start: str = "", end: str = ""
+) -> Response:
+    """One row per invoice first seen from ``start`` to ``end`` (``YYYY-MM-DD``, São Paulo
+    days, inclusive; the last 7 days by default; at most 92 days and 50,000 invoices) as
+    ``csv`` or ``json``: amounts in cents (gross, fee, reversed, net, forwarded), stage,
+    attempt, external id, the forward transfer's id and status, and times in UTC."""
+    return await invoice_export_response(services, extension, start, end)
 
 
 @router.get("/api/v1/invoices/{invoice_id}")

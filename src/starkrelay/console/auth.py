@@ -54,10 +54,35 @@ class ConsoleSession:
     expires: float
     token: str
     """``token_fingerprint`` of the ``ADMIN_TOKEN`` the session was opened with."""
-    flash: list[str] = field(default_factory=list)
+    flash: list[dict[str, str]] = field(default_factory=list)
+    """Notices left by the last action for the next page (``Notice.as_dict``), shown once."""
+
+    @property
+    def label(self) -> str:
+        """How logs and the audit name this session: the start of its digest (never the
+        cookie)."""
+        return self.digest[:12]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message an action leaves for the page it returns to."""
+
+    text: str
+    level: str = "ok"
+    """``ok`` (done), ``info`` (nothing to do) or ``error`` (not done: shown as an error)."""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"text": self.text, "level": self.level}
+
+    @classmethod
+    def from_stored(cls, stored: object) -> Notice:
+        if isinstance(stored, dict):
+            return cls(str(stored.get("text", "")), str(stored.get("level", "info")))
+        return cls(str(stored), "info")
 
 
 def _digest(secret: str) -> str:
@@ -110,7 +135,7 @@ async def open_session(services: Services) -> tuple[str, ConsoleSession]:
     session = ConsoleSession(_digest(value), secrets.token_urlsafe(32), now, now + ttl, fingerprint)
     key = services.keys.console_session(session.digest)
     await services.redis.set(key, session.to_json(), px=int(ttl * 1000))
-    log.info("console.session.opened", session=session.digest[:12])
+    log.info("console.session.opened", session=session.label)
     return value, session
 
 
@@ -131,7 +156,7 @@ async def load_session(services: Services, cookie: str | None) -> ConsoleSession
         str(session.token).encode(), token_fingerprint(services.settings).encode()
     ):
         await services.redis.delete(key)
-        log.info("console.session.ended", session=session.digest[:12], reason="token changed")
+        log.info("console.session.ended", session=session.label, reason="token changed")
         return None
     return session if session.expires > time.time() else None
 
@@ -146,7 +171,7 @@ async def save_session(services: Services, session: ConsoleSession) -> None:
 
 async def end_session(services: Services, session: ConsoleSession) -> None:
     await services.redis.delete(services.keys.console_session(session.digest))
-    log.info("console.session.closed", session=session.digest[:12])
+    log.info("console.session.closed", session=session.label)
 
 
 def set_session_cookie(

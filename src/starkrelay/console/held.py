@@ -25,12 +25,13 @@ from starkrelay.console.auth import (
     ActionSessionDep,
     ConsoleOnDep,
     ConsoleSession,
+    Notice,
     PageSessionDep,
     read_form,
     save_session,
 )
+from starkrelay.console.frame import page_context
 from starkrelay.console.held_story import LIMITS
-from starkrelay.console.pages import base_context, take_flash
 from starkrelay.console.render import SECURITY_HEADERS, page
 from starkrelay.core.money import brl
 from starkrelay.forwarding import pause
@@ -55,17 +56,18 @@ def who(session: ConsoleSession) -> str:
     return f"console:{session.digest[:12]}"
 
 
-async def _back(services: Services, session: ConsoleSession, said: list[str]) -> Response:
-    session.flash.extend(said)
+async def _back(services: Services, session: ConsoleSession, said: list[Notice]) -> Response:
+    session.flash.extend(notice.as_dict() for notice in said)
     await save_session(services, session)
     response = RedirectResponse(PAGE, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def _describe(result: DecisionResult) -> str:
+def _describe(result: DecisionResult) -> Notice:
     amount = f" ({brl(result.amount)})" if result.amount else ""
-    return f"Invoice {result.invoice_id}{amount}: {_SAID[result.outcome]}"
+    level = "info" if result.outcome is DecisionOutcome.NOT_HELD else "ok"
+    return Notice(f"Invoice {result.invoice_id}{amount}: {_SAID[result.outcome]}", level)
 
 
 @router.get("/held")
@@ -74,12 +76,11 @@ async def held_page(
 ) -> HTMLResponse:
     """The pause switch, the limits and today's use of them, and every held forward."""
     config = OutflowConfig.from_settings(services.settings)
-    context = base_context(request, session, "Held", "held")
+    context = await page_context(request, services, session, "Held", "held")
     context |= {
         "outflow": await outflow_summary(services.redis, services.keys, config),
         "held": await reads.list_held(services.redis, services.keys),
         "limit_names": LIMITS,
-        "flash": await take_flash(services, session),
     }
     return page(request, "held.html", context)
 
@@ -94,9 +95,13 @@ async def decide_held(
     chosen = parse_qs((await request.body()).decode("utf-8", "replace")).get("invoice_id", [])
     wanted = form.get("decision", "")
     if wanted not in {d.value for d in Decision}:
-        return await _back(services, session, ["Choose Approve or Reject."])
+        return await _back(
+            services, session, [Notice("Not done: choose Approve or Reject.", "error")]
+        )
     if not chosen:
-        return await _back(services, session, ["Tick at least one held forward first."])
+        return await _back(
+            services, session, [Notice("Not done: tick at least one held forward first.", "error")]
+        )
     results = await decide(
         services.redis, services.keys, chosen[:1000], Decision(wanted), who(session)
     )
@@ -110,7 +115,9 @@ async def pause_outflow(
     """Pause all outflow, once the form's confirmation box is ticked."""
     form = await read_form(request)
     if form.get("confirm") != "yes":
-        return await _back(services, session, ["Not paused: tick the box to confirm first."])
+        return await _back(
+            services, session, [Notice("Not paused: tick the box to confirm first.", "error")]
+        )
     redis, keys = services.redis, services.keys
     paused_now = await pause.pause(redis, keys, who(session), form.get("reason", "")[:300])
     state = await pause.wait_acknowledged(redis, keys, ACK_WAIT_SECONDS)
@@ -122,7 +129,7 @@ async def pause_outflow(
             f": {state.in_flight} transfer create(s) started before the pause are still in "
             "flight; no new one starts. This page says when they have ended."
         )
-    return await _back(services, session, [said])
+    return await _back(services, session, [Notice(said)])
 
 
 @router.post("/held/resume")
@@ -134,4 +141,4 @@ async def resume_outflow(session: ActionSessionDep, services: ConsoleOnDep) -> R
         if resumed
         else "Outflow was not paused."
     )
-    return await _back(services, session, [said])
+    return await _back(services, session, [Notice(said)])

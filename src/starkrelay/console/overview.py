@@ -4,7 +4,9 @@ waiting and dead, the last money report, and the health of each part.
 The counts are ``status_body``'s (the same numbers as ``GET /api/v1/status``). The funnel's
 first steps (issued, paid, credited) are Stark Bank's own records of the current campaign,
 read at most every ``BANK_SNAPSHOT_SECONDS`` per process; the later ones (seen, forwarded,
-settled) are starkrelay's ledger.
+settled) are starkrelay's ledgers of the same campaign's invoices (of the newest
+``LEDGER_SCAN_LIMIT`` invoices when there is no campaign), so a page reads as many ledgers as
+the campaign issued invoices, whatever the ledger holds besides.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import structlog
 from starkrelay.api.deps import Services
 from starkrelay.api.status import status_body
 from starkrelay.bank import BankError
+from starkrelay.console.money_view import Equation, equation
+from starkrelay.console.needs import unresolved_slots
 from starkrelay.core.store import redis_answers
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.reconciliation.report import MoneyReport
 
 log = structlog.get_logger(__name__)
 
@@ -119,10 +124,15 @@ async def _bank_snapshot(services: Services, campaign: Campaign) -> BankSnapshot
     return snapshot
 
 
-async def _ledger_totals(services: Services) -> dict[str, tuple[int, int]]:
-    """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledger."""
+async def _ledger_totals(
+    services: Services, invoice_ids: list[str] | None
+) -> dict[str, tuple[int, int]]:
+    """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledgers of
+    ``invoice_ids`` (the campaign's), else of the newest ``LEDGER_SCAN_LIMIT`` invoices."""
     redis, keys = services.redis, services.keys
-    ids = await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)
+    ids = invoice_ids
+    if ids is None:
+        ids = [str(i) for i in await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)]
     pipe = redis.pipeline(transaction=False)
     for invoice_id in ids:
         pipe.hmget(keys.webhook_ledger(str(invoice_id)), ["stage", "gross_amount", "amount"])
@@ -144,7 +154,12 @@ async def _ledger_totals(services: Services) -> dict[str, tuple[int, int]]:
     return totals
 
 
-async def health(services: Services, status: dict[str, Any], bank_error: str | None) -> list[Part]:
+async def health(
+    services: Services,
+    status: dict[str, Any],
+    bank_error: str | None,
+    campaign_record: Campaign | None = None,
+) -> list[Part]:
     """Redis, Stark Bank, and the background parts, as a person would check them."""
     settings = services.settings
     redis_ok = await redis_answers(services.redis)
@@ -159,13 +174,16 @@ async def health(services: Services, status: dict[str, Any], bank_error: str | N
     campaign = status.get("campaign")
     if campaign is None:
         parts.append(Part("Campaign scheduler", None, "no campaign started yet"))
-    elif campaign["over"]:
-        parts.append(Part("Campaign scheduler", True, "campaign over"))
     else:
-        late = campaign["next_slot_at"] is not None and campaign["next_slot_at"] < time.time() - (
-            settings.campaign_grace_seconds
-        )
-        parts.append(Part("Campaign scheduler", not late, "on time" if not late else "behind"))
+        missing = 0
+        if campaign_record is not None:
+            missing = unresolved_slots(campaign_record, campaign["slots_resolved"], time.time())
+        if missing:
+            behind = f"behind: {missing} slot(s) past the grace never resolved"
+            parts.append(Part("Campaign scheduler", False, behind))
+        else:
+            on_time = "campaign over" if campaign["over"] else "on time"
+            parts.append(Part("Campaign scheduler", True, on_time))
     queue = status["queue"]
     idle = settings.forward_claim_idle_seconds
     stuck = queue["oldest_pending_seconds"] > 2 * idle
@@ -193,27 +211,31 @@ class Overview:
     funnel: list[FunnelStep] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     campaign: Campaign | None = None
+    equation: Equation | None = None
+    """The last money report's equation and verdict."""
     read_at: float = field(default_factory=time.time)
 
 
 async def build_overview(services: Services) -> Overview:
     """Everything the overview page shows, read now."""
-    status = await status_body(services.redis, services.keys)
+    status = await status_body(services.redis, services.keys, services.settings)
     overview = Overview(status)
     campaign = await load_campaign(services.redis, services.keys)
     bank_error: str | None = None
     unknown: tuple[int | None, int | None] = (None, None)
     issued = paid = credited = unknown
+    campaign_invoices: list[str] | None = None
     if campaign is not None:
         overview.campaign = campaign
         raw = await services.redis.hgetall(services.keys.campaign_slots(campaign.id))
         outcomes = {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+        campaign_invoices = [i for outcome in outcomes.values() for i in outcome.invoice_ids]
         overview.slots = slot_views(campaign, outcomes, time.time())
         snapshot = await _bank_snapshot(services, campaign)
         bank_error = snapshot.error
         if snapshot.error is None:
             issued, paid, credited = snapshot.issued, snapshot.paid, snapshot.credited
-    ledger = await _ledger_totals(services)
+    ledger = await _ledger_totals(services, campaign_invoices)
     overview.funnel = [
         FunnelStep("issued", issued[0], issued[1], "Stark Bank", "invoices of this campaign"),
         FunnelStep("paid", paid[0], paid[1], "Stark Bank", "what payers paid"),
@@ -222,5 +244,7 @@ async def build_overview(services: Services) -> Overview:
         FunnelStep("forwarded", *ledger["forwarded"], "starkrelay", "transfers created (net)"),
         FunnelStep("settled", *ledger["settled"], "starkrelay", "transfers Stark Bank settled"),
     ]
-    overview.parts = await health(services, status, bank_error)
+    overview.parts = await health(services, status, bank_error, campaign)
+    if status.get("last_reconciliation"):
+        overview.equation = equation(MoneyReport(**status["last_reconciliation"]))
     return overview

@@ -1,42 +1,20 @@
-"""The console's reading pages: the overview (and its live fragment), invoice search and
-one invoice's story."""
+"""The console's reading pages: the overview (and its live fragment), one invoice's story, and
+the needs-action banner as a fragment (each page's banner refreshes itself from it)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse
 
-from starkrelay.api.deps import Services
-from starkrelay.console.auth import ConsoleOnDep, ConsoleSession, PageSessionDep, save_session
+from starkrelay.console.auth import ConsoleOnDep, PageSessionDep
+from starkrelay.console.frame import ConsoleRoute, base_context, needs_now, page_context
 from starkrelay.console.overview import build_overview
-from starkrelay.console.render import SECURITY_HEADERS, page
-from starkrelay.console.story_sources import find_invoice_id, gather_story, looks_like_id
-from starkrelay.reconciliation.report import MoneyReport
+from starkrelay.console.render import page
+from starkrelay.console.story_sources import gather_story, looks_like_id
 
-router = APIRouter(prefix="/console", include_in_schema=False)
-
-
-async def take_flash(services: Services, session: ConsoleSession) -> list[str]:
-    """The messages left for this page by the last action (shown once)."""
-    messages = list(session.flash)
-    if messages:
-        session.flash.clear()
-        await save_session(services, session)
-    return messages
-
-
-def base_context(
-    request: Request, session: ConsoleSession, title: str, section: str
-) -> dict[str, object]:
-    app = request.app
-    return {
-        "title": title,
-        "section": section,
-        "csrf": session.csrf,
-        "docs_url": getattr(app, "docs_url", None),
-        "lines": MoneyReport.LINES,
-        "metrics_url": "/metrics",
-    }
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
 
 @router.get("")
@@ -44,11 +22,10 @@ async def overview_page(
     request: Request, session: PageSessionDep, services: ConsoleOnDep
 ) -> HTMLResponse:
     """The overview; its live part refreshes itself every ``CONSOLE_REFRESH_SECONDS``."""
-    context = base_context(request, session, "Overview", "overview")
+    context = await page_context(request, services, session, "Overview", "overview")
     context |= {
         "o": await build_overview(services),
         "refresh": services.settings.console_refresh_seconds,
-        "flash": await take_flash(services, session),
     }
     return page(request, "overview.html", context)
 
@@ -66,28 +43,17 @@ async def overview_live(
     return page(request, "_overview_live.html", context)
 
 
-@router.get("/invoices")
-async def search(
-    request: Request, session: PageSessionDep, services: ConsoleOnDep, q: str = ""
-) -> Response:
-    """Find an invoice by invoice id, transfer id or external id; open its story."""
-    query = q.strip()
-    context = base_context(request, session, "Find an invoice", "invoices") | {"q": query}
-    if not query:
-        return page(request, "search.html", context)
-    if not looks_like_id(query):
-        context["error"] = "An id has only letters, digits, '-' or '_' (up to 64)."
-        return page(request, "search.html", context, status_code=400)
-    invoice_id = await find_invoice_id(services, query)
-    if invoice_id is None:
-        context["error"] = (
-            f"No invoice, forward transfer or external id {query!r} is known to starkrelay "
-            "or Stark Bank."
-        )
-        return page(request, "search.html", context, status_code=404)
-    response = RedirectResponse(f"/console/invoices/{invoice_id}", status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+@router.get("/needs-action")
+async def needs_action(
+    request: Request, session: PageSessionDep, services: ConsoleOnDep
+) -> HTMLResponse:
+    """The needs-action banner alone (every page's banner fetches it again every
+    ``CONSOLE_REFRESH_SECONDS``)."""
+    context = base_context(request, session, "Needs action", "")
+    context["needs"] = await needs_now(request, services)
+    context["refresh"] = services.settings.console_refresh_seconds
+    context["here"] = urlparse(request.headers.get("hx-current-url", "")).path or "/console"
+    return page(request, "_needs.html", context)
 
 
 @router.get("/invoices/{invoice_id}")
@@ -98,7 +64,7 @@ async def story_page(
     if not looks_like_id(invoice_id):
         raise HTTPException(status_code=404, detail="Not Found")
     story = await gather_story(services, invoice_id)
-    context = base_context(request, session, f"Invoice {invoice_id}", "invoices")
+    context = await page_context(request, services, session, f"Invoice {invoice_id}", "invoices")
     context |= {"story": story, "invoice_id": invoice_id, "q": invoice_id}
     if story is None:
         context["error"] = f"Neither starkrelay nor Stark Bank knows invoice {invoice_id}."

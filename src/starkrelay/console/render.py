@@ -43,6 +43,8 @@ class Moment:
     utc: str
     sao_paulo: str
     relative: str
+    short: str = ""
+    """``12-06 16:18:07``: São Paulo month, day and time, for lists."""
 
 
 def to_datetime(value: datetime | float | int | str | None) -> datetime | None:
@@ -87,6 +89,7 @@ def moment(value: datetime | float | int | str | None) -> Moment | None:
         utc=when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         sao_paulo=local.strftime("%Y-%m-%d %H:%M:%S ") + "São Paulo",
         relative=relative(when),
+        short=local.strftime("%m-%d %H:%M:%S"),
     )
 
 

@@ -9,6 +9,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from starkrelay.console.audit import client_address, record_action
 from starkrelay.console.auth import (
     SESSION_COOKIE,
     SIGNIN_COOKIE,
@@ -24,11 +25,12 @@ from starkrelay.console.auth import (
     token_matches,
     use_signin_link,
 )
+from starkrelay.console.frame import ConsoleRoute
 from starkrelay.console.render import SECURITY_HEADERS, page
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
 
 def _signin_page(
@@ -73,9 +75,13 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
             request, services, next_path, "The form expired; please sign in again.", 403
         )
     if not token_matches(services, form.get("token", "")):
-        log.warning("console.signin.refused", client=request.client.host if request.client else "")
+        log.warning("console.signin.refused", client=client_address(request))
+        await record_action(services.redis, services.keys, request, "signin", outcome="refused",
+                            detail="not the admin token")  # fmt: skip
         return _signin_page(request, services, next_path, "That is not the admin token.", 401)
-    value, _ = await open_session(services)
+    value, session = await open_session(services)
+    await record_action(services.redis, services.keys, request, "signin",
+                        detail="admin token", session=session.label)  # fmt: skip
     response = RedirectResponse(next_path, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     set_session_cookie(response, request, services, value)
@@ -87,11 +93,15 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
 async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> Response:
     """A one-time link (``starkrelay demo --keep-running``): signs in once, then is spent."""
     if not await use_signin_link(services.redis, services.keys, services.settings, token):
+        await record_action(services.redis, services.keys, request, "signin_link",
+                            outcome="refused", detail="used or expired link")  # fmt: skip
         return _signin_page(
             request, services, "/console",
             "That sign-in link was already used or has expired; sign in with the token.", 401,
         )  # fmt: skip
-    value, _ = await open_session(services)
+    value, session = await open_session(services)
+    await record_action(services.redis, services.keys, request, "signin_link",
+                        detail="one-time link", session=session.label)  # fmt: skip
     response = RedirectResponse("/console", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     set_session_cookie(response, request, services, value)
@@ -99,8 +109,9 @@ async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> R
 
 
 @router.post("/signout")
-async def signout(session: ActionSessionDep, services: ConsoleOnDep) -> Response:
+async def signout(request: Request, session: ActionSessionDep, services: ConsoleOnDep) -> Response:
     await end_session(services, session)
+    await record_action(services.redis, services.keys, request, "signout", session=session.label)
     response = RedirectResponse("/console/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -5,24 +5,27 @@ Sources: ``stark_bank`` (Stark Bank's own records: the invoice, its logs, the fo
 transfers and their logs), ``webhook`` (deliveries received, duplicates included) and
 ``starkrelay`` (our ledger: enqueued, dead-lettered, re-driven, reconciliation actions).
 ``assemble_story`` is pure: it takes what was read and returns the timeline, so it is tested
-without any server; ``story_sources.gather_story`` reads the inputs.
+without any server; ``story_steps`` makes each step; ``story_sources.gather_story`` reads
+the inputs.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from starkrelay.bank import Invoice, InvoiceLog, Transfer, TransferLog
-from starkrelay.console.held_story import held_steps
-from starkrelay.console.render import to_datetime
-from starkrelay.core.money import brl
-from starkrelay.forwarding.dead_letters import DeadLetter
-from starkrelay.ledger.identity import external_id_for, parse_external_id
+from starkrelay.console.story_steps import (
+    SOURCES,
+    StoryInputs,
+    StoryItem,
+    delivery_item,
+    invoice_log_item,
+    issued_item,
+    ledger_items,
+    transfer_items,
+)
 
-SOURCES = ("stark_bank", "webhook", "starkrelay")
+__all__ = ["SOURCES", "Story", "StoryInputs", "StoryItem", "assemble_story"]
 
 _RANK = {
     "issued": 0,
@@ -44,44 +47,6 @@ _RANK = {
     "approved": 13,
     "rejected": 13,
 }
-_SLOT_TAG = re.compile(r"^campaign:(?P<campaign>[^:]+):slot:(?P<slot>\d+)$")
-
-
-@dataclass(frozen=True)
-class StoryItem:
-    """One step. ``at`` is UTC (None when the record carries no time: listed last)."""
-
-    at: datetime | None
-    source: str
-    kind: str
-    title: str
-    details: dict[str, str | int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat() if self.at else None,
-            "source": self.source,
-            "kind": self.kind,
-            "title": self.title,
-            "details": self.details,
-        }
-
-
-@dataclass(frozen=True)
-class StoryInputs:
-    """Everything read about one invoice (any part may be empty)."""
-
-    invoice_id: str
-    invoice: Invoice | None = None
-    invoice_logs: list[InvoiceLog] = field(default_factory=list)
-    transfers: list[Transfer] = field(default_factory=list)
-    transfer_logs: list[TransferLog] = field(default_factory=list)
-    ledger: dict[str, str] = field(default_factory=dict)
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    entries_in_stream: set[str] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
-    """What could not be read (e.g. Stark Bank unavailable): shown above the timeline."""
 
 
 @dataclass(frozen=True)
@@ -90,232 +55,34 @@ class Story:
     summary: dict[str, str | int | None]
     items: list[StoryItem]
     problems: list[str]
+    destination: dict[str, str] = field(default_factory=dict)
+    """The account the forward pays: the transfer's own (``source`` ``transfer``) once there
+    is one, else the configured destination (``source`` ``settings``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "invoice_id": self.invoice_id,
             "summary": self.summary,
+            "destination": self.destination,
             "items": [item.as_dict() for item in self.items],
             "problems": self.problems,
         }
 
 
-def _attempts(ledger: dict[str, str], prefix: str) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for name, value in ledger.items():
-        if name.startswith(prefix + ":"):
-            suffix = name[len(prefix) + 1 :]
-            if suffix.isdigit():
-                found[int(suffix)] = value
-    return found
-
-
-def _issued(invoice: Invoice) -> StoryItem:
-    details: dict[str, str | int] = {
-        "amount": invoice.nominal_amount,
-        "payer": invoice.name,
-        "tax_id": invoice.tax_id,
-        "status": invoice.status,
-    }
-    if invoice.due is not None:
-        details["due"] = invoice.due.isoformat()
-    where = ""
-    for tag in invoice.tags:
-        if match := _SLOT_TAG.match(tag):
-            details["campaign"], details["slot"] = match["campaign"], int(match["slot"])
-            where = f" (campaign slot {match['slot']})"
-    return StoryItem(
-        invoice.created,
-        "stark_bank",
-        "issued",
-        f"Issued for {brl(invoice.nominal_amount)} to {invoice.name}{where}",
-        details,
+def _destination(inputs: StoryInputs) -> dict[str, str]:
+    """The account of the invoice's settled transfer, else its latest, else the settings'."""
+    ordered = sorted(
+        inputs.transfers,
+        key=lambda t: (t.status == "success", t.created.timestamp() if t.created else 0),
     )
-
-
-def _invoice_log(entry: InvoiceLog) -> StoryItem | None:
-    snap = entry.invoice
-    if entry.type == "created":
-        return None  # the "issued" item says it, from the invoice itself
-    if entry.type == "paid":
-        extra = []
-        if snap.discount_amount:
-            extra.append(f"discount {brl(snap.discount_amount)}")
-        if snap.fine_amount:
-            extra.append(f"fine {brl(snap.fine_amount)}")
-        if snap.interest_amount:
-            extra.append(f"interest {brl(snap.interest_amount)}")
-        difference = snap.amount - snap.nominal_amount
-        if not extra and difference:
-            extra.append(f"{'discount' if difference < 0 else 'fine and interest'} "
-                         f"{brl(abs(difference))}")  # fmt: skip
-        suffix = f" ({', '.join(extra)})" if extra else ""
-        return StoryItem(
-            entry.created,
-            "stark_bank",
-            "paid",
-            f"Paid {brl(snap.amount)} of {brl(snap.nominal_amount)}{suffix}",
-            {
-                "log_id": entry.id,
-                "amount": snap.amount,
-                "nominal_amount": snap.nominal_amount,
-                "discount_amount": snap.discount_amount,
-                "fine_amount": snap.fine_amount,
-                "interest_amount": snap.interest_amount,
-            },
-        )
-    if entry.type == "credited":
-        return StoryItem(
-            entry.created,
-            "stark_bank",
-            "credited",
-            f"Credited {brl(snap.amount)}, fee {brl(snap.fee)}: "
-            f"{brl(snap.amount - snap.fee)} to forward",
-            {"log_id": entry.id, "amount": snap.amount, "fee": snap.fee},
-        )
-    details: dict[str, str | int] = {"log_id": entry.id}
-    if entry.errors:
-        details["errors"] = "; ".join(entry.errors)
-    return StoryItem(entry.created, "stark_bank", "invoice_log", f"Invoice {entry.type}", details)
-
-
-def _delivery(delivery: dict[str, Any]) -> StoryItem:
-    outcome = str(delivery.get("outcome", ""))
-    log_type = str(delivery.get("log_type") or "event")
-    subscription = str(delivery.get("subscription") or "")
-    by_reconcile = delivery.get("source") == "reconcile"
-    what = f"{subscription} {log_type}".strip()
-    if by_reconcile:
-        title = f"Reconciliation took the undelivered {what} event: {outcome.replace('_', ' ')}"
-    elif outcome == "duplicate":
-        title = f"Webhook {what} delivered again: refused as a duplicate"
-    else:
-        title = f"Webhook {what} received: {outcome.replace('_', ' ')}"
-    return StoryItem(
-        to_datetime(delivery.get("at")),
-        "starkrelay" if by_reconcile else "webhook",
-        "reconcile" if by_reconcile else "webhook",
-        title,
-        {
-            "event_id": str(delivery.get("event_id", "")),
-            "outcome": outcome,
-            "log_type": log_type,
-        },
-    )
-
-
-def _ledger_items(inputs: StoryInputs) -> list[StoryItem]:
-    ledger = inputs.ledger
-    items: list[StoryItem] = []
-    entries = _attempts(ledger, "entry")
-    for attempt, at in _attempts(ledger, "queued").items():
-        entry = entries.get(attempt, "")
-        waiting = " (waiting in the forward stream)" if entry in inputs.entries_in_stream else ""
-        by = " by reconciliation, after the previous attempt failed" if attempt else ""
-        items.append(
-            StoryItem(
-                to_datetime(at),
-                "starkrelay",
-                "enqueued",
-                f"Forward of {brl(ledger.get('amount'))} enqueued{by}{waiting}",
-                {
-                    "attempt": attempt,
-                    "external_id": external_id_for(inputs.invoice_id, attempt),
-                    "stream_entry": entry,
-                },
-            )
-        )
-    lost = _attempts(ledger, "lost_entry")
-    redriven = _attempts(ledger, "redriven")
-    for attempt, at in _attempts(ledger, "requeued").items():
-        if attempt in redriven and redriven[attempt] == at:
-            continue  # told by the re-drive item
-        if attempt in lost:
-            items.append(
-                StoryItem(
-                    to_datetime(at),
-                    "starkrelay",
-                    "requeued",
-                    "Reconciliation re-enqueued a forward entry Redis lost (same attempt)",
-                    {"attempt": attempt, "lost_entry": lost[attempt]},
-                )
-            )
-    for attempt, at in redriven.items():
-        items.append(
-            StoryItem(
-                to_datetime(at),
-                "starkrelay",
-                "redriven",
-                "Dead letter re-driven by an operator (same attempt, same external id)",
-                {"attempt": attempt, "external_id": external_id_for(inputs.invoice_id, attempt)},
-            )
-        )
-    for letter in inputs.dead_letters:
-        items.append(
-            StoryItem(
-                to_datetime(letter.dead_at),
-                "starkrelay",
-                "dead_letter",
-                f"Dead-lettered ({letter.kind or 'unknown'}): {letter.reason}",
-                {"dead_letter_id": letter.id, "kind": letter.kind, "reason": letter.reason},
-            )
-        )
-    if ledger.get("stage") == "waiting":
-        items.append(
-            StoryItem(
-                to_datetime(ledger.get("stage_at")),
-                "starkrelay",
-                "waiting",
-                "Waiting for the balance to cover it: "
-                + (ledger.get("waiting_reason") or "Stark Bank refused it for lack of balance"),
-            )
-        )
-    for moment, kind, title, details in held_steps(ledger):
-        items.append(StoryItem(to_datetime(moment), "starkrelay", kind, title, details))
-    if ledger.get("stage") == "skipped" and ledger.get("skipped_reason"):
-        items.append(
-            StoryItem(
-                to_datetime(ledger.get("stage_at")),
-                "starkrelay",
-                "skipped",
-                f"Not forwarded: {ledger['skipped_reason']}",
-            )
-        )
-    return items
-
-
-def _transfer_items(inputs: StoryInputs) -> list[StoryItem]:
-    items: list[StoryItem] = []
-    by_id = {t.id: t for t in inputs.transfers}
-    for transfer in inputs.transfers:
-        ours = parse_external_id(transfer.external_id)
-        attempt = ours[1] if ours else 0
-        items.append(
-            StoryItem(
-                transfer.created,
-                "stark_bank",
-                "transfer",
-                f"Transfer {transfer.id} of {brl(transfer.amount)} created "
-                f"(attempt {attempt}, now {transfer.status})",
-                {
-                    "transfer_id": transfer.id,
-                    "external_id": transfer.external_id or "",
-                    "amount": transfer.amount,
-                    "status": transfer.status,
-                    "attempt": attempt,
-                },
-            )
-        )
-    for entry in inputs.transfer_logs:
-        if entry.type == "created" and entry.transfer.id in by_id:
-            continue  # the transfer item says it
-        details: dict[str, str | int] = {"transfer_id": entry.transfer.id, "log_id": entry.id}
-        title = f"Transfer {entry.transfer.id} {entry.type}"
-        if entry.errors:
-            details["errors"] = "; ".join(entry.errors)
-            title += f": {details['errors']}"
-        items.append(StoryItem(entry.created, "stark_bank", "transfer_log", title, details))
-    return items
+    if ordered:
+        paid = ordered[-1]
+        return {
+            "name": paid.name, "tax_id": paid.tax_id, "bank_code": paid.bank_code,
+            "branch_code": paid.branch_code, "account_number": paid.account_number,
+            "account_type": paid.account_type or "", "source": "transfer", "transfer_id": paid.id,
+        }  # fmt: skip
+    return inputs.destination | {"source": "settings"} if inputs.destination else {}
 
 
 def _summary(inputs: StoryInputs) -> dict[str, str | int | None]:
@@ -332,6 +99,7 @@ def _summary(inputs: StoryInputs) -> dict[str, str | int | None]:
         "stage": ledger.get("stage"),
         "attempt": int(ledger["attempt"]) if "attempt" in ledger else None,
         "last_error": ledger.get("last_error") or ledger.get("dead_reason"),
+        "last_error_resolved": "yes" if ledger.get("stage") == "success" or successes else None,
         "transfers": len(inputs.transfers),
         "forwarded": sum(t.amount for t in successes),
         "deliveries": len(inputs.deliveries),
@@ -346,11 +114,11 @@ def assemble_story(inputs: StoryInputs) -> Story:
     time last."""
     items: list[StoryItem] = []
     if inputs.invoice is not None:
-        items.append(_issued(inputs.invoice))
-    items += [item for log in inputs.invoice_logs if (item := _invoice_log(log)) is not None]
-    items += [_delivery(d) for d in inputs.deliveries]
-    items += _ledger_items(inputs)
-    items += _transfer_items(inputs)
+        items.append(issued_item(inputs.invoice))
+    items += [item for log in inputs.invoice_logs if (item := invoice_log_item(log)) is not None]
+    items += [delivery_item(d) for d in inputs.deliveries]
+    items += ledger_items(inputs)
+    items += transfer_items(inputs)
     order = {id(item): n for n, item in enumerate(items)}
     items.sort(
         key=lambda item: (
@@ -360,4 +128,6 @@ def assemble_story(inputs: StoryInputs) -> Story:
             order[id(item)],
         )
     )
-    return Story(inputs.invoice_id, _summary(inputs), items, list(inputs.problems))
+    return Story(
+        inputs.invoice_id, _summary(inputs), items, list(inputs.problems), _destination(inputs)
+    )

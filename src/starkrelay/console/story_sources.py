@@ -15,6 +15,7 @@ from starkrelay.api.deps import Services
 from starkrelay.bank import BankError, BankInputError, Invoice, InvoiceLog, Transfer, TransferLog
 from starkrelay.console.story import Story, StoryInputs, assemble_story
 from starkrelay.core import store
+from starkrelay.core.settings import Settings
 from starkrelay.forwarding.dead_letters import list_dead_letters
 from starkrelay.ledger.identity import parse_external_id, tag_for
 
@@ -55,6 +56,18 @@ async def _bank_records(
     return invoice, logs, transfers, transfer_logs
 
 
+def configured_destination(settings: Settings) -> dict[str, str]:
+    """The destination account the settings name (``DESTINATION_*``)."""
+    return {
+        "name": settings.destination_name,
+        "tax_id": settings.destination_tax_id,
+        "bank_code": settings.destination_bank_code,
+        "branch_code": settings.destination_branch_code,
+        "account_number": settings.destination_account_number,
+        "account_type": settings.destination_account_type,
+    }
+
+
 async def gather_story(services: Services, invoice_id: str) -> Story | None:
     """The story of ``invoice_id``, or None when neither Stark Bank nor Redis knows it."""
     redis, keys = services.redis, services.keys
@@ -83,6 +96,7 @@ async def gather_story(services: Services, invoice_id: str) -> Story | None:
         dead_letters=letters,
         entries_in_stream=in_stream,
         problems=problems,
+        destination=configured_destination(services.settings),
     )
     return assemble_story(inputs)
 

@@ -17,17 +17,29 @@ def demo(
     speed: Annotated[
         float,
         typer.Option(
-            min=1, max=86400, help="Campaign time per real second: 1440 runs 24 h in a minute."
+            min=1,
+            max=86400,
+            metavar="X",
+            help="Campaign time per real second: 1440 runs 24 h in a minute.",
         ),
     ] = 1440.0,
     keep_running: Annotated[
-        bool, typer.Option(help="Leave everything running afterwards and print its URLs.")
+        bool,
+        typer.Option(
+            "--keep-running", help="Leave everything running afterwards and print its URLs."
+        ),
     ] = False,
     timeout: Annotated[
         float | None,
-        typer.Option(min=1, help="Give up after this many seconds (default: 2 x campaign + 120)."),
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Give up after this many seconds (default: 2 x campaign + 120).",
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Make payers and faults reproducible.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(metavar="N", help="Make payers and faults reproducible.")
+    ] = None,
     daily_limit: Annotated[
         str | None,
         typer.Option(

@@ -9,9 +9,10 @@ balance, it lists each way the money disagrees:
   (over ``--daily-limit``) must have no transfer at all;
 - a forward still ``created``/``processing`` (not settled yet);
 - a transfer for an invoice that was never credited, or tied to no invoice at all;
-- unexplained outflow, summed on its own line: every live transfer (``created``,
-  ``processing``, ``success``) that names no credited invoice, every one past the first for
-  one invoice, and the part of a forward above its invoice's ``amount - fee``;
+- unexplained outflow, summed on its own line, by reconciliation's own rule
+  (``reconciliation.outflow.judge_outflow``): every live transfer that names no credited
+  invoice, every one past the first for one invoice, and the part of a forward above its
+  invoice's ``amount - fee``;
 - a balance that is not ``initial + Σ net credited - Σ forwarded - Σ transfer fees`` to the
   cent (only transfers that reached ``processing`` or ``success`` moved money).
 
@@ -31,9 +32,9 @@ from rich.table import Table
 from starkrelay.bank import BankGateway, Invoice, Transfer
 from starkrelay.core.money import brl
 from starkrelay.ledger.identity import parse_external_id
+from starkrelay.reconciliation.outflow import judge_outflow
 
 _MOVED_MONEY = {"processing", "success"}
-_LIVE = {"created", "processing", "success"}
 _UNSETTLED = {"created", "processing"}
 _TAG = "invoice:"
 
@@ -99,7 +100,8 @@ def judge(
     held_here = [invoices[i] for i in held if i in invoices]
     for invoice in invoices.values():
         problems += _judge_invoice(invoice, by_invoice[invoice.id], invoice.id in held)
-    outflow = _unexplained(transfers, invoices, by_invoice)
+    nets = {invoice.id: invoice.amount - invoice.fee for invoice in invoices.values()}
+    outflow = [finding.amount for finding in judge_outflow(transfers, nets, destination=None)]
     if outflow:
         problems.append(
             f"unexplained outflow: {brl(sum(outflow))} in {len(outflow)} transfer(s) that no "
@@ -126,29 +128,6 @@ def judge(
             f"{brl(verdict.expected_balance)} (off by {brl(balance - verdict.expected_balance)})"
         )
     return Verdict(**{**verdict.__dict__, "problems": tuple(problems)})
-
-
-def _unexplained(
-    transfers: list[Transfer], invoices: dict[str, Invoice], by_invoice: dict[str, list[Transfer]]
-) -> list[int]:
-    """Cents of each unexplained piece of outflow (see the module docstring)."""
-    pieces = [
-        t.amount
-        for t in transfers
-        if t.status in _LIVE and (_invoice_of(t) is None or _invoice_of(t) not in invoices)
-    ]
-    for invoice_id, forwards in by_invoice.items():
-        live = sorted(
-            (t for t in forwards if t.status in _LIVE),
-            key=lambda t: (t.status != "success", t.created.timestamp() if t.created else 0.0),
-        )
-        if not live:
-            continue
-        net = invoices[invoice_id].amount - invoices[invoice_id].fee
-        pieces += [t.amount for t in live[1:]]
-        if live[0].amount > max(net, 0):
-            pieces.append(live[0].amount - max(net, 0))
-    return pieces
 
 
 def _judge_invoice(invoice: Invoice, transfers: list[Transfer], held: bool) -> list[str]:

@@ -39,6 +39,7 @@ async def settle_hints(redis: Redis, keys: Keys, bank: BankGateway, limit: int =
     hints = await reads.take_hints(redis, keys, limit)
     if not hints:
         return 0
+    await redis.hincrby(keys.forward_counters(), "lookup_calls", 1)
     try:
         listed = await bank.find_transfers(tags=sorted(tag_for(i) for i in hints))
     except BankError:

@@ -57,9 +57,9 @@ from starkrelay.forwarding.outflow import Outflow, OutflowConfig, OutflowPaused
 from starkrelay.forwarding.ownership import Decision, judge_ownership
 from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
-from starkrelay.forwarding.workspace import WorkspaceLearner
 from starkrelay.ledger import Evidence, Settlement, Stage
 from starkrelay.ledger.identity import ForwardItem
+from starkrelay.webhooks.workspace import WorkspaceLearner
 
 log = structlog.get_logger(__name__)
 

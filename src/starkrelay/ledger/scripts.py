@@ -134,9 +134,10 @@ elseif action == 'transfer' then
   end
   -- our transfer's outcome closes the attempt it awaits; an older log arriving late does
   -- not reopen what a newer one (or a look-up) already decided
-  if cur[3] == 'sent' and move(invoice_id, ARGV[9], attempt, 'our_transfer', now) then
-    code = 3
+  if cur[3] ~= 'sent' or not move(invoice_id, ARGV[9], attempt, 'our_transfer', now) then
+    return {7, ''}  -- an older log arriving late: its status must not overwrite the newer
   end
+  code = 3
 end
 hset_pairs(stream_end + 1, #ARGV)
 redis.call('EXPIRE', K_LEDGER, ledger_ttl)

@@ -1,19 +1,40 @@
-"""Which workspace's events the webhook route takes: the cheap first filter (403).
+"""Our Stark Bank workspace id: where it comes from and who uses it. The one workspace module.
 
-``STARK_WORKSPACE_ID`` when set (production requires it): used from the first request, and
-nothing learned overrides it. Otherwise (development) the id the forwarding worker learned
-from Stark Bank's records (``store.learned_workspace_id``); until one is known every
-workspace's event is let through, and the worker's ownership read refuses what is not ours.
+Stark Bank signs every workspace's events with one key, so a valid signature does not say
+whose event it is. ``STARK_WORKSPACE_ID`` (production requires it) names ours; in development
+the forwarding worker learns it from Stark Bank's own records (``WorkspaceLearner``: our latest
+event read with our credentials, or an event whose invoice the ownership read confirmed ours)
+and keeps it in Redis for every replica (``learn_workspace_id``). The webhook route's
+``WorkspaceFilter`` refuses other workspaces' events early with 403: the cheap first line.
+The ownership read before each forward, and the evidence rule of the ledger, are the authority
+either way.
 """
 
 from __future__ import annotations
 
 import time
+from typing import cast
 
+import structlog
 from redis.exceptions import RedisError
 
-from starkrelay.core import store
+from starkrelay.bank import BankError, BankGateway
 from starkrelay.core.store import Keys, Redis
+
+log = structlog.get_logger(__name__)
+
+
+async def learned_workspace_id(redis: Redis, keys: Keys) -> str | None:
+    """The workspace id learned so far, or None."""
+    value = cast(str | None, await redis.get(keys.workspace_id()))
+    return value or None
+
+
+async def learn_workspace_id(redis: Redis, keys: Keys, workspace_id: str) -> str | None:
+    """Keep `workspace_id` (what Stark Bank reports for our credentials: it replaces any older
+    value, e.g. after a sandbox was recreated); returns the value it replaced, or None."""
+    previous = cast(str | None, await redis.set(keys.workspace_id(), workspace_id, get=True))
+    return previous or None
 
 
 class WorkspaceFilter:
@@ -35,8 +56,52 @@ class WorkspaceFilter:
         now = time.monotonic()
         if self.learned is None or now - self._read_at >= self.recheck_seconds:
             try:
-                self.learned = await store.learned_workspace_id(redis, keys)
+                self.learned = await learned_workspace_id(redis, keys)
             except RedisError:
                 return self.learned
             self._read_at = now
         return self.learned
+
+
+class WorkspaceLearner:
+    """Keeps what Stark Bank reports as our workspace id in Redis (the latest report wins:
+    only reads made with our credentials, or confirmed by them, are reports), and says so
+    loudly when ``STARK_WORKSPACE_ID`` (`setting`) disagrees or the id changed."""
+
+    def __init__(self, redis: Redis, keys: Keys, bank: BankGateway, setting: str | None) -> None:
+        self.redis, self.keys, self.bank, self.setting = redis, keys, bank, setting
+        self.known: str | None = None
+
+    async def learn_from_bank(self) -> None:
+        """Read our latest event with our credentials (``GET /event?limit=1``): its
+        ``workspaceId`` is ours. Never fatal (a workspace without events yet says nothing)."""
+        try:
+            found = await self.bank.workspace_id()
+        except BankError as exc:
+            log.warning("forwarding.workspace.unavailable", error=str(exc))
+            return
+        if found is not None:
+            await self._remember(found, "event_listing")
+
+    async def learn_from_confirmed(self, workspace_id: str | None) -> None:
+        """The workspace an event named, once the ownership read confirmed its invoice ours."""
+        if workspace_id and workspace_id != self.known:
+            await self._remember(workspace_id, "confirmed_event")
+
+    async def _remember(self, found: str, source: str) -> None:
+        previous = await learn_workspace_id(self.redis, self.keys, found)
+        self.known = found
+        if previous is not None and previous != found:
+            log.error("forwarding.workspace.changed", previous=previous, found=found, source=source)
+        if self.setting is not None and self.setting != found:
+            log.error(
+                "forwarding.workspace.setting_mismatch",
+                stark_workspace_id=self.setting,
+                api_workspace_id=found,
+                source=source,
+                hint="STARK_WORKSPACE_ID names another workspace than the one Stark Bank "
+                "reports for our credentials: our own webhooks are refused with 403 until "
+                "the setting is fixed or removed",
+            )
+        elif previous != found:
+            log.info("forwarding.workspace.learned", workspace_id=found, source=source)

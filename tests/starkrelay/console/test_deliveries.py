@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 from starkrelay.core import store
@@ -57,9 +58,13 @@ def test_deliveries_are_noted_in_order_with_their_outcome(redis_url: str, key_pr
             ]
             assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
             assert await redis.ttl(keys.webhook_deliveries("7001")) > 0
+            logged = await redis.xrange(keys.webhook_delivery_log())
+            assert [f["invoice_id"] for _, f in logged] == ["7001"] * 4  # not the foreign one
+            assert [json.loads(f["delivery"]) for _, f in logged] == noted
             for _ in range(store.DELIVERIES_KEPT + 5):
                 await take_event(redis, keys, event, POLICY)  # duplicates, all noted
             assert len(await store.load_deliveries(redis, keys, "7001")) == store.DELIVERIES_KEPT
+            assert await redis.xlen(keys.webhook_delivery_log()) == 4 + store.DELIVERIES_KEPT + 5
         finally:
             async for name in redis.scan_iter(match=keys.key("*")):
                 await redis.unlink(name)

@@ -172,3 +172,37 @@ def test_story_as_json_keeps_every_item() -> None:
     assert [item["kind"] for item in data["items"]] == [item.kind for item in story.items]
     assert data["items"][0]["at"] == "2026-12-01T12:00:00+00:00"
     assert {item["source"] for item in data["items"]} == {"stark_bank", "webhook", "starkrelay"}
+
+
+def test_a_re_driven_dead_letter_its_resolved_error_and_the_account_paid() -> None:
+    dead_at = int(at(20).timestamp() * 1000)
+    ledger = {
+        "stage": "success", "attempt": "0", "amount": "9450", "gross_amount": "9500",
+        "fee": "50", "queued:0": str(at(11).timestamp()), "entry:0": "2-0",
+        "dead_reason": "gave up after 3 deliveries; last error: HTTP 418",
+        "last_error": "HTTP 418", "redriven:0": str(at(30).timestamp()),
+        "redriven_dead_letter:0": f"{dead_at}-0", "requeued:0": str(at(30).timestamp()),
+    }  # fmt: skip
+    sent = transfer("9001", "invoice-5001", "success", 31)
+    story = assemble_story(
+        replace(full_inputs(), ledger=ledger, transfers=[sent], transfer_logs=[],
+                destination={"name": "Configured", "account_number": "1"})
+    )  # fmt: skip
+    kinds = [item.kind for item in story.items]
+    assert kinds.index("enqueued") < kinds.index("dead_letter") < kinds.index("redriven")
+    assert kinds.index("redriven") < kinds.index("transfer")
+    by_kind = {item.kind: item for item in story.items}
+    letter = by_kind["dead_letter"]
+    assert letter.at == at(20)
+    assert letter.title.endswith("(re-driven since)")
+    assert letter.details["deliveries"] == 3
+    assert by_kind["redriven"].details["dead_letter_id"] == f"{dead_at}-0"
+    assert story.summary["last_error"] == "HTTP 418"
+    assert story.summary["last_error_resolved"] == "yes"
+    assert story.destination["account_number"] == "6341320293482496"
+    assert story.destination["source"] == "transfer"
+    unsent = assemble_story(replace(full_inputs(), ledger=ledger | {"stage": "queued"},
+                                    transfers=[], transfer_logs=[],
+                                    destination={"name": "Configured"}))  # fmt: skip
+    assert unsent.summary["last_error_resolved"] is None
+    assert unsent.destination == {"name": "Configured", "source": "settings"}

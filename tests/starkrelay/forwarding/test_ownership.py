@@ -29,9 +29,9 @@ from structlog.testing import capture_logs
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core import store
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.worker import ForwardingWorker
+from starkrelay.webhooks import workspace
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at
@@ -145,7 +145,7 @@ def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
             counters = await services.redis.hgetall(services.keys.forward_counters())
             assert counters["items_refused"] == "1"
             assert await ownership_calls(services) == (1, 0)  # one read, no create
-            assert await store.learned_workspace_id(services.redis, services.keys) is None
+            assert await workspace.learned_workspace_id(services.redis, services.keys) is None
 
     relay.run(body)
     assert list(starkbank.transfer.query()) == []
@@ -164,7 +164,7 @@ def test_once_our_workspace_is_known_a_strangers_event_gets_403(
         async with relay.services() as services:
             worker = relay.worker(services)
             await worker.workspace.learn_from_bank()  # as at start: our latest event says
-            assert await store.learned_workspace_id(services.redis, services.keys) == OURS
+            assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
             await forward_all(worker, services)
             return await stream_length(services)
 
@@ -200,10 +200,10 @@ def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_request
 
         async def fresh() -> None:
             async with relay.services() as services:
-                assert await store.learned_workspace_id(services.redis, services.keys) is None
+                assert await workspace.learned_workspace_id(services.redis, services.keys) is None
                 assert await stream_length(services) == 0  # refused before anything stored
                 assert await ledger_of(services, theirs) == {}
-                await store.learn_workspace_id(services.redis, services.keys, THEIRS)
+                await workspace.learn_workspace_id(services.redis, services.keys, THEIRS)
 
         relay.run(fresh)
         # created, paid and credited: each answered 403
@@ -236,7 +236,7 @@ def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_is_loud
                 await enqueue_credited(services, invoice_id, 2_000, workspace_id=OURS)
                 with capture_logs() as logs:
                     await forward_all(relay.worker(services), services)
-                assert await store.learned_workspace_id(services.redis, services.keys) == OURS
+                assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
                 [loud] = [e for e in logs if e["event"] == "forwarding.workspace.setting_mismatch"]
                 assert loud["log_level"] == "error"
                 assert (loud["stark_workspace_id"], loud["api_workspace_id"]) == (

@@ -1,150 +1,58 @@
-"""``starkrelay doctor`` against the emulator and real Redis servers: a healthy setup passes,
-and each broken part is named (wrong credentials, an evicting Redis, no persistence, no
-webhook, an http URL, Redis unreachable, wrong settings, a URL that does not answer, a
-workspace id missing or other than the one Stark Bank reports, which it shows)."""
+"""The doctor's checks against the emulator and real Redis servers: a healthy setup passes,
+and each broken part is named (every wrong setting at once, wrong credentials, a wrong key
+file, an evicting Redis, no persistence, no webhook, an http URL, Redis or Stark Bank
+unreachable, a URL that does not answer, a workspace id missing or other than the one Stark
+Bank reports, which it shows). The command itself: test_doctor_command.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import socket
+import re
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
-import starkbank
-import structlog
 import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from relay_harness import workspace_of
-from typer.testing import CliRunner
+from doctor_harness import (
+    DESTINATION,
+    HEALTHY_REDIS,
+    doctor,
+    doctor_values,
+    doctor_with,
+    free_port,
+    redis_servers,
+    register_webhook,
+    result,
+    statuses,
+    workspace_of_an_event,
+)
 
 from starkrelay.app import create_app
-from starkrelay.cli import app as cli
-from starkrelay.core.settings import Settings, load_settings
-from starkrelay.ops.doctor import DoctorReport, Status, run_doctor
+from starkrelay.cli.doctor_run import Status
+from starkrelay.core.settings import Settings
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
-
-runner = CliRunner()
-PUBLIC_URL = "https://relay.example.test"
-ADMIN_TOKEN = "doctor-admin-token-8d1f3c"
-SUBSCRIPTIONS = ("invoice", "transfer")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_redis(directory: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Our own redis-server (the shared one must not be reconfigured), answering PING."""
-    port = _free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "no", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if redis.Redis.from_url(url, socket_connect_timeout=0.2).ping():
-                return process, url
-        except redis.RedisError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.02)
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """``own_redis(*args)`` -> URL of a fresh redis-server with those extra arguments."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> str:
-        directory = tmp_path / f"redis-{len(started)}"
-        directory.mkdir()
-        process, url = start_redis(directory, *args)
-        started.append(process)
-        return url
-
-    try:
+    with redis_servers(tmp_path) as start:
         yield start
-    finally:
-        for process in started:
-            process.terminate()
-            process.wait(10)
 
 
 @pytest.fixture
 def healthy_redis(own_redis: Callable[..., str]) -> str:
-    return own_redis("--appendonly", "yes", "--maxmemory-policy", "noeviction")
-
-
-def doctor_values(sandbox: SandboxHandle, redis_url: str, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "environment": "production",
-        "stark_workspace_id": workspace_of(sandbox),
-        "stark_project_id": sandbox.project_id,
-        "stark_private_key": sandbox.private_key,
-        "stark_api_url": sandbox.url,
-        "redis_url": redis_url,
-        "api_external_url": PUBLIC_URL,
-        "admin_token": ADMIN_TOKEN,
-        "bank_retry_deadline_seconds": 0.3,
-        "bank_retry_max_wait_seconds": 0.02,
-        "bank_timeout_seconds": 5,
-        "log_format": "console",
-    }
-    return values | overrides
-
-
-def doctor(sandbox: SandboxHandle, redis_url: str, **overrides: Any) -> DoctorReport:
-    values = doctor_values(sandbox, redis_url, **overrides)
-    check_url = bool(values.pop("check_url", False))
-    verify = values.pop("verify", True)
-    return asyncio.run(
-        run_doctor(
-            check_url=check_url,
-            load=lambda **extra: load_settings(_env_file=None, **(values | extra)),
-            verify=verify,
-        )
-    )
-
-
-def statuses(report: DoctorReport) -> dict[str, Status]:
-    return {result.name: result.status for result in report.results}
-
-
-def result(report: DoctorReport, name: str) -> str:
-    [found] = [r for r in report.results if r.name == name]
-    return f"{found.status}: {found.detail} / {found.fix}"
-
-
-def register_webhook(url: str = PUBLIC_URL, subscriptions: tuple[str, ...] = SUBSCRIPTIONS) -> None:
-    hook = url + "/api/v1/webhooks/starkbank"
-    starkbank.webhook.create(url=hook, subscriptions=list(subscriptions))
-
-
-def workspace_of_an_event() -> str:
-    starkbank.invoice.create([starkbank.Invoice(amount=1_000, name="Ana", tax_id="012.345.678-90")])
-    [event] = list(starkbank.event.query(limit=1))
-    return str(event.workspace_id)
+    return own_redis(*HEALTHY_REDIS)
 
 
 def test_a_healthy_setup_passes(sandbox: SandboxHandle, healthy_redis: str) -> None:
@@ -169,6 +77,9 @@ def test_a_healthy_setup_passes(sandbox: SandboxHandle, healthy_redis: str) -> N
         "url.reachable": Status.SKIPPED,
     }
     assert "AOF on" in result(report, "redis.persistence")
+    assert report.destination is not None
+    assert report.destination.describe() == DESTINATION
+    assert report.as_dict()["destination"]["account_number"] == "6341320293482496"
 
 
 def test_wrong_project_id_and_wrong_key_are_named(
@@ -211,7 +122,7 @@ def test_redis_without_persistence_fails(
 
 def test_redis_unreachable_fails_and_the_rest_is_still_checked(sandbox: SandboxHandle) -> None:
     register_webhook()
-    report = doctor(sandbox, f"redis://:hunter2-secret@127.0.0.1:{_free_port()}/0")
+    report = doctor(sandbox, f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0")
     assert [r.name for r in report.failed] == ["redis.reachable"]
     assert "hunter2" not in json.dumps(report.as_dict())
     assert statuses(report)["stark.webhook"] is Status.PASSED
@@ -295,6 +206,70 @@ def test_development_without_a_workspace_id_warns_with_the_one_to_set(
     assert report.workspace_id == workspace
 
 
+def test_every_wrong_or_missing_setting_is_named_in_one_run() -> None:
+    values = {
+        "environment": "production",
+        "admin_token": "short",  # wrong on its own
+        "stark_project_id": "not-digits",  # wrong on its own
+        "campaign_batch_min": 20,  # above CAMPAIGN_BATCH_MAX: wrong with another
+    }  # and missing: REDIS_URL, API_EXTERNAL_URL, STARK_WORKSPACE_ID, the private key
+    report = doctor_with(values)
+    assert [r.name for r in report.failed] == [
+        "settings.ADMIN_TOKEN",
+        "settings.STARK_PROJECT_ID",
+        "settings.CAMPAIGN_BATCH_MIN",
+        "settings.API_EXTERNAL_URL",
+        "settings.REDIS_URL",
+        "settings.STARK_WORKSPACE_ID",
+        "settings.STARK_PRIVATE_KEY",
+    ]
+    assert "short" not in json.dumps(report.as_dict())
+    assert statuses(report)["redis"] is statuses(report)["stark"] is Status.SKIPPED
+    assert report.destination is None
+
+
+def test_a_wrong_key_file_is_named_as_the_file(
+    sandbox: SandboxHandle, healthy_redis: str, tmp_path: Path
+) -> None:
+    register_webhook()
+    other_key = tmp_path / "other-key.pem"
+    other_key.write_text(new_key_pair()[0])
+    report = doctor(
+        sandbox, healthy_redis, stark_private_key=None, stark_private_key_file=str(other_key)
+    )
+    assert [r.name for r in report.failed] == ["stark.credentials"]
+    found = result(report, "stark.credentials")
+    assert f"the key in STARK_PRIVATE_KEY_FILE ({other_key}) does not match" in found
+    assert "give STARK_PRIVATE_KEY_FILE the private key" in found
+    assert re.search(r"STARK_PRIVATE_KEY(?!_FILE)", found) is None
+
+    other_key.write_text("not a key")
+    unreadable = doctor(
+        sandbox, healthy_redis, stark_private_key=None, stark_private_key_file=str(other_key)
+    )
+    assert [r.name for r in unreadable.failed] == ["settings.STARK_PRIVATE_KEY_FILE"]
+
+
+def test_redis_and_stark_bank_unreachable_are_one_clean_line(sandbox: SandboxHandle) -> None:
+    redis_port, bank_port = free_port(), free_port()
+    report = doctor(
+        sandbox,
+        f"redis://127.0.0.1:{redis_port}/0",
+        stark_api_url=f"http://127.0.0.1:{bank_port}",
+        bank_retry_deadline_seconds=0,  # one attempt: the preflight's retries are not tested here
+    )
+    assert [r.name for r in report.failed] == ["redis.reachable", "stark.credentials"]
+    assert result(report, "redis.reachable") == (
+        f"fail: redis://127.0.0.1:{redis_port}: could not connect (Connection refused) / "
+        "check REDIS_URL, REDIS_PASSWORD and that Redis is running"
+    )
+    assert result(report, "stark.credentials") == (
+        f"fail: http://127.0.0.1:{bank_port}: could not connect / check the network to Stark "
+        "Bank (and STARK_API_URL if set), then run doctor again"
+    )
+    assert statuses(report)["url.https"] is Status.PASSED  # the rest is still checked
+
+
 # --- --check-url: the service over https on 127.0.0.1 ------------------------------------------
 def self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
@@ -323,7 +298,7 @@ def https_relay(
 ) -> Iterator[tuple[str, Path]]:
     """The relay's API over https on 127.0.0.1 (self-signed); yields its URL and the CA."""
     cert, key = self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     settings = Settings(**doctor_values(sandbox, healthy_redis), _env_file=None)  # type: ignore[call-arg]
     config = uvicorn.Config(
         create_app(settings, role="api"), host="127.0.0.1", port=port, log_level="warning",
@@ -357,89 +332,11 @@ def test_check_url_gets_the_health_path_from_outside(
     untrusted = doctor(sandbox, healthy_redis, api_external_url=url, check_url=True)
     assert [r.name for r in untrusted.failed] == ["url.reachable"]  # certificate not trusted
 
-    nobody = f"https://127.0.0.1:{_free_port()}"
+    nobody = f"https://127.0.0.1:{free_port()}"
     register_webhook(url=nobody)
     down = doctor(sandbox, healthy_redis, api_external_url=nobody, check_url=True)
     assert [r.name for r in down.failed] == ["url.reachable"]
     assert "ConnectError" in result(down, "url.reachable")
-
-
-# --- the command ------------------------------------------------------------------------------
-@pytest.fixture
-def doctor_env(
-    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle, tmp_path: Path
-) -> Iterator[Callable[[str], None]]:
-    """Environment for the command. Afterwards the logging the command configured is undone:
-    it caches loggers on first use, which would hide later tests' logs from capture_logs."""
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("COLUMNS", "200")
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def apply(redis_url: str, **extra: str | None) -> None:
-        values = doctor_values(sandbox, redis_url) | extra
-        for name, value in values.items():
-            if value is None:
-                monkeypatch.delenv(name.upper(), raising=False)
-            else:
-                monkeypatch.setenv(name.upper(), str(value))
-
-    try:
-        yield apply
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
-
-
-def test_command_prints_a_checklist_and_exits_0_when_healthy(
-    doctor_env: Callable[..., None], healthy_redis: str
-) -> None:
-    register_webhook()
-    doctor_env(healthy_redis)
-    answer = runner.invoke(cli, ["doctor"])
-    assert answer.exit_code == 0, answer.output
-    assert "redis.eviction" in answer.output
-    assert "Ready to go live" in answer.output
-
-
-def test_command_prints_the_workspace_id_stark_bank_reports(
-    doctor_env: Callable[..., None], healthy_redis: str
-) -> None:
-    register_webhook()
-    workspace = workspace_of_an_event()
-    doctor_env(healthy_redis, stark_workspace_id=None)
-    answer = runner.invoke(cli, ["doctor"])
-    assert answer.exit_code == 1
-    assert (
-        f"The workspace Stark Bank reports for these credentials: STARK_WORKSPACE_ID={workspace}"
-        in answer.output
-    )
-    assert "failed: settings.STARK_WORKSPACE_ID, stark.workspace." in answer.output
-    as_json = json.loads(runner.invoke(cli, ["doctor", "--json"]).stdout)
-    assert as_json["workspace_id"] == workspace
-
-
-def test_command_json_names_each_wrong_setting_and_exits_1(
-    doctor_env: Callable[..., None], healthy_redis: str
-) -> None:
-    doctor_env(healthy_redis, stark_project_id="not-digits", admin_token="short")
-    answer = runner.invoke(cli, ["doctor", "--json"])
-    assert answer.exit_code == 1
-    body = json.loads(answer.stdout)
-    assert body["ok"] is False
-    failed = {c["name"] for c in body["checks"] if c["status"] == "fail"}
-    assert failed == {"settings.STARK_PROJECT_ID", "settings.ADMIN_TOKEN"}
-    assert "short" not in answer.stdout
-
-
-def test_command_names_the_broken_part_in_its_verdict(
-    doctor_env: Callable[..., None], own_redis: Callable[..., str]
-) -> None:
-    register_webhook()
-    doctor_env(own_redis("--appendonly", "yes", "--maxmemory-policy", "volatile-lru"))
-    answer = runner.invoke(cli, ["doctor"])
-    assert answer.exit_code == 1
-    assert "Not ready: 1 check(s) failed: redis.eviction." in answer.output
 
 
 def test_production_without_an_outflow_limit_is_a_warning(

@@ -136,7 +136,7 @@ def test_only_our_recorded_transfer_moves_the_ledger_and_only_forward(
         assert await take_event(redis, keys, late, POLICY) is Outcome.NOTED
         ledger = await redis.hgetall(keys.webhook_ledger("600"))
         assert ledger["stage"] == "success"
-        assert ledger["transfer_status:0"] == "created"  # raw log field, stage unaffected
+        assert ledger["transfer_status:0"] == "success"  # a late log overwrites nothing
         stages = await redis.hgetall(keys.ledger_stages())
         assert stages == {"queued": "0", "sent": "0", "success": "1"}
         other = transfer_event("10", "someone-elses-id", "success")

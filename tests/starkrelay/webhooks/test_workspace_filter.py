@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from starkrelay.core import store
 from starkrelay.core.store import Keys, connect
+from starkrelay.webhooks import workspace
 from starkrelay.webhooks.workspace import WorkspaceFilter
 
 
@@ -17,10 +17,10 @@ def test_setting_wins_then_the_learned_id_then_anyone(redis_url: str, key_prefix
             unset, pinned = WorkspaceFilter(None), WorkspaceFilter("2222")
             rereading = WorkspaceFilter(None, recheck_seconds=0)
             assert await unset.expected(redis, keys) is None  # not known: anyone passes
-            assert await store.learn_workspace_id(redis, keys, "1111") is None
+            assert await workspace.learn_workspace_id(redis, keys, "1111") is None
             assert await unset.expected(redis, keys) == "1111"
             assert await pinned.expected(redis, keys) == "2222"
-            assert await store.learn_workspace_id(redis, keys, "3333") == "1111"  # re-learned
+            assert await workspace.learn_workspace_id(redis, keys, "3333") == "1111"  # re-learned
             assert await unset.expected(redis, keys) == "1111"  # kept for recheck_seconds
             assert await rereading.expected(redis, keys) == "3333"
         finally:

@@ -5,9 +5,8 @@ The only package that knows key names (``keys.Keys``). Modules by concept:
 - ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
-- ``workspace``: our Stark Bank workspace id once learned (``learn_workspace_id``,
-  ``learned_workspace_id``);
-- ``deliveries``: webhook deliveries per invoice (``record_delivery``, ``load_deliveries``);
+- ``deliveries``: webhook deliveries per invoice and in one capped stream of all of them
+  (``record_delivery``, ``load_deliveries``);
 - ``server_info``: what the server says about itself (``server_facts``: version, eviction
   policy, persistence), for ``starkrelay doctor``;
 - ``batching``: one pipeline per event-loop tick for a hot script.
@@ -27,13 +26,18 @@ from starkrelay.core.store.connection import (
     redis_answers,
     redis_hint,
 )
-from starkrelay.core.store.deliveries import DELIVERIES_KEPT, load_deliveries, record_delivery
+from starkrelay.core.store.deliveries import (
+    DELIVERIES_KEPT,
+    DELIVERY_LOG_KEPT,
+    load_deliveries,
+    record_delivery,
+)
 from starkrelay.core.store.keys import Keys, keys_from_settings
 from starkrelay.core.store.server_info import ServerFacts, server_facts
-from starkrelay.core.store.workspace import learn_workspace_id, learned_workspace_id
 
 __all__ = [
     "DELIVERIES_KEPT",
+    "DELIVERY_LOG_KEPT",
     "MAX_CONNECTIONS",
     "Keys",
     "Redis",
@@ -44,8 +48,6 @@ __all__ = [
     "extend",
     "hold",
     "keys_from_settings",
-    "learn_workspace_id",
-    "learned_workspace_id",
     "load_deliveries",
     "new_token",
     "record_delivery",

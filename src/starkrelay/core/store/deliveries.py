@@ -2,7 +2,9 @@
 
 One capped list per invoice (``Keys.webhook_deliveries``), appended after each event about
 that invoice is taken (including the ones refused as duplicates), so a person can see every
-delivery next to the invoice's money record. Informational only: no money decision reads it.
+delivery next to the invoice's money record; the same delivery goes, in the same script, to
+one capped stream of every invoice's deliveries (``Keys.webhook_delivery_log``), which the
+console pages through newest first. Informational only: no money decision reads either.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from starkrelay.core.store.keys import Keys
 
 DELIVERIES_KEPT = 50
 """The newest deliveries kept per invoice."""
+DELIVERY_LOG_KEPT = 10_000
+"""About this many of the newest deliveries kept in the stream of all of them."""
 
 
-# KEYS: the invoice's delivery list. ARGV: the delivery's JSON, entries kept, ttl seconds.
+# KEYS: the invoice's delivery list, the stream of all deliveries.
+# ARGV: the delivery's JSON, entries kept, ttl seconds, entries kept in the stream, invoice id.
 _RECORD_DELIVERY_LUA = """
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'invoice_id', ARGV[5],
+  'delivery', ARGV[1])
 return 1
 """
 
@@ -39,17 +46,21 @@ async def record_delivery(
     *,
     ttl_seconds: int,
 ) -> None:
-    """Append ``delivery`` to the invoice's list in one atomic script; the list keeps the newest
-    ``DELIVERIES_KEPT`` and lives ``ttl_seconds`` after its last change. Concurrent calls share
-    one pipeline per event-loop tick (``store.batching``)."""
+    """Append ``delivery`` to the invoice's list and to the stream of all deliveries in one
+    atomic script; the list keeps the newest ``DELIVERIES_KEPT`` and lives ``ttl_seconds``
+    after its last change, the stream keeps about ``DELIVERY_LOG_KEPT``. Concurrent calls
+    share one pipeline per event-loop tick (``store.batching``)."""
     batcher = _BATCHERS.get(redis)
     if batcher is None:
-        batcher = _BATCHERS[redis] = ScriptBatcher(redis, _RECORD_DELIVERY_LUA, 1)
+        batcher = _BATCHERS[redis] = ScriptBatcher(redis, _RECORD_DELIVERY_LUA, 2)
     await batcher.run(
         keys.webhook_deliveries(invoice_id),
+        keys.webhook_delivery_log(),
         json.dumps(dict(delivery), sort_keys=True),
         DELIVERIES_KEPT,
         ttl_seconds,
+        DELIVERY_LOG_KEPT,
+        invoice_id,
     )
 
 

@@ -69,6 +69,12 @@ class Keys:
         (event id, time, log type, outcome: ``duplicate`` when refused as a repeat)."""
         return self.key("ledger", "invoice", invoice_id, "deliveries")
 
+    def webhook_delivery_log(self) -> str:
+        """Stream, capped (``MAXLEN ~`` ``store.DELIVERY_LOG_KEPT``): every delivery recorded
+        in an invoice's list, newest last (``invoice_id`` and the same JSON); the console's
+        deliveries list pages through it newest first."""
+        return self.key("ledger", "deliveries")
+
     def ledger_stages(self) -> str:
         """Hash: forward stage -> number of invoices currently in it (kept by the scripts)."""
         return self.key("ledger", "stages")
@@ -176,6 +182,16 @@ class Keys:
     def console_reconcile_run(self) -> str:
         """String (JSON) with expiry: progress of the reconciliation started from the console."""
         return self.key("console", "reconcile-run")
+
+    def console_audit(self) -> str:
+        """Stream, capped (``MAXLEN ~ 10000``): operator actions (sign-ins, re-drives,
+        reconciliations, acknowledgements): what, outcome, session, client address."""
+        return self.key("console", "audit")
+
+    def console_acknowledged(self) -> str:
+        """Hash: counts a person acknowledged (``refused``, ``foreign_events``); the console's
+        needs-action banner shows only what grew past them."""
+        return self.key("console", "acknowledged")
 
 
 def keys_from_settings(settings: Settings) -> Keys:

@@ -1,0 +1,216 @@
+"""One row per invoice, as files people download: CSV and JSON for a chosen period.
+
+The period is whole days in America/Sao_Paulo, ``start`` to ``end`` inclusive, at most
+``MAX_DAYS`` days; an invoice belongs to the day of its first ledger write (its
+``ledger_index`` score), so the rows come from ``ZRANGEBYSCORE`` over that window, oldest
+first, ``CHUNK`` at a time. A period holding more than ``MAX_ROWS`` invoices is refused
+before anything is read.
+
+Columns (``COLUMNS``), amounts in cents, times ISO 8601 UTC, empty when not known:
+``invoice_id``, ``first_seen_at``, ``credited_at``, ``gross_amount`` (what the payer paid,
+as Stark Bank credited it), ``fee``, ``reversed_amount`` (given back before the forward;
+0 once the ownership read found none), ``net_amount`` (what to forward), ``stage``,
+``stage_at``, ``attempt``, ``external_id``, ``transfer_id`` and ``transfer_status`` (the
+current attempt's forward transfer), ``forwarded_amount`` (cents of a forward Stark Bank
+settled; empty until it has).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
+
+from starkrelay.console.render import SAO_PAULO
+from starkrelay.core.store import Keys, Redis
+from starkrelay.ledger.identity import external_id_for
+
+MAX_DAYS = 92
+MAX_ROWS = 50_000
+CHUNK = 500
+DEFAULT_DAYS = 7
+EARLIEST = date(2000, 1, 1)
+
+COLUMNS = (
+    "invoice_id",
+    "first_seen_at",
+    "credited_at",
+    "gross_amount",
+    "fee",
+    "reversed_amount",
+    "net_amount",
+    "stage",
+    "stage_at",
+    "attempt",
+    "external_id",
+    "transfer_id",
+    "transfer_status",
+    "forwarded_amount",
+)
+
+Value = str | int | None
+
+
+class PeriodRefused(ValueError):
+    """A period this export does not take; the message says why and what it takes."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    @property
+    def first_second(self) -> float:
+        return datetime.combine(self.start, time(), SAO_PAULO).timestamp()
+
+    @property
+    def after_last_second(self) -> float:
+        return datetime.combine(self.end + timedelta(days=1), time(), SAO_PAULO).timestamp()
+
+    def filename(self, extension: str) -> str:
+        return f"starkrelay-invoices-{self.start.isoformat()}-{self.end.isoformat()}.{extension}"
+
+
+def today_sao_paulo() -> date:
+    return datetime.now(SAO_PAULO).date()
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PeriodRefused(f"{name} must be a day written YYYY-MM-DD") from None
+
+
+def parse_period(start: str | None, end: str | None, today: date | None = None) -> Period:
+    """The period of ``start`` and ``end`` (``YYYY-MM-DD``; by default the last
+    ``DEFAULT_DAYS`` days up to today in São Paulo). Raises ``PeriodRefused``."""
+    today = today or today_sao_paulo()
+    last = _day(end, "end") if end else today
+    first = _day(start, "start") if start else last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise PeriodRefused("start must not be after end")
+    if first < EARLIEST or last > today:
+        raise PeriodRefused(f"the period must lie between {EARLIEST} and today ({today})")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise PeriodRefused(f"a period is at most {MAX_DAYS} days; choose a shorter one")
+    return Period(first, last)
+
+
+async def count_invoices(redis: Redis, keys: Keys, period: Period) -> int:
+    """How many invoices the period holds; ``PeriodRefused`` past ``MAX_ROWS``."""
+    found = int(
+        await redis.zcount(keys.ledger_index(), period.first_second, f"({period.after_last_second}")
+    )
+    if found > MAX_ROWS:
+        raise PeriodRefused(
+            f"{found} invoices in {period.start} .. {period.end}; at most {MAX_ROWS} a file: "
+            "choose a shorter period"
+        )
+    return found
+
+
+def _iso(seconds: str | float | None) -> str | None:
+    if seconds is None or seconds == "":
+        return None
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return None if value is None or value == "" else int(value)
+    except ValueError:
+        return None
+
+
+def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> dict[str, Value]:
+    """One export row from an invoice's ledger (see the module docstring)."""
+    attempt = _int(ledger.get("attempt")) or 0
+    gross = _int(ledger.get("gross_amount"))
+    reversed_amount = _int(ledger.get("reversed_amount"))
+    if reversed_amount is None and gross is not None:
+        reversed_amount = 0  # the ownership read ran and found no reversal
+    stage = ledger.get("stage")
+    # the ledger's stage is what our evidence decided; the status field keeps the last event
+    # seen, which a late delivery of an earlier log (processing after success) can overwrite
+    status = "success" if stage == "success" else ledger.get(f"transfer_status:{attempt}")
+    settled = status == "success"
+    return {
+        "invoice_id": invoice_id,
+        "first_seen_at": _iso(first_seen),
+        "credited_at": _iso(ledger.get("credited_at")),
+        "gross_amount": gross,
+        "fee": _int(ledger.get("fee")),
+        "reversed_amount": reversed_amount,
+        "net_amount": _int(ledger.get("amount")),
+        "stage": stage,
+        "stage_at": _iso(ledger.get("stage_at")),
+        "attempt": attempt if stage else None,
+        "external_id": external_id_for(invoice_id, attempt) if stage else None,
+        "transfer_id": ledger.get(f"transfer:{attempt}"),
+        "transfer_status": status,
+        "forwarded_amount": _int(ledger.get("amount")) if settled else None,
+    }
+
+
+async def invoice_rows(
+    redis: Redis, keys: Keys, period: Period
+) -> AsyncIterator[list[dict[str, Value]]]:
+    """The period's rows, oldest first, a chunk (one pipeline) at a time."""
+    offset = 0
+    while True:
+        members = cast(list[tuple[str, float]], await redis.zrangebyscore(
+            keys.ledger_index(), period.first_second, f"({period.after_last_second}",
+            start=offset, num=CHUNK, withscores=True,
+        ))  # fmt: skip
+        if not members:
+            return
+        pipe = redis.pipeline(transaction=False)
+        for invoice_id, _ in members:
+            pipe.hgetall(keys.webhook_ledger(str(invoice_id)))
+        ledgers = await pipe.execute()
+        yield [
+            invoice_row(str(invoice_id), float(score), {str(k): str(v) for k, v in led.items()})
+            for (invoice_id, score), led in zip(members, ledgers, strict=True)
+        ]
+        if len(members) < CHUNK:
+            return
+        offset += CHUNK
+
+
+def csv_text(rows: list[dict[str, Value]], *, header: bool) -> str:
+    """``rows`` as CSV text (``\\r\\n`` line ends), the header row first when asked."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    if header:
+        writer.writeheader()
+    writer.writerows({name: "" if value is None else value for name, value in row.items()}
+                     for row in rows)  # fmt: skip
+    return out.getvalue()
+
+
+async def csv_chunks(redis: Redis, keys: Keys, period: Period) -> AsyncIterator[str]:
+    """The period's CSV, header first, one chunk of rows at a time."""
+    yield csv_text([], header=True)
+    async for rows in invoice_rows(redis, keys, period):
+        yield csv_text(rows, header=False)
+
+
+async def json_body(redis: Redis, keys: Keys, period: Period) -> dict[str, object]:
+    """The period's rows as one JSON object: ``period``, ``columns`` and ``invoices``."""
+    rows: list[dict[str, Value]] = []
+    async for chunk in invoice_rows(redis, keys, period):
+        rows += chunk
+    return {
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat(),
+                   "timezone": "America/Sao_Paulo"},
+        "columns": list(COLUMNS),
+        "invoices": rows,
+    }  # fmt: skip

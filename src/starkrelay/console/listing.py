@@ -1,0 +1,303 @@
+"""The console's lists, read a bounded page at a time from Redis indexes, newest first.
+
+Callers may rely on:
+
+- no read is a full scan: invoices come from ``ledger_index`` by rank (``ZREVRANK`` of the
+  cursor, then ``ZREVRANGE``), deliveries and actions from their capped streams
+  (``XREVRANGE`` below the cursor id);
+- a cursor names the last row shown (an invoice id, a stream entry id), so rows written
+  meanwhile never shift a page: the next page starts right after that row;
+- a stage filter looks at no more than ``SCAN_BUDGET`` invoices per page; when the page is not
+  full by then, it says how far it looked and hands a cursor to go on from there;
+- a campaign slot filter reads the slot's own record (its invoice ids), so it shows the
+  slot's invoices that were never credited too (stage ``None``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
+
+from starkrelay.core.store import Keys, Redis
+from starkrelay.invoicing.campaign import Campaign, load_campaign
+from starkrelay.invoicing.issuance import SlotOutcome
+
+T = TypeVar("T")
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+SCAN_BUDGET = 2000
+"""Invoices a stage-filtered page looks at, at most."""
+SCAN_CHUNK = 250
+SLOT_MAP_LIMIT = 500
+"""Campaigns with more resolved slots than this show no slot per row (the filter still works)."""
+
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+class CursorRefused(ValueError):
+    """A cursor that is not one this console hands out, or whose row is gone."""
+
+
+@dataclass(frozen=True)
+class StreamPage(Generic[T]):
+    rows: list[T]
+    next_cursor: str | None
+    """The id to pass as ``before`` for the next (older) page; None on the last page."""
+
+
+async def stream_page(
+    redis: Redis, key: str, before: str | None, count: int
+) -> StreamPage[tuple[str, dict[str, str]]]:
+    """Up to ``count`` entries of stream ``key``, newest first, older than ``before``."""
+    if before is not None and not _STREAM_ID.match(before):
+        raise CursorRefused(f"{before!r} is not a stream entry id")
+    top = f"({before}" if before else "+"
+    raw = await redis.xrevrange(key, max=top, min="-", count=count + 1)
+    entries = [
+        (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
+        for entry_id, fields in raw or []
+    ]
+    more = len(entries) > count
+    entries = entries[:count]
+    return StreamPage(entries, entries[-1][0] if more and entries else None)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return None if value is None or value == "" else int(value)
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return None if value is None or value == "" else float(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    """One invoice as its ledger holds it (every field None when it has no ledger)."""
+
+    invoice_id: str
+    first_seen: float | None
+    stage: str | None
+    attempt: int | None
+    gross_amount: int | None
+    fee: int | None
+    net: int | None
+    reversed: int | None
+    transfer_id: str | None
+    transfer_status: str | None
+    stage_at: float | None
+    slot: int | None
+    problem: str | None
+    """What the ledger says went wrong or why nothing was sent, if anything."""
+
+    @classmethod
+    def from_ledger(
+        cls, invoice_id: str, ledger: dict[str, str], first_seen: float | None, slot: int | None
+    ) -> InvoiceRow:
+        attempt = _int(ledger.get("attempt"))
+        suffix = f":{attempt}" if attempt is not None else ":0"
+        stage = ledger.get("stage")
+        problem = (
+            ledger.get("refused_reason") if stage == "refused"
+            else ledger.get("skipped_reason") if stage == "skipped"
+            else ledger.get("dead_reason") if stage == "dead"
+            else ledger.get("waiting_reason") if stage == "waiting"
+            else ledger.get("last_error") if stage in {"queued", "failed"}
+            else None
+        )  # fmt: skip
+        return cls(
+            invoice_id=invoice_id,
+            first_seen=first_seen,
+            stage=stage,
+            attempt=attempt,
+            gross_amount=_int(ledger.get("gross_amount")),
+            fee=_int(ledger.get("fee")),
+            net=_int(ledger.get("amount")),
+            reversed=_int(ledger.get("reversed_amount")),
+            transfer_id=ledger.get("transfer" + suffix),
+            transfer_status="success"
+            if stage == "success"
+            else ledger.get("transfer_status" + suffix),
+            stage_at=_float(ledger.get("stage_at")),
+            slot=slot,
+            problem=problem or None,
+        )
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    rows: list[InvoiceRow]
+    next_cursor: str | None
+    examined: int = 0
+    """Invoices looked at (a stage-filtered page)."""
+    budget_spent: bool = False
+    """True when a stage-filtered page stopped at ``SCAN_BUDGET`` before it was full."""
+
+
+@dataclass(frozen=True)
+class SlotMap:
+    """The current campaign and which slot issued each of its invoices."""
+
+    campaign: Campaign | None
+    slots: int
+    """Resolved slots of the campaign."""
+    by_invoice: dict[str, int]
+
+
+async def slot_map(redis: Redis, keys: Keys) -> SlotMap:
+    """The current campaign's slot per invoice (empty past ``SLOT_MAP_LIMIT`` slots)."""
+    campaign = await load_campaign(redis, keys)
+    if campaign is None:
+        return SlotMap(None, 0, {})
+    key = keys.campaign_slots(campaign.id)
+    resolved = int(await redis.hlen(key))
+    if resolved > SLOT_MAP_LIMIT:
+        return SlotMap(campaign, resolved, {})
+    raw = cast(dict[str, str], await redis.hgetall(key))
+    found: dict[str, int] = {}
+    for text in raw.values():
+        outcome = SlotOutcome.from_json(str(text))
+        found |= {invoice_id: outcome.slot for invoice_id in outcome.invoice_ids}
+    return SlotMap(campaign, resolved, found)
+
+
+async def _rows(
+    redis: Redis,
+    keys: Keys,
+    members: Sequence[tuple[str, float | None]],
+    slots: dict[str, int],
+) -> list[InvoiceRow]:
+    if not members:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id, _ in members:
+        pipe.hgetall(keys.webhook_ledger(invoice_id))
+    ledgers = await pipe.execute()
+    return [
+        InvoiceRow.from_ledger(invoice_id, {str(k): str(v) for k, v in ledger.items()},
+                               score, slots.get(invoice_id))
+        for (invoice_id, score), ledger in zip(members, ledgers, strict=True)
+    ]  # fmt: skip
+
+
+async def invoice_page(
+    redis: Redis,
+    keys: Keys,
+    *,
+    before: str | None = None,
+    stage: str | None = None,
+    count: int = PAGE_SIZE,
+    slots: dict[str, int] | None = None,
+) -> InvoicePage:
+    """A page of invoices, newest first (by first ledger write), after the invoice
+    ``before``; only those at ``stage`` when given (see the module docstring)."""
+    index = keys.ledger_index()
+    start = 0
+    if before is not None:
+        rank = await redis.zrevrank(index, before)
+        if rank is None:
+            raise CursorRefused(f"invoice {before} is not in the ledger index")
+        start = int(cast(int, rank)) + 1
+    if stage is None:
+        members = cast(
+            list[tuple[str, float]],
+            await redis.zrevrange(index, start, start + count, withscores=True),
+        )
+        shown = members[:count]
+        rows = await _rows(redis, keys, shown, slots or {})
+        return InvoicePage(rows, shown[-1][0] if len(members) > count else None, len(shown))
+    matched: list[tuple[str, float]] = []
+    examined, position, last = 0, start, None
+    total = int(await redis.zcard(index))
+    while len(matched) < count and examined < SCAN_BUDGET and position < total:
+        chunk = cast(
+            list[tuple[str, float]],
+            await redis.zrevrange(index, position, position + SCAN_CHUNK - 1, withscores=True),
+        )
+        if not chunk:
+            break
+        pipe = redis.pipeline(transaction=False)
+        for invoice_id, _ in chunk:
+            pipe.hget(keys.webhook_ledger(invoice_id), "stage")
+        stages = await pipe.execute()
+        for (invoice_id, score), found in zip(chunk, stages, strict=True):
+            examined += 1
+            position += 1
+            last = invoice_id
+            if found == stage:
+                matched.append((invoice_id, score))
+            if len(matched) == count or examined == SCAN_BUDGET:
+                break
+    more = position < total
+    rows = await _rows(redis, keys, matched, slots or {})
+    spent = more and len(matched) < count
+    return InvoicePage(rows, last if more else None, examined, spent)
+
+
+async def slot_invoices(
+    redis: Redis, keys: Keys, campaign: Campaign, slot: int, stage: str | None = None
+) -> list[InvoiceRow]:
+    """The invoices slot ``slot`` of ``campaign`` issued, newest first by first ledger
+    write (never credited ones last); only those at ``stage`` when given."""
+    text = await redis.hget(keys.campaign_slots(campaign.id), str(slot))
+    if not text:
+        return []
+    ids = list(SlotOutcome.from_json(str(text)).invoice_ids)
+    if not ids:
+        return []
+    scores = await redis.zmscore(keys.ledger_index(), ids)
+    members = [(invoice_id, score) for invoice_id, score in zip(ids, scores, strict=True)]
+    members.sort(key=lambda m: (m[1] is None, -(m[1] or 0.0), m[0]))
+    rows = await _rows(redis, keys, members, dict.fromkeys(ids, slot))
+    return [row for row in rows if stage is None or row.stage == stage]
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One webhook delivery of an event about one of our invoices."""
+
+    id: str
+    invoice_id: str
+    at: float | None
+    event_id: str
+    subscription: str
+    log_type: str
+    outcome: str
+    source: str
+
+
+def _delivery(entry_id: str, fields: dict[str, str]) -> DeliveryRow:
+    try:
+        delivery = json.loads(fields.get("delivery", "{}"))
+    except ValueError:
+        delivery = {}
+    if not isinstance(delivery, dict):
+        delivery = {}
+    at = delivery.get("at")
+    return DeliveryRow(
+        id=entry_id,
+        invoice_id=fields.get("invoice_id", ""),
+        at=float(at) if isinstance(at, int | float) else int(entry_id.split("-")[0]) / 1000,
+        event_id=str(delivery.get("event_id", "")),
+        subscription=str(delivery.get("subscription") or ""),
+        log_type=str(delivery.get("log_type") or ""),
+        outcome=str(delivery.get("outcome", "")),
+        source=str(delivery.get("source") or "webhook"),
+    )
+
+
+async def delivery_page(
+    redis: Redis, keys: Keys, before: str | None, count: int = PAGE_SIZE
+) -> StreamPage[DeliveryRow]:
+    """A page of webhook deliveries, newest first, older than the entry ``before``."""
+    page = await stream_page(redis, keys.webhook_delivery_log(), before, count)
+    return StreamPage([_delivery(i, f) for i, f in page.rows], page.next_cursor)

@@ -1,1 +1,0 @@
-"""Operations: health and readiness, Prometheus metrics, status, the going-live doctor."""
