@@ -59,7 +59,7 @@ from starkrelay.core.supervision import (
     Supervisor,
     retry_startup,
 )
-from starkrelay.webhooks.workspace import WorkspaceFilter
+from starkrelay.ledger.workspace import WorkspaceFilter
 
 log = structlog.get_logger("starkrelay.app")
 

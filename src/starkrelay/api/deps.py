@@ -25,8 +25,8 @@ from starkrelay.core.store import Keys, Redis
 from starkrelay.core.supervision import Supervisor
 
 if TYPE_CHECKING:
+    from starkrelay.ledger.workspace import WorkspaceFilter
     from starkrelay.webhooks.signature import SignatureVerifier
-    from starkrelay.webhooks.workspace import WorkspaceFilter
 
 Role = Literal["serve", "api", "worker"]
 """What a process runs: ``serve`` (routes + background), ``api`` (routes), ``worker``

@@ -14,15 +14,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from starkrelay.cli.common import app, cents, console, fail, load_or_exit, run_with_services, when
+from starkrelay.cli.common import (
+    Typer,
+    app,
+    cents,
+    console,
+    fail,
+    load_or_exit,
+    run_with_services,
+    when,
+)
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
 
-forwards_app = typer.Typer(
+forwards_app = Typer(
     help="Outflow controls: forwards held over a limit (approve or reject them) and the "
     "pause switch that stops every transfer.",
-    no_args_is_help=True,
 )
 app.add_typer(forwards_app, name="forwards")
 
@@ -88,7 +96,7 @@ def approve(invoice_ids: InvoiceIds) -> None:
 @forwards_app.command("reject")
 def reject(invoice_ids: InvoiceIds) -> None:
     """Reject held forwards: recorded (who, when) and never sent; the money report's
-    ``rejected`` line counts them."""
+    "rejected" line counts them."""
     _decide(invoice_ids, "reject")
 
 

@@ -95,12 +95,10 @@ async def decide_held(
     chosen = parse_qs((await request.body()).decode("utf-8", "replace")).get("invoice_id", [])
     wanted = form.get("decision", "")
     if wanted not in {d.value for d in Decision}:
-        return await _back(
-            services, session, [Notice("Not done: choose Approve or Reject.", "error")]
-        )
+        return await _back(services, session, [Notice("Choose Approve or Reject.", "error")])
     if not chosen:
         return await _back(
-            services, session, [Notice("Not done: tick at least one held forward first.", "error")]
+            services, session, [Notice("Tick at least one held forward first.", "error")]
         )
     results = await decide(
         services.redis, services.keys, chosen[:1000], Decision(wanted), who(session)

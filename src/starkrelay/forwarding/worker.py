@@ -59,7 +59,7 @@ from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
 from starkrelay.ledger import Evidence, Settlement, Stage
 from starkrelay.ledger.identity import ForwardItem
-from starkrelay.webhooks.workspace import WorkspaceLearner
+from starkrelay.ledger.workspace import WorkspaceLearner
 
 log = structlog.get_logger(__name__)
 

@@ -6,9 +6,10 @@ evidence each needs, and every Redis script that changes a stage. Nothing else w
 - ``scripts``: the Lua scripts, all over one ``move`` that checks the table;
 - ``steps``: the Python calls of those scripts (``intake``, ``settle``, ``move``, ``note``);
 - ``budget``: the outflow limits' calls (``reserve`` or hold, then confirm or release);
-- ``reads``: what the ledger holds, read without moving anything.
+- ``reads``: what the ledger holds, read without moving anything;
+- ``workspace``: which Stark Bank workspace is ours (the route's filter, the worker's learner).
 
-Imports only ``store`` (connection, keys, batching) below it.
+Imports only ``core`` (the store: connection, keys, batching) and ``bank`` below it.
 """
 
 from starkrelay.ledger import budget, reads, scripts, steps

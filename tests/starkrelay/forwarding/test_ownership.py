@@ -31,7 +31,7 @@ from starkrelay.api.wiring import run_reconciliation
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.forwarding.reader import Entry
 from starkrelay.forwarding.worker import ForwardingWorker
-from starkrelay.webhooks import workspace
+from starkrelay.ledger import workspace
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at

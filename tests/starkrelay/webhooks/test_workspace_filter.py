@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from starkrelay.core.store import Keys, connect
-from starkrelay.webhooks import workspace
-from starkrelay.webhooks.workspace import WorkspaceFilter
+from starkrelay.ledger import workspace
+from starkrelay.ledger.workspace import WorkspaceFilter
 
 
 def test_setting_wins_then_the_learned_id_then_anyone(redis_url: str, key_prefix: str) -> None:

@@ -1,4 +1,6 @@
-"""Our Stark Bank workspace id: where it comes from and who uses it. The one workspace module.
+"""Our Stark Bank workspace id: which records are ours. The one workspace module, in the
+ledger's package because both the webhook route (its filter) and the forwarding worker (its
+learner) rest on it, and neither imports the other.
 
 Stark Bank signs every workspace's events with one key, so a valid signature does not say
 whose event it is. ``STARK_WORKSPACE_ID`` (production requires it) names ours; in development
