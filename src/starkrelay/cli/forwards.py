@@ -34,7 +34,9 @@ forwards_app = Typer(
 )
 app.add_typer(forwards_app, name="forwards")
 
-InvoiceIds = Annotated[list[str], typer.Argument(help="Invoice ids of held forwards.")]
+InvoiceIds = Annotated[
+    list[str], typer.Argument(metavar="INVOICE_ID...", help="Invoice ids of held forwards.")
+]
 
 
 def who() -> str:
@@ -102,9 +104,12 @@ def reject(invoice_ids: InvoiceIds) -> None:
 
 @forwards_app.command("pause")
 def pause_outflow(
-    reason: Annotated[str, typer.Option(help="Why; kept with the pause.")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why; kept with the pause.")] = "",
     wait: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for creates in flight to end.")
+        float,
+        typer.Option(
+            min=0, metavar="SECONDS", help="Seconds to wait for creates in flight to end."
+        ),
     ] = 60.0,
 ) -> None:
     """Stop every replica from creating transfers. Forwards keep arriving and wait; nothing
