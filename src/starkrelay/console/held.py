@@ -18,9 +18,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from starkrelay.api.deps import Services
+from starkrelay.console.actions import back
 from starkrelay.console.auth import (
     ActionSessionDep,
     ConsoleOnDep,
@@ -28,11 +29,10 @@ from starkrelay.console.auth import (
     Notice,
     PageSessionDep,
     read_form,
-    save_session,
 )
 from starkrelay.console.frame import page_context
 from starkrelay.console.held_story import LIMITS
-from starkrelay.console.render import SECURITY_HEADERS, page
+from starkrelay.console.render import page
 from starkrelay.core.money import brl
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.approval import Decision, DecisionOutcome, DecisionResult, decide
@@ -57,11 +57,7 @@ def who(session: ConsoleSession) -> str:
 
 
 async def _back(services: Services, session: ConsoleSession, said: list[Notice]) -> Response:
-    session.flash.extend(notice.as_dict() for notice in said)
-    await save_session(services, session)
-    response = RedirectResponse(PAGE, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return await back(services, session, PAGE, said)
 
 
 def _describe(result: DecisionResult) -> Notice:
