@@ -162,7 +162,7 @@ class BankGateway:
             }
             body = await self._call("credited_logs", partial(self._raw_json, "invoice/log", query))
             for item in body.get("logs") or []:
-                found.append(convert.invoice_log_from_api(item))
+                found.append(convert.invoice_log(convert.FromApi(item)))
                 if found[-1].type == "credited":
                     seen.add(found[-1].invoice.id)
             cursor = body.get("cursor")
@@ -211,7 +211,7 @@ class BankGateway:
                     path="transfer", body={"transfers": pending}, user=self._user
                 )
                 for item in convert.raw_json(response, "create_transfers")["transfers"]:
-                    made = convert.transfer_from_api(item)
+                    made = convert.transfer(convert.FromApi(item))
                     by_external_id[str(made.external_id)] = made
             return [by_external_id[item.external_id] for item in transfers]
 

@@ -64,13 +64,19 @@ class Invoice:
 
 
 @dataclass(frozen=True)
-class InvoiceLog:
-    """One change of an invoice (``created``, ``paid``, ``credited``, ...) with its snapshot."""
+class _Log:
+    """One change of an invoice or a transfer, as Stark Bank logs it."""
 
     id: str
     type: str
     created: datetime | None
     errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InvoiceLog(_Log):
+    """One change of an invoice (``created``, ``paid``, ``credited``, ...) with its snapshot."""
+
     invoice: Invoice
 
 
@@ -111,13 +117,9 @@ class Transfer:
 
 
 @dataclass(frozen=True)
-class TransferLog:
+class TransferLog(_Log):
     """One change of a transfer (``created``, ``processing``, ``success``, ``failed``, ...)."""
 
-    id: str
-    type: str
-    created: datetime | None
-    errors: tuple[str, ...]
     transfer: Transfer
 
 
