@@ -5,22 +5,21 @@ Off (404) unless ``ADMIN_TOKEN`` is set. Modules by concept:
 
 - routes: ``signin``, ``pages`` (overview, story, the needs-action banner), ``browse`` (the
   invoice, delivery and operator-action lists; per-invoice exports), ``actions`` (dead
-  letters, acknowledgements), ``money`` (balance, report, reconcile, history), ``api``,
-  ``static_files``;
+  letters, acknowledgements, the outflow controls), ``money`` (balance, report, reconcile,
+  history), ``api``, ``static_files``;
 - what they show: ``frame`` (what every page carries, the Redis-down page), ``needs`` (what
   needs a person), ``listing`` (bounded pages of Redis indexes), ``audit`` (operator actions),
-  ``overview``, ``story`` (with ``story_steps`` and ``story_sources``), ``balance``,
-  ``money_view`` (the report's equation and chart), ``export`` (the report as files),
-  ``invoice_export`` (one row per invoice), ``reconcile_run``, ``held`` (the outflow
-  controls: held forwards, approval, the pause switch); ``auth`` (sessions, CSRF,
-  one-time links), ``render``.
+  ``overview``, ``story`` (with ``story_steps``, ``story_sources`` and ``held_story``),
+  ``balance``, ``money_view`` (the report's equation and chart), ``export`` (the report as
+  files), ``invoice_export`` (one row per invoice), ``reconcile_run``; ``auth`` (sessions,
+  CSRF, one-time links), ``render``.
 
 ``router`` holds every route; the app includes it once.
 """
 
 from fastapi import APIRouter
 
-from starkrelay.console import actions, api, browse, held, money, pages, signin, static_files
+from starkrelay.console import actions, api, browse, money, pages, signin, static_files
 
 router = APIRouter()
 for part in (
@@ -33,6 +32,5 @@ for part in (
     api.router,
 ):
     router.include_router(part)
-router.include_router(held.router)  # the outflow controls
 
 __all__ = ["router"]

@@ -1,14 +1,24 @@
-"""The console's acting pages: dead letters (re-drive one or all) and acknowledging refused
-forwards and foreign events in the needs-action banner.
+"""The console's acting pages: dead letters (re-drive one or all), acknowledging refused
+forwards and foreign events in the needs-action banner, and "Held", the outflow controls:
+
+- the pause switch: "Pause outflow" (with a confirmation box the form requires) stops every
+  replica from creating transfers; the page then says whether the pause is acknowledged (no
+  create in flight). "Resume" lets them go on; each waiting forward is sent once;
+- the limits and what today (and this hour) has used of them;
+- the forwards held for approval (invoice linking to its story, amount, limit, since), with a
+  checkbox each: one "Approve" or "Reject" acts on every box ticked, in one action.
 
 Every action is a POST carrying the session's CSRF token and answers with a redirect back to
 its page (the outcome is shown there once, failures as errors), so reloading never repeats
-it; every action is written to the audit stream (``audit``). Re-driving is
-``forwarding.dead_letters.retry_dead_letter``, the code behind ``starkrelay dead-letters
-retry``.
+it. Re-drives and acknowledgements are written to the audit stream (``audit``); held
+decisions and the pause are recorded as ``console:<session label>``. The code behind each is
+the API's and the CLI's: ``forwarding.dead_letters.retry_dead_letter``,
+``forwarding.approval.decide``, ``forwarding.pause``.
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,18 +37,24 @@ from starkrelay.console.auth import (
     save_session,
 )
 from starkrelay.console.frame import ConsoleRoute, page_context
+from starkrelay.console.held_story import LIMITS
 from starkrelay.console.needs import acknowledge
 from starkrelay.console.render import SECURITY_HEADERS, page
+from starkrelay.core.money import brl
+from starkrelay.forwarding import pause
+from starkrelay.forwarding.approval import Decision, DecisionOutcome, DecisionResult, decide
 from starkrelay.forwarding.dead_letters import (
     RetryOutcome,
     RetryResult,
     list_dead_letters,
     retry_dead_letters,
 )
+from starkrelay.forwarding.outflow import OutflowConfig, outflow_summary
+from starkrelay.ledger import reads
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
-_SAID = {
+_REDRIVE_SAID = {
     RetryOutcome.REQUEUED: "re-driven: queued again as the same attempt; the worker sends it",
     RetryOutcome.RECORDED: "Stark Bank already holds its transfer: recorded, nothing sent",
     RetryOutcome.ALREADY_RETRIED: "already re-driven (nothing done)",
@@ -65,10 +81,10 @@ async def back(
     return response
 
 
-def _describe(result: RetryResult) -> Notice:
+def _redriven(result: RetryResult) -> Notice:
     letter = result.dead_letter
     detail = f" ({result.detail})" if result.detail else ""
-    text = f"Invoice {letter.invoice_id or '?'}: {_SAID[result.outcome]}{detail}"
+    text = f"Invoice {letter.invoice_id or '?'}: {_REDRIVE_SAID[result.outcome]}{detail}"
     return Notice(text, _LEVEL[result.outcome])
 
 
@@ -111,7 +127,7 @@ async def redrive(request: Request, session: ActionSessionDep, services: Console
                             outcome="failed", detail=text, session=session.label,
                             invoice_ids=[letter.invoice_id for letter in letters])  # fmt: skip
         return await back(services, session, "/console/dead-letters", [Notice(text, "error")])
-    said = [_describe(result) for result in results] or [
+    said = [_redriven(result) for result in results] or [
         Notice("No dead letter to re-drive.", "info")
     ]
     failed = any(notice.level == "error" for notice in said)
@@ -140,3 +156,96 @@ async def acknowledge_counts(
     await record_action(services.redis, services.keys, request, "acknowledge",
                         detail=text, session=session.label)  # fmt: skip
     return await back(services, session, safe_next(form.get("next")), [Notice(text, "ok")])
+
+
+HELD = "/console/held"
+ACK_WAIT_SECONDS = 5.0
+"""How long a pause from the console waits for creates in flight before it answers."""
+
+_DECISION_SAID = {
+    DecisionOutcome.APPROVED: "approved: queued again as the same attempt; the worker sends it",
+    DecisionOutcome.REJECTED: "rejected: recorded, never sent",
+    DecisionOutcome.NOT_HELD: "no longer held (decided before?): nothing done",
+}
+
+
+def who(session: ConsoleSession) -> str:
+    return f"console:{session.label}"
+
+
+def _decided(result: DecisionResult) -> Notice:
+    amount = f" ({brl(result.amount)})" if result.amount else ""
+    level = "info" if result.outcome is DecisionOutcome.NOT_HELD else "ok"
+    return Notice(f"Invoice {result.invoice_id}{amount}: {_DECISION_SAID[result.outcome]}", level)
+
+
+@router.get("/held")
+async def held_page(
+    request: Request, session: PageSessionDep, services: ConsoleOnDep
+) -> HTMLResponse:
+    """The pause switch, the limits and today's use of them, and every held forward."""
+    config = OutflowConfig.from_settings(services.settings)
+    context = await page_context(request, services, session, "Held", "held")
+    context |= {
+        "outflow": await outflow_summary(services.redis, services.keys, config),
+        "held": await reads.list_held(services.redis, services.keys),
+        "limit_names": LIMITS,
+    }
+    return page(request, "held.html", context)
+
+
+@router.post("/held/decide")
+async def decide_held(
+    request: Request, session: ActionSessionDep, services: ConsoleOnDep
+) -> Response:
+    """Approve or reject (the form's ``decision``) every held forward ticked
+    (``invoice_id``, repeated)."""
+    form = await read_form(request)
+    chosen = parse_qs((await request.body()).decode("utf-8", "replace")).get("invoice_id", [])
+    wanted = form.get("decision", "")
+    if wanted not in {d.value for d in Decision}:
+        return await back(services, session, HELD, [Notice("Choose Approve or Reject.", "error")])
+    if not chosen:
+        return await back(
+            services, session, HELD, [Notice("Tick at least one held forward first.", "error")]
+        )
+    results = await decide(
+        services.redis, services.keys, chosen[:1000], Decision(wanted), who(session)
+    )
+    return await back(services, session, HELD, [_decided(result) for result in results])
+
+
+@router.post("/held/pause")
+async def pause_outflow(
+    request: Request, session: ActionSessionDep, services: ConsoleOnDep
+) -> Response:
+    """Pause all outflow, once the form's confirmation box is ticked."""
+    form = await read_form(request)
+    if form.get("confirm") != "yes":
+        return await back(
+            services, session, HELD, [Notice("Not paused: tick the box to confirm first.", "error")]
+        )
+    redis, keys = services.redis, services.keys
+    paused_now = await pause.pause(redis, keys, who(session), form.get("reason", "")[:300])
+    state = await pause.wait_acknowledged(redis, keys, ACK_WAIT_SECONDS)
+    said = "Outflow paused" if paused_now else "Outflow was already paused"
+    if state.acknowledged:
+        said += ": no transfer is being created, and none will be until you resume."
+    else:
+        said += (
+            f": {state.in_flight} transfer create(s) started before the pause are still in "
+            "flight; no new one starts. This page says when they have ended."
+        )
+    return await back(services, session, HELD, [Notice(said)])
+
+
+@router.post("/held/resume")
+async def resume_outflow(session: ActionSessionDep, services: ConsoleOnDep) -> Response:
+    """Let the workers create transfers again."""
+    resumed = await pause.resume(services.redis, services.keys, who(session))
+    said = (
+        "Outflow resumed: the waiting forwards are sent, each once."
+        if resumed
+        else "Outflow was not paused."
+    )
+    return await back(services, session, HELD, [Notice(said)])

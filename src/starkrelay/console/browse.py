@@ -5,6 +5,9 @@ from a Redis index (``listing``); each row opens its invoice's story."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -128,11 +131,7 @@ def _refused(message: str) -> Response:
 
 @router.get("/invoices.{extension}")
 async def export_invoices(
-    extension: str,
-    _: PageSessionDep,
-    services: ConsoleOnDep,
-    start: str = "",
-    end: str = "",
+    extension: str, _: PageSessionDep, services: ConsoleOnDep, start: str = "", end: str = ""
 ) -> Response:
     """One row per invoice first seen from ``start`` to ``end`` (São Paulo days, inclusive;
     the last 7 days by default) as ``csv`` or ``json``; 400 naming the problem for a period
@@ -160,19 +159,29 @@ async def invoice_export_response(
     return Response(json.dumps(body), media_type="application/json", headers=headers)
 
 
+async def _stream_list(
+    request: Request, context: dict[str, object], read: Callable[[], Awaitable[Any]], before: str
+) -> HTMLResponse:
+    """The page ``context["section"]`` showing what ``read`` finds: one page of a capped
+    stream (400 for a malformed page link)."""
+    template = f"{context['section']}.html"
+    try:
+        found = await read()
+    except CursorRefused:
+        context |= {"error": "That page link is malformed; start from the newest.", "rows": []}
+        return page(request, template, context, status_code=400)
+    context |= {"rows": found.rows, "next_cursor": found.next_cursor, "before": before}
+    return page(request, template, context)
+
+
 @router.get("/deliveries")
 async def deliveries(
     request: Request, session: PageSessionDep, services: ConsoleOnDep, before: str = ""
 ) -> HTMLResponse:
     """Webhook deliveries about our invoices, newest first (duplicates included)."""
     context = await page_context(request, services, session, "Webhook deliveries", "deliveries")
-    try:
-        found = await delivery_page(services.redis, services.keys, before or None)
-    except CursorRefused:
-        context |= {"error": "That page link is malformed; start from the newest.", "rows": []}
-        return page(request, "deliveries.html", context, status_code=400)
-    context |= {"rows": found.rows, "next_cursor": found.next_cursor, "before": before}
-    return page(request, "deliveries.html", context)
+    read = partial(delivery_page, services.redis, services.keys, before or None)
+    return await _stream_list(request, context, read, before)
 
 
 @router.get("/actions")
@@ -181,11 +190,6 @@ async def actions(
 ) -> HTMLResponse:
     """Operator actions (the audit log), newest first."""
     context = await page_context(request, services, session, "Operator actions", "actions")
-    try:
-        found = await read_actions(services.redis, services.keys, before or None, PAGE_SIZE)
-    except CursorRefused:
-        context |= {"error": "That page link is malformed; start from the newest.", "rows": []}
-        return page(request, "actions.html", context, status_code=400)
-    context |= {"rows": found.rows, "next_cursor": found.next_cursor, "before": before,
-                "session_label": session.label}  # fmt: skip
-    return page(request, "actions.html", context)
+    context["session_label"] = session.label
+    read = partial(read_actions, services.redis, services.keys, before or None, PAGE_SIZE)
+    return await _stream_list(request, context, read, before)

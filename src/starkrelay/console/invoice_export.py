@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 
+from starkrelay.console.listing import int_or_none
 from starkrelay.console.render import SAO_PAULO
 from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger.identity import external_id_for
@@ -123,18 +124,11 @@ def _iso(seconds: str | float | None) -> str | None:
         return None
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return None if value is None or value == "" else int(value)
-    except ValueError:
-        return None
-
-
 def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> dict[str, Value]:
     """One export row from an invoice's ledger (see the module docstring)."""
-    attempt = _int(ledger.get("attempt")) or 0
-    gross = _int(ledger.get("gross_amount"))
-    reversed_amount = _int(ledger.get("reversed_amount"))
+    attempt = int_or_none(ledger.get("attempt")) or 0
+    gross = int_or_none(ledger.get("gross_amount"))
+    reversed_amount = int_or_none(ledger.get("reversed_amount"))
     if reversed_amount is None and gross is not None:
         reversed_amount = 0  # the ownership read ran and found no reversal
     stage = ledger.get("stage")
@@ -147,16 +141,16 @@ def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> d
         "first_seen_at": _iso(first_seen),
         "credited_at": _iso(ledger.get("credited_at")),
         "gross_amount": gross,
-        "fee": _int(ledger.get("fee")),
+        "fee": int_or_none(ledger.get("fee")),
         "reversed_amount": reversed_amount,
-        "net_amount": _int(ledger.get("amount")),
+        "net_amount": int_or_none(ledger.get("amount")),
         "stage": stage,
         "stage_at": _iso(ledger.get("stage_at")),
         "attempt": attempt if stage else None,
         "external_id": external_id_for(invoice_id, attempt) if stage else None,
         "transfer_id": ledger.get(f"transfer:{attempt}"),
         "transfer_status": status,
-        "forwarded_amount": _int(ledger.get("amount")) if settled else None,
+        "forwarded_amount": int_or_none(ledger.get("amount")) if settled else None,
     }
 
 

@@ -66,7 +66,8 @@ async def stream_page(
     return StreamPage(entries, entries[-1][0] if more and entries else None)
 
 
-def _int(value: str | None) -> int | None:
+def int_or_none(value: str | None) -> int | None:
+    """A ledger field as an integer; None when absent, empty or not a number."""
     try:
         return None if value is None or value == "" else int(value)
     except ValueError:
@@ -103,7 +104,7 @@ class InvoiceRow:
     def from_ledger(
         cls, invoice_id: str, ledger: dict[str, str], first_seen: float | None, slot: int | None
     ) -> InvoiceRow:
-        attempt = _int(ledger.get("attempt"))
+        attempt = int_or_none(ledger.get("attempt"))
         suffix = f":{attempt}" if attempt is not None else ":0"
         stage = ledger.get("stage")
         problem = (
@@ -119,10 +120,10 @@ class InvoiceRow:
             first_seen=first_seen,
             stage=stage,
             attempt=attempt,
-            gross_amount=_int(ledger.get("gross_amount")),
-            fee=_int(ledger.get("fee")),
-            net=_int(ledger.get("amount")),
-            reversed=_int(ledger.get("reversed_amount")),
+            gross_amount=int_or_none(ledger.get("gross_amount")),
+            fee=int_or_none(ledger.get("fee")),
+            net=int_or_none(ledger.get("amount")),
+            reversed=int_or_none(ledger.get("reversed_amount")),
             transfer_id=ledger.get("transfer" + suffix),
             transfer_status="success"
             if stage == "success"

@@ -104,24 +104,21 @@ def _report_age(report: MoneyReport, now: float) -> float | None:
 
 def _money_needs(report: MoneyReport) -> list[Need]:
     needs: list[Need] = []
-    if report.unexplained_outflow:
-        needs.append(Need(
-            "unexplained_outflow", "error",
-            "Unexplained outflow to the destination",
-            f"{_plural(len(report.unexplained), 'transfer')} to the destination that no "
-            "credited invoice of ours explains (last money report)",
-            "/console/money#unexplained", "See the transfers",
-            len(report.unexplained), report.unexplained_outflow,
-        ))  # fmt: skip
-    if report.reversed_after_forward:
-        needs.append(Need(
-            "reversed_after_forward", "error",
-            "To recover: reversed after forwarding",
-            f"{_plural(len(report.reversals), 'invoice')} reversed to the payer after the "
-            "forward was sent (last money report)",
-            "/console/money#reversals", "See what to recover",
-            len(report.reversals), report.reversed_after_forward,
-        ))  # fmt: skip
+    for key, items, noun, title, what, anchor, act in (
+        ("unexplained_outflow", report.unexplained, "transfer",
+         "Unexplained outflow to the destination",
+         "to the destination that no credited invoice of ours explains",
+         "unexplained", "See the transfers"),
+        ("reversed_after_forward", report.reversals, "invoice",
+         "To recover: reversed after forwarding",
+         "reversed to the payer after the forward was sent",
+         "reversals", "See what to recover"),
+    ):  # fmt: skip
+        cents = getattr(report, key)
+        if cents:
+            detail = f"{_plural(len(items), noun)} {what} (last money report)"
+            needs.append(Need(key, "error", title, detail, f"/console/money#{anchor}", act,
+                              len(items), cents))  # fmt: skip
     if report.disagreements:
         needs.append(Need(
             "disagreements", "error",
@@ -223,20 +220,17 @@ def judge(facts: Facts) -> list[Need]:
             "forwards keep arriving and wait; resuming sends each once",
             "/console/held", "Resume or see why",
         ))  # fmt: skip
-    held = facts.stages.get("held", 0)
-    if held:
-        needs.append(Need(
-            "held", "warning", f"{_plural(held, 'forward')} held over a limit",
-            "a person approves or rejects each; nothing is sent until then",
-            "/console/held", "Approve or reject", held, facts.held_cents,
-        ))  # fmt: skip
-    waiting = facts.stages.get("waiting", 0)
-    if waiting:
-        needs.append(Need(
-            "waiting", "warning", f"{_plural(waiting, 'forward')} wait for the balance",
-            "Stark Bank refused them for lack of balance; they go once it covers them",
-            "/console/invoices?stage=waiting", "See them", waiting, facts.waiting_cents,
-        ))  # fmt: skip
+    for stage, what, detail, href, act, cents in (
+        ("held", "held over a limit",
+         "a person approves or rejects each; nothing is sent until then",
+         "/console/held", "Approve or reject", facts.held_cents),
+        ("waiting", "wait for the balance",
+         "Stark Bank refused them for lack of balance; they go once it covers them",
+         "/console/invoices?stage=waiting", "See them", facts.waiting_cents),
+    ):  # fmt: skip
+        if count := facts.stages.get(stage, 0):
+            title = f"{_plural(count, 'forward')} {what}"
+            needs.append(Need(stage, "warning", title, detail, href, act, count, cents))
     report = facts.report
     age = None if report is None else _report_age(report, facts.now)
     if report is None:

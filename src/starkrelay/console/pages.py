@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from starkrelay.api.deps import Services
 from starkrelay.console.auth import ConsoleOnDep, PageSessionDep
 from starkrelay.console.frame import ConsoleRoute, base_context, needs_now, page_context
 from starkrelay.console.overview import build_overview
@@ -17,17 +18,20 @@ from starkrelay.console.story_sources import gather_story, looks_like_id
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
 
+async def _overview(services: Services) -> dict[str, object]:
+    return {
+        "o": await build_overview(services),
+        "refresh": services.settings.console_refresh_seconds,
+    }
+
+
 @router.get("")
 async def overview_page(
     request: Request, session: PageSessionDep, services: ConsoleOnDep
 ) -> HTMLResponse:
     """The overview; its live part refreshes itself every ``CONSOLE_REFRESH_SECONDS``."""
     context = await page_context(request, services, session, "Overview", "overview")
-    context |= {
-        "o": await build_overview(services),
-        "refresh": services.settings.console_refresh_seconds,
-    }
-    return page(request, "overview.html", context)
+    return page(request, "overview.html", context | await _overview(services))
 
 
 @router.get("/live")
@@ -36,11 +40,7 @@ async def overview_live(
 ) -> HTMLResponse:
     """The overview's live part alone (what the page swaps in when it refreshes)."""
     context = base_context(request, session, "Overview", "overview")
-    context |= {
-        "o": await build_overview(services),
-        "refresh": services.settings.console_refresh_seconds,
-    }
-    return page(request, "_overview_live.html", context)
+    return page(request, "_overview_live.html", context | await _overview(services))
 
 
 @router.get("/needs-action")
