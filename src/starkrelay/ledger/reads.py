@@ -5,22 +5,67 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
 
 
 @dataclass(frozen=True)
-class Waiter:
-    """One waiting invoice, as the ledger holds it."""
+class Parked:
+    """One forward parked in the ledger, waiting for the balance or held for a person."""
 
     invoice_id: str
     since: float
+    """When it began to wait (held: when it was first held)."""
     attempt: int
     amount: int
     gross_amount: int
     fee: int
+
+
+@dataclass(frozen=True)
+class Waiter(Parked):
+    """One waiting invoice, as the ledger holds it."""
+
+
+@dataclass(frozen=True)
+class HeldForward(Parked):
+    """One held invoice, as the ledger holds it."""
+
+    held_at: float
+    """When it was last held (the held index's score)."""
+    reason: str
+    """The limit that held it: ``max_amount``, ``daily_limit`` or ``hourly_count``."""
+
+
+async def _still_at(
+    redis: Redis, keys: Keys, stage: str, members: object, amount: str, *extra: str
+) -> list[tuple[dict[str, Any], float, list[str | None]]]:
+    """The index ``members`` (``(invoice id, score)`` pairs) whose ledger is still at
+    ``stage``, oldest first: the fields ``Parked`` shares (the amount read from the ledger's
+    ``amount`` field), the score and the ``extra`` fields. A member whose ledger is gone or
+    has moved on is left out (``release_waiting`` removes waiting ones when it meets them)."""
+    pairs = cast(list[tuple[str, float]], members)
+    if not pairs:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for invoice_id, _ in pairs:
+        ledger = keys.webhook_ledger(invoice_id)
+        pipe.hmget(ledger, "stage", "attempt", amount, "gross_amount", "fee", *extra)
+    found = []
+    for (invoice_id, score), row in zip(pairs, await pipe.execute(), strict=True):
+        at, attempt, cents, gross, fee, *more = row
+        if at == stage and attempt is not None and cents is not None:
+            fields = {
+                "invoice_id": str(invoice_id),
+                "attempt": int(attempt),
+                "amount": int(cents),
+                "gross_amount": int(gross or cents),
+                "fee": int(fee or 0),
+            }
+            found.append((fields, float(score), more))
+    return found
 
 
 async def waiting_count(redis: Redis, keys: Keys) -> int:
@@ -29,38 +74,11 @@ async def waiting_count(redis: Redis, keys: Keys) -> int:
 
 
 async def list_waiting(redis: Redis, keys: Keys, limit: int = 1000) -> list[Waiter]:
-    """Up to `limit` waiting invoices, oldest first, with their ledgers' attempt and amounts.
-
-    A member whose ledger is gone or no longer ``waiting`` is left out (``release_waiting``
-    removes such members when it meets them)."""
-    members = cast(
-        list[tuple[str, float]],
-        await redis.zrange(keys.forward_waiting(), 0, limit - 1, withscores=True),
-    )
-    if not members:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for invoice_id, _ in members:
-        ledger = keys.webhook_ledger(invoice_id)
-        pipe.hmget(ledger, "stage", "attempt", "amount", "gross_amount", "fee")
-    rows = await pipe.execute()
-    found: list[Waiter] = []
-    for (invoice_id, score), (stage, attempt, amount, gross, fee) in zip(
-        members, rows, strict=True
-    ):
-        if stage != "waiting" or attempt is None or amount is None:
-            continue
-        found.append(
-            Waiter(
-                invoice_id=str(invoice_id),
-                since=float(score),
-                attempt=int(attempt),
-                amount=int(amount),
-                gross_amount=int(gross or amount),
-                fee=int(fee or 0),
-            )
-        )
-    return found
+    """Up to `limit` waiting invoices, oldest first, with their ledgers' attempt and amounts
+    (see ``_still_at``)."""
+    members = await redis.zrange(keys.forward_waiting(), 0, limit - 1, withscores=True)
+    rows = await _still_at(redis, keys, "waiting", members, "amount")
+    return [Waiter(**fields, since=score) for fields, score, _ in rows]
 
 
 async def save_balance_check(redis: Redis, keys: Keys, fields: Mapping[str, str]) -> None:
@@ -93,23 +111,6 @@ async def put_hints(redis: Redis, keys: Keys, hints: Mapping[str, str]) -> None:
         await redis.hset(keys.forward_hints(), items=[v for pair in hints.items() for v in pair])
 
 
-@dataclass(frozen=True)
-class HeldForward:
-    """One held invoice, as the ledger holds it."""
-
-    invoice_id: str
-    held_at: float
-    """When it was last held (the held index's score)."""
-    since: float
-    """When it was first held."""
-    attempt: int
-    amount: int
-    gross_amount: int
-    fee: int
-    reason: str
-    """The limit that held it: ``max_amount``, ``daily_limit`` or ``hourly_count``."""
-
-
 async def held_count(redis: Redis, keys: Keys) -> int:
     """How many invoices are held for a person's approval."""
     return int(await redis.zcard(keys.forward_held()))
@@ -134,34 +135,11 @@ async def list_held(
         raw = await redis.zrangebyscore(
             index, "-inf", f"({held_before}", start=0, num=limit, withscores=True
         )
-    members = cast(list[tuple[str, float]], raw)
-    if not members:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for invoice_id, _ in members:
-        pipe.hmget(
-            keys.webhook_ledger(invoice_id),
-            "stage", "attempt", "held_amount", "gross_amount", "fee", "held_reason", "held_since",
-        )  # fmt: skip
-    rows = await pipe.execute()
-    found: list[HeldForward] = []
-    for (invoice_id, score), row in zip(members, rows, strict=True):
-        stage, attempt, amount, gross, fee, reason, since = row
-        if stage != "held" or attempt is None or amount is None:
-            continue
-        found.append(
-            HeldForward(
-                invoice_id=str(invoice_id),
-                held_at=float(score),
-                since=float(since or score),
-                attempt=int(attempt),
-                amount=int(amount),
-                gross_amount=int(gross or amount),
-                fee=int(fee or 0),
-                reason=str(reason or ""),
-            )
-        )
-    return found
+    rows = await _still_at(redis, keys, "held", raw, "held_amount", "held_reason", "held_since")
+    return [
+        HeldForward(**fields, held_at=score, since=float(since or score), reason=str(reason or ""))
+        for fields, score, (reason, since) in rows
+    ]
 
 
 @dataclass(frozen=True)
