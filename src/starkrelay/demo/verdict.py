@@ -32,11 +32,10 @@ from rich.table import Table
 from starkrelay.bank import BankGateway, Invoice, Transfer
 from starkrelay.core.money import brl
 from starkrelay.ledger.identity import parse_external_id
-from starkrelay.reconciliation.outflow import judge_outflow
+from starkrelay.ledger.stages import LIVE_STATUSES
+from starkrelay.reconciliation.outflow import judge_outflow, tagged_invoices
 
 _MOVED_MONEY = {"processing", "success"}
-_UNSETTLED = {"created", "processing"}
-_TAG = "invoice:"
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,6 @@ class Verdict:
         return not self.problems
 
 
-def _invoice_of(transfer: Transfer) -> str | None:
-    for tag in transfer.tags:
-        if tag.startswith(_TAG):
-            return tag[len(_TAG) :]
-    return None
-
-
 def judge(
     credited: Iterable[Invoice],
     transfers: Iterable[Transfer],
@@ -90,7 +82,7 @@ def judge(
     problems: list[str] = []
     by_invoice: dict[str, list[Transfer]] = defaultdict(list)
     for transfer in transfers:
-        invoice_id = _invoice_of(transfer)
+        invoice_id = next(iter(tagged_invoices(transfer)), None)
         if invoice_id is None:
             problems.append(f"transfer {transfer.id} carries no invoice:<id> tag")
         elif invoice_id not in invoices:
@@ -141,7 +133,7 @@ def _judge_invoice(invoice: Invoice, transfers: list[Transfer], held: bool) -> l
                 f"{name}: transfer {transfer.id} has external id {transfer.external_id!r}, "
                 f"expected invoice-{invoice.id}[-r<n>]"
             )
-        if transfer.status in _UNSETTLED:
+        if transfer.status in LIVE_STATUSES:
             problems.append(f"{name}: transfer {transfer.id} is still {transfer.status}")
     if net <= 0:
         if transfers:

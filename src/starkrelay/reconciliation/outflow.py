@@ -57,9 +57,14 @@ def goes_to(transfer: Transfer, destination: Destination | None) -> bool:
     )
 
 
+def tagged_invoices(transfer: Transfer) -> list[str]:
+    """The invoice ids a transfer's ``invoice:<id>`` tags name."""
+    return [tag[len(_TAG) :] for tag in transfer.tags if tag.startswith(_TAG)]
+
+
 def named_invoices(transfer: Transfer) -> list[str]:
     """The invoice ids a transfer names: its ``invoice:<id>`` tags, then its external id's."""
-    names = [tag[len(_TAG) :] for tag in transfer.tags if tag.startswith(_TAG)]
+    names = tagged_invoices(transfer)
     parsed = parse_external_id(transfer.external_id)
     if parsed is not None and parsed[0] not in names:
         names.append(parsed[0])
