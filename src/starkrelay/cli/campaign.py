@@ -13,7 +13,6 @@ from starkrelay.cli.common import (
     JsonOption,
     app,
     campaign_app,
-    cents,
     console,
     fail,
     load_or_exit,
@@ -22,6 +21,7 @@ from starkrelay.cli.common import (
     when,
     working,
 )
+from starkrelay.core.money import brl
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
@@ -57,7 +57,6 @@ def issue(
         invoices = run_with_services(settings, work)
     except BankError as error:
         fail(str(error))
-        return
     if as_json:
         print_json([asdict(item) for item in invoices])
         return
@@ -66,7 +65,7 @@ def issue(
         table.add_column(column, justify="right" if column == "amount" else "left")
     for item in invoices:
         due = item.due.strftime("%Y-%m-%d %H:%M") if item.due else "-"
-        table.add_row(item.id, item.name, item.tax_id, cents(item.amount), due, item.status)
+        table.add_row(item.id, item.name, item.tax_id, brl(item.amount), due, item.status)
     console.print(table)
 
 
@@ -100,7 +99,6 @@ def campaign_status(as_json: JsonOption = False) -> None:
         campaign, outcomes, from_bank = run_with_services(settings, work, reads_state=True)
     except (BankError, CampaignRecoveryError) as error:
         fail(f"Redis holds no campaign and Stark Bank could not tell which is current: {error}")
-        return
     if as_json:
         print_json(_campaign_json(campaign, outcomes, from_bank))
         return
@@ -222,10 +220,8 @@ def campaign_start(
         campaign = run_with_services(settings, work, reads_state=True)
     except CampaignRunningError as error:
         fail(str(error))
-        return
     except (BankError, CampaignRecoveryError) as error:
         fail(f"could not check the current campaign at Stark Bank; nothing started: {error}")
-        return
     console.print(f"Started campaign {campaign.id} at {when(campaign.t0)}.")
 
 
@@ -267,10 +263,8 @@ def campaign_retry_slot(
         campaign, before, outcome = run_with_services(settings, work, reads_state=True)
     except SlotRetryError as error:
         fail(str(error))
-        return
     except (BankError, CampaignRecoveryError) as error:
         fail(f"slot {slot}: Stark Bank could not be reached; nothing was issued: {error}")
-        return
     if before is not None and before.status == "issued":
         console.print(
             f"Slot {slot} of campaign {campaign.id} is already issued "

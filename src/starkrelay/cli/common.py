@@ -17,7 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import structlog
 import typer
@@ -26,7 +26,6 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
 from starkrelay.core.logs import configure_logging
-from starkrelay.core.money import brl
 from starkrelay.core.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -219,7 +218,7 @@ def run_with_services(
         return asyncio.run(main(ready))
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     errors.print(f"starkrelay: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
@@ -231,7 +230,3 @@ def when(epoch: float | None, *, precise: bool = False) -> str:
     moment = datetime.fromtimestamp(epoch, UTC)
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{moment.microsecond // 1000:03d} UTC" if precise else f"{text} UTC"
-
-
-cents = brl
-"""Cents as people read them (``core.money.brl``)."""

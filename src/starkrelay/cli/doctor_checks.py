@@ -33,6 +33,7 @@ from starkrelay.cli.doctor_report import (
     skipped,
     warned,
 )
+from starkrelay.core.money import brl
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Redis, connect, server_facts
 from starkrelay.webhooks.registration import SUBSCRIPTIONS
@@ -234,7 +235,7 @@ async def check_stark_bank(
             "stark.credentials",
             f"project {settings.stark_project_id} accepted ({settings.stark_environment})",
         ),
-        passed("stark.balance", f"R$ {balance.amount / 100:,.2f} ({balance.currency})"),
+        passed("stark.balance", f"{brl(balance.amount)} ({balance.currency})"),
     ]
     workspace, reported = await _check_workspace(settings, bank)
     results.append(workspace)

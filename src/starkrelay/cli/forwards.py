@@ -17,13 +17,13 @@ from rich.table import Table
 from starkrelay.cli.common import (
     Typer,
     app,
-    cents,
     console,
     fail,
     load_or_exit,
     run_with_services,
     when,
 )
+from starkrelay.core.money import brl
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
@@ -58,11 +58,11 @@ def held() -> None:
         return await reads.list_held(services.redis, services.keys, limit=100000)
 
     rows = run_with_services(settings, work, reads_state=True)
-    table = Table(title=f"{len(rows)} held forward(s), {cents(sum(r.amount for r in rows))}")
+    table = Table(title=f"{len(rows)} held forward(s), {brl(sum(r.amount for r in rows))}")
     for column in ("invoice", "amount", "limit", "held since"):
         table.add_column(column, justify="right" if column == "amount" else "left", no_wrap=True)
     for row in rows:
-        table.add_row(row.invoice_id, cents(row.amount), row.reason, when(row.since))
+        table.add_row(row.invoice_id, brl(row.amount), row.reason, when(row.since))
     console.print(table)
     if rows:
         console.print("Approve with `starkrelay forwards approve <invoice-id>...` (or reject).")
@@ -78,7 +78,7 @@ def _decide(invoice_ids: list[str], decision: str) -> None:
 
     results = run_with_services(settings, work, reads_state=True)
     for result in results:
-        amount = f" {cents(result.amount)}" if result.amount else ""
+        amount = f" {brl(result.amount)}" if result.amount else ""
         detail = f" (now {result.detail})" if result.outcome is DecisionOutcome.NOT_HELD else ""
         console.print(f"invoice {result.invoice_id}{amount}: {result.outcome.value}{detail}")
     missed = [r.invoice_id for r in results if r.outcome is DecisionOutcome.NOT_HELD]

@@ -12,7 +12,6 @@ from rich.table import Table
 from starkrelay.cli.common import (
     JsonOption,
     app,
-    cents,
     console,
     dead_letters_app,
     errors,
@@ -23,6 +22,7 @@ from starkrelay.cli.common import (
     when,
     working,
 )
+from starkrelay.core.money import brl
 
 if TYPE_CHECKING:
     from starkrelay.api.deps import Services
@@ -95,7 +95,7 @@ def reconcile(
             )
     if report.unexplained:
         errors.print(
-            f"starkrelay: unexplained outflow of {cents(report.unexplained_outflow)} in "
+            f"starkrelay: unexplained outflow of {brl(report.unexplained_outflow)} in "
             f"{len(report.unexplained)} transfer(s) to the destination; see the report's "
             "unexplained outflow",
             markup=False,
@@ -105,7 +105,7 @@ def reconcile(
         raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
     if report.reversed_after_forward:
         errors.print(
-            f"starkrelay: {cents(report.reversed_after_forward)} forwarded for "
+            f"starkrelay: {brl(report.reversed_after_forward)} forwarded for "
             f"{len(report.reversals)} invoice(s) reversed after their forward; recover it "
             "(see the report's reversals)",
             markup=False,
@@ -140,7 +140,7 @@ def dead_letters_list(as_json: JsonOption = False) -> None:
         table.add_row(
             letter.invoice_id or "?",
             f"{item.attempt} {item.external_id}" if item else "-",
-            cents(item.amount) if item else "-",
+            brl(item.amount) if item else "-",
             f"{letter.kind}: {letter.reason}" if letter.kind else letter.reason,
             when(letter.dead_at),
         )
@@ -180,7 +180,6 @@ def dead_letters_retry(
 
     if bool(invoice) == all_:
         fail("name the dead letters: --invoice ID (repeatable) or --all")
-        return
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
@@ -200,7 +199,6 @@ def dead_letters_retry(
         missing, results = run_with_services(settings, work, reads_state=True)
     except BankError as error:
         fail(f"{error}; nothing retried past that point, run the command again")
-        return
     if as_json:
         print_json([_retry_json(result) for result in results])
     else:

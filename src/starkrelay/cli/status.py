@@ -16,13 +16,13 @@ from rich.text import Text
 from starkrelay.cli.common import (
     JsonOption,
     app,
-    cents,
     console,
     load_or_exit,
     print_json,
     run_with_services,
     when,
 )
+from starkrelay.core.money import brl
 
 
 @app.command()
@@ -55,7 +55,7 @@ def print_status(body: dict[str, Any], out: Console) -> None:
         "Stark Bank": _bank(body["stark_bank"]),
         "campaign": _campaign(body["campaign"]),
         "forwards by stage": _stages(body["invoices_by_stage"]),
-        "sent": f"{forwarding['items_sent']} forward(s) sent, {cents(forwarding['cents_sent'])}, "
+        "sent": f"{forwarding['items_sent']} forward(s) sent, {brl(forwarding['cents_sent'])}, "
         f"in {forwarding['transfer_calls']} transfer call(s); "
         f"{forwarding['items_redriven']} re-driven from dead letters",
         "queue": f"{queue['depth']} forward(s) queued: {queue['lag']} not read yet, "
@@ -108,13 +108,13 @@ def _waiting(waiting: dict[str, Any]) -> str:
     text = "nothing"
     if waiting["invoices"]:
         text = (
-            f"{waiting['invoices']} invoice(s), {cents(waiting['cents'])}, "
+            f"{waiting['invoices']} invoice(s), {brl(waiting['cents'])}, "
             f"waiting since {when(waiting['oldest_since'])}"
         )
     check = waiting.get("last_check") or {}
     if check.get("checked_at"):
         balance = check.get("balance")
-        seen = f", balance {cents(int(balance))}" if balance else ""
+        seen = f", balance {brl(int(balance))}" if balance else ""
         text += f"; last check {when(float(check['checked_at']))}{seen}"
     return text
 
@@ -124,12 +124,12 @@ def _report(report: dict[str, Any] | None) -> str:
         return "none yet (the daily run, or `starkrelay reconcile`)"
     text = (
         f"since {report['since']}, made {report['generated_at']}: {report['invoices']} "
-        f"invoice(s), {cents(report['credited'])} credited, {cents(report['forwarded'])} forwarded"
+        f"invoice(s), {brl(report['credited'])} credited, {brl(report['forwarded'])} forwarded"
     )
     if report["unexplained_outflow"]:
-        text += f"; UNEXPLAINED OUTFLOW {cents(report['unexplained_outflow'])}"
+        text += f"; UNEXPLAINED OUTFLOW {brl(report['unexplained_outflow'])}"
     if report["reversed_after_forward"]:
-        text += f"; {cents(report['reversed_after_forward'])} to recover (reversed after forward)"
+        text += f"; {brl(report['reversed_after_forward'])} to recover (reversed after forward)"
     if report["disagreements"]:
         text += f"; {len(report['disagreements'])} invoice(s) disagree"
     return text

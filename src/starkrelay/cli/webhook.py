@@ -32,7 +32,6 @@ def webhook_ensure(as_json: JsonOption = False) -> None:
     url = settings.webhook_url
     if url is None:
         fail("API_EXTERNAL_URL: missing; expected the public https URL of this service")
-        return
 
     async def work(services: Services) -> Any:
         with working(f"Registering {url}...", quiet=as_json):
@@ -42,7 +41,6 @@ def webhook_ensure(as_json: JsonOption = False) -> None:
         hook = run_with_services(settings, work)
     except (BankError, RegistrationBusyError) as error:
         fail(str(error))
-        return
     if as_json:
         print_json(asdict(hook))
         return

@@ -15,6 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from starkrelay.core.money import brl
 from starkrelay.core.store import Keys, Redis
 from starkrelay.demo.control import SandboxControl
 from starkrelay.demo.driver import CampaignView, PayerTally
@@ -112,5 +113,5 @@ def render(snapshot: Snapshot) -> RenderableType:
     )
     table.add_row("forwarded", str(s.forwarded), "transfers settled at Stark Bank")
     table.add_row("in flight", str(s.in_flight), "queued in Redis or processing at Stark Bank")
-    table.add_row("balance", f"R$ {s.balance / 100:,.2f}", "")
+    table.add_row("balance", brl(s.balance), "")
     return Group(header, bar, table)
