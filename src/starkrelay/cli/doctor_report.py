@@ -11,7 +11,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from starkrelay.core.settings import Settings
+from starkrelay.forwarding import transfers
 
 
 class Status(enum.StrEnum):
@@ -30,27 +30,8 @@ class CheckResult:
     fix: str = ""
 
 
-@dataclass(frozen=True)
-class Destination:
-    """The account every forward goes to (the ``DESTINATION_*`` settings)."""
-
-    name: str
-    bank_code: str
-    branch_code: str
-    account_number: str
-    account_type: str
-    tax_id: str
-
-    @classmethod
-    def of(cls, settings: Settings) -> Destination:
-        return cls(
-            name=settings.destination_name,
-            bank_code=settings.destination_bank_code,
-            branch_code=settings.destination_branch_code,
-            account_number=settings.destination_account_number,
-            account_type=settings.destination_account_type,
-            tax_id=settings.destination_tax_id,
-        )
+class Destination(transfers.Destination):
+    """The account every forward goes to, as the doctor reports it."""
 
     def describe(self) -> str:
         """``forwards to Stark Bank S.A., bank 20018183, branch 0001, account ... (payment),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from starkrelay.bank import BankGateway
 from starkrelay.cli.doctor_checks import (
@@ -171,7 +171,7 @@ async def run_doctor(
         report.results.append(skipped("redis", "not checked: fix the settings first"))
         report.results.append(skipped("stark", "not checked: fix the settings first"))
         return report
-    report.destination = Destination.of(settings)
+    report.destination = cast(Destination, Destination.from_settings(settings))  # cls(...)
     report.results.append(check_forward_limits(settings))
     report.results += await check_redis(settings)
     stark, report.workspace_id = await check_stark_bank(settings, bank(settings))
