@@ -9,13 +9,23 @@ from rich.table import Table
 from starkrelay.core.money import brl
 from starkrelay.reconciliation.report import MoneyReport
 
+_RIGHT = {"amount", "forwarded", "still held", "to recover", "net"}
+
+
+def _table(title: str, *columns: str, style: str = "none") -> Table:
+    """A table of ``columns``, amounts right-aligned."""
+    table = Table(title=title, style=style)
+    for column in columns:
+        table.add_column(column, justify="right" if column in _RIGHT else "left")
+    return table
+
 
 def print_report(report: MoneyReport, console: Console | None = None) -> None:
     """Print the report as two tables: the money lines and the disagreeing invoices."""
     console = console or Console()
-    table = Table(title=f"Money report since {report.since} ({report.invoices} invoices)")
-    table.add_column("line")
-    table.add_column("amount", justify="right")
+    table = _table(
+        f"Money report since {report.since} ({report.invoices} invoices)", "line", "amount"
+    )
     for line in MoneyReport.LINES:
         table.add_row(line.replace("_", " "), brl(getattr(report, line)))
     table.add_row("events marked delivered", str(report.events_marked_delivered))
@@ -29,12 +39,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
     table.add_row("foreign transfer events (moved nothing)", str(report.foreign_events))
     console.print(table)
     if report.unexplained:
-        outflow = Table(title="Unexplained outflow to the destination", style="red")
-        outflow.add_column("transfer")
-        outflow.add_column("amount", justify="right")
-        outflow.add_column("status")
-        outflow.add_column("invoice / external id")
-        outflow.add_column("why")
+        outflow = _table("Unexplained outflow to the destination", "transfer", "amount",
+                         "status", "invoice / external id", "why", style="red")  # fmt: skip
         for row in report.unexplained:
             outflow.add_row(
                 str(row["transfer_id"]),
@@ -45,9 +51,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
             )
         console.print(outflow)
     if report.reversals:
-        reversals = Table(title="Reversed after forwarding: money to recover", style="red")
-        for column in ("invoice", "forwarded", "still held", "to recover"):
-            reversals.add_column(column, justify="left" if column == "invoice" else "right")
+        reversals = _table("Reversed after forwarding: money to recover", "invoice",
+                           "forwarded", "still held", "to recover", style="red")  # fmt: skip
         for row in report.reversals:
             reversals.add_row(
                 str(row["invoice_id"]),
@@ -57,10 +62,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
             )
         console.print(reversals)
     if report.disagreements:
-        problems = Table(title="Invoices whose numbers disagree", style="red")
-        problems.add_column("invoice")
-        problems.add_column("net", justify="right")
-        problems.add_column("problem")
+        problems = _table("Invoices whose numbers disagree", "invoice", "net", "problem",
+                          style="red")  # fmt: skip
         for row in report.disagreements:
             problems.add_row(str(row["invoice_id"]), brl(int(row["net"])), str(row["problem"]))
         console.print(problems)
