@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from starkrelay.api.deps import ServicesDep
+from starkrelay.api.deps import Services, ServicesDep
 from starkrelay.api.status import AdminDep
 from starkrelay.console.browse import invoice_export_response
 from starkrelay.console.export import report_at, report_json
@@ -55,12 +55,17 @@ async def invoice_story(invoice_id: str, _: AdminDep, services: ServicesDep) -> 
     and every step in time order, each with ``at`` (UTC), ``source`` (``stark_bank``,
     ``webhook`` or ``starkrelay``), ``kind``, ``title`` and ``details``. 404 when neither
     starkrelay nor Stark Bank knows the invoice."""
-    if not looks_like_id(invoice_id):
-        raise HTTPException(status_code=404, detail=f"no invoice {invoice_id!r}")
-    story = await gather_story(services, invoice_id)
+    story = await gather_story(services, invoice_id) if looks_like_id(invoice_id) else None
     if story is None:
         raise HTTPException(status_code=404, detail=f"no invoice {invoice_id!r}")
     return story.as_dict()
+
+
+async def _report_file(services: Services, index: int, extension: str) -> Response:
+    report = await report_at(services.redis, services.keys, index)
+    if report is None:
+        raise HTTPException(status_code=404, detail="no money report yet: run a reconciliation")
+    return report_download(report, extension)
 
 
 @router.get(
@@ -69,10 +74,7 @@ async def invoice_story(invoice_id: str, _: AdminDep, services: ServicesDep) -> 
 )
 async def report_as_json(_: AdminDep, services: ServicesDep, index: IndexQuery = 0) -> Response:
     """The money report as JSON (amounts in cents)."""
-    report = await report_at(services.redis, services.keys, index)
-    if report is None:
-        raise HTTPException(status_code=404, detail="no money report yet: run a reconciliation")
-    return report_download(report, "json")
+    return await _report_file(services, index, "json")
 
 
 @router.get(
@@ -86,10 +88,7 @@ async def report_as_json(_: AdminDep, services: ServicesDep, index: IndexQuery =
 async def report_as_csv(_: AdminDep, services: ServicesDep, index: IndexQuery = 0) -> Response:
     """The money report as CSV: ``meta``, ``total`` (cents per money line), ``count`` and
     ``disagreement`` records."""
-    report = await report_at(services.redis, services.keys, index)
-    if report is None:
-        raise HTTPException(status_code=404, detail="no money report yet: run a reconciliation")
-    return report_download(report, "csv")
+    return await _report_file(services, index, "csv")
 
 
 @router.get("/api/v1/reports")
