@@ -3,7 +3,8 @@
 A feature plugs in with one line in each list below: its router in ``ROUTERS`` and, if it
 runs in the background (scheduler, stream consumer), an async context manager factory in
 ``BACKGROUND``, called as ``part(services, heartbeat)`` (adapters in ``wiring``: features
-take plain arguments and never see ``Services``). Roles:
+take plain arguments and never see ``Services``). The webhook route is not a router: it is a
+plain route built once per process (``webhook.add_webhook_route``). Roles:
 
 - ``serve``: routes + background (the default process);
 - ``api``: routes only (any number of replicas behind a load balancer);
@@ -35,8 +36,7 @@ from starkrelay.api.health import router as ops_router
 from starkrelay.api.http_metrics import RequestDurationMiddleware
 from starkrelay.api.scrape import metrics_router
 from starkrelay.api.status import router as status_router
-from starkrelay.api.webhook import build_verifier
-from starkrelay.api.webhook import router as webhook_router
+from starkrelay.api.webhook import WebhookIntake, add_webhook_route
 from starkrelay.api.wiring import (
     balance_waiter,
     campaign_scheduler,
@@ -59,7 +59,6 @@ from starkrelay.core.supervision import (
     Supervisor,
     retry_startup,
 )
-from starkrelay.ledger.workspace import WorkspaceFilter
 
 log = structlog.get_logger("starkrelay.app")
 
@@ -69,7 +68,6 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ROUTERS: list[APIRouter] = [
     ops_router,
     metrics_router,
-    webhook_router,
     status_router,
     forwards_router,
     console_router,
@@ -243,10 +241,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, role=role) as services:
             app.state.services = services
-            app.state.webhook_verifier = build_verifier(
-                services.public_key, settings.public_key_refresh_min_seconds
+            app.state.webhook_intake = WebhookIntake.build(
+                services, supervisor, INTAKE_REQUIRES.get(role, ())
             )
-            app.state.workspace_filter = WorkspaceFilter(settings.stark_workspace_id)
             parts = [credentials_checked(credentials_verified)]
             if role == "serve":
                 parts += BACKGROUND
@@ -264,9 +261,9 @@ def create_app(
     app = new_fastapi(settings, lifespan)
     app.state.supervisor = supervisor
     app.state.role = role
-    app.state.intake_requires = INTAKE_REQUIRES.get(role, ())
     app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: settings.webhook_max_body_bytes})
     app.add_middleware(RequestDurationMiddleware)  # outermost: it also times refused bodies
+    add_webhook_route(app)
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -60,11 +60,7 @@ def test_bank_keeps_no_state_in_redis() -> None:
 
 
 def test_every_request_dependency_is_async() -> None:
-    providers = [
-        value
-        for name, value in vars(deps).items()
-        if name.startswith("get_") or name == "intake_unavailable"
-    ]
-    assert len(providers) >= 8
+    providers = [value for name, value in vars(deps).items() if name.startswith("get_")]
+    assert len(providers) >= 7
     for provider in providers:
         assert inspect.iscoroutinefunction(provider), provider.__name__

@@ -14,7 +14,7 @@ event loop, with no hop to a worker thread per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
@@ -23,10 +23,6 @@ from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Keys, Redis
 from starkrelay.core.supervision import Supervisor
-
-if TYPE_CHECKING:
-    from starkrelay.ledger.workspace import WorkspaceFilter
-    from starkrelay.webhooks.signature import SignatureVerifier
 
 Role = Literal["serve", "api", "worker"]
 """What a process runs: ``serve`` (routes + background), ``api`` (routes), ``worker``
@@ -82,58 +78,6 @@ async def get_supervisor(request: Request) -> Supervisor:
     return supervisor
 
 
-async def get_webhook_verifier(request: Request) -> SignatureVerifier:
-    """The process's webhook signature verifier (built by the app's lifespan)."""
-    verifier: SignatureVerifier = request.app.state.webhook_verifier
-    return verifier
-
-
-async def get_workspace_filter(request: Request) -> WorkspaceFilter:
-    """The process's webhook workspace filter (built by the app's lifespan)."""
-    found: WorkspaceFilter = request.app.state.workspace_filter
-    return found
-
-
-async def intake_unavailable(request: Request) -> str | None:
-    """Why this process cannot act on a webhook it would accept now (it is stopping, or a
-    part its role needs for intake is not running), or None when it can."""
-    supervisor: Supervisor = request.app.state.supervisor
-    if supervisor.fatal is not None:
-        return "the process is stopping"
-    required: tuple[str, ...] = request.app.state.intake_requires
-    missing = [name for name in required if supervisor.heartbeat(name).state != "running"]
-    return f"not running: {', '.join(missing)}" if missing else None
-
-
-@dataclass(frozen=True)
-class WebhookIntake:
-    """What the webhook route needs, gathered in one dependency: each FastAPI dependency has a
-    per-request cost, and this route is the hot path. Same values as the single providers
-    above (``get_settings``, ``get_redis``, ``get_keys``, ``get_webhook_verifier``,
-    ``get_workspace_filter``, ``intake_unavailable``), read at the same moment."""
-
-    settings: Settings
-    redis: Redis
-    keys: Keys
-    verifier: SignatureVerifier
-    workspace_filter: WorkspaceFilter
-    unavailable: str | None
-
-
-async def get_webhook_intake(request: Request) -> WebhookIntake:
-    """The webhook route's collaborators and whether it may act on events now."""
-    services = _services(request)
-    state = request.app.state
-    return WebhookIntake(
-        settings=services.settings,
-        redis=services.redis,
-        keys=services.keys,
-        verifier=state.webhook_verifier,
-        workspace_filter=state.workspace_filter,
-        unavailable=await intake_unavailable(request),
-    )
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
@@ -141,7 +85,3 @@ KeysDep = Annotated[Keys, Depends(get_keys)]
 BankDep = Annotated[BankGateway, Depends(get_bank)]
 PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
-WebhookVerifierDep = Annotated["SignatureVerifier", Depends(get_webhook_verifier)]
-WorkspaceFilterDep = Annotated["WorkspaceFilter", Depends(get_workspace_filter)]
-IntakeUnavailableDep = Annotated[str | None, Depends(intake_unavailable)]
-WebhookIntakeDep = Annotated[WebhookIntake, Depends(get_webhook_intake)]

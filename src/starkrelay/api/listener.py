@@ -43,7 +43,6 @@ def health_app(services: Services, supervisor: Supervisor) -> FastAPI:
     app.state.services = services
     app.state.supervisor = supervisor
     app.state.role = services.role
-    app.state.intake_requires = ()
     app.state.readiness = partial(  # starkrelay_ready, the same check as /health/ready
         missing_parts, services.redis, services.public_key, supervisor, services.role
     )

@@ -244,3 +244,9 @@ def parse_webhook_body(body: bytes) -> Event:
     if not isinstance(document, dict) or not isinstance(document.get("event"), dict):
         raise MalformedEvent('the body is not an object with an "event" object')
     return parse_event(document["event"])
+
+
+def webhook_body_schema() -> dict[str, Any]:
+    """The JSON schema of a webhook body as ``parse_webhook_body`` reads it (for the API docs)."""
+    event = _EventEnvelope.model_json_schema(by_alias=True)
+    return {"type": "object", "required": ["event"], "properties": {"event": event}}
