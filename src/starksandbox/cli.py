@@ -16,6 +16,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -191,17 +192,13 @@ def serve(
     project_id: Annotated[
         list[str],
         typer.Option(
-            "--project-id",
-            metavar="ID",
-            help="Project id allowed to call (repeatable; pairs with --public-key).",
+            metavar="ID", help="Project id allowed to call (repeatable; pairs with --public-key)."
         ),
     ] = [],  # noqa: B006
     public_key: Annotated[
         list[Path],
         typer.Option(
-            "--public-key",
-            metavar="PATH",
-            help="PEM file of that project's public key (repeatable, same order).",
+            metavar="PATH", help="PEM file of that project's public key (repeatable, same order)."
         ),
     ] = [],  # noqa: B006
     pay_share: Annotated[
@@ -280,6 +277,7 @@ def serve(
     ] = "INFO",
 ) -> None:
     """Serve the Stark Bank v2 API emulator until interrupted (Ctrl-C)."""
+    given = dict(locals(), api_throttle_body=api_throttle_body.value)  # faults by field name
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise typer.BadParameter(f"unknown log level {log_level!r}")
@@ -292,21 +290,7 @@ def serve(
         except Exception:
             _fail(f"--signing-key {signing_key}: expected a secp256k1 private key in PEM form")
     try:
-        faults = Faults(
-            api_error_rate=api_error_rate,
-            api_throttle_rate=api_throttle_rate,
-            api_throttle_retry_after=api_throttle_retry_after,
-            api_throttle_body=api_throttle_body.value,
-            api_requests_per_second=api_requests_per_second,
-            api_lost_response_rate=api_lost_response_rate,
-            api_latency=api_latency,
-            transfer_refused_after_create_rate=transfer_refused_after_create_rate,
-            webhook_drop_rate=webhook_drop_rate,
-            webhook_duplicate_rate=webhook_duplicate_rate,
-            webhook_delay=webhook_delay,
-            webhook_reorder_window=webhook_reorder_window,
-            transfer_fail_rate=transfer_fail_rate,
-        )
+        faults = Faults(**{field.name: given[field.name] for field in fields(Faults)})
         config = SandboxConfig(
             projects=projects,
             pay_share=pay_share,

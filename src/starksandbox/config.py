@@ -8,6 +8,7 @@ server copies what it needs at start, and faults can be replaced at run time thr
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -76,21 +77,10 @@ class Faults:
     transfer_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in (
-            "api_error_rate",
-            "api_throttle_rate",
-            "api_lost_response_rate",
-            "transfer_refused_after_create_rate",
-            "webhook_drop_rate",
-            "webhook_duplicate_rate",
-            "transfer_fail_rate",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"fault {name} must be within [0, 1], got {value}")
-        for name in ("api_latency", "webhook_delay", "webhook_reorder_window"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)}")
+        rates = [f.name for f in fields(self) if f.name.endswith("_rate")]
+        _check_ranges(
+            self, "fault ", rates, ("api_latency", "webhook_delay", "webhook_reorder_window")
+        )
         for name in _COUNTS:
             value = getattr(self, name)
             if value is None and name in _OPTIONAL:
@@ -123,6 +113,23 @@ class Faults:
 
 _COUNTS = ("api_throttle_retry_after", "api_requests_per_second")
 _OPTIONAL = ("api_throttle_retry_after",)
+
+
+def _check_ranges(
+    config: object,
+    prefix: str,
+    rates: Iterable[str],
+    seconds: Iterable[str],
+    cents: Iterable[str] = (),
+) -> None:
+    """Refuse a rate outside [0, 1], or negative seconds or cents, naming the field."""
+    for name in rates:
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise ValueError(f"{prefix}{name} must be within [0, 1], got {getattr(config, name)}")
+    for unit, names in (("seconds", seconds), ("cents", cents)):
+        for name in names:
+            if getattr(config, name) < 0:
+                raise ValueError(f"{prefix}{name} must be >= 0 {unit}, got {getattr(config, name)}")
 
 
 def _from_wire(name: str, value: Any) -> Any:
@@ -176,14 +183,8 @@ class SandboxConfig:
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.pay_share <= 1.0:
-            raise ValueError(f"pay_share must be within [0, 1], got {self.pay_share}")
-        for name in ("pay_delay", "transfer_processing_delay", "delivery_timeout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
-        for name in ("invoice_fee", "transfer_fee"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 cents, got {getattr(self, name)}")
+        seconds = ("pay_delay", "transfer_processing_delay", "delivery_timeout")
+        _check_ranges(self, "", ["pay_share"], seconds, ("invoice_fee", "transfer_fee"))
         if any(delay < 0 for delay in self.retry_schedule):
             raise ValueError(f"retry_schedule must hold seconds >= 0, got {self.retry_schedule}")
         if self.delivery_concurrency < 1:

@@ -24,7 +24,7 @@ from starksandbox import simulation
 from starksandbox.auth import Authenticator
 from starksandbox.config import Faults
 from starksandbox.delivery import Deliverer
-from starksandbox.resources.invoice import find_invoice
+from starksandbox.resources.invoice import INVOICES
 from starksandbox.state import Workspace
 from starksandbox.validation import is_int, is_number, parse_moment
 from starksandbox.web import ApiError, Request, Response, Router, json_response
@@ -56,7 +56,7 @@ def register(router: Router, sandbox: Sandbox) -> None:
 
     def pay(request: Request, params: dict[str, str]) -> Response:
         ws = sandbox.ws
-        invoice = find_invoice(ws, params["id"])
+        invoice = INVOICES.find(ws, params["id"])
         body = _optional_object(request)
         amount = body.get("amount")
         if amount is not None and (not is_int(amount) or amount < 0):

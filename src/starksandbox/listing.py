@@ -48,6 +48,14 @@ class Table(Generic[T]):
     def get(self, item_id: str) -> T | None:
         return self.by_id.get(item_id)
 
+    def find(self, item_id: str, code: str, noun: str) -> T:
+        """The item ``item_id``; an unknown or deleted one is refused with ``code`` and
+        "<noun> '<id>' was not found"."""
+        item = self.by_id.get(item_id)
+        if item is None or getattr(item, "deleted", False):
+            raise ApiError.one(code, f"{noun} {item_id!r} was not found")
+        return item
+
     def __len__(self) -> int:
         return len(self.items)
 

@@ -67,20 +67,26 @@ def schedule_due_dates(ws: Workspace, invoice: Invoice) -> None:
     ws.timers.at(due + invoice.expiration, lambda: _go_expired(ws, invoice))
 
 
+def _become(
+    ws: Workspace, subject: Invoice | Transfer, status: str, errors: list[str] | None = None
+) -> None:
+    """``subject`` takes ``status`` now, logged with that type (the snapshot shows it)."""
+    subject.status = status
+    subject.updated = ws.clock.now()
+    ws.add_log("invoice" if isinstance(subject, Invoice) else "transfer", subject, status, errors)
+
+
 def _go_overdue(ws: Workspace, invoice: Invoice) -> None:
     if invoice.status == "created" and ws.clock.time() >= invoice.due.timestamp():
-        invoice.status = "overdue"
-        invoice.updated = ws.clock.now()
-        ws.add_log("invoice", invoice, "overdue")
+        _become(ws, invoice, "overdue")
 
 
 def _go_expired(ws: Workspace, invoice: Invoice) -> None:
-    if invoice.status not in PAYABLE:
-        return
-    if ws.clock.time() >= invoice.due.timestamp() + invoice.expiration:
-        invoice.status = "expired"
-        invoice.updated = ws.clock.now()
-        ws.add_log("invoice", invoice, "expired")
+    if (
+        invoice.status in PAYABLE
+        and ws.clock.time() >= invoice.due.timestamp() + invoice.expiration
+    ):
+        _become(ws, invoice, "expired")
 
 
 def _auto_pay(ws: Workspace, invoice: Invoice) -> None:
@@ -151,9 +157,7 @@ def reverse_invoice(ws: Workspace, invoice: Invoice, new_amount: int) -> None:
 
 
 def cancel_invoice(ws: Workspace, invoice: Invoice) -> None:
-    invoice.status = "canceled"
-    invoice.updated = ws.clock.now()
-    ws.add_log("invoice", invoice, "canceled")
+    _become(ws, invoice, "canceled")
 
 
 def track_transfer(ws: Workspace, transfer: Transfer) -> None:
@@ -166,16 +170,13 @@ def track_transfer(ws: Workspace, transfer: Transfer) -> None:
 def _process(ws: Workspace, transfer: Transfer) -> None:
     if transfer.status != "created":
         return
-    transfer.updated = ws.clock.now()
     cost = transfer.amount + transfer.fee
     if ws.balance < cost:
-        transfer.status = "failed"
-        ws.add_log("transfer", transfer, "failed", ["invalidbalance"])
+        _become(ws, transfer, "failed", ["invalidbalance"])
         return
     ws.move_balance(-cost)
     transfer.transaction_ids.append(ws.ids.transaction())
-    transfer.status = "processing"
-    ws.add_log("transfer", transfer, "processing")
+    _become(ws, transfer, "processing")
     ws.timers.after(ws.config.transfer_processing_delay / 2, lambda: _send(ws, transfer))
 
 
@@ -198,13 +199,9 @@ def _succeed(ws: Workspace, transfer: Transfer) -> None:
     rate = ws.faults.transfer_fail_rate
     if rate and ws.fault_rng.random() < rate:
         ws.move_balance(transfer.amount + transfer.fee)
-        transfer.status = "failed"
-        transfer.updated = ws.clock.now()
-        ws.add_log("transfer", transfer, "failed", [RECEIVER_REFUSED])
+        _become(ws, transfer, "failed", [RECEIVER_REFUSED])
         return
-    transfer.status = "success"
-    transfer.updated = ws.clock.now()
-    ws.add_log("transfer", transfer, "success")
+    _become(ws, transfer, "success")
 
 
 def cancel_transfer(ws: Workspace, transfer: Transfer) -> None:
@@ -214,6 +211,4 @@ def cancel_transfer(ws: Workspace, transfer: Transfer) -> None:
             f"Transfer {transfer.id} is {transfer.status}; only a transfer not yet processed "
             "(status created) can be canceled",
         )
-    transfer.status = "canceled"
-    transfer.updated = ws.clock.now()
-    ws.add_log("transfer", transfer, "canceled")
+    _become(ws, transfer, "canceled")

@@ -36,8 +36,8 @@ class Workspace:
     def __init__(
         self,
         config: SandboxConfig,
-        base_url: str = "",
-        budget_clock: Callable[[], float] | None = None,
+        base_url: str,
+        budget_clock: Callable[[], float] | None,
     ) -> None:
         self.config = config
         self.base_url = base_url

@@ -7,6 +7,7 @@ reports one error per problem across a whole batch.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -25,27 +26,25 @@ def _check_digit(digits: list[int], weights: list[int]) -> int:
     return 0 if rest < 2 else 11 - rest
 
 
-def valid_cpf(text: str) -> bool:
-    if not _CPF_FORMAT.match(text):
+def _valid_tax_id(text: str, form: re.Pattern[str], weights: list[int]) -> bool:
+    """A CPF or CNPJ in ``form`` whose two check digits are right: the first weighs the
+    digits before it by ``weights[1:]``, the second those before it by ``weights``."""
+    if not form.match(text):
         return False
     digits = [int(c) for c in _NON_DIGITS.sub("", text)]
-    if len(set(digits)) == 1:
-        return False
-    first = _check_digit(digits[:9], list(range(10, 1, -1)))
-    second = _check_digit(digits[:10], list(range(11, 1, -1)))
-    return digits[9] == first and digits[10] == second
+    body = len(weights) - 1
+    return len(set(digits)) > 1 and digits[body:] == [
+        _check_digit(digits[:body], weights[1:]),
+        _check_digit(digits[: body + 1], weights),
+    ]
+
+
+def valid_cpf(text: str) -> bool:
+    return _valid_tax_id(text, _CPF_FORMAT, list(range(11, 1, -1)))
 
 
 def valid_cnpj(text: str) -> bool:
-    if not _CNPJ_FORMAT.match(text):
-        return False
-    digits = [int(c) for c in _NON_DIGITS.sub("", text)]
-    if len(set(digits)) == 1:
-        return False
-    weights = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
-    first = _check_digit(digits[:12], weights)
-    second = _check_digit(digits[:13], [6, *weights])
-    return digits[12] == first and digits[13] == second
+    return _valid_tax_id(text, _CNPJ_FORMAT, [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
 
 
 def format_tax_id(text: str) -> str:
@@ -126,37 +125,40 @@ def parse_moment(value: Any) -> tuple[datetime, bool] | None:
     return moment.astimezone(UTC), False
 
 
-def check_unknown_fields(
-    item: dict[str, Any], known: frozenset[str], where: str, errors: Errors
-) -> None:
+def check_fields(
+    item: dict[str, Any],
+    known: frozenset[str],
+    where: str,
+    errors: Errors,
+    required: tuple[str, ...] = (),
+) -> bool:
+    """Append one ``invalidJson`` per unknown field, then one per missing (or null) ``required``
+    field; True when all required are present."""
     for name in sorted(set(item) - known):
         errors.append(("invalidJson", f"{where}: unknown field {name!r}"))
-
-
-def check_required(
-    item: dict[str, Any], required: tuple[str, ...], where: str, errors: Errors
-) -> bool:
-    """Append one ``invalidJson`` per missing field; True when all are present."""
     missing = [name for name in required if item.get(name) is None]
     for name in missing:
         errors.append(("invalidJson", f"{where}: missing required field {name!r}"))
     return not missing
 
 
-def check_batch(body: dict[str, Any], key: str) -> list[Any]:
-    """The list under ``key`` with 1 to 100 elements, else raise one ``invalidJson``."""
-    from starksandbox.web import ApiError
-
-    items = body.get(key)
-    if not isinstance(items, list):
-        raise ApiError.one(
-            "invalidJson", f"The body must be {{{key!r}: [...]}} with 1 to 100 items"
-        )
-    if not 1 <= len(items) <= 100:
-        raise ApiError.one(
-            "invalidJson", f"{key} must hold from 1 to 100 items per request, got {len(items)}"
-        )
-    return items
+def check_rules(
+    value: Any, key: str, valid: Callable[[Any], bool], shown: str, where: str, errors: Errors
+) -> list[dict[str, Any]]:
+    """``rules``: absent, or a list of ``{"key": key, "value": v}`` where ``valid(v)``;
+    ``shown`` is how the refusal writes such a value."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(
+        isinstance(rule, dict)
+        and set(rule) == {"key", "value"}
+        and rule["key"] == key
+        and valid(rule["value"])
+        for rule in value
+    ):
+        return [dict(rule) for rule in value]
+    errors.append(("invalidRule", f"{where}: rules must be [{{'key': '{key}', 'value': {shown}}}]"))
+    return []
 
 
 def brazil_today(now: datetime) -> date:

@@ -6,27 +6,23 @@ from collections.abc import Callable
 
 from starksandbox.listing import parse_bool, parse_day, parse_limit, parse_list, within_days
 from starksandbox.models import Attempt, Event
-from starksandbox.resources.routing import workspace_binder
+from starksandbox.resources.routing import Resource, add_rest_routes, workspace_binder
 from starksandbox.state import Workspace
-from starksandbox.validation import check_unknown_fields
+from starksandbox.validation import check_fields
 from starksandbox.web import ApiError, Request, Response, Router, json_response
+
+EVENTS: Resource[Event] = Resource(lambda ws: ws.events, "event", "invalidEvent", "Event")
+ATTEMPTS: Resource[Attempt] = Resource(
+    lambda ws: ws.attempts, "attempt", "invalidEventAttempt", "Event attempt"
+)
 
 
 def register(router: Router, current: Callable[[], Workspace]) -> None:
     bind = workspace_binder(current)
-    router.add("GET", "/v2/event/attempt", bind(query_attempts))
-    router.add("GET", "/v2/event/attempt/{id}", bind(get_attempt))
-    router.add("GET", "/v2/event", bind(query))
-    router.add("GET", "/v2/event/{id}", bind(get))
-    router.add("PATCH", "/v2/event/{id}", bind(update))
-    router.add("DELETE", "/v2/event/{id}", bind(delete))
-
-
-def _find(ws: Workspace, event_id: str) -> Event:
-    event = ws.events.get(event_id)
-    if event is None or event.deleted:
-        raise ApiError.one("invalidEvent", f"Event {event_id!r} was not found")
-    return event
+    add_rest_routes(router, bind, "/v2/event/attempt", query=query_attempts, get=ATTEMPTS.get)
+    add_rest_routes(
+        router, bind, "/v2/event", query=query, get=EVENTS.get, update=update, delete=delete
+    )
 
 
 def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
@@ -42,19 +38,14 @@ def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
             and within_days((event.created,), after, before)
         )
 
-    found, cursor = ws.events.page(match, limit, q.get("cursor"))
-    return json_response({"events": [e.to_json() for e in found], "cursor": cursor})
-
-
-def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"event": _find(ws, params["id"]).to_json()})
+    return EVENTS.page(ws, q, match, limit)
 
 
 def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
-    event = _find(ws, params["id"])
+    event = EVENTS.find(ws, params["id"])
     body = request.json_object()
     errors: list[tuple[str, str]] = []
-    check_unknown_fields(body, frozenset({"isDelivered"}), "event", errors)
+    check_fields(body, frozenset({"isDelivered"}), "event", errors)
     if not isinstance(body.get("isDelivered"), bool):
         errors.append(("invalidJson", "isDelivered must be true or false"))
     if errors:
@@ -64,7 +55,7 @@ def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 
 
 def delete(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    event = _find(ws, params["id"])
+    event = EVENTS.find(ws, params["id"])
     event.deleted = True
     return json_response({"event": event.to_json()})
 
@@ -83,12 +74,4 @@ def query_attempts(ws: Workspace, request: Request, _: dict[str, str]) -> Respon
             and within_days((attempt.created,), after, before)
         )
 
-    found, cursor = ws.attempts.page(match, limit, q.get("cursor"))
-    return json_response({"attempts": [a.to_json() for a in found], "cursor": cursor})
-
-
-def get_attempt(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    attempt = ws.attempts.get(params["id"])
-    if attempt is None:
-        raise ApiError.one("invalidEventAttempt", f"Event attempt {params['id']!r} was not found")
-    return json_response({"attempt": attempt.to_json()})
+    return ATTEMPTS.page(ws, q, match, limit)

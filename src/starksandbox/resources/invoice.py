@@ -3,41 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from starksandbox import documents, simulation
-from starksandbox.listing import parse_day, parse_limit, parse_list, within_days
+from starksandbox.listing import parse_day, parse_limit, within_days
 from starksandbox.models import Invoice
 from starksandbox.resources.invoice_input import parse_invoice, parse_patch
-from starksandbox.resources.logs import LogResource
-from starksandbox.resources.routing import workspace_binder
+from starksandbox.resources.logs import log_resource
+from starksandbox.resources.routing import (
+    Resource,
+    add_rest_routes,
+    common_filters,
+    create_batch,
+    workspace_binder,
+)
 from starksandbox.state import Workspace
-from starksandbox.validation import Errors, check_batch
+from starksandbox.validation import Errors
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
 INVOICE_STATUSES = frozenset({"created", "paid", "canceled", "overdue", "expired"})
 INVOICE_LOG_TYPES = frozenset(
     {"created", "paid", "credited", "canceled", "overdue", "expired", "reversed", "updated"}
 )
-INVOICE_LOGS = LogResource(
-    table=lambda ws: ws.invoice_logs,
-    types=INVOICE_LOG_TYPES,
-    subject_ids="invoiceIds",
-    error_code="invalidInvoiceLog",
-    noun="Invoice log",
+INVOICES: Resource[Invoice] = Resource(
+    lambda ws: ws.invoices, "invoice", "invalidInvoice", "Invoice"
 )
+INVOICE_LOGS = log_resource("invoice", lambda ws: ws.invoice_logs, INVOICE_LOG_TYPES)
 
 
 def register(router: Router, current: Callable[[], Workspace]) -> None:
     """Add the invoice routes; ``current`` returns the live workspace."""
     bind = workspace_binder(current)
-    router.add("GET", "/v2/invoice/log", bind(INVOICE_LOGS.query))
-    router.add("GET", "/v2/invoice/log/{id}", bind(INVOICE_LOGS.get))
+    add_rest_routes(router, bind, "/v2/invoice/log", query=INVOICE_LOGS.query, get=INVOICE_LOGS.get)
     router.add("GET", "/v2/invoice/log/{id}/pdf", bind(log_pdf))
-    router.add("POST", "/v2/invoice", bind(create))
-    router.add("GET", "/v2/invoice", bind(query))
-    router.add("GET", "/v2/invoice/{uuid}.pdf", bind(public_pdf))
-    router.add("GET", "/v2/invoice/{id}", bind(get))
-    router.add("PATCH", "/v2/invoice/{id}", bind(update))
+    router.add("GET", "/v2/invoice/{uuid}.pdf", bind(public_pdf))  # before /{id}, which it matches
+    add_rest_routes(
+        router, bind, "/v2/invoice", create=create, query=query, get=INVOICES.get, update=update
+    )
     router.add("GET", "/v2/invoice/{id}/pdf", bind(pdf))
     router.add("GET", "/v2/invoice/{id}/qrcode", bind(qrcode))
     router.add("GET", "/v2/invoice/{id}/payment", bind(payment))
@@ -89,23 +92,8 @@ def brcode(uuid: str, amount: int) -> str:
     return payload + _crc16(payload)
 
 
-def find_invoice(ws: Workspace, invoice_id: str) -> Invoice:
-    """The invoice ``invoice_id``; an unknown id is refused with ``invalidInvoice``."""
-    invoice = ws.invoices.get(invoice_id)
-    if invoice is None:
-        raise ApiError.one("invalidInvoice", f"Invoice {invoice_id!r} was not found")
-    return invoice
-
-
 def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
-    items = check_batch(request.json_object(), "invoices")
-    now = ws.clock.now()
-    errors: Errors = []
-    parsed = [parse_invoice(item, f"invoices[{i}]", now, errors) for i, item in enumerate(items)]
-    if errors:
-        raise ApiError(errors)
-    created = []
-    for values in parsed:
+    def new_invoice(values: dict[str, Any], now: datetime) -> Invoice:
         uuid = ws.ids.hex32()
         invoice = Invoice(
             id=ws.ids.new(),
@@ -120,38 +108,25 @@ def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
         ws.invoices.add(invoice)
         ws.invoice_uuids[uuid] = invoice.id
         simulation.track_invoice(ws, invoice)
-        created.append(invoice.to_json())
-    return json_response({"message": "Invoice(s) successfully created", "invoices": created})
+        return invoice
 
-
-def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"invoice": find_invoice(ws, params["id"]).to_json()})
+    return create_batch(ws, request, "invoices", parse_invoice, new_invoice)
 
 
 def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
     q = request.query
     limit = parse_limit(q)
-    statuses = parse_list(q, "status")
-    tags = parse_list(q, "tags", lower=True)
-    ids = parse_list(q, "ids")
     after, before = parse_day(q, "after"), parse_day(q, "before")
-    if statuses and not statuses <= INVOICE_STATUSES:
-        raise ApiError.one("invalidStatus", f"status must be among {sorted(INVOICE_STATUSES)}")
+    common = common_filters(q, INVOICE_STATUSES)
 
     def match(invoice: Invoice) -> bool:
-        return (
-            (statuses is None or invoice.status in statuses)
-            and (ids is None or invoice.id in ids)
-            and (tags is None or not tags.isdisjoint(invoice.tags))
-            and within_days((invoice.created,), after, before)
-        )
+        return common(invoice) and within_days((invoice.created,), after, before)
 
-    found, cursor = ws.invoices.page(match, limit, q.get("cursor"))
-    return json_response({"invoices": [i.to_json() for i in found], "cursor": cursor})
+    return INVOICES.page(ws, q, match, limit)
 
 
 def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
-    invoice = find_invoice(ws, params["id"])
+    invoice = INVOICES.find(ws, params["id"])
     errors: Errors = []
     changes = parse_patch(request.json_object(), errors)
     if errors:
@@ -196,7 +171,7 @@ def update(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 
 
 def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    invoice = find_invoice(ws, params["id"])
+    invoice = INVOICES.find(ws, params["id"])
     return Response(body=documents.invoice_pdf(invoice.to_json()), content_type="application/pdf")
 
 
@@ -209,7 +184,7 @@ def public_pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
 
 
 def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
-    invoice = find_invoice(ws, params["id"])
+    invoice = INVOICES.find(ws, params["id"])
     raw = request.query.get("size", "7")
     if not raw.isdigit() or not 1 <= int(raw) <= 50:
         raise ApiError.one("invalidSize", f"size must be an integer from 1 to 50, got {raw!r}")
@@ -217,7 +192,7 @@ def qrcode(ws: Workspace, request: Request, params: dict[str, str]) -> Response:
 
 
 def payment(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    invoice = find_invoice(ws, params["id"])
+    invoice = INVOICES.find(ws, params["id"])
     if invoice.payment is None:
         raise ApiError.one(
             "invalidInvoice", f"Invoice {invoice.id} is {invoice.status}: it has no payment"

@@ -14,11 +14,11 @@ from starksandbox.validation import (
     Errors,
     brazil_today,
     check_amount,
-    check_required,
+    check_fields,
+    check_rules,
     check_tags,
     check_tax_id,
     check_text,
-    check_unknown_fields,
     is_int,
     is_number,
     parse_moment,
@@ -53,8 +53,7 @@ def parse_invoice(item: Any, where: str, now: datetime, errors: Errors) -> dict[
         errors.append(("invalidJson", f"{where}: each invoice must be a JSON object"))
         return {}
     before = len(errors)
-    check_unknown_fields(item, INVOICE_FIELDS, where, errors)
-    check_required(item, ("amount", "taxId", "name"), where, errors)
+    check_fields(item, INVOICE_FIELDS, where, errors, required=("amount", "taxId", "name"))
     values: dict[str, Any] = {}
     if "amount" in item and item["amount"] is not None:
         values["amount"] = check_amount(item["amount"], where, errors, minimum=0)
@@ -82,7 +81,9 @@ def parse_invoice(item: Any, where: str, now: datetime, errors: Errors) -> dict[
     values["discounts"] = _discounts(item.get("discounts"), due, now, where, errors)
     values["descriptions"] = _descriptions(item.get("descriptions"), where, errors)
     values["tags"] = check_tags(item.get("tags"), where, errors)
-    values["rules"] = _rules(item.get("rules"), where, errors)
+    values["rules"] = check_rules(
+        item.get("rules"), "allowedTaxIds", lambda v: isinstance(v, list), "[...]", where, errors
+    )
     values["splits"] = _splits(item.get("splits"), values.get("amount", 0), where, errors)
     return values if len(errors) == before else {}
 
@@ -202,23 +203,6 @@ def _descriptions(value: Any, where: str, errors: Errors) -> list[dict[str, Any]
     return parsed
 
 
-def _rules(value: Any, where: str, errors: Errors) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if isinstance(value, list) and all(
-        isinstance(rule, dict)
-        and set(rule) == {"key", "value"}
-        and rule["key"] == "allowedTaxIds"
-        and isinstance(rule["value"], list)
-        for rule in value
-    ):
-        return [dict(rule) for rule in value]
-    errors.append(
-        ("invalidRule", f"{where}: rules must be [{{'key': 'allowedTaxIds', 'value': [...]}}]")
-    )
-    return []
-
-
 def _splits(value: Any, amount: int, where: str, errors: Errors) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -245,9 +229,7 @@ def _splits(value: Any, amount: int, where: str, errors: Errors) -> list[dict[st
 
 def parse_patch(body: dict[str, Any], errors: Errors) -> dict[str, Any]:
     """The PATCH fields given: ``status`` (only "canceled"), ``amount``, ``due``, ``expiration``."""
-    check_unknown_fields(
-        body, frozenset({"status", "amount", "due", "expiration"}), "invoice", errors
-    )
+    check_fields(body, frozenset({"status", "amount", "due", "expiration"}), "invoice", errors)
     changes: dict[str, Any] = {}
     if body.get("status") is not None:
         if body["status"] != "canceled":

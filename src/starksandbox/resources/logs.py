@@ -9,35 +9,23 @@ from dataclasses import dataclass
 
 from starksandbox.listing import Table, parse_day, parse_limit, parse_list, within_days
 from starksandbox.models import Log
+from starksandbox.resources.routing import Resource
 from starksandbox.state import Workspace
-from starksandbox.web import ApiError, Request, Response, json_response
+from starksandbox.web import ApiError, Request, Response
 
 
 @dataclass(frozen=True)
-class LogResource:
-    """The log endpoints of one resource.
+class LogResource(Resource[Log]):
+    """The log endpoints of one resource (``key`` is ``log``).
 
-    ``table`` picks the resource's logs from a workspace; ``types`` are the accepted values
-    of the ``types`` filter; ``subject_ids`` names the query parameter filtering by the
-    logged entity's id (``invoiceIds``); ``error_code`` is the code of every refusal
-    (``invalidInvoiceLog``) and ``noun`` how the not-found message names a log (``Invoice log``).
+    ``types`` are the accepted values of the ``types`` filter; ``subject_ids`` names the
+    query parameter filtering by the logged entity's id (``invoiceIds``); ``error_code`` is the
+    code of every refusal (``invalidInvoiceLog``) and ``noun`` how the not-found message names
+    a log (``Invoice log``).
     """
 
-    table: Callable[[Workspace], Table[Log]]
-    types: frozenset[str]
-    subject_ids: str
-    error_code: str
-    noun: str
-
-    def find(self, ws: Workspace, log_id: str) -> Log:
-        """The log ``log_id``; an unknown id is refused with ``error_code``."""
-        log = self.table(ws).get(log_id)
-        if log is None:
-            raise ApiError.one(self.error_code, f"{self.noun} {log_id!r} was not found")
-        return log
-
-    def get(self, ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-        return json_response({"log": self.find(ws, params["id"]).to_json()})
+    types: frozenset[str] = frozenset()
+    subject_ids: str = ""
 
     def query(self, ws: Workspace, request: Request, _: dict[str, str]) -> Response:
         """Newest first, paged; filters ``types``, ``subject_ids``, ``after`` and ``before``."""
@@ -56,5 +44,13 @@ class LogResource:
                 and within_days((log.created,), after, before)
             )
 
-        found, cursor = self.table(ws).page(match, limit, q.get("cursor"), subject_ids)
-        return json_response({"logs": [log.to_json() for log in found], "cursor": cursor})
+        return self.page(ws, q, match, limit, subject_ids)
+
+
+def log_resource(
+    kind: str, table: Callable[[Workspace], Table[Log]], types: frozenset[str]
+) -> LogResource:
+    """The logs of ``kind`` (``invoice``): filtered by ``invoiceIds``, refused with
+    ``invalidInvoiceLog``, named ``Invoice log``."""
+    name = kind.capitalize()
+    return LogResource(table, "log", f"invalid{name}Log", f"{name} log", types, f"{kind}Ids")

@@ -23,20 +23,25 @@ from starksandbox.listing import (
     within_days,
 )
 from starksandbox.models import Transfer
-from starksandbox.resources.logs import LogResource
-from starksandbox.resources.routing import workspace_binder
+from starksandbox.resources.logs import log_resource
+from starksandbox.resources.routing import (
+    Resource,
+    add_rest_routes,
+    common_filters,
+    create_batch,
+    workspace_binder,
+)
 from starksandbox.state import Workspace
 from starksandbox.validation import (
     GRACE,
     Errors,
     brazil_today,
     check_amount,
-    check_batch,
-    check_required,
+    check_fields,
+    check_rules,
     check_tags,
     check_tax_id,
     check_text,
-    check_unknown_fields,
     is_int,
     parse_moment,
 )
@@ -65,13 +70,10 @@ TRANSFER_STATUSES = frozenset({"created", "processing", "success", "failed", "ca
 TRANSFER_LOG_TYPES = frozenset(
     {"created", "processing", "sending", "success", "failed", "canceled"}
 )
-TRANSFER_LOGS = LogResource(
-    table=lambda ws: ws.transfer_logs,
-    types=TRANSFER_LOG_TYPES,
-    subject_ids="transferIds",
-    error_code="invalidTransferLog",
-    noun="Transfer log",
+TRANSFERS: Resource[Transfer] = Resource(
+    lambda ws: ws.transfers, "transfer", "invalidTransfer", "Transfer"
 )
+TRANSFER_LOGS = log_resource("transfer", lambda ws: ws.transfer_logs, TRANSFER_LOG_TYPES)
 SORTS = frozenset({"created", "-created", "updated", "-updated"})
 _BANK_CODE = re.compile(r"^(\d{1,3}|\d{8})$")
 _BRANCH = re.compile(r"^\d{1,4}(-\d)?$")
@@ -82,12 +84,12 @@ _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_=\-.~:]{1,128}$")
 def register(router: Router, current: Callable[[], Workspace]) -> None:
     """Add the transfer routes; ``current`` returns the live workspace."""
     bind = workspace_binder(current)
-    router.add("GET", "/v2/transfer/log", bind(TRANSFER_LOGS.query))
-    router.add("GET", "/v2/transfer/log/{id}", bind(TRANSFER_LOGS.get))
-    router.add("POST", "/v2/transfer", bind(create))
-    router.add("GET", "/v2/transfer", bind(query))
-    router.add("GET", "/v2/transfer/{id}", bind(get))
-    router.add("DELETE", "/v2/transfer/{id}", bind(delete))
+    add_rest_routes(
+        router, bind, "/v2/transfer/log", query=TRANSFER_LOGS.query, get=TRANSFER_LOGS.get
+    )
+    add_rest_routes(
+        router, bind, "/v2/transfer", create=create, query=query, get=TRANSFERS.get, delete=delete
+    )
     router.add("GET", "/v2/transfer/{id}/pdf", bind(pdf))
 
 
@@ -123,23 +125,6 @@ def _scheduled(value: Any, now: datetime, where: str, errors: Errors) -> datetim
     return max(when, now)
 
 
-def _rules(value: Any, where: str, errors: Errors) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if isinstance(value, list) and all(
-        isinstance(r, dict)
-        and r.get("key") == "resendingLimit"
-        and is_int(r.get("value"))
-        and set(r) == {"key", "value"}
-        for r in value
-    ):
-        return [dict(r) for r in value]
-    errors.append(
-        ("invalidRule", f"{where}: rules must be [{{'key': 'resendingLimit', 'value': int}}]")
-    )
-    return []
-
-
 def parse_transfer(
     ws: Workspace, item: Any, where: str, now: datetime, errors: Errors
 ) -> dict[str, Any]:
@@ -147,8 +132,7 @@ def parse_transfer(
         errors.append(("invalidJson", f"{where}: each transfer must be a JSON object"))
         return {}
     before = len(errors)
-    check_unknown_fields(item, TRANSFER_FIELDS, where, errors)
-    if not check_required(item, REQUIRED, where, errors):
+    if not check_fields(item, TRANSFER_FIELDS, where, errors, required=REQUIRED):
         return {}
     values: dict[str, Any] = {
         "amount": check_amount(item["amount"], where, errors, minimum=1),
@@ -160,7 +144,7 @@ def parse_transfer(
             item, "accountNumber", _ACCOUNT, "invalidAccountNumber", where, errors
         ),
         "tags": check_tags(item.get("tags"), where, errors),
-        "rules": _rules(item.get("rules"), where, errors),
+        "rules": check_rules(item.get("rules"), "resendingLimit", is_int, "int", where, errors),
         "scheduled": _scheduled(item.get("scheduled"), now, where, errors),
     }
     account_type = item.get("accountType", "checking") or "checking"
@@ -203,20 +187,29 @@ def parse_transfer(
     return values if len(errors) == before else {}
 
 
-def _find(ws: Workspace, transfer_id: str) -> Transfer:
-    transfer = ws.transfers.get(transfer_id)
-    if transfer is None:
-        raise ApiError.one("invalidTransfer", f"Transfer {transfer_id!r} was not found")
-    return transfer
-
-
 def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
-    items = check_batch(request.json_object(), "transfers")
-    now = ws.clock.now()
+    def new_transfer(values: dict[str, Any], now: datetime) -> Transfer:
+        transfer = Transfer(
+            id=ws.ids.new(), fee=ws.config.transfer_fee, created=now, updated=now, **values
+        )
+        ws.transfers.add(transfer)
+        ws.external_ids[transfer.external_id] = transfer.id
+        simulation.track_transfer(ws, transfer)
+        return transfer
+
+    return create_batch(
+        ws,
+        request,
+        "transfers",
+        lambda item, where, now, errors: parse_transfer(ws, item, where, now, errors),
+        new_transfer,
+        refuse=lambda parsed: _reused_external_ids(ws, parsed),
+    )
+
+
+def _reused_external_ids(ws: Workspace, parsed: list[dict[str, Any]]) -> Errors:
+    """One ``invalidExternalId`` per item whose ``externalId`` an earlier transfer or item has."""
     errors: Errors = []
-    parsed = [
-        parse_transfer(ws, item, f"transfers[{i}]", now, errors) for i, item in enumerate(items)
-    ]
     seen: set[str] = set()
     for index, values in enumerate(parsed):
         external_id = values.get("external_id")
@@ -231,44 +224,23 @@ def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
                 )
             )
         seen.add(external_id)
-    if errors:
-        raise ApiError(errors)
-    created = []
-    for values in parsed:
-        transfer = Transfer(
-            id=ws.ids.new(), fee=ws.config.transfer_fee, created=now, updated=now, **values
-        )
-        ws.transfers.add(transfer)
-        ws.external_ids[transfer.external_id] = transfer.id
-        simulation.track_transfer(ws, transfer)
-        created.append(transfer.to_json())
-    return json_response({"message": "Transfer(s) successfully created", "transfers": created})
-
-
-def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"transfer": _find(ws, params["id"]).to_json()})
+    return errors
 
 
 def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
     q = request.query
     limit = parse_limit(q)
-    statuses = parse_list(q, "status")
-    tags = parse_list(q, "tags", lower=True)
-    ids = parse_list(q, "ids")
+    after, before = parse_day(q, "after"), parse_day(q, "before")
+    common = common_filters(q, TRANSFER_STATUSES)
     transaction_ids = parse_list(q, "transactionIds")
     tax_id = q.get("taxId") or None
     sort = q.get("sort") or "-created"
-    after, before = parse_day(q, "after"), parse_day(q, "before")
-    if statuses and not statuses <= TRANSFER_STATUSES:
-        raise ApiError.one("invalidStatus", f"status must be among {sorted(TRANSFER_STATUSES)}")
     if sort not in SORTS:
         raise ApiError.one("invalidSort", f"sort must be among {sorted(SORTS)}, got {sort!r}")
 
     def match(t: Transfer) -> bool:
         return (
-            (statuses is None or t.status in statuses)
-            and (ids is None or t.id in ids)
-            and (tags is None or not tags.isdisjoint(t.tags))
+            common(t)
             and (transaction_ids is None or not transaction_ids.isdisjoint(t.transaction_ids))
             and (
                 tax_id is None
@@ -289,13 +261,13 @@ def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
 
 
 def delete(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    transfer = _find(ws, params["id"])
+    transfer = TRANSFERS.find(ws, params["id"])
     simulation.cancel_transfer(ws, transfer)
     return json_response({"transfer": transfer.to_json()})
 
 
 def pdf(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    transfer = _find(ws, params["id"])
+    transfer = TRANSFERS.find(ws, params["id"])
     if transfer.status not in ("processing", "success"):
         raise ApiError.one(
             "invalidTransfer",

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from starksandbox.clock import wire_datetime
 from starksandbox.listing import parse_limit
 from starksandbox.models import Webhook
-from starksandbox.resources.routing import workspace_binder
+from starksandbox.resources.routing import Resource, add_rest_routes, workspace_binder
 from starksandbox.state import Workspace
-from starksandbox.validation import check_unknown_fields
+from starksandbox.validation import check_fields
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
 SUBSCRIPTIONS = frozenset(
@@ -34,6 +34,9 @@ SUBSCRIPTIONS = frozenset(
         "invoice-pull-subscription",
     }
 )
+WEBHOOKS: Resource[Webhook] = Resource(
+    lambda ws: ws.webhooks, "webhook", "invalidWebhookId", "Webhook"
+)
 
 
 def register(
@@ -47,25 +50,17 @@ def register(
         pem, created = public_key()
         return json_response({"publicKeys": [{"content": pem, "created": created}], "cursor": None})
 
-    router.add("POST", "/v2/webhook", bind(create))
-    router.add("GET", "/v2/webhook", bind(query))
-    router.add("GET", "/v2/webhook/{id}", bind(get))
-    router.add("DELETE", "/v2/webhook/{id}", bind(delete))
+    add_rest_routes(
+        router, bind, "/v2/webhook", create=create, query=query, get=WEBHOOKS.get, delete=delete
+    )
     router.add("GET", "/v2/balance", bind(balance))
     router.add("GET", "/v2/public-key", public_keys)
-
-
-def _find(ws: Workspace, webhook_id: str) -> Webhook:
-    webhook = ws.webhooks.get(webhook_id)
-    if webhook is None or webhook.deleted:
-        raise ApiError.one("invalidWebhookId", f"Webhook {webhook_id!r} was not found")
-    return webhook
 
 
 def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
     body = request.json_object()
     errors: list[tuple[str, str]] = []
-    check_unknown_fields(body, frozenset({"url", "subscriptions"}), "webhook", errors)
+    check_fields(body, frozenset({"url", "subscriptions"}), "webhook", errors)
     url = body.get("url")
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -94,18 +89,12 @@ def create(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
     return json_response({"message": "Webhook successfully created", "webhook": webhook.to_json()})
 
 
-def get(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    return json_response({"webhook": _find(ws, params["id"]).to_json()})
-
-
 def query(ws: Workspace, request: Request, _: dict[str, str]) -> Response:
-    limit = parse_limit(request.query)
-    found, cursor = ws.webhooks.page(lambda w: not w.deleted, limit, request.query.get("cursor"))
-    return json_response({"webhooks": [w.to_json() for w in found], "cursor": cursor})
+    return WEBHOOKS.page(ws, request.query, lambda w: not w.deleted, parse_limit(request.query))
 
 
 def delete(ws: Workspace, _: Request, params: dict[str, str]) -> Response:
-    webhook = _find(ws, params["id"])
+    webhook = WEBHOOKS.find(ws, params["id"])
     webhook.deleted = True
     return json_response({"message": "Webhook successfully deleted", "webhook": webhook.to_json()})
 
