@@ -169,7 +169,7 @@ class Bench:
         return {
             "acked_per_s": n / elapsed, "forwarded_per_s": n / (done - start),
             "counters": counters, "metrics": metrics,
-            "info_lines": sum(1 for line in lines if b'"level": "info"' in line) / n,
+            "info_lines": sum(1 for line in lines if b'"level":"info"' in line) / n,
             "all_lines": len(lines) / n,
             **{f"{part}_us": (after[part] - before[part]) * 1e6 / n for part in after},
         }  # fmt: skip

@@ -3,28 +3,48 @@
 Use ``structlog.get_logger(__name__)`` and log an event name with ids as fields:
 ``log.info("campaign.slot.issued", campaign_id=..., slot=3, invoices=10)``. Fields whose name
 suggests a secret (token, key, secret, password, authorization) are masked before rendering;
-still, never pass a secret to a log call. Standard-library loggers (uvicorn, apscheduler) go
-through the same renderer; an exception, from either, is rendered as its traceback text
-(``exception`` field in JSON). ``level`` is case-insensitive (``debug`` or ``DEBUG``).
+still, never pass a secret to a log call. Our own lines are rendered by structlog and written
+straight to stderr (JSON by ``orjson``); standard-library loggers (uvicorn, apscheduler) go
+through a logging handler to the same renderer. An exception, from either, is rendered as its
+traceback text (``exception`` field in JSON). ``level`` is case-insensitive (``debug``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 _SECRET_HINTS = ("token", "secret", "password", "private_key", "authorization", "signature")
 
 
+@functools.lru_cache(maxsize=1024)  # field names come from the code: a few hundred at most
+def _is_secret(name: str) -> bool:
+    return any(hint in name.lower() for hint in _SECRET_HINTS)
+
+
 def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for name in list(event):
-        if any(hint in name.lower() for hint in _SECRET_HINTS):
-            event[name] = "***"
+    for name in [name for name in event if _is_secret(name)]:
+        event[name] = "***"
     return event
+
+
+def _as_bytes(_: Any, __: str, line: Any) -> bytes:
+    return line if isinstance(line, bytes) else line.encode()
+
+
+def _as_text(_: Any, __: str, line: Any) -> str:
+    return line.decode() if isinstance(line, bytes) else line
+
+
+def _stderr_logger(*args: Any) -> structlog.BytesLogger:
+    """A logger writing to the stderr of its first use (cached then, in production)."""
+    return structlog.BytesLogger(sys.stderr.buffer, name=args[0] if args else None)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -37,20 +57,22 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         _mask_secrets,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(orjson.dumps, option=orjson.OPT_NON_STR_KEYS)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    # Our own lines: a call below the level is an empty method; the rest are rendered and
+    # written to stderr as bytes, with no standard-library handler in between.
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,  # a call below the level costs no processing
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            renderer,
+            _as_bytes,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_stderr_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
@@ -63,6 +85,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 # traceback text, never the repr of a traceback object
                 structlog.processors.format_exc_info,
                 renderer,
+                _as_text,
             ],
         )
     )

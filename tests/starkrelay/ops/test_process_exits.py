@@ -60,7 +60,7 @@ def _records(text: str) -> list[dict[str, Any]]:
 
 def _problem_lines(stderr: str) -> list[str]:
     """Every stderr line except the info-level notices a start prints (the emulator redirect)."""
-    return [line for line in _lines(stderr) if '"level": "info"' not in line]
+    return [line for line in _lines(stderr) if '"level":"info"' not in line]
 
 
 @pytest.mark.parametrize("command", ["serve", "api", "worker"])

@@ -3,7 +3,6 @@ by the worker that forwards it; its webhook's intake line is DEBUG."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -17,33 +16,23 @@ from starkrelay.core.logs import configure_logging
 
 
 class Lines:
-    """The JSON lines the process's log handler wrote since the last read."""
+    """The JSON lines the process wrote to stderr since the last read."""
 
-    def __init__(self, level: str) -> None:
+    def __init__(self, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
         configure_logging(level, "json")
         # no logger keeps this configuration past the test (capture_logs elsewhere must work)
         structlog.configure(cache_logger_on_first_use=False)
-        self.buffer = io.StringIO()
-        [handler] = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
-        handler.setStream(self.buffer)
 
     def read(self) -> list[dict[str, Any]]:
-        text = self.buffer.getvalue()
-        self.buffer.seek(0)
-        self.buffer.truncate()
+        text = self.capsys.readouterr().err
         return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture
-def logs() -> Iterator[Any]:
-    made: list[Lines] = []
-
-    def configure(level: str) -> Lines:
-        made.append(Lines(level))
-        return made[-1]
-
+def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
     try:
-        yield configure
+        yield lambda level: Lines(level, capsys)
     finally:
         logging.getLogger().setLevel(logging.WARNING)
         structlog.reset_defaults()
