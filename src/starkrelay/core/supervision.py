@@ -120,7 +120,6 @@ class Supervisor:
         self.on_fatal = on_fatal
         self.parts: dict[str, Heartbeat] = {}
         self.fatal: Fatal | None = None
-        self._fatal_listeners: list[Callable[[Fatal], None]] = []
 
     def heartbeat(self, name: str) -> Heartbeat:
         """The heartbeat of part ``name`` (created on first use, state ``starting``)."""
@@ -128,20 +127,14 @@ class Supervisor:
             self.parts[name] = Heartbeat(name)
         return self.parts[name]
 
-    def on_failure(self, listener: Callable[[Fatal], None]) -> None:
-        """Call ``listener`` when (or if already) the process failed."""
-        self._fatal_listeners.append(listener)
-        if self.fatal is not None:
-            listener(self.fatal)
-
     def fail(self, exit_code: int, message: str) -> None:
         """The process cannot go on: remember the first reason, log it, stop the process."""
         if self.fatal is not None:
             return
         self.fatal = Fatal(exit_code, message)
         log.error("app.fatal", exit_code=exit_code, reason=message)
-        for listener in [*self._fatal_listeners, *([self.on_fatal] if self.on_fatal else [])]:
-            listener(self.fatal)
+        if self.on_fatal is not None:
+            self.on_fatal(self.fatal)
 
     def not_running(self) -> list[str]:
         """Names of the parts that are not running (starting, failed or stopped)."""
