@@ -63,7 +63,7 @@ USER 10001:10001
 EXPOSE 8000
 
 # Liveness: /health of the API (127.0.0.1:8000) or, in a `starkrelay worker` container, of the
-# worker's listener (WORKER_METRICS_PORT, 8001). It fails when a background part died or stopped
+# worker (WORKER_METRICS_PORT, 8001). It fails when a background part died or stopped
 # beating; the process also exits non-zero then, so a restart policy brings it back.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-m", "starkrelay.probe"]

@@ -8,11 +8,12 @@ plain route built once per process (``webhook.add_webhook_route``). Roles:
 
 - ``serve``: routes + background (the default process);
 - ``api``: routes only (any number of replicas behind a load balancer);
-- ``worker``: background only (``run_worker``; no inbound traffic but its health listener).
+- ``worker``: background + ``WORKER_ROUTERS`` only (health and metrics; no inbound traffic).
 
-Supervision (``ops.supervision``): each part is entered in a task of its own. Entering it is
-its start-up (it retries what it needs with bounded backoff); once entered it is ``running``;
-a loop that calls ``heartbeat.beat()`` is watched by liveness. A part whose context raises
+Every role is this app served by uvicorn (``cli.serve``). Supervision (``core.supervision``):
+each part is entered in a task of its own. Entering it is its start-up (it retries what it
+needs with bounded backoff); once entered it is ``running``; a loop that calls
+``heartbeat.beat()`` is watched by liveness. A part whose context raises
 (its start-up gave up, or a task of it died) stops the whole process with a non-zero exit, so
 the orchestrator restarts it: never a healthy-looking process that silently does nothing.
 """
@@ -72,6 +73,8 @@ ROUTERS: list[APIRouter] = [
     forwards_router,
     console_router,
 ]
+WORKER_ROUTERS: list[APIRouter] = [ops_router, metrics_router]
+"""A worker answers its probes and scrapes, nothing else (no webhooks, no docs)."""
 BACKGROUND: list[Background] = [
     webhook_registration,
     campaign_scheduler,
@@ -209,11 +212,11 @@ def _single(error: BaseException) -> BaseException:
     return error
 
 
-def new_fastapi(settings: Settings, lifespan: Lifespan | None = None) -> FastAPI:
-    """A FastAPI app with interactive docs (/docs, /redoc, /openapi.json) only when
-    ``settings.docs_enabled``, and then with their scripts and styles served from the pinned
-    ``fastapi-offline`` package under /docs-assets, never from a CDN."""
-    if not settings.docs_enabled:
+def new_fastapi(settings: Settings, lifespan: Lifespan | None = None, docs: bool = True) -> FastAPI:
+    """A FastAPI app with interactive docs (/docs, /redoc, /openapi.json) only when ``docs``
+    and ``settings.docs_enabled``, and then with their scripts and styles served from the
+    pinned ``fastapi-offline`` package under /docs-assets, never from a CDN."""
+    if not (docs and settings.docs_enabled):
         return FastAPI(
             title="starkrelay", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
         )
@@ -230,11 +233,12 @@ def create_app(
     on_fatal: Callable[[Fatal], None] | None = None,
     credentials_verified: bool = False,
 ) -> FastAPI:
-    """The ASGI app. Its lifespan opens ``Services`` (``app.state.services``), checks the
-    Stark Bank credentials and loads the public key in the background and, for
-    ``role="serve"``, runs ``BACKGROUND`` under ``app.state.supervisor``. When a part dies
-    (or the credentials are refused) ``on_fatal`` is called once: the caller stops the server
-    and exits with ``Fatal.exit_code``."""
+    """The ASGI app of a process of ``role``. Its lifespan opens ``Services``
+    (``app.state.services``), checks the Stark Bank credentials and (roles that take webhooks)
+    loads the public key in the background and, for ``serve`` and ``worker``, runs
+    ``BACKGROUND`` under ``app.state.supervisor``. When a part dies (or the credentials are
+    refused) ``on_fatal`` is called once: the caller stops the server and exits with
+    ``Fatal.exit_code``."""
     supervisor = Supervisor(settings.heartbeat_timeout_seconds, on_fatal)
 
     @asynccontextmanager
@@ -245,58 +249,30 @@ def create_app(
                 services, supervisor, INTAKE_REQUIRES.get(role, ())
             )
             parts = [credentials_checked(credentials_verified)]
-            if role == "serve":
+            if role != "api":
                 parts += BACKGROUND
             app.state.readiness = partial(  # starkrelay_ready on /metrics
                 missing_parts, services.redis, services.public_key, supervisor, role
             )
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(services.public_key.load)
+                if role != "worker":
+                    tasks.start_soon(services.public_key.load)
                 async with run_background(services, supervisor, parts):
                     log.info("app.started", role=role)
                     yield
                 tasks.cancel_scope.cancel()
         log.info("app.stopped", role=role)
 
-    app = new_fastapi(settings, lifespan)
+    app = new_fastapi(settings, lifespan, docs=role != "worker")
     app.state.supervisor = supervisor
     app.state.role = role
     app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: settings.webhook_max_body_bytes})
     app.add_middleware(RequestDurationMiddleware)  # outermost: it also times refused bodies
+<<<<<<< HEAD
     add_webhook_route(app)
     for router in ROUTERS:
+=======
+    for router in WORKER_ROUTERS if role == "worker" else ROUTERS:
+>>>>>>> oneloop
         app.include_router(router)
     return app
-
-
-class ProcessFailed(Exception):
-    """A process's part died or its start-up was refused; exit with ``fatal.exit_code``."""
-
-    def __init__(self, fatal: Fatal) -> None:
-        super().__init__(fatal.message)
-        self.fatal = fatal
-
-
-async def run_worker(
-    settings: Settings, *, stop: anyio.Event | None = None, credentials_verified: bool = False
-) -> None:
-    """Run ``BACKGROUND`` without inbound traffic until ``stop`` is set (or the task is
-    cancelled), with ``/metrics`` and health on ``WORKER_METRICS_PORT`` (0: none). Raises
-    ``ProcessFailed`` when a part died or the credentials were refused."""
-    from starkrelay.api.listener import health_listener
-
-    stop = stop or anyio.Event()
-    supervisor = Supervisor(settings.heartbeat_timeout_seconds)
-    supervisor.on_failure(lambda _: stop.set())
-    parts = [credentials_checked(credentials_verified), *BACKGROUND]
-    if settings.worker_metrics_port:
-        parts.append(health_listener(supervisor))
-    async with (
-        open_services(settings, role="worker") as services,
-        run_background(services, supervisor, parts),
-    ):
-        log.info("app.started", role="worker")
-        await stop.wait()
-    log.info("app.stopped", role="worker")
-    if supervisor.fatal is not None:
-        raise ProcessFailed(supervisor.fatal)

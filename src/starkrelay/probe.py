@@ -2,7 +2,7 @@
 
 Exit 0 when the first of the URLs that answers at all answers 200, else 1. Without URLs it
 probes this container's process, whichever it is: the API (``serve``/``api``) on
-127.0.0.1:8000, else the ``worker``'s listener on 127.0.0.1:``$WORKER_METRICS_PORT`` (8001).
+127.0.0.1:8000, else the ``worker``'s on 127.0.0.1:``$WORKER_METRICS_PORT`` (8001).
 ``/health`` (liveness: restart when it fails) by default; ``--ready`` probes ``/health/ready``.
 Standard library only, so it starts fast and needs nothing the process may have lost.
 """

@@ -14,7 +14,7 @@ from starkrelay.api import deps
 
 PACKAGE = Path(starkrelay.__file__).parent
 FEATURES = ("bank", "forwarding", "invoicing", "reconciliation", "registration", "store", "ops")
-EDGE = ("starkrelay.app", "starkrelay.api.wiring", "starkrelay.api.listener", "starkrelay.cli")
+EDGE = ("starkrelay.app", "starkrelay.api.wiring", "starkrelay.cli")
 
 
 def _imports(path: Path) -> set[tuple[str, str]]:

@@ -1,11 +1,10 @@
 """``GET /metrics``: this process's registry plus the shared state read from Redis now.
 
-Any process can serve it: the API app includes ``metrics_router``, and so does the worker's
-own listener (``listener.health_app``, on ``WORKER_METRICS_PORT``);
-``create_metrics_app(redis, keys, settings, readiness)`` builds a stand-alone app. The route reads
-what it needs from the app: Redis, key names and settings through ``deps``, and
-``app.state.readiness`` (a no-argument async callable naming what is missing) when the app
-sets one.
+Any process can serve it: the app of every role includes ``metrics_router`` (the worker's on
+``WORKER_METRICS_PORT``); ``create_metrics_app(redis, keys, settings, readiness)`` builds a
+stand-alone app. The route reads what it needs from the app: Redis, key names and settings
+through ``deps``, and ``app.state.readiness`` (a no-argument async callable naming what is
+missing) when the app sets one.
 
 What a caller may rely on:
 

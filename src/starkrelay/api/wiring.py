@@ -3,18 +3,20 @@ the features.
 
 Features (forwarding, invoicing, reconciliation, registration) take plain arguments and never
 import ``Services``; the app, the routes and the commands call them through the adapters here.
-Each background part is ``part(services, heartbeat)`` (see ``app.BACKGROUND``); its name is
-the name readiness and liveness report.
+Each background part is ``part(services, heartbeat)`` (see ``app.BACKGROUND``), an async
+context manager; its name is the name readiness and liveness report. Periodic parts run
+through the one helper ``core.supervision.every``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date
+from functools import partial
 
 from starkrelay.api.deps import Services
-from starkrelay.core.supervision import Heartbeat, StartupPolicy
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, every, wait_for_redis
 from starkrelay.forwarding import balance_wait
 from starkrelay.forwarding import service as forwarding
 from starkrelay.forwarding.worker import ForwardingWorker
@@ -23,6 +25,8 @@ from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.reconciliation import service as reconciliation
 from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.webhooks.registration import webhook_registered_at_start
+
+Part = AbstractAsyncContextManager[None]
 
 
 def build_worker(services: Services, name: str | None = None) -> ForwardingWorker:
@@ -52,61 +56,44 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
 
 
 # --- background parts -----------------------------------------------------------------------
-@asynccontextmanager
-async def webhook_registration(
-    services: Services, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
+def webhook_registration(services: Services, heartbeat: Heartbeat | None = None) -> Part:
     """Registers our webhook once at start (``registration``)."""
-    async with webhook_registered_at_start(
-        services.bank, services.redis, services.keys, services.settings, heartbeat
-    ):
-        yield
+    s = services
+    return webhook_registered_at_start(s.bank, s.redis, s.keys, s.settings, heartbeat)
 
 
-@asynccontextmanager
-async def campaign_scheduler(
-    services: Services, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
-    """Issues the campaign's due slots (``invoicing.scheduler``)."""
-    async with invoicing.campaign_scheduler(campaign_runner(services), heartbeat):
-        yield
-
-
-@asynccontextmanager
-async def forwarding_worker(
-    services: Services, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
+def forwarding_worker(services: Services, heartbeat: Heartbeat | None = None) -> Part:
     """Forwards credited invoices (``forwarding.service``)."""
     startup = StartupPolicy.from_settings(services.settings)
-    async with forwarding.forwarding_worker(build_worker(services), startup, heartbeat):
-        yield
+    return forwarding.forwarding_worker(build_worker(services), startup, heartbeat)
 
 
-@asynccontextmanager
-async def balance_waiter(
-    services: Services, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
-    """Releases forwards waiting for the balance (``forwarding.balance_wait``)."""
-    settings = services.settings
-    async with balance_wait.balance_waiter(
-        services.redis,
-        services.keys,
-        services.bank,
-        settings.forward_balance_check_seconds,
-        heartbeat,
-        StartupPolicy.from_settings(settings),
-    ):
-        yield
+def campaign_scheduler(services: Services, heartbeat: Heartbeat | None = None) -> Part:
+    """Issues the campaign's due slots: a tick every ``invoicing.tick_seconds``, once Redis
+    answers; a tick that hangs shows as a stale part."""
+    s = services.settings
+    tick = invoicing.tick_seconds(s.campaign_interval_seconds, s.campaign_grace_seconds)
+    return every(tick, campaign_runner(services).tick, heartbeat, startup=_redis_first(services))
 
 
-@asynccontextmanager
-async def reconciliation_scheduler(
-    services: Services, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
-    """Reconciles daily (``reconciliation.service``)."""
+def balance_waiter(services: Services, heartbeat: Heartbeat | None = None) -> Part:
+    """Releases the forwards waiting for the balance that it covers, a pass every
+    ``FORWARD_BALANCE_CHECK_SECONDS`` once Redis answers (``forwarding.balance_wait``)."""
+    s = services
+    one_pass = partial(balance_wait.background_pass, s.redis, s.keys, s.bank)
+    period = s.settings.forward_balance_check_seconds
+    return every(period, one_pass, heartbeat, startup=_redis_first(services))
 
-    async def run() -> MoneyReport:
-        return await run_reconciliation(services)
 
-    async with reconciliation.reconciliation_scheduler(services.settings, run, heartbeat):
-        yield
+def reconciliation_scheduler(services: Services, heartbeat: Heartbeat | None = None) -> Part:
+    """Reconciles daily at ``RECONCILE_CRON`` (``reconciliation.service``); beats go on while
+    a run, which may be long, is in progress."""
+    daily = reconciliation.DailyReconciliation(
+        services.settings, partial(run_reconciliation, services)
+    )
+    return every(daily.seconds_to_next, daily.run, heartbeat, watch_job=False)
+
+
+def _redis_first(services: Services) -> Callable[[Heartbeat], Awaitable[None]]:
+    """A part's start-up: wait until Redis answers (``STARTUP_RETRY_*``)."""
+    return partial(wait_for_redis, services.redis, StartupPolicy.from_settings(services.settings))

@@ -169,8 +169,8 @@ def load_or_exit() -> Settings:
 @contextmanager
 def with_redis(settings: Settings) -> Iterator[Settings]:
     """``settings`` unchanged when REDIS_URL is set, else pointed at an embedded Valkey that
-    is stopped on the way out, also when the process is told to stop with SIGTERM (it then
-    exits with status 143 after its graceful shutdown)."""
+    is stopped on the way out, also when the process is told to stop with SIGTERM (before the
+    server runs it exits with status 143; once it runs, the server stops gracefully)."""
     if settings.redis_url is not None:
         yield settings
         return
@@ -179,9 +179,9 @@ def with_redis(settings: Settings) -> Iterator[Settings]:
     server = start_embedded_valkey()
     url = embedded_url(server)
     log.warning("redis.embedded.started", url=url, note="REDIS_URL unset; data is not kept")
-    # SIGTERM's default action kills the process at once (uvicorn re-raises it after its own
-    # graceful stop), which would leave the Valkey child running, re-parented to PID 1.
-    # Turned into SystemExit(143), it unwinds through the `finally` below instead.
+    # SIGTERM's default action kills the process at once, which would leave the Valkey child
+    # running, re-parented to PID 1. Turned into SystemExit(143), it unwinds through the
+    # `finally` below instead. (While the server runs, it handles SIGTERM itself.)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:

@@ -1,4 +1,5 @@
-"""Long-running processes: ``serve``, ``api``, ``worker``.
+"""Long-running processes: ``serve``, ``api``, ``worker``, each the app of its role served by
+uvicorn (the worker on ``WORKER_METRICS_HOST:WORKER_METRICS_PORT``, for its probes and scrapes).
 
 Each checks the Stark Bank credentials first (one authenticated call): refused credentials
 print one line naming the variables and exit with status 2; Stark Bank unreachable is logged
@@ -9,6 +10,9 @@ found later), so the orchestrator restarts it.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,6 +32,8 @@ from starkrelay.core.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from starkrelay.api.deps import Role
+
 PRECHECK_SECONDS = 5.0
 """How long the command line retries an unreachable Stark Bank before starting anyway."""
 
@@ -46,7 +52,7 @@ WorkersOption = Annotated[
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """API, campaign scheduler, webhook registration, forwarding worker and reconciliation,
     all in one process."""
-    _serve("serve", host, port)
+    _serve("serve", load_or_exit(), host, port)
 
 
 @app.command()
@@ -58,12 +64,12 @@ def api(
     --workers N runs N API processes behind the one port (uvicorn's process manager restarts
     one that dies); run the forwarding worker beside them with starkrelay worker.
     """
+    settings = load_or_exit()
     if workers == 1:
-        _serve("api", host, port)
+        _serve("api", settings, host, port)
         return
     import uvicorn
 
-    settings = load_or_exit()
     if settings.redis_url is None:
         fail("REDIS_URL: missing; --workers above 1 needs the Redis every process shares")
     verify_credentials_or_exit(settings)  # once, before the processes start
@@ -111,12 +117,27 @@ def verify_credentials_or_exit(settings: Settings) -> bool:
     return True
 
 
-def _serve(role: str, host: str, port: int) -> None:
-    settings = load_or_exit()
+def _serve(role: Role, settings: Settings, host: str, port: int) -> None:
+    """Serve the app of ``role`` on ``host:port`` until SIGTERM or SIGINT (a graceful stop,
+    exit status 0) or until a part dies (``Fatal.exit_code``)."""
     verified = verify_credentials_or_exit(settings)
     import uvicorn  # after the check: a refusal is reported before the heavy imports
 
     from starkrelay.app import create_app
+
+    class Server(uvicorn.Server):
+        """uvicorn, except that the stop signal it caught is not raised again after its
+        graceful shutdown: the process then exits 0, like one that stopped on its own."""
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     with with_redis(settings) as ready:
         server: uvicorn.Server | None = None
@@ -126,15 +147,12 @@ def _serve(role: str, host: str, port: int) -> None:
                 server.should_exit = True
 
         application = create_app(
-            ready,
-            role="serve" if role == "serve" else "api",
-            on_fatal=stop_server,
-            credentials_verified=verified,
+            ready, role=role, on_fatal=stop_server, credentials_verified=verified
         )
         config = uvicorn.Config(
             application, host=host, port=port, log_config=None, access_log=False
         )
-        server = uvicorn.Server(config)
+        server = Server(config)
         server.run()
     fatal = application.state.supervisor.fatal
     if fatal is not None:
@@ -144,36 +162,6 @@ def _serve(role: str, host: str, port: int) -> None:
 @app.command()
 def worker() -> None:
     """Campaign scheduler, webhook registration, forwarding worker and reconciliation; no
-    inbound traffic but /metrics and health on WORKER_METRICS_PORT."""
-    import anyio
-
+    inbound traffic but /metrics and health on WORKER_METRICS_HOST:WORKER_METRICS_PORT."""
     settings = load_or_exit()
-    verified = verify_credentials_or_exit(settings)
-    from starkrelay.app import ProcessFailed, run_worker
-
-    exit_code = 0
-
-    async def main(ready: Settings) -> None:
-        import signal
-
-        nonlocal exit_code
-        stop = anyio.Event()
-
-        async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(on_signal)
-            try:
-                await run_worker(ready, stop=stop, credentials_verified=verified)
-            except ProcessFailed as failed:
-                exit_code = failed.fatal.exit_code
-            tasks.cancel_scope.cancel()
-
-    with with_redis(settings) as ready:
-        anyio.run(main, ready)
-    if exit_code:
-        raise typer.Exit(exit_code)
+    _serve("worker", settings, settings.worker_metrics_host, settings.worker_metrics_port)

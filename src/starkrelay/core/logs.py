@@ -4,7 +4,7 @@ Use ``structlog.get_logger(__name__)`` and log an event name with ids as fields:
 ``log.info("campaign.slot.issued", campaign_id=..., slot=3, invoices=10)``. Fields whose name
 suggests a secret (token, key, secret, password, authorization) are masked before rendering;
 still, never pass a secret to a log call. Our own lines are rendered by structlog and written
-straight to stderr (JSON by ``orjson``); standard-library loggers (uvicorn, apscheduler) go
+straight to stderr (JSON by ``orjson``); standard-library loggers (uvicorn) go
 through a logging handler to the same renderer. An exception, from either, is rendered as its
 traceback text (``exception`` field in JSON). ``level`` is case-insensitive (``debug``).
 """
@@ -81,7 +81,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                # a standard-library record's exc_info (uvicorn, apscheduler) becomes the
+                # a standard-library record's exc_info (uvicorn's) becomes the
                 # traceback text, never the repr of a traceback object
                 structlog.processors.format_exc_info,
                 renderer,
@@ -92,6 +92,3 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # A tick still running when the next is due is normal with compressed intervals.
-    for noisy in ("apscheduler.executors", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.ERROR, root.level))

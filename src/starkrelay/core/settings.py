@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     startup_retry_max_wait_seconds: float = Field(default=30.0, gt=0)
     heartbeat_timeout_seconds: float = Field(default=180.0, gt=0)
     worker_metrics_host: str = "127.0.0.1"
-    worker_metrics_port: int = Field(default=8001, ge=0, le=65535)
-    """``starkrelay worker`` serves /metrics and health here; 0 turns the listener off."""
+    worker_metrics_port: int = Field(default=8001, ge=1, le=65535)
+    """``starkrelay worker`` serves its app (/metrics and health) here."""
 
     # --- Stark Bank -------------------------------------------------------------------------
     stark_environment: Literal["sandbox", "production"] = "sandbox"

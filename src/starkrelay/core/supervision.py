@@ -1,5 +1,6 @@
-"""Supervision of the process's long-running parts: start-up retries, heartbeats, and the one
-decision that a part is gone for good (the process must exit so the orchestrator restarts it).
+"""Supervision of the process's long-running parts: start-up retries, heartbeats, the one way
+periodic work runs (``every``), and the one decision that a part is gone for good (the process
+must exit so the orchestrator restarts it).
 
 Callers may rely on:
 
@@ -11,6 +12,8 @@ Callers may rely on:
   called by a running loop, and from its first call on the part is *watched*: liveness fails
   once it has not beaten for ``HEARTBEAT_TIMEOUT_SECONDS``. A part that never beats (a cron
   schedule, a one-shot registration) is never stale.
+- ``every`` runs one periodic job as a background part, with start-up, heartbeat and stop
+  built in (its docstring says how).
 - ``Supervisor.fail`` records the first fatal error only (exit code and a one-line message),
   logs it and calls ``on_fatal`` once; the process then stops and exits with that code.
 """
@@ -18,11 +21,14 @@ Callers may rely on:
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+import anyio
 import structlog
+from redis.exceptions import RedisError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -32,6 +38,7 @@ from tenacity import (
 )
 
 from starkrelay.core.settings import Settings
+from starkrelay.core.store import Redis, redis_hint
 
 T = TypeVar("T")
 log = structlog.get_logger("starkrelay.supervision")
@@ -113,7 +120,6 @@ class Supervisor:
         self.on_fatal = on_fatal
         self.parts: dict[str, Heartbeat] = {}
         self.fatal: Fatal | None = None
-        self._fatal_listeners: list[Callable[[Fatal], None]] = []
 
     def heartbeat(self, name: str) -> Heartbeat:
         """The heartbeat of part ``name`` (created on first use, state ``starting``)."""
@@ -121,20 +127,14 @@ class Supervisor:
             self.parts[name] = Heartbeat(name)
         return self.parts[name]
 
-    def on_failure(self, listener: Callable[[Fatal], None]) -> None:
-        """Call ``listener`` when (or if already) the process failed."""
-        self._fatal_listeners.append(listener)
-        if self.fatal is not None:
-            listener(self.fatal)
-
     def fail(self, exit_code: int, message: str) -> None:
         """The process cannot go on: remember the first reason, log it, stop the process."""
         if self.fatal is not None:
             return
         self.fatal = Fatal(exit_code, message)
         log.error("app.fatal", exit_code=exit_code, reason=message)
-        for listener in [*self._fatal_listeners, *([self.on_fatal] if self.on_fatal else [])]:
-            listener(self.fatal)
+        if self.on_fatal is not None:
+            self.on_fatal(self.fatal)
 
     def not_running(self) -> list[str]:
         """Names of the parts that are not running (starting, failed or stopped)."""
@@ -193,3 +193,75 @@ async def retry_startup(
         with attempt:
             return await step()
     raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+
+async def wait_for_redis(redis: Redis, policy: StartupPolicy, part: Heartbeat) -> None:
+    """A start-up step for ``every``: return once Redis answers, retried per ``policy``."""
+    await retry_startup(
+        redis.ping, part=part, policy=policy, retry_on=(RedisError,), what="Redis", hint=redis_hint
+    )
+
+
+BEAT_SECONDS = 5.0
+"""Longest silence of a periodic part's heartbeat while it waits for its next run."""
+
+
+@asynccontextmanager
+async def every(
+    seconds: float | Callable[[], float],
+    job: Callable[[], Awaitable[object]],
+    heartbeat: Heartbeat | None = None,
+    *,
+    startup: Callable[[Heartbeat], Awaitable[object]] | None = None,
+    watch_job: bool = True,
+) -> AsyncIterator[None]:
+    """Background part: ``job`` again and again until exit. Callers may rely on:
+
+    - Start-up (on enter): ``startup(heartbeat)`` when given (``wait_for_redis``, say); its
+      error propagates and the part never starts.
+    - Timing: a number of ``seconds`` runs ``job`` at once, then that long after each run
+      ends; a callable is asked before every run, the first included, how long to wait (the
+      time to a cron's next moment). Runs never overlap; a missed one is not made up.
+    - Heartbeat: beaten as each run starts and at least every ``BEAT_SECONDS`` while waiting,
+      so a run that hangs shows as a stale part; with ``watch_job=False`` the beats go on
+      during a run too (a job that may rightly outlast ``HEARTBEAT_TIMEOUT_SECONDS``).
+    - Errors: ``job`` handles those it expects (it logs them; the next run retries); anything
+      it raises ends the part, and so the process.
+    - Stop (on exit): the wait ends at once; a run in progress is finished first.
+    """
+    beats = heartbeat or Heartbeat(getattr(job, "__name__", "periodic_job"))
+    if startup is not None:
+        await startup(beats)
+    stop = anyio.Event()
+
+    async def pause(wait: float) -> None:
+        until = time.monotonic() + wait
+        while not stop.is_set() and (left := until - time.monotonic()) > 0:
+            beats.beat()
+            with anyio.move_on_after(min(BEAT_SECONDS, left)):
+                await stop.wait()
+
+    async def run() -> None:
+        beats.beat()
+        if watch_job:
+            await job()
+            return
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(pause, float("inf"))
+            await job()
+            beating.cancel_scope.cancel()
+
+    async def loop() -> None:
+        wait = seconds() if callable(seconds) else 0.0
+        while not stop.is_set():
+            await pause(wait)
+            if not stop.is_set():
+                await run()
+                wait = seconds() if callable(seconds) else seconds
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(loop)
+        try:
+            yield
+        finally:
+            stop.set()

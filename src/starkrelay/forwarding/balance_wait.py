@@ -27,11 +27,9 @@ entry like any other: a lost response is settled by the same ``external_id``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-import anyio
 import structlog
 from redis.exceptions import RedisError
 
@@ -39,8 +37,7 @@ from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core import store
-from starkrelay.core.store import Keys, Redis, redis_hint
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.attempts import (
     Attempts,
     all_failed,
@@ -299,57 +296,10 @@ async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePa
     return result
 
 
-_BEAT_SECONDS = 5.0
-"""Longest silence of the heartbeat while the part waits for its next pass."""
-
-
-async def _check_forever(
-    redis: Redis,
-    keys: Keys,
-    bank: BankGateway,
-    period: float,
-    stop: anyio.Event,
-    heartbeat: Heartbeat | None,
-) -> None:
-    while not stop.is_set():
-        try:
-            await checked_pass(redis, keys, bank)
-        except (BankError, RedisError) as exc:
-            log.warning("forwarding.balance.check_failed", error=str(exc), kind=type(exc).__name__)
-        next_pass = time.monotonic() + period
-        while not stop.is_set() and time.monotonic() < next_pass:
-            if heartbeat is not None:
-                heartbeat.beat()
-            with anyio.move_on_after(min(_BEAT_SECONDS, next_pass - time.monotonic())):
-                await stop.wait()
-
-
-@asynccontextmanager
-async def balance_waiter(
-    redis: Redis,
-    keys: Keys,
-    bank: BankGateway,
-    period: float,
-    heartbeat: Heartbeat | None = None,
-    startup: StartupPolicy | None = None,
-) -> AsyncIterator[None]:
-    """Background part: every ``period`` seconds (``FORWARD_BALANCE_CHECK_SECONDS``), release
-    the waiting forwards the balance covers (``checked_pass``); beats ``heartbeat`` at least
-    every few seconds while it waits. Start-up (on enter, when ``startup`` is given) waits
-    until Redis answers, retried per that policy."""
-    if startup is not None:
-        await retry_startup(
-            redis.ping,
-            part=heartbeat or Heartbeat("balance_waiter"),
-            policy=startup,
-            retry_on=(RedisError,),
-            what="Redis",
-            hint=redis_hint,
-        )
-    stop = anyio.Event()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_check_forever, redis, keys, bank, period, stop, heartbeat)
-        try:
-            yield
-        finally:
-            stop.set()
+async def background_pass(redis: Redis, keys: Keys, bank: BankGateway) -> None:
+    """What the background part ``balance_waiter`` runs every ``FORWARD_BALANCE_CHECK_SECONDS``:
+    ``checked_pass``, with Bank and Redis errors logged (the next pass retries)."""
+    try:
+        await checked_pass(redis, keys, bank)
+    except (BankError, RedisError) as exc:
+        log.warning("forwarding.balance.check_failed", error=str(exc), kind=type(exc).__name__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import structlog
@@ -20,7 +21,7 @@ from redis.exceptions import RedisError
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Keys, Redis, redis_hint
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.core.supervision import Heartbeat, StartupPolicy, every, retry_startup
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
@@ -53,14 +54,13 @@ def build_worker(
     )
 
 
-async def _trim_forever(redis: Redis, keys: Keys, stop: anyio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await trim_acknowledged(redis, keys)
-        except RedisError as exc:
-            log.debug("forwarding.trim.unavailable", error=str(exc))
-        with anyio.move_on_after(TRIM_SECONDS):
-            await stop.wait()
+async def trim(redis: Redis, keys: Keys) -> None:
+    """Drop acknowledged entries from the forward stream (every ``TRIM_SECONDS``, beside the
+    worker); Redis errors are left for the next trim."""
+    try:
+        await trim_acknowledged(redis, keys)
+    except RedisError as exc:
+        log.debug("forwarding.trim.unavailable", error=str(exc))
 
 
 @asynccontextmanager
@@ -70,10 +70,10 @@ async def forwarding_worker(
     """Background part: run ``worker`` until exit.
 
     Start-up (on enter) creates the consumer group, retried while Redis is unreachable or
-    refuses us (``startup``); the worker then beats ``heartbeat`` once per round. If
-    the worker's loop ends on its own the part raises, so the process stops. On exit the
-    worker finishes the batch in hand (its entries are acked or stay pending for the next
-    start)."""
+    refuses us (``startup``); the worker then beats ``heartbeat`` once per round, and the
+    stream is trimmed every ``TRIM_SECONDS``. If the worker's loop ends on its own the part
+    raises, so the process stops. On exit the worker finishes the batch in hand (its entries
+    are acked or stay pending for the next start)."""
     beats = heartbeat or Heartbeat("forwarding_worker")
     await retry_startup(
         lambda: ensure_group(worker.redis, worker.keys),
@@ -90,9 +90,9 @@ async def forwarding_worker(
         if not stop.is_set():
             raise RuntimeError("the forwarding worker's loop ended on its own")
 
-    async with anyio.create_task_group() as tasks:
+    trimmed = partial(trim, worker.redis, worker.keys)
+    async with every(TRIM_SECONDS, trimmed), anyio.create_task_group() as tasks:
         tasks.start_soon(forward_until_stopped)
-        tasks.start_soon(_trim_forever, worker.redis, worker.keys, stop)
         try:
             yield
         finally:

@@ -1,8 +1,9 @@
-"""The campaign clock: APScheduler 3 in every replica; Redis decides who issues each slot.
+"""The campaign clock: a periodic tick in every replica; Redis decides who issues each slot.
 
-Every replica runs a short periodic ``tick``; each tick resolves the due slots through
-``SlotIssuer`` (claims in Redis), so replicas may come and go and a restarted process picks
-up where the campaign is, never where it was when the process started. A tick that finds no
+Every replica runs ``CampaignRunner.tick`` every ``tick_seconds`` (the background part
+``campaign_scheduler``, through ``core.supervision.every``); each tick resolves the due slots
+through ``SlotIssuer`` (claims in Redis), so replicas may come and go and a restarted process
+picks up where the campaign is, never where it was when the process started. A tick that finds no
 campaign in Redis re-adopts the latest one from Stark Bank's invoices; only on a fresh install
 (no campaign invoice of ours at Stark Bank) does the first tick start one
 (``invoicing.lifecycle``). After a campaign is over, ticks do nothing until
@@ -11,20 +12,11 @@ campaign in Redis re-adopts the latest one from Stark Bank's invoices; only on a
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay.bank.errors import BankError
 from starkrelay.core import metrics
-from starkrelay.core.store import redis_hint
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotIssuer, SlotOutcome
 from starkrelay.invoicing.lifecycle import CampaignRecoveryError, current_campaign
@@ -97,47 +89,3 @@ class CampaignRunner:
         if over and self._announced_end != campaign.id:
             self._announced_end = campaign.id
             log.info("campaign.ended", campaign_id=campaign.id, slots=campaign.slots)
-
-
-@asynccontextmanager
-async def campaign_scheduler(
-    job: CampaignRunner, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
-    """Background part: run ``job.tick`` periodically until exit.
-
-    Start-up (on enter) waits until Redis answers (retried per ``STARTUP_RETRY_*``); every
-    tick then beats ``heartbeat``, so a tick that hangs (and holds back the next ones) shows
-    as a stale part."""
-    beats = heartbeat or Heartbeat("campaign_scheduler")
-    settings = job.issuer.settings
-    await retry_startup(
-        job.issuer.redis.ping,
-        part=beats,
-        policy=StartupPolicy.from_settings(settings),
-        retry_on=(RedisError,),
-        what="Redis",
-        hint=redis_hint,
-    )
-
-    async def tick() -> None:
-        beats.beat()
-        await job.tick()
-
-    every = tick_seconds(settings.campaign_interval_seconds, settings.campaign_grace_seconds)
-    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
-    scheduler.add_job(
-        tick,
-        IntervalTrigger(seconds=every),
-        id="campaign.tick",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.start()
-    log.info("campaign.scheduler.started", tick_seconds=every)
-    try:
-        yield
-    finally:
-        scheduler.shutdown(wait=False)
-        log.info("campaign.scheduler.stopped")

@@ -1,9 +1,10 @@
 """Running reconciliation: one at a time across replicas, daily and on demand.
 
 ``run_reconciliation`` takes a Redis lock (owner token, expiry), runs the sweep, stores the
-report and releases the lock. The daily job is an APScheduler cron in ``RECONCILE_TIMEZONE``;
-every replica schedules it and the lock lets one run it. The CLI (``starkrelay reconcile``),
-``POST /api/v1/admin/reconcile`` and the console call the same function.
+report and releases the lock. The daily job (``DailyReconciliation``) runs at
+``RECONCILE_CRON`` in ``RECONCILE_TIMEZONE``; every replica schedules it and the lock lets one
+run it. The CLI (``starkrelay reconcile``), ``POST /api/v1/admin/reconcile`` and the console
+call the same function.
 
 Two reports are kept apart. A run over the default window (no ``since``: the daily job, and
 any run not given one) writes the last report and its history, which the metrics gauges, the
@@ -15,17 +16,13 @@ operator's choosing never replaces the report the alerts judge. A ``since`` must
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from starkrelay.bank import BankError, BankGateway
@@ -33,7 +30,6 @@ from starkrelay.core import relay_metrics as metrics
 from starkrelay.core import store
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Keys, Redis
-from starkrelay.core.supervision import Heartbeat
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.reconciliation.sweep import SweepConfig, reconcile
@@ -152,56 +148,36 @@ Reconcile = Callable[[], Awaitable[MoneyReport]]
 """A reconciliation over the default window (``run_reconciliation`` with its arguments bound)."""
 
 
-async def scheduled_reconciliation(run: Reconcile) -> None:
-    """The daily job: never raises (the next day, or a manual run, retries)."""
-    try:
-        await run()
-    except ReconciliationBusy:
-        log.info("reconcile.skipped.busy")
-    except (BankError, RedisError) as exc:
-        log.error("reconcile.failed", error=str(exc), kind=type(exc).__name__)
+MISFIRE_GRACE_SECONDS = 3600.0
+"""A daily run that would start later than this after its time (a machine asleep) is skipped."""
 
 
-def daily_scheduler(settings: Settings, run: Reconcile) -> AsyncIOScheduler:
-    """A (not started) scheduler with the daily job (``run``) at ``RECONCILE_CRON`` in
-    ``RECONCILE_TIMEZONE``; must be built inside the running event loop."""
-    zone = ZoneInfo(settings.reconcile_timezone)
-    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=zone)
-    scheduler.add_job(
-        scheduled_reconciliation,
-        CronTrigger.from_crontab(settings.reconcile_cron, timezone=zone),
-        args=[run],
-        id="reconcile.daily",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=3600,
-    )
-    return scheduler
+class DailyReconciliation:
+    """The daily job, for ``core.supervision.every``: ``seconds_to_next`` is the wait for the
+    next ``RECONCILE_CRON`` moment in ``RECONCILE_TIMEZONE`` (``due``); ``run`` reconciles then,
+    unless it starts more than ``MISFIRE_GRACE_SECONDS`` late. ``run`` never raises Bank,
+    Redis or busy errors (the next day, or a manual run, retries)."""
 
+    def __init__(self, settings: Settings, reconcile: Reconcile) -> None:
+        zone = ZoneInfo(settings.reconcile_timezone)
+        self.trigger = CronTrigger.from_crontab(settings.reconcile_cron, timezone=zone)
+        self.reconcile = reconcile
+        self.due: datetime = datetime.now(UTC)
 
-@asynccontextmanager
-async def reconciliation_scheduler(
-    settings: Settings, run: Reconcile, heartbeat: Heartbeat | None = None
-) -> AsyncIterator[None]:
-    """Background part: ``run`` daily at ``RECONCILE_CRON``. The same scheduler beats
-    ``heartbeat`` every few seconds, so a scheduler that stopped running its jobs shows as a
-    stale part."""
-    scheduler = daily_scheduler(settings, run)
-    if heartbeat is not None:
-        scheduler.add_job(
-            heartbeat.beat,
-            IntervalTrigger(seconds=max(0.05, min(10.0, settings.heartbeat_timeout_seconds / 4))),
-            id="reconcile.heartbeat",
-            max_instances=1,
-            coalesce=True,
-        )
-    scheduler.start()
-    log.info(
-        "reconcile.scheduler.started",
-        cron=settings.reconcile_cron,
-        timezone=settings.reconcile_timezone,
-    )
-    try:
-        yield
-    finally:
-        scheduler.shutdown(wait=False)
+    def seconds_to_next(self) -> float:
+        """Seconds until the next moment after ``due`` (which it then becomes)."""
+        now = datetime.now(UTC)
+        self.due = self.trigger.get_next_fire_time(None, max(now, self.due + timedelta(seconds=1)))
+        return (self.due - now).total_seconds()
+
+    async def run(self) -> None:
+        late = (datetime.now(UTC) - self.due).total_seconds()
+        if late > MISFIRE_GRACE_SECONDS:
+            log.warning("reconcile.skipped.late", due=self.due.isoformat(), late=round(late))
+            return
+        try:
+            await self.reconcile()
+        except ReconciliationBusy:
+            log.info("reconcile.skipped.busy")
+        except (BankError, RedisError) as exc:
+            log.error("reconcile.failed", error=str(exc), kind=type(exc).__name__)

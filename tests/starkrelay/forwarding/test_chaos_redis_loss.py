@@ -23,10 +23,11 @@ from relay_harness import Relay, forward_all, relay_context
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import build_worker, forwarding_worker, run_reconciliation
+from starkrelay.core.supervision import every
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.outcomes import load_outcomes
-from starkrelay.invoicing.scheduler import CampaignRunner, campaign_scheduler
+from starkrelay.invoicing.scheduler import CampaignRunner, tick_seconds
 
 INTERVAL, SLOTS, BATCH, FEE = 0.5, 8, 3, 50
 CAMPAIGN = {
@@ -92,7 +93,8 @@ async def _campaign_through_a_redis_loss(
     async with relay.services() as services:
         s = services
         issuer = SlotIssuer(s.settings, s.redis, s.keys, s.bank, claim_seconds=0.4)
-        async with campaign_scheduler(CampaignRunner(issuer)), forwarding_worker(s):
+        ticks = tick_seconds(INTERVAL, CAMPAIGN["campaign_grace_seconds"])
+        async with every(ticks, CampaignRunner(issuer).tick), forwarding_worker(s):
             await _until(lambda: _issued(s, at_least=3), "three slots issued")
             before = await load_campaign(s.redis, s.keys)
             assert before is not None

@@ -1,4 +1,4 @@
-"""Real APScheduler ticks in two replicas sharing one Redis: a compressed campaign, once."""
+"""Real campaign ticks (`every`) in two replicas sharing one Redis: a compressed campaign, once."""
 
 from __future__ import annotations
 

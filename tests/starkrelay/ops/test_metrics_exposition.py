@@ -13,13 +13,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from starkrelay import __version__
-from starkrelay.api.listener import health_app
+from starkrelay import app as app_module
 from starkrelay.api.scrape import create_metrics_app
 from starkrelay.api.shared_state import MAX_LABEL_VALUES, NAMES, SharedStateCollector
 from starkrelay.app import create_app, open_services
 from starkrelay.core.metrics import REGISTRY
 from starkrelay.core.settings import Settings
-from starkrelay.core.supervision import Supervisor
 from starksandbox.testing import SandboxHandle
 
 
@@ -149,23 +148,19 @@ def test_collector_names_never_clash_with_the_process_registry() -> None:
 
 
 def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
-    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = relay_settings()
 
-    async def scrape() -> str:
+    async def dead_letter() -> None:
         async with open_services(settings, role="worker") as services:
             await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(
-                    health_app(services, Supervisor(settings.heartbeat_timeout_seconds))
-                ),
-                base_url="http://worker",
-            ) as client:
-                response = await client.get("/metrics")
-                assert response.status_code == 200
-                return response.text
 
-    text = asyncio.run(scrape())
+    asyncio.run(dead_letter())
+    monkeypatch.setattr(app_module, "BACKGROUND", [])  # the worker's app, without its parts
+    with TestClient(create_app(settings, role="worker", credentials_verified=True)) as client:
+        response = client.get("/metrics")
+        assert response.status_code == 200
+    text = response.text
     assert values(text, "starkrelay_ready") == {(): 1.0}  # a worker needs no webhook key
     assert values(text, "starkrelay_forward_dead_letters") == {(): 1.0}

@@ -1,28 +1,30 @@
 """Supervised background parts, in-process against real Redis servers and the emulator: Redis
-down at start then up, a part that dies, a part that stops beating, credentials retried."""
+down at start then up, a part that dies, a part that stops beating, credentials retried, the
+worker's app on its own port."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import httpx
 import pytest
 import starkbank
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from own_redis_server import free_port, own_redis
 
 from starkrelay import app as app_module
 from starkrelay.api.deps import Services
-from starkrelay.api.listener import health_app
-from starkrelay.app import BACKGROUND, create_app, open_services, run_background, run_worker
+from starkrelay.app import BACKGROUND, create_app
 from starkrelay.core.settings import WEBHOOK_PATH, Settings
-from starkrelay.core.supervision import Fatal, Heartbeat, Supervisor
+from starkrelay.core.supervision import Fatal, Heartbeat
 from starksandbox.testing import SandboxHandle
 
 FAST_STARTUP = {"startup_retry_max_wait_seconds": 0.05, "forward_block_ms": 50}
@@ -33,6 +35,20 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 30.0, what: str = 
     while not predicate():
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.02)
+
+
+@contextmanager
+def _serving(app: FastAPI, host: str, port: int) -> Iterator[str]:
+    """``app`` served by uvicorn on ``host:port`` (as the CLI serves it), in a thread."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started, 15, "uvicorn")
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
 
 
 def test_redis_down_at_start_then_up_forwards_a_credited_invoice(
@@ -48,13 +64,7 @@ def test_redis_down_at_start_then_up_forwards_a_credited_invoice(
             **FAST_STARTUP,
         )
         app = create_app(settings, role="serve")
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_for(lambda: server.started, 15, "uvicorn")
+        with _serving(app, "127.0.0.1", port) as base:
             assert httpx.get(f"{base}/health").status_code == 200  # alive, only waiting
             waiting = httpx.get(f"{base}/health/ready")
             assert waiting.status_code == 503
@@ -78,9 +88,6 @@ def test_redis_down_at_start_then_up_forwards_a_credited_invoice(
             credited = starkbank.invoice.get(invoice.id)
             assert [t.amount for t in forwarded()] == [credited.amount - credited.fee]
             assert app.state.supervisor.fatal is None
-        finally:
-            server.should_exit = True
-            thread.join(timeout=20)
 
 
 def test_a_part_that_dies_stops_the_process_and_fails_liveness(
@@ -110,8 +117,9 @@ def test_a_part_that_dies_stops_the_process_and_fails_liveness(
         assert client.post(WEBHOOK_PATH, content=b"{}").status_code == 503
 
 
-def test_a_part_that_stops_beating_fails_liveness(relay_settings: Callable[..., Settings]) -> None:
-    settings = relay_settings(heartbeat_timeout_seconds=0.2)
+def test_a_part_that_stops_beating_fails_liveness(
+    relay_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     hang = anyio.Event()
 
     @asynccontextmanager
@@ -127,22 +135,14 @@ def test_a_part_that_stops_beating_fails_liveness(relay_settings: Callable[..., 
             yield
             hang.set()
 
-    async def scenario() -> None:
-        supervisor = Supervisor(settings.heartbeat_timeout_seconds)
-        async with (
-            open_services(settings, role="worker") as services,
-            run_background(services, supervisor, [stuck_loop]),
-        ):
-            transport = httpx.ASGITransport(health_app(services, supervisor))
-            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
-                assert (await client.get("/health")).status_code == 200
-                await anyio.sleep(0.4)
-                health = await client.get("/health")
-                assert health.status_code == 503
-                assert health.json()["parts"]["stuck_loop"].startswith("no heartbeat for")
-                assert supervisor.fatal is None  # liveness reports it; the orchestrator acts
-
-    anyio.run(scenario)
+    monkeypatch.setattr(app_module, "BACKGROUND", [stuck_loop])
+    app = create_app(relay_settings(heartbeat_timeout_seconds=0.2), role="worker")
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        _wait_for(lambda: client.get("/health").status_code == 503, 10, "liveness to fail")
+        health = client.get("/health")
+        assert health.json()["parts"]["stuck_loop"].startswith("no heartbeat for")
+        assert app.state.supervisor.fatal is None  # liveness reports it; the orchestrator acts
 
 
 def test_transient_stark_bank_failures_at_start_are_retried(
@@ -164,38 +164,19 @@ def test_transient_stark_bank_failures_at_start_are_retried(
 def test_worker_serves_health_and_metrics_on_its_own_port(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    port = free_port()
-    settings = relay_settings(worker_metrics_port=port, **FAST_STARTUP)
-    base = f"http://127.0.0.1:{port}"
-
-    async def scenario() -> None:
-        stop = anyio.Event()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(lambda: run_worker(settings, stop=stop))
-            async with httpx.AsyncClient(base_url=base) as client:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        ready = await client.get("/health/ready")
-                    except httpx.TransportError:
-                        ready = None
-                    if ready is not None and ready.status_code == 200:
-                        break
-                    assert time.monotonic() < deadline, ready.json() if ready else "no answer"
-                    await anyio.sleep(0.05)
-                assert ready.json() == {"status": "ready"}
-                assert (await client.get("/health")).json() == {"status": "ok"}
-                metrics = await client.get("/metrics")
-                assert "starkrelay_redis_up 1.0" in metrics.text
-                assert (await client.get("/docs")).status_code == 404
-            probe = [sys.executable, "-m", "starkrelay.probe"]
-            for args in ([f"{base}/health"], ["--ready", f"{base}/health/ready"]):
-                assert (await anyio.run_process([*probe, *args], check=False)).returncode == 0
-            closed = f"http://127.0.0.1:{free_port()}/health"
-            assert (await anyio.run_process([*probe, closed], check=False)).returncode == 1
-            stop.set()
-
-    anyio.run(scenario)
+    settings = relay_settings(worker_metrics_port=free_port(), **FAST_STARTUP)
+    app = create_app(settings, role="worker")
+    with _serving(app, settings.worker_metrics_host, settings.worker_metrics_port) as base:
+        _wait_for(lambda: httpx.get(f"{base}/health/ready").status_code == 200, 30, "readiness")
+        assert httpx.get(f"{base}/health/ready").json() == {"status": "ready"}
+        assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+        assert "starkrelay_redis_up 1.0" in httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/docs").status_code == 404
+        probe = [sys.executable, "-m", "starkrelay.probe"]
+        for args in ([f"{base}/health"], ["--ready", f"{base}/health/ready"]):
+            assert subprocess.run([*probe, *args], check=False).returncode == 0
+        closed = f"http://127.0.0.1:{free_port()}/health"
+        assert subprocess.run([*probe, closed], check=False).returncode == 1
 
 
 def test_credentials_refused_after_start_stop_the_process_with_status_2(

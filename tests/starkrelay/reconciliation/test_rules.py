@@ -69,26 +69,23 @@ def test_report_flags_double_and_wrong_forwards() -> None:
 
 
 def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> None:
-    import asyncio
     from zoneinfo import ZoneInfo
 
     from relay_harness import relay_context
 
     from starkrelay.api.wiring import run_reconciliation
-    from starkrelay.reconciliation.service import daily_scheduler
+    from starkrelay.reconciliation.service import DailyReconciliation
 
     with relay_context(redis_url, key_prefix, serve=False) as relay:
 
-        async def body() -> datetime:
+        async def body() -> tuple[datetime, float]:
             async with relay.services() as services:
-                scheduler = daily_scheduler(services.settings, lambda: run_reconciliation(services))
-                [job] = scheduler.get_jobs()
-                trigger = job.trigger
-                moment: datetime = trigger.get_next_fire_time(None, datetime.now(UTC))
-                await asyncio.sleep(0)
-                return moment
+                daily = DailyReconciliation(services.settings, lambda: run_reconciliation(services))
+                wait = daily.seconds_to_next()
+                return daily.due, wait
 
-        fire = relay.run(body)
+        fire, wait = relay.run(body)
     local = fire.astimezone(ZoneInfo("America/Sao_Paulo"))
     assert (local.hour, local.minute) == (1, 0)
     assert fire.utcoffset() is not None
+    assert 0 < wait <= 24 * 3600
