@@ -268,11 +268,8 @@ def create_app(
     app.state.role = role
     app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: settings.webhook_max_body_bytes})
     app.add_middleware(RequestDurationMiddleware)  # outermost: it also times refused bodies
-<<<<<<< HEAD
-    add_webhook_route(app)
-    for router in ROUTERS:
-=======
+    if role != "worker":
+        add_webhook_route(app)
     for router in WORKER_ROUTERS if role == "worker" else ROUTERS:
->>>>>>> oneloop
         app.include_router(router)
     return app
