@@ -20,22 +20,19 @@ from typing import Any
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     ADMIN_TOKEN,
     Relay,
     RelayServer,
     create_invoice,
     forward_all,
     forwards_of,
-    relay,
     relay_context,
     wait_for,
 )
 
 from starkrelay.console.render import SAO_PAULO
 from starkrelay.core.settings import Settings
-
-__all__ = ["relay"]
 
 REFUSED_BANK_CODE = "2001818"  # one digit short: Stark Bank refuses it
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
-from relay_harness import RelayServer
+from tests.support.relay_harness import RelayServer
 
 from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, one_time_signin_url
 from starkrelay.core.settings import Settings

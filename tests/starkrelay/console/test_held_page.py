@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     ADMIN_TOKEN,
     Relay,
     credit_invoices,

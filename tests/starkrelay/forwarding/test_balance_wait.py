@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     await_for,
     credit_invoices,

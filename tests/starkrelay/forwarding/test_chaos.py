@@ -8,7 +8,7 @@ from collections import Counter
 
 import anyio
 import starkbank
-from relay_harness import Relay, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import Relay, create_invoice, forward_all, relay_context
 
 from starkrelay.api.wiring import build_worker, run_reconciliation
 

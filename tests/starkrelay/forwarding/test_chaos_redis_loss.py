@@ -19,7 +19,7 @@ import anyio.to_thread
 import starkbank
 from private_redis import PrivateRedis, private_redis
 from redis.exceptions import RedisError
-from relay_harness import Relay, forward_all, relay_context
+from tests.support.relay_harness import Relay, forward_all, relay_context
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import build_worker, forwarding_worker, run_reconciliation

@@ -27,16 +27,16 @@ def no_consumer_name_from_the_machine(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.chdir(tmp_path)  # no stray .env
 
 
-def settings_for(**extra: str) -> Settings:
+def from_environment(**extra: str) -> Settings:
     return load_settings(stark_project_id="5656565656565656", stark_private_key=PEM, **extra)
 
 
 def test_default_is_host_and_role_and_the_setting_overrides() -> None:
-    settings = settings_for()
+    settings = from_environment()
     assert consumer_name(settings, "serve") == f"{HOST}-serve"
     assert consumer_name(settings, "worker") == f"{HOST}-worker"
-    assert consumer_name(settings, "worker") == consumer_name(settings_for(), "worker")
-    named = settings_for(forward_consumer_name="host-a-worker-2")
+    assert consumer_name(settings, "worker") == consumer_name(from_environment(), "worker")
+    named = from_environment(forward_consumer_name="host-a-worker-2")
     assert consumer_name(named, "worker") == "host-a-worker-2"
 
 
@@ -44,12 +44,12 @@ def test_setting_is_read_from_the_environment_and_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FORWARD_CONSUMER_NAME", "")
-    assert settings_for().forward_consumer_name is None  # empty: the default
+    assert from_environment().forward_consumer_name is None  # empty: the default
     monkeypatch.setenv("FORWARD_CONSUMER_NAME", "edge-1.worker")
-    assert settings_for().forward_consumer_name == "edge-1.worker"
+    assert from_environment().forward_consumer_name == "edge-1.worker"
     monkeypatch.setenv("FORWARD_CONSUMER_NAME", "two words")
     with pytest.raises(SettingsError, match="FORWARD_CONSUMER_NAME"):
-        settings_for()
+        from_environment()
 
 
 def test_serve_and_worker_on_one_host_do_not_share_pending_entries(
@@ -57,7 +57,7 @@ def test_serve_and_worker_on_one_host_do_not_share_pending_entries(
 ) -> None:
     """An entry the ``serve`` process holds is not re-read by the ``worker`` process as its
     own (with one shared name both would send it on every restart)."""
-    settings = settings_for(redis_url=redis_url, redis_key_prefix=key_prefix)
+    settings = from_environment(redis_url=redis_url, redis_key_prefix=key_prefix)
 
     async def scenario() -> None:
         async with (

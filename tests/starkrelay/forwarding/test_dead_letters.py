@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     enqueue_credited,

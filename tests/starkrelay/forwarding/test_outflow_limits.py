@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     enqueue_credited,

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from structlog.testing import capture_logs
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     enqueue_credited,
@@ -24,7 +25,6 @@ from relay_harness import (
     relay_context,
     stream_length,
 )
-from structlog.testing import capture_logs
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation

@@ -15,7 +15,7 @@ import anyio
 import anyio.to_thread
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     await_for,
     credit_invoices,

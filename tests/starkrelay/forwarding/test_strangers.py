@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, faults_after_ownership_read, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    faults_after_ownership_read,
+    relay_context,
+)
 
 from sdk_redirect import point_sdk_at
 from starkrelay.api.deps import Services

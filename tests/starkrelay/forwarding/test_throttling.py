@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, relay_context
+from tests.support.relay_harness import Relay, relay_context
 
 from starkrelay.api.status import status_body
 from starkrelay.api.wiring import run_reconciliation

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 import anyio
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
+    MONEY_PATH,
     Relay,
     await_for,
     credit_invoices,
@@ -20,7 +21,7 @@ from relay_harness import (
     relay_context,
     unfamiliar_worker,
 )
-from relay_harness import relay_settings as harness_settings
+from tests.support.settings import settings_for
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import forwarding_worker
@@ -355,9 +356,9 @@ def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the_entri
     wait in the stream and go out once, with good credentials."""
     [invoice_id] = credit_invoices(relay.sb, [2_000])
     other_key, _ = new_key_pair()
-    revoked = harness_settings(
+    revoked = settings_for(
         relay.sb, relay.settings.redis_url or "", relay.settings.redis_key_prefix,
-        stark_private_key=other_key,
+        **(MONEY_PATH | {"stark_private_key": other_key}),
     )  # fmt: skip
 
     async def body() -> None:

@@ -12,7 +12,13 @@ import httpx
 import pytest
 import starkbank
 from prometheus_client.parser import text_string_to_metric_families
-from relay_harness import Relay, RelayServer, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    RelayServer,
+    create_invoice,
+    forward_all,
+    relay_context,
+)
 
 from starkrelay.api.deps import Services
 from starkrelay.api.scrape import render_metrics

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation

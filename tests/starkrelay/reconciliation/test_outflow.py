@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import starkbank
-from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import (
+    ADMIN_TOKEN,
+    Relay,
+    create_invoice,
+    forward_all,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.bank import BankGateway, Transfer

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.ledger import reads

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.reconciliation.report import MoneyReport, load_report

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, enqueue_credited, forward_all, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    enqueue_credited,
+    forward_all,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.reconciliation.report import MoneyReport

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
-from relay_harness import Relay, create_invoice, forward_all, forwards_of
+from tests.support.relay_harness import Relay, create_invoice, forward_all, forwards_of
 
 from starkrelay.core.logs import configure_logging
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import starkbank
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, late, stream_length
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    late,
+    stream_length,
+)
 
 from starkrelay.ledger import FORWARD_GROUP
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     forward_all,

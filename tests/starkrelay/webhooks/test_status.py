@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import (
+    ADMIN_TOKEN,
+    Relay,
+    create_invoice,
+    forward_all,
+    relay_context,
+)
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
