@@ -3,7 +3,7 @@ the money-path relay (see ``tests.support.relay_harness``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from tests.support.relay_harness import Relay, relay_context
 from tests.support.settings import settings_for
 
 from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, connect
 from starksandbox.testing import SandboxHandle
 
 SettingsFactory = Callable[..., Settings]
@@ -24,6 +25,24 @@ def relay_settings(sandbox: SandboxHandle, redis_url: str, key_prefix: str) -> S
         return settings_for(sandbox, redis_url, key_prefix, **overrides)
 
     return make
+
+
+@pytest.fixture
+async def redis(redis_url: str, keys: Keys) -> AsyncIterator[Redis]:
+    """An async client of the test's Redis (async tests only); the test's keys go at the end."""
+    client = connect(redis_url)
+    try:
+        yield client
+    finally:
+        async for name in client.scan_iter(match=keys.key("*")):
+            await client.unlink(name)
+        await client.aclose()
+
+
+@pytest.fixture
+def keys(key_prefix: str) -> Keys:
+    """The Redis key namespace of this test."""
+    return Keys(key_prefix)
 
 
 @pytest.fixture
