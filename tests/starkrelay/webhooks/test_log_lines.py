@@ -15,6 +15,8 @@ from tests.support.relay_harness import Relay, create_invoice, forward_all, forw
 
 from starkrelay.core.logs import configure_logging
 
+pytestmark = pytest.mark.anyio
+
 
 class Lines:
     """The JSON lines the process's log handler wrote since the last read."""
@@ -49,22 +51,19 @@ def logs() -> Iterator[Any]:
         structlog.reset_defaults()
 
 
-def pay_and_forward(relay: Relay, invoice_id: str) -> None:
+async def pay_and_forward(relay: Relay, invoice_id: str) -> None:
     relay.sb.pay_invoice(invoice_id)
     relay.sb.drain()
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
 
 
-def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
+async def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
     lines = logs("INFO")
     invoice = create_invoice(7_000)
     lines.read()  # forget what came before
-    pay_and_forward(relay, invoice.id)
+    await pay_and_forward(relay, invoice.id)
     [transfer] = forwards_of(invoice.id)
     about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
     assert [(r["level"], r["event"]) for r in about] == [
@@ -73,11 +72,11 @@ def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
     assert about[0]["transfer_id"] == transfer.id
 
 
-def test_at_debug_the_intake_line_is_written_too(relay: Relay, logs: Any) -> None:
+async def test_at_debug_the_intake_line_is_written_too(relay: Relay, logs: Any) -> None:
     lines = logs("DEBUG")
     invoice = create_invoice(8_000)
     lines.read()
-    pay_and_forward(relay, invoice.id)
+    await pay_and_forward(relay, invoice.id)
     about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
     taken = [(r["level"], r["outcome"]) for r in about if r["event"] == "webhooks.event.taken"]
     assert taken == [("debug", "enqueued")]
