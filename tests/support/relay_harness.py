@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import starkbank
 import uvicorn
 
@@ -86,6 +87,13 @@ class RelayServer:
     @property
     def webhook_url(self) -> str:
         return self.url + WEBHOOK_PATH
+
+
+async def relay_api(relay: Relay, method: str, path: str, **request: Any) -> httpx.Response:
+    """One call to the relay's API on its port, from an async test."""
+    assert relay.server is not None
+    async with httpx.AsyncClient(base_url=relay.server.url, timeout=30) as client:
+        return await client.request(method, path, **request)
 
 
 def workspace_of(sb: SandboxHandle) -> str:
