@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from starkrelay.bank import Transfer
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.reconciliation.sweep import next_attempt
+
+pytestmark = pytest.mark.anyio
 
 
 def transfer(attempt: int, status: str, amount: int = 950) -> Transfer:
@@ -68,27 +72,23 @@ def test_report_flags_double_and_wrong_forwards() -> None:
     assert report.net == 5 * 950
 
 
-def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> None:
+async def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> None:
     import asyncio
     from zoneinfo import ZoneInfo
 
-    from relay_harness import relay_context
+    from tests.support.relay_harness import relay_context
 
     from starkrelay.api.wiring import run_reconciliation
     from starkrelay.reconciliation.service import daily_scheduler
 
     with relay_context(redis_url, key_prefix, serve=False) as relay:
-
-        async def body() -> datetime:
-            async with relay.services() as services:
-                scheduler = daily_scheduler(services.settings, lambda: run_reconciliation(services))
-                [job] = scheduler.get_jobs()
-                trigger = job.trigger
-                moment: datetime = trigger.get_next_fire_time(None, datetime.now(UTC))
-                await asyncio.sleep(0)
-                return moment
-
-        fire = relay.run(body)
+        async with relay.services() as services:
+            scheduler = daily_scheduler(services.settings, lambda: run_reconciliation(services))
+            [job] = scheduler.get_jobs()
+            trigger = job.trigger
+            moment: datetime = trigger.get_next_fire_time(None, datetime.now(UTC))
+            await asyncio.sleep(0)
+            fire = moment
     local = fire.astimezone(ZoneInfo("America/Sao_Paulo"))
     assert (local.hour, local.minute) == (1, 0)
     assert fire.utcoffset() is not None
