@@ -3,7 +3,6 @@ the request-duration histogram, and an answer (not a 500) when Redis is down or 
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Callable, Iterator
 
@@ -21,6 +20,8 @@ from starkrelay.core.metrics import REGISTRY
 from starkrelay.core.settings import Settings
 from starkrelay.core.supervision import Supervisor
 from starksandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.anyio
 
 
 def values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -110,7 +111,7 @@ def test_scrape_is_bounded_when_redis_never_answers(
     assert "starkrelay_build_info" in response.text
 
 
-def test_stage_labels_from_redis_are_bounded(
+async def test_stage_labels_from_redis_are_bounded(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings()
@@ -130,7 +131,7 @@ def test_stage_labels_from_redis_are_bounded(
                 assert response.status_code == 200
                 return response.text
 
-    stages = values(asyncio.run(scrape()), "starkrelay_forward_invoices")
+    stages = values(await scrape(), "starkrelay_forward_invoices")
     names = {labels[0][1] for labels in stages}
     assert len(names) == MAX_LABEL_VALUES
     assert {"queued", "sent", "failed", "dead", "skipped", "success"} <= names
@@ -148,24 +149,21 @@ def test_collector_names_never_clash_with_the_process_registry() -> None:
     ]
 
 
-def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
+async def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings()
 
-    async def scrape() -> str:
-        async with open_services(settings, role="worker") as services:
-            await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(
-                    health_app(services, Supervisor(settings.heartbeat_timeout_seconds))
-                ),
-                base_url="http://worker",
-            ) as client:
-                response = await client.get("/metrics")
-                assert response.status_code == 200
-                return response.text
-
-    text = asyncio.run(scrape())
+    async with open_services(settings, role="worker") as services:
+        await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(
+                health_app(services, Supervisor(settings.heartbeat_timeout_seconds))
+            ),
+            base_url="http://worker",
+        ) as client:
+            response = await client.get("/metrics")
+            assert response.status_code == 200
+            text = response.text
     assert values(text, "starkrelay_ready") == {(): 1.0}  # a worker needs no webhook key
     assert values(text, "starkrelay_forward_dead_letters") == {(): 1.0}

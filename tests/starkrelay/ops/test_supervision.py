@@ -25,6 +25,8 @@ from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starkrelay.core.supervision import Fatal, Heartbeat, Supervisor
 from starksandbox.testing import SandboxHandle
 
+pytestmark = pytest.mark.anyio
+
 FAST_STARTUP = {"startup_retry_max_wait_seconds": 0.05, "forward_block_ms": 50}
 
 
@@ -110,7 +112,9 @@ def test_a_part_that_dies_stops_the_process_and_fails_liveness(
         assert client.post(WEBHOOK_PATH, content=b"{}").status_code == 503
 
 
-def test_a_part_that_stops_beating_fails_liveness(relay_settings: Callable[..., Settings]) -> None:
+async def test_a_part_that_stops_beating_fails_liveness(
+    relay_settings: Callable[..., Settings],
+) -> None:
     settings = relay_settings(heartbeat_timeout_seconds=0.2)
     hang = anyio.Event()
 
@@ -127,22 +131,19 @@ def test_a_part_that_stops_beating_fails_liveness(relay_settings: Callable[..., 
             yield
             hang.set()
 
-    async def scenario() -> None:
-        supervisor = Supervisor(settings.heartbeat_timeout_seconds)
-        async with (
-            open_services(settings, role="worker") as services,
-            run_background(services, supervisor, [stuck_loop]),
-        ):
-            transport = httpx.ASGITransport(health_app(services, supervisor))
-            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
-                assert (await client.get("/health")).status_code == 200
-                await anyio.sleep(0.4)
-                health = await client.get("/health")
-                assert health.status_code == 503
-                assert health.json()["parts"]["stuck_loop"].startswith("no heartbeat for")
-                assert supervisor.fatal is None  # liveness reports it; the orchestrator acts
-
-    anyio.run(scenario)
+    supervisor = Supervisor(settings.heartbeat_timeout_seconds)
+    async with (
+        open_services(settings, role="worker") as services,
+        run_background(services, supervisor, [stuck_loop]),
+    ):
+        transport = httpx.ASGITransport(health_app(services, supervisor))
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            assert (await client.get("/health")).status_code == 200
+            await anyio.sleep(0.4)
+            health = await client.get("/health")
+            assert health.status_code == 503
+            assert health.json()["parts"]["stuck_loop"].startswith("no heartbeat for")
+            assert supervisor.fatal is None  # liveness reports it; the orchestrator acts
 
 
 def test_transient_stark_bank_failures_at_start_are_retried(
@@ -161,41 +162,38 @@ def test_transient_stark_bank_failures_at_start_are_retried(
         assert client.app.state.supervisor.fatal is None  # type: ignore[attr-defined]
 
 
-def test_worker_serves_health_and_metrics_on_its_own_port(
+async def test_worker_serves_health_and_metrics_on_its_own_port(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     port = free_port()
     settings = relay_settings(worker_metrics_port=port, **FAST_STARTUP)
     base = f"http://127.0.0.1:{port}"
 
-    async def scenario() -> None:
-        stop = anyio.Event()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(lambda: run_worker(settings, stop=stop))
-            async with httpx.AsyncClient(base_url=base) as client:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        ready = await client.get("/health/ready")
-                    except httpx.TransportError:
-                        ready = None
-                    if ready is not None and ready.status_code == 200:
-                        break
-                    assert time.monotonic() < deadline, ready.json() if ready else "no answer"
-                    await anyio.sleep(0.05)
-                assert ready.json() == {"status": "ready"}
-                assert (await client.get("/health")).json() == {"status": "ok"}
-                metrics = await client.get("/metrics")
-                assert "starkrelay_redis_up 1.0" in metrics.text
-                assert (await client.get("/docs")).status_code == 404
-            probe = [sys.executable, "-m", "starkrelay.probe"]
-            for args in ([f"{base}/health"], ["--ready", f"{base}/health/ready"]):
-                assert (await anyio.run_process([*probe, *args], check=False)).returncode == 0
-            closed = f"http://127.0.0.1:{free_port()}/health"
-            assert (await anyio.run_process([*probe, closed], check=False)).returncode == 1
-            stop.set()
-
-    anyio.run(scenario)
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: run_worker(settings, stop=stop))
+        async with httpx.AsyncClient(base_url=base) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    ready = await client.get("/health/ready")
+                except httpx.TransportError:
+                    ready = None
+                if ready is not None and ready.status_code == 200:
+                    break
+                assert time.monotonic() < deadline, ready.json() if ready else "no answer"
+                await anyio.sleep(0.05)
+            assert ready.json() == {"status": "ready"}
+            assert (await client.get("/health")).json() == {"status": "ok"}
+            metrics = await client.get("/metrics")
+            assert "starkrelay_redis_up 1.0" in metrics.text
+            assert (await client.get("/docs")).status_code == 404
+        probe = [sys.executable, "-m", "starkrelay.probe"]
+        for args in ([f"{base}/health"], ["--ready", f"{base}/health/ready"]):
+            assert (await anyio.run_process([*probe, *args], check=False)).returncode == 0
+        closed = f"http://127.0.0.1:{free_port()}/health"
+        assert (await anyio.run_process([*probe, closed], check=False)).returncode == 1
+        stop.set()
 
 
 def test_credentials_refused_after_start_stop_the_process_with_status_2(
