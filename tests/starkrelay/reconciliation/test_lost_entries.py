@@ -102,7 +102,6 @@ async def test_slow_entry_still_pending_is_not_re_enqueued(redis_url: str, key_p
             assert ledger["entry:0"] == entry
             assert "requeues" not in ledger
             await forward_all(worker, services)  # the slow worker finishes its entry
-            report = report
         assert report.lost_requeued == 0
         assert report.in_flight == 3_950
         assert [t.amount for t in forwards_of(invoice.id)] == [3_950]
@@ -132,7 +131,6 @@ async def test_lost_resend_entry_is_re_enqueued_as_the_same_attempt(
             await asyncio.sleep(PAST_IDLE)
             report = await reconcile(services)
             await forward_all(relay.worker(services), services)
-            report = report
         assert (report.resent, report.lost_requeued) == (0, 1)
         relay.sb.wait_until(lambda: any(t.status == "success" for t in forwards_of(invoice.id)))
         attempts = {t.external_id: (t.status, t.amount) for t in forwards_of(invoice.id)}
