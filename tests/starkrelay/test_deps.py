@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
 from starkrelay.api import deps
 from starkrelay.core.supervision import Supervisor
+
+pytestmark = pytest.mark.anyio
 
 
 def _request(required: tuple[str, ...]) -> tuple[Request, Supervisor]:
@@ -28,8 +30,8 @@ def _request(required: tuple[str, ...]) -> tuple[Request, Supervisor]:
     return Request({"type": "http", "app": app, "headers": []}), supervisor
 
 
-def test_webhook_intake_gathers_the_same_collaborators() -> None:
-    asyncio.run(_gathers())
+async def test_webhook_intake_gathers_the_same_collaborators() -> None:
+    await _gathers()
 
 
 async def _gathers() -> None:
@@ -43,8 +45,8 @@ async def _gathers() -> None:
     assert intake.unavailable is None
 
 
-def test_webhook_intake_says_why_it_cannot_act() -> None:
-    asyncio.run(_says_why())
+async def test_webhook_intake_says_why_it_cannot_act() -> None:
+    await _says_why()
 
 
 async def _says_why() -> None:
