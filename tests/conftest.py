@@ -61,6 +61,12 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (``pytestmark = pytest.mark.anyio``) run on asyncio, one event loop each."""
+    return "asyncio"
+
+
 @pytest.fixture
 def key_prefix() -> str:
     """A key prefix unique to this test."""

@@ -1,36 +1,20 @@
-"""Fixtures for starkrelay tests: settings pointed at the test's sandbox and Redis prefix."""
+"""Fixtures for starkrelay tests: settings pointed at the test's sandbox and Redis prefix, and
+the money-path relay (see ``tests.support.relay_harness``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.support.relay_harness import Relay, relay_context
+from tests.support.settings import settings_for
 
 from starkrelay.core.settings import Settings
+from starkrelay.core.store import Keys, Redis, connect
 from starksandbox.testing import SandboxHandle
 
 SettingsFactory = Callable[..., Settings]
-
-
-def settings_for(sandbox: SandboxHandle, redis: str, prefix: str, /, **overrides: Any) -> Settings:
-    """Settings for the service under test: the sandbox's project, compressed timings."""
-    values: dict[str, Any] = {
-        "stark_project_id": sandbox.project_id,
-        "stark_private_key": sandbox.private_key,
-        "stark_api_url": sandbox.url,
-        "redis_url": redis,
-        "redis_key_prefix": prefix,
-        "bank_retry_deadline_seconds": 3.0,
-        "bank_retry_max_wait_seconds": 0.02,
-        "bank_timeout_seconds": 5.0,
-        "campaign_interval_seconds": 0.2,
-        "campaign_duration_seconds": 1.6,
-        "campaign_grace_seconds": 0.5,
-        "log_format": "console",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -41,6 +25,32 @@ def relay_settings(sandbox: SandboxHandle, redis_url: str, key_prefix: str) -> S
         return settings_for(sandbox, redis_url, key_prefix, **overrides)
 
     return make
+
+
+@pytest.fixture
+async def redis(redis_url: str, keys: Keys) -> AsyncIterator[Redis]:
+    """An async client of the test's Redis (async tests only); the test's keys go at the end."""
+    client = connect(redis_url)
+    try:
+        yield client
+    finally:
+        async for name in client.scan_iter(match=keys.key("*")):
+            await client.unlink(name)
+        await client.aclose()
+
+
+@pytest.fixture
+def keys(key_prefix: str) -> Keys:
+    """The Redis key namespace of this test."""
+    return Keys(key_prefix)
+
+
+@pytest.fixture
+def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+    """Sandbox (invoices paid only on demand) + relay API; the webhook registered."""
+    with relay_context(redis_url, key_prefix, sandbox={"pay_share": 0.0}) as r:
+        r.register_webhook()
+        yield r
 
 
 @pytest.fixture

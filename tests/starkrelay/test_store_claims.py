@@ -21,6 +21,8 @@ from starkrelay.core.store import (
     release,
 )
 
+pytestmark = pytest.mark.anyio
+
 
 def test_key_names_carry_the_prefix() -> None:
     keys = Keys("relay-a")
@@ -29,71 +31,66 @@ def test_key_names_carry_the_prefix() -> None:
     assert keys.campaign_slots("c1") != Keys("relay-b").campaign_slots("c1")
 
 
-def test_one_claimant_wins_and_only_the_owner_releases(redis_url: str, key_prefix: str) -> None:
-    async def scenario() -> None:
-        redis = connect(redis_url)
-        key = Keys(key_prefix).slot_claim("c", 0)
-        tokens = [new_token() for _ in range(20)]
-        won = await asyncio.gather(*(claim(redis, key, t, 5) for t in tokens))
-        assert won.count(True) == 1
-        owner = tokens[won.index(True)]
-        intruder = next(t for t in tokens if t != owner)
-        assert not await release(redis, key, intruder)
-        assert not await extend(redis, key, intruder, 60)
-        assert await redis.get(key) == owner
-        assert await extend(redis, key, owner, 60)
-        assert await redis.pttl(key) > 5000
-        assert await release(redis, key, owner)
-        assert await claim(redis, key, intruder, 5)
-        await redis.delete(key)
-        await redis.aclose()
-
-    asyncio.run(scenario())
-
-
-def test_hold_extends_takes_back_a_vanished_claim_and_never_steals(
+async def test_one_claimant_wins_and_only_the_owner_releases(
     redis_url: str, key_prefix: str
 ) -> None:
-    async def scenario() -> None:
-        redis = connect(redis_url)
-        key = Keys(key_prefix).slot_claim("c", 1)
-        owner, other = new_token(), new_token()
-        assert await claim(redis, key, owner, 1)
-        assert await hold(redis, key, owner, 60) == "extended"
-        assert await redis.pttl(key) > 5000
-        await redis.delete(key)  # Redis lost it (restarted empty) while the owner works
-        assert await hold(redis, key, owner, 60) == "retaken"
-        assert await redis.get(key) == owner
-        assert not await claim(redis, key, other, 5)
-        assert await release(redis, key, owner)
-        assert await claim(redis, key, other, 5)
-        assert await hold(redis, key, owner, 60) == "lost"
-        assert await redis.get(key) == other
-        await redis.delete(key)
-        await redis.aclose()
-
-    asyncio.run(scenario())
+    redis = connect(redis_url)
+    key = Keys(key_prefix).slot_claim("c", 0)
+    tokens = [new_token() for _ in range(20)]
+    won = await asyncio.gather(*(claim(redis, key, t, 5) for t in tokens))
+    assert won.count(True) == 1
+    owner = tokens[won.index(True)]
+    intruder = next(t for t in tokens if t != owner)
+    assert not await release(redis, key, intruder)
+    assert not await extend(redis, key, intruder, 60)
+    assert await redis.get(key) == owner
+    assert await extend(redis, key, owner, 60)
+    assert await redis.pttl(key) > 5000
+    assert await release(redis, key, owner)
+    assert await claim(redis, key, intruder, 5)
+    await redis.delete(key)
+    await redis.aclose()
 
 
-def test_an_expired_claim_can_be_taken_and_the_old_owner_cannot_free_it(
+async def test_hold_extends_takes_back_a_vanished_claim_and_never_steals(
     redis_url: str, key_prefix: str
 ) -> None:
-    async def scenario() -> None:
-        redis = connect(redis_url)
-        key = Keys(key_prefix).webhook_registration_lock()
-        first, second = new_token(), new_token()
-        assert await claim(redis, key, first, 0.02)
-        await asyncio.sleep(0.04)
-        assert await claim(redis, key, second, 5)
-        assert not await release(redis, key, first)
-        assert await redis.get(key) == second
-        await redis.delete(key)
-        await redis.aclose()
+    redis = connect(redis_url)
+    key = Keys(key_prefix).slot_claim("c", 1)
+    owner, other = new_token(), new_token()
+    assert await claim(redis, key, owner, 1)
+    assert await hold(redis, key, owner, 60) == "extended"
+    assert await redis.pttl(key) > 5000
+    await redis.delete(key)  # Redis lost it (restarted empty) while the owner works
+    assert await hold(redis, key, owner, 60) == "retaken"
+    assert await redis.get(key) == owner
+    assert not await claim(redis, key, other, 5)
+    assert await release(redis, key, owner)
+    assert await claim(redis, key, other, 5)
+    assert await hold(redis, key, owner, 60) == "lost"
+    assert await redis.get(key) == other
+    await redis.delete(key)
+    await redis.aclose()
 
-    asyncio.run(scenario())
+
+async def test_an_expired_claim_can_be_taken_and_the_old_owner_cannot_free_it(
+    redis_url: str, key_prefix: str
+) -> None:
+    redis = connect(redis_url)
+    key = Keys(key_prefix).webhook_registration_lock()
+    first, second = new_token(), new_token()
+    assert await claim(redis, key, first, 0.02)
+    await asyncio.sleep(0.04)
+    assert await claim(redis, key, second, 5)
+    assert not await release(redis, key, first)
+    assert await redis.get(key) == second
+    await redis.delete(key)
+    await redis.aclose()
 
 
-def test_redis_password_is_used_when_the_url_has_none(redis_url: str, key_prefix: str) -> None:
+async def test_redis_password_is_used_when_the_url_has_none(
+    redis_url: str, key_prefix: str
+) -> None:
     """REDIS_PASSWORD authenticates a URL that names only the user (how ECS passes the token)."""
     admin = SyncRedis.from_url(redis_url)
     user = f"relay-{key_prefix}"
@@ -119,9 +116,9 @@ def test_redis_password_is_used_when_the_url_has_none(redis_url: str, key_prefix
             await client.aclose()
 
     try:
-        assert asyncio.run(ping("right-password"))
+        assert await ping("right-password")
         with pytest.raises(AuthenticationError):
-            asyncio.run(ping("wrong-password"))
+            await ping("wrong-password")
         assert "right-password" not in repr(settings("right-password"))
     finally:
         admin.acl_deluser(user)

@@ -10,6 +10,8 @@ import pytest
 
 from starksandbox.poster import PostConnectionError, Poster, PostTimeout
 
+pytestmark = pytest.mark.anyio
+
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 
 
@@ -65,35 +67,29 @@ async def _close_after_each(_: asyncio.StreamReader, writer: asyncio.StreamWrite
     ("answer", "status"),
     [(_length, 200), (_chunked, 202), (_until_close, 404), (_close_after_each, 200)],
 )
-def test_statuses_and_reuse(answer: Answer, status: int) -> None:
-    async def run() -> None:
-        server, url, bodies = await _serve(answer)
-        poster = Poster(timeout=2)
-        for n in range(3):
-            assert await poster.post(url, f"body-{n}".encode(), {"X": "1"}) == status
-            await asyncio.sleep(0.01)
-        assert bodies == [b"body-0", b"body-1", b"body-2"]
-        await poster.close()
-        server.close()
-
-    asyncio.run(run())
+async def test_statuses_and_reuse(answer: Answer, status: int) -> None:
+    server, url, bodies = await _serve(answer)
+    poster = Poster(timeout=2)
+    for n in range(3):
+        assert await poster.post(url, f"body-{n}".encode(), {"X": "1"}) == status
+        await asyncio.sleep(0.01)
+    assert bodies == [b"body-0", b"body-1", b"body-2"]
+    await poster.close()
+    server.close()
 
 
-def test_timeout() -> None:
+async def test_timeout() -> None:
     async def silent(_: asyncio.StreamReader, __: asyncio.StreamWriter) -> bool:
         await asyncio.sleep(5)
         return False
 
-    async def run() -> None:
-        server, url, _ = await _serve(silent)
-        with pytest.raises(PostTimeout):
-            await Poster(timeout=0.05).post(url, b"x", {})
-        server.close()
-
-    asyncio.run(run())
+    server, url, _ = await _serve(silent)
+    with pytest.raises(PostTimeout):
+        await Poster(timeout=0.05).post(url, b"x", {})
+    server.close()
 
 
-def test_refused_and_garbage() -> None:
+async def test_refused_and_garbage() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -102,12 +98,9 @@ def test_refused_and_garbage() -> None:
         writer.write(b"hello\r\n\r\n")
         return False
 
-    async def run() -> None:
-        with pytest.raises(PostConnectionError):
-            await Poster(timeout=1).post(f"http://127.0.0.1:{port}/", b"x", {})
-        server, url, _ = await _serve(garbage)
-        with pytest.raises(PostConnectionError):
-            await Poster(timeout=1).post(url, b"x", {})
-        server.close()
-
-    asyncio.run(run())
+    with pytest.raises(PostConnectionError):
+        await Poster(timeout=1).post(f"http://127.0.0.1:{port}/", b"x", {})
+    server, url, _ = await _serve(garbage)
+    with pytest.raises(PostConnectionError):
+        await Poster(timeout=1).post(url, b"x", {})
+    server.close()

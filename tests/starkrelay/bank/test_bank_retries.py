@@ -3,7 +3,6 @@ up to the deadline, creations never duplicate, other failures surface at once.""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,8 @@ from starkrelay.bank import (
 from starkrelay.core import metrics
 from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.anyio
 
 PATIENT = RetryPolicy(deadline=20.0, max_wait=0.01, initial=0.001)
 BRIEF = RetryPolicy(deadline=0.2, max_wait=0.01, initial=0.001)
@@ -51,64 +52,58 @@ def invoices(tag: str, n: int) -> list[NewInvoice]:
     ]  # fmt: skip
 
 
-def test_server_errors_are_retried_until_the_deadline(
+async def test_server_errors_are_retried_until_the_deadline(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(relay_settings(), policy=BRIEF)
     sandbox.set_faults(api_error_rate=1.0)
     before, failures = calls("get_balance"), errors("get_balance", "server_error")
     with pytest.raises(BankUnavailableError) as caught:
-        asyncio.run(bank.get_balance())
+        await bank.get_balance()
     assert caught.value.kind == "server_error"
     assert calls("get_balance") - before >= 2
     assert errors("get_balance", "server_error") - failures == calls("get_balance") - before
 
 
-def test_flaky_api_eventually_answers(
+async def test_flaky_api_eventually_answers(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(relay_settings(), policy=PATIENT)
     sandbox.set_faults(api_error_rate=0.5)
 
-    async def scenario() -> None:
-        for _ in range(10):
-            assert (await bank.get_balance()).currency == "BRL"
-
-    asyncio.run(scenario())
+    for _ in range(10):
+        assert (await bank.get_balance()).currency == "BRL"
 
 
-def test_lost_responses_never_duplicate_an_invoice_batch(
+async def test_lost_responses_never_duplicate_an_invoice_batch(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(relay_settings(), policy=PATIENT)
 
-    async def scenario() -> None:
-        sandbox.set_faults(api_lost_response_rate=0.6)
-        returned = {}
-        for batch in range(6):
-            tag = f"batch:{batch}"
-            returned[tag] = await bank.create_invoices(invoices(tag, 3), batch_tag=tag)
-        sandbox.set_faults(api_lost_response_rate=0.0)
-        for tag, created in returned.items():
-            stored = await bank.find_invoices_by_tags([tag])
-            assert len(stored) == 3
-            assert sorted(i.id for i in stored) == sorted(i.id for i in created)
-
-    asyncio.run(scenario())
+    sandbox.set_faults(api_lost_response_rate=0.6)
+    returned = {}
+    for batch in range(6):
+        tag = f"batch:{batch}"
+        returned[tag] = await bank.create_invoices(invoices(tag, 3), batch_tag=tag)
+    sandbox.set_faults(api_lost_response_rate=0.0)
+    for tag, created in returned.items():
+        stored = await bank.find_invoices_by_tags([tag])
+        assert len(stored) == 3
+        assert sorted(i.id for i in stored) == sorted(i.id for i in created)
 
 
-def test_untagged_invoice_creation_is_not_retried(
+async def test_untagged_invoice_creation_is_not_retried(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(relay_settings(), policy=PATIENT)
     sandbox.set_faults(api_error_rate=1.0)
     before = calls("create_invoices")
     with pytest.raises(BankUnavailableError):
-        asyncio.run(bank.create_invoices(invoices("x", 1)))
+        await bank.create_invoices(invoices("x", 1))
     assert calls("create_invoices") - before == 1
 
 
-def test_lost_responses_never_duplicate_a_transfer(
+async def test_lost_responses_never_duplicate_a_transfer(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(relay_settings(), policy=PATIENT)
@@ -120,19 +115,14 @@ def test_lost_responses_never_duplicate_a_transfer(
             account_type="payment", external_id=f"invoice-{n}", tags=(f"invoice:{n}",),
         )  # fmt: skip
 
-    async def scenario() -> None:
-        sandbox.set_faults(api_lost_response_rate=0.6)
-        created = []
-        for first in range(0, 12, 3):
-            created += await bank.create_transfers([transfer(n) for n in range(first, first + 3)])
-        sandbox.set_faults(api_lost_response_rate=0.0)
-        assert [t.external_id for t in created] == [f"invoice-{n}" for n in range(12)]
-        stored = await bank.find_transfers(tags=[f"invoice:{n}" for n in range(12)])
-        assert sorted(t.external_id or "" for t in stored) == sorted(
-            f"invoice-{n}" for n in range(12)
-        )
-
-    asyncio.run(scenario())
+    sandbox.set_faults(api_lost_response_rate=0.6)
+    created = []
+    for first in range(0, 12, 3):
+        created += await bank.create_transfers([transfer(n) for n in range(first, first + 3)])
+    sandbox.set_faults(api_lost_response_rate=0.0)
+    assert [t.external_id for t in created] == [f"invoice-{n}" for n in range(12)]
+    stored = await bank.find_transfers(tags=[f"invoice:{n}" for n in range(12)])
+    assert sorted(t.external_id or "" for t in stored) == sorted(f"invoice-{n}" for n in range(12))
 
 
 def _closed_port() -> int:
@@ -141,17 +131,17 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_refused_connection_is_transient(
+async def test_refused_connection_is_transient(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(stark_api_url=f"http://127.0.0.1:{_closed_port()}")
     bank = BankGateway(settings, policy=BRIEF)
     with pytest.raises(BankUnavailableError) as caught:
-        asyncio.run(bank.get_balance())
+        await bank.get_balance()
     assert caught.value.kind == "connection"
 
 
-def test_unexpected_status_is_not_retried(
+async def test_unexpected_status_is_not_retried(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     bank = BankGateway(
@@ -159,7 +149,7 @@ def test_unexpected_status_is_not_retried(
     )
     before = calls("get_balance")
     with pytest.raises(BankError) as caught:
-        asyncio.run(bank.get_balance())
+        await bank.get_balance()
     assert not isinstance(caught.value, BankUnavailableError)
     assert "unexpected HTTP status 404" in str(caught.value)
     assert calls("get_balance") - before == 1

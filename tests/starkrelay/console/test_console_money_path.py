@@ -20,14 +20,13 @@ from typing import Any
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     ADMIN_TOKEN,
     Relay,
     RelayServer,
     create_invoice,
     forward_all,
     forwards_of,
-    relay,
     relay_context,
     wait_for,
 )
@@ -35,7 +34,7 @@ from relay_harness import (
 from starkrelay.console.render import SAO_PAULO
 from starkrelay.core.settings import Settings
 
-__all__ = ["relay"]
+pytestmark = pytest.mark.anyio
 
 REFUSED_BANK_CODE = "2001818"  # one digit short: Stark Bank refuses it
 
@@ -66,26 +65,29 @@ def needs(html: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def paid_and_forwarded(relay: Relay, amounts: list[int], unpaid: int = 1) -> list[Any]:
+def admin_api(server: RelayServer) -> httpx.AsyncClient:
+    """The relay's admin API, signed with the token (the API's calls may take a while)."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    return httpx.AsyncClient(base_url=server.url, headers=auth, timeout=20)
+
+
+async def paid_and_forwarded(relay: Relay, amounts: list[int], unpaid: int = 1) -> list[Any]:
     invoices = [create_invoice(amount) for amount in [*amounts, *[1_000] * unpaid]]
     for invoice in invoices[: len(amounts)]:
         relay.sb.pay_invoice(invoice.id)
     relay.sb.drain()
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
     for invoice in invoices[: len(amounts)]:
         wait_for(lambda i=invoice: [t.status for t in forwards_of(i.id)] == ["success"])
     relay.sb.drain()  # the transfers' events reach the ledger
     return invoices
 
 
-def test_lists_exports_balance_and_report_tie_to_stark_bank(relay: Relay) -> None:
+async def test_lists_exports_balance_and_report_tie_to_stark_bank(relay: Relay) -> None:
     assert relay.server is not None
-    invoices = paid_and_forwarded(relay, [10_000, 7_000])
+    invoices = await paid_and_forwarded(relay, [10_000, 7_000])
     paid = {i.id for i in invoices[:2]}
     transfers = {i.id: forwards_of(i.id)[0] for i in invoices[:2]}
     with signed_in(relay.server) as client:
@@ -124,11 +126,8 @@ def test_lists_exports_balance_and_report_tie_to_stark_bank(relay: Relay) -> Non
             assert (row["stage"], row["reversed_amount"]) == ("success", "0")
         as_json = client.get(f"/console/invoices.json?start={today}&end={today}").json()
         assert {r["invoice_id"] for r in as_json["invoices"]} == paid
-        api = httpx.get(
-            relay.server.url + "/api/v1/invoices.csv",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        )
-        assert api.text == exported.text
+        async with admin_api(relay.server) as api:
+            assert (await api.get("/api/v1/invoices.csv")).text == exported.text
         refused = client.get("/console/invoices.csv?start=2020-01-01&end=2020-12-31")
         assert refused.status_code == 400
         assert "at most 92 days" in refused.text
@@ -146,12 +145,8 @@ def test_lists_exports_balance_and_report_tie_to_stark_bank(relay: Relay) -> Non
             what="the balance read again",
         )
 
-        reconciled = httpx.post(
-            relay.server.url + "/api/v1/admin/reconcile",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=20,
-        )
-        assert reconciled.status_code == 200
+        async with admin_api(relay.server) as api:
+            assert (await api.post("/api/v1/admin/reconcile")).status_code == 200
         money = client.get("/console/money").text
         assert 'data-ok="true"' in money
         assert "Every centavo is accounted for." in money
@@ -172,18 +167,17 @@ def refusing(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-def test_a_dead_letter_until_its_re_drive_and_the_story_tells_all_of_it(refusing: Relay) -> None:
+async def test_a_dead_letter_until_its_re_drive_and_the_story_tells_all_of_it(
+    refusing: Relay,
+) -> None:
     relay = refusing
     assert relay.server is not None
     invoice = create_invoice(5_000)
     relay.sb.pay_invoice(invoice.id)
     relay.sb.drain()
 
-    async def dead_letter() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
-
-    relay.run(dead_letter)
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
     with signed_in(relay.server) as client:
         overview = client.get("/console").text
         dead = needs(overview)["dead_letters"]
@@ -218,11 +212,8 @@ def test_a_dead_letter_until_its_re_drive_and_the_story_tells_all_of_it(refusing
             relay.sb, relay.settings.model_copy(update={"destination_bank_code": "20018183"}), None
         )
 
-        async def forward() -> None:
-            async with fixed.services() as services:
-                await forward_all(fixed.worker(services), services)
-
-        fixed.run(forward)
+        async with fixed.services() as services:
+            await forward_all(fixed.worker(services), services)
         wait_for(lambda: [t.status for t in forwards_of(invoice.id)] == ["success"])
         relay.sb.drain()
         story = client.get(f"/console/invoices/{invoice.id}").text

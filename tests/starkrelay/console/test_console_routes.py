@@ -3,7 +3,6 @@ the emulator."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -11,11 +10,13 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
-from relay_harness import RelayServer
+from tests.support.relay_harness import RelayServer
 
 from starkrelay.console.auth import SESSION_COOKIE, SIGNIN_COOKIE, one_time_signin_url
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import keys_from_settings
+
+pytestmark = pytest.mark.anyio
 
 TOKEN = "console-test-admin-token-93b1"
 
@@ -167,11 +168,11 @@ def test_reconcile_now_reports_a_busy_lock_and_asks_the_page_to_reload(
         holder.close()
 
 
-def test_a_one_time_link_signs_in_once(
+async def test_a_one_time_link_signs_in_once(
     client: Browser, server: RelayServer, relay_settings: Callable[..., Settings]
 ) -> None:
     settings = relay_settings(admin_token=TOKEN)
-    link = asyncio.run(one_time_signin_url(settings, server.url))  # what the demo prints
+    link = await one_time_signin_url(settings, server.url)  # what the demo prints
     assert link.startswith(f"{server.url}/console/signin/link/")
     first = client.get(link)
     assert first.status_code == 303
@@ -221,7 +222,7 @@ def test_signing_out_ends_the_session_on_the_server(client: Browser, server: Rel
         assert replay.post("/console/signout", data={"csrf": csrf}).status_code == 403
 
 
-def test_a_new_admin_token_ends_every_session_and_pending_link(
+async def test_a_new_admin_token_ends_every_session_and_pending_link(
     relay_settings: Callable[..., Settings],
 ) -> None:
     old = relay_settings(admin_token=TOKEN)
@@ -229,7 +230,7 @@ def test_a_new_admin_token_ends_every_session_and_pending_link(
         sign_in(client)
         cookie = client.cookies[SESSION_COOKIE]
         assert client.get("/console/money").status_code == 200
-    link = asyncio.run(one_time_signin_url(old, "http://unused"))
+    link = await one_time_signin_url(old, "http://unused")
     rotated = "console-test-rotated-token-5d8e"
     with RelayServer(relay_settings(admin_token=rotated)) as after:  # restarted, new token
         with replaying(after, cookie) as replay:

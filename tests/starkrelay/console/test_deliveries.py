@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from starkrelay.core import store
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Redis
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+pytestmark = pytest.mark.anyio
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 
@@ -32,42 +35,32 @@ def transfer_success(event_id: str, external_id: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_deliveries_are_noted_in_order_with_their_outcome(redis_url: str, key_prefix: str) -> None:
-    async def body() -> None:
-        redis, keys = connect(redis_url), Keys(key_prefix)
-        try:
-            event = parse_event(credited("e1", "7001"))
-            assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
-            assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
-            other = parse_event(credited("e2", "7001"))
-            assert (
-                await take_event(redis, keys, other, POLICY, source="reconcile")
-                is Outcome.ALREADY_ENQUEUED
-            )
-            paid = parse_event(transfer_success("e3", "invoice-7001"))
-            assert await take_event(redis, keys, paid, POLICY) is Outcome.HINTED
-            foreign = parse_event(transfer_success("e4", "someone-else"))
-            await take_event(redis, keys, foreign, POLICY)
+async def test_deliveries_are_noted_in_order_with_their_outcome(redis: Redis, keys: Keys) -> None:
+    event = parse_event(credited("e1", "7001"))
+    assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
+    assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
+    other = parse_event(credited("e2", "7001"))
+    assert (
+        await take_event(redis, keys, other, POLICY, source="reconcile") is Outcome.ALREADY_ENQUEUED
+    )
+    paid = parse_event(transfer_success("e3", "invoice-7001"))
+    assert await take_event(redis, keys, paid, POLICY) is Outcome.HINTED
+    foreign = parse_event(transfer_success("e4", "someone-else"))
+    await take_event(redis, keys, foreign, POLICY)
 
-            noted = await store.load_deliveries(redis, keys, "7001")
-            assert [(d["event_id"], d["outcome"], d["source"]) for d in noted] == [
-                ("e1", "enqueued", "webhook"),
-                ("e1", "duplicate", "webhook"),
-                ("e2", "already_enqueued", "reconcile"),
-                ("e3", "hinted", "webhook"),
-            ]
-            assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
-            assert await redis.ttl(keys.webhook_deliveries("7001")) > 0
-            logged = await redis.xrange(keys.webhook_delivery_log())
-            assert [f["invoice_id"] for _, f in logged] == ["7001"] * 4  # not the foreign one
-            assert [json.loads(f["delivery"]) for _, f in logged] == noted
-            for _ in range(store.DELIVERIES_KEPT + 5):
-                await take_event(redis, keys, event, POLICY)  # duplicates, all noted
-            assert len(await store.load_deliveries(redis, keys, "7001")) == store.DELIVERIES_KEPT
-            assert await redis.xlen(keys.webhook_delivery_log()) == 4 + store.DELIVERIES_KEPT + 5
-        finally:
-            async for name in redis.scan_iter(match=keys.key("*")):
-                await redis.unlink(name)
-            await redis.aclose()
-
-    asyncio.run(body())
+    noted = await store.load_deliveries(redis, keys, "7001")
+    assert [(d["event_id"], d["outcome"], d["source"]) for d in noted] == [
+        ("e1", "enqueued", "webhook"),
+        ("e1", "duplicate", "webhook"),
+        ("e2", "already_enqueued", "reconcile"),
+        ("e3", "hinted", "webhook"),
+    ]
+    assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
+    assert await redis.ttl(keys.webhook_deliveries("7001")) > 0
+    logged = await redis.xrange(keys.webhook_delivery_log())
+    assert [f["invoice_id"] for _, f in logged] == ["7001"] * 4  # not the foreign one
+    assert [json.loads(f["delivery"]) for _, f in logged] == noted
+    for _ in range(store.DELIVERIES_KEPT + 5):
+        await take_event(redis, keys, event, POLICY)  # duplicates, all noted
+    assert len(await store.load_deliveries(redis, keys, "7001")) == store.DELIVERIES_KEPT
+    assert await redis.xlen(keys.webhook_delivery_log()) == 4 + store.DELIVERIES_KEPT + 5

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 
+import pytest
+
 from starkrelay.console.export import TOTALS, report_at, report_csv, report_json
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Redis
 from starkrelay.reconciliation.report import MoneyReport, load_report_history, store_report
+
+pytestmark = pytest.mark.anyio
 
 
 def sample(n: int = 0) -> MoneyReport:
@@ -50,19 +53,11 @@ def test_json_round_trips_the_report() -> None:
     assert MoneyReport(**json.loads(json.dumps(report_json(report)))) == report
 
 
-def test_history_keeps_the_newest_n(redis_url: str, key_prefix: str) -> None:
-    async def body() -> None:
-        redis, keys = connect(redis_url), Keys(key_prefix)
-        try:
-            for n in range(5):
-                await store_report(redis, keys, sample(n), history=3)
-            history = await load_report_history(redis, keys)
-            assert [r.generated_at[-7] for r in history] == ["4", "3", "2"]
-            assert await report_at(redis, keys, 0) == sample(4)
-            assert await report_at(redis, keys, 2) == sample(2)
-            assert await report_at(redis, keys, 3) is None
-        finally:
-            await redis.delete(keys.reconcile_report(), keys.reconcile_report_history())
-            await redis.aclose()
-
-    asyncio.run(body())
+async def test_history_keeps_the_newest_n(redis: Redis, keys: Keys) -> None:
+    for n in range(5):
+        await store_report(redis, keys, sample(n), history=3)
+    history = await load_report_history(redis, keys)
+    assert [r.generated_at[-7] for r in history] == ["4", "3", "2"]
+    assert await report_at(redis, keys, 0) == sample(4)
+    assert await report_at(redis, keys, 2) == sample(2)
+    assert await report_at(redis, keys, 3) is None

@@ -5,13 +5,13 @@ switch behind its confirmation, each recorded with the session, in the invoice's
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     ADMIN_TOKEN,
     Relay,
     credit_invoices,
@@ -24,12 +24,14 @@ from starkrelay.console.auth import SIGNIN_COOKIE
 from starkrelay.forwarding import pause
 from starkrelay.ledger import reads
 
+pytestmark = pytest.mark.anyio
+
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 NET, FEE = 950, 50
 
 
 @pytest.fixture
-def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+async def relay(redis_url: str, key_prefix: str) -> AsyncIterator[Relay]:
     """The relay's API on a port, a day's budget of two forwards, and five held after a
     burst of seven."""
     with relay_context(
@@ -37,23 +39,16 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         sandbox={"initial_balance": 10**9, "pay_share": 0.0, "invoice_fee": FEE},
         forward_daily_limit=2 * NET,
     ) as r:  # fmt: skip
-
-        async def burst() -> None:
-            async with r.services() as s:
-                for invoice_id in credit_invoices(r.sb, [NET + FEE] * 7):
-                    await enqueue_credited(s, invoice_id, NET + FEE)
-                await forward_all(r.worker(s), s)
-
-        r.run(burst)
+        async with r.services() as s:
+            for invoice_id in credit_invoices(r.sb, [NET + FEE] * 7):
+                await enqueue_credited(s, invoice_id, NET + FEE)
+            await forward_all(r.worker(s), s)
         yield r
 
 
-def held_ids(relay: Relay) -> list[str]:
-    async def read() -> list[str]:
-        async with relay.services() as s:
-            return [h.invoice_id for h in await reads.list_held(s.redis, s.keys)]
-
-    return relay.run(read)
+async def held_ids(relay: Relay) -> list[str]:
+    async with relay.services() as s:
+        return [h.invoice_id for h in await reads.list_held(s.redis, s.keys)]
 
 
 @contextmanager
@@ -72,8 +67,8 @@ def csrf_of(page: str) -> str:
     return match[1]
 
 
-def test_the_held_page_approves_many_in_one_action_and_rejects_one(relay: Relay) -> None:
-    held = held_ids(relay)
+async def test_the_held_page_approves_many_in_one_action_and_rejects_one(relay: Relay) -> None:
+    held = await held_ids(relay)
     assert len(held) == 5
     with signed_in(relay) as client:
         page = client.get("/console/held")
@@ -106,19 +101,18 @@ def test_the_held_page_approves_many_in_one_action_and_rejects_one(relay: Relay)
         assert re.search(r"Approved by console:[0-9a-f]{12}", story)
         assert "Rejected by console:" in client.get(f"/console/invoices/{held[3]}").text
 
-    async def forward() -> None:
-        async with relay.services() as s:
-            await forward_all(relay.worker(s), s)
-
-    relay.run(forward)
+    async with relay.services() as s:
+        await forward_all(relay.worker(s), s)
     sent = {t.external_id for t in starkbank.transfer.query()}
     assert {f"invoice-{i}" for i in held[:3]} <= sent
     assert f"invoice-{held[3]}" not in sent
     assert f"invoice-{held[4]}" not in sent
-    assert held_ids(relay) == [held[4]]
+    assert await held_ids(relay) == [held[4]]
 
 
-def test_pausing_from_the_console_needs_the_confirmation_and_is_recorded(relay: Relay) -> None:
+async def test_pausing_from_the_console_needs_the_confirmation_and_is_recorded(
+    relay: Relay,
+) -> None:
     with signed_in(relay) as client:
         page = client.get("/console/held").text
         assert 'data-paused="no"' in page
@@ -140,41 +134,46 @@ def test_pausing_from_the_console_needs_the_confirmation_and_is_recorded(relay: 
         assert resumed.status_code == 303
         assert 'data-paused="no"' in client.get("/console/held").text
 
-    async def recorded() -> list[str]:
-        async with relay.services() as s:
-            return [f"{e['action']} {e['by']}" for e in await pause.pause_log(s.redis, s.keys)]
-
-    actions = relay.run(recorded)
+    async with relay.services() as s:
+        actions = [f"{e['action']} {e['by']}" for e in await pause.pause_log(s.redis, s.keys)]
     assert [a.split()[0] for a in actions] == ["resume", "pause"]
     assert all(a.split()[1].startswith("console:") for a in actions)
 
 
-def test_the_api_decides_pauses_and_says_so_in_status_and_metrics(relay: Relay) -> None:
+async def test_the_api_decides_pauses_and_says_so_in_status_and_metrics(relay: Relay) -> None:
     assert relay.server is not None
-    with httpx.Client(base_url=relay.server.url, timeout=10) as api:
-        assert api.get("/api/v1/admin/forwards/held").status_code == 401
-        assert api.post("/api/v1/admin/forwards/pause").status_code == 401
-        held = api.get("/api/v1/admin/forwards/held", headers=AUTH).json()
+    async with httpx.AsyncClient(base_url=relay.server.url, timeout=10) as api:
+        assert (await api.get("/api/v1/admin/forwards/held")).status_code == 401
+        assert (await api.post("/api/v1/admin/forwards/pause")).status_code == 401
+        held = (await api.get("/api/v1/admin/forwards/held", headers=AUTH)).json()
         assert (held["invoices"], held["cents"]) == (5, 5 * NET)
         ids = [row["invoice_id"] for row in held["held"]]
         assert {row["limit"] for row in held["held"]} == {"daily_limit"}
-        bad = api.post("/api/v1/admin/forwards/approve", headers=AUTH, json={"invoice_ids": []})
+        bad = await api.post(
+            "/api/v1/admin/forwards/approve", headers=AUTH, json={"invoice_ids": []}
+        )
         assert bad.status_code == 422
-        approved = api.post(
-            "/api/v1/admin/forwards/approve", headers=AUTH, json={"invoice_ids": ids[:2]}
+        approved = (
+            await api.post(
+                "/api/v1/admin/forwards/approve", headers=AUTH, json={"invoice_ids": ids[:2]}
+            )
         ).json()
         assert [r["outcome"] for r in approved["results"]] == ["approved", "approved"]
-        rejected = api.post(
-            "/api/v1/admin/forwards/reject", headers=AUTH, json={"invoice_ids": ids[1:3]}
+        rejected = (
+            await api.post(
+                "/api/v1/admin/forwards/reject", headers=AUTH, json={"invoice_ids": ids[1:3]}
+            )
         ).json()
         assert [r["outcome"] for r in rejected["results"]] == ["not_held", "rejected"]
 
-        paused = api.post("/api/v1/admin/forwards/pause", headers=AUTH, json={"reason": "drill"})
+        paused = await api.post(
+            "/api/v1/admin/forwards/pause", headers=AUTH, json={"reason": "drill"}
+        )
         assert paused.json() | {"at": None} == {
             "paused_now": True, "paused": True, "at": None, "by": "api:127.0.0.1",
             "reason": "drill", "in_flight_creates": 0, "acknowledged": True,
         }  # fmt: skip
-        status = api.get("/api/v1/status", headers=AUTH).json()
+        status = (await api.get("/api/v1/status", headers=AUTH)).json()
         outflow = status["outflow"]
         assert outflow["pause"]["paused"] is True
         assert outflow["limits"]["daily_limit"] == 2 * NET
@@ -183,10 +182,10 @@ def test_the_api_decides_pauses_and_says_so_in_status_and_metrics(relay: Relay) 
         assert (outflow["held"]["items_approved"], outflow["held"]["items_rejected"]) == (2, 1)
         assert status["invoices_by_stage"]["held"] == 2
         assert status["invoices_by_stage"]["rejected"] == 1
-        metrics = api.get("/metrics").text
+        metrics = (await api.get("/metrics")).text
         assert "starkrelay_forwarding_paused 1.0" in metrics
         assert "starkrelay_forward_held_invoices 2.0" in metrics
         assert f"starkrelay_forward_held_amount_cents {2 * NET}.0" in metrics
-        resumed = api.post("/api/v1/admin/forwards/resume", headers=AUTH).json()
+        resumed = (await api.post("/api/v1/admin/forwards/resume", headers=AUTH)).json()
         assert (resumed["resumed_now"], resumed["paused"]) == (True, False)
-        assert "starkrelay_forwarding_paused 0.0" in api.get("/metrics").text
+        assert "starkrelay_forwarding_paused 0.0" in (await api.get("/metrics")).text

@@ -3,10 +3,11 @@ by the real ledger scripts, intake and forwarding outcomes."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from starkrelay.bank import BankUnavailableError
 from starkrelay.console.needs import (
@@ -17,7 +18,7 @@ from starkrelay.console.needs import (
     read_facts,
     unhealthy_parts,
 )
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Redis
 from starkrelay.core.supervision import Supervisor
 from starkrelay.forwarding.outcomes import note_failure
 from starkrelay.forwarding.stream_state import StreamState
@@ -26,6 +27,8 @@ from starkrelay.ledger import Evidence, Settlement, Stage, settle
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+pytestmark = pytest.mark.anyio
 
 NOW = 1_800_000_000.0
 
@@ -127,46 +130,35 @@ def test_this_processs_parts() -> None:
     assert unhealthy_parts(None) == {}
 
 
-def test_facts_read_from_redis_as_the_money_path_wrote_them(
-    redis_url: str, key_prefix: str
-) -> None:
-    async def body() -> None:
-        redis, keys = connect(redis_url), Keys(key_prefix)
-        try:
-            now = time.time()
-            dead = Settlement(
-                entry_id="", invoice_id="i1", attempt=0, stage=Stage.DEAD,
-                evidence=Evidence.CREATE, amount=4_950, now=now,
-                ledger_fields={"dead_reason": "invalidBankCode"},
-                dead_letter={"invoice_id": "i1", "amount": "4950", "gross_amount": "5000",
-                             "fee": "50", "attempt": "0", "reason": "invalidBankCode"},
-            )  # fmt: skip
-            refused = replace(dead, invoice_id="i2", stage=Stage.REFUSED,
-                              evidence=Evidence.OWNERSHIP, dead_letter=None)  # fmt: skip
-            await settle(redis, keys, [dead, refused])
-            stranger = parse_event({
-                "id": "e1", "created": datetime.now(UTC).isoformat(), "subscription": "transfer",
-                "log": {"id": "l1", "created": datetime.now(UTC).isoformat(), "type": "success",
-                        "transfer": {"id": "t1", "amount": 1, "externalId": "invoice-i9"}},
-            })  # fmt: skip
-            policy = IntakePolicy(replay_window_seconds=3600)
-            assert await take_event(redis, keys, stranger, policy) is Outcome.FOREIGN
-            await note_failure(redis, keys, [], BankUnavailableError("create", "throttled", "429"))
-            yesterday = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
-            await store_report(redis, keys, MoneyReport(since="x", generated_at=yesterday))
+async def test_facts_read_from_redis_as_the_money_path_wrote_them(redis: Redis, keys: Keys) -> None:
+    now = time.time()
+    dead = Settlement(
+        entry_id="", invoice_id="i1", attempt=0, stage=Stage.DEAD,
+        evidence=Evidence.CREATE, amount=4_950, now=now,
+        ledger_fields={"dead_reason": "invalidBankCode"},
+        dead_letter={"invoice_id": "i1", "amount": "4950", "gross_amount": "5000",
+                     "fee": "50", "attempt": "0", "reason": "invalidBankCode"},
+    )  # fmt: skip
+    refused = replace(dead, invoice_id="i2", stage=Stage.REFUSED,
+                      evidence=Evidence.OWNERSHIP, dead_letter=None)  # fmt: skip
+    await settle(redis, keys, [dead, refused])
+    stranger = parse_event({
+        "id": "e1", "created": datetime.now(UTC).isoformat(), "subscription": "transfer",
+        "log": {"id": "l1", "created": datetime.now(UTC).isoformat(), "type": "success",
+                "transfer": {"id": "t1", "amount": 1, "externalId": "invoice-i9"}},
+    })  # fmt: skip
+    policy = IntakePolicy(replay_window_seconds=3600)
+    assert await take_event(redis, keys, stranger, policy) is Outcome.FOREIGN
+    await note_failure(redis, keys, [], BankUnavailableError("create", "throttled", "429"))
+    yesterday = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
+    await store_report(redis, keys, MoneyReport(since="x", generated_at=yesterday))
 
-            facts = await read_facts(redis, keys, None, claim_idle_seconds=60)
-            needs = {need.key: need for need in judge(facts)}
-            assert list(needs) == ["dead_letters", "refused", "foreign_events", "stark_bank",
-                                   "report"]  # fmt: skip
-            assert (needs["dead_letters"].count, needs["dead_letters"].cents) == (1, 4_950)
-            assert "throttled" in needs["stark_bank"].title
-            assert await acknowledge(redis, keys) == {"refused": 1, "foreign_events": 1}
-            after = [need.key for need in judge(await read_facts(redis, keys, None, 60))]
-            assert after == ["dead_letters", "stark_bank", "report"]
-        finally:
-            async for name in redis.scan_iter(match=keys.key("*")):
-                await redis.unlink(name)
-            await redis.aclose()
-
-    asyncio.run(body())
+    facts = await read_facts(redis, keys, None, claim_idle_seconds=60)
+    needs = {need.key: need for need in judge(facts)}
+    assert list(needs) == ["dead_letters", "refused", "foreign_events", "stark_bank",
+                           "report"]  # fmt: skip
+    assert (needs["dead_letters"].count, needs["dead_letters"].cents) == (1, 4_950)
+    assert "throttled" in needs["stark_bank"].title
+    assert await acknowledge(redis, keys) == {"refused": 1, "foreign_events": 1}
+    after = [need.key for need in judge(await read_facts(redis, keys, None, 60))]
+    assert after == ["dead_letters", "stark_bank", "report"]

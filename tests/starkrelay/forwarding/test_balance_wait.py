@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     await_for,
     credit_invoices,
@@ -35,9 +35,10 @@ from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import reads
-from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+pytestmark = pytest.mark.anyio
 
 FEE = 30
 NET = 1_950  # invoices of 2,000 minus the invoice fee of 50
@@ -69,7 +70,7 @@ def short_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield relay
 
 
-def _three_failed_forwards(relay: Relay) -> list[str]:
+async def _three_failed_forwards(relay: Relay) -> list[str]:
     invoices = [
         starkbank.invoice.create([starkbank.Invoice(amount=2_000, name="Ana", tax_id=tax)])[0].id
         for tax in ("012.345.678-90", "529.982.247-25", "11.222.333/0001-81")
@@ -78,44 +79,40 @@ def _three_failed_forwards(relay: Relay) -> list[str]:
         relay.sb.pay_invoice(invoice_id)
     relay.sb.drain()
 
-    async def forward_and_wait() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
 
-            async def all_waiting() -> bool:
-                stages = [(await ledger_of(services, i)).get("stage") for i in invoices]
-                return stages == ["waiting"] * 3
+        async def all_waiting() -> bool:
+            stages = [(await ledger_of(services, i)).get("stage") for i in invoices]
+            return stages == ["waiting"] * 3
 
-            await await_for(all_waiting, what="three forwards waiting")
-
-    relay.run(forward_and_wait)
+        await await_for(all_waiting, what="three forwards waiting")
     return invoices
 
 
-def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay: Relay) -> None:
+async def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(
+    short_relay: Relay,
+) -> None:
     relay = short_relay
-    invoices = _three_failed_forwards(relay)
+    invoices = await _three_failed_forwards(relay)
     assert all(
         [t.status for t in forwards_of(i)] == ["failed"] for i in invoices
     )  # attempt 0 of each failed: invalidbalance
 
-    async def nothing_covered() -> dict[str, Any]:
-        async with relay.services() as services:
-            first = await checked_pass(services.redis, services.keys, services.bank)
-            assert first is not None
-            assert (first.balance, first.released, first.still_waiting) == (0, 0, 3)
-            assert first.needed_next == NET + FEE
-            assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
-            assert await dead_letters(services) == 0
-            exposition = await render_metrics(services.redis, services.keys, services.settings)
-            scraped = exposition.decode().splitlines()
-            assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
-            assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
-            [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]
-            assert float(oldest.split()[1]) > 0  # the first of them has waited since its failure
-            return await status_body(services.redis, services.keys)
-
-    body = relay.run(nothing_covered)
+    async with relay.services() as services:
+        first = await checked_pass(services.redis, services.keys, services.bank)
+        assert first is not None
+        assert (first.balance, first.released, first.still_waiting) == (0, 0, 3)
+        assert first.needed_next == NET + FEE
+        assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
+        assert await dead_letters(services) == 0
+        exposition = await render_metrics(services.redis, services.keys, services.settings)
+        scraped = exposition.decode().splitlines()
+        assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
+        assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
+        [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]
+        assert float(oldest.split()[1]) > 0  # the first of them has waited since its failure
+        body = await status_body(services.redis, services.keys)
     assert body["invoices_by_stage"]["waiting"] == 3
     assert body["waiting_for_balance"]["invoices"] == 3
     assert body["waiting_for_balance"]["cents"] == 3 * NET
@@ -124,36 +121,30 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
 
     relay.sb.deposit(2 * (NET + FEE))  # covers the two oldest, not the third
 
-    async def two_released() -> list[str]:
-        async with relay.services() as services:
-            oldest = [w.invoice_id for w in await reads.list_waiting(services.redis, services.keys)]
-            async with balance_waiter(services):  # the background part, checking every 50 ms
+    async with relay.services() as services:
+        oldest = [w.invoice_id for w in await reads.list_waiting(services.redis, services.keys)]
+        async with balance_waiter(services):  # the background part, checking every 50 ms
 
-                async def two_left_waiting() -> bool:
-                    return await reads.waiting_count(services.redis, services.keys) == 1
+            async def two_left_waiting() -> bool:
+                return await reads.waiting_count(services.redis, services.keys) == 1
 
-                await await_for(two_left_waiting, what="two forwards released")
-            await forward_all(relay.worker(services), services)
-            return oldest[:2]
-
-    released = relay.run(two_released)
+            await await_for(two_left_waiting, what="two forwards released")
+        await forward_all(relay.worker(services), services)
+        released = oldest[:2]
     relay.sb.wait_until(lambda: all(successes(i) for i in released))
     [last] = set(invoices) - set(released)
     assert successes(last) == []
 
     relay.sb.deposit(NET + FEE)
 
-    async def last_released() -> None:
-        async with relay.services() as services:
-            result = await checked_pass(services.redis, services.keys, services.bank)
-            assert result is not None
-            assert result.released == 1
-            await forward_all(relay.worker(services), services)
-            assert (
-                await checked_pass(services.redis, services.keys, services.bank) is None
-            )  # nothing waits any more
-
-    relay.run(last_released)
+    async with relay.services() as services:
+        result = await checked_pass(services.redis, services.keys, services.bank)
+        assert result is not None
+        assert result.released == 1
+        await forward_all(relay.worker(services), services)
+        assert (
+            await checked_pass(services.redis, services.keys, services.bank) is None
+        )  # nothing waits any more
     relay.sb.wait_until(lambda: successes(last) != [])
     relay.sb.drain()
     for invoice_id in invoices:
@@ -164,18 +155,14 @@ def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(short_relay:
         }
     assert starkbank.balance.get().amount == 0
 
-    async def reconciled() -> MoneyReport:
-        async with relay.services() as services:
-            report = await run_reconciliation(services)
-            ledger = await ledger_of(services, last)
-            assert (ledger["stage"], ledger["attempt"], ledger["balance_resends"]) == (
-                "success",
-                "1",
-                "1",
-            )
-            return report
-
-    report = relay.run(reconciled)
+    async with relay.services() as services:
+        report = await run_reconciliation(services)
+        ledger = await ledger_of(services, last)
+        assert (ledger["stage"], ledger["attempt"], ledger["balance_resends"]) == (
+            "success",
+            "1",
+            "1",
+        )
     assert (report.forwarded, report.waiting, report.failed, report.resent) == (3 * NET, 0, 0, 0)
     assert report.disagreements == []
     assert report.unexplained == []
@@ -226,57 +213,50 @@ async def _enqueue(services: Services, invoice_ids: list[str]) -> None:
         assert await take_event(services.redis, services.keys, event, policy) is Outcome.ENQUEUED
 
 
-def _refused_into_waiting(relay: Relay, invoice_ids: list[str]) -> None:
-    async def body() -> None:
-        async with relay.services() as services:
-            await _enqueue(services, invoice_ids)
-            services.bank = RefusingBank(relay.settings, policy=services.bank.policy)
-            await forward_all(relay.worker(services), services)  # acked: the stream drains
-            for invoice_id in invoice_ids:
-                ledger = await ledger_of(services, invoice_id)
-                assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
-                assert "invalidBalance" in ledger["waiting_reason"]
-            assert await dead_letters(services) == 0
-
-    relay.run(body)
+async def _refused_into_waiting(relay: Relay, invoice_ids: list[str]) -> None:
+    async with relay.services() as services:
+        await _enqueue(services, invoice_ids)
+        services.bank = RefusingBank(relay.settings, policy=services.bank.policy)
+        await forward_all(relay.worker(services), services)  # acked: the stream drains
+        for invoice_id in invoice_ids:
+            ledger = await ledger_of(services, invoice_id)
+            assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
+            assert "invalidBalance" in ledger["waiting_reason"]
+        assert await dead_letters(services) == 0
     assert all(forwards_of(i) == [] for i in invoice_ids)
 
 
-def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(refusing_relay: Relay) -> None:
+async def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(
+    refusing_relay: Relay,
+) -> None:
     relay = refusing_relay
     ids = credit_invoices(relay.sb, [2_000, 2_000])
-    _refused_into_waiting(relay, ids)
+    await _refused_into_waiting(relay, ids)
     relay.sb.deposit(2 * (NET + FEE))
 
-    async def body() -> None:
-        async with relay.services() as services:
-            result = await checked_pass(services.redis, services.keys, services.bank)
-            assert result is not None
-            assert result.released == 2
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        result = await checked_pass(services.redis, services.keys, services.bank)
+        assert result is not None
+        assert result.released == 2
+        await forward_all(relay.worker(services), services)
     for invoice_id in ids:  # never used, so the same external id: no -r1 needed
         assert [t.external_id for t in forwards_of(invoice_id)] == [f"invoice-{invoice_id}"]
 
 
-def test_two_balance_checks_racing_release_each_forward_once(refusing_relay: Relay) -> None:
+async def test_two_balance_checks_racing_release_each_forward_once(refusing_relay: Relay) -> None:
     relay = refusing_relay
     ids = credit_invoices(relay.sb, [2_000] * 6)
-    _refused_into_waiting(relay, ids)
+    await _refused_into_waiting(relay, ids)
     relay.sb.deposit(6 * (NET + FEE))
 
-    async def race() -> None:
-        async with relay.services() as one, relay.services() as two:
-            passes = await asyncio.gather(
-                release_covered(one.redis, one.keys, one.bank),
-                release_covered(two.redis, two.keys, two.bank),
-            )
-            assert sum(p.released for p in passes) == 6
-            assert (await stream_state(one.redis, one.keys)).depth == 6  # one entry each
-            await forward_all(relay.worker(one), one)
-
-    relay.run(race)
+    async with relay.services() as one, relay.services() as two:
+        passes = await asyncio.gather(
+            release_covered(one.redis, one.keys, one.bank),
+            release_covered(two.redis, two.keys, two.bank),
+        )
+        assert sum(p.released for p in passes) == 6
+        assert (await stream_state(one.redis, one.keys)).depth == 6  # one entry each
+        await forward_all(relay.worker(one), one)
     for invoice_id in ids:
         assert [t.status for t in forwards_of(invoice_id)] != []
         assert len(forwards_of(invoice_id)) == 1
@@ -289,27 +269,24 @@ class CrashAfterCreate(ForwardingWorker):
         raise RuntimeError("process killed")
 
 
-def test_crash_after_the_re_send_was_created_gives_one_transfer(short_relay: Relay) -> None:
+async def test_crash_after_the_re_send_was_created_gives_one_transfer(short_relay: Relay) -> None:
     relay = short_relay
-    invoices = _three_failed_forwards(relay)
+    invoices = await _three_failed_forwards(relay)
     relay.sb.deposit(3 * (NET + FEE))
 
-    async def body() -> None:
-        async with relay.services() as services:
-            assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
-            crashing = CrashAfterCreate(
-                services.redis, services.keys, services.bank, relay.worker(services).destination,
-                relay.worker(services).config, "crashing-worker",
-            )  # fmt: skip
-            with pytest.raises(RuntimeError, match="killed"):
-                await crashing.step(block=False)
-            assert (
-                await checked_pass(services.redis, services.keys, services.bank) is None
-            )  # queued, not waiting: nothing again
-            await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS: another worker claims
-            await forward_all(relay.worker(services, "survivor"), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
+        crashing = CrashAfterCreate(
+            services.redis, services.keys, services.bank, relay.worker(services).destination,
+            relay.worker(services).config, "crashing-worker",
+        )  # fmt: skip
+        with pytest.raises(RuntimeError, match="killed"):
+            await crashing.step(block=False)
+        assert (
+            await checked_pass(services.redis, services.keys, services.bank) is None
+        )  # queued, not waiting: nothing again
+        await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS: another worker claims
+        await forward_all(relay.worker(services, "survivor"), services)
     relay.sb.wait_until(lambda: all(successes(i) for i in invoices))
     for invoice_id in invoices:
         assert sorted(t.external_id for t in forwards_of(invoice_id)) == [
@@ -318,23 +295,20 @@ def test_crash_after_the_re_send_was_created_gives_one_transfer(short_relay: Rel
         ]
 
 
-def test_lost_response_on_the_re_send_gives_one_transfer(short_relay: Relay) -> None:
+async def test_lost_response_on_the_re_send_gives_one_transfer(short_relay: Relay) -> None:
     relay = short_relay
-    invoices = _three_failed_forwards(relay)
+    invoices = await _three_failed_forwards(relay)
     relay.sb.deposit(3 * (NET + FEE))
 
-    async def body() -> None:
-        async with relay.services() as services:
-            assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
-            worker = relay.worker(services)
-            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
-            assert await worker.step(block=False) is None  # created, but the answer was lost
-            relay.sb.set_faults(api_lost_response_rate=0.0)
-            assert sum(len(forwards_of(i)) for i in invoices) == 6  # the re-sends exist
-            # refused as duplicates, confirmed by tag
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
+        worker = relay.worker(services)
+        faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
+        assert await worker.step(block=False) is None  # created, but the answer was lost
+        relay.sb.set_faults(api_lost_response_rate=0.0)
+        assert sum(len(forwards_of(i)) for i in invoices) == 6  # the re-sends exist
+        # refused as duplicates, confirmed by tag
+        await forward_all(relay.worker(services), services)
     relay.sb.wait_until(lambda: all(successes(i) for i in invoices))
     for invoice_id in invoices:
         assert len(forwards_of(invoice_id)) == 2

@@ -7,10 +7,13 @@ import asyncio
 from collections import Counter
 
 import anyio
+import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import Relay, create_invoice, forward_all, relay_context
 
 from starkrelay.api.wiring import build_worker, run_reconciliation
+
+pytestmark = pytest.mark.anyio
 
 FAULTS = {
     "webhook_duplicate_rate": 0.3,
@@ -21,7 +24,9 @@ FAULTS = {
 }
 
 
-def test_every_credited_invoice_is_forwarded_exactly_once(redis_url: str, key_prefix: str) -> None:
+async def test_every_credited_invoice_is_forwarded_exactly_once(
+    redis_url: str, key_prefix: str
+) -> None:
     with relay_context(
         redis_url, key_prefix, sandbox={"pay_share": 0.0, "initial_balance": 10**9, "seed": 11}
     ) as relay:
@@ -30,10 +35,10 @@ def test_every_credited_invoice_is_forwarded_exactly_once(redis_url: str, key_pr
         relay.sb.set_faults(**FAULTS)
         for invoice in invoices:
             relay.sb.pay_invoice(invoice.id)
-        relay.run(lambda: _forward_with_a_killed_worker(relay))
+        await _forward_with_a_killed_worker(relay)
         relay.sb.drain()
         relay.sb.set_faults(**dict.fromkeys(FAULTS, 0.0))
-        relay.run(lambda: _reconcile_and_forward(relay))
+        await _reconcile_and_forward(relay)
 
         by_external = Counter(t.external_id for t in starkbank.transfer.query())
         amounts = {t.external_id: t.amount for t in starkbank.transfer.query()}

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio.to_thread
+import pytest
 import starkbank
 from private_redis import PrivateRedis, private_redis
 from redis.exceptions import RedisError
-from relay_harness import Relay, forward_all, relay_context
+from tests.support.relay_harness import Relay, forward_all, relay_context
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import build_worker, forwarding_worker, run_reconciliation
@@ -28,6 +29,8 @@ from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.outcomes import load_outcomes
 from starkrelay.invoicing.scheduler import CampaignRunner, tick_seconds
+
+pytestmark = pytest.mark.anyio
 
 INTERVAL, SLOTS, BATCH, FEE = 0.5, 8, 3, 50
 CAMPAIGN = {
@@ -40,7 +43,7 @@ CAMPAIGN = {
 FAULTS = {"webhook_duplicate_rate": 0.2, "webhook_drop_rate": 0.1, "api_error_rate": 0.03}
 
 
-def test_redis_data_loss_mid_campaign_issues_no_slot_twice_and_forwarding_goes_on(
+async def test_redis_data_loss_mid_campaign_issues_no_slot_twice_and_forwarding_goes_on(
     key_prefix: str, tmp_path: Path
 ) -> None:
     sandbox = {"pay_share": 1.0, "initial_balance": 10**9, "invoice_fee": FEE, "seed": 7}
@@ -50,12 +53,10 @@ def test_redis_data_loss_mid_campaign_issues_no_slot_twice_and_forwarding_goes_o
     ):
         relay.register_webhook()
         relay.sb.set_faults(**FAULTS)
-        before, after, held_before = relay.run(
-            lambda: _campaign_through_a_redis_loss(relay, server)
-        )
+        before, after, held_before = await _campaign_through_a_redis_loss(relay, server)
         relay.sb.drain()
         relay.sb.set_faults(**dict.fromkeys(FAULTS, 0.0))
-        relay.run(lambda: _reconcile_and_forward(relay))
+        await _reconcile_and_forward(relay)
 
         assert server.restarts == 1
         assert 1 <= held_before < SLOTS  # the loss came mid-campaign

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     enqueue_credited,
@@ -25,6 +25,8 @@ from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, 
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, move
 from starkrelay.webhooks.intake import IntakePolicy
+
+pytestmark = pytest.mark.anyio
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 TYPO_BANK_CODE = "2001818"  # one digit short of 20018183: the emulator refuses it
@@ -55,97 +57,88 @@ async def stages(services: Services) -> dict[str, int]:
     return {stage: int(n) for stage, n in counts.items() if int(n)}
 
 
-def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> None:
+async def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [5_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            redis, keys = services.redis, services.keys
-            await enqueue_credited(services, invoice_id, 5_000, fee=25)
-            await forward_all(misconfigured_worker(relay, services), services)
-            [letter] = await list_dead_letters(redis, keys)
-            assert "invalidBankCode" in letter.reason
-            assert (letter.invoice_id, letter.kind) == (invoice_id, "refused")
-            assert await stages(services) == {"dead": 1}
+    async with relay.services() as services:
+        redis, keys = services.redis, services.keys
+        await enqueue_credited(services, invoice_id, 5_000, fee=25)
+        await forward_all(misconfigured_worker(relay, services), services)
+        [letter] = await list_dead_letters(redis, keys)
+        assert "invalidBankCode" in letter.reason
+        assert (letter.invoice_id, letter.kind) == (invoice_id, "refused")
+        assert await stages(services) == {"dead": 1}
 
-            [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
-            assert result.outcome is RetryOutcome.REQUEUED
-            assert await list_dead_letters(redis, keys) == []
-            assert await stages(services) == {"queued": 1}
-            ledger = await ledger_of(services, invoice_id)
-            assert (ledger["stage"], ledger["attempt"], ledger["redrives"]) == ("queued", "0", "1")
-            assert ledger["entry:0"] == result.detail
+        [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        assert result.outcome is RetryOutcome.REQUEUED
+        assert await list_dead_letters(redis, keys) == []
+        assert await stages(services) == {"queued": 1}
+        ledger = await ledger_of(services, invoice_id)
+        assert (ledger["stage"], ledger["attempt"], ledger["redrives"]) == ("queued", "0", "1")
+        assert ledger["entry:0"] == result.detail
 
-            [again] = await retry_dead_letters(redis, keys, services.bank, [letter])
-            assert again.outcome is RetryOutcome.ALREADY_RETRIED
-            assert await redis.xlen(keys.forward_stream()) == 2  # the refused entry + one redrive
+        [again] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        assert again.outcome is RetryOutcome.ALREADY_RETRIED
+        assert await redis.xlen(keys.forward_stream()) == 2  # the refused entry + one redrive
 
-            await forward_all(relay.worker(services), services)  # destination fixed
-            assert (await ledger_of(services, invoice_id))["stage"] == "sent"
-            assert await stages(services) == {"sent": 1}
-            counters = await redis.hgetall(keys.forward_counters())
-            assert (counters["items_dead"], counters["items_redriven"]) == ("1", "1")
-
-    relay.run(body)
+        await forward_all(relay.worker(services), services)  # destination fixed
+        assert (await ledger_of(services, invoice_id))["stage"] == "sent"
+        assert await stages(services) == {"sent": 1}
+        counters = await redis.hgetall(keys.forward_counters())
+        assert (counters["items_dead"], counters["items_redriven"]) == ("1", "1")
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 5_000 - 25
     assert transfer.external_id == f"invoice-{invoice_id}"  # the same attempt, not a new identity
 
 
-def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) -> None:
+async def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [2_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            redis, keys = services.redis, services.keys
-            await enqueue_credited(services, invoice_id, 2_000, fee=25)
-            await forward_all(misconfigured_worker(relay, services), services)
-            [letter] = await list_dead_letters(redis, keys)
-            await redis.hset(keys.webhook_ledger(invoice_id), "stage", "success")  # moved on
-            outcome, detail = await move(redis, keys, Move(
-                invoice_id, [Stage.DEAD], 0, Stage.QUEUED, 0, Evidence.REDRIVE, now=0.0,
-                stream_fields={"invoice_id": invoice_id}, dead_letter_id=letter.id,
-            ))  # fmt: skip
-            assert (outcome, detail) == (MoveOutcome.NOT_AT, "success:0")
-            assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
-
-    relay.run(body)
+    async with relay.services() as services:
+        redis, keys = services.redis, services.keys
+        await enqueue_credited(services, invoice_id, 2_000, fee=25)
+        await forward_all(misconfigured_worker(relay, services), services)
+        [letter] = await list_dead_letters(redis, keys)
+        await redis.hset(keys.webhook_ledger(invoice_id), "stage", "success")  # moved on
+        outcome, detail = await move(redis, keys, Move(
+            invoice_id, [Stage.DEAD], 0, Stage.QUEUED, 0, Evidence.REDRIVE, now=0.0,
+            stream_fields={"invoice_id": invoice_id}, dead_letter_id=letter.id,
+        ))  # fmt: skip
+        assert (outcome, detail) == (MoveOutcome.NOT_AT, "success:0")
+        assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
     assert forwards_of(invoice_id) == []
 
 
-def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) -> None:
+async def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [3_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            redis, keys = services.redis, services.keys
-            await enqueue_credited(services, invoice_id, 3_000, fee=25)
-            worker = relay.worker(services)
-            # the first create takes effect but its answer is lost (a transient failure,
-            # forgiven); every later create gets an answer nobody has seen (counted)
-            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
+    async with relay.services() as services:
+        redis, keys = services.redis, services.keys
+        await enqueue_credited(services, invoice_id, 3_000, fee=25)
+        worker = relay.worker(services)
+        # the first create takes effect but its answer is lost (a transient failure,
+        # forgiven); every later create gets an answer nobody has seen (counted)
+        faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
+        assert await worker.step(block=False) is None
+        relay.sb.set_faults(api_lost_response_rate=0.0)
+        worker = unfamiliar_worker(relay, services)
+        for _ in range(3):  # FORWARD_MAX_DELIVERIES
             assert await worker.step(block=False) is None
-            relay.sb.set_faults(api_lost_response_rate=0.0)
-            worker = unfamiliar_worker(relay, services)
-            for _ in range(3):  # FORWARD_MAX_DELIVERIES
-                assert await worker.step(block=False) is None
-            assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
-            [letter] = await list_dead_letters(redis, keys)
-            assert letter.kind == "max_deliveries"
-            assert len(forwards_of(invoice_id)) == 1  # yet Stark Bank holds the transfer
+        assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
+        [letter] = await list_dead_letters(redis, keys)
+        assert letter.kind == "max_deliveries"
+        assert len(forwards_of(invoice_id)) == 1  # yet Stark Bank holds the transfer
 
-            [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
-            assert result.outcome is RetryOutcome.RECORDED
-            [transfer] = forwards_of(invoice_id)
-            assert transfer.id in result.detail
-            ledger = await ledger_of(services, invoice_id)
-            assert ledger["transfer:0"] == transfer.id
-            assert ledger["stage"] in {"sent", "success"}
-            assert await stages(services) == {ledger["stage"]: 1}
-            assert await list_dead_letters(redis, keys) == []
-            assert await redis.xlen(keys.forward_stream()) in {0, 1}  # nothing enqueued
-
-    relay.run(body)
+        [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        assert result.outcome is RetryOutcome.RECORDED
+        [transfer] = forwards_of(invoice_id)
+        assert transfer.id in result.detail
+        ledger = await ledger_of(services, invoice_id)
+        assert ledger["transfer:0"] == transfer.id
+        assert ledger["stage"] in {"sent", "success"}
+        assert await stages(services) == {ledger["stage"]: 1}
+        assert await list_dead_letters(redis, keys) == []
+        assert await redis.xlen(keys.forward_stream()) in {0, 1}  # nothing enqueued
     assert [t.amount for t in forwards_of(invoice_id)] == [2_975]
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import starkbank
-from relay_harness import (
+from structlog.testing import capture_logs
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     enqueue_credited,
@@ -24,7 +25,6 @@ from relay_harness import (
     relay_context,
     stream_length,
 )
-from structlog.testing import capture_logs
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation
@@ -37,6 +37,8 @@ from starksandbox.keys import generate_private_key, new_key_pair, private_pem
 from starksandbox.sdk import point_sdk_at
 from starksandbox.server import SandboxServer
 from starksandbox.testing import TEST_DEFAULTS
+
+pytestmark = pytest.mark.anyio
 
 SIGNING_KEY = private_pem(generate_private_key())  # Stark Bank signs every workspace's events
 OURS, THEIRS = "1111111111111111", "2222222222222222"
@@ -124,66 +126,57 @@ async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
     return dict(await services.redis.hgetall(services.keys.webhook_ledger(invoice_id)))
 
 
-def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
+async def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
     relay: Relay, stranger: Stranger
 ) -> None:
     refused_before = counter(metrics.FORWARD_REFUSED, "not_credited")
     balance_before = starkbank.balance.get().amount
     invoice_id, event_id = stranger.pays_an_invoice(77_727)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            assert await stream_length(services) == 1  # genuinely signed: taken, not trusted
-            await forward_all(relay.worker(services), services)
-            ledger = await ledger_of(services, invoice_id)
-            assert ledger["stage"] == "refused"
-            assert ledger["refused_reason"] == "not_credited"
-            assert ledger["refused_event_id"] == event_id
-            assert ledger["claimed_workspace_id"] == THEIRS
-            stages = await services.redis.hgetall(services.keys.ledger_stages())
-            assert stages["refused"] == "1"
-            counters = await services.redis.hgetall(services.keys.forward_counters())
-            assert counters["items_refused"] == "1"
-            assert await ownership_calls(services) == (1, 0)  # one read, no create
-            assert await workspace.learned_workspace_id(services.redis, services.keys) is None
-
-    relay.run(body)
+    async with relay.services() as services:
+        assert await stream_length(services) == 1  # genuinely signed: taken, not trusted
+        await forward_all(relay.worker(services), services)
+        ledger = await ledger_of(services, invoice_id)
+        assert ledger["stage"] == "refused"
+        assert ledger["refused_reason"] == "not_credited"
+        assert ledger["refused_event_id"] == event_id
+        assert ledger["claimed_workspace_id"] == THEIRS
+        stages = await services.redis.hgetall(services.keys.ledger_stages())
+        assert stages["refused"] == "1"
+        counters = await services.redis.hgetall(services.keys.forward_counters())
+        assert counters["items_refused"] == "1"
+        assert await ownership_calls(services) == (1, 0)  # one read, no create
+        assert await workspace.learned_workspace_id(services.redis, services.keys) is None
     assert list(starkbank.transfer.query()) == []
     assert starkbank.balance.get().amount == balance_before
     assert counter(metrics.FORWARD_REFUSED, "not_credited") == refused_before + 1
 
 
-def test_once_our_workspace_is_known_a_strangers_event_gets_403(
+async def test_once_our_workspace_is_known_a_strangers_event_gets_403(
     relay: Relay, stranger: Stranger
 ) -> None:
     [ours] = credit_invoices(relay.sb, [5_000])  # our own credited event reaches the relay
     relay.sb.drain()
     other_workspace_before = counter(metrics.WEBHOOKS, "other_workspace")
 
-    async def learn() -> int:
-        async with relay.services() as services:
-            worker = relay.worker(services)
-            await worker.workspace.learn_from_bank()  # as at start: our latest event says
-            assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
-            await forward_all(worker, services)
-            return await stream_length(services)
-
-    length = relay.run(learn)
+    async with relay.services() as services:
+        worker = relay.worker(services)
+        await worker.workspace.learn_from_bank()  # as at start: our latest event says
+        assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
+        await forward_all(worker, services)
+        length = await stream_length(services)
     assert [t.amount for t in forwards_of(ours)] == [4_950]
     theirs, _ = stranger.pays_an_invoice(88_888)
 
-    async def check() -> None:
-        async with relay.services() as services:
-            assert await stream_length(services) == length  # refused before anything stored
-            assert await ledger_of(services, theirs) == {}
-
-    relay.run(check)
+    async with relay.services() as services:
+        assert await stream_length(services) == length  # refused before anything stored
+        assert await ledger_of(services, theirs) == {}
     # the stranger's created, paid and credited events, each answered 403
     assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 3
     assert [t.external_id for t in starkbank.transfer.query()] == [f"invoice-{ours}"]
 
 
-def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_request(
+async def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_request(
     redis_url: str, key_prefix: str
 ) -> None:
     """STARK_WORKSPACE_ID given (production requires it): on a fresh Redis, before anything
@@ -198,31 +191,25 @@ def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_request
         relay.register_webhook()
         theirs, _ = stranger.pays_an_invoice(66_666)
 
-        async def fresh() -> None:
-            async with relay.services() as services:
-                assert await workspace.learned_workspace_id(services.redis, services.keys) is None
-                assert await stream_length(services) == 0  # refused before anything stored
-                assert await ledger_of(services, theirs) == {}
-                await workspace.learn_workspace_id(services.redis, services.keys, THEIRS)
-
-        relay.run(fresh)
+        async with relay.services() as services:
+            assert await workspace.learned_workspace_id(services.redis, services.keys) is None
+            assert await stream_length(services) == 0  # refused before anything stored
+            assert await ledger_of(services, theirs) == {}
+            await workspace.learn_workspace_id(services.redis, services.keys, THEIRS)
         # created, paid and credited: each answered 403
         assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 3
         again, _ = stranger.pays_an_invoice(55_555)  # with THEIRS learned: still refused
         [ours] = credit_invoices(relay.sb, [5_000])  # and ours still taken
         relay.sb.drain()
 
-        async def pinned() -> None:
-            async with relay.services() as services:
-                assert await ledger_of(services, again) == {}
-                assert await stream_length(services) == 1
-                assert (await ledger_of(services, ours))["stage"] == "queued"
-
-        relay.run(pinned)
+        async with relay.services() as services:
+            assert await ledger_of(services, again) == {}
+            assert await stream_length(services) == 1
+            assert (await ledger_of(services, ours))["stage"] == "queued"
         assert counter(metrics.WEBHOOKS, "other_workspace") == other_workspace_before + 6
 
 
-def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_is_loud(
+async def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_is_loud(
     redis_url: str, key_prefix: str
 ) -> None:
     sandbox = {"pay_share": 0.0, "initial_balance": 10**9, "workspace_id": OURS}
@@ -231,19 +218,16 @@ def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_is_loud
     ) as relay:
         [invoice_id] = credit_invoices(relay.sb, [2_000])
 
-        async def body() -> None:
-            async with relay.services() as services:
-                await enqueue_credited(services, invoice_id, 2_000, workspace_id=OURS)
-                with capture_logs() as logs:
-                    await forward_all(relay.worker(services), services)
-                assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
-                [loud] = [e for e in logs if e["event"] == "forwarding.workspace.setting_mismatch"]
-                assert loud["log_level"] == "error"
-                assert (loud["stark_workspace_id"], loud["api_workspace_id"]) == (
-                    "3333333333333333", OURS,
-                )  # fmt: skip
-
-        relay.run(body)
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 2_000, workspace_id=OURS)
+            with capture_logs() as logs:
+                await forward_all(relay.worker(services), services)
+            assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
+            [loud] = [e for e in logs if e["event"] == "forwarding.workspace.setting_mismatch"]
+            assert loud["log_level"] == "error"
+            assert (loud["stark_workspace_id"], loud["api_workspace_id"]) == (
+                "3333333333333333", OURS,
+            )  # fmt: skip
         assert len(forwards_of(invoice_id)) == 1
 
 
@@ -255,7 +239,7 @@ def quiet_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
+async def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
     quiet_relay: Relay,
 ) -> None:
     relay = quiet_relay
@@ -263,48 +247,42 @@ def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
     starkbank.invoice.update(invoice_id, amount=4_000)  # partly reversed before the forward
     mismatches_before = counter(metrics.AMOUNT_MISMATCHES)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 1_000_000, fee=0)
-            await forward_all(relay.worker(services), services)
-            ledger = await ledger_of(services, invoice_id)
-            assert (ledger["stage"], ledger["amount"], ledger["fee"]) == ("sent", "3950", "50")
-            assert (ledger["claimed_amount"], ledger["recorded_amount"]) == ("1000000", "3950")
-            assert ledger["reversed_amount"] == "6000"
-            counters = await services.redis.hgetall(services.keys.forward_counters())
-            assert counters["cents_sent"] == "3950"
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 1_000_000, fee=0)
+        await forward_all(relay.worker(services), services)
+        ledger = await ledger_of(services, invoice_id)
+        assert (ledger["stage"], ledger["amount"], ledger["fee"]) == ("sent", "3950", "50")
+        assert (ledger["claimed_amount"], ledger["recorded_amount"]) == ("1000000", "3950")
+        assert ledger["reversed_amount"] == "6000"
+        counters = await services.redis.hgetall(services.keys.forward_counters())
+        assert counters["cents_sent"] == "3950"
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 4_000 - 50  # what our workspace still holds, not the claim
     assert counter(metrics.AMOUNT_MISMATCHES) == mismatches_before + 1
 
 
-def test_refusal_in_unfamiliar_wording_after_creating_still_gives_one_transfer(
+async def test_refusal_in_unfamiliar_wording_after_creating_still_gives_one_transfer(
     quiet_relay: Relay,
 ) -> None:
     relay = quiet_relay
     ids = credit_invoices(relay.sb, [1_000, 2_000, 3_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id, amount in zip(ids, (1_000, 2_000, 3_000), strict=True):
-                await enqueue_credited(services, invoice_id, amount)
-            worker = relay.worker(services)
-            faults_after_ownership_read(worker, relay, transfer_refused_after_create_rate=1.0)
-            assert await worker.step(block=False) is True  # settled by looking, not re-sent
-            relay.sb.set_faults(transfer_refused_after_create_rate=0.0)
-            assert await ownership_calls(services) == (1, 1)
-            for invoice_id in ids:
-                assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
-            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id, amount in zip(ids, (1_000, 2_000, 3_000), strict=True):
+            await enqueue_credited(services, invoice_id, amount)
+        worker = relay.worker(services)
+        faults_after_ownership_read(worker, relay, transfer_refused_after_create_rate=1.0)
+        assert await worker.step(block=False) is True  # settled by looking, not re-sent
+        relay.sb.set_faults(transfer_refused_after_create_rate=0.0)
+        assert await ownership_calls(services) == (1, 1)
+        for invoice_id in ids:
+            assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
+        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        await forward_all(relay.worker(services), services)
     assert [[t.amount for t in forwards_of(i)] for i in ids] == [[950], [1_950], [2_950]]
 
 
-def test_worker_killed_between_the_ownership_read_and_the_create(quiet_relay: Relay) -> None:
+async def test_worker_killed_between_the_ownership_read_and_the_create(quiet_relay: Relay) -> None:
     relay = quiet_relay
 
     class Killed(BaseException):
@@ -316,46 +294,40 @@ def test_worker_killed_between_the_ownership_read_and_the_create(quiet_relay: Re
 
     ids = credit_invoices(relay.sb, [1_000, 1_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id in ids:
-                await enqueue_credited(services, invoice_id, 1_000)
-            base = relay.worker(services, "host-a-forwarder")
-            doomed = DiesBeforeCreate(
-                services.redis, services.keys, services.bank, base.destination, base.config,
-                "host-a-forwarder",
-            )  # fmt: skip
-            with pytest.raises(Killed):
-                await doomed.step(block=False)
-            assert forwards_of(ids[0]) == []
-            await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS
-            await forward_all(relay.worker(services, "host-b-forwarder"), services)
-            assert await ownership_calls(services) == (2, 1)  # read again, then one create
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id in ids:
+            await enqueue_credited(services, invoice_id, 1_000)
+        base = relay.worker(services, "host-a-forwarder")
+        doomed = DiesBeforeCreate(
+            services.redis, services.keys, services.bank, base.destination, base.config,
+            "host-a-forwarder",
+        )  # fmt: skip
+        with pytest.raises(Killed):
+            await doomed.step(block=False)
+        assert forwards_of(ids[0]) == []
+        await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS
+        await forward_all(relay.worker(services, "host-b-forwarder"), services)
+        assert await ownership_calls(services) == (2, 1)  # read again, then one create
     assert [len(forwards_of(i)) for i in ids] == [1, 1]
 
 
-def test_same_attempt_enqueued_twice_gives_one_transfer(quiet_relay: Relay) -> None:
+async def test_same_attempt_enqueued_twice_gives_one_transfer(quiet_relay: Relay) -> None:
     relay = quiet_relay
     [invoice_id] = credit_invoices(relay.sb, [1_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 1_000)
-            stream = services.keys.forward_stream()
-            [(_, fields)] = await services.redis.xrange(stream)
-            await services.redis.xadd(stream, fields)  # the same attempt once more
-            await forward_all(relay.worker(services), services)
-            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-            assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 1_000)
+        stream = services.keys.forward_stream()
+        [(_, fields)] = await services.redis.xrange(stream)
+        await services.redis.xadd(stream, fields)  # the same attempt once more
+        await forward_all(relay.worker(services), services)
+        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
     assert len(forwards_of(invoice_id)) == 1
 
 
 @pytest.mark.parametrize("fault", ["api_latency", "api_lost_response_rate"])
-def test_ownership_read_timed_out_or_lost_sends_nothing_then_once(
+async def test_ownership_read_timed_out_or_lost_sends_nothing_then_once(
     redis_url: str, key_prefix: str, fault: str
 ) -> None:
     sandbox = {"pay_share": 0.0, "initial_balance": 10**9}
@@ -364,53 +336,47 @@ def test_ownership_read_timed_out_or_lost_sends_nothing_then_once(
     ) as relay:
         [invoice_id] = credit_invoices(relay.sb, [3_000])
 
-        async def body() -> None:
-            async with relay.services() as services:
-                await enqueue_credited(services, invoice_id, 3_000)
-                worker = relay.worker(services)
-                relay.sb.set_faults(**{fault: 0.4 if fault == "api_latency" else 1.0})
-                assert await worker.step(block=False) is None  # the read got no answer
-                relay.sb.set_faults(**{fault: 0.0})
-                assert forwards_of(invoice_id) == []
-                ledger = await ledger_of(services, invoice_id)
-                assert ledger["stage"] == "queued"
-                assert "credited_logs" in ledger["last_error"]
-                await forward_all(worker, services)
-
-        relay.run(body)
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 3_000)
+            worker = relay.worker(services)
+            relay.sb.set_faults(**{fault: 0.4 if fault == "api_latency" else 1.0})
+            assert await worker.step(block=False) is None  # the read got no answer
+            relay.sb.set_faults(**{fault: 0.0})
+            assert forwards_of(invoice_id) == []
+            ledger = await ledger_of(services, invoice_id)
+            assert ledger["stage"] == "queued"
+            assert "credited_logs" in ledger["last_error"]
+            await forward_all(worker, services)
         assert [t.amount for t in forwards_of(invoice_id)] == [2_950]
 
 
-def test_a_batch_mixing_ours_and_unknown_invoices_costs_one_read(quiet_relay: Relay) -> None:
+async def test_a_batch_mixing_ours_and_unknown_invoices_costs_one_read(quiet_relay: Relay) -> None:
     relay = quiet_relay
     ours = credit_invoices(relay.sb, [1_000, 2_000])
     unknown = ["4000000000000001", "4000000000000002"]
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id in [ours[0], *unknown, ours[1]]:
-                await enqueue_credited(services, invoice_id, 1_000, event_id=f"ev{invoice_id}")
-            await forward_all(relay.worker(services), services)
-            assert await ownership_calls(services) == (1, 1)
-            for invoice_id in unknown:
-                ledger = await ledger_of(services, invoice_id)
-                assert (ledger["stage"], ledger["refused_event_id"]) == (
-                    "refused",
-                    f"ev{invoice_id}",
-                )
-            again = await ledger_of(services, ours[1])
-            assert (again["stage"], again["amount"], again["claimed_amount"]) == (
-                "sent",
-                "1950",
-                "950",
+    async with relay.services() as services:
+        for invoice_id in [ours[0], *unknown, ours[1]]:
+            await enqueue_credited(services, invoice_id, 1_000, event_id=f"ev{invoice_id}")
+        await forward_all(relay.worker(services), services)
+        assert await ownership_calls(services) == (1, 1)
+        for invoice_id in unknown:
+            ledger = await ledger_of(services, invoice_id)
+            assert (ledger["stage"], ledger["refused_event_id"]) == (
+                "refused",
+                f"ev{invoice_id}",
             )
-
-    relay.run(body)
+        again = await ledger_of(services, ours[1])
+        assert (again["stage"], again["amount"], again["claimed_amount"]) == (
+            "sent",
+            "1950",
+            "950",
+        )
     assert [[t.amount for t in forwards_of(i)] for i in ours] == [[950], [1_950]]
     assert len(list(starkbank.transfer.query())) == 2
 
 
-def test_a_credit_of_ours_the_read_missed_is_reopened_by_reconciliation_once(
+async def test_a_credit_of_ours_the_read_missed_is_reopened_by_reconciliation_once(
     quiet_relay: Relay,
 ) -> None:
     """The ownership read answers without our credit (a log not yet visible): the worker
@@ -419,34 +385,31 @@ def test_a_credit_of_ours_the_read_missed_is_reopened_by_reconciliation_once(
     [invoice_id] = credit_invoices(relay.sb, [4_000])
     since = (datetime.now(UTC) - timedelta(days=1)).date()
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 4_000)
-            real_read = services.bank.credited_logs
-            missed: list[str] = []
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 4_000)
+        real_read = services.bank.credited_logs
+        missed: list[str] = []
 
-            async def read_missing_it(invoice_ids: Any) -> Any:
-                missed.extend(invoice_ids)
-                return []
+        async def read_missing_it(invoice_ids: Any) -> Any:
+            missed.extend(invoice_ids)
+            return []
 
-            services.bank.credited_logs = read_missing_it  # type: ignore[method-assign]
-            await forward_all(relay.worker(services), services)
-            services.bank.credited_logs = real_read  # type: ignore[method-assign]
-            assert missed == [invoice_id]
-            assert (await ledger_of(services, invoice_id))["stage"] == "refused"
-            assert forwards_of(invoice_id) == []
+        services.bank.credited_logs = read_missing_it  # type: ignore[method-assign]
+        await forward_all(relay.worker(services), services)
+        services.bank.credited_logs = real_read  # type: ignore[method-assign]
+        assert missed == [invoice_id]
+        assert (await ledger_of(services, invoice_id))["stage"] == "refused"
+        assert forwards_of(invoice_id) == []
 
-            first = await run_reconciliation(services, since=since)
-            second = await run_reconciliation(services, since=since)  # before the worker runs
-            assert (first.refused_reopened, second.refused_reopened) == (1, 0)
-            await forward_all(relay.worker(services), services)
-            ledger = await ledger_of(services, invoice_id)
-            assert ledger["stage"] in {"sent", "success"}
-            assert ledger["reopens"] == "1"
-            stages = await services.redis.hgetall(services.keys.ledger_stages())
-            assert stages.get("refused") == "0"
-            third = await run_reconciliation(services, since=since)
-            assert third.refused_reopened == 0
-
-    relay.run(body)
+        first = await run_reconciliation(services, since=since)
+        second = await run_reconciliation(services, since=since)  # before the worker runs
+        assert (first.refused_reopened, second.refused_reopened) == (1, 0)
+        await forward_all(relay.worker(services), services)
+        ledger = await ledger_of(services, invoice_id)
+        assert ledger["stage"] in {"sent", "success"}
+        assert ledger["reopens"] == "1"
+        stages = await services.redis.hgetall(services.keys.ledger_stages())
+        assert stages.get("refused") == "0"
+        third = await run_reconciliation(services, since=since)
+        assert third.refused_reopened == 0
     assert [t.amount for t in forwards_of(invoice_id)] == [3_950]

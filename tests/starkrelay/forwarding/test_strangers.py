@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, faults_after_ownership_read, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    faults_after_ownership_read,
+    relay_context,
+)
 
 from sdk_redirect import point_sdk_at
 from starkrelay.api.deps import Services
@@ -25,6 +30,8 @@ from starkrelay.api.wiring import run_reconciliation
 from starkrelay.forwarding.balance_wait import checked_pass
 from starksandbox.keys import generate_private_key, private_pem
 from starksandbox.testing import SandboxHandle, running_sandbox
+
+pytestmark = pytest.mark.anyio
 
 KEY = private_pem(generate_private_key())
 OURS, THEIRS = "1111111111111111", "2222222222222222"
@@ -106,7 +113,7 @@ async def settle_everything(relay: Relay, services: Services) -> None:
 
 
 @pytest.mark.parametrize("slow", ["latency", "errors"])
-def test_strangers_transfer_events_leave_each_credit_forwarded_once(
+async def test_strangers_transfer_events_leave_each_credit_forwarded_once(
     redis_url: str, key_prefix: str, slow: str
 ) -> None:
     with two_workspaces(redis_url, key_prefix, our_balance=10**9) as (relay, theirs):
@@ -121,22 +128,19 @@ def test_strangers_transfer_events_leave_each_credit_forwarded_once(
         # after our credit, before our forward: more of the same
         stranger_transfers(theirs, relay.sb, [f"invoice-{c}-r1", f"invoice-{c}", f"invoice-{b}-r2"])
 
-        async def body() -> dict[str, dict[str, str]]:
-            async with relay.services() as services:
-                worker = relay.worker(services)
-                faults = {"latency": {"api_latency": 0.3}, "errors": {"api_error_rate": 1.0}}
-                faults_after_ownership_read(worker, relay, **faults[slow])
-                for _ in range(3):
-                    await worker.step(block=False)
-                relay.sb.set_faults(api_latency=0.0, api_error_rate=0.0)
-                await settle_everything(relay, services)
-                return {
-                    i: dict(await services.redis.hgetall(services.keys.webhook_ledger(i)))
-                    for i in invoices
-                } | {"counters": dict(await services.redis.hgetall(
-                    services.keys.forward_counters()))}  # fmt: skip
-
-        ledgers = relay.run(body)
+        async with relay.services() as services:
+            worker = relay.worker(services)
+            faults = {"latency": {"api_latency": 0.3}, "errors": {"api_error_rate": 1.0}}
+            faults_after_ownership_read(worker, relay, **faults[slow])
+            for _ in range(3):
+                await worker.step(block=False)
+            relay.sb.set_faults(api_latency=0.0, api_error_rate=0.0)
+            await settle_everything(relay, services)
+            ledgers = {
+                i: dict(await services.redis.hgetall(services.keys.webhook_ledger(i)))
+                for i in invoices
+            } | {"counters": dict(await services.redis.hgetall(
+                services.keys.forward_counters()))}  # fmt: skip
         relay.sb.drain()
         for invoice_id, amount in zip(invoices, (2_000, 3_000, 4_000), strict=True):
             forwards = our_forwards(invoice_id)
@@ -148,7 +152,7 @@ def test_strangers_transfer_events_leave_each_credit_forwarded_once(
         assert int(ledgers["counters"]["foreign_events"]) >= 1
 
 
-def test_a_strangers_success_cannot_block_a_forward_that_waits_for_our_balance(
+async def test_a_strangers_success_cannot_block_a_forward_that_waits_for_our_balance(
     redis_url: str, key_prefix: str
 ) -> None:
     """Their successful ``invoice-<ours>`` must not mark ours forwarded: when our own forward
@@ -160,15 +164,12 @@ def test_a_strangers_success_cannot_block_a_forward_that_waits_for_our_balance(
         theirs.deposit(5_000)
         stranger_transfers(theirs, relay.sb, [f"invoice-{invoice_id}"])
 
-        async def forward_then_deposit() -> str:
-            async with relay.services() as services:
-                await settle_everything(relay, services)
-                stage = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
-                relay.sb.deposit(1_950)
-                await settle_everything(relay, services)
-                return str(stage)
-
-        before_deposit = relay.run(forward_then_deposit)
+        async with relay.services() as services:
+            await settle_everything(relay, services)
+            stage = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
+            relay.sb.deposit(1_950)
+            await settle_everything(relay, services)
+            before_deposit = str(stage)
         assert before_deposit == "waiting"
         relay.sb.drain()
         statuses = sorted((t.external_id, t.status) for t in our_forwards(invoice_id))

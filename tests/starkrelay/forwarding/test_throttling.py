@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, relay_context
+from tests.support.relay_harness import Relay, relay_context
 
 from starkrelay.api.status import status_body
 from starkrelay.api.wiring import run_reconciliation
@@ -17,6 +17,8 @@ from starkrelay.bank import BankGateway, BankUnavailableError, RetryPolicy
 from starkrelay.core import metrics
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
+
+pytestmark = pytest.mark.anyio
 
 T0 = 1_900_000_000.0
 ONE_ATTEMPT = RetryPolicy.off()
@@ -44,42 +46,38 @@ def campaign_relay(redis_url: str, key_prefix: str) -> Any:
         yield relay
 
 
-def test_a_throttled_slot_is_issued_paid_and_forwarded_once_with_no_dead_letters(
+async def test_a_throttled_slot_is_issued_paid_and_forwarded_once_with_no_dead_letters(
     campaign_relay: Relay,
 ) -> None:
     relay = campaign_relay
     relay.sb.set_faults(api_throttle_rate=0.4)
     throttled_before = throttled_calls()
 
-    async def day() -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        async with relay.services() as services:
-            issuer = SlotIssuer(
-                services.settings, services.redis, services.keys, services.bank, clock=lambda: T0
-            )
-            outcomes = []
-            for _ in range(20):  # the scheduler ticks until the slot is issued
-                outcomes += await CampaignRunner(issuer).tick()
-                if outcomes:
-                    break
-            assert [o.status for o in outcomes] == ["issued"]
-            seen["invoices"] = list(outcomes[0].invoice_ids)
-        # the worker makes ONE attempt per call: every 429 reaches its own handling
-        async with relay.services(policy=ONE_ATTEMPT) as services:
-            worker = relay.worker(services)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if await worker.step(block=False) is None and "status" not in seen:
-                    seen["status"] = await status_body(services.redis, services.keys)
-                stages = await services.redis.hgetall(services.keys.ledger_stages())
-                if int(stages.get("success", 0)) + int(stages.get("sent", 0)) == 10:
-                    break
-        async with relay.services() as services:  # reconciliation retries within each call
-            await run_reconciliation(services)
-            seen["dead_letters"] = await services.redis.xlen(services.keys.forward_dead_letters())
-        return seen
-
-    seen = relay.run(day)
+    seen: dict[str, Any] = {}
+    async with relay.services() as services:
+        issuer = SlotIssuer(
+            services.settings, services.redis, services.keys, services.bank, clock=lambda: T0
+        )
+        outcomes = []
+        for _ in range(20):  # the scheduler ticks until the slot is issued
+            outcomes += await CampaignRunner(issuer).tick()
+            if outcomes:
+                break
+        assert [o.status for o in outcomes] == ["issued"]
+        seen["invoices"] = list(outcomes[0].invoice_ids)
+    # the worker makes ONE attempt per call: every 429 reaches its own handling
+    async with relay.services(policy=ONE_ATTEMPT) as services:
+        worker = relay.worker(services)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if await worker.step(block=False) is None and "status" not in seen:
+                seen["status"] = await status_body(services.redis, services.keys)
+            stages = await services.redis.hgetall(services.keys.ledger_stages())
+            if int(stages.get("success", 0)) + int(stages.get("sent", 0)) == 10:
+                break
+    async with relay.services() as services:  # reconciliation retries within each call
+        await run_reconciliation(services)
+        seen["dead_letters"] = await services.redis.xlen(services.keys.forward_dead_letters())
     relay.sb.set_faults(api_throttle_rate=0.0)
     relay.sb.drain()
     assert seen["dead_letters"] == 0
@@ -96,22 +94,19 @@ def test_a_throttled_slot_is_issued_paid_and_forwarded_once_with_no_dead_letters
     assert relay.sb.summary()["requestsThrottled"] > 0
 
 
-def test_retry_after_is_honoured_and_surfaces_to_the_caller(campaign_relay: Relay) -> None:
+async def test_retry_after_is_honoured_and_surfaces_to_the_caller(campaign_relay: Relay) -> None:
     """A ``Retry-After`` longer than what is left of the call's deadline ends the call at once
     with that wait for the caller, which waits it (capped) instead of hammering."""
     relay = campaign_relay
     relay.sb.set_faults(api_throttle_rate=1.0, api_throttle_retry_after=30)
     policy = RetryPolicy(deadline=1.0, max_wait=0.01, initial=0.001, backoff_cap=120)
 
-    async def call() -> BankUnavailableError:
-        bank = BankGateway(relay.settings, policy=policy)
-        started = time.monotonic()
-        with pytest.raises(BankUnavailableError) as refused:
-            await bank.get_balance()
-        assert time.monotonic() - started < 0.9  # did not sleep 30 s, nor spin to the deadline
-        return refused.value
-
-    refused = relay.run(call)
+    bank = BankGateway(relay.settings, policy=policy)
+    started = time.monotonic()
+    with pytest.raises(BankUnavailableError) as refused:
+        await bank.get_balance()
+    assert time.monotonic() - started < 0.9  # did not sleep 30 s, nor spin to the deadline
+    refused = refused.value
     relay.sb.set_faults(api_throttle_rate=0.0, api_throttle_retry_after=None)  # type: ignore[arg-type]
     assert (refused.kind, refused.retry_after) == ("throttled", 30.0)
     assert policy.backoff(0, refused.retry_after) == 30.0

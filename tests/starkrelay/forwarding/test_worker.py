@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 import anyio
 import pytest
 import starkbank
-from relay_harness import (
+from tests.support.relay_harness import (
+    MONEY_PATH,
     Relay,
     await_for,
     credit_invoices,
@@ -20,7 +21,7 @@ from relay_harness import (
     relay_context,
     unfamiliar_worker,
 )
-from relay_harness import relay_settings as harness_settings
+from tests.support.settings import settings_for
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import forwarding_worker
@@ -38,6 +39,8 @@ from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.webhooks.intake import IntakePolicy
 from starksandbox.keys import new_key_pair
 
+pytestmark = pytest.mark.anyio
+
 POLICY = IntakePolicy(replay_window_seconds=3600)
 
 
@@ -50,76 +53,63 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-def transfer_calls(relay: Relay) -> int:
-    async def read() -> int:
-        async with relay.services() as services:
-            counters = await services.redis.hgetall(services.keys.forward_counters())
-            return int(counters.get("transfer_calls", 0))
-
-    return relay.run(read)
+async def transfer_calls(relay: Relay) -> int:
+    async with relay.services() as services:
+        counters = await services.redis.hgetall(services.keys.forward_counters())
+        return int(counters.get("transfer_calls", 0))
 
 
-def test_250_credited_invoices_take_3_ownership_reads_and_3_creates(relay: Relay) -> None:
+async def test_250_credited_invoices_take_3_ownership_reads_and_3_creates(relay: Relay) -> None:
     ids = credit_invoices(relay.sb, [1_000 + n for n in range(250)])
-
-    async def body() -> tuple[int, int]:
-        async with relay.services() as services:
-            for n, invoice_id in enumerate(ids):
-                await enqueue_credited(services, invoice_id, 1_000 + n)
-            await forward_all(relay.worker(services), services)
-            return await ownership_calls(services)
-
-    assert relay.run(body) == (3, 3)
+    async with relay.services() as services:
+        for n, invoice_id in enumerate(ids):
+            await enqueue_credited(services, invoice_id, 1_000 + n)
+        await forward_all(relay.worker(services), services)
+        assert await ownership_calls(services) == (3, 3)
     transfers = list(starkbank.transfer.query())
     assert len(transfers) == 250
     assert len({t.external_id for t in transfers}) == 250
     assert sum(t.amount for t in transfers) == sum(1_000 + n - 50 for n in range(250))
 
 
-def test_500s_on_create_are_retried_into_one_transfer(relay: Relay) -> None:
+async def test_500s_on_create_are_retried_into_one_transfer(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [3_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 3_000)
-            worker = relay.worker(services)
-            relay.sb.set_faults(api_error_rate=1.0)
-            assert await worker.step(block=False) is None  # the ownership read failed
-            assert (await stream_state(services.redis, services.keys)).pending == 1
-            relay.sb.set_faults(api_error_rate=0.0)
-            assert forwards_of(invoice_id) == []  # nothing sent without the read
-            faults_after_ownership_read(worker, relay, api_error_rate=1.0)
-            assert await worker.step(block=False) is None  # the create failed
-            assert (await stream_state(services.redis, services.keys)).pending == 1
-            relay.sb.set_faults(api_error_rate=0.0)
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 3_000)
+        worker = relay.worker(services)
+        relay.sb.set_faults(api_error_rate=1.0)
+        assert await worker.step(block=False) is None  # the ownership read failed
+        assert (await stream_state(services.redis, services.keys)).pending == 1
+        relay.sb.set_faults(api_error_rate=0.0)
+        assert forwards_of(invoice_id) == []  # nothing sent without the read
+        faults_after_ownership_read(worker, relay, api_error_rate=1.0)
+        assert await worker.step(block=False) is None  # the create failed
+        assert (await stream_state(services.redis, services.keys)).pending == 1
+        relay.sb.set_faults(api_error_rate=0.0)
+        await forward_all(relay.worker(services), services)
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 2_950
 
 
-def test_create_that_took_effect_but_lost_its_answer_is_not_repeated(relay: Relay) -> None:
+async def test_create_that_took_effect_but_lost_its_answer_is_not_repeated(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [3_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 3_000)
-            worker = relay.worker(services)
-            faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
-            assert await worker.step(block=False) is None
-            relay.sb.set_faults(api_lost_response_rate=0.0)
-            assert len(forwards_of(invoice_id)) == 1  # the emulator created it anyway
-            await forward_all(relay.worker(services), services)
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
-            assert ledger["stage"] in {"sent", "success"}
-            assert ledger["transfer:0"] == forwards_of(invoice_id)[0].id
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 3_000)
+        worker = relay.worker(services)
+        faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
+        assert await worker.step(block=False) is None
+        relay.sb.set_faults(api_lost_response_rate=0.0)
+        assert len(forwards_of(invoice_id)) == 1  # the emulator created it anyway
+        await forward_all(relay.worker(services), services)
+        ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+        assert ledger["stage"] in {"sent", "success"}
+        assert ledger["transfer:0"] == forwards_of(invoice_id)[0].id
     assert len(forwards_of(invoice_id)) == 1
 
 
-def test_create_that_timed_out_after_the_emulator_created_it(
+async def test_create_that_timed_out_after_the_emulator_created_it(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
@@ -128,21 +118,18 @@ def test_create_that_timed_out_after_the_emulator_created_it(
     ) as relay:  # fmt: skip
         [invoice_id] = credit_invoices(relay.sb, [3_000])
 
-        async def body() -> None:
-            async with relay.services() as services:
-                await enqueue_credited(services, invoice_id, 3_000)
-                worker = relay.worker(services)
-                faults_after_ownership_read(worker, relay, api_latency=0.4)
-                assert await worker.step(block=False) is None  # client timed out
-                relay.sb.set_faults(api_latency=0.0)
-                relay.sb.wait_until(lambda: len(forwards_of(invoice_id)) >= 1)
-                await forward_all(relay.worker(services), services)
-
-        relay.run(body)
+        async with relay.services() as services:
+            await enqueue_credited(services, invoice_id, 3_000)
+            worker = relay.worker(services)
+            faults_after_ownership_read(worker, relay, api_latency=0.4)
+            assert await worker.step(block=False) is None  # client timed out
+            relay.sb.set_faults(api_latency=0.0)
+            relay.sb.wait_until(lambda: len(forwards_of(invoice_id)) >= 1)
+            await forward_all(relay.worker(services), services)
         assert len(forwards_of(invoice_id)) == 1
 
 
-def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
+async def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
     class Killed(BaseException):
         pass
 
@@ -152,129 +139,111 @@ def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
 
     ids = credit_invoices(relay.sb, [2_000] * 5)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id in ids:
-                await enqueue_credited(services, invoice_id, 2_000)
-            base = relay.worker(services, "host-a-forwarder")
-            doomed = DiesAfterCreate(
-                services.redis, services.keys, services.bank, base.destination, base.config,
-                "host-a-forwarder",
-            )  # fmt: skip
-            with pytest.raises(Killed):
-                await doomed.step(block=False)
-            assert (await stream_state(services.redis, services.keys)).pending == 5
-            await asyncio.sleep(0.25)  # longer than FORWARD_CLAIM_IDLE_SECONDS (0.2)
-            survivor = relay.worker(services, "host-b-forwarder")
-            await forward_all(survivor, services)
-            for invoice_id in ids:
-                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
-                assert ledger["stage"] in {"sent", "success"}
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id in ids:
+            await enqueue_credited(services, invoice_id, 2_000)
+        base = relay.worker(services, "host-a-forwarder")
+        doomed = DiesAfterCreate(
+            services.redis, services.keys, services.bank, base.destination, base.config,
+            "host-a-forwarder",
+        )  # fmt: skip
+        with pytest.raises(Killed):
+            await doomed.step(block=False)
+        assert (await stream_state(services.redis, services.keys)).pending == 5
+        await asyncio.sleep(0.25)  # longer than FORWARD_CLAIM_IDLE_SECONDS (0.2)
+        survivor = relay.worker(services, "host-b-forwarder")
+        await forward_all(survivor, services)
+        for invoice_id in ids:
+            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+            assert ledger["stage"] in {"sent", "success"}
     for invoice_id in ids:
         assert len(forwards_of(invoice_id)) == 1
 
 
-def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -> None:
+async def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -> None:
     # the second payer paid more than a transfer may carry: its forward is over the maximum
     first, huge, third = credit_invoices(relay.sb, [1_000] * 3, paid=[1_000, 10**13, 1_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id in (first, huge, third):
-                await enqueue_credited(services, invoice_id, 1_000)
-            await forward_all(relay.worker(services), services)
-            dead = await services.redis.xrange(services.keys.forward_dead_letters())
-            assert [fields["invoice_id"] for _, fields in dead] == [huge]
-            assert "invalidAmount" in dead[0][1]["reason"]
-            stage = await services.redis.hget(services.keys.webhook_ledger(huge), "stage")
-            assert stage == "dead"
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id in (first, huge, third):
+            await enqueue_credited(services, invoice_id, 1_000)
+        await forward_all(relay.worker(services), services)
+        dead = await services.redis.xrange(services.keys.forward_dead_letters())
+        assert [fields["invoice_id"] for _, fields in dead] == [huge]
+        assert "invalidAmount" in dead[0][1]["reason"]
+        stage = await services.redis.hget(services.keys.webhook_ledger(huge), "stage")
+        assert stage == "dead"
     assert len(forwards_of(first)) == len(forwards_of(third)) == 1
     assert forwards_of(huge) == []
-    assert transfer_calls(relay) == 2
+    assert await transfer_calls(relay) == 2
 
 
-def test_stark_bank_failing_for_long_never_dead_letters(relay: Relay) -> None:
+async def test_stark_bank_failing_for_long_never_dead_letters(relay: Relay) -> None:
     """5xx on every call, far past FORWARD_MAX_DELIVERIES rounds: the entry stays pending with
     its delivery count set back each time, and goes out once Stark Bank answers."""
     [invoice_id] = credit_invoices(relay.sb, [1_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 1_000)
-            worker = relay.worker(services)
-            relay.sb.set_faults(api_error_rate=1.0)
-            for _ in range(8):  # FORWARD_MAX_DELIVERIES is 3
-                assert await worker.step(block=False) is None
-            [pending] = await services.redis.xpending_range(
-                services.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
-            )
-            assert pending["times_delivered"] == 0  # set back after each unanswered round
-            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-            relay.sb.set_faults(api_error_rate=0.0)
-            assert await worker.step(block=False) is True
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 1_000)
+        worker = relay.worker(services)
+        relay.sb.set_faults(api_error_rate=1.0)
+        for _ in range(8):  # FORWARD_MAX_DELIVERIES is 3
+            assert await worker.step(block=False) is None
+        [pending] = await services.redis.xpending_range(
+            services.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
+        )
+        assert pending["times_delivered"] == 0  # set back after each unanswered round
+        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        relay.sb.set_faults(api_error_rate=0.0)
+        assert await worker.step(block=False) is True
     assert [t.external_id for t in forwards_of(invoice_id)] == [f"invoice-{invoice_id}"]
 
 
-def test_an_unfamiliar_answer_every_time_ends_in_a_dead_letter(relay: Relay) -> None:
+async def test_an_unfamiliar_answer_every_time_ends_in_a_dead_letter(relay: Relay) -> None:
     [invoice_id] = credit_invoices(relay.sb, [1_000])
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 1_000)
-            worker = unfamiliar_worker(relay, services)
-            for _ in range(3):  # FORWARD_MAX_DELIVERIES
-                assert await worker.step(block=False) is None
-            assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
-            dead = await services.redis.xrange(services.keys.forward_dead_letters())
-            assert dead[0][1]["kind"] == "max_deliveries"
-            assert "418" in dead[0][1]["reason"]
-            assert (await stream_state(services.redis, services.keys)).depth == 0
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 1_000)
+        worker = unfamiliar_worker(relay, services)
+        for _ in range(3):  # FORWARD_MAX_DELIVERIES
+            assert await worker.step(block=False) is None
+        assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
+        dead = await services.redis.xrange(services.keys.forward_dead_letters())
+        assert dead[0][1]["kind"] == "max_deliveries"
+        assert "418" in dead[0][1]["reason"]
+        assert (await stream_state(services.redis, services.keys)).depth == 0
     assert forwards_of(invoice_id) == []
 
 
-def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:
+async def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> None:
     ids = credit_invoices(relay.sb, [1_000] * 9)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            redis, keys = services.redis, services.keys
-            for invoice_id in ids[:6]:
-                await enqueue_credited(services, invoice_id, 1_000)
-            await forward_all(relay.worker(services), services)  # all six acknowledged
-            for invoice_id in ids[6:]:
-                await enqueue_credited(services, invoice_id, 1_000)
-            await redis.xreadgroup(FORWARD_GROUP, "lost", {keys.forward_stream(): ">"}, count=2)
-            assert await trim_acknowledged(redis, keys) == 6  # up to the oldest pending one
-            remaining = [
-                fields["invoice_id"] for _, fields in await redis.xrange(keys.forward_stream())
-            ]
-            assert remaining == ids[6:]  # two pending, the last never delivered
-            await forward_all(relay.worker(services, "other"), services, within=5)
-
-    relay.run(body)
+    async with relay.services() as services:
+        redis, keys = services.redis, services.keys
+        for invoice_id in ids[:6]:
+            await enqueue_credited(services, invoice_id, 1_000)
+        await forward_all(relay.worker(services), services)  # all six acknowledged
+        for invoice_id in ids[6:]:
+            await enqueue_credited(services, invoice_id, 1_000)
+        await redis.xreadgroup(FORWARD_GROUP, "lost", {keys.forward_stream(): ">"}, count=2)
+        assert await trim_acknowledged(redis, keys) == 6  # up to the oldest pending one
+        remaining = [
+            fields["invoice_id"] for _, fields in await redis.xrange(keys.forward_stream())
+        ]
+        assert remaining == ids[6:]  # two pending, the last never delivered
+        await forward_all(relay.worker(services, "other"), services, within=5)
 
 
-def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) -> None:
+async def test_background_worker_forwards_and_survives_a_deleted_stream(relay: Relay) -> None:
     first, second = credit_invoices(relay.sb, [1_500, 1_500])
 
-    async def body() -> None:
-        async with relay.services() as services, forwarding_worker(services):
-            await enqueue_credited(services, first, 1_500)
-            await await_for(lambda: _stage(services, first, "sent"), what="first forward")
-            await services.redis.delete(services.keys.forward_stream())  # group gone too
-            await asyncio.sleep(0.1)  # the worker meets NOGROUP and creates the group again
-            await enqueue_credited(services, second, 1_500)
-            await await_for(lambda: _stage(services, second, "sent"), what="second forward")
-
-    relay.run(body)
+    async with relay.services() as services, forwarding_worker(services):
+        await enqueue_credited(services, first, 1_500)
+        await await_for(lambda: _stage(services, first, "sent"), what="first forward")
+        await services.redis.delete(services.keys.forward_stream())  # group gone too
+        await asyncio.sleep(0.1)  # the worker meets NOGROUP and creates the group again
+        await enqueue_credited(services, second, 1_500)
+        await await_for(lambda: _stage(services, second, "sent"), what="second forward")
     assert [t.amount for t in forwards_of(first)] == [1_450]
     assert [t.amount for t in forwards_of(second)] == [1_450]
 
@@ -284,7 +253,7 @@ async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
     return bool(current == stage)
 
 
-def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None:
+async def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None:
     class VagueBank(BankGateway):
         """Refuses any batch of more than one with an error that names no position."""
 
@@ -295,19 +264,16 @@ def test_refusal_naming_no_item_is_sorted_out_item_by_item(relay: Relay) -> None
 
     ids = credit_invoices(relay.sb, [1_000] * 3)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id in ids:
-                await enqueue_credited(services, invoice_id, 1_000)
-            services.bank = VagueBank(relay.settings, policy=services.bank.policy)
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id in ids:
+            await enqueue_credited(services, invoice_id, 1_000)
+        services.bank = VagueBank(relay.settings, policy=services.bank.policy)
+        await forward_all(relay.worker(services), services)
     assert [len(forwards_of(invoice_id)) for invoice_id in ids] == [1, 1, 1]
-    assert transfer_calls(relay) == 4  # the refused batch, then one call per item
+    assert await transfer_calls(relay) == 4  # the refused batch, then one call per item
 
 
-def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay: Relay) -> None:
+async def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay: Relay) -> None:
     short, other = credit_invoices(relay.sb, [1_000, 2_000])
 
     class ShortBank(BankGateway):
@@ -326,28 +292,25 @@ def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay: Rela
             waited.append(([e.item.invoice_id for e in entries if e.item], reason))
             await super()._wait_for_balance(entries, reason)
 
-    async def body() -> None:
-        async with relay.services() as services:
-            for invoice_id, amount in ((short, 1_000), (other, 2_000)):
-                await enqueue_credited(services, invoice_id, amount)
-            services.bank = ShortBank(relay.settings, policy=services.bank.policy)
-            base = relay.worker(services)
-            worker = Recording(
-                services.redis, services.keys, services.bank, base.destination, base.config,
-                base.name,
-            )  # fmt: skip
-            await forward_all(worker, services)
-            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(short))
-            assert ledger["stage"] == "waiting"
-
-    relay.run(body)
+    async with relay.services() as services:
+        for invoice_id, amount in ((short, 1_000), (other, 2_000)):
+            await enqueue_credited(services, invoice_id, amount)
+        services.bank = ShortBank(relay.settings, policy=services.bank.policy)
+        base = relay.worker(services)
+        worker = Recording(
+            services.redis, services.keys, services.bank, base.destination, base.config,
+            base.name,
+        )  # fmt: skip
+        await forward_all(worker, services)
+        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        ledger = await services.redis.hgetall(services.keys.webhook_ledger(short))
+        assert ledger["stage"] == "waiting"
     assert waited == [([short], "invalidBalance: transfers[0]: insufficient balance")]
     assert forwards_of(short) == []
     assert [t.amount for t in forwards_of(other)] == [1_950]
 
 
-def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the_entries(
+async def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the_entries(
     relay: Relay,
 ) -> None:
     """Credentials revoked (or a key rotated wrongly) while running: the worker dies loudly
@@ -355,26 +318,23 @@ def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the_entri
     wait in the stream and go out once, with good credentials."""
     [invoice_id] = credit_invoices(relay.sb, [2_000])
     other_key, _ = new_key_pair()
-    revoked = harness_settings(
+    revoked = settings_for(
         relay.sb, relay.settings.redis_url or "", relay.settings.redis_key_prefix,
-        stark_private_key=other_key,
+        **(MONEY_PATH | {"stark_private_key": other_key}),
     )  # fmt: skip
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await enqueue_credited(services, invoice_id, 2_000)
-            base = relay.worker(services)
-            refused = ForwardingWorker(
-                services.redis, services.keys, BankGateway(revoked), base.destination,
-                base.config, "test-worker",
-            )  # fmt: skip
-            with pytest.raises(CredentialsRefused, match="STARK_PRIVATE_KEY") as caught:
-                await refused.run(anyio.Event())
-            assert caught.value.exit_code == 2
-            assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-            assert (await stream_state(services.redis, services.keys)).pending == 1
-            assert forwards_of(invoice_id) == []
-            await forward_all(base, services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        await enqueue_credited(services, invoice_id, 2_000)
+        base = relay.worker(services)
+        refused = ForwardingWorker(
+            services.redis, services.keys, BankGateway(revoked), base.destination,
+            base.config, "test-worker",
+        )  # fmt: skip
+        with pytest.raises(CredentialsRefused, match="STARK_PRIVATE_KEY") as caught:
+            await refused.run(anyio.Event())
+        assert caught.value.exit_code == 2
+        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        assert (await stream_state(services.redis, services.keys)).pending == 1
+        assert forwards_of(invoice_id) == []
+        await forward_all(base, services)
     assert [t.amount for t in forwards_of(invoice_id)] == [1_950]

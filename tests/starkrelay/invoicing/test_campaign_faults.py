@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +16,8 @@ from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
 from starkrelay.invoicing.scheduler import CampaignRunner
 from starksandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.anyio
 
 T0 = 1_900_000_000.0
 INTERVAL = 10800.0
@@ -48,7 +49,7 @@ class LossyCreates(BankGateway):
             self.sandbox.set_faults(api_lost_response_rate=0.0)
 
 
-def test_lost_responses_then_recovery_issue_the_slot_once(
+async def test_lost_responses_then_recovery_issue_the_slot_once(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(
@@ -56,25 +57,22 @@ def test_lost_responses_then_recovery_issue_the_slot_once(
         campaign_grace_seconds=1800, campaign_batch_min=3, campaign_batch_max=3,
     )  # fmt: skip
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
-            runner = CampaignRunner(
-                SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
-            )
-            assert await runner.tick() == []  # created, every answer (and look-up) lost
-            assert sum(sandbox.summary()["invoices"].values()) == 3
-            clock.now += 600
-            [outcome] = await runner.tick()
-            assert outcome.status == "issued"
-            assert outcome.recovered
-            assert len(outcome.invoice_ids) == 3
-            assert sum(sandbox.summary()["invoices"].values()) == 3
-
-    asyncio.run(scenario())
+    clock = Clock(T0)
+    async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
+        runner = CampaignRunner(
+            SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
+        )
+        assert await runner.tick() == []  # created, every answer (and look-up) lost
+        assert sum(sandbox.summary()["invoices"].values()) == 3
+        clock.now += 600
+        [outcome] = await runner.tick()
+        assert outcome.status == "issued"
+        assert outcome.recovered
+        assert len(outcome.invoice_ids) == 3
+        assert sum(sandbox.summary()["invoices"].values()) == 3
 
 
-def test_unavailable_past_the_grace_period_is_recorded_skipped(
+async def test_unavailable_past_the_grace_period_is_recorded_skipped(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(
@@ -82,25 +80,22 @@ def test_unavailable_past_the_grace_period_is_recorded_skipped(
         campaign_grace_seconds=1800,
     )  # fmt: skip
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
-            issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(issuer)
-            s = services
-            await current_campaign(s.redis, s.keys, settings, s.bank, now=clock.now)
-            sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
-            assert await runner.tick() == []
-            clock.now += 1801
-            sandbox.set_faults(api_error_rate=0.0)
-            [outcome] = await runner.tick()
-            assert outcome.status == "skipped"
-            assert sum(sandbox.summary()["invoices"].values()) == 0
-
-    asyncio.run(scenario())
+    clock = Clock(T0)
+    async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
+        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        runner = CampaignRunner(issuer)
+        s = services
+        await current_campaign(s.redis, s.keys, settings, s.bank, now=clock.now)
+        sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
+        assert await runner.tick() == []
+        clock.now += 1801
+        sandbox.set_faults(api_error_rate=0.0)
+        [outcome] = await runner.tick()
+        assert outcome.status == "skipped"
+        assert sum(sandbox.summary()["invoices"].values()) == 0
 
 
-def test_endless_campaign_keeps_issuing_and_never_ends(
+async def test_endless_campaign_keeps_issuing_and_never_ends(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(
@@ -108,23 +103,20 @@ def test_endless_campaign_keeps_issuing_and_never_ends(
         campaign_batch_min=1, campaign_batch_max=1,
     )  # fmt: skip
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings) as services:
-            issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
-            runner = CampaignRunner(issuer)
-            for _ in range(20):
-                await runner.tick()
-                clock.now += INTERVAL
-            campaign = await load_campaign(services.redis, services.keys)
-            assert campaign is not None
-            assert campaign.slots is None
-            outcomes = await issuer.outcomes(campaign)
-            assert sorted(outcomes) == list(range(20))
-            assert {o.status for o in outcomes.values()} == {"issued"}
-            with pytest.raises(CampaignRunningError, match="never"):
-                await start_campaign(
-                    services.redis, services.keys, settings, services.bank, now=clock.now
-                )
-
-    asyncio.run(scenario())
+    clock = Clock(T0)
+    async with open_services(settings) as services:
+        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        runner = CampaignRunner(issuer)
+        for _ in range(20):
+            await runner.tick()
+            clock.now += INTERVAL
+        campaign = await load_campaign(services.redis, services.keys)
+        assert campaign is not None
+        assert campaign.slots is None
+        outcomes = await issuer.outcomes(campaign)
+        assert sorted(outcomes) == list(range(20))
+        assert {o.status for o in outcomes.values()} == {"issued"}
+        with pytest.raises(CampaignRunningError, match="never"):
+            await start_campaign(
+                services.redis, services.keys, settings, services.bank, now=clock.now
+            )

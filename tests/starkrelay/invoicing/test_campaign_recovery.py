@@ -33,6 +33,8 @@ from starkrelay.invoicing.campaign import CAMPAIGN_MARK, Campaign, load_campaign
 from starkrelay.invoicing.lifecycle import CampaignRunningError, start_campaign
 from starksandbox.testing import SandboxHandle
 
+pytestmark = pytest.mark.anyio
+
 BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)
 
 
@@ -59,79 +61,73 @@ def test_plan_tag_gives_back_the_campaign(relay_settings: Callable[..., Settings
     assert Campaign.from_plan_tag("campaign:x:plan:t0ms-1:intervalus-0:slots-8:graceus-1") is None
 
 
-def test_redis_loss_mid_campaign_readopts_it_and_keeps_the_schedule(
+async def test_redis_loss_mid_campaign_readopts_it_and_keeps_the_schedule(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = day_settings(relay_settings)
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings) as services:
-            runner = runner_for(services, clock)
-            for _ in range(4):  # slots 0-3
-                await runner.tick()
-                clock.now += INTERVAL
-            before = await load_campaign(services.redis, services.keys)
-            assert before is not None
-            issued_before = await runner.issuer.outcomes(before)
-            clock.now = T0 + 3.5 * INTERVAL
-            assert await forget_everything(services) > 0
-            assert await load_campaign(services.redis, services.keys) is None
+    clock = Clock(T0)
+    async with open_services(settings) as services:
+        runner = runner_for(services, clock)
+        for _ in range(4):  # slots 0-3
+            await runner.tick()
+            clock.now += INTERVAL
+        before = await load_campaign(services.redis, services.keys)
+        assert before is not None
+        issued_before = await runner.issuer.outcomes(before)
+        clock.now = T0 + 3.5 * INTERVAL
+        assert await forget_everything(services) > 0
+        assert await load_campaign(services.redis, services.keys) is None
 
-            outcomes = {o.slot: o for o in await runner.tick()}
-            after = await load_campaign(services.redis, services.keys)
-            assert after is not None
-            assert after.same_plan(before)  # same id, t0, interval, slots, grace
-            assert after.adopted_at == clock.now
-            assert sorted(outcomes) == [0, 1, 2, 3]
-            for slot, outcome in outcomes.items():
-                assert outcome.status == "issued"
-                assert outcome.recovered
-                assert outcome.invoice_ids == tuple(sorted(issued_before[slot].invoice_ids))
-            assert sum((await invoices_per_slot(services.bank, after)).values()) == 12
+        outcomes = {o.slot: o for o in await runner.tick()}
+        after = await load_campaign(services.redis, services.keys)
+        assert after is not None
+        assert after.same_plan(before)  # same id, t0, interval, slots, grace
+        assert after.adopted_at == clock.now
+        assert sorted(outcomes) == [0, 1, 2, 3]
+        for slot, outcome in outcomes.items():
+            assert outcome.status == "issued"
+            assert outcome.recovered
+            assert outcome.invoice_ids == tuple(sorted(issued_before[slot].invoice_ids))
+        assert sum((await invoices_per_slot(services.bank, after)).values()) == 12
 
-            while clock.now < T0 + 86400:
-                clock.now += INTERVAL / 4
-                await runner.tick()
-            outcomes = await runner.issuer.outcomes(after)
-            assert sorted(outcomes) == list(range(8))
-            for slot in range(4, 8):
-                assert not outcomes[slot].recovered
-                assert not outcomes[slot].late  # on the original schedule
-                assert outcomes[slot].at >= T0 + slot * INTERVAL
-            assert await invoices_per_slot(services.bank, after) == dict.fromkeys(range(8), 3)
-
-    asyncio.run(scenario())
+        while clock.now < T0 + 86400:
+            clock.now += INTERVAL / 4
+            await runner.tick()
+        outcomes = await runner.issuer.outcomes(after)
+        assert sorted(outcomes) == list(range(8))
+        for slot in range(4, 8):
+            assert not outcomes[slot].recovered
+            assert not outcomes[slot].late  # on the original schedule
+            assert outcomes[slot].at >= T0 + slot * INTERVAL
+        assert await invoices_per_slot(services.bank, after) == dict.fromkeys(range(8), 3)
 
 
-def test_crash_between_create_and_record_then_redis_loss(
+async def test_crash_between_create_and_record_then_redis_loss(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = day_settings(relay_settings)
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings) as services:
-            await runner_for(services, clock).tick()  # slot 0
-        clock.now += INTERVAL
-        async with open_services(settings, bank=CrashingGateway(settings)) as services:
-            with pytest.raises(CrashAfterCreate):  # slot 1 created, never recorded
-                await runner_for(services, clock).tick()
-            await forget_everything(services)
-        clock.now += 60
-        async with open_services(settings) as services:
-            runner = runner_for(services, clock)
-            outcomes = {o.slot: o for o in await runner.tick()}
-            assert outcomes[1].status == "issued"
-            assert outcomes[1].recovered
-            campaign = await load_campaign(services.redis, services.keys)
-            assert campaign is not None
-            assert await invoices_per_slot(services.bank, campaign) == {0: 3, 1: 3}
-
-    asyncio.run(scenario())
+    clock = Clock(T0)
+    async with open_services(settings) as services:
+        await runner_for(services, clock).tick()  # slot 0
+    clock.now += INTERVAL
+    async with open_services(settings, bank=CrashingGateway(settings)) as services:
+        with pytest.raises(CrashAfterCreate):  # slot 1 created, never recorded
+            await runner_for(services, clock).tick()
+        await forget_everything(services)
+    clock.now += 60
+    async with open_services(settings) as services:
+        runner = runner_for(services, clock)
+        outcomes = {o.slot: o for o in await runner.tick()}
+        assert outcomes[1].status == "issued"
+        assert outcomes[1].recovered
+        campaign = await load_campaign(services.redis, services.keys)
+        assert campaign is not None
+        assert await invoices_per_slot(services.bank, campaign) == {0: 3, 1: 3}
 
 
-def test_redis_loss_while_a_slow_create_is_in_flight(
+async def test_redis_loss_while_a_slow_create_is_in_flight(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     """Replica A is inside a slow create of slot 1 when Redis restarts empty; replica B
@@ -139,148 +135,136 @@ def test_redis_loss_while_a_slow_create_is_in_flight(
     settings = day_settings(relay_settings)
     slow = HeldGateway(settings)
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings, bank=slow) as a, open_services(settings) as b:
-            runner_a = runner_for(a, clock, claim_seconds=2.0)  # re-asserted every 0.5 s
-            runner_b = runner_for(b, clock, claim_seconds=2.0)
-            await runner_a.tick()  # slot 0
+    clock = Clock(T0)
+    async with open_services(settings, bank=slow) as a, open_services(settings) as b:
+        runner_a = runner_for(a, clock, claim_seconds=2.0)  # re-asserted every 0.5 s
+        runner_b = runner_for(b, clock, claim_seconds=2.0)
+        await runner_a.tick()  # slot 0
+        clock.now += INTERVAL
+        slow.release.clear()
+        slow.entered.clear()
+        in_flight = asyncio.create_task(runner_a.tick())
+        await slow.entered.wait()
+        await forget_everything(a)
+
+        assert [o.slot for o in await runner_b.tick()] == [0]  # re-adopted; settling
+        campaign = await load_campaign(b.redis, b.keys)
+        assert campaign is not None
+        assert campaign.adopted_at is not None
+        claim_key = b.keys.slot_claim(campaign.id, 1)
+
+        async def claim_is_back() -> bool:
+            return await b.redis.get(claim_key) is not None
+
+        await until(claim_is_back, "A to take its slot claim back")
+        clock.now += runner_b.issuer.settle_seconds + 1
+        assert await runner_b.tick() == []  # slot 0 settled before; A holds slot 1
+        slow.release.set()
+        [*_, created] = await in_flight
+        assert created.slot == 1
+        assert not created.recovered
+        outcomes = {o.slot: o for o in await runner_b.tick()}
+        assert outcomes[1] == created
+        assert await invoices_per_slot(b.bank, campaign) == {0: 3, 1: 3}
+
+
+async def test_two_replicas_racing_on_an_empty_redis(
+    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
+) -> None:
+    settings = day_settings(relay_settings)
+
+    clock = Clock(T0)
+    async with open_services(settings) as one, open_services(settings) as two:
+        first = runner_for(one, clock)
+        for _ in range(3):  # slots 0-2
+            await first.tick()
             clock.now += INTERVAL
-            slow.release.clear()
-            slow.entered.clear()
-            in_flight = asyncio.create_task(runner_a.tick())
-            await slow.entered.wait()
-            await forget_everything(a)
+        original = await load_campaign(one.redis, one.keys)
+        assert original is not None
+        await forget_everything(one)  # right as slot 3 falls due
 
-            assert [o.slot for o in await runner_b.tick()] == [0]  # re-adopted; settling
-            campaign = await load_campaign(b.redis, b.keys)
-            assert campaign is not None
-            assert campaign.adopted_at is not None
-            claim_key = b.keys.slot_claim(campaign.id, 1)
-
-            async def claim_is_back() -> bool:
-                return await b.redis.get(claim_key) is not None
-
-            await until(claim_is_back, "A to take its slot claim back")
-            clock.now += runner_b.issuer.settle_seconds + 1
-            assert await runner_b.tick() == []  # slot 0 settled before; A holds slot 1
-            slow.release.set()
-            [*_, created] = await in_flight
-            assert created.slot == 1
-            assert not created.recovered
-            outcomes = {o.slot: o for o in await runner_b.tick()}
-            assert outcomes[1] == created
-            assert await invoices_per_slot(b.bank, campaign) == {0: 3, 1: 3}
-
-    asyncio.run(scenario())
+        runners = [runner_for(one, clock), runner_for(two, clock)]
+        for slot in range(3, 8):
+            for offset in (0, 60):  # on time (settling after the loss), a minute later
+                clock.now = T0 + slot * INTERVAL + offset
+                await asyncio.gather(*(r.tick() for r in runners))
+                await asyncio.gather(*(r.tick() for r in runners))
+        campaign = await load_campaign(one.redis, one.keys)
+        assert campaign is not None
+        assert campaign.same_plan(original)
+        outcomes = await runners[0].issuer.outcomes(campaign)
+        assert sorted(outcomes) == list(range(8))
+        assert {o.status for o in outcomes.values()} == {"issued"}
+        assert await invoices_per_slot(one.bank, campaign) == dict.fromkeys(range(8), 3)
+        assert sum(sandbox.summary()["invoices"].values()) == 24
 
 
-def test_two_replicas_racing_on_an_empty_redis(
+async def test_ended_campaign_stays_ended_and_a_running_one_refuses_a_new_start(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = day_settings(relay_settings)
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings) as one, open_services(settings) as two:
-            first = runner_for(one, clock)
-            for _ in range(3):  # slots 0-2
-                await first.tick()
-                clock.now += INTERVAL
-            original = await load_campaign(one.redis, one.keys)
-            assert original is not None
-            await forget_everything(one)  # right as slot 3 falls due
-
-            runners = [runner_for(one, clock), runner_for(two, clock)]
-            for slot in range(3, 8):
-                for offset in (0, 60):  # on time (settling after the loss), a minute later
-                    clock.now = T0 + slot * INTERVAL + offset
-                    await asyncio.gather(*(r.tick() for r in runners))
-                    await asyncio.gather(*(r.tick() for r in runners))
-            campaign = await load_campaign(one.redis, one.keys)
-            assert campaign is not None
-            assert campaign.same_plan(original)
-            outcomes = await runners[0].issuer.outcomes(campaign)
-            assert sorted(outcomes) == list(range(8))
-            assert {o.status for o in outcomes.values()} == {"issued"}
-            assert await invoices_per_slot(one.bank, campaign) == dict.fromkeys(range(8), 3)
-            assert sum(sandbox.summary()["invoices"].values()) == 24
-
-    asyncio.run(scenario())
-
-
-def test_ended_campaign_stays_ended_and_a_running_one_refuses_a_new_start(
-    relay_settings: Callable[..., Settings], sandbox: SandboxHandle
-) -> None:
-    settings = day_settings(relay_settings)
-
-    async def scenario() -> None:
-        clock = Clock(T0)
-        async with open_services(settings) as services:
-            runner = runner_for(services, clock)
-            for _ in range(3):
-                await runner.tick()
-                clock.now += INTERVAL
-            running = await load_campaign(services.redis, services.keys)
-            assert running is not None
-            await forget_everything(services)
-            with pytest.raises(CampaignRunningError, match=running.id):
-                await start_campaign(
-                    services.redis, services.keys, settings, services.bank, now=clock.now
-                )
-            assert await load_campaign(services.redis, services.keys) is None
-
-            while clock.now < T0 + 86400:  # re-adopted; slot 3 a little late, then on time
-                await runner.tick()
-                clock.now += 600
-            clock.now += 30 * 86400  # long after the end
-            await forget_everything(services)
-            outcomes = await runner.tick()  # re-adopted, and still ended
-            assert sorted(o.slot for o in outcomes) == list(range(8))
-            ended = await load_campaign(services.redis, services.keys)
-            assert ended is not None
-            assert ended.same_plan(running)
-            assert await invoices_per_slot(services.bank, ended) == dict.fromkeys(range(8), 3)
-            assert sum(sandbox.summary()["invoices"].values()) == 24
-
-            second = await start_campaign(
+    clock = Clock(T0)
+    async with open_services(settings) as services:
+        runner = runner_for(services, clock)
+        for _ in range(3):
+            await runner.tick()
+            clock.now += INTERVAL
+        running = await load_campaign(services.redis, services.keys)
+        assert running is not None
+        await forget_everything(services)
+        with pytest.raises(CampaignRunningError, match=running.id):
+            await start_campaign(
                 services.redis, services.keys, settings, services.bank, now=clock.now
             )
-            assert second.id != running.id
-            [outcome] = await runner.tick()
-            assert (outcome.slot, outcome.status) == (0, "issued")
+        assert await load_campaign(services.redis, services.keys) is None
 
-    asyncio.run(scenario())
+        while clock.now < T0 + 86400:  # re-adopted; slot 3 a little late, then on time
+            await runner.tick()
+            clock.now += 600
+        clock.now += 30 * 86400  # long after the end
+        await forget_everything(services)
+        outcomes = await runner.tick()  # re-adopted, and still ended
+        assert sorted(o.slot for o in outcomes) == list(range(8))
+        ended = await load_campaign(services.redis, services.keys)
+        assert ended is not None
+        assert ended.same_plan(running)
+        assert await invoices_per_slot(services.bank, ended) == dict.fromkeys(range(8), 3)
+        assert sum(sandbox.summary()["invoices"].values()) == 24
+
+        second = await start_campaign(
+            services.redis, services.keys, settings, services.bank, now=clock.now
+        )
+        assert second.id != running.id
+        [outcome] = await runner.tick()
+        assert (outcome.slot, outcome.status) == (0, "issued")
 
 
-def test_fresh_install_starts_only_when_stark_bank_answers_and_holds_no_campaign(
+async def test_fresh_install_starts_only_when_stark_bank_answers_and_holds_no_campaign(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = day_settings(relay_settings)
 
-    async def scenario() -> None:
-        clock = Clock(T0)
-        starkbank.invoice.create(  # an ad-hoc invoice is not a campaign
-            [starkbank.Invoice(amount=1000, name="Ana", tax_id="012.345.678-90", tags=["adhoc"])]
-        )
-        gateway = BankGateway(settings, policy=BRIEF)
-        async with open_services(settings, bank=gateway) as services:
-            runner = runner_for(services, clock)
-            sandbox.set_faults(api_error_rate=1.0)
-            assert await runner.tick() == []
-            assert await load_campaign(services.redis, services.keys) is None
-            sandbox.set_faults(api_error_rate=0.0)
-            [outcome] = await runner.tick()
-            assert (outcome.slot, outcome.status) == (0, "issued")
-            campaign = await load_campaign(services.redis, services.keys)
-            assert campaign is not None
-            assert campaign.adopted_at is None
-            assert campaign.t0 == T0
-
-    asyncio.run(scenario())
+    clock = Clock(T0)
+    starkbank.invoice.create(  # an ad-hoc invoice is not a campaign
+        [starkbank.Invoice(amount=1000, name="Ana", tax_id="012.345.678-90", tags=["adhoc"])]
+    )
+    gateway = BankGateway(settings, policy=BRIEF)
+    async with open_services(settings, bank=gateway) as services:
+        runner = runner_for(services, clock)
+        sandbox.set_faults(api_error_rate=1.0)
+        assert await runner.tick() == []
+        assert await load_campaign(services.redis, services.keys) is None
+        sandbox.set_faults(api_error_rate=0.0)
+        [outcome] = await runner.tick()
+        assert (outcome.slot, outcome.status) == (0, "issued")
+        campaign = await load_campaign(services.redis, services.keys)
+        assert campaign is not None
+        assert campaign.adopted_at is None
+        assert campaign.t0 == T0
 
 
-def test_campaign_invoices_without_a_plan_start_nothing(
+async def test_campaign_invoices_without_a_plan_start_nothing(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = day_settings(relay_settings)
@@ -288,11 +272,8 @@ def test_campaign_invoices_without_a_plan_start_nothing(
         [starkbank.Invoice(amount=1000, name="Ana", tax_id="012.345.678-90", tags=[CAMPAIGN_MARK])]
     )
 
-    async def scenario() -> None:
-        async with open_services(settings) as services:
-            runner = runner_for(services, Clock(T0))
-            assert await runner.tick() == []
-            assert await load_campaign(services.redis, services.keys) is None
-            assert sum(sandbox.summary()["invoices"].values()) == 1
-
-    asyncio.run(scenario())
+    async with open_services(settings) as services:
+        runner = runner_for(services, Clock(T0))
+        assert await runner.tick() == []
+        assert await load_campaign(services.redis, services.keys) is None
+        assert sum(sandbox.summary()["invoices"].values()) == 1

@@ -3,7 +3,6 @@ priced by Stark Bank (starksandbox, through the SDK) when the payer pays early o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,8 @@ from starkrelay.bank.models import Discount, Invoice
 from starkrelay.core.settings import Settings, SettingsError, load_settings
 from starkrelay.invoicing.payers import PayerFactory, build_invoices
 from starksandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ def test_a_discount_window_past_the_due_date_is_refused(
 
 
 @pytest.mark.sandbox(pay_share=0.0)  # the test pays each invoice itself, at chosen times
-def test_stark_bank_prices_early_on_time_and_late_payments(
+async def test_stark_bank_prices_early_on_time_and_late_payments(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(invoice_discount_percent=10, invoice_discount_seconds=3600)
@@ -69,7 +70,7 @@ def test_stark_bank_prices_early_on_time_and_late_payments(
     async def create() -> list[Invoice]:
         return await BankGateway(settings).create_invoices(new)
 
-    early, on_time, late = asyncio.run(create())
+    early, on_time, late = await create()
     due = early.due
     assert due is not None
     assert sandbox.pay_invoice(early.id)["amount"] == 9000

@@ -34,7 +34,8 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from relay_harness import FAST_POLICY, relay_settings
+from tests.support.relay_harness import FAST_POLICY, MONEY_PATH
+from tests.support.settings import settings_for
 
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import build_worker, run_reconciliation
@@ -70,9 +71,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.stack = AsyncExitStack()
         self.sandbox.reset()
-        self.settings = relay_settings(
+        self.settings = settings_for(
             self.sandbox, self.redis_url, f"machine-{uuid.uuid4().hex[:12]}",
-            forward_max_deliveries=2,
+            **(MONEY_PATH | {"forward_max_deliveries": 2}),
         )  # fmt: skip
         self.services: Services = self.run(
             self.stack.enter_async_context(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from redis import exceptions as redis_errors
 
-from starkrelay.core.store import Keys, Redis, connect
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import (
     FORWARD_GROUP,
     Evidence,
@@ -27,18 +26,9 @@ from starkrelay.ledger import (
     steps,
 )
 
+pytestmark = pytest.mark.anyio
+
 FIELDS = {"invoice_id": "77", "amount": "950", "gross_amount": "1000", "fee": "50"}
-
-
-def run(redis_url: str, key_prefix: str, body: Callable[[Redis, Keys], Awaitable[None]]) -> None:
-    async def scenario() -> None:
-        redis = connect(redis_url)
-        try:
-            await body(redis, Keys(key_prefix))
-        finally:
-            await redis.aclose()
-
-    asyncio.run(scenario())
 
 
 async def enqueue(redis: Redis, keys: Keys, invoice_id: str = "77", now: float = 0.0) -> str:
@@ -63,69 +53,62 @@ def requeue_lost(attempt: int, now: float) -> Move:
     )  # fmt: skip
 
 
-def test_a_lost_entry_is_enqueued_again_only_when_provably_lost(
-    redis_url: str, key_prefix: str
+async def test_a_lost_entry_is_enqueued_again_only_when_provably_lost(
+    redis: Redis, keys: Keys
 ) -> None:
-    async def body(redis: Redis, keys: Keys) -> None:
-        stream, t0 = keys.forward_stream(), time.time()
+    stream, t0 = keys.forward_stream(), time.time()
 
-        async def requeue(now: float, attempt: int = 0) -> MoveOutcome:
-            outcome, _ = await move(redis, keys, requeue_lost(attempt, now))
-            return outcome
+    async def requeue(now: float, attempt: int = 0) -> MoveOutcome:
+        outcome, _ = await move(redis, keys, requeue_lost(attempt, now))
+        return outcome
 
-        assert await requeue(t0 + 120) is MoveOutcome.NOT_AT  # no ledger at all
-        entry = await enqueue(redis, keys, now=t0)
-        assert (await ledger_of(redis, keys))["entry:0"] == entry
-        await redis.xgroup_create(stream, FORWARD_GROUP, id="0")
-        assert await requeue(t0 + 1) is MoveOutcome.TOO_RECENT
-        assert await requeue(t0 + 120) is MoveOutcome.IN_STREAM
-        assert await requeue(t0 + 120, attempt=1) is MoveOutcome.NOT_AT
-        await redis.xreadgroup(FORWARD_GROUP, "c", {stream: ">"})
-        await redis.xdel(stream, entry)  # gone from the stream, still held by consumer c
-        assert await requeue(t0 + 120) is MoveOutcome.PENDING
-        await redis.xack(stream, FORWARD_GROUP, entry)
-        assert await requeue(t0 + 120) is MoveOutcome.MOVED
-        assert await requeue(t0 + 150) is MoveOutcome.TOO_RECENT  # counts from the requeue
-        [(new_id, fields)] = await redis.xrange(stream)
-        assert fields == FIELDS | {"attempt": "0"}
-        ledger = await ledger_of(redis, keys)
-        assert (ledger["entry:0"], ledger["lost_entry:0"]) == (new_id, entry)
-        assert (ledger["stage"], ledger["requeues"], ledger["evidence"]) == (
-            "queued", "1", "lost_entry",
-        )  # fmt: skip
-
-    run(redis_url, key_prefix, body)
+    assert await requeue(t0 + 120) is MoveOutcome.NOT_AT  # no ledger at all
+    entry = await enqueue(redis, keys, now=t0)
+    assert (await ledger_of(redis, keys))["entry:0"] == entry
+    await redis.xgroup_create(stream, FORWARD_GROUP, id="0")
+    assert await requeue(t0 + 1) is MoveOutcome.TOO_RECENT
+    assert await requeue(t0 + 120) is MoveOutcome.IN_STREAM
+    assert await requeue(t0 + 120, attempt=1) is MoveOutcome.NOT_AT
+    await redis.xreadgroup(FORWARD_GROUP, "c", {stream: ">"})
+    await redis.xdel(stream, entry)  # gone from the stream, still held by consumer c
+    assert await requeue(t0 + 120) is MoveOutcome.PENDING
+    await redis.xack(stream, FORWARD_GROUP, entry)
+    assert await requeue(t0 + 120) is MoveOutcome.MOVED
+    assert await requeue(t0 + 150) is MoveOutcome.TOO_RECENT  # counts from the requeue
+    [(new_id, fields)] = await redis.xrange(stream)
+    assert fields == FIELDS | {"attempt": "0"}
+    ledger = await ledger_of(redis, keys)
+    assert (ledger["entry:0"], ledger["lost_entry:0"]) == (new_id, entry)
+    assert (ledger["stage"], ledger["requeues"], ledger["evidence"]) == (
+        "queued", "1", "lost_entry",
+    )  # fmt: skip
 
 
-def test_a_refused_intake_leaves_no_event_claim_behind(redis_url: str, key_prefix: str) -> None:
+async def test_a_refused_intake_leaves_no_event_claim_behind(redis: Redis, keys: Keys) -> None:
     """A script stopped by an error keeps what it wrote: the claim must not be among it, or
     the event would be refused as a duplicate with nothing done for it."""
-
-    async def body(redis: Redis, keys: Keys) -> None:
-        bad_calls: list[dict[str, Any]] = [
-            {"attempt": "x"},  # not a number
-            {"action": "forwards"},  # unknown action
-            {"odd": True},  # a dangling field name
-        ]
-        for n, bad in enumerate(bad_calls):
-            event_id = f"bad-{n}"
-            args: list[str | int | float] = [60, "enqueued", str(bad.get("action", "forward"))]
-            args += ["78", str(bad.get("attempt", 0)), time.time(), 3600, "", "", 1]
-            args += ["invoice_id", "78"] + (["dangling"] if bad.get("odd") else [])
-            with pytest.raises(redis_errors.ResponseError, match="intake: "):
-                await redis.eval(
-                    scripts.INTAKE, len(scripts.KEY_NAMES),
-                    *steps.script_keys(keys, "78", event_id), *args,
-                )  # fmt: skip
-            assert await redis.exists(keys.event_claim(event_id)) == 0
-        assert await redis.exists(keys.webhook_ledger("78"), keys.forward_stream()) == 0
-        code, _ = await intake(
-            redis, keys, event_id="bad-0", event_ttl_seconds=60, action="forward",
-            invoice_id="78", now=time.time(), stream_fields={"invoice_id": "78"},
-        )  # fmt: skip
-        assert code is IntakeCode.ENQUEUED  # the same event, sent again well formed, is taken
-
-    run(redis_url, key_prefix, body)
+    bad_calls: list[dict[str, Any]] = [
+        {"attempt": "x"},  # not a number
+        {"action": "forwards"},  # unknown action
+        {"odd": True},  # a dangling field name
+    ]
+    for n, bad in enumerate(bad_calls):
+        event_id = f"bad-{n}"
+        args: list[str | int | float] = [60, "enqueued", str(bad.get("action", "forward"))]
+        args += ["78", str(bad.get("attempt", 0)), time.time(), 3600, "", "", 1]
+        args += ["invoice_id", "78"] + (["dangling"] if bad.get("odd") else [])
+        with pytest.raises(redis_errors.ResponseError, match="intake: "):
+            await redis.eval(
+                scripts.INTAKE, len(scripts.KEY_NAMES),
+                *steps.script_keys(keys, "78", event_id), *args,
+            )  # fmt: skip
+        assert await redis.exists(keys.event_claim(event_id)) == 0
+    assert await redis.exists(keys.webhook_ledger("78"), keys.forward_stream()) == 0
+    code, _ = await intake(
+        redis, keys, event_id="bad-0", event_ttl_seconds=60, action="forward",
+        invoice_id="78", now=time.time(), stream_fields={"invoice_id": "78"},
+    )  # fmt: skip
+    assert code is IntakeCode.ENQUEUED  # the same event, sent again well formed, is taken
 
 
 async def transfer_event(
@@ -140,96 +123,87 @@ async def transfer_event(
     return code
 
 
-def test_only_a_transfer_event_naming_our_recorded_id_moves_a_stage(
-    redis_url: str, key_prefix: str
+async def test_only_a_transfer_event_naming_our_recorded_id_moves_a_stage(
+    redis: Redis, keys: Keys
 ) -> None:
-    async def body(redis: Redis, keys: Keys) -> None:
-        # about an invoice we never forwarded: nothing stored but a count
-        assert await transfer_event(redis, keys, "999", "t-x", Stage.SUCCESS) is IntakeCode.FOREIGN
-        assert await redis.exists(keys.webhook_ledger("999"), keys.forward_hints()) == 0
-        assert await redis.exists(keys.event_claim("ev-t-x-success")) == 0
-        assert await redis.hget(keys.forward_counters(), "foreign_events") == "1"
+    # about an invoice we never forwarded: nothing stored but a count
+    assert await transfer_event(redis, keys, "999", "t-x", Stage.SUCCESS) is IntakeCode.FOREIGN
+    assert await redis.exists(keys.webhook_ledger("999"), keys.forward_hints()) == 0
+    assert await redis.exists(keys.event_claim("ev-t-x-success")) == 0
+    assert await redis.hget(keys.forward_counters(), "foreign_events") == "1"
 
-        entry = await enqueue(redis, keys)
-        # a stranger's transfer with our external id: a hint to look up, nothing moves
-        hinted = [
-            await transfer_event(redis, keys, "77", "t-them", Stage.SUCCESS),
-            await transfer_event(redis, keys, "77", "t-them", Stage.WAITING, 1),
-        ]
-        assert hinted == [IntakeCode.HINTED, IntakeCode.HINTED]
-        ledger = await ledger_of(redis, keys)
-        assert (ledger["stage"], ledger["attempt"]) == ("queued", "0")
-        assert await redis.hgetall(keys.forward_hints()) == {"77": "t-them"}
-        assert await reads.waiting_count(redis, keys) == 0
+    entry = await enqueue(redis, keys)
+    # a stranger's transfer with our external id: a hint to look up, nothing moves
+    hinted = [
+        await transfer_event(redis, keys, "77", "t-them", Stage.SUCCESS),
+        await transfer_event(redis, keys, "77", "t-them", Stage.WAITING, 1),
+    ]
+    assert hinted == [IntakeCode.HINTED, IntakeCode.HINTED]
+    ledger = await ledger_of(redis, keys)
+    assert (ledger["stage"], ledger["attempt"]) == ("queued", "0")
+    assert await redis.hgetall(keys.forward_hints()) == {"77": "t-them"}
+    assert await reads.waiting_count(redis, keys) == 0
 
-        # our create's answer: the id is recorded, and the event naming it is taken as read
+    # our create's answer: the id is recorded, and the event naming it is taken as read
+    [done] = await settle(redis, keys, [Settlement(
+        entry, "77", 0, Stage.SENT, Evidence.CREATE, 950, time.time(),
+        {"transfer:0": "t-ours"},
+    )])  # fmt: skip
+    assert done.moved
+    code = await transfer_event(redis, keys, "77", "t-ours", Stage.SUCCESS)
+    assert code is IntakeCode.RECORDED
+    ledger = await ledger_of(redis, keys)
+    assert (ledger["stage"], ledger["evidence"]) == ("success", "our_transfer")
+    stages = await redis.hgetall(keys.ledger_stages())
+    assert (stages["queued"], stages["sent"], stages["success"]) == ("0", "0", "1")
+
+
+async def test_a_move_the_table_does_not_have_does_nothing(redis: Redis, keys: Keys) -> None:
+    entry = await enqueue(redis, keys)
+    for target, evidence in [
+        (Stage.SUCCESS, Evidence.HINT),  # a hint never closes a forward
+        (Stage.SKIPPED, Evidence.CREATE),  # only the ownership read skips
+    ]:
         [done] = await settle(redis, keys, [Settlement(
-            entry, "77", 0, Stage.SENT, Evidence.CREATE, 950, time.time(),
-            {"transfer:0": "t-ours"},
+            "", "77", 0, target, evidence, 0, time.time(), {},
         )])  # fmt: skip
-        assert done.moved
-        code = await transfer_event(redis, keys, "77", "t-ours", Stage.SUCCESS)
-        assert code is IntakeCode.RECORDED
-        ledger = await ledger_of(redis, keys)
-        assert (ledger["stage"], ledger["evidence"]) == ("success", "our_transfer")
-        stages = await redis.hgetall(keys.ledger_stages())
-        assert (stages["queued"], stages["sent"], stages["success"]) == ("0", "0", "1")
-
-    run(redis_url, key_prefix, body)
-
-
-def test_a_move_the_table_does_not_have_does_nothing(redis_url: str, key_prefix: str) -> None:
-    async def body(redis: Redis, keys: Keys) -> None:
-        entry = await enqueue(redis, keys)
-        for target, evidence in [
-            (Stage.SUCCESS, Evidence.HINT),  # a hint never closes a forward
-            (Stage.SKIPPED, Evidence.CREATE),  # only the ownership read skips
-        ]:
-            [done] = await settle(redis, keys, [Settlement(
-                "", "77", 0, target, evidence, 0, time.time(), {},
-            )])  # fmt: skip
-            assert not done.moved
-        outcome, detail = await move(redis, keys, Move(
-            "77", [Stage.QUEUED], 0, Stage.QUEUED, 1, Evidence.HINT, now=time.time(),
-            stream_fields=FIELDS,
-        ))  # fmt: skip
-        assert (outcome, detail) == (MoveOutcome.NOT_ALLOWED, "queued>queued")
-        assert (await ledger_of(redis, keys))["stage"] == "queued"
-        assert [e for e, _ in await redis.xrange(keys.forward_stream())] == [entry]
-
-    run(redis_url, key_prefix, body)
+        assert not done.moved
+    outcome, detail = await move(redis, keys, Move(
+        "77", [Stage.QUEUED], 0, Stage.QUEUED, 1, Evidence.HINT, now=time.time(),
+        stream_fields=FIELDS,
+    ))  # fmt: skip
+    assert (outcome, detail) == (MoveOutcome.NOT_ALLOWED, "queued>queued")
+    assert (await ledger_of(redis, keys))["stage"] == "queued"
+    assert [e for e, _ in await redis.xrange(keys.forward_stream())] == [entry]
 
 
-def test_waiting_enters_the_index_and_leaves_it_exactly_once(
-    redis_url: str, key_prefix: str
+async def test_waiting_enters_the_index_and_leaves_it_exactly_once(
+    redis: Redis, keys: Keys
 ) -> None:
-    async def body(redis: Redis, keys: Keys) -> None:
-        entry, t0 = await enqueue(redis, keys), time.time()
-        await settle(redis, keys, [Settlement(
-            entry, "77", 0, Stage.WAITING, Evidence.CREATE, 950, t0,
-            {"amount": 950, "gross_amount": 1000, "fee": 50},
-        )])  # fmt: skip
-        [waiter] = await reads.list_waiting(redis, keys)
-        assert (waiter.invoice_id, waiter.attempt, waiter.amount) == ("77", 0, 950)
-        assert abs(waiter.since - t0) < 0.001
+    entry, t0 = await enqueue(redis, keys), time.time()
+    await settle(redis, keys, [Settlement(
+        entry, "77", 0, Stage.WAITING, Evidence.CREATE, 950, t0,
+        {"amount": 950, "gross_amount": 1000, "fee": 50},
+    )])  # fmt: skip
+    [waiter] = await reads.list_waiting(redis, keys)
+    assert (waiter.invoice_id, waiter.attempt, waiter.amount) == ("77", 0, 950)
+    assert abs(waiter.since - t0) < 0.001
 
-        def release(expected_attempt: int, attempt: int) -> Move:
-            return Move(
-                "77", [Stage.WAITING], expected_attempt, Stage.QUEUED, attempt,
-                Evidence.BALANCE, now=time.time(), stream_fields=FIELDS,
-                counter="items_released", ledger_counter="balance_resends",
-            )  # fmt: skip
-
-        assert (await move(redis, keys, release(1, 2)))[0] is MoveOutcome.NOT_AT
-        releases = await asyncio.gather(*(move(redis, keys, release(0, 1)) for _ in range(5)))
-        assert sorted(o for o, _ in releases) == [MoveOutcome.NOT_AT] * 4 + [MoveOutcome.MOVED]
-        ledger = await ledger_of(redis, keys)
-        assert (ledger["stage"], ledger["attempt"], ledger["balance_resends"]) == (
-            "queued", "1", "1",
+    def release(expected_attempt: int, attempt: int) -> Move:
+        return Move(
+            "77", [Stage.WAITING], expected_attempt, Stage.QUEUED, attempt,
+            Evidence.BALANCE, now=time.time(), stream_fields=FIELDS,
+            counter="items_released", ledger_counter="balance_resends",
         )  # fmt: skip
-        assert await reads.waiting_count(redis, keys) == 0
-        stages = await redis.hgetall(keys.ledger_stages())
-        assert (stages["waiting"], stages["queued"]) == ("0", "1")
-        assert await redis.hget(keys.forward_counters(), "items_released") == "1"
 
-    run(redis_url, key_prefix, body)
+    assert (await move(redis, keys, release(1, 2)))[0] is MoveOutcome.NOT_AT
+    releases = await asyncio.gather(*(move(redis, keys, release(0, 1)) for _ in range(5)))
+    assert sorted(o for o, _ in releases) == [MoveOutcome.NOT_AT] * 4 + [MoveOutcome.MOVED]
+    ledger = await ledger_of(redis, keys)
+    assert (ledger["stage"], ledger["attempt"], ledger["balance_resends"]) == (
+        "queued", "1", "1",
+    )  # fmt: skip
+    assert await reads.waiting_count(redis, keys) == 0
+    stages = await redis.hgetall(keys.ledger_stages())
+    assert (stages["waiting"], stages["queued"]) == ("0", "1")
+    assert await redis.hget(keys.forward_counters(), "items_released") == "1"

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 import starkbank
-from relay_harness import workspace_of
+from tests.support.relay_harness import workspace_of
 
 from starkrelay.cli.doctor_run import DoctorReport, Status, run_doctor
 from starkrelay.core.settings import load_settings

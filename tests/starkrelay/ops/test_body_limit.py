@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
-from relay_harness import ADMIN_TOKEN, Relay, relay_context, relay_settings
+from tests.support.relay_harness import ADMIN_TOKEN, MONEY_PATH, Relay, relay_context
+from tests.support.settings import settings_for
 
 from starkrelay.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from starkrelay.app import create_app
@@ -218,7 +219,7 @@ def test_a_300_mb_body_to_every_post_route_does_not_grow_the_server(
     served_apart: tuple[int, int], sandbox: SandboxHandle, redis_url: str, key_prefix: str
 ) -> None:
     pid, port = served_apart
-    routes = post_routes(relay_settings(sandbox, redis_url, key_prefix))
+    routes = post_routes(settings_for(sandbox, redis_url, key_prefix, **MONEY_PATH))
     assert {"/console/signin", WEBHOOK_PATH, "/api/v1/admin/reconcile"} <= set(routes)
     for path in routes:  # warm up: every route answered once with a small body
         assert post_streaming(port, path, 1024).status < 500

@@ -21,6 +21,8 @@ from starkrelay.core.metrics import REGISTRY
 from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
 
+pytestmark = pytest.mark.anyio
+
 
 def values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     """Samples of ``name`` by their sorted labels."""
@@ -109,7 +111,7 @@ def test_scrape_is_bounded_when_redis_never_answers(
     assert "starkrelay_build_info" in response.text
 
 
-def test_stage_labels_from_redis_are_bounded(
+async def test_stage_labels_from_redis_are_bounded(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings()
@@ -129,7 +131,7 @@ def test_stage_labels_from_redis_are_bounded(
                 assert response.status_code == 200
                 return response.text
 
-    stages = values(asyncio.run(scrape()), "starkrelay_forward_invoices")
+    stages = values(await scrape(), "starkrelay_forward_invoices")
     names = {labels[0][1] for labels in stages}
     assert len(names) == MAX_LABEL_VALUES
     assert {"queued", "sent", "failed", "dead", "skipped", "success"} <= names

@@ -3,7 +3,6 @@ time, so an ``api`` replica that never served ``/api/v1/status`` reports a dead 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +11,14 @@ import httpx
 import pytest
 import starkbank
 from prometheus_client.parser import text_string_to_metric_families
-from relay_harness import Relay, RelayServer, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import (
+    Relay,
+    RelayServer,
+    create_invoice,
+    forward_all,
+    relay_api,
+    relay_context,
+)
 
 from starkrelay.api.deps import Services
 from starkrelay.api.scrape import render_metrics
@@ -23,6 +29,8 @@ from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
 from starksandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.anyio
 
 TYPO_BANK_CODE = "2001818"  # one digit short: the emulator refuses the transfer as invalid
 
@@ -70,22 +78,21 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield r
 
 
-def test_an_api_replica_that_never_served_status_reports_a_dead_letter(relay: Relay) -> None:
+async def test_an_api_replica_that_never_served_status_reports_a_dead_letter(relay: Relay) -> None:
     assert relay.server is not None
-    before = samples(httpx.get(relay.server.url + "/metrics").text)
+    before = samples((await relay_api(relay, "GET", "/metrics")).text)
     assert before[("starkrelay_shared_state_up", ())] == 1.0
     assert before[("starkrelay_forward_dead_letters", ())] == 0.0
 
     credit_one(relay)
 
-    async def dead_letter() -> None:
-        async with relay.services() as services:
-            await forward_refused(relay, services)
-
-    relay.run(dead_letter)
+    async with relay.services() as services:
+        await forward_refused(relay, services)
 
     with RelayServer(relay.settings) as second:  # another api replica, started afterwards
-        texts = [httpx.get(url + "/metrics").text for url in (relay.server.url, second.url)]
+        async with httpx.AsyncClient() as client:
+            replicas = (relay.server.url, second.url)
+            texts = [(await client.get(url + "/metrics")).text for url in replicas]
     for text in texts:
         after = samples(text)
         assert after[("starkrelay_forward_dead_letters", ())] == 1.0
@@ -95,20 +102,17 @@ def test_an_api_replica_that_never_served_status_reports_a_dead_letter(relay: Re
     assert shared_lines(texts[0]) == shared_lines(texts[1])
 
 
-def test_money_report_and_last_reconciliation_time_from_redis(relay: Relay) -> None:
+async def test_money_report_and_last_reconciliation_time_from_redis(relay: Relay) -> None:
     assert relay.server is not None
-    text = httpx.get(relay.server.url + "/metrics").text
+    text = (await relay_api(relay, "GET", "/metrics")).text
     assert "starkrelay_reconcile_last_success_timestamp_seconds" not in text  # none ran yet
     net = credit_one(relay)
     started = time.time()
 
-    async def reconcile() -> None:
-        async with relay.services() as services:
-            await forward_refused(relay, services)
-            await run_reconciliation(services)
-
-    relay.run(reconcile)
-    found = samples(httpx.get(relay.server.url + "/metrics").text)
+    async with relay.services() as services:
+        await forward_refused(relay, services)
+        await run_reconciliation(services)
+    found = samples((await relay_api(relay, "GET", "/metrics")).text)
     when = found[("starkrelay_reconcile_last_success_timestamp_seconds", ())]
     assert started - 1 <= when <= time.time()
     assert found[("starkrelay_reconcile_report_cents", (("line", "dead_lettered"),))] == net
@@ -119,7 +123,7 @@ T0 = 1_900_000_000.0
 INTERVAL = 10800.0
 
 
-def test_campaign_progress_by_slot_status(
+async def test_campaign_progress_by_slot_status(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(
@@ -139,7 +143,7 @@ def test_campaign_progress_by_slot_status(
             await runner.tick()
             return (await render_metrics(services.redis, services.keys, settings)).decode()
 
-    found = samples(asyncio.run(scenario()))
+    found = samples(await scenario())
     by_status = {
         labels[0][1]: value
         for (name, labels), value in found.items()

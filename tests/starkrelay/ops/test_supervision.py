@@ -27,6 +27,8 @@ from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starkrelay.core.supervision import Fatal, Heartbeat
 from starksandbox.testing import SandboxHandle
 
+pytestmark = pytest.mark.anyio
+
 FAST_STARTUP = {"startup_retry_max_wait_seconds": 0.05, "forward_block_ms": 50}
 
 

@@ -7,19 +7,26 @@ the metrics; a credit older than the report's window still explains its forward.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import starkbank
-from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay_context
+from tests.support.relay_harness import (
+    ADMIN_TOKEN,
+    Relay,
+    create_invoice,
+    forward_all,
+    relay_api,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.outflow import judge_outflow, unexplained_outflow
 from starkrelay.reconciliation.report import MoneyReport
+
+pytestmark = pytest.mark.anyio
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 DESTINATION = {
@@ -35,17 +42,14 @@ def send(amount: int, external_id: str, tags: list[str], **account: str) -> None
     )
 
 
-def reconcile(relay: Relay) -> MoneyReport:
-    async def body() -> MoneyReport:
-        async with relay.services() as services:
-            report = await run_reconciliation(services)  # daily: the gauges and status read it
-            await forward_all(relay.worker(services), services)
-            return report
-
-    return relay.run(body)
+async def reconcile(relay: Relay) -> MoneyReport:
+    async with relay.services() as services:
+        report = await run_reconciliation(services)  # daily: the gauges and status read it
+        await forward_all(relay.worker(services), services)
+        return report
 
 
-def test_planted_outflow_is_found_and_explained_forwards_are_not(
+async def test_planted_outflow_is_found_and_explained_forwards_are_not(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
@@ -55,7 +59,7 @@ def test_planted_outflow_is_found_and_explained_forwards_are_not(
         stranger = create_invoice(9_000)  # issued, never paid: never credited
         for invoice in (good, twice, over):
             relay.sb.pay_invoice(invoice.id)
-        reconcile(relay)  # forwards all three, exactly once each
+        await reconcile(relay)  # forwards all three, exactly once each
         send(4_951, f"invoice-{twice.id}-r1", [f"invoice:{twice.id}"])  # a second forward
         send(7, f"extra-{over.id}", [f"invoice:{over.id}"])  # tagged, but a second one
         send(1_234, f"invoice-{stranger.id}", [f"invoice:{stranger.id}"])  # never credited
@@ -63,7 +67,7 @@ def test_planted_outflow_is_found_and_explained_forwards_are_not(
         send(999, "elsewhere-1", ["payroll"], account_number="1234567")  # another account
         relay.sb.wait_until(lambda: all(t.status == "success" for t in starkbank.transfer.query()))
 
-        report = reconcile(relay)
+        report = await reconcile(relay)
         reasons = sorted((str(r["reason"]), int(r["amount"])) for r in report.unexplained)
         assert reasons == [
             ("forwarded more than once", 7),
@@ -74,32 +78,34 @@ def test_planted_outflow_is_found_and_explained_forwards_are_not(
         assert report.unexplained_outflow == 4_951 + 7 + 1_234 + 500
         assert not any(r["invoice_id"] == good.id for r in report.unexplained)
         assert relay.server is not None
-        scraped = httpx.get(relay.server.url + "/metrics").text.splitlines()  # read from Redis
+        scraped = (await relay_api(relay, "GET", "/metrics")).text.splitlines()  # read from Redis
         outflow = f"starkrelay_reconcile_unexplained_outflow_cents {report.unexplained_outflow}.0"
         assert outflow in scraped
         assert "starkrelay_reconcile_unexplained_transfers 4.0" in scraped
 
-        body = httpx.get(
-            relay.server.url + "/api/v1/status", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+        body = (
+            await relay_api(
+                relay, "GET", "/api/v1/status", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
         ).json()
         assert body["unexplained_outflow"]["cents"] == report.unexplained_outflow
         assert body["unexplained_outflow"]["transfers"] == 4
 
 
-def test_over_forwarding_counts_the_excess(redis_url: str, key_prefix: str) -> None:
+async def test_over_forwarding_counts_the_excess(redis_url: str, key_prefix: str) -> None:
     with relay_context(
         redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0, "initial_balance": 10**6}
     ) as relay:
         invoice = create_invoice(3_000)
         relay.sb.pay_invoice(invoice.id)
         send(3_100, f"invoice-{invoice.id}", [f"invoice:{invoice.id}"])  # net is 2,950
-        report = reconcile(relay)
+        report = await reconcile(relay)
         [row] = report.unexplained
         assert (row["reason"], row["amount"]) == ("forwarded more than amount - fee", 150)
         assert "amount differs from net" in str(report.disagreements[0]["problem"])
 
 
-def test_a_credit_older_than_the_window_still_explains_its_forward(
+async def test_a_credit_older_than_the_window_still_explains_its_forward(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0}) as relay:
@@ -107,10 +113,10 @@ def test_a_credit_older_than_the_window_still_explains_its_forward(
         relay.sb.pay_invoice(invoice.id)
         send(1_950, f"invoice-{invoice.id}-r1", [f"invoice:{invoice.id}"])
         bank = BankGateway(relay.settings)
-        transfers = asyncio.run(bank.find_transfers())
+        transfers = await bank.find_transfers()
         destination = Destination.from_settings(relay.settings)
         # the window's credits hold nothing: the invoice is looked up by id, and found
-        assert asyncio.run(unexplained_outflow(bank, transfers, {}, destination)) == []
+        assert await unexplained_outflow(bank, transfers, {}, destination) == []
         [alone] = judge_outflow(transfers, {}, destination)
         assert alone.reason == "no credited invoice of ours"
 

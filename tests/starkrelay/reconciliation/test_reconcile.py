@@ -8,32 +8,35 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
+from tests.support.cli import invoke
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.ledger import reads
 from starkrelay.reconciliation.report import MoneyReport
 from starkrelay.reconciliation.service import load_adhoc_report
 
+pytestmark = pytest.mark.anyio
+
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 
 
-def reconcile_and_forward(relay: Relay) -> MoneyReport:
-    async def body() -> MoneyReport:
-        async with relay.services() as services:
-            report = await run_reconciliation(services, since=YESTERDAY)
-            await forward_all(relay.worker(services), services)
-            return report
-
-    return relay.run(body)
+async def reconcile_and_forward(relay: Relay) -> MoneyReport:
+    async with relay.services() as services:
+        report = await run_reconciliation(services, since=YESTERDAY)
+        await forward_all(relay.worker(services), services)
+        return report
 
 
-def forward(relay: Relay) -> None:
-    async def body() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+async def forward(relay: Relay) -> None:
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
 
 
 def undelivered() -> list[Any]:
@@ -50,14 +53,16 @@ def dropping_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
         yield relay
 
 
-def test_dropped_webhooks_are_found_forwarded_and_marked_delivered(dropping_relay: Relay) -> None:
+async def test_dropped_webhooks_are_found_forwarded_and_marked_delivered(
+    dropping_relay: Relay,
+) -> None:
     relay = dropping_relay
     invoices = [create_invoice(3_000 + n) for n in range(3)]
     for invoice in invoices:
         relay.sb.pay_invoice(invoice.id)
     assert len(undelivered()) >= 9  # created, paid, credited for each
 
-    report = reconcile_and_forward(relay)
+    report = await reconcile_and_forward(relay)
     assert report.events_marked_delivered >= 9
     for n, invoice in enumerate(invoices):
         [transfer] = forwards_of(invoice.id)
@@ -66,7 +71,7 @@ def test_dropped_webhooks_are_found_forwarded_and_marked_delivered(dropping_rela
     relay.sb.wait_until(
         lambda: all(f.status == "success" for i in invoices for f in forwards_of(i.id))
     )
-    second = reconcile_and_forward(relay)
+    second = await reconcile_and_forward(relay)
     assert undelivered() == []
     assert second.forwarded == sum(3_000 + n - 50 for n in range(3))
     assert second.disagreements == []
@@ -75,18 +80,20 @@ def test_dropped_webhooks_are_found_forwarded_and_marked_delivered(dropping_rela
         assert len(forwards_of(invoice.id)) == 1
 
 
-def test_credited_invoice_without_any_event_is_enqueued(redis_url: str, key_prefix: str) -> None:
+async def test_credited_invoice_without_any_event_is_enqueued(
+    redis_url: str, key_prefix: str
+) -> None:
     with relay_context(redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0}) as relay:
         invoice = create_invoice(4_000)
         relay.sb.pay_invoice(invoice.id)
         for event in undelivered():  # events lost for good (e.g. deleted by someone)
             starkbank.event.delete(event.id)
-        report = reconcile_and_forward(relay)
+        report = await reconcile_and_forward(relay)
         assert report.enqueued_missing == 1
         assert [t.amount for t in forwards_of(invoice.id)] == [3_950]
 
 
-def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
+async def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
@@ -94,43 +101,37 @@ def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resending(
     ) as relay:
         invoice = create_invoice(4_000)
         relay.sb.pay_invoice(invoice.id)  # credits 3,950: the balance is now 0
-        reconcile_and_forward(relay)  # attempt 0 is created, then fails: invalidbalance
+        await reconcile_and_forward(relay)  # attempt 0 is created, then fails: invalidbalance
         relay.sb.wait_until(lambda: forwards_of(invoice.id)[0].status == "failed")
         for event in undelivered():  # no webhook ever told us (none registered)
             starkbank.event.delete(event.id)
 
-        report = reconcile_and_forward(relay)
+        report = await reconcile_and_forward(relay)
         assert (report.resent, report.parked_for_balance) == (0, 1)
         assert (report.waiting, report.failed, report.disagreements) == (3_950, 0, [])
         assert len(forwards_of(invoice.id)) == 1  # nothing re-sent into an empty balance
-        again = reconcile_and_forward(relay)
+        again = await reconcile_and_forward(relay)
         assert (again.resent, again.parked_for_balance, again.waiting) == (0, 0, 3_950)
 
-        async def stored() -> tuple[MoneyReport | None, dict[str, str]]:
-            async with relay.services() as services:
-                ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
-                return await load_adhoc_report(services.redis, services.keys), dict(ledger)
-
-        saved, ledger = relay.run(stored)
+        async with relay.services() as services:
+            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+            saved, ledger = await load_adhoc_report(services.redis, services.keys), dict(ledger)
         assert saved is not None
         assert saved.waiting == 3_950
         assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
 
-        async def amounts_lost_then_restored() -> list[Any]:
-            async with relay.services() as services:
-                record = services.keys.webhook_ledger(invoice.id)
-                await services.redis.hdel(record, "amount", "gross_amount", "fee")
-                assert await reads.list_waiting(services.redis, services.keys) == []
-                await run_reconciliation(services, since=YESTERDAY)
-                return await reads.list_waiting(services.redis, services.keys)
-
-        [waiter] = relay.run(amounts_lost_then_restored)
+        async with relay.services() as services:
+            record = services.keys.webhook_ledger(invoice.id)
+            await services.redis.hdel(record, "amount", "gross_amount", "fee")
+            assert await reads.list_waiting(services.redis, services.keys) == []
+            await run_reconciliation(services, since=YESTERDAY)
+            [waiter] = await reads.list_waiting(services.redis, services.keys)
         assert (waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee) == (
             invoice.id, 3_950, 4_000, 50,
         )  # fmt: skip
 
 
-def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
+async def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
     with relay_context(
         redis_url, key_prefix, serve=False, forward_max_resends=1,
         sandbox={"pay_share": 0.0, "faults": {"transfer_fail_rate": 1.0}},
@@ -138,22 +139,18 @@ def test_resends_stop_at_the_bound(redis_url: str, key_prefix: str) -> None:
         invoice = create_invoice(2_000)
         relay.sb.pay_invoice(invoice.id)
         for _ in range(3):
-            reconcile_and_forward(relay)
+            await reconcile_and_forward(relay)
             relay.sb.wait_until(lambda: all(t.status == "failed" for t in forwards_of(invoice.id)))
         ids = sorted(t.external_id for t in forwards_of(invoice.id))
         assert ids == [f"invoice-{invoice.id}", f"invoice-{invoice.id}-r1"]
-        report = reconcile_and_forward(relay)
+        report = await reconcile_and_forward(relay)
         assert report.failed == 1_950
         assert report.forwarded == 0
 
 
-def test_cli_reconcile_prints_the_money_report(
+async def test_cli_reconcile_prints_the_money_report(
     redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from starkrelay.cli import app
-
     with relay_context(redis_url, key_prefix, serve=False, sandbox={"pay_share": 0.0}) as relay:
         invoice = create_invoice(2_500)
         relay.sb.pay_invoice(invoice.id)
@@ -168,16 +165,16 @@ def test_cli_reconcile_prints_the_money_report(
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         since = YESTERDAY.isoformat()
-        result = CliRunner().invoke(app, ["reconcile", "--since", since], env={"COLUMNS": "120"})
+        result = await invoke(["reconcile", "--since", since], env={"COLUMNS": "120"})
         assert result.exit_code == 0, result.output
         assert f"Money report since {since}" in result.output
         assert "credits enqueued by this run" in result.output
         assert "Every credited invoice adds up." in result.output
-        forward(relay)
+        await forward(relay)
         assert [t.amount for t in forwards_of(invoice.id)] == [2_450]
 
 
-def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
+async def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
     redis_url: str, key_prefix: str
 ) -> None:
     sandbox = {"pay_share": 0.0, "seed": 7, "faults": {"transfer_fail_rate": 0.5}}
@@ -187,7 +184,7 @@ def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
         for invoice in invoices:
             relay.sb.pay_invoice(invoice.id)
         relay.sb.drain()
-        forward(relay)
+        await forward(relay)
         nets = sum(2_000 + n - 50 for n in range(8))
 
         def settled() -> bool:
@@ -198,7 +195,7 @@ def test_transfers_the_receiving_bank_refuses_end_with_exactly_one_success(
         for _ in range(12):  # each round re-sends what the receiving bank refused
             relay.sb.wait_until(settled)
             relay.sb.drain()
-            report = reconcile_and_forward(relay)
+            report = await reconcile_and_forward(relay)
             if report.forwarded == nets and report.resent == 0:
                 break
         assert report is not None

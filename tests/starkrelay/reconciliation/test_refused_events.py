@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import httpx
-from relay_harness import Relay, create_invoice, forward_all, forwards_of, relay_context
+import pytest
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    forward_all,
+    forwards_of,
+    relay_api,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.reconciliation.report import MoneyReport, load_report
 
+pytestmark = pytest.mark.anyio
 
-def test_unreadable_events_are_skipped_listed_and_left_undelivered(
+
+async def test_unreadable_events_are_skipped_listed_and_left_undelivered(
     redis_url: str, key_prefix: str
 ) -> None:
     with relay_context(
@@ -26,7 +35,7 @@ def test_unreadable_events_are_skipped_listed_and_left_undelivered(
         credited.log = credited.log | {"type": "credited\ud800"}  # a lone surrogate
         paid.log = paid.log | {"created": "2026-01-01T10:00:00"}  # no time zone
 
-        report = reconcile_and_forward(relay)
+        report = await reconcile_and_forward(relay)
 
         refused = {entry["event_id"]: entry["reason"] for entry in report.events_refused}
         assert set(refused) == {credited.id, paid.id}
@@ -39,26 +48,20 @@ def test_unreadable_events_are_skipped_listed_and_left_undelivered(
         assert others
         assert all(e.is_delivered for e in others)
 
-        async def stored() -> MoneyReport | None:
-            async with relay.services() as services:
-                return await load_report(services.redis, services.keys)
-
-        kept = relay.run(stored)
+        async with relay.services() as services:
+            kept = await load_report(services.redis, services.keys)
         assert kept is not None
         assert len(kept.events_refused) == 2
         assert relay.server is not None
-        scraped = httpx.get(relay.server.url + "/metrics").text.splitlines()  # read from Redis
+        scraped = (await relay_api(relay, "GET", "/metrics")).text.splitlines()  # read from Redis
         assert "starkrelay_reconcile_events_refused 2.0" in scraped
 
-        again = reconcile_and_forward(relay)  # still undelivered: found and counted again
+        again = await reconcile_and_forward(relay)  # still undelivered: found and counted again
         assert {entry["event_id"] for entry in again.events_refused} == set(refused)
 
 
-def reconcile_and_forward(relay: Relay) -> MoneyReport:
-    async def body() -> MoneyReport:
-        async with relay.services() as services:
-            report = await run_reconciliation(services)  # the daily report: the gauges read it
-            await forward_all(relay.worker(services), services)
-            return report
-
-    return relay.run(body)
+async def reconcile_and_forward(relay: Relay) -> MoneyReport:
+    async with relay.services() as services:
+        report = await run_reconciliation(services)  # the daily report: the gauges read it
+        await forward_all(relay.worker(services), services)
+        return report

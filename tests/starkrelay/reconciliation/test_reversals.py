@@ -8,10 +8,18 @@ from typing import Any
 
 import pytest
 import starkbank
-from relay_harness import Relay, create_invoice, enqueue_credited, forward_all, relay_context
+from tests.support.cli import invoke
+from tests.support.relay_harness import (
+    Relay,
+    create_invoice,
+    enqueue_credited,
+    forward_all,
+    relay_context,
+)
 
 from starkrelay.api.wiring import run_reconciliation
-from starkrelay.reconciliation.report import MoneyReport
+
+pytestmark = pytest.mark.anyio
 
 FEE = 50
 
@@ -27,19 +35,16 @@ def forwards_of(invoice_id: str) -> list[Any]:
     return list(starkbank.transfer.query(tags=[f"invoice:{invoice_id}"]))
 
 
-def test_fully_reversed_before_the_forward_sends_nothing(quiet: Relay) -> None:
+async def test_fully_reversed_before_the_forward_sends_nothing(quiet: Relay) -> None:
     invoice = create_invoice(2_000)
     quiet.sb.pay_invoice(invoice.id)
     starkbank.invoice.update(invoice.id, amount=0)  # the payer got everything back
 
-    async def body() -> tuple[dict[str, str], MoneyReport]:
-        async with quiet.services() as services:
-            await enqueue_credited(services, invoice.id, 2_000, fee=FEE)
-            await forward_all(quiet.worker(services), services)
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
-            return dict(ledger), await run_reconciliation(services)
-
-    ledger, report = quiet.run(body)
+    async with quiet.services() as services:
+        await enqueue_credited(services, invoice.id, 2_000, fee=FEE)
+        await forward_all(quiet.worker(services), services)
+        ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+        ledger, report = dict(ledger), await run_reconciliation(services)
     assert forwards_of(invoice.id) == []
     assert ledger["stage"] == "skipped"
     assert ledger["skipped_reason"] == "reversed 2000 of 2000: nothing left to forward"
@@ -47,30 +52,20 @@ def test_fully_reversed_before_the_forward_sends_nothing(quiet: Relay) -> None:
     assert report.enqueued_missing == 0  # reconciliation does not send it either
 
 
-def test_reversed_after_the_forward_is_money_to_recover_and_reconcile_exits_3(
+async def test_reversed_after_the_forward_is_money_to_recover_and_reconcile_exits_3(
     quiet: Relay, redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from starkrelay.cli import app
-
     invoice = create_invoice(3_000)
     quiet.sb.pay_invoice(invoice.id)
 
-    async def forward() -> None:
-        async with quiet.services() as services:
-            await enqueue_credited(services, invoice.id, 3_000, fee=FEE)
-            await forward_all(quiet.worker(services), services)
-
-    quiet.run(forward)
+    async with quiet.services() as services:
+        await enqueue_credited(services, invoice.id, 3_000, fee=FEE)
+        await forward_all(quiet.worker(services), services)
     quiet.sb.wait_until(lambda: [t.status for t in forwards_of(invoice.id)] == ["success"])
     starkbank.invoice.update(invoice.id, amount=1_000)  # 2,000 back to the payer, after
 
-    async def reconcile() -> MoneyReport:
-        async with quiet.services() as services:
-            return await run_reconciliation(services)
-
-    report = quiet.run(reconcile)
+    async with quiet.services() as services:
+        report = await run_reconciliation(services)
     assert report.reversed_after_forward == 2_000  # forwarded 2,950, we hold 950
     assert report.reversals == [
         {"invoice_id": invoice.id, "forwarded": 2_950, "held": 950, "reversed": 2_000,
@@ -86,6 +81,6 @@ def test_reversed_after_the_forward_is_money_to_recover_and_reconcile_exits_3(
     }  # fmt: skip
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    result = CliRunner().invoke(app, ["reconcile"], env={"COLUMNS": "160"})
+    result = await invoke(["reconcile"], env={"COLUMNS": "160"})
     assert result.exit_code == 3, result.output
     assert "reversed after their forward" in result.output

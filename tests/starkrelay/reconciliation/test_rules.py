@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from starkrelay.bank import Transfer
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.reconciliation.report import CreditedInvoice, judge_invoice, new_report
 from starkrelay.reconciliation.sweep import next_attempt
+
+pytestmark = pytest.mark.anyio
 
 
 def transfer(attempt: int, status: str, amount: int = 950) -> Transfer:
@@ -71,7 +75,7 @@ def test_report_flags_double_and_wrong_forwards() -> None:
 def test_daily_job_fires_at_01_00_sao_paulo(redis_url: str, key_prefix: str) -> None:
     from zoneinfo import ZoneInfo
 
-    from relay_harness import relay_context
+    from tests.support.relay_harness import relay_context
 
     from starkrelay.api.wiring import run_reconciliation
     from starkrelay.reconciliation.service import DailyReconciliation

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_harness import ADMIN_TOKEN, Relay, create_invoice, relay_context
+from tests.support.relay_harness import ADMIN_TOKEN, Relay, create_invoice, relay_context
 from typer.testing import CliRunner
 
 from starkrelay.cli import app

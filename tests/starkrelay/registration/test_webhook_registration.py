@@ -9,16 +9,20 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from starkrelay.app import open_services
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
 from starkrelay.webhooks.registration import SUBSCRIPTIONS, ensure_webhook
 from starksandbox.testing import SandboxHandle
 
+pytestmark = pytest.mark.anyio
+
 URL = "http://127.0.0.1:9/api/v1/webhooks/starkbank"
 
 
-def test_tasks_racing_register_one_webhook(
+async def test_tasks_racing_register_one_webhook(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings(api_external_url="http://127.0.0.1:9")
@@ -30,34 +34,28 @@ def test_tasks_racing_register_one_webhook(
             hook = await ensure_webhook(services.bank, services.redis, services.keys, URL)
             return hook.id
 
-    async def scenario() -> None:
-        ids = await asyncio.gather(*(replica() for _ in range(6)))
-        assert len(set(ids)) == 1
-        hooks = await BankGateway(settings).list_webhooks()
-        assert [(h.id, h.url, set(h.subscriptions)) for h in hooks] == [
-            (ids[0], URL, set(SUBSCRIPTIONS))
-        ]
-
-    asyncio.run(scenario())
+    ids = await asyncio.gather(*(replica() for _ in range(6)))
+    assert len(set(ids)) == 1
+    hooks = await BankGateway(settings).list_webhooks()
+    assert [(h.id, h.url, set(h.subscriptions)) for h in hooks] == [
+        (ids[0], URL, set(SUBSCRIPTIONS))
+    ]
 
 
-def test_incomplete_webhook_is_replaced_and_others_kept(
+async def test_incomplete_webhook_is_replaced_and_others_kept(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
     settings = relay_settings()
 
-    async def scenario() -> None:
-        async with open_services(settings) as services:
-            bank = services.bank
-            incomplete = await bank.create_webhook(URL, ["invoice"])
-            other = await bank.create_webhook("http://127.0.0.1:9/other", ["invoice"])
-            kept = await ensure_webhook(bank, services.redis, services.keys, URL)
-            assert kept.id != incomplete.id
-            assert set(kept.subscriptions) == set(SUBSCRIPTIONS)
-            assert sorted(h.id for h in await bank.list_webhooks()) == sorted([kept.id, other.id])
-            assert await ensure_webhook(bank, services.redis, services.keys, URL) == kept
-
-    asyncio.run(scenario())
+    async with open_services(settings) as services:
+        bank = services.bank
+        incomplete = await bank.create_webhook(URL, ["invoice"])
+        other = await bank.create_webhook("http://127.0.0.1:9/other", ["invoice"])
+        kept = await ensure_webhook(bank, services.redis, services.keys, URL)
+        assert kept.id != incomplete.id
+        assert set(kept.subscriptions) == set(SUBSCRIPTIONS)
+        assert sorted(h.id for h in await bank.list_webhooks()) == sorted([kept.id, other.id])
+        assert await ensure_webhook(bank, services.redis, services.keys, URL) == kept
 
 
 def test_processes_racing_register_one_webhook(

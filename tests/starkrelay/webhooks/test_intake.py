@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from starkrelay.core.store import Keys, Redis, connect
+import pytest
+
+from starkrelay.core.store import Keys, Redis
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
+
+pytestmark = pytest.mark.anyio
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
 T = TypeVar("T")
@@ -44,118 +47,77 @@ def transfer_event(event_id: str, external_id: str, log_type: str) -> Any:
     )  # fmt: skip
 
 
-def with_redis(redis_url: str, body: Callable[[Redis], Awaitable[T]]) -> T:
-    async def main() -> T:
-        redis = connect(redis_url)
-        try:
-            return await body(redis)
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(main())
-
-
-def test_credited_event_is_enqueued_once_in_a_row(redis_url: str, key_prefix: str) -> None:
-    keys = Keys(key_prefix)
+async def test_credited_event_is_enqueued_once_in_a_row(redis: Redis, keys: Keys) -> None:
     event = invoice_event("1", "100")
-
-    async def body(redis: Redis) -> None:
-        assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
-        assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
-        entries = await redis.xrange(keys.forward_stream())
-        assert len(entries) == 1
-        assert entries[0][1]["amount"] == "975"
-        assert entries[0][1]["invoice_id"] == "100"
-        ledger = await redis.hgetall(keys.webhook_ledger("100"))
-        assert ledger["stage"] == "queued"
-        assert "gross_amount" not in ledger  # the body's numbers are a claim, not the record
-        assert await redis.hget(keys.ledger_stages(), "queued") == "1"
-        assert await redis.ttl(keys.event_claim("1")) >= 3600
-
-    with_redis(redis_url, body)
+    assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
+    assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
+    entries = await redis.xrange(keys.forward_stream())
+    assert len(entries) == 1
+    assert entries[0][1]["amount"] == "975"
+    assert entries[0][1]["invoice_id"] == "100"
+    ledger = await redis.hgetall(keys.webhook_ledger("100"))
+    assert ledger["stage"] == "queued"
+    assert "gross_amount" not in ledger  # the body's numbers are a claim, not the record
+    assert await redis.hget(keys.ledger_stages(), "queued") == "1"
+    assert await redis.ttl(keys.event_claim("1")) >= 3600
 
 
-def test_concurrent_deliveries_enqueue_once(redis_url: str, key_prefix: str) -> None:
-    keys = Keys(key_prefix)
+async def test_concurrent_deliveries_enqueue_once(redis: Redis, keys: Keys) -> None:
     event = invoice_event("2", "200")
-
-    async def body(redis: Redis) -> None:
-        deliveries = (take_event(redis, keys, event, POLICY) for _ in range(25))
-        outcomes = await asyncio.gather(*deliveries)
-        assert outcomes.count(Outcome.ENQUEUED) == 1
-        assert outcomes.count(Outcome.DUPLICATE) == 24
-        assert await redis.xlen(keys.forward_stream()) == 1
-
-    with_redis(redis_url, body)
+    deliveries = (take_event(redis, keys, event, POLICY) for _ in range(25))
+    outcomes = await asyncio.gather(*deliveries)
+    assert outcomes.count(Outcome.ENQUEUED) == 1
+    assert outcomes.count(Outcome.DUPLICATE) == 24
+    assert await redis.xlen(keys.forward_stream()) == 1
 
 
-def test_two_events_for_one_credit_enqueue_once(redis_url: str, key_prefix: str) -> None:
-    keys = Keys(key_prefix)
-
-    async def body(redis: Redis) -> None:
-        first = await take_event(redis, keys, invoice_event("3", "300"), POLICY)
-        second = await take_event(redis, keys, invoice_event("4", "300"), POLICY)
-        assert (first, second) == (Outcome.ENQUEUED, Outcome.ALREADY_ENQUEUED)
-        assert await redis.xlen(keys.forward_stream()) == 1
-
-    with_redis(redis_url, body)
+async def test_two_events_for_one_credit_enqueue_once(redis: Redis, keys: Keys) -> None:
+    first = await take_event(redis, keys, invoice_event("3", "300"), POLICY)
+    second = await take_event(redis, keys, invoice_event("4", "300"), POLICY)
+    assert (first, second) == (Outcome.ENQUEUED, Outcome.ALREADY_ENQUEUED)
+    assert await redis.xlen(keys.forward_stream()) == 1
 
 
-def test_a_credited_events_numbers_are_only_a_claim(redis_url: str, key_prefix: str) -> None:
+async def test_a_credited_events_numbers_are_only_a_claim(redis: Redis, keys: Keys) -> None:
     """Even a body saying nothing is left to forward enqueues the ownership read: the body
     never sets a stage or an amount (the worker's read of our records does)."""
-    keys = Keys(key_prefix)
-
-    async def body(redis: Redis) -> None:
-        event = invoice_event("5", "500", amount=25, fee=25)
-        assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
-        ledger = await redis.hgetall(keys.webhook_ledger("500"))
-        assert (ledger["stage"], ledger["evidence"]) == ("queued", "hint")
-        assert "amount" not in ledger
-
-    with_redis(redis_url, body)
+    event = invoice_event("5", "500", amount=25, fee=25)
+    assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
+    ledger = await redis.hgetall(keys.webhook_ledger("500"))
+    assert (ledger["stage"], ledger["evidence"]) == ("queued", "hint")
+    assert "amount" not in ledger
 
 
-def test_only_our_recorded_transfer_moves_the_ledger_and_only_forward(
-    redis_url: str, key_prefix: str
+async def test_only_our_recorded_transfer_moves_the_ledger_and_only_forward(
+    redis: Redis, keys: Keys
 ) -> None:
-    keys = Keys(key_prefix)
-
-    async def body(redis: Redis) -> None:
-        await take_event(redis, keys, invoice_event("6", "600"), POLICY)
-        # "success" naming a transfer id we never recorded: a hint for a look-up, no move
-        hint = transfer_event("7", "invoice-600", "success")
-        assert await take_event(redis, keys, hint, POLICY) is Outcome.HINTED
-        assert (await redis.hgetall(keys.webhook_ledger("600")))["stage"] == "queued"
-        await redis.hset(keys.webhook_ledger("600"), mapping={"stage": "sent", "transfer:0": "t1"})
-        await redis.hset(keys.ledger_stages(), mapping={"queued": 0, "sent": 1})
-        ours = transfer_event("8", "invoice-600", "success")
-        assert await take_event(redis, keys, ours, POLICY) is Outcome.RECORDED
-        # a late "created" of the same transfer does not move it back
-        late = transfer_event("9", "invoice-600", "created")
-        assert await take_event(redis, keys, late, POLICY) is Outcome.NOTED
-        ledger = await redis.hgetall(keys.webhook_ledger("600"))
-        assert ledger["stage"] == "success"
-        assert ledger["transfer_status:0"] == "success"  # a late log overwrites nothing
-        stages = await redis.hgetall(keys.ledger_stages())
-        assert stages == {"queued": "0", "sent": "0", "success": "1"}
-        other = transfer_event("10", "someone-elses-id", "success")
-        assert await take_event(redis, keys, other, POLICY) is Outcome.IGNORED
-        foreign = transfer_event("11", "invoice-999", "success")  # never forwarded by us
-        assert await take_event(redis, keys, foreign, POLICY) is Outcome.FOREIGN
-        assert await redis.exists(keys.webhook_ledger("999"), keys.webhook_deliveries("999")) == 0
-
-    with_redis(redis_url, body)
+    await take_event(redis, keys, invoice_event("6", "600"), POLICY)
+    # "success" naming a transfer id we never recorded: a hint for a look-up, no move
+    hint = transfer_event("7", "invoice-600", "success")
+    assert await take_event(redis, keys, hint, POLICY) is Outcome.HINTED
+    assert (await redis.hgetall(keys.webhook_ledger("600")))["stage"] == "queued"
+    await redis.hset(keys.webhook_ledger("600"), mapping={"stage": "sent", "transfer:0": "t1"})
+    await redis.hset(keys.ledger_stages(), mapping={"queued": 0, "sent": 1})
+    ours = transfer_event("8", "invoice-600", "success")
+    assert await take_event(redis, keys, ours, POLICY) is Outcome.RECORDED
+    # a late "created" of the same transfer does not move it back
+    late = transfer_event("9", "invoice-600", "created")
+    assert await take_event(redis, keys, late, POLICY) is Outcome.NOTED
+    ledger = await redis.hgetall(keys.webhook_ledger("600"))
+    assert ledger["stage"] == "success"
+    assert ledger["transfer_status:0"] == "success"  # a late log overwrites nothing
+    stages = await redis.hgetall(keys.ledger_stages())
+    assert stages == {"queued": "0", "sent": "0", "success": "1"}
+    other = transfer_event("10", "someone-elses-id", "success")
+    assert await take_event(redis, keys, other, POLICY) is Outcome.IGNORED
+    foreign = transfer_event("11", "invoice-999", "success")  # never forwarded by us
+    assert await take_event(redis, keys, foreign, POLICY) is Outcome.FOREIGN
+    assert await redis.exists(keys.webhook_ledger("999"), keys.webhook_deliveries("999")) == 0
 
 
-def test_other_invoice_logs_update_the_ledger(redis_url: str, key_prefix: str) -> None:
-    keys = Keys(key_prefix)
-
-    async def body(redis: Redis) -> None:
-        event = invoice_event("10", "1000", log_type="paid")
-        assert await take_event(redis, keys, event, POLICY) is Outcome.NOTED
-        ledger = await redis.hgetall(keys.webhook_ledger("1000"))
-        assert "log:paid" in ledger
-        assert "stage" not in ledger
-
-    with_redis(redis_url, body)
+async def test_other_invoice_logs_update_the_ledger(redis: Redis, keys: Keys) -> None:
+    event = invoice_event("10", "1000", log_type="paid")
+    assert await take_event(redis, keys, event, POLICY) is Outcome.NOTED
+    ledger = await redis.hgetall(keys.webhook_ledger("1000"))
+    assert "log:paid" in ledger
+    assert "stage" not in ledger

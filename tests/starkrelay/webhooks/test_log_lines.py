@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import structlog
-from relay_harness import Relay, create_invoice, forward_all, forwards_of
+from tests.support.relay_harness import Relay, create_invoice, forward_all, forwards_of
 
 from starkrelay.core.logs import configure_logging
+
+pytestmark = pytest.mark.anyio
 
 
 class Lines:
@@ -38,22 +40,19 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
         structlog.reset_defaults()
 
 
-def pay_and_forward(relay: Relay, invoice_id: str) -> None:
+async def pay_and_forward(relay: Relay, invoice_id: str) -> None:
     relay.sb.pay_invoice(invoice_id)
     relay.sb.drain()
 
-    async def body() -> None:
-        async with relay.services() as services:
-            await forward_all(relay.worker(services), services)
-
-    relay.run(body)
+    async with relay.services() as services:
+        await forward_all(relay.worker(services), services)
 
 
-def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
+async def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
     lines = logs("INFO")
     invoice = create_invoice(7_000)
     lines.read()  # forget what came before
-    pay_and_forward(relay, invoice.id)
+    await pay_and_forward(relay, invoice.id)
     [transfer] = forwards_of(invoice.id)
     about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
     assert [(r["level"], r["event"]) for r in about] == [
@@ -62,11 +61,11 @@ def test_a_forwarded_invoice_has_one_info_line(relay: Relay, logs: Any) -> None:
     assert about[0]["transfer_id"] == transfer.id
 
 
-def test_at_debug_the_intake_line_is_written_too(relay: Relay, logs: Any) -> None:
+async def test_at_debug_the_intake_line_is_written_too(relay: Relay, logs: Any) -> None:
     lines = logs("DEBUG")
     invoice = create_invoice(8_000)
     lines.read()
-    pay_and_forward(relay, invoice.id)
+    await pay_and_forward(relay, invoice.id)
     about = [r for r in lines.read() if r.get("invoice_id") == invoice.id]
     taken = [(r["level"], r["outcome"]) for r in about if r["event"] == "webhooks.event.taken"]
     assert taken == [("debug", "enqueued")]

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_harness import (
+from tests.support.relay_harness import (
     Relay,
     credit_invoices,
     forward_all,
@@ -20,6 +20,8 @@ from relay_harness import (
 )
 
 from starksandbox.keys import Signer, load_private_pem, new_key_pair
+
+pytestmark = pytest.mark.anyio
 
 STARK_KEY, _ = new_key_pair()
 
@@ -77,7 +79,7 @@ def stored_keys(relay: Relay) -> list[str]:
         client.close()
 
 
-def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
+async def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
     [invoice_id] = credit_invoices(signed_relay.sb, [2000])
     body = credited_body("101", invoice_id)
     first = post(signed_relay, body, sign(body))
@@ -85,17 +87,14 @@ def test_same_event_twice_in_a_row_forwards_once(signed_relay: Relay) -> None:
     assert (first.status_code, first.json()["outcome"]) == (200, "enqueued")
     assert (second.status_code, second.json()["outcome"]) == (200, "duplicate")
 
-    async def forward() -> None:
-        async with signed_relay.services() as services:
-            assert await stream_length(services) == 1
-            await forward_all(signed_relay.worker(services), services)
-
-    signed_relay.run(forward)
+    async with signed_relay.services() as services:
+        assert await stream_length(services) == 1
+        await forward_all(signed_relay.worker(services), services)
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 1900
 
 
-def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
+async def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
     [invoice_id] = credit_invoices(signed_relay.sb, [2000])
     body = credited_body("102", invoice_id)
     signature = sign(body)
@@ -106,12 +105,9 @@ def test_same_event_concurrently_forwards_once(signed_relay: Relay) -> None:
     assert outcomes.count("enqueued") == 1
     assert outcomes.count("duplicate") == 31
 
-    async def forward() -> None:
-        async with signed_relay.services() as services:
-            assert await stream_length(services) == 1
-            await forward_all(signed_relay.worker(services), services)
-
-    signed_relay.run(forward)
+    async with signed_relay.services() as services:
+        assert await stream_length(services) == 1
+        await forward_all(signed_relay.worker(services), services)
     assert len(forwards_of(invoice_id)) == 1
 
 

@@ -29,7 +29,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
-from relay_harness import Relay, relay_context
+from tests.support.relay_harness import Relay, relay_context
 
 from starkrelay.core.relay_metrics import EVENTS
 from starkrelay.webhooks.events import LOG_TYPES_ACTED_ON, OTHER, SUBSCRIPTIONS_ACTED_ON

@@ -22,6 +22,8 @@ from starkrelay.webhooks.signature import (
     decode_signature,
 )
 
+pytestmark = pytest.mark.anyio
+
 BODY = {"event": {"id": "5415223380934656", "subscription": "invoice", "log": {"type": "credited"}}}
 SORTED = json.dumps(BODY, sort_keys=True)
 _N = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
@@ -56,34 +58,30 @@ def verifier(
     return SignatureVerifier(keys.fetch, refresh_min_seconds=refresh, clock=lambda: now[0])
 
 
-def run(coro: object) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("signer", ["sign_sdk", "sign_openssl"])
-def test_accepts_the_raw_body_signed_by_either_library(signer: str) -> None:
+async def test_accepts_the_raw_body_signed_by_either_library(signer: str) -> None:
     keys = Keys()
     body = json.dumps(BODY, indent=1)  # not sorted form: only the raw check can pass
-    run(verifier(keys).verify(body.encode(), getattr(keys, signer)(body)))
+    await verifier(keys).verify(body.encode(), getattr(keys, signer)(body))
     assert keys.fetches == 1
 
 
-def test_accepts_a_sorted_keys_signature_over_a_reformatted_body() -> None:
+async def test_accepts_a_sorted_keys_signature_over_a_reformatted_body() -> None:
     keys = Keys()
     signature = keys.sign_sdk(SORTED)
     reformatted = json.dumps(BODY, indent=4, sort_keys=False).encode()
-    run(verifier(keys).verify(reformatted, signature))
+    await verifier(keys).verify(reformatted, signature)
 
 
-def test_a_compact_signature_fails_once_the_body_is_re_serialised() -> None:
+async def test_a_compact_signature_fails_once_the_body_is_re_serialised() -> None:
     keys = Keys()
     compact = json.dumps(BODY, separators=(",", ":"))
     signature = keys.sign_sdk(compact)
     with pytest.raises(SignatureError):
-        run(verifier(keys).verify(json.dumps(BODY, indent=2).encode(), signature))
+        await verifier(keys).verify(json.dumps(BODY, indent=2).encode(), signature)
 
 
-def test_forged_content_is_refused_and_refresh_is_rate_limited() -> None:
+async def test_forged_content_is_refused_and_refresh_is_rate_limited() -> None:
     keys = Keys()
     clock = [0.0]
     check = verifier(keys, refresh=60, clock=clock)
@@ -91,47 +89,44 @@ def test_forged_content_is_refused_and_refresh_is_rate_limited() -> None:
     forged = SORTED.replace("credited", "creditex").encode()
     for _ in range(50):
         with pytest.raises(SignatureError):
-            run(check.verify(forged, signature))
+            await check.verify(forged, signature)
     assert keys.fetches == 1  # first load only; refreshes wait out the interval
     clock[0] = 61.0
     with pytest.raises(SignatureError):
-        run(check.verify(forged, signature))
+        await check.verify(forged, signature)
     assert keys.fetches == 2
 
 
-def test_another_keys_signature_is_refused() -> None:
+async def test_another_keys_signature_is_refused() -> None:
     ours, theirs = Keys(), Keys()
     with pytest.raises(SignatureError):
-        run(verifier(ours, refresh=0).verify(SORTED.encode(), theirs.sign_sdk(SORTED)))
+        await verifier(ours, refresh=0).verify(SORTED.encode(), theirs.sign_sdk(SORTED))
     assert ours.fetches == 2  # the one refresh the SDK would also make
 
 
-def test_a_rotated_key_is_picked_up_by_one_refresh() -> None:
+async def test_a_rotated_key_is_picked_up_by_one_refresh() -> None:
     keys = Keys()
     clock = [0.0]
     check = verifier(keys, refresh=60, clock=clock)
-    run(check.verify(SORTED.encode(), keys.sign_sdk(SORTED)))
+    await check.verify(SORTED.encode(), keys.sign_sdk(SORTED))
     keys.private = PrivateKey()
     keys.pem = keys.private.publicKey().toPem()
     clock[0] = 100.0
-    run(check.verify(SORTED.encode(), keys.sign_sdk(SORTED)))
+    await check.verify(SORTED.encode(), keys.sign_sdk(SORTED))
     assert keys.fetches == 2
 
 
-def test_concurrent_mismatches_share_one_refresh() -> None:
+async def test_concurrent_mismatches_share_one_refresh() -> None:
     keys = Keys()
     check = verifier(keys, refresh=0)
     forged = keys.sign_sdk("something else")
 
-    async def flood() -> list[BaseException | None]:
-        await check.verify(SORTED.encode(), keys.sign_sdk(SORTED))
-        results = await asyncio.gather(
-            *(check.verify(SORTED.encode() + b" ", forged) for _ in range(20)),
-            return_exceptions=True,
-        )
-        return list(results)
-
-    results = asyncio.run(flood())
+    await check.verify(SORTED.encode(), keys.sign_sdk(SORTED))
+    results = await asyncio.gather(
+        *(check.verify(SORTED.encode() + b" ", forged) for _ in range(20)),
+        return_exceptions=True,
+    )
+    results = list(results)
     assert all(isinstance(r, SignatureError) for r in results)
     assert keys.fetches <= 21  # never more than one refresh per mismatching request
     assert keys.fetches >= 2
@@ -141,10 +136,10 @@ def test_concurrent_mismatches_share_one_refresh() -> None:
     "header",
     [None, "", "not base64!!", base64.b64encode(b"\x30\x03\x02\x01").decode(), "AAAA"],
 )
-def test_malformed_headers_are_refused_without_fetching(header: str | None) -> None:
+async def test_malformed_headers_are_refused_without_fetching(header: str | None) -> None:
     keys = Keys()
     with pytest.raises(SignatureError):
-        run(verifier(keys).verify(SORTED.encode(), header))
+        await verifier(keys).verify(SORTED.encode(), header)
     assert keys.fetches == 0
 
 
@@ -162,18 +157,18 @@ def test_non_canonical_der_is_refused_like_the_sdk() -> None:
         decode_signature(header)
 
 
-def test_high_s_and_out_of_range_values_are_refused() -> None:
+async def test_high_s_and_out_of_range_values_are_refused() -> None:
     keys = Keys()
     good = base64.b64decode(keys.sign_sdk(SORTED))
     r, s = decode_dss_signature(good)
     high_s = base64.b64encode(encode_dss_signature(r, _N - s)).decode()
-    run(verifier(keys).verify(SORTED.encode(), high_s))  # ECDSA accepts both; so does the SDK
+    await verifier(keys).verify(SORTED.encode(), high_s)  # ECDSA accepts both; so does the SDK
     out_of_range = base64.b64encode(encode_dss_signature(r, _N + 1)).decode()
     with pytest.raises(SignatureError):
-        run(verifier(keys).verify(SORTED.encode(), out_of_range))
+        await verifier(keys).verify(SORTED.encode(), out_of_range)
 
 
-def test_key_fetch_failure_answers_unavailable_and_is_rate_limited() -> None:
+async def test_key_fetch_failure_answers_unavailable_and_is_rate_limited() -> None:
     calls = 0
 
     async def broken() -> str:
@@ -184,5 +179,5 @@ def test_key_fetch_failure_answers_unavailable_and_is_rate_limited() -> None:
     check = SignatureVerifier(broken, refresh_min_seconds=60, clock=lambda: 0.0)
     for _ in range(3):
         with pytest.raises(PublicKeyUnavailable):
-            run(check.verify(SORTED.encode(), Keys().sign_sdk(SORTED)))
+            await check.verify(SORTED.encode(), Keys().sign_sdk(SORTED))
     assert calls == 1

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import httpx
-from relay_harness import ADMIN_TOKEN, Relay, create_invoice, forward_all, relay_context
+import pytest
+from tests.support.relay_harness import (
+    ADMIN_TOKEN,
+    Relay,
+    create_invoice,
+    forward_all,
+    relay_context,
+)
+
+pytestmark = pytest.mark.anyio
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -24,38 +33,34 @@ def test_admin_endpoints_are_off_without_a_token(redis_url: str, key_prefix: str
         assert answer.status_code == 404
 
 
-def test_status_reconcile_and_metrics_after_a_forward(relay: Relay) -> None:
+async def test_status_reconcile_and_metrics_after_a_forward(relay: Relay) -> None:
     assert relay.server is not None
     invoice = create_invoice(6_000)
     relay.sb.pay_invoice(invoice.id)
     relay.sb.drain()
-    before = httpx.get(relay.server.url + "/api/v1/status", headers=AUTH).json()
-    assert before["invoices_by_stage"]["queued"] == 1
-    assert before["queue"]["lag"] == 1
-    assert before["last_reconciliation"] is None
+    async with httpx.AsyncClient(base_url=relay.server.url, timeout=30) as api:
+        before = (await api.get("/api/v1/status", headers=AUTH)).json()
+        assert before["invoices_by_stage"]["queued"] == 1
+        assert before["queue"]["lag"] == 1
+        assert before["last_reconciliation"] is None
 
-    async def forward() -> None:
         async with relay.services() as services:
             await forward_all(relay.worker(services), services)
+        relay.sb.wait_until(lambda: relay.sb.summary()["transfers"].get("success", 0) == 1)
+        relay.sb.drain()
+        report = (await api.post("/api/v1/admin/reconcile", headers=AUTH)).json()
+        assert report["forwarded"] == 5_950
+        assert report["disagreements"] == []
 
-    relay.run(forward)
-    relay.sb.wait_until(lambda: relay.sb.summary()["transfers"].get("success", 0) == 1)
-    relay.sb.drain()
-    report = httpx.post(
-        relay.server.url + "/api/v1/admin/reconcile", headers=AUTH, timeout=30
-    ).json()
-    assert report["forwarded"] == 5_950
-    assert report["disagreements"] == []
+        after = (await api.get("/api/v1/status", headers=AUTH)).json()
+        assert after["invoices_by_stage"]["success"] == 1
+        assert after["queue"]["depth"] == 0
+        assert after["forwarding"]["transfer_calls"] == 1
+        assert after["forwarding"]["ownership_calls"] == 1
+        assert after["forwarding"]["items_refused"] == 0
+        assert after["last_reconciliation"]["forwarded"] == 5_950
 
-    after = httpx.get(relay.server.url + "/api/v1/status", headers=AUTH).json()
-    assert after["invoices_by_stage"]["success"] == 1
-    assert after["queue"]["depth"] == 0
-    assert after["forwarding"]["transfer_calls"] == 1
-    assert after["forwarding"]["ownership_calls"] == 1
-    assert after["forwarding"]["items_refused"] == 0
-    assert after["last_reconciliation"]["forwarded"] == 5_950
-
-    text = httpx.get(relay.server.url + "/metrics").text
+        text = (await api.get("/metrics")).text
     assert 'starkrelay_webhooks_total{outcome="enqueued"}' in text
     assert 'starkrelay_events_total{log_type="credited",subscription="invoice"}' in text
     assert "starkrelay_forwarded_cents_total" in text

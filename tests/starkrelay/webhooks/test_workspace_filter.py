@@ -3,28 +3,22 @@ latest one Stark Bank reported), else anyone."""
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Redis
 from starkrelay.ledger import workspace
 from starkrelay.ledger.workspace import WorkspaceFilter
 
+pytestmark = pytest.mark.anyio
 
-def test_setting_wins_then_the_learned_id_then_anyone(redis_url: str, key_prefix: str) -> None:
-    async def main() -> None:
-        redis, keys = connect(redis_url), Keys(key_prefix)
-        try:
-            unset, pinned = WorkspaceFilter(None), WorkspaceFilter("2222")
-            rereading = WorkspaceFilter(None, recheck_seconds=0)
-            assert await unset.expected(redis, keys) is None  # not known: anyone passes
-            assert await workspace.learn_workspace_id(redis, keys, "1111") is None
-            assert await unset.expected(redis, keys) == "1111"
-            assert await pinned.expected(redis, keys) == "2222"
-            assert await workspace.learn_workspace_id(redis, keys, "3333") == "1111"  # re-learned
-            assert await unset.expected(redis, keys) == "1111"  # kept for recheck_seconds
-            assert await rereading.expected(redis, keys) == "3333"
-        finally:
-            await redis.delete(keys.workspace_id())
-            await redis.aclose()
 
-    asyncio.run(main())
+async def test_setting_wins_then_the_learned_id_then_anyone(redis: Redis, keys: Keys) -> None:
+    unset, pinned = WorkspaceFilter(None), WorkspaceFilter("2222")
+    rereading = WorkspaceFilter(None, recheck_seconds=0)
+    assert await unset.expected(redis, keys) is None  # not known: anyone passes
+    assert await workspace.learn_workspace_id(redis, keys, "1111") is None
+    assert await unset.expected(redis, keys) == "1111"
+    assert await pinned.expected(redis, keys) == "2222"
+    assert await workspace.learn_workspace_id(redis, keys, "3333") == "1111"  # re-learned
+    assert await unset.expected(redis, keys) == "1111"  # kept for recheck_seconds
+    assert await rereading.expected(redis, keys) == "3333"

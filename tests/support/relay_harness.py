@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import pytest
+import httpx
 import starkbank
 import uvicorn
 
@@ -25,37 +25,32 @@ from starkrelay.api.deps import Services
 from starkrelay.api.wiring import build_worker
 from starkrelay.app import create_app, open_services
 from starkrelay.bank import BankError, BankGateway, NewTransfer, RetryPolicy, Transfer
-from starkrelay.core.settings import WEBHOOK_PATH, Settings, load_settings
+from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 from starksandbox.testing import SandboxHandle, running_sandbox
+from tests.support.settings import settings_for
 
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token-4f9c2a7e"
 FAST_POLICY = RetryPolicy(deadline=0.3, max_wait=0.02, initial=0.005)
 
 
-def relay_settings(sb: SandboxHandle, redis_url: str, key_prefix: str, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "stark_project_id": sb.project_id,
-        "stark_private_key": sb.private_key,
-        "stark_api_url": sb.url,
-        "redis_url": redis_url,
-        "redis_key_prefix": key_prefix,
-        "admin_token": ADMIN_TOKEN,
-        "public_key_refresh_min_seconds": 0,
-        "forward_claim_idle_seconds": 0.2,
-        "forward_max_deliveries": 3,
-        "forward_block_ms": 0,
-        "bank_retry_deadline_seconds": 0.3,
-        "bank_retry_max_wait_seconds": 0.02,
-        "bank_timeout_seconds": 2,
-        "webhook_replay_window_seconds": 3600,
-    }
-    return load_settings(**(values | extra))
+MONEY_PATH: dict[str, Any] = {
+    "admin_token": ADMIN_TOKEN,
+    "public_key_refresh_min_seconds": 0,
+    "forward_claim_idle_seconds": 0.2,
+    "forward_max_deliveries": 3,
+    "forward_block_ms": 0,
+    "bank_retry_deadline_seconds": 0.3,
+    "bank_timeout_seconds": 2,
+    "webhook_replay_window_seconds": 3600,
+}
+"""What the money-path tests run with, over ``settings_for``'s: the console signed in by
+``ADMIN_TOKEN``, entries claimable after 0.2 s, a bank that gives up after 0.3 s."""
 
 
 class RelayServer:
@@ -92,6 +87,13 @@ class RelayServer:
     @property
     def webhook_url(self) -> str:
         return self.url + WEBHOOK_PATH
+
+
+async def relay_api(relay: Relay, method: str, path: str, **request: Any) -> httpx.Response:
+    """One call to the relay's API on its port, from an async test."""
+    assert relay.server is not None
+    async with httpx.AsyncClient(base_url=relay.server.url, timeout=30) as client:
+        return await client.request(method, path, **request)
 
 
 def workspace_of(sb: SandboxHandle) -> str:
@@ -137,20 +139,12 @@ def relay_context(
     **settings: Any,
 ) -> Iterator[Relay]:  # fmt: skip
     with running_sandbox(**(sandbox or {})) as sb:
-        config = relay_settings(sb, redis_url, key_prefix, **settings)
+        config = settings_for(sb, redis_url, key_prefix, **(MONEY_PATH | settings))
         if not serve:
             yield Relay(sb, config, None)
             return
         with RelayServer(config) as server:
             yield Relay(sb, config, server)
-
-
-@pytest.fixture
-def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """Sandbox (invoices paid only on demand) + relay API; the webhook registered."""
-    with relay_context(redis_url, key_prefix, sandbox={"pay_share": 0.0}) as r:
-        r.register_webhook()
-        yield r
 
 
 # --- shared steps of the tests -------------------------------------------------------------------

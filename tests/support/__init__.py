@@ -1,0 +1,1 @@
+"""What several test folders share: ``from tests.support.relay_harness import ...``."""
