@@ -134,7 +134,7 @@ class Outflow:
         now = time.time()
         if self.config.limits.daily_limit or self.config.limits.hourly_count:
             await self._seed(now)
-        items = [_item(e) for e in entries]
+        items = [e.readable_item for e in entries]
         done = await ledger.budget.reserve(
             self.redis,
             self.keys,
@@ -272,11 +272,6 @@ async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: f
                 entry_id=entry_id,
             )
     return released
-
-
-def _item(entry: Entry) -> ForwardItem:
-    assert entry.item is not None
-    return entry.item
 
 
 async def outflow_summary(
