@@ -236,23 +236,15 @@ async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: A
     if found is None:
         return False
     attempt, transfer = found
-    outcome, _ = await ledger.move(
+    outcome, _ = await ledger.record_found(
         redis,
         keys,
-        Move(
-            invoice_id=waiter.invoice_id,
-            expected=[Stage.WAITING],
-            expected_attempt=waiter.attempt,
-            target=stage,
-            attempt=attempt,
-            evidence=Evidence.OUR_TRANSFER,
-            now=time.time(),
-            ledger_fields={
-                f"transfer:{attempt}": transfer.id,
-                f"transfer_status:{attempt}": transfer.status,
-            },
-            counter="items_release_recorded",
-        ),
+        waiter.invoice_id,
+        transfer,
+        expected=(Stage.WAITING, waiter.attempt),
+        target=stage,
+        attempt=attempt,
+        counter="items_release_recorded",
     )
     if outcome is MoveOutcome.MOVED:
         metrics.BALANCE_RELEASES.labels("recorded").inc()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
+from starkrelay.bank.models import Transfer
 from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
@@ -256,6 +258,44 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
     )
     code, detail = cast(list[Any], result)
     return MoveOutcome(int(code)), str(detail)
+
+
+async def record_found(
+    redis: Redis,
+    keys: Keys,
+    invoice_id: str,
+    transfer: Transfer,
+    *,
+    expected: tuple[Stage, int],
+    target: Stage,
+    attempt: int,
+    now: float | None = None,
+    ledger_fields: Fields | None = None,
+    counter: str = "",
+    ledger_counter: str = "",
+    dead_letter_id: str = "",
+) -> tuple[MoveOutcome, str]:
+    """Record what our own listing shows for ``attempt``: move from ``expected`` (the stage
+    and attempt read) to ``target`` on ``Evidence.OUR_TRANSFER``, keeping the transfer's id
+    and status for that attempt. A ``move`` like any other: guarded, atomic."""
+    step = Move(
+        invoice_id=invoice_id,
+        expected=[expected[0]],
+        expected_attempt=expected[1],
+        target=target,
+        attempt=attempt,
+        evidence=Evidence.OUR_TRANSFER,
+        now=time.time() if now is None else now,
+        ledger_fields={
+            **(ledger_fields or {}),
+            f"transfer:{attempt}": transfer.id,
+            f"transfer_status:{attempt}": transfer.status,
+        },
+        counter=counter,
+        ledger_counter=ledger_counter,
+        dead_letter_id=dead_letter_id,
+    )
+    return await move(redis, keys, step)
 
 
 async def note(redis: Redis, keys: Keys, invoice_id: str, fields: Fields) -> None:
