@@ -141,7 +141,7 @@ async def retry_dead_letter(
                 attempt=item.attempt,
                 evidence=Evidence.REDRIVE,
                 now=now,
-                stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
+                stream_fields=item.to_fields(),
                 ledger_fields=redriven,
                 counter="items_redriven",
                 ledger_counter="redrives",

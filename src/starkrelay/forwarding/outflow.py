@@ -257,7 +257,7 @@ async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: f
                 attempt=held.attempt,
                 evidence=Evidence.NEXT_DAY,
                 now=now,
-                stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
+                stream_fields=item.to_fields(),
                 ledger_fields={f"released_next_day:{held.attempt}": f"{now:.6f}"},
                 counter="items_released_next_day",
             ),

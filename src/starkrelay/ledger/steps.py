@@ -218,7 +218,7 @@ class Move:
     evidence: Evidence
     now: float
     stream_fields: Fields | None = None
-    """The entry to add (a move to ``queued`` only)."""
+    """The entry to add (a move to ``queued`` only; ``move`` stamps its ``enqueued_at``)."""
     ledger_fields: Fields | None = None
     counter: str = ""
     """A running total in ``forward_counters`` to count this move under."""
@@ -231,10 +231,14 @@ class Move:
 
 
 async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
-    """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find."""
-    if step.target is Stage.QUEUED and not step.stream_fields:
-        raise ValueError("a move to queued needs the stream entry's fields")
-    stream = _pairs(step.stream_fields)
+    """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find. A move
+    to ``queued`` adds its entry stamped ``enqueued_at`` (the move's ``now``)."""
+    fields = step.stream_fields
+    if step.target is Stage.QUEUED:
+        if not fields:
+            raise ValueError("a move to queued needs the stream entry's fields")
+        fields = {**fields, "enqueued_at": f"{step.now:.6f}"}
+    stream = _pairs(fields)
     result = await _run(
         redis,
         scripts.MOVE,

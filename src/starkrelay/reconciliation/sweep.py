@@ -188,7 +188,7 @@ async def _requeue(
             attempt=item.attempt,
             evidence=evidence,
             now=now,
-            stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
+            stream_fields=item.to_fields(),
             ledger_fields=ledger_fields,
             ledger_counter=ledger_counter,
             lost_entry_min_age=lost_entry_min_age,
