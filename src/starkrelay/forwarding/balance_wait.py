@@ -49,7 +49,7 @@ from starkrelay.forwarding.attempts import (
     unique_transfers,
 )
 from starkrelay.forwarding.hints import settle_hints
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Settlement, Stage, reads
+from starkrelay.ledger import Evidence, MoveOutcome, Settlement, Stage, reads
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ledger.reads import Waiter
 
@@ -178,22 +178,17 @@ async def release_covered(
             continue
         now = time.time()
         later = attempt > waiter.attempt
-        outcome, entry_id = await ledger.move(
+        outcome, entry_id = await ledger.requeue(
             redis,
             keys,
-            Move(
-                invoice_id=waiter.invoice_id,
-                expected=[Stage.WAITING],
-                expected_attempt=waiter.attempt,
-                target=Stage.QUEUED,
-                attempt=attempt,
-                evidence=Evidence.BALANCE,
-                now=now,
-                stream_fields=_item(waiter, attempt).to_fields() | {"enqueued_at": f"{now:.6f}"},
-                ledger_fields={f"released:{attempt}": f"{now:.6f}"},
-                counter="items_released",
-                ledger_counter="balance_resends" if later else "",
-            ),
+            _item(waiter, attempt),
+            expected=[Stage.WAITING],
+            expected_attempt=waiter.attempt,
+            evidence=Evidence.BALANCE,
+            now=now,
+            ledger_fields={f"released:{attempt}": f"{now:.6f}"},
+            counter="items_released",
+            ledger_counter="balance_resends" if later else "",
         )
         if outcome is not MoveOutcome.MOVED:
             result.lost_race += 1
@@ -241,7 +236,8 @@ async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: A
         keys,
         waiter.invoice_id,
         transfer,
-        expected=(Stage.WAITING, waiter.attempt),
+        expected=[Stage.WAITING],
+        expected_attempt=waiter.attempt,
         target=stage,
         attempt=attempt,
         counter="items_release_recorded",

@@ -21,7 +21,7 @@ import structlog
 from starkrelay import ledger
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.core.store import Keys, Redis
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
+from starkrelay.ledger import Evidence, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, external_id_for, parse_external_id, tag_for
 
 log = structlog.get_logger(__name__)
@@ -130,23 +130,18 @@ async def retry_dead_letter(
     now = time.time()
     redriven = {f"redriven:{item.attempt}": f"{now:.6f}"}
     if live is None:
-        outcome, detail = await ledger.move(
+        outcome, detail = await ledger.requeue(
             redis,
             keys,
-            Move(
-                invoice_id=item.invoice_id,
-                expected=[Stage.DEAD],
-                expected_attempt=item.attempt,
-                target=Stage.QUEUED,
-                attempt=item.attempt,
-                evidence=Evidence.REDRIVE,
-                now=now,
-                stream_fields=item.to_fields(),
-                ledger_fields=redriven,
-                counter="items_redriven",
-                ledger_counter="redrives",
-                dead_letter_id=letter.id,
-            ),
+            item,
+            expected=[Stage.DEAD],
+            expected_attempt=item.attempt,
+            evidence=Evidence.REDRIVE,
+            now=now,
+            ledger_fields=redriven,
+            counter="items_redriven",
+            ledger_counter="redrives",
+            dead_letter_id=letter.id,
         )
     else:
         attempt, transfer = live
@@ -155,7 +150,8 @@ async def retry_dead_letter(
             keys,
             item.invoice_id,
             transfer,
-            expected=(Stage.DEAD, item.attempt),
+            expected=[Stage.DEAD],
+            expected_attempt=item.attempt,
             target=Stage.SUCCESS if transfer.status == "success" else Stage.SENT,
             attempt=attempt,
             now=now,

@@ -75,7 +75,14 @@ async def _record(
         return False
     deciding = next((t for t in transfers if t.status == "success"), transfers[-1])
     outcome, _ = await ledger.record_found(
-        redis, keys, invoice_id, deciding, expected=(stage, attempt), target=target, attempt=attempt
+        redis,
+        keys,
+        invoice_id,
+        deciding,
+        expected=[stage],
+        expected_attempt=attempt,
+        target=target,
+        attempt=attempt,
     )
     if outcome is MoveOutcome.MOVED:
         log.info(

@@ -21,6 +21,7 @@ from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
 from starkrelay.ledger import scripts
+from starkrelay.ledger.identity import ForwardItem
 from starkrelay.ledger.stages import Evidence, Stage
 
 FORWARD_GROUP = "forwarders"
@@ -264,13 +265,49 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
     return MoveOutcome(int(code)), str(detail)
 
 
+async def requeue(
+    redis: Redis,
+    keys: Keys,
+    item: ForwardItem,
+    *,
+    expected: Sequence[Stage],
+    expected_attempt: int,
+    evidence: Evidence,
+    now: float | None = None,
+    ledger_fields: Fields | None = None,
+    counter: str = "",
+    ledger_counter: str = "",
+    dead_letter_id: str = "",
+    lost_entry_min_age: float = -1.0,
+) -> tuple[MoveOutcome, str]:
+    """Move to ``queued`` for ``item.attempt``, adding ``item``'s entry to the stream: only
+    while the ledger is still at one of ``expected`` for ``expected_attempt``, as read."""
+    step = Move(
+        invoice_id=item.invoice_id,
+        expected=expected,
+        expected_attempt=expected_attempt,
+        target=Stage.QUEUED,
+        attempt=item.attempt,
+        evidence=evidence,
+        now=time.time() if now is None else now,
+        stream_fields=item.to_fields(),
+        ledger_fields=ledger_fields,
+        counter=counter,
+        ledger_counter=ledger_counter,
+        dead_letter_id=dead_letter_id,
+        lost_entry_min_age=lost_entry_min_age,
+    )
+    return await move(redis, keys, step)
+
+
 async def record_found(
     redis: Redis,
     keys: Keys,
     invoice_id: str,
     transfer: Transfer,
     *,
-    expected: tuple[Stage, int],
+    expected: Sequence[Stage],
+    expected_attempt: int,
     target: Stage,
     attempt: int,
     now: float | None = None,
@@ -279,13 +316,13 @@ async def record_found(
     ledger_counter: str = "",
     dead_letter_id: str = "",
 ) -> tuple[MoveOutcome, str]:
-    """Record what our own listing shows for ``attempt``: move from ``expected`` (the stage
-    and attempt read) to ``target`` on ``Evidence.OUR_TRANSFER``, keeping the transfer's id
-    and status for that attempt. A ``move`` like any other: guarded, atomic."""
+    """Record what our own listing shows for ``attempt``: move from one of ``expected`` at
+    ``expected_attempt`` (as read) to ``target`` on ``Evidence.OUR_TRANSFER``, keeping the
+    transfer's id and status for that attempt."""
     step = Move(
         invoice_id=invoice_id,
-        expected=[expected[0]],
-        expected_attempt=expected[1],
+        expected=expected,
+        expected_attempt=expected_attempt,
         target=target,
         attempt=attempt,
         evidence=Evidence.OUR_TRANSFER,
