@@ -85,10 +85,9 @@ async def park(
     Returns, per entry, True when this call acknowledged it."""
     moment = time.time() if now is None else now
     settlements = [
-        Settlement(
+        Settlement.of(
             entry_id=entry_id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
+            item=item,
             stage=Stage.WAITING,
             evidence=Evidence.CREATE,
             amount=item.amount,

@@ -83,10 +83,9 @@ async def _record_transfers(
     for entry, transfer in settled:
         item = entry.readable_item
         settlements.append(
-            Settlement(
+            Settlement.of(
                 entry_id=entry.id,
-                invoice_id=item.invoice_id,
-                attempt=item.attempt,
+                item=item,
                 stage=stage,
                 evidence=Evidence.OUR_TRANSFER if confirmed else Evidence.CREATE,
                 amount=0 if confirmed else item.amount,
@@ -164,15 +163,8 @@ async def record_refused(
         if entry.workspace_id:
             fields["claimed_workspace_id"] = entry.workspace_id
         settlements.append(
-            Settlement(
-                entry_id=entry.id,
-                invoice_id=item.invoice_id,
-                attempt=item.attempt,
-                stage=Stage.REFUSED,
-                evidence=Evidence.OWNERSHIP,
-                amount=item.amount,
-                now=now,
-                ledger_fields=fields,
+            Settlement.of(
+                entry.id, item, Stage.REFUSED, Evidence.OWNERSHIP, item.amount, now, fields
             )
         )
     settled = await ledger.settle(redis, keys, settlements)
@@ -194,23 +186,11 @@ async def record_refused(
 
 async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
     """Stage ``skipped``: Stark Bank's record leaves nothing to forward (net <= 0)."""
-    item = verdict.item
-    [done] = await ledger.settle(
-        redis,
-        keys,
-        [
-            Settlement(
-                entry_id=entry.id,
-                invoice_id=item.invoice_id,
-                attempt=item.attempt,
-                stage=Stage.SKIPPED,
-                evidence=Evidence.OWNERSHIP,
-                amount=0,
-                now=time.time(),
-                ledger_fields=claimed_fields(verdict) | {"skipped_reason": verdict.detail},
-            )
-        ],
+    item, fields = verdict.item, claimed_fields(verdict) | {"skipped_reason": verdict.detail}
+    skipped = Settlement.of(
+        entry.id, item, Stage.SKIPPED, Evidence.OWNERSHIP, 0, time.time(), fields
     )
+    [done] = await ledger.settle(redis, keys, [skipped])
     if done.acked:
         metrics.TRANSFERS.labels("skipped").inc()
         if verdict.credit is not None:
@@ -228,17 +208,11 @@ async def dead_letter(
 ) -> None:
     """Stage ``dead``: copy the entry to the dead-letter stream with `reason` and XACK it."""
     item = entry.readable_item
-    settlement = Settlement(
-        entry_id=entry.id,
-        invoice_id=item.invoice_id,
-        attempt=item.attempt,
-        stage=Stage.DEAD,
-        evidence=evidence,
-        amount=item.amount,
-        now=time.time(),
-        ledger_fields={"dead_reason": reason[:500]},
-        dead_letter=item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
-    )
+    settlement = Settlement.of(
+        entry.id, item, Stage.DEAD, evidence, item.amount, time.time(),
+        {"dead_reason": reason[:500]},
+        item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
+    )  # fmt: skip
     await ledger.settle(redis, keys, [settlement])
     metrics.TRANSFERS.labels("dead").inc()
     log.error(

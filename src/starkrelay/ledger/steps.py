@@ -135,6 +135,24 @@ class Settlement:
     ledger_fields: Fields
     dead_letter: Fields | None = None
 
+    @classmethod
+    def of(
+        cls,
+        entry_id: str,
+        item: ForwardItem,
+        stage: Stage,
+        evidence: Evidence,
+        amount: int,
+        now: float,
+        ledger_fields: Fields,
+        dead_letter: Fields | None = None,
+    ) -> Settlement:
+        """The outcome of the entry of ``item`` (its invoice and attempt)."""
+        return cls(
+            entry_id, item.invoice_id, item.attempt, stage, evidence, amount, now, ledger_fields,
+            dead_letter,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Settled:
