@@ -3,13 +3,19 @@
 ``credentials_refusal(error, settings)`` is None for a transient failure (Stark Bank
 unreachable, 5xx, timeout: retry), else ONE line for the operator naming the variables to fix
 (``STARK_PROJECT_ID``, ``STARK_PRIVATE_KEY``, ...). The line never contains a secret: only
-the provider's error codes and variable names.
+the provider's error codes and variable names. After start-up, ``stop_if_credentials_refused``
+raises ``CredentialsRefused`` (the process exits with status 2) for the same refusal.
 """
 
 from __future__ import annotations
 
+import structlog
+
 from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
 from starkrelay.core.settings import Settings
+from starkrelay.core.supervision import StartRefused
+
+log = structlog.get_logger("starkrelay.bank")
 
 CREDENTIAL_CODES = frozenset(
     {
@@ -54,3 +60,25 @@ def credentials_refusal(error: BankError, settings: Settings) -> str | None:
             f"STARK_PRIVATE_KEY and {where}"
         )
     return f"Stark Bank answered the start-up check unexpectedly ({error}): check {where}"
+
+
+class CredentialsRefused(StartRefused):
+    """Stark Bank refused our credentials (or our clock) while forwarding: nothing about any
+    item, and nothing a retry fixes. The entries stay pending (never dead-lettered for it) and
+    the process exits with status 2, so the orchestrator restarts it and the start-up check
+    holds it until the credentials are fixed."""
+
+
+def stop_if_credentials_refused(error: BankError) -> None:
+    """Raise ``CredentialsRefused`` when `error` is Stark Bank refusing our credentials or
+    our clock; return for any other error."""
+    if not isinstance(error, BankInputError):
+        return
+    codes = sorted((CREDENTIAL_CODES | CLOCK_CODES).intersection(error.codes))
+    if codes:
+        log.error("forwarding.credentials.refused", codes=codes)
+        raise CredentialsRefused(
+            f"Stark Bank refused the credentials while forwarding ({', '.join(codes)}): "
+            "check STARK_PROJECT_ID, STARK_PRIVATE_KEY and this machine's clock; nothing was "
+            "sent and the forwards stay queued"
+        ) from error

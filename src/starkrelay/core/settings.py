@@ -11,10 +11,8 @@ Callers may rely on:
   contains a secret's value (inputs are never echoed).
 - Secrets (``private_key_pem``, ``admin_token``) are ``SecretStr``: their ``repr``/``str``
   are masked, so logging a ``Settings`` is safe.
-- The private key comes from ``STARK_PRIVATE_KEY`` (PEM text, ``\\n`` escapes allowed), else
-  ``STARK_PRIVATE_KEY_FILE``, else the older pair ``STARKBANK_EC_PARAMETERS`` +
-  ``STARKBANK_EC_PRIVATE_KEY``; in that order of precedence. It is checked to be a
-  secp256k1 key.
+- The private key comes from the first of ``STARK_PRIVATE_KEY``, ``STARK_PRIVATE_KEY_FILE``
+  or the older ``STARKBANK_EC_*`` pair, checked to be secp256k1 (``core.private_key``).
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
-from ellipticcurve import PrivateKey
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -35,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from starkrelay.core.private_key import resolve_private_key
 
 WEBHOOK_PATH = "/api/v1/webhooks/starkbank"
 """Fixed path of the webhook route; registered as ``API_EXTERNAL_URL + WEBHOOK_PATH``."""
@@ -305,7 +304,7 @@ class Settings(BaseSettings):
             )
         problems.extend(self._production_problems())
         try:
-            self._private_key_pem = SecretStr(_resolve_private_key(self))
+            self._private_key_pem = SecretStr(resolve_private_key(self))
         except ValueError as error:
             problems.append(str(error))
         if problems:
@@ -367,49 +366,6 @@ class Settings(BaseSettings):
         if self.campaign_duration_seconds == 0:
             return None
         return int(self.campaign_duration_seconds / self.campaign_interval_seconds + 1e-9)
-
-
-def _pem(value: str, label: str) -> str:
-    """Accept PEM text with real newlines or ``\\n`` escapes, or a bare base64 body."""
-    text = value.strip().replace("\\n", "\n")
-    if "-----BEGIN" not in text:
-        text = f"-----BEGIN {label}-----\n{text}\n-----END {label}-----"
-    return text + "\n"
-
-
-def _resolve_private_key(settings: Settings) -> str:
-    """The PEM from the first variable that provides it; ``ValueError`` names the variable."""
-    expected = "expected a secp256k1 private key in PEM format (-----BEGIN EC PRIVATE KEY-----)"
-    if settings.stark_private_key is not None and settings.stark_private_key.get_secret_value():
-        source = "STARK_PRIVATE_KEY"
-        pem = _pem(settings.stark_private_key.get_secret_value(), "EC PRIVATE KEY")
-    elif settings.stark_private_key_file is not None:
-        source = "STARK_PRIVATE_KEY_FILE"
-        try:
-            pem = settings.stark_private_key_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ValueError(
-                f"{source}: cannot read the file ({error.strerror}); expected a readable PEM file"
-            ) from None
-    elif settings.starkbank_ec_private_key is not None:
-        source = "STARKBANK_EC_PRIVATE_KEY"
-        params = settings.starkbank_ec_parameters
-        pem = _pem(settings.starkbank_ec_private_key.get_secret_value(), "EC PRIVATE KEY")
-        if params is not None and params.get_secret_value():
-            pem = _pem(params.get_secret_value(), "EC PARAMETERS") + pem
-    else:
-        raise ValueError(
-            "STARK_PRIVATE_KEY: missing; expected the project's PEM private key in "
-            "STARK_PRIVATE_KEY, or its path in STARK_PRIVATE_KEY_FILE, or the pair "
-            "STARKBANK_EC_PARAMETERS + STARKBANK_EC_PRIVATE_KEY"
-        )
-    try:
-        curve = PrivateKey.fromPem(pem).curve.name
-    except Exception:
-        raise ValueError(f"{source}: {expected}") from None
-    if curve != "secp256k1":
-        raise ValueError(f"{source}: {expected}; got a key on another curve")
-    return pem
 
 
 def _describe(error: Any, model: type[BaseSettings]) -> str:

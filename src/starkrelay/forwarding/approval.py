@@ -103,7 +103,7 @@ async def _decide_one(
             attempt=number,
             evidence=Evidence.APPROVAL,
             now=now,
-            stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"} if approve else None,
+            stream_fields=item.to_fields() if approve else None,
             ledger_fields=fields | ({f"approved:{number}": f"{now:.6f}"} if approve else {}),
             counter="items_approved" if approve else "items_rejected",
         ),

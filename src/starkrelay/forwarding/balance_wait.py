@@ -46,7 +46,7 @@ from starkrelay.forwarding.attempts import (
     unique_transfers,
 )
 from starkrelay.forwarding.hints import settle_hints
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Settlement, Stage, reads
+from starkrelay.ledger import Evidence, MoveOutcome, Settlement, Stage, reads
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure, tag_for
 from starkrelay.ledger.reads import Waiter
 
@@ -82,10 +82,9 @@ async def park(
     Returns, per entry, True when this call acknowledged it."""
     moment = time.time() if now is None else now
     settlements = [
-        Settlement(
+        Settlement.of(
             entry_id=entry_id,
-            invoice_id=item.invoice_id,
-            attempt=item.attempt,
+            item=item,
             stage=Stage.WAITING,
             evidence=Evidence.CREATE,
             amount=item.amount,
@@ -175,22 +174,17 @@ async def release_covered(
             continue
         now = time.time()
         later = attempt > waiter.attempt
-        outcome, entry_id = await ledger.move(
+        outcome, entry_id = await ledger.requeue(
             redis,
             keys,
-            Move(
-                invoice_id=waiter.invoice_id,
-                expected=[Stage.WAITING],
-                expected_attempt=waiter.attempt,
-                target=Stage.QUEUED,
-                attempt=attempt,
-                evidence=Evidence.BALANCE,
-                now=now,
-                stream_fields=_item(waiter, attempt).to_fields() | {"enqueued_at": f"{now:.6f}"},
-                ledger_fields={f"released:{attempt}": f"{now:.6f}"},
-                counter="items_released",
-                ledger_counter="balance_resends" if later else "",
-            ),
+            _item(waiter, attempt),
+            expected=[Stage.WAITING],
+            expected_attempt=waiter.attempt,
+            evidence=Evidence.BALANCE,
+            now=now,
+            ledger_fields={f"released:{attempt}": f"{now:.6f}"},
+            counter="items_released",
+            ledger_counter="balance_resends" if later else "",
         )
         if outcome is not MoveOutcome.MOVED:
             result.lost_race += 1
@@ -233,23 +227,16 @@ async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: A
     if found is None:
         return False
     attempt, transfer = found
-    outcome, _ = await ledger.move(
+    outcome, _ = await ledger.record_found(
         redis,
         keys,
-        Move(
-            invoice_id=waiter.invoice_id,
-            expected=[Stage.WAITING],
-            expected_attempt=waiter.attempt,
-            target=stage,
-            attempt=attempt,
-            evidence=Evidence.OUR_TRANSFER,
-            now=time.time(),
-            ledger_fields={
-                f"transfer:{attempt}": transfer.id,
-                f"transfer_status:{attempt}": transfer.status,
-            },
-            counter="items_release_recorded",
-        ),
+        waiter.invoice_id,
+        transfer,
+        expected=[Stage.WAITING],
+        expected_attempt=waiter.attempt,
+        target=stage,
+        attempt=attempt,
+        counter="items_release_recorded",
     )
     if outcome is MoveOutcome.MOVED:
         metrics.BALANCE_RELEASES.labels("recorded").inc()

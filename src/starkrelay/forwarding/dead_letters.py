@@ -14,14 +14,14 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankGateway, Transfer
 from starkrelay.core.store import Keys, Redis
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
+from starkrelay.ledger import Evidence, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, external_id_for, parse_external_id, tag_for
 
 log = structlog.get_logger(__name__)
@@ -129,39 +129,40 @@ async def retry_dead_letter(
     live = _live_transfer(item.invoice_id, found)
     now = time.time()
     redriven = {f"redriven:{item.attempt}": f"{now:.6f}"}
-    step = Move(
-        invoice_id=item.invoice_id,
-        expected=[Stage.DEAD],
-        expected_attempt=item.attempt,
-        target=Stage.QUEUED,
-        attempt=item.attempt,
-        evidence=Evidence.REDRIVE,
-        now=now,
-        stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
-        ledger_fields=redriven,
-        counter="items_redriven",
-        ledger_counter="redrives",
-        dead_letter_id=letter.id,
-    )
-    if live is not None:
+    if live is None:
+        outcome, detail = await ledger.requeue(
+            redis,
+            keys,
+            item,
+            expected=[Stage.DEAD],
+            expected_attempt=item.attempt,
+            evidence=Evidence.REDRIVE,
+            now=now,
+            ledger_fields=redriven,
+            counter="items_redriven",
+            ledger_counter="redrives",
+            dead_letter_id=letter.id,
+        )
+    else:
         attempt, transfer = live
-        step = replace(
-            step,
+        outcome, detail = await ledger.record_found(
+            redis,
+            keys,
+            item.invoice_id,
+            transfer,
+            expected=[Stage.DEAD],
+            expected_attempt=item.attempt,
             target=Stage.SUCCESS if transfer.status == "success" else Stage.SENT,
             attempt=attempt,
-            evidence=Evidence.OUR_TRANSFER,
-            stream_fields=None,
+            now=now,
             ledger_fields=redriven
-            | {
-                f"transfer:{attempt}": transfer.id,
-                f"transfer_status:{attempt}": transfer.status,
-                f"external_id:{attempt}": external_id_for(item.invoice_id, attempt),
-            },
+            | {f"external_id:{attempt}": external_id_for(item.invoice_id, attempt)},
             counter="items_redrive_recorded",
+            ledger_counter="redrives",
+            dead_letter_id=letter.id,
         )
-    outcome, detail = await ledger.move(redis, keys, step)
-    if live is not None and outcome is MoveOutcome.MOVED:
-        detail = f"transfer {live[1].id} ({live[1].status})"
+        if outcome is MoveOutcome.MOVED:
+            detail = f"transfer {transfer.id} ({transfer.status})"
     result = RetryResult(letter, _outcome(outcome, live is not None), detail)
     log.info(
         "forwarding.dead_letter.retried",

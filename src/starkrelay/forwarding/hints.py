@@ -16,8 +16,6 @@ can appear:
 
 from __future__ import annotations
 
-import time
-
 import structlog
 
 from starkrelay import ledger
@@ -25,7 +23,7 @@ from starkrelay.bank import BankError, BankGateway, Transfer
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, reads
+from starkrelay.ledger import MoveOutcome, Stage, reads
 from starkrelay.ledger.identity import tag_for
 
 log = structlog.get_logger(__name__)
@@ -76,22 +74,15 @@ async def _record(
     if target is stage:
         return False
     deciding = next((t for t in transfers if t.status == "success"), transfers[-1])
-    outcome, _ = await ledger.move(
+    outcome, _ = await ledger.record_found(
         redis,
         keys,
-        Move(
-            invoice_id=invoice_id,
-            expected=[stage],
-            expected_attempt=attempt,
-            target=target,
-            attempt=attempt,
-            evidence=Evidence.OUR_TRANSFER,
-            now=time.time(),
-            ledger_fields={
-                f"transfer:{attempt}": deciding.id,
-                f"transfer_status:{attempt}": deciding.status,
-            },
-        ),
+        invoice_id,
+        deciding,
+        expected=[stage],
+        expected_attempt=attempt,
+        target=target,
+        attempt=attempt,
     )
     if outcome is MoveOutcome.MOVED:
         log.info(

@@ -1,4 +1,4 @@
-"""Recording what became of forward entries that do not end in a created transfer.
+"""Recording what became of forward entries: a transfer created or found, or none.
 
 Each function records one outcome in the invoice's ledger (and, where it settles the entry,
 acknowledges it in the same Lua step), counts it and logs it with the invoice id, so the
@@ -14,7 +14,7 @@ from typing import cast
 import structlog
 
 from starkrelay import ledger
-from starkrelay.bank import BankError, BankUnavailableError
+from starkrelay.bank import BankError, BankUnavailableError, Transfer
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding.ownership import OwnershipVerdict
@@ -22,6 +22,104 @@ from starkrelay.forwarding.reader import Entry
 from starkrelay.ledger import FORWARD_GROUP, Evidence, Settlement, Stage
 
 log = structlog.get_logger("starkrelay.forwarding.worker")
+
+_STATUS_STAGE = {"success": Stage.SUCCESS, "failed": Stage.FAILED, "canceled": Stage.FAILED}
+"""What a transfer our look-up found says of the forward (any other status: ``sent``)."""
+
+LedgerExtra = dict[str, dict[str, str | int]]
+"""Per entry id: ledger fields the ownership read produced, written (and popped) at settlement."""
+
+
+async def record_created(
+    redis: Redis, keys: Keys, entries: Sequence[Entry], created: list[Transfer], extra: LedgerExtra
+) -> None:
+    """Stage ``sent`` for each entry whose transfer the create's answer holds, and XACK it;
+    an entry the answer lacks stays pending (looked up next round)."""
+    by_external = {t.external_id: t for t in created}
+    now = time.time()
+    settled: list[tuple[Entry, Transfer]] = []
+    for entry in entries:
+        transfer = by_external.get(entry.readable_item.external_id)
+        if transfer is None:  # the API answered without it: look again next round
+            log.error("forwarding.transfer.missing_in_answer", entry_id=entry.id)
+            continue
+        settled.append((entry, transfer))
+    await _record_transfers(redis, keys, settled, Stage.SENT, now, extra)
+    for entry, _ in settled:
+        if entry.enqueued_at is not None:
+            metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
+
+
+async def record_found(
+    redis: Redis, keys: Keys, entries: Sequence[Entry], found: list[Transfer], extra: LedgerExtra
+) -> set[str]:
+    """Record each transfer of `found` (our own listing) as its entry's attempt, at the stage
+    its status says, and XACK the entry. Returns the ids of the entries settled."""
+    by_external = {t.external_id: t for t in found}
+    by_stage: dict[Stage, list[tuple[Entry, Transfer]]] = {}
+    for entry in entries:
+        transfer = by_external.get(entry.readable_item.external_id)
+        if transfer is not None:
+            stage = _STATUS_STAGE.get(transfer.status, Stage.SENT)
+            by_stage.setdefault(stage, []).append((entry, transfer))
+    now = time.time()
+    for stage, settled in by_stage.items():
+        await _record_transfers(redis, keys, settled, stage, now, extra, confirmed=True)
+    return {entry.id for settled in by_stage.values() for entry, _ in settled}
+
+
+async def _record_transfers(
+    redis: Redis,
+    keys: Keys,
+    settled: Sequence[tuple[Entry, Transfer]],
+    stage: Stage,
+    now: float,
+    extra: LedgerExtra,
+    *,
+    confirmed: bool = False,
+) -> None:
+    """Record each entry's transfer and XACK it (one round trip for the whole list)."""
+    settlements = []
+    for entry, transfer in settled:
+        item = entry.readable_item
+        settlements.append(
+            Settlement.of(
+                entry_id=entry.id,
+                item=item,
+                stage=stage,
+                evidence=Evidence.OUR_TRANSFER if confirmed else Evidence.CREATE,
+                amount=0 if confirmed else item.amount,
+                now=now,
+                ledger_fields=extra.pop(entry.id, {})
+                | {
+                    f"transfer:{item.attempt}": transfer.id,
+                    f"transfer_status:{item.attempt}": transfer.status,
+                    f"external_id:{item.attempt}": item.external_id,
+                    "sent_at": f"{now:.6f}",
+                },
+            )
+        )
+    done = await ledger.settle(redis, keys, settlements)
+    outcome = "confirmed_duplicate" if confirmed else "sent"
+    for (entry, transfer), one, settlement in zip(settled, done, settlements, strict=True):
+        item = entry.readable_item
+        if one.acked:
+            metrics.TRANSFERS.labels(outcome).inc()
+            if not confirmed:
+                metrics.FORWARDED_CENTS.inc(item.amount)
+            if "claimed_amount" in settlement.ledger_fields:
+                metrics.AMOUNT_MISMATCHES.inc()
+            metrics.REVERSED_BEFORE_FORWARD.inc(
+                int(settlement.ledger_fields.get("reversed_amount", 0))
+            )
+        log.info(
+            "forwarding.transfer.confirmed" if confirmed else "forwarding.transfer.created",
+            invoice_id=item.invoice_id,
+            transfer_id=transfer.id,
+            external_id=item.external_id,
+            amount=item.amount,
+            deliveries=entry.deliveries,
+        )
 
 
 def claimed_fields(verdict: OwnershipVerdict) -> dict[str, str | int]:
@@ -65,15 +163,8 @@ async def record_refused(
         if entry.workspace_id:
             fields["claimed_workspace_id"] = entry.workspace_id
         settlements.append(
-            Settlement(
-                entry_id=entry.id,
-                invoice_id=item.invoice_id,
-                attempt=item.attempt,
-                stage=Stage.REFUSED,
-                evidence=Evidence.OWNERSHIP,
-                amount=item.amount,
-                now=now,
-                ledger_fields=fields,
+            Settlement.of(
+                entry.id, item, Stage.REFUSED, Evidence.OWNERSHIP, item.amount, now, fields
             )
         )
     settled = await ledger.settle(redis, keys, settlements)
@@ -95,23 +186,11 @@ async def record_refused(
 
 async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
     """Stage ``skipped``: Stark Bank's record leaves nothing to forward (net <= 0)."""
-    item = verdict.item
-    [done] = await ledger.settle(
-        redis,
-        keys,
-        [
-            Settlement(
-                entry_id=entry.id,
-                invoice_id=item.invoice_id,
-                attempt=item.attempt,
-                stage=Stage.SKIPPED,
-                evidence=Evidence.OWNERSHIP,
-                amount=0,
-                now=time.time(),
-                ledger_fields=claimed_fields(verdict) | {"skipped_reason": verdict.detail},
-            )
-        ],
+    item, fields = verdict.item, claimed_fields(verdict) | {"skipped_reason": verdict.detail}
+    skipped = Settlement.of(
+        entry.id, item, Stage.SKIPPED, Evidence.OWNERSHIP, 0, time.time(), fields
     )
+    [done] = await ledger.settle(redis, keys, [skipped])
     if done.acked:
         metrics.TRANSFERS.labels("skipped").inc()
         if verdict.credit is not None:
@@ -128,19 +207,12 @@ async def dead_letter(
     redis: Redis, keys: Keys, entry: Entry, reason: str, kind: str, evidence: Evidence
 ) -> None:
     """Stage ``dead``: copy the entry to the dead-letter stream with `reason` and XACK it."""
-    assert entry.item is not None
-    item = entry.item
-    settlement = Settlement(
-        entry_id=entry.id,
-        invoice_id=item.invoice_id,
-        attempt=item.attempt,
-        stage=Stage.DEAD,
-        evidence=evidence,
-        amount=item.amount,
-        now=time.time(),
-        ledger_fields={"dead_reason": reason[:500]},
-        dead_letter=item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
-    )
+    item = entry.readable_item
+    settlement = Settlement.of(
+        entry.id, item, Stage.DEAD, evidence, item.amount, time.time(),
+        {"dead_reason": reason[:500]},
+        item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
+    )  # fmt: skip
     await ledger.settle(redis, keys, [settlement])
     metrics.TRANSFERS.labels("dead").inc()
     log.error(
@@ -175,8 +247,9 @@ async def note_failure(redis: Redis, keys: Keys, entries: list[Entry], exc: Bank
         pipe.hset(keys.bank_health(), items=["kind", exc.kind, "last_at", now, "error", str(exc)])
         await pipe.execute()
     for entry in entries:
-        assert entry.item is not None
-        await ledger.note(redis, keys, entry.item.invoice_id, {"last_error": str(exc)[:300]})
+        await ledger.note(
+            redis, keys, entry.readable_item.invoice_id, {"last_error": str(exc)[:300]}
+        )
 
 
 async def last_error(redis: Redis, keys: Keys, entry: Entry) -> str:

@@ -43,7 +43,7 @@ from starkrelay.core.store import Keys, Redis
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.attempts import unique_transfers
 from starkrelay.forwarding.reader import Entry
-from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, reads
+from starkrelay.ledger import Evidence, MoveOutcome, Stage, reads
 from starkrelay.ledger.budget import LimitCode, Limits, Reservation, Settled
 from starkrelay.ledger.identity import ForwardItem, parse_external_id
 
@@ -134,7 +134,7 @@ class Outflow:
         now = time.time()
         if self.config.limits.daily_limit or self.config.limits.hourly_count:
             await self._seed(now)
-        items = [_item(e) for e in entries]
+        items = [e.readable_item for e in entries]
         done = await ledger.budget.reserve(
             self.redis,
             self.keys,
@@ -246,21 +246,16 @@ async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: f
         item = ForwardItem(
             held.invoice_id, held.amount, held.gross_amount, held.fee, held.attempt, "next_day"
         )
-        outcome, entry_id = await ledger.move(
+        outcome, entry_id = await ledger.requeue(
             redis,
             keys,
-            Move(
-                invoice_id=held.invoice_id,
-                expected=[Stage.HELD],
-                expected_attempt=held.attempt,
-                target=Stage.QUEUED,
-                attempt=held.attempt,
-                evidence=Evidence.NEXT_DAY,
-                now=now,
-                stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
-                ledger_fields={f"released_next_day:{held.attempt}": f"{now:.6f}"},
-                counter="items_released_next_day",
-            ),
+            item,
+            expected=[Stage.HELD],
+            expected_attempt=held.attempt,
+            evidence=Evidence.NEXT_DAY,
+            now=now,
+            ledger_fields={f"released_next_day:{held.attempt}": f"{now:.6f}"},
+            counter="items_released_next_day",
         )
         if outcome is MoveOutcome.MOVED:
             released += 1
@@ -272,11 +267,6 @@ async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: f
                 entry_id=entry_id,
             )
     return released
-
-
-def _item(entry: Entry) -> ForwardItem:
-    assert entry.item is not None
-    return entry.item
 
 
 async def outflow_summary(

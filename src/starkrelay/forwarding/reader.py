@@ -31,6 +31,12 @@ class Entry:
     workspace_id: str | None = None
     """The workspace that event claimed to come from (a claim until ownership is read)."""
 
+    @property
+    def readable_item(self) -> ForwardItem:
+        """The item of an entry known to be readable (unreadable ones are dropped first)."""
+        assert self.item is not None
+        return self.item
+
 
 async def ensure_group(redis: Redis, keys: Keys) -> None:
     """Create the stream and its consumer group if missing (idempotent, any replica)."""
@@ -39,6 +45,24 @@ async def ensure_group(redis: Redis, keys: Keys) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def first_per_attempt(entries: list[Entry]) -> list[Entry]:
+    """The first entry of each attempt. Two entries of one attempt in a batch (a lost entry
+    re-enqueued that was not lost after all) would make Stark Bank refuse the whole create;
+    the later ones stay pending and are settled next round by looking their transfer up."""
+    seen: set[str] = set()
+    first: list[Entry] = []
+    for entry in entries:
+        external_id = entry.readable_item.external_id
+        if external_id in seen:
+            log.info(
+                "forwarding.entry.same_attempt_later", entry_id=entry.id, external_id=external_id
+            )
+            continue
+        seen.add(external_id)
+        first.append(entry)
+    return first
 
 
 class StreamReader:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from starkrelay.bank import BankInputError, NewTransfer, ProviderError
 from starkrelay.core.settings import Settings
@@ -23,14 +23,8 @@ class Destination:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Destination:
-        return cls(
-            bank_code=settings.destination_bank_code,
-            branch_code=settings.destination_branch_code,
-            account_number=settings.destination_account_number,
-            name=settings.destination_name,
-            tax_id=settings.destination_tax_id,
-            account_type=settings.destination_account_type,
-        )
+        """Each field from the setting of its name prefixed ``destination_``."""
+        return cls(**{f.name: getattr(settings, f"destination_{f.name}") for f in fields(cls)})
 
 
 def build_transfer(item: ForwardItem, destination: Destination) -> NewTransfer:

@@ -37,7 +37,6 @@ import anyio
 import structlog
 from redis.exceptions import RedisError
 
-from starkrelay import ledger
 from starkrelay.bank import (
     BankError,
     BankGateway,
@@ -46,25 +45,21 @@ from starkrelay.bank import (
     RetryPolicy,
     Transfer,
 )
-from starkrelay.bank.credentials import CLOCK_CODES, CREDENTIAL_CODES
+from starkrelay.bank.credentials import CredentialsRefused, stop_if_credentials_refused
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Keys, Redis
-from starkrelay.core.supervision import StartRefused
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.outflow import Outflow, OutflowConfig, OutflowPaused
 from starkrelay.forwarding.ownership import Decision, judge_ownership
-from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group
+from starkrelay.forwarding.reader import Entry, StreamReader, ensure_group, first_per_attempt
 from starkrelay.forwarding.transfers import Destination, build_transfer, read_refusal
-from starkrelay.ledger import Evidence, Settlement, Stage
-from starkrelay.ledger.identity import ForwardItem
+from starkrelay.ledger import Evidence
 from starkrelay.ledger.workspace import WorkspaceLearner
 
 log = structlog.get_logger(__name__)
 
-_STATUS_STAGE = {"success": Stage.SUCCESS, "failed": Stage.FAILED, "canceled": Stage.FAILED}
-"""What a transfer our look-up found says of the forward (any other status: ``sent``)."""
 PAUSED_POLL_SECONDS = 0.25
 """How often a paused worker looks at the flag again (its heartbeat goes on meanwhile)."""
 
@@ -128,8 +123,7 @@ class ForwardingWorker:
             backoff_cap=config.backoff_max_seconds,
         )
         self.workspace = WorkspaceLearner(redis, keys, bank, config.workspace_id)
-        self._ledger_extra: dict[str, dict[str, str | int]] = {}
-        """Per entry id: ledger fields the ownership read produced, written at settlement."""
+        self._ledger_extra: outcomes.LedgerExtra = {}
         self.outflow = Outflow(redis, keys, bank, config.outflow, name)
         self.paused = False
         """Outflow was paused at this worker's last look (start of a round, or a create)."""
@@ -221,14 +215,14 @@ class ForwardingWorker:
         try:
             confirmed = await self._confirm_ownership(live)
         except BankError as exc:  # nothing is sent without the read: entries stay pending
-            _stop_if_credentials_refused(exc)
+            stop_if_credentials_refused(exc)
             return await self._failed(live, exc)
         try:
             sendable, marks = await self.outflow.admit(
-                _one_entry_per_attempt(confirmed), self._ledger_extra
+                first_per_attempt(confirmed), self._ledger_extra
             )
         except BankError as exc:  # the day's count could not be started: nothing is sent
-            _stop_if_credentials_refused(exc)
+            stop_if_credentials_refused(exc)
             return await self._failed(confirmed, exc)
         sent = await self._send(sendable)
         await self.outflow.settle(marks)
@@ -248,7 +242,7 @@ class ForwardingWorker:
     async def _confirm_ownership(self, entries: list[Entry]) -> list[Entry]:
         """Read the batch's credits from Stark Bank (one call), settle what must not be sent
         (``refused``, ``skipped``) and return the rest carrying the RECORD's amounts."""
-        items = [_item(e) for e in entries]
+        items = [e.readable_item for e in entries]
         await self.redis.hincrby(self.keys.forward_counters(), "ownership_calls", 1)
         try:
             logs = await self.bank.credited_logs({i.invoice_id for i in items})
@@ -293,11 +287,11 @@ class ForwardingWorker:
             except OutflowPaused:
                 return await self._paused_before_create(live)
             except BankInputError as refusal:
-                _stop_if_credentials_refused(refusal)
+                stop_if_credentials_refused(refusal)
                 try:
                     remaining = await self._handle_refusal(live, refusal)
                 except BankError as exc:  # the look-up failed: look again next round
-                    _stop_if_credentials_refused(exc)
+                    stop_if_credentials_refused(exc)
                     return await self._failed(live, exc)
                 if len(remaining) == len(live):
                     log.error("forwarding.batch.refusal_unreadable", codes=refusal.codes)
@@ -320,7 +314,7 @@ class ForwardingWorker:
         return True
 
     async def _create(self, entries: Sequence[Entry]) -> list[Transfer]:
-        transfers = [build_transfer(_item(e), self.destination) for e in entries]
+        transfers = [build_transfer(e.readable_item, self.destination) for e in entries]
         await self.redis.hincrby(self.keys.forward_counters(), "transfer_calls", 1)
         try:
             created = await self.bank.create_transfers(transfers)
@@ -334,19 +328,7 @@ class ForwardingWorker:
         return created
 
     async def _settle_created(self, entries: Sequence[Entry], created: list[Transfer]) -> None:
-        by_external = {t.external_id: t for t in created}
-        now = time.time()
-        settled: list[tuple[Entry, Transfer]] = []
-        for entry in entries:
-            transfer = by_external.get(_item(entry).external_id)
-            if transfer is None:  # the API answered without it: look again next round
-                log.error("forwarding.transfer.missing_in_answer", entry_id=entry.id)
-                continue
-            settled.append((entry, transfer))
-        await self._settle(settled, Stage.SENT, now)
-        for entry, _ in settled:
-            if entry.enqueued_at is not None:
-                metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
+        await outcomes.record_created(self.redis, self.keys, entries, created, self._ledger_extra)
 
     async def _handle_refusal(self, entries: list[Entry], refusal: BankInputError) -> list[Entry]:
         """Settle a refused batch by looking, whatever the refusal says: an item whose
@@ -379,78 +361,18 @@ class ForwardingWorker:
     async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
         """Refused for lack of balance: each entry is acknowledged and its invoice waits
         (ledger ``waiting``), spending no re-send budget; ``balance_wait`` sends it again."""
-        await park(self.redis, self.keys, [(e.id, _item(e)) for e in entries], reason)
+        await park(self.redis, self.keys, [(e.id, e.readable_item) for e in entries], reason)
 
     async def _record_existing(self, entries: Sequence[Entry]) -> set[str]:
         """Look the attempts of `entries` up at Stark Bank (by tag, then ``external_id``) and
         record each transfer found as its attempt's. Returns the ids of the entries settled."""
-        items = [_item(e) for e in entries]
+        items = [e.readable_item for e in entries]
         found = await self.bank.find_transfers(
             tags=sorted({i.tag for i in items}), external_ids=[i.external_id for i in items]
         )
-        by_external = {t.external_id: t for t in found}
-        by_stage: dict[Stage, list[tuple[Entry, Transfer]]] = {}
-        for entry, item in zip(entries, items, strict=True):
-            transfer = by_external.get(item.external_id)
-            if transfer is not None:
-                stage = _STATUS_STAGE.get(transfer.status, Stage.SENT)
-                by_stage.setdefault(stage, []).append((entry, transfer))
-        now = time.time()
-        for stage, settled in by_stage.items():
-            await self._settle(settled, stage, now, confirmed=True)
-        return {entry.id for settled in by_stage.values() for entry, _ in settled}
-
-    async def _settle(
-        self,
-        settled: Sequence[tuple[Entry, Transfer]],
-        stage: Stage,
-        now: float,
-        *,
-        confirmed: bool = False,
-    ) -> None:
-        """Record each entry's transfer and XACK it (one round trip for the whole list)."""
-        settlements = []
-        for entry, transfer in settled:
-            item = _item(entry)
-            settlements.append(
-                Settlement(
-                    entry_id=entry.id,
-                    invoice_id=item.invoice_id,
-                    attempt=item.attempt,
-                    stage=stage,
-                    evidence=Evidence.OUR_TRANSFER if confirmed else Evidence.CREATE,
-                    amount=0 if confirmed else item.amount,
-                    now=now,
-                    ledger_fields=self._ledger_extra.pop(entry.id, {})
-                    | {
-                        f"transfer:{item.attempt}": transfer.id,
-                        f"transfer_status:{item.attempt}": transfer.status,
-                        f"external_id:{item.attempt}": item.external_id,
-                        "sent_at": f"{now:.6f}",
-                    },
-                )
-            )
-        done = await ledger.settle(self.redis, self.keys, settlements)
-        outcome = "confirmed_duplicate" if confirmed else "sent"
-        for (entry, transfer), one, settlement in zip(settled, done, settlements, strict=True):
-            item = _item(entry)
-            if one.acked:
-                metrics.TRANSFERS.labels(outcome).inc()
-                if not confirmed:
-                    metrics.FORWARDED_CENTS.inc(item.amount)
-                if "claimed_amount" in settlement.ledger_fields:
-                    metrics.AMOUNT_MISMATCHES.inc()
-                metrics.REVERSED_BEFORE_FORWARD.inc(
-                    int(settlement.ledger_fields.get("reversed_amount", 0))
-                )
-            log.info(
-                "forwarding.transfer.confirmed" if confirmed else "forwarding.transfer.created",
-                invoice_id=item.invoice_id,
-                transfer_id=transfer.id,
-                external_id=item.external_id,
-                amount=item.amount,
-                deliveries=entry.deliveries,
-            )
+        return await outcomes.record_found(
+            self.redis, self.keys, entries, found, self._ledger_extra
+        )
 
     async def _backoff(self) -> None:
         await anyio.sleep(self._policy.backoff(self._failures, self._retry_after))
@@ -466,51 +388,8 @@ class ForwardingWorker:
         return False
 
 
-class CredentialsRefused(StartRefused):
-    """Stark Bank refused our credentials (or our clock) while forwarding: nothing about any
-    item, and nothing a retry fixes. The entries stay pending (never dead-lettered for it) and
-    the process exits with status 2, so the orchestrator restarts it and the start-up check
-    holds it until the credentials are fixed."""
-
-
-def _stop_if_credentials_refused(error: BankError) -> None:
-    if not isinstance(error, BankInputError):
-        return
-    codes = sorted((CREDENTIAL_CODES | CLOCK_CODES).intersection(error.codes))
-    if codes:
-        log.error("forwarding.credentials.refused", codes=codes)
-        raise CredentialsRefused(
-            f"Stark Bank refused the credentials while forwarding ({', '.join(codes)}): "
-            "check STARK_PROJECT_ID, STARK_PRIVATE_KEY and this machine's clock; nothing was "
-            "sent and the forwards stay queued"
-        ) from error
-
-
 async def _quietly(step: Awaitable[None]) -> None:
     try:
         await step
     except RedisError as exc:
         log.warning("forwarding.worker.redis_unavailable", error=str(exc))
-
-
-def _one_entry_per_attempt(entries: list[Entry]) -> list[Entry]:
-    """The first entry of each attempt. Two entries of one attempt in a batch (a lost entry
-    re-enqueued that was not lost after all) would make Stark Bank refuse the whole create;
-    the later ones stay pending and are settled next round by looking their transfer up."""
-    seen: set[str] = set()
-    first: list[Entry] = []
-    for entry in entries:
-        external_id = _item(entry).external_id
-        if external_id in seen:
-            log.info(
-                "forwarding.entry.same_attempt_later", entry_id=entry.id, external_id=external_id
-            )
-            continue
-        seen.add(external_id)
-        first.append(entry)
-    return first
-
-
-def _item(entry: Entry) -> ForwardItem:
-    assert entry.item is not None
-    return entry.item

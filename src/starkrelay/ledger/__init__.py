@@ -4,7 +4,8 @@ evidence each needs, and every Redis script that changes a stage. Nothing else w
 - ``identity``: external ids, tags, attempts, the forward item (pure);
 - ``stages``: ``Stage``, ``TransferStatus``, ``Evidence`` and ``TRANSITIONS`` (pure);
 - ``scripts``: the Lua scripts, all over one ``move`` that checks the table;
-- ``steps``: the Python calls of those scripts (``intake``, ``settle``, ``move``, ``note``);
+- ``steps``: the Python calls of those scripts (``intake``, ``settle``, ``move`` with its two
+  common shapes ``requeue`` and ``record_found``, ``note``);
 - ``budget``: the outflow limits' calls (``reserve`` or hold, then confirm or release);
 - ``reads``: what the ledger holds, read without moving anything;
 - ``workspace``: which Stark Bank workspace is ours (the route's filter, the worker's learner).
@@ -34,6 +35,8 @@ from starkrelay.ledger.steps import (
     intake_batcher,
     move,
     note,
+    record_found,
+    requeue,
     settle,
 )
 
@@ -58,6 +61,8 @@ __all__ = [
     "move",
     "note",
     "reads",
+    "record_found",
+    "requeue",
     "scripts",
     "settle",
     "steps",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
+from starkrelay.bank.models import Transfer
 from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
 from starkrelay.ledger import scripts
+from starkrelay.ledger.identity import ForwardItem
 from starkrelay.ledger.stages import Evidence, Stage
 
 FORWARD_GROUP = "forwarders"
@@ -132,6 +135,24 @@ class Settlement:
     ledger_fields: Fields
     dead_letter: Fields | None = None
 
+    @classmethod
+    def of(
+        cls,
+        entry_id: str,
+        item: ForwardItem,
+        stage: Stage,
+        evidence: Evidence,
+        amount: int,
+        now: float,
+        ledger_fields: Fields,
+        dead_letter: Fields | None = None,
+    ) -> Settlement:
+        """The outcome of the entry of ``item`` (its invoice and attempt)."""
+        return cls(
+            entry_id, item.invoice_id, item.attempt, stage, evidence, amount, now, ledger_fields,
+            dead_letter,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Settled:
@@ -216,7 +237,7 @@ class Move:
     evidence: Evidence
     now: float
     stream_fields: Fields | None = None
-    """The entry to add (a move to ``queued`` only)."""
+    """The entry to add (a move to ``queued`` only; ``move`` stamps its ``enqueued_at``)."""
     ledger_fields: Fields | None = None
     counter: str = ""
     """A running total in ``forward_counters`` to count this move under."""
@@ -229,10 +250,14 @@ class Move:
 
 
 async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
-    """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find."""
-    if step.target is Stage.QUEUED and not step.stream_fields:
-        raise ValueError("a move to queued needs the stream entry's fields")
-    stream = _pairs(step.stream_fields)
+    """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find. A move
+    to ``queued`` adds its entry stamped ``enqueued_at`` (the move's ``now``)."""
+    fields = step.stream_fields
+    if step.target is Stage.QUEUED:
+        if not fields:
+            raise ValueError("a move to queued needs the stream entry's fields")
+        fields = {**fields, "enqueued_at": f"{step.now:.6f}"}
+    stream = _pairs(fields)
     result = await _run(
         redis,
         scripts.MOVE,
@@ -256,6 +281,80 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
     )
     code, detail = cast(list[Any], result)
     return MoveOutcome(int(code)), str(detail)
+
+
+async def requeue(
+    redis: Redis,
+    keys: Keys,
+    item: ForwardItem,
+    *,
+    expected: Sequence[Stage],
+    expected_attempt: int,
+    evidence: Evidence,
+    now: float | None = None,
+    ledger_fields: Fields | None = None,
+    counter: str = "",
+    ledger_counter: str = "",
+    dead_letter_id: str = "",
+    lost_entry_min_age: float = -1.0,
+) -> tuple[MoveOutcome, str]:
+    """Move to ``queued`` for ``item.attempt``, adding ``item``'s entry to the stream: only
+    while the ledger is still at one of ``expected`` for ``expected_attempt``, as read."""
+    step = Move(
+        invoice_id=item.invoice_id,
+        expected=expected,
+        expected_attempt=expected_attempt,
+        target=Stage.QUEUED,
+        attempt=item.attempt,
+        evidence=evidence,
+        now=time.time() if now is None else now,
+        stream_fields=item.to_fields(),
+        ledger_fields=ledger_fields,
+        counter=counter,
+        ledger_counter=ledger_counter,
+        dead_letter_id=dead_letter_id,
+        lost_entry_min_age=lost_entry_min_age,
+    )
+    return await move(redis, keys, step)
+
+
+async def record_found(
+    redis: Redis,
+    keys: Keys,
+    invoice_id: str,
+    transfer: Transfer,
+    *,
+    expected: Sequence[Stage],
+    expected_attempt: int,
+    target: Stage,
+    attempt: int,
+    now: float | None = None,
+    ledger_fields: Fields | None = None,
+    counter: str = "",
+    ledger_counter: str = "",
+    dead_letter_id: str = "",
+) -> tuple[MoveOutcome, str]:
+    """Record what our own listing shows for ``attempt``: move from one of ``expected`` at
+    ``expected_attempt`` (as read) to ``target`` on ``Evidence.OUR_TRANSFER``, keeping the
+    transfer's id and status for that attempt."""
+    step = Move(
+        invoice_id=invoice_id,
+        expected=expected,
+        expected_attempt=expected_attempt,
+        target=target,
+        attempt=attempt,
+        evidence=Evidence.OUR_TRANSFER,
+        now=time.time() if now is None else now,
+        ledger_fields={
+            **(ledger_fields or {}),
+            f"transfer:{attempt}": transfer.id,
+            f"transfer_status:{attempt}": transfer.status,
+        },
+        counter=counter,
+        ledger_counter=ledger_counter,
+        dead_letter_id=dead_letter_id,
+    )
+    return await move(redis, keys, step)
 
 
 async def note(redis: Redis, keys: Keys, invoice_id: str, fields: Fields) -> None:

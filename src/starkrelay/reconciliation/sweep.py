@@ -50,7 +50,7 @@ from starkrelay.forwarding.attempts import (
     unique_transfers,
 )
 from starkrelay.forwarding.transfers import Destination
-from starkrelay.ledger import Evidence, IntakeCode, Move, MoveOutcome, Stage
+from starkrelay.ledger import Evidence, IntakeCode, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem
 from starkrelay.reconciliation.outflow import unexplained_outflow
 from starkrelay.reconciliation.report import CreditedInvoice, MoneyReport, judge_invoice, new_report
@@ -162,47 +162,13 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
     return code is IntakeCode.ENQUEUED
 
 
-async def _requeue(
-    redis: Redis,
-    keys: Keys,
-    item: ForwardItem,
-    *,
-    expected: list[Stage],
-    expected_attempt: int,
-    evidence: Evidence,
-    lost_entry_min_age: float = -1.0,
-    ledger_fields: dict[str, str | int] | None = None,
-    ledger_counter: str = "",
-) -> tuple[MoveOutcome, str]:
-    """One guarded move to ``queued`` (re-open, re-send, lost entry): only while the ledger
-    is still at one of `expected` for `expected_attempt`, as read."""
-    now = time.time()
-    return await ledger.move(
-        redis,
-        keys,
-        Move(
-            invoice_id=item.invoice_id,
-            expected=expected,
-            expected_attempt=expected_attempt,
-            target=Stage.QUEUED,
-            attempt=item.attempt,
-            evidence=evidence,
-            now=now,
-            stream_fields=item.to_fields() | {"enqueued_at": f"{now:.6f}"},
-            ledger_fields=ledger_fields,
-            ledger_counter=ledger_counter,
-            lost_entry_min_age=lost_entry_min_age,
-        ),
-    )
-
-
 async def _reopen_refused(
     redis: Redis, keys: Keys, base: ForwardItem, record: dict[str, str]
 ) -> bool:
     """Step b for an invoice the worker refused although our own credited logs list it (its
     ownership read missed the credit): the same attempt is enqueued again."""
     attempt = int(record.get("attempt", "0"))
-    outcome, stream_id = await _requeue(
+    outcome, stream_id = await ledger.requeue(
         redis,
         keys,
         _with(base, attempt, "reconcile"),
@@ -230,7 +196,7 @@ async def _resend(
     """Step c: attempt `attempt` once our listing shows every earlier one failed, only while
     the ledger holds an outcome for the one before (``failed``, or ``sent`` whose failed
     event was lost; no ledger at all after a Redis loss), never while it is ``queued``."""
-    outcome, _ = await _requeue(
+    outcome, _ = await ledger.requeue(
         redis,
         keys,
         _with(base, attempt, "resend"),
@@ -258,7 +224,7 @@ async def _requeue_if_lost(
     if recorded is None or int(recorded) in attempts:
         return False
     attempt = int(recorded)
-    outcome, stream_id = await _requeue(
+    outcome, stream_id = await ledger.requeue(
         redis,
         keys,
         _with(base, attempt, "requeue"),

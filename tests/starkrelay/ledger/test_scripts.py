@@ -76,7 +76,7 @@ async def test_a_lost_entry_is_enqueued_again_only_when_provably_lost(
     assert await requeue(t0 + 120) is MoveOutcome.MOVED
     assert await requeue(t0 + 150) is MoveOutcome.TOO_RECENT  # counts from the requeue
     [(new_id, fields)] = await redis.xrange(stream)
-    assert fields == FIELDS | {"attempt": "0"}
+    assert fields == FIELDS | {"attempt": "0", "enqueued_at": f"{t0 + 120:.6f}"}
     ledger = await ledger_of(redis, keys)
     assert (ledger["entry:0"], ledger["lost_entry:0"]) == (new_id, entry)
     assert (ledger["stage"], ledger["requeues"], ledger["evidence"]) == (
