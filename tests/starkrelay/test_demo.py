@@ -56,7 +56,7 @@ def test_the_demo_forwards_every_credited_invoice_exactly_once(
     log_path = Path(re.search(r"Logs: (\S+)", out).group(1))  # type: ignore[union-attr]
     assert "demo.invoice.paid" in log_path.read_text()
     assert '"level"' not in out  # logs went to the file, not the terminal
-    prefix = re.search(r'"redis_key_prefix": "([^"]+)"', log_path.read_text())
+    prefix = re.search(r'"redis_key_prefix":\s*"([^"]+)"', log_path.read_text())
     assert prefix is not None
     assert redis.Redis.from_url(redis_url).keys(prefix.group(1) + ":*") == []  # left as found
 

@@ -15,7 +15,7 @@ import functools
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -42,13 +42,15 @@ def _as_text(_: Any, __: str, line: Any) -> str:
     return line.decode() if isinstance(line, bytes) else line
 
 
-def _stderr_logger(*args: Any) -> structlog.BytesLogger:
-    """A logger writing to the stderr of its first use (cached then, in production)."""
-    return structlog.BytesLogger(sys.stderr.buffer, name=args[0] if args else None)
+def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
+    """Set up structlog and the standard library for the whole process (idempotent). Lines go
+    to ``stream`` (a text file with a ``buffer``, line-buffered), else to stderr."""
 
+    def bytes_logger(*args: Any) -> structlog.BytesLogger:
+        """Writes to the stream's buffer; stderr is the one of the logger's first use."""
+        out = stream or sys.stderr
+        return structlog.BytesLogger(out.buffer, name=args[0] if args else None)
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Set up structlog and the standard library for the whole process (idempotent)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -71,11 +73,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
             _as_bytes,
         ],
-        logger_factory=_stderr_logger,
+        logger_factory=bytes_logger,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

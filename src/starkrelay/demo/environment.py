@@ -99,12 +99,7 @@ class DemoEnvironment:
 # --- logging ------------------------------------------------------------------------------------
 def send_logs_to(path: Path, level: str = "INFO") -> None:
     """Configure the project's JSON logs, written to ``path`` instead of the terminal."""
-    configure_logging(level, "json")
-    root = logging.getLogger()
-    formatter = root.handlers[0].formatter if root.handlers else None
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(formatter)
-    root.handlers[:] = [handler]
+    configure_logging(level, "json", path.open("a", encoding="utf-8", buffering=1))
     logging.captureWarnings(True)
 
 
