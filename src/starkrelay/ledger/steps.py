@@ -17,6 +17,7 @@ from typing import Any, cast
 from redis.exceptions import NoScriptError
 
 from starkrelay.bank.models import Transfer
+from starkrelay.core.store import Store
 from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
@@ -78,8 +79,7 @@ class IntakeCode(enum.IntEnum):
 
 
 async def intake(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     *,
     event_id: str | None,
     event_ttl_seconds: int,
@@ -102,8 +102,8 @@ async def intake(
     when enqueued, the stream id. Concurrent calls share one pipeline per event-loop tick.
     """
     stream = _pairs(stream_fields)
-    result = await intake_batcher(redis).run(
-        *script_keys(keys, invoice_id, event_id),
+    result = await intake_batcher(store.redis).run(
+        *script_keys(store.keys, invoice_id, event_id),
         event_ttl_seconds if event_id else 0,
         outcome or action,
         action,
@@ -162,7 +162,7 @@ class Settled:
     """The stage moved (False: a later attempt or a final stage was there first)."""
 
 
-async def settle(redis: Redis, keys: Keys, settlements: Sequence[Settlement]) -> list[Settled]:
+async def settle(store: Store, settlements: Sequence[Settlement]) -> list[Settled]:
     """Record outcomes of stream entries and XACK them; each entry atomically, all in one
     round trip. An entry with ``dead_letter`` is also copied to the dead-letter stream; one
     with an empty ``entry_id`` records without acknowledging anything."""
@@ -170,12 +170,12 @@ async def settle(redis: Redis, keys: Keys, settlements: Sequence[Settlement]) ->
         return []
     sha = _sha1(scripts.SETTLE)
     for attempt in range(2):
-        pipe = redis.pipeline(transaction=False)
+        pipe = store.redis.pipeline(transaction=False)
         for s in settlements:
             pipe.evalsha(
                 sha,
                 len(scripts.KEY_NAMES),
-                *script_keys(keys, s.invoice_id),
+                *script_keys(store.keys, s.invoice_id),
                 FORWARD_GROUP,
                 s.entry_id,
                 s.invoice_id,
@@ -194,7 +194,7 @@ async def settle(redis: Redis, keys: Keys, settlements: Sequence[Settlement]) ->
         except NoScriptError:
             if attempt:
                 raise
-            await redis.script_load(scripts.SETTLE)  # nothing ran: every call needed it
+            await store.redis.script_load(scripts.SETTLE)  # nothing ran: every call needed it
             continue
         return [Settled(bool(acked), bool(moved)) for acked, moved in results]
     raise AssertionError("unreachable")  # pragma: no cover
@@ -249,7 +249,7 @@ class Move:
     """When >= 0: only when the attempt's entry is provably lost and at least this old."""
 
 
-async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
+async def move(store: Store, step: Move) -> tuple[MoveOutcome, str]:
     """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find. A move
     to ``queued`` adds its entry stamped ``enqueued_at`` (the move's ``now``)."""
     fields = step.stream_fields
@@ -259,9 +259,9 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
         fields = {**fields, "enqueued_at": f"{step.now:.6f}"}
     stream = _pairs(fields)
     result = await _run(
-        redis,
+        store.redis,
         scripts.MOVE,
-        *script_keys(keys, step.invoice_id),
+        *script_keys(store.keys, step.invoice_id),
         step.invoice_id,
         ",".join(str(s) for s in step.expected),
         step.expected_attempt,
@@ -284,8 +284,7 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
 
 
 async def requeue(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     item: ForwardItem,
     *,
     expected: Sequence[Stage],
@@ -315,12 +314,11 @@ async def requeue(
         dead_letter_id=dead_letter_id,
         lost_entry_min_age=lost_entry_min_age,
     )
-    return await move(redis, keys, step)
+    return await move(store, step)
 
 
 async def record_found(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     invoice_id: str,
     transfer: Transfer,
     *,
@@ -354,13 +352,13 @@ async def record_found(
         ledger_counter=ledger_counter,
         dead_letter_id=dead_letter_id,
     )
-    return await move(redis, keys, step)
+    return await move(store, step)
 
 
-async def note(redis: Redis, keys: Keys, invoice_id: str, fields: Fields) -> None:
+async def note(store: Store, invoice_id: str, fields: Fields) -> None:
     """Write informational fields (``last_error``, amounts) without touching the stage."""
-    ledger = keys.webhook_ledger(invoice_id)
-    pipe = redis.pipeline(transaction=False)
+    ledger = store.keys.webhook_ledger(invoice_id)
+    pipe = store.redis.pipeline(transaction=False)
     pipe.hset(ledger, items=_pairs(fields))
     pipe.expire(ledger, LEDGER_TTL_SECONDS)
     await pipe.execute()
