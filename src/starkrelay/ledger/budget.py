@@ -27,15 +27,11 @@ reservation is confirmed, which can only hold more, never send more.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from redis.exceptions import NoScriptError
 
 from starkrelay.core.store import Store
-from starkrelay.core.store.connection import Redis
+from starkrelay.core.store.batching import pipelined
 from starkrelay.ledger import scripts
 from starkrelay.ledger.steps import FORWARD_GROUP, LEDGER_TTL_SECONDS, Fields, script_keys
 
@@ -132,7 +128,7 @@ async def reserve(
                 *pairs,
             ]
         )
-    results = await _pipelined(store.redis, scripts.LIMIT, len(scripts.KEY_NAMES) + 2, calls)
+    results = await pipelined(store.redis, scripts.LIMIT, len(scripts.KEY_NAMES) + 2, calls)
     return [Reserved(LimitCode(int(code)), str(detail)) for code, detail in results]
 
 
@@ -162,7 +158,7 @@ async def settle_reservations(store: Store, marks: Sequence[tuple[str, int, str]
                 mark,
             ]
         )
-    return [Settled(int(code)) for code in await _pipelined(store.redis, scripts.BUDGET, 3, calls)]
+    return [Settled(int(code)) for code in await pipelined(store.redis, scripts.BUDGET, 3, calls)]
 
 
 async def seeded(store: Store, day: str) -> bool:
@@ -178,29 +174,5 @@ async def seed(
     `hour_count`), unless it was started before; True when this call started it."""
     call: list[str | int] = [store.keys.forward_budget(day), store.keys.forward_budget_hour(hour)]
     call += [f"{now:.6f}", cents, day_count, hour_count, BUDGET_TTL_SECONDS]
-    [done] = await _pipelined(store.redis, scripts.SEED, 2, [call])
+    [done] = await pipelined(store.redis, scripts.SEED, 2, [call])
     return bool(done)
-
-
-def _sha1(script: str) -> str:
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
-async def _pipelined(
-    redis: Redis, script: str, numkeys: int, calls: Sequence[Sequence[str | int]]
-) -> list[Any]:
-    """EVALSHA each call in one pipeline, loading the script once if Redis lacks it."""
-    if not calls:
-        return []
-    sha = _sha1(script)
-    for attempt in range(2):
-        pipe = redis.pipeline(transaction=False)
-        for args in calls:
-            pipe.evalsha(sha, numkeys, *args)
-        try:
-            return list(await pipe.execute())
-        except NoScriptError:
-            if attempt:
-                raise
-            await redis.script_load(script)  # nothing ran: every call needed it
-    raise AssertionError("unreachable")  # pragma: no cover

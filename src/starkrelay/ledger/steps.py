@@ -7,9 +7,7 @@ No other module writes a stage. Callers name the evidence a move rests on
 from __future__ import annotations
 
 import enum
-import hashlib
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,7 +16,7 @@ from redis.exceptions import NoScriptError
 
 from starkrelay.bank.models import Transfer
 from starkrelay.core.store import Store
-from starkrelay.core.store.batching import ScriptBatcher
+from starkrelay.core.store.batching import ScriptBatcher, pipelined, sha1
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
 from starkrelay.ledger import scripts
@@ -102,7 +100,7 @@ async def intake(
     when enqueued, the stream id. Concurrent calls share one pipeline per event-loop tick.
     """
     stream = _pairs(stream_fields)
-    result = await intake_batcher(store.redis).run(
+    result = await intake_batcher(store).run(
         *script_keys(store.keys, invoice_id, event_id),
         event_ttl_seconds if event_id else 0,
         outcome or action,
@@ -166,38 +164,17 @@ async def settle(store: Store, settlements: Sequence[Settlement]) -> list[Settle
     """Record outcomes of stream entries and XACK them; each entry atomically, all in one
     round trip. An entry with ``dead_letter`` is also copied to the dead-letter stream; one
     with an empty ``entry_id`` records without acknowledging anything."""
-    if not settlements:
-        return []
-    sha = _sha1(scripts.SETTLE)
-    for attempt in range(2):
-        pipe = store.redis.pipeline(transaction=False)
-        for s in settlements:
-            pipe.evalsha(
-                sha,
-                len(scripts.KEY_NAMES),
-                *script_keys(store.keys, s.invoice_id),
-                FORWARD_GROUP,
-                s.entry_id,
-                s.invoice_id,
-                s.attempt,
-                str(s.stage),
-                str(s.evidence),
-                s.now,
-                LEDGER_TTL_SECONDS,
-                s.amount,
-                len(s.ledger_fields),
-                *_pairs(s.ledger_fields),
-                *_pairs(s.dead_letter),
-            )
-        try:
-            results = await pipe.execute()
-        except NoScriptError:
-            if attempt:
-                raise
-            await store.redis.script_load(scripts.SETTLE)  # nothing ran: every call needed it
-            continue
-        return [Settled(bool(acked), bool(moved)) for acked, moved in results]
-    raise AssertionError("unreachable")  # pragma: no cover
+    calls: list[list[str | int | float]] = [
+        [
+            *script_keys(store.keys, s.invoice_id),
+            FORWARD_GROUP, s.entry_id, s.invoice_id, s.attempt, str(s.stage), str(s.evidence),
+            s.now, LEDGER_TTL_SECONDS, s.amount, len(s.ledger_fields),
+            *_pairs(s.ledger_fields), *_pairs(s.dead_letter),
+        ]
+        for s in settlements
+    ]  # fmt: skip
+    results = await pipelined(store.redis, scripts.SETTLE, len(scripts.KEY_NAMES), calls)
+    return [Settled(bool(acked), bool(moved)) for acked, moved in results]
 
 
 class MoveOutcome(enum.IntEnum):
@@ -364,25 +341,14 @@ async def note(store: Store, invoice_id: str, fields: Fields) -> None:
     await pipe.execute()
 
 
-_INTAKE_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
-
-
-def intake_batcher(redis: Redis) -> ScriptBatcher:
-    """The intake script's batcher of this client (one per client, made on first use)."""
-    batcher = _INTAKE_BATCHERS.get(redis)
-    if batcher is None:
-        batcher = ScriptBatcher(redis, scripts.INTAKE, len(scripts.KEY_NAMES))
-        _INTAKE_BATCHERS[redis] = batcher
-    return batcher
-
-
-def _sha1(script: str) -> str:
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+def intake_batcher(store: Store) -> ScriptBatcher:
+    """The intake script's batcher of this store (made on first use)."""
+    return store.batcher(scripts.INTAKE, len(scripts.KEY_NAMES))
 
 
 async def _run(redis: Redis, script: str, *args: str | int | float) -> Any:
     """EVALSHA, loading the script on first use (or after Redis lost its script cache)."""
     try:
-        return await redis.evalsha(_sha1(script), len(scripts.KEY_NAMES), *args)
+        return await redis.evalsha(sha1(script), len(scripts.KEY_NAMES), *args)
     except NoScriptError:
         return await redis.eval(script, len(scripts.KEY_NAMES), *args)

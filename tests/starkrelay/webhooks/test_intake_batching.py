@@ -52,10 +52,10 @@ async def test_many_concurrent_intakes_share_few_pipelines_and_each_is_enqueued_
     try:
         events = [invoice_event(f"e{n}", f"{1000 + n}") for n in range(count)]
         assert await take_event(store, events[0], POLICY) is Outcome.ENQUEUED
-        before = intake_batcher(store.redis).pipelines  # the script is now in Redis's cache
+        before = intake_batcher(store).pipelines  # the script is now in Redis's cache
         rest = await asyncio.gather(*(take_event(store, e, POLICY) for e in events[1:]))
         assert rest == [Outcome.ENQUEUED] * (count - 1)
-        assert intake_batcher(store.redis).pipelines - before <= -(-(count - 1) // MAX_BATCH)
+        assert intake_batcher(store).pipelines - before <= -(-(count - 1) // MAX_BATCH)
         entries = await store.redis.xrange(store.keys.forward_stream())
         assert sorted(fields["invoice_id"] for _, fields in entries) == sorted(
             f"{1000 + n}" for n in range(count)
@@ -80,13 +80,13 @@ async def test_a_duplicate_inside_one_tick_is_enqueued_once(
     store = Store(connect(redis_url), Keys(key_prefix))
     try:
         await take_event(store, invoice_event("warm", "2000"), POLICY)  # loads the script
-        before = intake_batcher(store.redis).pipelines
+        before = intake_batcher(store).pipelines
         outcomes = await asyncio.gather(
             take_event(store, same_event, POLICY),
             take_event(store, same_event, POLICY),
             take_event(store, same_invoice, POLICY),
         )
-        assert intake_batcher(store.redis).pipelines == before + 1  # one tick, one pipeline
+        assert intake_batcher(store).pipelines == before + 1  # one tick, one pipeline
         assert sorted(outcomes) == sorted(
             [Outcome.ENQUEUED, Outcome.DUPLICATE, Outcome.ALREADY_ENQUEUED]
         )

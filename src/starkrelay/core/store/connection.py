@@ -7,11 +7,12 @@ dependency), so callers always get ``str`` back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.keys import Keys, keys_from_settings
 
 if TYPE_CHECKING:
@@ -58,10 +59,21 @@ def connect_from_settings(settings: Settings) -> Redis:
 
 @dataclass(frozen=True)
 class Store:
-    """A Redis client and the key namespace (``REDIS_KEY_PREFIX``) it is used under."""
+    """A Redis client, the key namespace (``REDIS_KEY_PREFIX``) it is used under, and the
+    batchers of its hot scripts."""
 
     redis: Redis
     keys: Keys
+    _batchers: dict[str, ScriptBatcher] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def batcher(self, script: str, numkeys: int) -> ScriptBatcher:
+        """``script``'s batcher (``batching.ScriptBatcher``), one per store, made on first use."""
+        found = self._batchers.get(script)
+        if found is None:
+            found = self._batchers[script] = ScriptBatcher(self.redis, script, numkeys)
+        return found
 
 
 def store_from_settings(settings: Settings) -> Store:

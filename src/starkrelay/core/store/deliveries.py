@@ -10,12 +10,10 @@ console pages through newest first. Informational only: no money decision reads 
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from starkrelay.core.store.batching import ScriptBatcher
-from starkrelay.core.store.connection import Redis, Store
+from starkrelay.core.store.connection import Store
 
 DELIVERIES_KEPT = 50
 """The newest deliveries kept per invoice."""
@@ -34,8 +32,6 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'invoice_id', ARGV[5],
 return 1
 """
 
-_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
-
 
 async def record_delivery(
     store: Store,
@@ -48,10 +44,7 @@ async def record_delivery(
     atomic script; the list keeps the newest ``DELIVERIES_KEPT`` and lives ``ttl_seconds``
     after its last change, the stream keeps about ``DELIVERY_LOG_KEPT``. Concurrent calls
     share one pipeline per event-loop tick (``store.batching``)."""
-    batcher = _BATCHERS.get(store.redis)
-    if batcher is None:
-        batcher = _BATCHERS[store.redis] = ScriptBatcher(store.redis, _RECORD_DELIVERY_LUA, 2)
-    await batcher.run(
+    await store.batcher(_RECORD_DELIVERY_LUA, 2).run(
         store.keys.webhook_deliveries(invoice_id),
         store.keys.webhook_delivery_log(),
         json.dumps(dict(delivery), sort_keys=True),
