@@ -1,7 +1,7 @@
 """``GET /metrics``: this process's registry plus the shared state read from Redis now.
 
 Any process can serve it: the app of every role includes ``metrics_router`` (the worker's on
-``WORKER_METRICS_PORT``); ``create_metrics_app(redis, keys, settings, readiness)`` builds a
+``WORKER_METRICS_PORT``); ``create_metrics_app(store, settings, readiness)`` builds a
 stand-alone app. The route reads what it needs from the app: Redis, key names and settings
 through ``deps``, and ``app.state.readiness`` (a no-argument async callable naming what is
 missing) when the app sets one.
