@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
 from starkrelay.core.logs import configure_logging
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Store, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
@@ -63,22 +63,21 @@ def signatures(events: int) -> tuple[float, float]:
 
 
 async def _intake(url: str, events: int, batched: bool, tag: str) -> None:
-    redis = connect(url)
-    keys = Keys(f"component-{tag}")
+    store = Store(connect(url), Keys(f"component-{tag}"))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(events):
         queue.put_nowait(n)
 
     async def one(n: int) -> None:
         args = [
-            *ledger_steps.script_keys(keys, f"{n}", f"e{n}"), 3600, "enqueued", "forward",
+            *ledger_steps.script_keys(store.keys, f"{n}", f"e{n}"), 3600, "enqueued", "forward",
             f"{n}", 0, time.time(), 3600, "", "", 2, "invoice_id", f"{n}", "amount", 950,
             "credited_at", 950,
         ]  # fmt: skip
         if batched:
-            await ledger_steps.intake_batcher(redis).run(*args)
+            await ledger_steps.intake_batcher(store).run(*args)
         else:
-            await ledger_steps._run(redis, ledger_scripts.INTAKE, *args)
+            await ledger_steps._run(store.redis, ledger_scripts.INTAKE, *args)
 
     async def client() -> None:
         while not queue.empty():
@@ -86,7 +85,7 @@ async def _intake(url: str, events: int, batched: bool, tag: str) -> None:
 
     await one(-1)  # load the script
     await asyncio.gather(*(client() for _ in range(64)))
-    await redis.aclose()
+    await store.redis.aclose()
 
 
 def intakes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, float]]:

@@ -25,13 +25,13 @@ from typing import Any
 
 import httpx
 
-from starkrelay import ledger, store
+from starkrelay import ledger
 from starkrelay.app import create_app, open_services
 from starkrelay.console.audit import AUDIT_KEPT
 from starkrelay.console.render import SAO_PAULO
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store, record_delivery
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starkrelay.ledger import Evidence, Settlement, Stage
@@ -63,16 +63,16 @@ def stage_of(n: int) -> tuple[Stage, Evidence] | None:
     return Stage.SUCCESS, Evidence.OUR_TRANSFER
 
 
-async def seed_invoice(redis: Redis, keys: Keys, n: int, now: float) -> None:
+async def seed_invoice(store: Store, n: int, now: float) -> None:
     invoice_id = f"{5_000_000_000_000_000 + n}"
     item = ForwardItem(invoice_id, 4_950 + n % 1000, 5_000 + n % 1000, 50)
     await ledger.intake(
-        redis, keys, event_id=None, event_ttl_seconds=0, action="forward",
+        store, event_id=None, event_ttl_seconds=0, action="forward",
         invoice_id=invoice_id, now=now, stream_fields=item.to_fields(),
         ledger_fields={"credited_at": f"{now:.6f}"},
     )  # fmt: skip
-    await store.record_delivery(
-        redis, keys, invoice_id,
+    await record_delivery(
+        store, invoice_id,
         {"event_id": f"e{n}", "at": now, "subscription": "invoice", "log_type": "credited",
          "outcome": "enqueued", "source": "webhook"},
         ttl_seconds=3600,
@@ -86,31 +86,31 @@ async def seed_invoice(redis: Redis, keys: Keys, n: int, now: float) -> None:
         "transfer:0": f"{6_000_000_000_000_000 + n}", "transfer_status:0": str(stage),
     }  # fmt: skip
     step = Settlement("", invoice_id, 0, stage, evidence, item.amount, now, fields)
-    await ledger.settle(redis, keys, [step])
+    await ledger.settle(store, [step])
 
 
 async def seed(settings: Settings, invoices: int) -> None:
     async with open_services(settings) as services:
-        redis, keys = services.redis, services.keys
+        store = services.store
         start = time.time() - invoices
         for first in range(0, invoices, CHUNK):
             last = min(invoices, first + CHUNK)
-            await asyncio.gather(
-                *(seed_invoice(redis, keys, n, start + n) for n in range(first, last))
-            )
+            await asyncio.gather(*(seed_invoice(store, n, start + n) for n in range(first, last)))
         # the current campaign: 8 slots of 10 of the newest invoices
         campaign = Campaign("bench", t0=start, interval=invoices / 8, slots=8, grace=60.0)
-        await redis.set(keys.campaign(), campaign.to_json())
+        await store.redis.set(store.keys.campaign(), campaign.to_json())
         for slot in range(8):
             ids = tuple(
                 f"{5_000_000_000_000_000 + invoices - 1 - slot * 10 - k}" for k in range(10)
             )
             outcome = SlotOutcome(slot, "issued", campaign.fire_at(slot), ids)
-            await redis.hset(keys.campaign_slots(campaign.id), str(slot), outcome.to_json())
-        pipe = redis.pipeline(transaction=False)
+            await store.redis.hset(
+                store.keys.campaign_slots(campaign.id), str(slot), outcome.to_json()
+            )
+        pipe = store.redis.pipeline(transaction=False)
         for n in range(2_000):
             pipe.xadd(
-                keys.console_audit(),
+                store.keys.console_audit(),
                 {"action": "redrive" if n % 3 else "signin", "outcome": "done",
                  "detail": f"bench action {n}", "session": "0123456789ab",
                  "client": "127.0.0.1", "invoices": ""},
@@ -150,18 +150,22 @@ async def measure(settings: Settings, pages: list[str], requests: int) -> Timing
 async def deep_cursors(settings: Settings) -> tuple[str, str]:
     """The invoice at rank 9,000 (newest first) and a delivery as deep."""
     async with open_services(settings) as services:
-        redis, keys = services.redis, services.keys
-        total = int(await redis.zcard(keys.ledger_index()))
-        [invoice_id] = await redis.zrevrange(keys.ledger_index(), total * 9 // 10, total * 9 // 10)
-        deliveries = await redis.xrevrange(keys.webhook_delivery_log(), count=total * 9 // 10)
+        store = services.store
+        total = int(await store.redis.zcard(store.keys.ledger_index()))
+        [invoice_id] = await store.redis.zrevrange(
+            store.keys.ledger_index(), total * 9 // 10, total * 9 // 10
+        )
+        deliveries = await store.redis.xrevrange(
+            store.keys.webhook_delivery_log(), count=total * 9 // 10
+        )
         return str(invoice_id), str(deliveries[-1][0])
 
 
 async def forget(settings: Settings) -> None:
     """Delete this run's keys (the Redis may be shared)."""
     async with open_services(settings) as services:
-        async for key in services.redis.scan_iter(match=f"{settings.redis_key_prefix}:*"):
-            await services.redis.unlink(key)
+        async for key in services.store.redis.scan_iter(match=f"{settings.redis_key_prefix}:*"):
+            await services.store.redis.unlink(key)
 
 
 def report(path: str, times: list[float], size: int) -> None:

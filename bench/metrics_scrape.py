@@ -40,9 +40,11 @@ def settings_for(sandbox: Any, redis_url: str, prefix: str, **extra: Any) -> Set
 
 async def seed(settings: Settings) -> None:
     async with open_services(settings) as services:
-        await start_campaign(services.redis, services.keys, settings, services.bank)
-        await store_report(services.redis, services.keys, new_report(date.today()))
-        await services.redis.hset(services.keys.ledger_stages(), mapping={"success": 1000})
+        await start_campaign(services.store, settings, services.bank)
+        await store_report(services.store, new_report(date.today()))
+        await services.store.redis.hset(
+            services.store.keys.ledger_stages(), mapping={"success": 1000}
+        )
 
 
 async def scrape(settings: Settings, count: int) -> tuple[list[float], int]:
@@ -93,8 +95,8 @@ def main() -> None:
 async def forget(settings: Settings) -> None:
     """Delete this run's keys (the Redis may be shared)."""
     async with open_services(settings) as services:
-        async for key in services.redis.scan_iter(match=f"{settings.redis_key_prefix}:*"):
-            await services.redis.delete(key)
+        async for key in services.store.redis.scan_iter(match=f"{settings.redis_key_prefix}:*"):
+            await services.store.redis.delete(key)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.console import router as console_router
 from starkrelay.core.settings import WEBHOOK_PATH, Settings
-from starkrelay.core.store import connect_from_settings, keys_from_settings
+from starkrelay.core.store import store_from_settings
 from starkrelay.core.supervision import (
     Fatal,
     Heartbeat,
@@ -97,12 +97,11 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     """Open Redis and the bank gateway for ``settings`` in a process of ``role``; closes
     Redis on exit."""
-    redis = connect_from_settings(settings)
+    store = store_from_settings(settings)
     gateway = bank or BankGateway(settings)
     services = Services(
         settings=settings,
-        redis=redis,
-        keys=keys_from_settings(settings),
+        store=store,
         bank=gateway,
         public_key=StarkPublicKey(gateway),
         role=role,
@@ -110,7 +109,7 @@ async def open_services(
     try:
         yield services
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 def credentials_checked(verified: bool = False) -> Background:
@@ -252,7 +251,7 @@ def create_app(
             if role != "api":
                 parts += BACKGROUND
             app.state.readiness = partial(  # starkrelay_ready on /metrics
-                missing_parts, services.redis, services.public_key, supervisor, role
+                missing_parts, services.store.redis, services.public_key, supervisor, role
             )
             async with anyio.create_task_group() as tasks:
                 if role != "worker":

@@ -91,8 +91,8 @@ def exported(sandbox_module: SandboxHandle, redis_url: str) -> tuple[set[str], d
 
     async def seed() -> None:
         async with open_services(settings) as services:
-            await start_campaign(services.redis, services.keys, settings, services.bank)
-            await store_report(services.redis, services.keys, new_report(date.today()))
+            await start_campaign(services.store, settings, services.bank)
+            await store_report(services.store, new_report(date.today()))
 
     asyncio.run(seed())
     with TestClient(create_app(settings, role="api")) as client:

@@ -11,7 +11,7 @@ from tests.support.relay_harness import Relay, relay_context
 from tests.support.settings import settings_for
 
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis, connect
+from starkrelay.core.store import Keys, Redis, Store, connect
 from starksandbox.testing import SandboxHandle
 
 SettingsFactory = Callable[..., Settings]
@@ -43,6 +43,12 @@ async def redis(redis_url: str, keys: Keys) -> AsyncIterator[Redis]:
 def keys(key_prefix: str) -> Keys:
     """The Redis key namespace of this test."""
     return Keys(key_prefix)
+
+
+@pytest.fixture
+def store(redis: Redis, keys: Keys) -> Store:
+    """The test's Redis client and key namespace, as the features receive them."""
+    return Store(redis, keys)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from starkrelay.cli import app
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Store, connect
 from starkrelay.forwarding import pause
 from starkrelay.ledger import FORWARD_GROUP, IntakeCode, intake, reads
 from starkrelay.ledger.budget import LimitCode, Limits, Reservation, reserve
@@ -45,24 +45,26 @@ def hold(redis_url: str, keys: Keys, invoice_ids: list[str]) -> None:
     """Enqueue each invoice and hold it over a cap of 1 cent (as the worker would)."""
 
     async def body() -> None:
-        redis = connect(redis_url)
+        store = Store(connect(redis_url), keys)
         try:
-            await redis.xgroup_create(keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True)
+            await store.redis.xgroup_create(
+                keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True
+            )
             for invoice_id in invoice_ids:
                 fields = {"invoice_id": invoice_id, "amount": "1950", "gross_amount": "2000",
                           "fee": "50"}  # fmt: skip
                 code, entry = await intake(
-                    redis, keys, event_id=None, event_ttl_seconds=0, action="forward",
+                    store, event_id=None, event_ttl_seconds=0, action="forward",
                     invoice_id=invoice_id, now=time.time(), stream_fields=fields,
                 )  # fmt: skip
                 assert code is IntakeCode.ENQUEUED
                 [done] = await reserve(
-                    redis, keys, Limits(max_amount=1), "2030-01-01", "2030-01-01T00",
+                    store, Limits(max_amount=1), "2030-01-01", "2030-01-01T00",
                     [Reservation(entry, invoice_id, 0, 1950, time.time(), {})],
                 )  # fmt: skip
                 assert done.code is LimitCode.HELD
         finally:
-            await redis.aclose()
+            await store.redis.aclose()
 
     asyncio.run(body())
 
@@ -108,11 +110,11 @@ def test_pause_and_resume_from_the_command_line(environment: Keys, redis_url: st
     assert "already paused" in twice.output
 
     async def state() -> pause.PauseState:
-        redis = connect(redis_url)
+        store = Store(connect(redis_url), environment)
         try:
-            return await pause.pause_state(redis, environment)
+            return await pause.pause_state(store)
         finally:
-            await redis.aclose()
+            await store.redis.aclose()
 
     found = asyncio.run(state())
     assert found.paused
@@ -130,10 +132,10 @@ def test_a_held_forward_reject_is_final(environment: Keys, redis_url: str) -> No
     assert runner.invoke(app, ["forwards", "approve", "901"]).exit_code == 1
 
     async def held() -> int:
-        redis = connect(redis_url)
+        store = Store(connect(redis_url), environment)
         try:
-            return await reads.held_count(redis, environment)
+            return await reads.held_count(store)
         finally:
-            await redis.aclose()
+            await store.redis.aclose()
 
     assert asyncio.run(held()) == 0

@@ -17,7 +17,7 @@ import httpx
 
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import connect
+from starkrelay.core.store import store_from_settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starksandbox.testing import SandboxHandle
@@ -30,19 +30,15 @@ def _free_port() -> int:
 
 
 async def _campaign_state(settings: Settings) -> tuple[Campaign | None, dict[int, SlotOutcome]]:
-    from starkrelay.core.store import keys_from_settings
-
-    assert settings.redis_url is not None
-    redis = connect(settings.redis_url)
-    keys = keys_from_settings(settings)
+    store = store_from_settings(settings)
     try:
-        campaign = await load_campaign(redis, keys)
+        campaign = await load_campaign(store)
         if campaign is None:
             return None, {}
-        raw = await redis.hgetall(keys.campaign_slots(campaign.id))
+        raw = await store.redis.hgetall(store.keys.campaign_slots(campaign.id))
         return campaign, {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 def test_serve_issues_the_whole_compressed_campaign(

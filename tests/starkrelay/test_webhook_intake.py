@@ -20,7 +20,7 @@ SettingsFactory = Callable[..., Settings]
 def _intake(settings: Any, required: tuple[str, ...]) -> tuple[WebhookIntake, Supervisor]:
     supervisor = Supervisor(heartbeat_timeout=60)
     fields: dict[str, Any] = {
-        "settings": settings, "redis": object(), "keys": object(), "bank": object(),
+        "settings": settings, "store": object(), "bank": object(),
         "public_key": object(),
     }  # fmt: skip
     return WebhookIntake.build(deps.Services(**fields), supervisor, required), supervisor

@@ -119,7 +119,7 @@ class Relay:
     async def services(self, policy: RetryPolicy = FAST_POLICY) -> AsyncIterator[Services]:
         bank = BankGateway(self.settings, policy=policy)
         async with open_services(self.settings, bank=bank) as s:
-            await ensure_group(s.redis, s.keys)
+            await ensure_group(s.store)
             yield s
 
     def worker(self, services: Services, name: str = "test-worker") -> ForwardingWorker:
@@ -198,12 +198,12 @@ async def enqueue_credited(
         }
     )  # fmt: skip
     policy = IntakePolicy(replay_window_seconds=3600)
-    assert await take_event(services.redis, services.keys, event, policy) is Outcome.ENQUEUED
+    assert await take_event(services.store, event, policy) is Outcome.ENQUEUED
 
 
 async def ownership_calls(services: Services) -> tuple[int, int]:
     """(ownership reads, transfer.create calls) the workers counted."""
-    counters = await services.redis.hgetall(services.keys.forward_counters())
+    counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
     return int(counters.get("ownership_calls", 0)), int(counters.get("transfer_calls", 0))
 
 
@@ -231,7 +231,7 @@ def unfamiliar_worker(relay: Relay, services: Services) -> ForwardingWorker:
     """A worker (consumer ``test-worker``) whose creates get only unfamiliar answers."""
     usual = relay.worker(services)
     return ForwardingWorker(
-        services.redis, services.keys, UnfamiliarAnswers(services.settings), usual.destination,
+        services.store, UnfamiliarAnswers(services.settings), usual.destination,
         usual.config, "test-worker",
     )  # fmt: skip
 
@@ -260,7 +260,7 @@ async def await_for(
 
 
 async def stream_length(services: Services) -> int:
-    return int(await services.redis.xlen(services.keys.forward_stream()))
+    return int(await services.store.redis.xlen(services.store.keys.forward_stream()))
 
 
 async def forward_all(worker: ForwardingWorker, services: Services, within: float = 10.0) -> None:
@@ -268,7 +268,7 @@ async def forward_all(worker: ForwardingWorker, services: Services, within: floa
     deadline = time.monotonic() + within
     while True:
         await worker.step(block=False)
-        state = await stream_state(services.redis, services.keys)
+        state = await stream_state(services.store)
         if state.depth == 0:
             return
         if time.monotonic() > deadline:

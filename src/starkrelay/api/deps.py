@@ -5,7 +5,7 @@
 aliases below, the commands). Features take what they need as plain arguments. In a route,
 ask for what you need::
 
-    async def route(redis: RedisDep, bank: BankDep, settings: SettingsDep) -> ...
+    async def route(store: StoreDep, bank: BankDep, settings: SettingsDep) -> ...
 
 Every dependency here is ``async def`` and only reads ``app.state``: FastAPI runs it on the
 event loop, with no hop to a worker thread per request.
@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.core.supervision import Supervisor
 
 Role = Literal["serve", "api", "worker"]
@@ -31,12 +31,11 @@ Role = Literal["serve", "api", "worker"]
 
 @dataclass
 class Services:
-    """The process-wide collaborators: configuration, Redis, key names, Stark Bank, and the
-    role of the process they serve."""
+    """The process-wide collaborators: configuration, the store (Redis and key names), Stark
+    Bank, and the role of the process they serve."""
 
     settings: Settings
-    redis: Redis
-    keys: Keys
+    store: Store
     bank: BankGateway
     public_key: StarkPublicKey
     role: Role = "serve"
@@ -56,12 +55,8 @@ async def get_settings(request: Request) -> Settings:
     return _services(request).settings
 
 
-async def get_redis(request: Request) -> Redis:
-    return _services(request).redis
-
-
-async def get_keys(request: Request) -> Keys:
-    return _services(request).keys
+async def get_store(request: Request) -> Store:
+    return _services(request).store
 
 
 async def get_bank(request: Request) -> BankGateway:
@@ -80,8 +75,7 @@ async def get_supervisor(request: Request) -> Supervisor:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
-KeysDep = Annotated[Keys, Depends(get_keys)]
+StoreDep = Annotated[Store, Depends(get_store)]
 BankDep = Annotated[BankGateway, Depends(get_bank)]
 PublicKeyDep = Annotated[StarkPublicKey, Depends(get_public_key)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]

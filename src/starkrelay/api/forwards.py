@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, StringConstraints
 
-from starkrelay.api.deps import KeysDep, RedisDep
+from starkrelay.api.deps import StoreDep
 from starkrelay.api.status import AdminDep
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.approval import Decision, decide
@@ -49,64 +49,60 @@ def _who(request: Request) -> str:
 @router.get("/api/v1/admin/forwards/held")
 async def held_forwards(
     _: AdminDep,
-    redis: RedisDep,
-    keys: KeysDep,
+    store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     """Forwards held for a person's approval, oldest first (amounts in cents), with how many
     are held and for how much in all."""
-    held = await reads.list_held(redis, keys, limit=limit)
+    held = await reads.list_held(store, limit=limit)
     return {
-        "invoices": await reads.held_count(redis, keys),
-        "cents": await reads.held_cents(redis, keys),
+        "invoices": await reads.held_count(store),
+        "cents": await reads.held_cents(store),
         "held": [held_row(h) for h in held],
     }
 
 
 async def _decide(
-    request: Request, redis: RedisDep, keys: KeysDep, body: HeldDecision, decision: Decision
+    request: Request, store: StoreDep, body: HeldDecision, decision: Decision
 ) -> dict[str, Any]:
-    results = await decide(redis, keys, body.invoice_ids, decision, _who(request))
+    results = await decide(store, body.invoice_ids, decision, _who(request))
     return {"results": [result.as_dict() for result in results]}
 
 
 @router.post("/api/v1/admin/forwards/approve")
 async def approve_held(
-    _: AdminDep, request: Request, redis: RedisDep, keys: KeysDep, body: HeldDecision
+    _: AdminDep, request: Request, store: StoreDep, body: HeldDecision
 ) -> dict[str, Any]:
     """Approve held forwards: each is enqueued again as the same attempt and sent once, past
     the limits (and counted in the day's total once Stark Bank accepts it)."""
-    return await _decide(request, redis, keys, body, Decision.APPROVE)
+    return await _decide(request, store, body, Decision.APPROVE)
 
 
 @router.post("/api/v1/admin/forwards/reject")
 async def reject_held(
-    _: AdminDep, request: Request, redis: RedisDep, keys: KeysDep, body: HeldDecision
+    _: AdminDep, request: Request, store: StoreDep, body: HeldDecision
 ) -> dict[str, Any]:
     """Reject held forwards: recorded, never sent (the money report's ``rejected`` line)."""
-    return await _decide(request, redis, keys, body, Decision.REJECT)
+    return await _decide(request, store, body, Decision.REJECT)
 
 
 @router.post("/api/v1/admin/forwards/pause")
 async def pause_outflow(
     _: AdminDep,
     request: Request,
-    redis: RedisDep,
-    keys: KeysDep,
+    store: StoreDep,
     body: PauseRequest | None = None,
 ) -> dict[str, Any]:
     """Stop every replica from creating transfers. Forwards keep arriving and wait; nothing
     is lost. Answers with the pause state: ``acknowledged`` once no create is in flight."""
     asked = body or PauseRequest()
-    paused_now = await pause.pause(redis, keys, _who(request), asked.reason)
-    state = await pause.wait_acknowledged(redis, keys, asked.wait_seconds)
+    paused_now = await pause.pause(store, _who(request), asked.reason)
+    state = await pause.wait_acknowledged(store, asked.wait_seconds)
     return {"paused_now": paused_now, **state.as_dict()}
 
 
 @router.post("/api/v1/admin/forwards/resume")
-async def resume_outflow(
-    _: AdminDep, request: Request, redis: RedisDep, keys: KeysDep
-) -> dict[str, Any]:
+async def resume_outflow(_: AdminDep, request: Request, store: StoreDep) -> dict[str, Any]:
     """Let the workers create transfers again; each waiting forward is sent once."""
-    resumed_now = await pause.resume(redis, keys, _who(request))
-    return {"resumed_now": resumed_now, **(await pause.pause_state(redis, keys)).as_dict()}
+    resumed_now = await pause.resume(store, _who(request))
+    return {"resumed_now": resumed_now, **(await pause.pause_state(store)).as_dict()}

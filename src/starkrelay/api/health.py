@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from starkrelay.api.deps import PublicKeyDep, RedisDep, SupervisorDep
+from starkrelay.api.deps import PublicKeyDep, StoreDep, SupervisorDep
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.core import metrics
 from starkrelay.core.store import Redis, redis_answers
@@ -56,12 +56,12 @@ async def health(supervisor: SupervisorDep) -> JSONResponse:
 
 @router.get("/health/ready")
 async def ready(
-    request: Request, redis: RedisDep, public_key: PublicKeyDep, supervisor: SupervisorDep
+    request: Request, store: StoreDep, public_key: PublicKeyDep, supervisor: SupervisorDep
 ) -> JSONResponse:
     """200 when Redis answers, the Stark Bank credentials were accepted, the public key is
     loaded (roles that take webhooks) and every background part runs; else 503 naming what
     is missing (see ``missing_parts``)."""
-    missing = await missing_parts(redis, public_key, supervisor, request.app.state.role)
+    missing = await missing_parts(store.redis, public_key, supervisor, request.app.state.role)
     if missing:
         return JSONResponse({"status": "unavailable", "missing": missing}, status_code=503)
     return JSONResponse({"status": "ready"})

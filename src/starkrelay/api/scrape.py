@@ -1,7 +1,7 @@
 """``GET /metrics``: this process's registry plus the shared state read from Redis now.
 
 Any process can serve it: the app of every role includes ``metrics_router`` (the worker's on
-``WORKER_METRICS_PORT``); ``create_metrics_app(redis, keys, settings, readiness)`` builds a
+``WORKER_METRICS_PORT``); ``create_metrics_app(store, settings, readiness)`` builds a
 stand-alone app. The route reads what it needs from the app: Redis, key names and settings
 through ``deps``, and ``app.state.readiness`` (a no-argument async callable naming what is
 missing) when the app sets one.
@@ -26,12 +26,17 @@ from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from starkrelay.api.deps import KeysDep, RedisDep, SettingsDep, get_keys, get_redis, get_settings
+from starkrelay.api.deps import (
+    SettingsDep,
+    StoreDep,
+    get_settings,
+    get_store,
+)
 from starkrelay.api.http_metrics import RequestDurationMiddleware
 from starkrelay.api.shared_state import SharedStateCollector, read_shared_state
 from starkrelay.core.metrics import REGISTRY
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 
 log = structlog.get_logger("starkrelay.ops")
 
@@ -76,7 +81,7 @@ async def _missing(readiness: Readiness, within: float) -> list[str]:
 
 
 async def render_metrics(
-    redis: Redis, keys: Keys, settings: Settings, readiness: Readiness | None = None
+    store: Store, settings: Settings, readiness: Readiness | None = None
 ) -> bytes:
     """The exposition for one scrape: ``REGISTRY``, ``starkrelay_ready`` (when ``readiness``
     is given) and the shared state, read now within ``METRICS_SCRAPE_TIMEOUT_SECONDS``."""
@@ -91,7 +96,7 @@ async def render_metrics(
                 missing.extend(await _missing(readiness, within))
 
             tasks.start_soon(probe)
-        state = await read_shared_state(redis, keys, within)
+        state = await read_shared_state(store, within)
     collectors.append(SharedStateCollector(state))
     return generate_latest(_Exposition(*collectors))
 
@@ -100,35 +105,29 @@ metrics_router = APIRouter(tags=["operations"])
 
 
 @metrics_router.get("/metrics")
-async def prometheus_metrics(
-    request: Request, redis: RedisDep, keys: KeysDep, settings: SettingsDep
-) -> Response:
+async def prometheus_metrics(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
     """Prometheus text exposition: this process's metrics and the shared state."""
     readiness: Readiness | None = getattr(request.app.state, "readiness", None)
-    body = await render_metrics(redis, keys, settings, readiness)
+    body = await render_metrics(store, settings, readiness)
     return Response(body, media_type=CONTENT_TYPE)
 
 
 def create_metrics_app(
-    redis: Redis, keys: Keys, settings: Settings, readiness: Readiness | None = None
+    store: Store, settings: Settings, readiness: Readiness | None = None
 ) -> FastAPI:
     """A small ASGI app serving ``GET /metrics`` (for a process without the API, e.g.
-    ``starkrelay worker`` on its own port). It needs no lifespan: it uses ``redis`` as given.
+    ``starkrelay worker`` on its own port). It needs no lifespan: it uses ``store`` as given.
     ``readiness`` decides ``starkrelay_ready``; add health routes with ``include_router``."""
     app = FastAPI(title="starkrelay metrics", docs_url=None, redoc_url=None, openapi_url=None)
 
-    async def given_redis() -> Redis:
-        return redis
-
-    async def given_keys() -> Keys:
-        return keys
+    async def given_store() -> Store:
+        return store
 
     async def given_settings() -> Settings:
         return settings
 
     app.dependency_overrides = {
-        get_redis: given_redis,
-        get_keys: given_keys,
+        get_store: given_store,
         get_settings: given_settings,
     }
     app.state.readiness = readiness

@@ -29,7 +29,7 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from starkrelay.api.status import campaign_progress
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding.stream_state import StreamState, stream_state
 from starkrelay.ledger import LEDGER_STAGES as FORWARD_STAGES
 from starkrelay.ledger.reads import held_cents, waiting_count
@@ -129,15 +129,15 @@ def bounded_counts(raw: Mapping[str, object], defaults: tuple[str, ...] = ()) ->
     return counts
 
 
-async def _read(redis: Redis, keys: Keys) -> SharedState:
+async def _read(store: Store) -> SharedState:
     started = time.perf_counter()
-    stream = await stream_state(redis, keys)
-    raw_stages = await redis.hgetall(keys.ledger_stages())
+    stream = await stream_state(store)
+    raw_stages = await store.redis.hgetall(store.keys.ledger_stages())
     stages = bounded_counts({str(k): v for k, v in raw_stages.items()}, FORWARD_STAGES)
-    waiting = await _waiting(redis, keys)
-    outflow = await _outflow(redis, keys)
-    report = await load_report(redis, keys)
-    progress = await campaign_progress(redis, keys)
+    waiting = await _waiting(store)
+    outflow = await _outflow(store)
+    report = await load_report(store)
+    progress = await campaign_progress(store)
     campaign = None
     if progress is not None:
         campaign = CampaignSnapshot(
@@ -150,30 +150,30 @@ async def _read(redis: Redis, keys: Keys) -> SharedState:
     )
 
 
-async def _waiting(redis: Redis, keys: Keys) -> Waiting:
-    count = await waiting_count(redis, keys)
-    oldest = await redis.zrange(keys.forward_waiting(), 0, 0, withscores=True)
+async def _waiting(store: Store) -> Waiting:
+    count = await waiting_count(store)
+    oldest = await store.redis.zrange(store.keys.forward_waiting(), 0, 0, withscores=True)
     since = float(oldest[0][1]) if oldest else None
     age = 0.0 if since is None else max(0.0, time.time() - since)
     return Waiting(count, age)
 
 
-async def _outflow(redis: Redis, keys: Keys) -> Outflow:
-    pipe = redis.pipeline(transaction=False)
-    pipe.exists(keys.forward_pause())
-    pipe.zcard(keys.forward_held())
-    pipe.zrange(keys.forward_held(), 0, 0, withscores=True)
+async def _outflow(store: Store) -> Outflow:
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.exists(store.keys.forward_pause())
+    pipe.zcard(store.keys.forward_held())
+    pipe.zrange(store.keys.forward_held(), 0, 0, withscores=True)
     paused, held, oldest = await pipe.execute()
     age = max(0.0, time.time() - float(oldest[0][1])) if oldest else 0.0
-    return Outflow(bool(paused), int(held), await held_cents(redis, keys), age)
+    return Outflow(bool(paused), int(held), await held_cents(store), age)
 
 
-async def read_shared_state(redis: Redis, keys: Keys, within: float) -> SharedState | None:
+async def read_shared_state(store: Store, within: float) -> SharedState | None:
     """The shared state, or None when Redis did not give it within ``within`` seconds (or
     any read failed). Never raises: a scrape must answer even when Redis cannot."""
     try:
         with anyio.fail_after(within):
-            return await _read(redis, keys)
+            return await _read(store)
     except Exception as exc:  # any failure: the scrape still answers, with up = 0
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
         log.warning("metrics.shared_state.unavailable", reason=reason, error=str(exc)[:300])

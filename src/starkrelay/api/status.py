@@ -18,10 +18,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from starkrelay.api.deps import BankDep, KeysDep, RedisDep, SettingsDep
+from starkrelay.api.deps import BankDep, SettingsDep, StoreDep
 from starkrelay.bank.calls import BANK_HEALTH
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding.outflow import OutflowConfig, outflow_summary
 from starkrelay.forwarding.stream_state import stream_state
 from starkrelay.invoicing.campaign import load_campaign
@@ -58,12 +58,12 @@ async def require_admin(request: Request, settings: SettingsDep) -> None:
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
+async def campaign_progress(store: Store) -> dict[str, Any] | None:
     """The current campaign and its slots by outcome, or None if none was started."""
-    campaign = await load_campaign(redis, keys)
+    campaign = await load_campaign(store)
     if campaign is None:
         return None
-    raw = await redis.hgetall(keys.campaign_slots(campaign.id))
+    raw = await store.redis.hgetall(store.keys.campaign_slots(campaign.id))
     outcomes = [SlotOutcome.from_json(str(text)) for text in raw.values()]
     by_status: dict[str, int] = {}
     for outcome in outcomes:
@@ -80,10 +80,10 @@ async def campaign_progress(redis: Redis, keys: Keys) -> dict[str, Any] | None:
     }
 
 
-async def stark_bank_health(redis: Redis, keys: Keys) -> dict[str, Any]:
+async def stark_bank_health(store: Store) -> dict[str, Any]:
     """Whether Stark Bank throttles or fails us, and since when: the forwarding's shared
     record (every replica's worker) and this process's own calls (``BANK_HEALTH``)."""
-    shared = await redis.hgetall(keys.bank_health())
+    shared = await store.redis.hgetall(store.keys.bank_health())
     if shared:
         return {
             "state": shared.get("kind", "failing"),
@@ -95,21 +95,21 @@ async def stark_bank_health(redis: Redis, keys: Keys) -> dict[str, Any]:
     return BANK_HEALTH.as_dict() | {"seen_by": "this process"}
 
 
-async def status_body(redis: Redis, keys: Keys, settings: Settings | None = None) -> dict[str, Any]:
+async def status_body(store: Store, settings: Settings | None = None) -> dict[str, Any]:
     """Everything ``GET /api/v1/status`` shows; also used by ``starkrelay status``
     (``settings`` names the limits; without them the limits show as none)."""
     config = OutflowConfig() if settings is None else OutflowConfig.from_settings(settings)
-    stages = await redis.hgetall(keys.ledger_stages())
-    counters = await redis.hgetall(keys.forward_counters())
-    stream = await stream_state(redis, keys)
-    report = await load_report(redis, keys)
-    adhoc = await load_adhoc_report(redis, keys)
-    dead = await redis.xrevrange(keys.forward_dead_letters(), count=20)
-    waiting = await reads.list_waiting(redis, keys)
-    check = await reads.last_balance_check(redis, keys)
+    stages = await store.redis.hgetall(store.keys.ledger_stages())
+    counters = await store.redis.hgetall(store.keys.forward_counters())
+    stream = await stream_state(store)
+    report = await load_report(store)
+    adhoc = await load_adhoc_report(store)
+    dead = await store.redis.xrevrange(store.keys.forward_dead_letters(), count=20)
+    waiting = await reads.list_waiting(store)
+    check = await reads.last_balance_check(store)
     return {
-        "stark_bank": await stark_bank_health(redis, keys),
-        "campaign": await campaign_progress(redis, keys),
+        "stark_bank": await stark_bank_health(store),
+        "campaign": await campaign_progress(store),
         "invoices_by_stage": {stage: int(stages.get(stage, 0)) for stage in FORWARD_STAGES},
         "forwarding": {
             "ownership_calls": int(counters.get("ownership_calls", 0)),
@@ -123,7 +123,7 @@ async def status_body(redis: Redis, keys: Keys, settings: Settings | None = None
             "items_redrive_recorded": int(counters.get("items_redrive_recorded", 0)),
         },
         "queue": stream.as_dict(),
-        "outflow": await outflow_summary(redis, keys, config),
+        "outflow": await outflow_summary(store, config),
         "waiting_for_balance": {
             "invoices": len(waiting),
             "cents": sum(w.amount for w in waiting),
@@ -145,19 +145,16 @@ async def status_body(redis: Redis, keys: Keys, settings: Settings | None = None
 
 
 @router.get("/api/v1/status")
-async def status(
-    _: AdminDep, redis: RedisDep, keys: KeysDep, settings: SettingsDep
-) -> dict[str, Any]:
+async def status(_: AdminDep, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Campaign progress, counts per stage, queue depth, outflow controls, dead letters,
     last money report."""
-    return await status_body(redis, keys, settings)
+    return await status_body(store, settings)
 
 
 @router.post("/api/v1/admin/reconcile")
 async def reconcile_now(
     _: AdminDep,
-    redis: RedisDep,
-    keys: KeysDep,
+    store: StoreDep,
     bank: BankDep,
     settings: SettingsDep,
     since: Annotated[
@@ -173,7 +170,7 @@ async def reconcile_now(
     ``since`` that is malformed or out of range, 409 if a run is going on."""
     try:
         first_day = None if since is None else parse_since(since)
-        report = await run_reconciliation(redis, keys, bank, settings, first_day)
+        report = await run_reconciliation(store, bank, settings, first_day)
     except SinceRefused as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     except ReconciliationBusy as exc:

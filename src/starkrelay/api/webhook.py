@@ -36,7 +36,7 @@ from starkrelay.api.deps import Services
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.settings import WEBHOOK_PATH
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.core.supervision import Supervisor
 from starkrelay.ledger.workspace import WorkspaceFilter
 from starkrelay.webhooks.events import MalformedEvent, parse_webhook_body, webhook_body_schema
@@ -67,8 +67,7 @@ class WebhookIntake:
     """Everything the webhook route needs, built once per process by the app's lifespan
     (``app.state.webhook_intake``): the route solves no dependency per request."""
 
-    redis: Redis
-    keys: Keys
+    store: Store
     verifier: SignatureVerifier
     workspace_filter: WorkspaceFilter
     policy: IntakePolicy
@@ -84,8 +83,7 @@ class WebhookIntake:
     ) -> WebhookIntake:
         settings = services.settings
         return cls(
-            redis=services.redis,
-            keys=services.keys,
+            store=services.store,
             verifier=build_verifier(services.public_key, settings.public_key_refresh_min_seconds),
             workspace_filter=WorkspaceFilter(settings.stark_workspace_id),
             policy=IntakePolicy(replay_window_seconds=settings.webhook_replay_window_seconds),
@@ -163,7 +161,7 @@ async def receive_stark_bank_event(request: Request) -> Response:
     except MalformedEvent as exc:
         log.warning("webhooks.event.malformed", reason=str(exc))
         return _Answer.of(400, "malformed", str(exc)).response()
-    workspace = await intake.workspace_filter.expected(intake.redis, intake.keys)
+    workspace = await intake.workspace_filter.expected(intake.store)
     if workspace is not None and event.workspace_id != workspace:
         log.warning("webhooks.event.other_workspace", event_id=event.id)
         return _OTHER_WORKSPACE.response()
@@ -176,7 +174,7 @@ async def receive_stark_bank_event(request: Request) -> Response:
         log.warning("webhooks.event.future", event_id=event.id, created=created)
         return _FUTURE.response()
     try:
-        outcome = await take_event(intake.redis, intake.keys, event, intake.policy)
+        outcome = await take_event(intake.store, event, intake.policy)
     except RedisError as exc:
         log.error("webhooks.redis_unavailable", event_id=event.id, error=type(exc).__name__)
         return _NO_STORAGE.response()

@@ -34,8 +34,7 @@ def build_worker(services: Services, name: str | None = None) -> ForwardingWorke
     consumer ``name``."""
     settings = services.settings
     return forwarding.build_worker(
-        services.redis,
-        services.keys,
+        services.store,
         services.bank,
         settings,
         name or forwarding.consumer_name(settings, services.role),
@@ -44,14 +43,14 @@ def build_worker(services: Services, name: str | None = None) -> ForwardingWorke
 
 def campaign_runner(services: Services) -> invoicing.CampaignRunner:
     """The campaign's tick for this process."""
-    issuer = SlotIssuer(services.settings, services.redis, services.keys, services.bank)
+    issuer = SlotIssuer(services.settings, services.store, services.bank)
     return invoicing.CampaignRunner(issuer)
 
 
 async def run_reconciliation(services: Services, since: date | None = None) -> MoneyReport:
     """``reconciliation.run_reconciliation`` with this process's Redis and Stark Bank."""
     return await reconciliation.run_reconciliation(
-        services.redis, services.keys, services.bank, services.settings, since
+        services.store, services.bank, services.settings, since
     )
 
 
@@ -59,7 +58,7 @@ async def run_reconciliation(services: Services, since: date | None = None) -> M
 def webhook_registration(services: Services, heartbeat: Heartbeat | None = None) -> Part:
     """Registers our webhook once at start (``registration``)."""
     s = services
-    return webhook_registered_at_start(s.bank, s.redis, s.keys, s.settings, heartbeat)
+    return webhook_registered_at_start(s.bank, s.store, s.settings, heartbeat)
 
 
 def forwarding_worker(services: Services, heartbeat: Heartbeat | None = None) -> Part:
@@ -80,7 +79,7 @@ def balance_waiter(services: Services, heartbeat: Heartbeat | None = None) -> Pa
     """Releases the forwards waiting for the balance that it covers, a pass every
     ``FORWARD_BALANCE_CHECK_SECONDS`` once Redis answers (``forwarding.balance_wait``)."""
     s = services
-    one_pass = partial(balance_wait.background_pass, s.redis, s.keys, s.bank)
+    one_pass = partial(balance_wait.background_pass, s.store, s.bank)
     period = s.settings.forward_balance_check_seconds
     return every(period, one_pass, heartbeat, startup=_redis_first(services))
 
@@ -96,4 +95,6 @@ def reconciliation_scheduler(services: Services, heartbeat: Heartbeat | None = N
 
 def _redis_first(services: Services) -> Callable[[Heartbeat], Awaitable[None]]:
     """A part's start-up: wait until Redis answers (``STARTUP_RETRY_*``)."""
-    return partial(wait_for_redis, services.redis, StartupPolicy.from_settings(services.settings))
+    return partial(
+        wait_for_redis, services.store.redis, StartupPolicy.from_settings(services.settings)
+    )

@@ -49,7 +49,7 @@ def issue(
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
+        issuer = SlotIssuer(settings, services.store, services.bank)
         with working("Creating invoices at Stark Bank...", quiet=as_json):
             return await issuer.issue_adhoc_batch(count)
 
@@ -81,7 +81,7 @@ def campaign_status(as_json: JsonOption = False) -> None:
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         if campaign is None:  # Redis lost it, or nothing started: what Stark Bank holds
             found = await find_campaign_in_bank(services.bank)
             if found is None:
@@ -92,7 +92,7 @@ def campaign_status(as_json: JsonOption = False) -> None:
                 for slot, ids in found.held.items()
             }
             return found.campaign, outcomes, True
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
+        issuer = SlotIssuer(settings, services.store, services.bank)
         return campaign, await issuer.outcomes(campaign), False
 
     try:
@@ -212,9 +212,7 @@ def campaign_start(
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await start_campaign(
-            services.redis, services.keys, settings, services.bank, force=force
-        )
+        return await start_campaign(services.store, settings, services.bank, force=force)
 
     try:
         campaign = run_with_services(settings, work, reads_state=True)
@@ -248,14 +246,12 @@ def campaign_retry_slot(
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         if campaign is None:  # Redis lost it: re-adopt it, as the scheduler would
             if await find_campaign_in_bank(services.bank) is None:
                 raise SlotRetryError("no campaign has started yet; nothing to retry")
-            campaign = await current_campaign(
-                services.redis, services.keys, settings, services.bank
-            )
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank)
+            campaign = await current_campaign(services.store, settings, services.bank)
+        issuer = SlotIssuer(settings, services.store, services.bank)
         before = await issuer.outcome(campaign, slot)
         return campaign, before, await issuer.retry_failed_slot(campaign, slot)
 

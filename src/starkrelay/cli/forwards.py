@@ -55,7 +55,7 @@ def held() -> None:
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await reads.list_held(services.redis, services.keys, limit=100000)
+        return await reads.list_held(services.store, limit=100000)
 
     rows = run_with_services(settings, work, reads_state=True)
     table = Table(title=f"{len(rows)} held forward(s), {brl(sum(r.amount for r in rows))}")
@@ -74,7 +74,7 @@ def _decide(invoice_ids: list[str], decision: str) -> None:
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await decide(services.redis, services.keys, invoice_ids, Decision(decision), who())
+        return await decide(services.store, invoice_ids, Decision(decision), who())
 
     results = run_with_services(settings, work, reads_state=True)
     for result in results:
@@ -120,9 +120,9 @@ def pause_outflow(
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        first = await pause.pause(services.redis, services.keys, who(), reason)
+        first = await pause.pause(services.store, who(), reason)
         with console.status("Waiting for transfer creates in flight to end..."):
-            state = await pause.wait_acknowledged(services.redis, services.keys, wait)
+            state = await pause.wait_acknowledged(services.store, wait)
         return first, state
 
     first, state = run_with_services(settings, work, reads_state=True)
@@ -142,7 +142,7 @@ def resume_outflow() -> None:
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await pause.resume(services.redis, services.keys, who())
+        return await pause.resume(services.store, who())
 
     resumed = run_with_services(settings, work, reads_state=True)
     console.print("Outflow resumed." if resumed else "Outflow was not paused; nothing to do.")

@@ -123,7 +123,7 @@ def dead_letters_list(as_json: JsonOption = False) -> None:
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        return await list_dead_letters(services.redis, services.keys)
+        return await list_dead_letters(services.store)
 
     letters = run_with_services(settings, work, reads_state=True)
     if as_json:
@@ -183,16 +183,12 @@ def dead_letters_retry(
     settings = load_or_exit()
 
     async def work(services: Services) -> Any:
-        letters = await list_dead_letters(
-            services.redis, services.keys, invoice_ids=None if all_ else invoice
-        )
+        letters = await list_dead_letters(services.store, invoice_ids=None if all_ else invoice)
         missing = sorted(set(invoice or []) - {letter.invoice_id for letter in letters})
         if missing:  # a typo or a second retry: refuse before re-driving anything
             return missing, []
         with working("Asking Stark Bank about each invoice...", quiet=as_json):
-            results = await retry_dead_letters(
-                services.redis, services.keys, services.bank, letters
-            )
+            results = await retry_dead_letters(services.store, services.bank, letters)
         return [], results
 
     try:

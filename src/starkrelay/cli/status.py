@@ -34,7 +34,7 @@ def status(as_json: JsonOption = False) -> None:
     settings = load_or_exit()
     body = run_with_services(
         settings,
-        lambda services: status_body(services.redis, services.keys, services.settings),
+        lambda services: status_body(services.store, services.settings),
         reads_state=True,
     )
     if as_json:

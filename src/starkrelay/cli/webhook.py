@@ -35,7 +35,7 @@ def webhook_ensure(as_json: JsonOption = False) -> None:
 
     async def work(services: Services) -> Any:
         with working(f"Registering {url}...", quiet=as_json):
-            return await ensure_webhook(services.bank, services.redis, services.keys, url)
+            return await ensure_webhook(services.bank, services.store, url)
 
     try:
         hook = run_with_services(settings, work)

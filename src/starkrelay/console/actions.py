@@ -93,10 +93,10 @@ async def dead_letters_page(
     request: Request, session: PageSessionDep, services: ConsoleOnDep
 ) -> HTMLResponse:
     """Every dead letter, oldest first, with its reason and the ledger's last error."""
-    letters = await list_dead_letters(services.redis, services.keys)
-    pipe = services.redis.pipeline(transaction=False)
+    letters = await list_dead_letters(services.store)
+    pipe = services.store.redis.pipeline(transaction=False)
     for letter in letters:
-        pipe.hget(services.keys.webhook_ledger(letter.invoice_id), "last_error")
+        pipe.hget(services.store.keys.webhook_ledger(letter.invoice_id), "last_error")
     last_errors = await pipe.execute() if letters else []
     context = await page_context(request, services, session, "Dead letters", "dead-letters")
     context["rows"] = list(zip(letters, last_errors, strict=True))
@@ -108,22 +108,22 @@ async def redrive(request: Request, session: ActionSessionDep, services: Console
     """Re-drive the dead letter named by the form's ``dead_letter_id``, or every one with
     ``all=1``."""
     form = await read_form(request)
-    letters = await list_dead_letters(services.redis, services.keys)
+    letters = await list_dead_letters(services.store)
     wanted = "all" if form.get("all") == "1" else form.get("dead_letter_id", "")
     if wanted != "all":
         letters = [letter for letter in letters if letter.id == wanted]
         if not letters:
             text = (f"Dead letter {wanted or '(none named)'} is not there (already re-driven, "
                     "or never was): nothing done")  # fmt: skip
-            await record_action(services.redis, services.keys, request, "redrive",
+            await record_action(services.store, request, "redrive",
                                 outcome="failed", detail=text, session=session.label)  # fmt: skip
             return await back(services, session, "/console/dead-letters", [Notice(text, "error")])
     try:
-        results = await retry_dead_letters(services.redis, services.keys, services.bank, letters)
+        results = await retry_dead_letters(services.store, services.bank, letters)
     except BankError as error:
         text = (f"Re-drive failed: Stark Bank could not be asked ({error}); nothing re-driven "
                 "past that point. Try again once it answers.")  # fmt: skip
-        await record_action(services.redis, services.keys, request, "redrive",
+        await record_action(services.store, request, "redrive",
                             outcome="failed", detail=text, session=session.label,
                             invoice_ids=[letter.invoice_id for letter in letters])  # fmt: skip
         return await back(services, session, "/console/dead-letters", [Notice(text, "error")])
@@ -132,7 +132,7 @@ async def redrive(request: Request, session: ActionSessionDep, services: Console
     ]
     failed = any(notice.level == "error" for notice in said)
     await record_action(
-        services.redis, services.keys, request, "redrive",
+        services.store, request, "redrive",
         outcome="failed" if failed else "done",
         detail=f"{wanted}: " + "; ".join(notice.text for notice in said),
         invoice_ids=[r.dead_letter.invoice_id for r in results if r.dead_letter.invoice_id],
@@ -148,12 +148,12 @@ async def acknowledge_counts(
     """Take the refused forwards and foreign events counted so far as seen: the banner shows
     them again only when more come."""
     form = await read_form(request)
-    seen = await acknowledge(services.redis, services.keys)
+    seen = await acknowledge(services.store)
     text = (
         f"Acknowledged {seen['refused']} refused forward(s) and {seen['foreign_events']} "
         "foreign event(s); the banner shows only new ones."
     )
-    await record_action(services.redis, services.keys, request, "acknowledge",
+    await record_action(services.store, request, "acknowledge",
                         detail=text, session=session.label)  # fmt: skip
     return await back(services, session, safe_next(form.get("next")), [Notice(text, "ok")])
 
@@ -187,8 +187,8 @@ async def held_page(
     config = OutflowConfig.from_settings(services.settings)
     context = await page_context(request, services, session, "Held", "held")
     context |= {
-        "outflow": await outflow_summary(services.redis, services.keys, config),
-        "held": await reads.list_held(services.redis, services.keys),
+        "outflow": await outflow_summary(services.store, config),
+        "held": await reads.list_held(services.store),
         "limit_names": LIMITS,
     }
     return page(request, "held.html", context)
@@ -209,9 +209,7 @@ async def decide_held(
         return await back(
             services, session, HELD, [Notice("Tick at least one held forward first.", "error")]
         )
-    results = await decide(
-        services.redis, services.keys, chosen[:1000], Decision(wanted), who(session)
-    )
+    results = await decide(services.store, chosen[:1000], Decision(wanted), who(session))
     return await back(services, session, HELD, [_decided(result) for result in results])
 
 
@@ -225,9 +223,9 @@ async def pause_outflow(
         return await back(
             services, session, HELD, [Notice("Not paused: tick the box to confirm first.", "error")]
         )
-    redis, keys = services.redis, services.keys
-    paused_now = await pause.pause(redis, keys, who(session), form.get("reason", "")[:300])
-    state = await pause.wait_acknowledged(redis, keys, ACK_WAIT_SECONDS)
+    store = services.store
+    paused_now = await pause.pause(store, who(session), form.get("reason", "")[:300])
+    state = await pause.wait_acknowledged(store, ACK_WAIT_SECONDS)
     said = "Outflow paused" if paused_now else "Outflow was already paused"
     if state.acknowledged:
         said += ": no transfer is being created, and none will be until you resume."
@@ -242,7 +240,7 @@ async def pause_outflow(
 @router.post("/held/resume")
 async def resume_outflow(session: ActionSessionDep, services: ConsoleOnDep) -> Response:
     """Let the workers create transfers again."""
-    resumed = await pause.resume(services.redis, services.keys, who(session))
+    resumed = await pause.resume(services.store, who(session))
     said = (
         "Outflow resumed: the waiting forwards are sent, each once."
         if resumed

@@ -62,7 +62,7 @@ async def invoice_story(invoice_id: str, _: AdminDep, services: ServicesDep) -> 
 
 
 async def _report_file(services: Services, index: int, extension: str) -> Response:
-    report = await report_at(services.redis, services.keys, index)
+    report = await report_at(services.store, index)
     if report is None:
         raise HTTPException(status_code=404, detail="no money report yet: run a reconciliation")
     return report_download(report, extension)
@@ -94,4 +94,4 @@ async def report_as_csv(_: AdminDep, services: ServicesDep, index: IndexQuery = 
 @router.get("/api/v1/reports")
 async def report_history(_: AdminDep, services: ServicesDep) -> list[dict[str, Any]]:
     """Past money reports, newest first (``RECONCILE_REPORT_HISTORY`` are kept)."""
-    return [report_json(r) for r in await load_report_history(services.redis, services.keys)]
+    return [report_json(r) for r in await load_report_history(services.store)]

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from starkrelay.console.listing import StreamPage, stream_page
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +53,7 @@ def client_address(request: Request) -> str:
 
 
 async def record_action(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     request: Request,
     action: str,
     *,
@@ -73,16 +72,16 @@ async def record_action(
         "invoices": ",".join(invoice_ids)[:1000],
     }
     try:
-        await redis.xadd(keys.console_audit(), fields, maxlen=AUDIT_KEPT, approximate=True)
+        await store.redis.xadd(
+            store.keys.console_audit(), fields, maxlen=AUDIT_KEPT, approximate=True
+        )
     except RedisError as error:
         log.warning("console.audit.unrecorded", action=action, error=str(error))
 
 
-async def read_actions(
-    redis: Redis, keys: Keys, before: str | None, count: int
-) -> StreamPage[Action]:
+async def read_actions(store: Store, before: str | None, count: int) -> StreamPage[Action]:
     """A page of actions, newest first, older than the entry ``before`` when given."""
-    page = await stream_page(redis, keys.console_audit(), before, count)
+    page = await stream_page(store.redis, store.keys.console_audit(), before, count)
     rows = [
         Action(
             id=entry_id,

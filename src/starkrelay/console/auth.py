@@ -35,7 +35,7 @@ from fastapi.responses import Response
 
 from starkrelay.api.deps import Services, ServicesDep
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis, connect_from_settings, keys_from_settings
+from starkrelay.core.store import Store, store_from_settings
 
 log = structlog.get_logger(__name__)
 
@@ -133,8 +133,8 @@ async def open_session(services: Services) -> tuple[str, ConsoleSession]:
     ttl = services.settings.console_session_seconds
     fingerprint = token_fingerprint(services.settings)
     session = ConsoleSession(_digest(value), secrets.token_urlsafe(32), now, now + ttl, fingerprint)
-    key = services.keys.console_session(session.digest)
-    await services.redis.set(key, session.to_json(), px=int(ttl * 1000))
+    key = services.store.keys.console_session(session.digest)
+    await services.store.redis.set(key, session.to_json(), px=int(ttl * 1000))
     log.info("console.session.opened", session=session.label)
     return value, session
 
@@ -144,8 +144,8 @@ async def load_session(services: Services, cookie: str | None) -> ConsoleSession
     another ``ADMIN_TOKEN``: that record is deleted)."""
     if not cookie or len(cookie) > 128:
         return None
-    key = services.keys.console_session(_digest(cookie))
-    text = await services.redis.get(key)
+    key = services.store.keys.console_session(_digest(cookie))
+    text = await services.store.redis.get(key)
     if not text:
         return None
     try:
@@ -155,7 +155,7 @@ async def load_session(services: Services, cookie: str | None) -> ConsoleSession
     if not hmac.compare_digest(
         str(session.token).encode(), token_fingerprint(services.settings).encode()
     ):
-        await services.redis.delete(key)
+        await services.store.redis.delete(key)
         log.info("console.session.ended", session=session.label, reason="token changed")
         return None
     return session if session.expires > time.time() else None
@@ -165,12 +165,12 @@ async def save_session(services: Services, session: ConsoleSession) -> None:
     """Write ``session`` back (flash messages) without extending its expiry."""
     remaining = int((session.expires - time.time()) * 1000)
     if remaining > 0:
-        key = services.keys.console_session(session.digest)
-        await services.redis.set(key, session.to_json(), px=remaining, xx=True)
+        key = services.store.keys.console_session(session.digest)
+        await services.store.redis.set(key, session.to_json(), px=remaining, xx=True)
 
 
 async def end_session(services: Services, session: ConsoleSession) -> None:
-    await services.redis.delete(services.keys.console_session(session.digest))
+    await services.store.redis.delete(services.store.keys.console_session(session.digest))
     log.info("console.session.closed", session=session.label)
 
 
@@ -188,21 +188,23 @@ def set_session_cookie(
     )
 
 
-async def issue_signin_link(redis: Redis, keys: Keys, settings: Settings) -> str:
+async def issue_signin_link(store: Store, settings: Settings) -> str:
     """A token for ``/console/signin/link/<token>``: signs one browser in, once, within
     ``CONSOLE_SIGNIN_LINK_SECONDS``, while ``ADMIN_TOKEN`` is the one configured now."""
     token = secrets.token_urlsafe(32)
     ttl = int(settings.console_signin_link_seconds * 1000)
-    await redis.set(keys.console_signin_link(_digest(token)), token_fingerprint(settings), px=ttl)
+    await store.redis.set(
+        store.keys.console_signin_link(_digest(token)), token_fingerprint(settings), px=ttl
+    )
     return token
 
 
-async def use_signin_link(redis: Redis, keys: Keys, settings: Settings, token: str) -> bool:
+async def use_signin_link(store: Store, settings: Settings, token: str) -> bool:
     """True when ``token`` is a live one-time link issued under the current ``ADMIN_TOKEN``;
     the link is spent either way."""
     if not token or len(token) > 128:
         return False
-    issued_under = await redis.getdel(keys.console_signin_link(_digest(token)))
+    issued_under = await store.redis.getdel(store.keys.console_signin_link(_digest(token)))
     expected = token_fingerprint(settings)
     return issued_under is not None and hmac.compare_digest(
         str(issued_under).encode(), expected.encode()
@@ -266,10 +268,9 @@ def safe_next(target: str | None) -> str:
 async def one_time_signin_url(settings: Settings, base_url: str) -> str:
     """A fresh one-time sign-in link to the console at ``base_url`` (for a person who started
     the service and holds its token, e.g. ``starkrelay demo --keep-running``)."""
-    redis = connect_from_settings(settings)
+    store = store_from_settings(settings)
     try:
-        keys = keys_from_settings(settings)
-        token = await issue_signin_link(redis, keys, settings)
+        token = await issue_signin_link(store, settings)
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
     return f"{base_url.rstrip('/')}/console/signin/link/{token}"

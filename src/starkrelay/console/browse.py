@@ -87,9 +87,9 @@ async def invoices(
     if query:
         context["title"] = "Find an invoice"
         return await _search(request, services, context | {"q": query}, query)
-    redis, keys = services.redis, services.keys
-    slots = await slot_map(redis, keys)
-    counts = await redis.hgetall(keys.ledger_stages())
+    store = services.store
+    slots = await slot_map(store)
+    counts = await store.redis.hgetall(store.keys.ledger_stages())
     count = _page_size(limit)
     default_period = parse_period(None, None)
     context |= {
@@ -97,7 +97,7 @@ async def invoices(
         "export_end": default_period.end.isoformat(),
         "stages": [(name, int(counts.get(name, 0))) for name in STAGES],
         "stage": stage, "slot": slot, "limit": count if limit else None, "slots": slots,
-        "budget": SCAN_BUDGET, "total": int(await redis.zcard(keys.ledger_index())),
+        "budget": SCAN_BUDGET, "total": int(await store.redis.zcard(store.keys.ledger_index())),
     }  # fmt: skip
     problem = None
     if stage and stage not in STAGES:
@@ -110,11 +110,11 @@ async def invoices(
         context |= {"error": problem, "rows": [], "next_cursor": None}
         return page(request, "invoices.html", context, status_code=400)
     if slot and slots.campaign is not None:
-        rows = await slot_invoices(redis, keys, slots.campaign, int(slot), stage or None)
+        rows = await slot_invoices(store, slots.campaign, int(slot), stage or None)
         context |= {"rows": rows, "next_cursor": None}
         return page(request, "invoices.html", context)
     try:
-        found = await invoice_page(redis, keys, before=before or None, stage=stage or None,
+        found = await invoice_page(store, before=before or None, stage=stage or None,
                                    count=count, slots=slots.by_invoice)  # fmt: skip
     except CursorRefused:
         context |= {"error": "That page's first invoice is gone from the index; start from "
@@ -147,15 +147,15 @@ async def invoice_export_response(
         return Response("no such export\n", status_code=404, media_type="text/plain")
     try:
         period = parse_period(start or None, end or None)
-        await count_invoices(services.redis, services.keys, period)
+        await count_invoices(services.store, period)
     except PeriodRefused as refused:
         return _refused(str(refused))
     disposition = f'attachment; filename="{period.filename(extension)}"'
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
     if extension == "csv":
-        chunks = csv_chunks(services.redis, services.keys, period)
+        chunks = csv_chunks(services.store, period)
         return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
-    body = await json_body(services.redis, services.keys, period)
+    body = await json_body(services.store, period)
     return Response(json.dumps(body), media_type="application/json", headers=headers)
 
 
@@ -180,7 +180,7 @@ async def deliveries(
 ) -> HTMLResponse:
     """Webhook deliveries about our invoices, newest first (duplicates included)."""
     context = await page_context(request, services, session, "Webhook deliveries", "deliveries")
-    read = partial(delivery_page, services.redis, services.keys, before or None)
+    read = partial(delivery_page, services.store, before or None)
     return await _stream_list(request, context, read, before)
 
 
@@ -191,5 +191,5 @@ async def actions(
     """Operator actions (the audit log), newest first."""
     context = await page_context(request, services, session, "Operator actions", "actions")
     context["session_label"] = session.label
-    read = partial(read_actions, services.redis, services.keys, before or None, PAGE_SIZE)
+    read = partial(read_actions, services.store, before or None, PAGE_SIZE)
     return await _stream_list(request, context, read, before)

@@ -16,7 +16,7 @@ import io
 from dataclasses import asdict
 from typing import Any
 
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.reconciliation.report import MoneyReport, load_report, load_report_history
 
 CSV_COLUMNS = ("record", "name", "value", "invoice_id", "problem")
@@ -82,10 +82,10 @@ def report_filename(report: MoneyReport, extension: str) -> str:
     return f"starkrelay-money-report-{stamp}.{extension}"
 
 
-async def report_at(redis: Redis, keys: Keys, index: int = 0) -> MoneyReport | None:
+async def report_at(store: Store, index: int = 0) -> MoneyReport | None:
     """Report ``index`` of the history (0: the newest, which is the last stored report);
     None when there is no such report."""
     if index == 0:
-        return await load_report(redis, keys)
-    history = await load_report_history(redis, keys)
+        return await load_report(store)
+    history = await load_report_history(store)
     return history[index] if 0 <= index < len(history) else None

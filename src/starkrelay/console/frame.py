@@ -56,7 +56,7 @@ async def needs_now(request: Request, services: Services) -> list[Need]:
     """What needs a person now (the banner's items)."""
     supervisor: Supervisor | None = getattr(request.app.state, "supervisor", None)
     facts = await read_facts(
-        services.redis, services.keys, supervisor, services.settings.forward_claim_idle_seconds
+        services.store, supervisor, services.settings.forward_claim_idle_seconds
     )
     return judge(facts)
 

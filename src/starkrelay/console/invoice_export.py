@@ -26,7 +26,7 @@ from typing import cast
 
 from starkrelay.console.listing import int_or_none
 from starkrelay.console.render import SAO_PAULO
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger.identity import external_id_for
 
 MAX_DAYS = 92
@@ -102,10 +102,12 @@ def parse_period(start: str | None, end: str | None, today: date | None = None) 
     return Period(first, last)
 
 
-async def count_invoices(redis: Redis, keys: Keys, period: Period) -> int:
+async def count_invoices(store: Store, period: Period) -> int:
     """How many invoices the period holds; ``PeriodRefused`` past ``MAX_ROWS``."""
     found = int(
-        await redis.zcount(keys.ledger_index(), period.first_second, f"({period.after_last_second}")
+        await store.redis.zcount(
+            store.keys.ledger_index(), period.first_second, f"({period.after_last_second}"
+        )
     )
     if found > MAX_ROWS:
         raise PeriodRefused(
@@ -154,21 +156,19 @@ def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> d
     }
 
 
-async def invoice_rows(
-    redis: Redis, keys: Keys, period: Period
-) -> AsyncIterator[list[dict[str, Value]]]:
+async def invoice_rows(store: Store, period: Period) -> AsyncIterator[list[dict[str, Value]]]:
     """The period's rows, oldest first, a chunk (one pipeline) at a time."""
     offset = 0
     while True:
-        members = cast(list[tuple[str, float]], await redis.zrangebyscore(
-            keys.ledger_index(), period.first_second, f"({period.after_last_second}",
+        members = cast(list[tuple[str, float]], await store.redis.zrangebyscore(
+            store.keys.ledger_index(), period.first_second, f"({period.after_last_second}",
             start=offset, num=CHUNK, withscores=True,
         ))  # fmt: skip
         if not members:
             return
-        pipe = redis.pipeline(transaction=False)
+        pipe = store.redis.pipeline(transaction=False)
         for invoice_id, _ in members:
-            pipe.hgetall(keys.webhook_ledger(str(invoice_id)))
+            pipe.hgetall(store.keys.webhook_ledger(str(invoice_id)))
         ledgers = await pipe.execute()
         yield [
             invoice_row(str(invoice_id), float(score), {str(k): str(v) for k, v in led.items()})
@@ -190,17 +190,17 @@ def csv_text(rows: list[dict[str, Value]], *, header: bool) -> str:
     return out.getvalue()
 
 
-async def csv_chunks(redis: Redis, keys: Keys, period: Period) -> AsyncIterator[str]:
+async def csv_chunks(store: Store, period: Period) -> AsyncIterator[str]:
     """The period's CSV, header first, one chunk of rows at a time."""
     yield csv_text([], header=True)
-    async for rows in invoice_rows(redis, keys, period):
+    async for rows in invoice_rows(store, period):
         yield csv_text(rows, header=False)
 
 
-async def json_body(redis: Redis, keys: Keys, period: Period) -> dict[str, object]:
+async def json_body(store: Store, period: Period) -> dict[str, object]:
     """The period's rows as one JSON object: ``period``, ``columns`` and ``invoices``."""
     rows: list[dict[str, Value]] = []
-    async for chunk in invoice_rows(redis, keys, period):
+    async for chunk in invoice_rows(store, period):
         rows += chunk
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(),

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Redis, Store
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 
@@ -154,16 +154,16 @@ class SlotMap:
     by_invoice: dict[str, int]
 
 
-async def slot_map(redis: Redis, keys: Keys) -> SlotMap:
+async def slot_map(store: Store) -> SlotMap:
     """The current campaign's slot per invoice (empty past ``SLOT_MAP_LIMIT`` slots)."""
-    campaign = await load_campaign(redis, keys)
+    campaign = await load_campaign(store)
     if campaign is None:
         return SlotMap(None, 0, {})
-    key = keys.campaign_slots(campaign.id)
-    resolved = int(await redis.hlen(key))
+    key = store.keys.campaign_slots(campaign.id)
+    resolved = int(await store.redis.hlen(key))
     if resolved > SLOT_MAP_LIMIT:
         return SlotMap(campaign, resolved, {})
-    raw = cast(dict[str, str], await redis.hgetall(key))
+    raw = cast(dict[str, str], await store.redis.hgetall(key))
     found: dict[str, int] = {}
     for text in raw.values():
         outcome = SlotOutcome.from_json(str(text))
@@ -172,16 +172,15 @@ async def slot_map(redis: Redis, keys: Keys) -> SlotMap:
 
 
 async def _rows(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     members: Sequence[tuple[str, float | None]],
     slots: dict[str, int],
 ) -> list[InvoiceRow]:
     if not members:
         return []
-    pipe = redis.pipeline(transaction=False)
+    pipe = store.redis.pipeline(transaction=False)
     for invoice_id, _ in members:
-        pipe.hgetall(keys.webhook_ledger(invoice_id))
+        pipe.hgetall(store.keys.webhook_ledger(invoice_id))
     ledgers = await pipe.execute()
     return [
         InvoiceRow.from_ledger(invoice_id, {str(k): str(v) for k, v in ledger.items()},
@@ -191,8 +190,7 @@ async def _rows(
 
 
 async def invoice_page(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     *,
     before: str | None = None,
     stage: str | None = None,
@@ -201,34 +199,36 @@ async def invoice_page(
 ) -> InvoicePage:
     """A page of invoices, newest first (by first ledger write), after the invoice
     ``before``; only those at ``stage`` when given (see the module docstring)."""
-    index = keys.ledger_index()
+    index = store.keys.ledger_index()
     start = 0
     if before is not None:
-        rank = await redis.zrevrank(index, before)
+        rank = await store.redis.zrevrank(index, before)
         if rank is None:
             raise CursorRefused(f"invoice {before} is not in the ledger index")
         start = int(cast(int, rank)) + 1
     if stage is None:
         members = cast(
             list[tuple[str, float]],
-            await redis.zrevrange(index, start, start + count, withscores=True),
+            await store.redis.zrevrange(index, start, start + count, withscores=True),
         )
         shown = members[:count]
-        rows = await _rows(redis, keys, shown, slots or {})
+        rows = await _rows(store, shown, slots or {})
         return InvoicePage(rows, shown[-1][0] if len(members) > count else None, len(shown))
     matched: list[tuple[str, float]] = []
     examined, position, last = 0, start, None
-    total = int(await redis.zcard(index))
+    total = int(await store.redis.zcard(index))
     while len(matched) < count and examined < SCAN_BUDGET and position < total:
         chunk = cast(
             list[tuple[str, float]],
-            await redis.zrevrange(index, position, position + SCAN_CHUNK - 1, withscores=True),
+            await store.redis.zrevrange(
+                index, position, position + SCAN_CHUNK - 1, withscores=True
+            ),
         )
         if not chunk:
             break
-        pipe = redis.pipeline(transaction=False)
+        pipe = store.redis.pipeline(transaction=False)
         for invoice_id, _ in chunk:
-            pipe.hget(keys.webhook_ledger(invoice_id), "stage")
+            pipe.hget(store.keys.webhook_ledger(invoice_id), "stage")
         stages = await pipe.execute()
         for (invoice_id, score), found in zip(chunk, stages, strict=True):
             examined += 1
@@ -239,26 +239,26 @@ async def invoice_page(
             if len(matched) == count or examined == SCAN_BUDGET:
                 break
     more = position < total
-    rows = await _rows(redis, keys, matched, slots or {})
+    rows = await _rows(store, matched, slots or {})
     spent = more and len(matched) < count
     return InvoicePage(rows, last if more else None, examined, spent)
 
 
 async def slot_invoices(
-    redis: Redis, keys: Keys, campaign: Campaign, slot: int, stage: str | None = None
+    store: Store, campaign: Campaign, slot: int, stage: str | None = None
 ) -> list[InvoiceRow]:
     """The invoices slot ``slot`` of ``campaign`` issued, newest first by first ledger
     write (never credited ones last); only those at ``stage`` when given."""
-    text = await redis.hget(keys.campaign_slots(campaign.id), str(slot))
+    text = await store.redis.hget(store.keys.campaign_slots(campaign.id), str(slot))
     if not text:
         return []
     ids = list(SlotOutcome.from_json(str(text)).invoice_ids)
     if not ids:
         return []
-    scores = await redis.zmscore(keys.ledger_index(), ids)
+    scores = await store.redis.zmscore(store.keys.ledger_index(), ids)
     members = [(invoice_id, score) for invoice_id, score in zip(ids, scores, strict=True)]
     members.sort(key=lambda m: (m[1] is None, -(m[1] or 0.0), m[0]))
-    rows = await _rows(redis, keys, members, dict.fromkeys(ids, slot))
+    rows = await _rows(store, members, dict.fromkeys(ids, slot))
     return [row for row in rows if stage is None or row.stage == stage]
 
 
@@ -297,8 +297,8 @@ def _delivery(entry_id: str, fields: dict[str, str]) -> DeliveryRow:
 
 
 async def delivery_page(
-    redis: Redis, keys: Keys, before: str | None, count: int = PAGE_SIZE
+    store: Store, before: str | None, count: int = PAGE_SIZE
 ) -> StreamPage[DeliveryRow]:
     """A page of webhook deliveries, newest first, older than the entry ``before``."""
-    page = await stream_page(redis, keys.webhook_delivery_log(), before, count)
+    page = await stream_page(store.redis, store.keys.webhook_delivery_log(), before, count)
     return StreamPage([_delivery(i, f) for i, f in page.rows], page.next_cursor)

@@ -35,9 +35,9 @@ async def money_page(
 ) -> HTMLResponse:
     """The balance card (loaded after the page), the last report and its equation, the
     reconcile button and progress, the history and its chart, the last ad-hoc report."""
-    history = await load_report_history(services.redis, services.keys)
-    report = await report_at(services.redis, services.keys, 0)
-    adhoc = await load_adhoc_report(services.redis, services.keys)
+    history = await load_report_history(services.store)
+    report = await report_at(services.store, 0)
+    adhoc = await load_adhoc_report(services.store)
     context = await page_context(request, services, session, "Money", "money")
     context |= {
         "report": report,
@@ -58,7 +58,7 @@ async def balance(
     request: Request, session: PageSessionDep, services: ConsoleOnDep, fresh: str = ""
 ) -> HTMLResponse:
     """The balance card alone; ``fresh=1`` reads Stark Bank again (a person asked)."""
-    reading = await read_balance(services.bank, services.keys.prefix, fresh=fresh == "1")
+    reading = await read_balance(services.bank, services.store.keys.prefix, fresh=fresh == "1")
     context = base_context(request, session, "Money", "money") | {"balance": reading}
     return page(request, "_balance.html", context)
 
@@ -70,7 +70,7 @@ async def reconcile(
     """Start a reconciliation in the background; the money page shows its progress."""
     started = await start_reconcile(services)
     await record_action(
-        services.redis, services.keys, request, "reconcile",
+        services.store, request, "reconcile",
         outcome="done" if started else "refused",
         detail="started" if started else "one started from the console is still running",
         session=session.label,
@@ -99,7 +99,7 @@ async def download(
     extension: str, session: PageSessionDep, services: ConsoleOnDep, index: int = 0
 ) -> Response:
     """The report ``index`` of the history (0: the last) as ``csv`` or ``json``."""
-    report = await report_at(services.redis, services.keys, index)
+    report = await report_at(services.store, index)
     if report is None or extension not in {"csv", "json"}:
         raise HTTPException(status_code=404, detail="no such report")
     return report_download(report, extension)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from redis.typing import EncodableT, FieldT
 
 from starkrelay.api.status import stark_bank_health
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.core.supervision import Supervisor
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.stream_state import StreamState, stream_state
@@ -258,12 +258,12 @@ def _ints(raw: Mapping[Any, Any]) -> dict[str, int]:
     return found
 
 
-async def _oldest_unread_seconds(redis: Redis, keys: Keys, queue: StreamState, now: float) -> float:
+async def _oldest_unread_seconds(store: Store, queue: StreamState, now: float) -> float:
     if not queue.lag:
         return 0.0
-    groups = await redis.xinfo_groups(keys.forward_stream())
+    groups = await store.redis.xinfo_groups(store.keys.forward_stream())
     last = next((str(g.get("last-delivered-id", "0-0")) for g in groups), "0-0")
-    first = await redis.xrange(keys.forward_stream(), min=f"({last}", max="+", count=1)
+    first = await store.redis.xrange(store.keys.forward_stream(), min=f"({last}", max="+", count=1)
     if not first:
         return 0.0
     return max(0.0, now - int(str(first[0][0]).split("-")[0]) / 1000)
@@ -281,25 +281,27 @@ def unhealthy_parts(supervisor: Supervisor | None) -> dict[str, str]:
 
 
 async def read_facts(
-    redis: Redis, keys: Keys, supervisor: Supervisor | None, claim_idle_seconds: float
+    store: Store, supervisor: Supervisor | None, claim_idle_seconds: float
 ) -> Facts:
     """Everything ``judge`` needs (see the module docstring)."""
     now = time.time()
-    pipe = redis.pipeline(transaction=False)
-    pipe.xlen(keys.forward_dead_letters())
-    pipe.xrange(keys.forward_dead_letters(), count=DEAD_SUM_LIMIT)
-    pipe.hgetall(keys.ledger_stages())
-    pipe.hgetall(keys.forward_counters())
-    pipe.hgetall(keys.console_acknowledged())
-    pipe.zrange(keys.forward_waiting(), 0, WAITING_SUM_LIMIT - 1)
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.xlen(store.keys.forward_dead_letters())
+    pipe.xrange(store.keys.forward_dead_letters(), count=DEAD_SUM_LIMIT)
+    pipe.hgetall(store.keys.ledger_stages())
+    pipe.hgetall(store.keys.forward_counters())
+    pipe.hgetall(store.keys.console_acknowledged())
+    pipe.zrange(store.keys.forward_waiting(), 0, WAITING_SUM_LIMIT - 1)
     dead, letters, stages, counters, acknowledged, waiting = await pipe.execute()
-    amounts = redis.pipeline(transaction=False)
+    amounts = store.redis.pipeline(transaction=False)
     for invoice_id in waiting:
-        amounts.hget(keys.webhook_ledger(str(invoice_id)), "amount")
+        amounts.hget(store.keys.webhook_ledger(str(invoice_id)), "amount")
     waiting_amounts = await amounts.execute() if waiting else []
-    queue = await stream_state(redis, keys)
-    campaign = await load_campaign(redis, keys)
-    resolved = int(await redis.hlen(keys.campaign_slots(campaign.id))) if campaign else 0
+    queue = await stream_state(store)
+    campaign = await load_campaign(store)
+    resolved = (
+        int(await store.redis.hlen(store.keys.campaign_slots(campaign.id))) if campaign else 0
+    )
     return Facts(
         now=now,
         dead_letters=int(dead),
@@ -307,13 +309,13 @@ async def read_facts(
         stages=_ints(stages),
         counters=_ints(counters),
         acknowledged=_ints(acknowledged),
-        report=await load_report(redis, keys),
-        bank=await stark_bank_health(redis, keys),
+        report=await load_report(store),
+        bank=await stark_bank_health(store),
         queue=queue,
-        oldest_unread_seconds=await _oldest_unread_seconds(redis, keys, queue, now),
+        oldest_unread_seconds=await _oldest_unread_seconds(store, queue, now),
         waiting_cents=sum(int(a) for a in waiting_amounts if a is not None),
-        paused=await pause.is_paused(redis, keys),
-        held_cents=await reads.held_cents(redis, keys),
+        paused=await pause.is_paused(store),
+        held_cents=await reads.held_cents(store),
         campaign=campaign,
         slots_resolved=resolved,
         parts=unhealthy_parts(supervisor),
@@ -321,11 +323,11 @@ async def read_facts(
     )
 
 
-async def acknowledge(redis: Redis, keys: Keys) -> dict[str, int]:
+async def acknowledge(store: Store) -> dict[str, int]:
     """Take the current refused and foreign-event counts as seen; returns them."""
-    stages = await redis.hget(keys.ledger_stages(), "refused")
-    foreign = await redis.hget(keys.forward_counters(), "foreign_events")
+    stages = await store.redis.hget(store.keys.ledger_stages(), "refused")
+    foreign = await store.redis.hget(store.keys.forward_counters(), "foreign_events")
     seen = {"refused": int(stages or 0), "foreign_events": int(foreign or 0)}
     mapping: dict[FieldT, EncodableT] = {name: count for name, count in seen.items()}
-    await redis.hset(keys.console_acknowledged(), mapping=mapping)
+    await store.redis.hset(store.keys.console_acknowledged(), mapping=mapping)
     return seen

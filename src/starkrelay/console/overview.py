@@ -100,7 +100,7 @@ def slot_views(campaign: Campaign, outcomes: dict[int, SlotOutcome], now: float)
 
 
 async def _bank_snapshot(services: Services, campaign: Campaign) -> BankSnapshot:
-    key = (services.keys.prefix, campaign.id)
+    key = (services.store.keys.prefix, campaign.id)
     cached = _SNAPSHOTS.get(key)
     if cached is not None and time.time() - cached.at < BANK_SNAPSHOT_SECONDS:
         return cached
@@ -129,13 +129,18 @@ async def _ledger_totals(
 ) -> dict[str, tuple[int, int]]:
     """Per funnel step (seen, forwarded, settled): invoices and cents, from the ledgers of
     ``invoice_ids`` (the campaign's), else of the newest ``LEDGER_SCAN_LIMIT`` invoices."""
-    redis, keys = services.redis, services.keys
+    store = services.store
     ids = invoice_ids
     if ids is None:
-        ids = [str(i) for i in await redis.zrevrange(keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1)]
-    pipe = redis.pipeline(transaction=False)
+        ids = [
+            str(i)
+            for i in await store.redis.zrevrange(
+                store.keys.ledger_index(), 0, LEDGER_SCAN_LIMIT - 1
+            )
+        ]
+    pipe = store.redis.pipeline(transaction=False)
     for invoice_id in ids:
-        pipe.hmget(keys.webhook_ledger(str(invoice_id)), ["stage", "gross_amount", "amount"])
+        pipe.hmget(store.keys.webhook_ledger(str(invoice_id)), ["stage", "gross_amount", "amount"])
     rows = await pipe.execute() if ids else []
     totals = {"seen": (0, 0), "forwarded": (0, 0), "settled": (0, 0)}
 
@@ -162,7 +167,7 @@ async def health(
 ) -> list[Part]:
     """Redis, Stark Bank, and the background parts, as a person would check them."""
     settings = services.settings
-    redis_ok = await redis_answers(services.redis)
+    redis_ok = await redis_answers(services.store.redis)
     parts = [Part("Redis", redis_ok, "answers" if redis_ok else "does not answer")]
     if bank_error:
         parts.append(Part("Stark Bank", False, bank_error))
@@ -196,7 +201,7 @@ async def health(
         )
     )
     report = status.get("last_reconciliation")
-    lock = await services.redis.exists(services.keys.reconcile_lock())
+    lock = await services.store.redis.exists(services.store.keys.reconcile_lock())
     detail = "running now" if lock else (
         "no reconciliation yet" if report is None else f"last report {report['generated_at'][:19]}"
     )  # fmt: skip
@@ -218,16 +223,16 @@ class Overview:
 
 async def build_overview(services: Services) -> Overview:
     """Everything the overview page shows, read now."""
-    status = await status_body(services.redis, services.keys, services.settings)
+    status = await status_body(services.store, services.settings)
     overview = Overview(status)
-    campaign = await load_campaign(services.redis, services.keys)
+    campaign = await load_campaign(services.store)
     bank_error: str | None = None
     unknown: tuple[int | None, int | None] = (None, None)
     issued = paid = credited = unknown
     campaign_invoices: list[str] | None = None
     if campaign is not None:
         overview.campaign = campaign
-        raw = await services.redis.hgetall(services.keys.campaign_slots(campaign.id))
+        raw = await services.store.redis.hgetall(services.store.keys.campaign_slots(campaign.id))
         outcomes = {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
         campaign_invoices = [i for outcome in outcomes.values() for i in outcome.invoice_ids]
         overview.slots = slot_views(campaign, outcomes, time.time())

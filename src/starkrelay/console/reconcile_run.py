@@ -39,7 +39,7 @@ def _bank_calls() -> int:
 
 async def load_run(services: Services) -> dict[str, Any] | None:
     """The console's current (or last) reconciliation run, with ``elapsed`` seconds."""
-    text = await services.redis.get(services.keys.console_reconcile_run())
+    text = await services.store.redis.get(services.store.keys.console_reconcile_run())
     if not text:
         return None
     run: dict[str, Any] = json.loads(str(text))
@@ -51,8 +51,8 @@ async def load_run(services: Services) -> dict[str, Any] | None:
 
 
 async def _save(services: Services, run: dict[str, Any]) -> None:
-    key = services.keys.console_reconcile_run()
-    await services.redis.set(key, json.dumps(run, sort_keys=True), ex=RECORD_SECONDS)
+    key = services.store.keys.console_reconcile_run()
+    await services.store.redis.set(key, json.dumps(run, sort_keys=True), ex=RECORD_SECONDS)
 
 
 async def start_reconcile(services: Services) -> bool:

@@ -76,11 +76,11 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
         )
     if not token_matches(services, form.get("token", "")):
         log.warning("console.signin.refused", client=client_address(request))
-        await record_action(services.redis, services.keys, request, "signin", outcome="refused",
+        await record_action(services.store, request, "signin", outcome="refused",
                             detail="not the admin token")  # fmt: skip
         return _signin_page(request, services, next_path, "That is not the admin token.", 401)
     value, session = await open_session(services)
-    await record_action(services.redis, services.keys, request, "signin",
+    await record_action(services.store, request, "signin",
                         detail="admin token", session=session.label)  # fmt: skip
     response = RedirectResponse(next_path, status_code=303)
     response.headers.update(SECURITY_HEADERS)
@@ -92,15 +92,15 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
 @router.get("/signin/link/{token}")
 async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> Response:
     """A one-time link (``starkrelay demo --keep-running``): signs in once, then is spent."""
-    if not await use_signin_link(services.redis, services.keys, services.settings, token):
-        await record_action(services.redis, services.keys, request, "signin_link",
+    if not await use_signin_link(services.store, services.settings, token):
+        await record_action(services.store, request, "signin_link",
                             outcome="refused", detail="used or expired link")  # fmt: skip
         return _signin_page(
             request, services, "/console",
             "That sign-in link was already used or has expired; sign in with the token.", 401,
         )  # fmt: skip
     value, session = await open_session(services)
-    await record_action(services.redis, services.keys, request, "signin_link",
+    await record_action(services.store, request, "signin_link",
                         detail="one-time link", session=session.label)  # fmt: skip
     response = RedirectResponse("/console", status_code=303)
     response.headers.update(SECURITY_HEADERS)
@@ -111,7 +111,7 @@ async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> R
 @router.post("/signout")
 async def signout(request: Request, session: ActionSessionDep, services: ConsoleOnDep) -> Response:
     await end_session(services, session)
-    await record_action(services.redis, services.keys, request, "signout", session=session.label)
+    await record_action(services.store, request, "signout", session=session.label)
     response = RedirectResponse("/console/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

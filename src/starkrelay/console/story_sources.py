@@ -14,8 +14,8 @@ import structlog
 from starkrelay.api.deps import Services
 from starkrelay.bank import BankError, BankInputError, Invoice, InvoiceLog, Transfer, TransferLog
 from starkrelay.console.story import Story, StoryInputs, assemble_story
-from starkrelay.core import store
 from starkrelay.core.settings import Settings
+from starkrelay.core.store import load_deliveries
 from starkrelay.forwarding.dead_letters import list_dead_letters
 from starkrelay.ledger.identity import parse_external_id, tag_for
 
@@ -70,18 +70,19 @@ def configured_destination(settings: Settings) -> dict[str, str]:
 
 async def gather_story(services: Services, invoice_id: str) -> Story | None:
     """The story of ``invoice_id``, or None when neither Stark Bank nor Redis knows it."""
-    redis, keys = services.redis, services.keys
+    store = services.store
     problems: list[str] = []
     invoice, logs, transfers, transfer_logs = await _bank_records(services, invoice_id, problems)
     ledger = {
-        str(k): str(v) for k, v in (await redis.hgetall(keys.webhook_ledger(invoice_id))).items()
+        str(k): str(v)
+        for k, v in (await store.redis.hgetall(store.keys.webhook_ledger(invoice_id))).items()
     }
-    deliveries = await store.load_deliveries(redis, keys, invoice_id)
-    letters = await list_dead_letters(redis, keys, invoice_ids=[invoice_id])
+    deliveries = await load_deliveries(store, invoice_id)
+    letters = await list_dead_letters(store, invoice_ids=[invoice_id])
     entry_ids = [v for k, v in ledger.items() if k.startswith("entry:")]
     in_stream: set[str] = set()
     for entry_id in entry_ids:
-        if await redis.xrange(keys.forward_stream(), min=entry_id, max=entry_id):
+        if await store.redis.xrange(store.keys.forward_stream(), min=entry_id, max=entry_id):
             in_stream.add(entry_id)
     if invoice is None and not ledger and not deliveries and not transfers and not problems:
         return None
@@ -110,7 +111,7 @@ async def find_invoice_id(services: Services, query: str) -> str | None:
     ours = parse_external_id(text)
     if ours is not None:
         return ours[0]
-    if await services.redis.exists(services.keys.webhook_ledger(text)):
+    if await services.store.redis.exists(services.store.keys.webhook_ledger(text)):
         return text
     bank = services.bank
     try:

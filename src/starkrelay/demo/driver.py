@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from starkrelay.bank import BankGateway, Invoice
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.demo.control import SandboxControl, SandboxControlError
 from starkrelay.invoicing.campaign import Campaign, campaign_finished, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
@@ -104,14 +104,13 @@ class Payers:
 
     def __init__(
         self,
-        redis: Redis,
-        keys: Keys,
+        store: Store,
         bank: BankGateway,
         control: SandboxControl,
         *,
         seed: int | None = None,
     ) -> None:
-        self._redis, self._keys, self._bank, self._control = redis, keys, bank, control
+        self._store, self._bank, self._control = store, bank, control
         self._rng = random.Random(seed)
         self._planned_slots: set[int] = set()
         self._pending: list[Payment] = []
@@ -124,10 +123,10 @@ class Payers:
 
     async def watch(self) -> CampaignView:
         """Read the campaign; plan payments for every batch issued since the last call."""
-        campaign = await load_campaign(self._redis, self._keys)
+        campaign = await load_campaign(self._store)
         if campaign is None:
             return CampaignView(None, 0, 0, False)
-        raw = await self._redis.hgetall(self._keys.campaign_slots(campaign.id))
+        raw = await self._store.redis.hgetall(self._store.keys.campaign_slots(campaign.id))
         outcomes = [SlotOutcome.from_json(str(text)) for text in raw.values()]
         for outcome in sorted(outcomes, key=lambda item: item.slot):
             if outcome.slot in self._planned_slots or not outcome.invoice_ids:
@@ -138,7 +137,7 @@ class Payers:
             self.tally.planned.update(plan.kind for plan in plans)
             self._planned_slots.add(outcome.slot)
             log.info("demo.batch.planned", slot=outcome.slot, invoices=len(plans))
-        finished = await campaign_finished(self._redis, self._keys, campaign, time.time())
+        finished = await campaign_finished(self._store, campaign, time.time())
         issued = sum(len(outcome.invoice_ids) for outcome in outcomes)
         return CampaignView(campaign, len(outcomes), issued, finished)
 

@@ -36,7 +36,7 @@ from starkrelay.app import create_app
 from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.settings import Settings, load_settings
-from starkrelay.core.store import connect_from_settings, keys_from_settings, redis_answers
+from starkrelay.core.store import connect_from_settings, redis_answers, store_from_settings
 from starksandbox.config import Faults, SandboxConfig
 from starksandbox.keys import new_key_pair
 from starksandbox.server import SandboxServer
@@ -228,13 +228,12 @@ async def _answers(settings: Settings) -> bool:
 
 async def _forget_keys(settings: Settings) -> None:
     """Delete every key under this run's prefix (unique to the run)."""
-    redis = connect_from_settings(settings)
+    store = store_from_settings(settings)
     try:
-        pattern = keys_from_settings(settings).key("*")
-        async for name in redis.scan_iter(match=pattern, count=500):
-            await redis.unlink(name)
+        async for name in store.redis.scan_iter(match=store.keys.key("*"), count=500):
+            await store.redis.unlink(name)
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 @contextmanager

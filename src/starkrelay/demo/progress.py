@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starkrelay.core.money import brl
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.demo.control import SandboxControl
 from starkrelay.demo.driver import CampaignView, PayerTally
 from starkrelay.forwarding.stream_state import stream_state
@@ -51,15 +51,14 @@ async def take_snapshot(
     tally: PayerTally,
     waiting: int,
     control: SandboxControl,
-    redis: Redis,
-    keys: Keys,
+    store: Store,
 ) -> Snapshot:
     """Read every source once."""
     summary = await control.summary()
     transfers: dict[str, int] = summary.get("transfers", {})
     invoices: dict[str, int] = summary.get("invoices", {})
-    stream = await stream_state(redis, keys)
-    seen = int(await redis.zcard(keys.ledger_index()))
+    stream = await stream_state(store)
+    seen = int(await store.redis.zcard(store.keys.ledger_index()))
     unsettled = transfers.get("created", 0) + transfers.get("processing", 0)
     return Snapshot(
         phase=phase,

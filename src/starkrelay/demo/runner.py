@@ -122,9 +122,7 @@ async def _drive(
     control = SandboxControl(env.sandbox_url)
     try:
         async with open_services(env.settings) as services:
-            payers = Payers(
-                services.redis, services.keys, services.bank, control, seed=options.seed
-            )
+            payers = Payers(services.store, services.bank, control, seed=options.seed)
             view = CampaignView(None, 0, 0, False)
             with Live(console=console, refresh_per_second=8) as live:
 
@@ -132,7 +130,7 @@ async def _drive(
                     phase.name = name
                     snapshot = await take_snapshot(
                         name, started, view, payers.tally, payers.waiting, control,
-                        services.redis, services.keys,
+                        services.store,
                     )  # fmt: skip
                     live.update(render(snapshot))
 
@@ -150,7 +148,7 @@ async def _drive(
                 await frame("done")
             _tell_what_happened(console, payers.tally, runs)
             print_report(report, console)
-            held = await reads.list_held(services.redis, services.keys, limit=100_000)
+            held = await reads.list_held(services.store, limit=100_000)
             verdict = await sandbox_verdict(
                 services.bank,
                 initial_balance=env.initial_balance,
@@ -187,7 +185,7 @@ async def _settle(
         summary = await control.summary()
         transfers = summary.get("transfers", {})
         unsettled = transfers.get("created", 0) + transfers.get("processing", 0)
-        queued = (await stream_state(services.redis, services.keys)).depth
+        queued = (await stream_state(services.store)).depth
         calm = calm + 1 if in_flight == 0 and unsettled == 0 and queued == 0 else 0
         await anyio.sleep(poll)
 

@@ -23,7 +23,7 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem
 
@@ -64,21 +64,24 @@ class DecisionResult:
 
 
 async def decide(
-    redis: Redis, keys: Keys, invoice_ids: Iterable[str], decision: Decision, by: str
+    store: Store, invoice_ids: Iterable[str], decision: Decision, by: str
 ) -> list[DecisionResult]:
     """Approve or reject each held invoice of `invoice_ids` (each once, in order), as `by`
     (``console:<session>``, ``cli:<user>@<host>``, ``api:<client>``)."""
     results = []
     for invoice_id in dict.fromkeys(invoice_ids):
-        results.append(await _decide_one(redis, keys, invoice_id, decision, by))
+        results.append(await _decide_one(store, invoice_id, decision, by))
     return results
 
 
-async def _decide_one(
-    redis: Redis, keys: Keys, invoice_id: str, decision: Decision, by: str
-) -> DecisionResult:
-    row = await redis.hmget(
-        keys.webhook_ledger(invoice_id), "stage", "attempt", "held_amount", "gross_amount", "fee"
+async def _decide_one(store: Store, invoice_id: str, decision: Decision, by: str) -> DecisionResult:
+    row = await store.redis.hmget(
+        store.keys.webhook_ledger(invoice_id),
+        "stage",
+        "attempt",
+        "held_amount",
+        "gross_amount",
+        "fee",
     )
     stage, attempt, amount, gross, fee = row
     if stage != Stage.HELD or attempt is None or amount is None:
@@ -93,8 +96,7 @@ async def _decide_one(
         f"{'approved' if approve else 'rejected'}_by": who,
     }
     outcome, detail = await ledger.move(
-        redis,
-        keys,
+        store,
         Move(
             invoice_id=invoice_id,
             expected=[Stage.HELD],

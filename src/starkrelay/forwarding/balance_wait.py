@@ -36,8 +36,7 @@ from redis.exceptions import RedisError
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, BankInputError, Transfer
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core import store
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store, claim, new_token, release
 from starkrelay.forwarding.attempts import (
     Attempts,
     all_failed,
@@ -71,8 +70,7 @@ def balance_refusals(refusal: BankInputError, batch_size: int) -> set[int]:
 
 
 async def park(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     entries: Sequence[tuple[str, ForwardItem]],
     reason: str,
     now: float | None = None,
@@ -98,7 +96,7 @@ async def park(
         )
         for entry_id, item in entries
     ]
-    done = await ledger.settle(redis, keys, settlements)
+    done = await ledger.settle(store, settlements)
     firsts = [one.acked for one in done]
     for (_, item), first in zip(entries, firsts, strict=True):
         if first:
@@ -136,14 +134,12 @@ class BalancePass:
         return {name: "" if value is None else str(value) for name, value in data.items()}
 
 
-async def release_covered(
-    redis: Redis, keys: Keys, bank: BankGateway, *, limit: int = 1000
-) -> BalancePass:
+async def release_covered(store: Store, bank: BankGateway, *, limit: int = 1000) -> BalancePass:
     """One pass over the waiting forwards (module docstring, steps 1-3). Safe to run
     concurrently and again after a crash. Raises Bank and Redis errors (nothing past the
     failure was released; the next pass continues)."""
     result = BalancePass(checked_at=time.time())
-    waiters = await reads.list_waiting(redis, keys, limit=limit)
+    waiters = await reads.list_waiting(store, limit=limit)
     result.waiting = len(waiters)
     if not waiters:
         return result
@@ -154,13 +150,13 @@ async def release_covered(
     transfers = unique_transfers(transfers)
     by_invoice = forward_attempts(transfers)
     balance = (await bank.get_balance()).amount
-    previous = (await reads.last_balance_check(redis, keys)).get("fee_estimate") or "0"
+    previous = (await reads.last_balance_check(store)).get("fee_estimate") or "0"
     fee = max([int(previous), *(t.fee for t in transfers)])
     result.balance, result.fee_estimate = balance, fee
     budget = balance
     for index, waiter in enumerate(waiters):
         attempts = by_invoice.get(waiter.invoice_id, {})
-        if await _record_existing(redis, keys, waiter, attempts):
+        if await _record_existing(store, waiter, attempts):
             result.recorded += 1
             continue
         cost = waiter.amount + fee
@@ -175,8 +171,7 @@ async def release_covered(
         now = time.time()
         later = attempt > waiter.attempt
         outcome, entry_id = await ledger.requeue(
-            redis,
-            keys,
+            store,
             _item(waiter, attempt),
             expected=[Stage.WAITING],
             expected_attempt=waiter.attempt,
@@ -218,7 +213,7 @@ def _release_attempt(waiter: Waiter, attempts: Attempts) -> int | None:
     return max([*attempts, waiter.attempt]) + 1
 
 
-async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: Attempts) -> bool:
+async def _record_existing(store: Store, waiter: Waiter, attempts: Attempts) -> bool:
     """Record a success (or a live transfer) Stark Bank holds for a waiting invoice."""
     found = first_in(attempts, "settled")
     stage = Stage.SUCCESS
@@ -228,8 +223,7 @@ async def _record_existing(redis: Redis, keys: Keys, waiter: Waiter, attempts: A
         return False
     attempt, transfer = found
     outcome, _ = await ledger.record_found(
-        redis,
-        keys,
+        store,
         waiter.invoice_id,
         transfer,
         expected=[Stage.WAITING],
@@ -255,23 +249,23 @@ def _item(waiter: Waiter, attempt: int) -> ForwardItem:
     )
 
 
-async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePass | None:
+async def checked_pass(store: Store, bank: BankGateway) -> BalancePass | None:
     """A pass under the lock, when anything waits; None when nothing waits or another
     process holds the lock. The outcome is kept for ``status``."""
-    waiting = await reads.waiting_count(redis, keys)
-    hinted = await redis.hlen(keys.forward_hints())
+    waiting = await reads.waiting_count(store)
+    hinted = await store.redis.hlen(store.keys.forward_hints())
     if not waiting and not hinted:
         return None
-    lock, token = keys.balance_wait_lock(), store.new_token()
-    if not await store.claim(redis, lock, token, LOCK_SECONDS):
+    lock, token = store.keys.balance_wait_lock(), new_token()
+    if not await claim(store.redis, lock, token, LOCK_SECONDS):
         return None
     try:
         if hinted:
-            await settle_hints(redis, keys, bank)
-        result = await release_covered(redis, keys, bank)
-        await reads.save_balance_check(redis, keys, result.as_fields())
+            await settle_hints(store, bank)
+        result = await release_covered(store, bank)
+        await reads.save_balance_check(store, result.as_fields())
     finally:
-        await store.release(redis, lock, token)
+        await release(store.redis, lock, token)
     log.info(
         "forwarding.balance.checked",
         waiting=result.waiting,
@@ -283,10 +277,10 @@ async def checked_pass(redis: Redis, keys: Keys, bank: BankGateway) -> BalancePa
     return result
 
 
-async def background_pass(redis: Redis, keys: Keys, bank: BankGateway) -> None:
+async def background_pass(store: Store, bank: BankGateway) -> None:
     """What the background part ``balance_waiter`` runs every ``FORWARD_BALANCE_CHECK_SECONDS``:
     ``checked_pass``, with Bank and Redis errors logged (the next pass retries)."""
     try:
-        await checked_pass(redis, keys, bank)
+        await checked_pass(store, bank)
     except (BankError, RedisError) as exc:
         log.warning("forwarding.balance.check_failed", error=str(exc), kind=type(exc).__name__)

@@ -20,7 +20,7 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankGateway, Transfer
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger import Evidence, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, external_id_for, parse_external_id, tag_for
 
@@ -65,11 +65,11 @@ class DeadLetter:
 
 
 async def list_dead_letters(
-    redis: Redis, keys: Keys, *, invoice_ids: Iterable[str] | None = None
+    store: Store, *, invoice_ids: Iterable[str] | None = None
 ) -> list[DeadLetter]:
     """Every dead letter, oldest first; only those of `invoice_ids` when given."""
     wanted = None if invoice_ids is None else set(invoice_ids)
-    entries = await redis.xrange(keys.forward_dead_letters())
+    entries = await store.redis.xrange(store.keys.forward_dead_letters())
     letters = [
         DeadLetter(str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
         for entry_id, fields in entries or []
@@ -116,9 +116,7 @@ def _live_transfer(invoice_id: str, transfers: Iterable[Transfer]) -> tuple[int,
     return attempt, transfer
 
 
-async def retry_dead_letter(
-    redis: Redis, keys: Keys, bank: BankGateway, letter: DeadLetter
-) -> RetryResult:
+async def retry_dead_letter(store: Store, bank: BankGateway, letter: DeadLetter) -> RetryResult:
     """Re-drive one dead letter (see the module docstring). Safe to call any number of
     times and from several processes: the Redis step is atomic and deletes the letter.
     Raises ``BankError`` when Stark Bank cannot be asked (nothing is then changed)."""
@@ -131,8 +129,7 @@ async def retry_dead_letter(
     redriven = {f"redriven:{item.attempt}": f"{now:.6f}"}
     if live is None:
         outcome, detail = await ledger.requeue(
-            redis,
-            keys,
+            store,
             item,
             expected=[Stage.DEAD],
             expected_attempt=item.attempt,
@@ -146,8 +143,7 @@ async def retry_dead_letter(
     else:
         attempt, transfer = live
         outcome, detail = await ledger.record_found(
-            redis,
-            keys,
+            store,
             item.invoice_id,
             transfer,
             expected=[Stage.DEAD],
@@ -184,7 +180,7 @@ def _outcome(outcome: MoveOutcome, recorded: bool) -> RetryOutcome:
 
 
 async def retry_dead_letters(
-    redis: Redis, keys: Keys, bank: BankGateway, letters: Iterable[DeadLetter]
+    store: Store, bank: BankGateway, letters: Iterable[DeadLetter]
 ) -> list[RetryResult]:
     """``retry_dead_letter`` for each of `letters`, in order."""
-    return [await retry_dead_letter(redis, keys, bank, letter) for letter in letters]
+    return [await retry_dead_letter(store, bank, letter) for letter in letters]

@@ -21,7 +21,7 @@ import structlog
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway, Transfer
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding.attempts import attempt_state, forward_attempts, unique_transfers
 from starkrelay.ledger import MoveOutcome, Stage, reads
 from starkrelay.ledger.identity import tag_for
@@ -31,40 +31,39 @@ log = structlog.get_logger(__name__)
 _STATE_STAGE = {"settled": Stage.SUCCESS, "failed": Stage.FAILED, "live": Stage.SENT}
 
 
-async def settle_hints(redis: Redis, keys: Keys, bank: BankGateway, limit: int = 100) -> int:
+async def settle_hints(store: Store, bank: BankGateway, limit: int = 100) -> int:
     """Look up to `limit` hinted invoices up (one listing) and record what our listing
     holds. Returns how many stages moved. A failed listing puts the hints back and raises."""
-    hints = await reads.take_hints(redis, keys, limit)
+    hints = await reads.take_hints(store, limit)
     if not hints:
         return 0
-    await redis.hincrby(keys.forward_counters(), "lookup_calls", 1)
+    await store.redis.hincrby(store.keys.forward_counters(), "lookup_calls", 1)
     try:
         listed = await bank.find_transfers(tags=sorted(tag_for(i) for i in hints))
     except BankError:
-        await reads.put_hints(redis, keys, hints)
+        await reads.put_hints(store, hints)
         raise
     transfers = unique_transfers(listed)
     ours = {t.id for t in transfers}
     by_invoice = forward_attempts(transfers)
-    pipe = redis.pipeline(transaction=False)
+    pipe = store.redis.pipeline(transaction=False)
     for invoice_id in hints:
-        pipe.hmget(keys.webhook_ledger(invoice_id), "stage", "attempt")
+        pipe.hmget(store.keys.webhook_ledger(invoice_id), "stage", "attempt")
     rows = await pipe.execute()
     moved = 0
     for (invoice_id, named), (stage, attempt) in zip(hints.items(), rows, strict=True):
         if named not in ours:
-            await _count_foreign(redis, keys, invoice_id, named)
+            await _count_foreign(store, invoice_id, named)
         if stage is None or attempt is None:
             continue
         found = by_invoice.get(invoice_id, {}).get(int(attempt))
-        if found and await _record(redis, keys, invoice_id, Stage(stage), int(attempt), found):
+        if found and await _record(store, invoice_id, Stage(stage), int(attempt), found):
             moved += 1
     return moved
 
 
 async def _record(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     invoice_id: str,
     stage: Stage,
     attempt: int,
@@ -75,8 +74,7 @@ async def _record(
         return False
     deciding = next((t for t in transfers if t.status == "success"), transfers[-1])
     outcome, _ = await ledger.record_found(
-        redis,
-        keys,
+        store,
         invoice_id,
         deciding,
         expected=[stage],
@@ -96,7 +94,7 @@ async def _record(
     return False
 
 
-async def _count_foreign(redis: Redis, keys: Keys, invoice_id: str, transfer_id: str) -> None:
-    await redis.hincrby(keys.forward_counters(), "foreign_events", 1)
+async def _count_foreign(store: Store, invoice_id: str, transfer_id: str) -> None:
+    await store.redis.hincrby(store.keys.forward_counters(), "foreign_events", 1)
     metrics.FOREIGN_EVENTS.labels("not_in_our_listing").inc()
     log.warning("forwarding.hint.foreign", invoice_id=invoice_id, transfer_id=transfer_id)

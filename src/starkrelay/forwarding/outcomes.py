@@ -16,7 +16,7 @@ import structlog
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankUnavailableError, Transfer
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding.ownership import OwnershipVerdict
 from starkrelay.forwarding.reader import Entry
 from starkrelay.ledger import FORWARD_GROUP, Evidence, Settlement, Stage
@@ -31,7 +31,7 @@ LedgerExtra = dict[str, dict[str, str | int]]
 
 
 async def record_created(
-    redis: Redis, keys: Keys, entries: Sequence[Entry], created: list[Transfer], extra: LedgerExtra
+    store: Store, entries: Sequence[Entry], created: list[Transfer], extra: LedgerExtra
 ) -> None:
     """Stage ``sent`` for each entry whose transfer the create's answer holds, and XACK it;
     an entry the answer lacks stays pending (looked up next round)."""
@@ -44,14 +44,14 @@ async def record_created(
             log.error("forwarding.transfer.missing_in_answer", entry_id=entry.id)
             continue
         settled.append((entry, transfer))
-    await _record_transfers(redis, keys, settled, Stage.SENT, now, extra)
+    await _record_transfers(store, settled, Stage.SENT, now, extra)
     for entry, _ in settled:
         if entry.enqueued_at is not None:
             metrics.FORWARD_LATENCY.observe(max(0.0, now - entry.enqueued_at))
 
 
 async def record_found(
-    redis: Redis, keys: Keys, entries: Sequence[Entry], found: list[Transfer], extra: LedgerExtra
+    store: Store, entries: Sequence[Entry], found: list[Transfer], extra: LedgerExtra
 ) -> set[str]:
     """Record each transfer of `found` (our own listing) as its entry's attempt, at the stage
     its status says, and XACK the entry. Returns the ids of the entries settled."""
@@ -64,13 +64,12 @@ async def record_found(
             by_stage.setdefault(stage, []).append((entry, transfer))
     now = time.time()
     for stage, settled in by_stage.items():
-        await _record_transfers(redis, keys, settled, stage, now, extra, confirmed=True)
+        await _record_transfers(store, settled, stage, now, extra, confirmed=True)
     return {entry.id for settled in by_stage.values() for entry, _ in settled}
 
 
 async def _record_transfers(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     settled: Sequence[tuple[Entry, Transfer]],
     stage: Stage,
     now: float,
@@ -99,7 +98,7 @@ async def _record_transfers(
                 },
             )
         )
-    done = await ledger.settle(redis, keys, settlements)
+    done = await ledger.settle(store, settlements)
     outcome = "confirmed_duplicate" if confirmed else "sent"
     for (entry, transfer), one, settlement in zip(settled, done, settlements, strict=True):
         item = entry.readable_item
@@ -143,9 +142,7 @@ def claimed_fields(verdict: OwnershipVerdict) -> dict[str, str | int]:
     return fields
 
 
-async def record_refused(
-    redis: Redis, keys: Keys, refused: Sequence[tuple[Entry, OwnershipVerdict]]
-) -> None:
+async def record_refused(store: Store, refused: Sequence[tuple[Entry, OwnershipVerdict]]) -> None:
     """Stage ``refused`` (final) with its reason, and XACK, for each entry (one round trip):
     nothing is ever sent for them."""
     now = time.time()
@@ -167,7 +164,7 @@ async def record_refused(
                 entry.id, item, Stage.REFUSED, Evidence.OWNERSHIP, item.amount, now, fields
             )
         )
-    settled = await ledger.settle(redis, keys, settlements)
+    settled = await ledger.settle(store, settlements)
     for (entry, verdict), done in zip(refused, settled, strict=True):
         if done.acked:
             metrics.FORWARD_REFUSED.labels(verdict.reason).inc()
@@ -184,13 +181,13 @@ async def record_refused(
         )
 
 
-async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: OwnershipVerdict) -> None:
+async def record_skipped(store: Store, entry: Entry, verdict: OwnershipVerdict) -> None:
     """Stage ``skipped``: Stark Bank's record leaves nothing to forward (net <= 0)."""
     item, fields = verdict.item, claimed_fields(verdict) | {"skipped_reason": verdict.detail}
     skipped = Settlement.of(
         entry.id, item, Stage.SKIPPED, Evidence.OWNERSHIP, 0, time.time(), fields
     )
-    [done] = await ledger.settle(redis, keys, [skipped])
+    [done] = await ledger.settle(store, [skipped])
     if done.acked:
         metrics.TRANSFERS.labels("skipped").inc()
         if verdict.credit is not None:
@@ -204,7 +201,7 @@ async def record_skipped(redis: Redis, keys: Keys, entry: Entry, verdict: Owners
 
 
 async def dead_letter(
-    redis: Redis, keys: Keys, entry: Entry, reason: str, kind: str, evidence: Evidence
+    store: Store, entry: Entry, reason: str, kind: str, evidence: Evidence
 ) -> None:
     """Stage ``dead``: copy the entry to the dead-letter stream with `reason` and XACK it."""
     item = entry.readable_item
@@ -213,7 +210,7 @@ async def dead_letter(
         {"dead_reason": reason[:500]},
         item.to_fields() | {"entry_id": entry.id, "kind": kind, "reason": reason[:500]},
     )  # fmt: skip
-    await ledger.settle(redis, keys, [settlement])
+    await ledger.settle(store, [settlement])
     metrics.TRANSFERS.labels("dead").inc()
     log.error(
         "forwarding.item.dead_lettered",
@@ -224,43 +221,43 @@ async def dead_letter(
     )
 
 
-async def drop_unreadable(redis: Redis, keys: Keys, entry: Entry) -> None:
+async def drop_unreadable(store: Store, entry: Entry) -> None:
     """An entry whose fields are not a forward item: dead-letter its raw fields, XACK it."""
-    stream = keys.forward_stream()
-    raw = await redis.xrange(stream, entry.id, entry.id)
+    stream = store.keys.forward_stream()
+    raw = await store.redis.xrange(stream, entry.id, entry.id)
     fields: dict[str, str] = {str(k): str(v) for k, v in (raw[0][1] or {}).items()} if raw else {}
     fields |= {"entry_id": entry.id, "kind": "unreadable", "reason": "unreadable"}
-    await redis.xadd(keys.forward_dead_letters(), dict(fields.items()))
-    await redis.xack(stream, FORWARD_GROUP, entry.id)
+    await store.redis.xadd(store.keys.forward_dead_letters(), dict(fields.items()))
+    await store.redis.xack(stream, FORWARD_GROUP, entry.id)
     log.error("forwarding.entry.unreadable", entry_id=entry.id)
 
 
-async def note_failure(redis: Redis, keys: Keys, entries: list[Entry], exc: BankError) -> None:
+async def note_failure(store: Store, entries: list[Entry], exc: BankError) -> None:
     """Keep a failure's message in each invoice's ledger (``last_error``); the entries stay
     pending. Stark Bank throttling or down is also kept, shared by every replica, for the
     status API and the console (``Keys.bank_health``) until a batch goes through."""
     log.warning("forwarding.batch.unavailable", size=len(entries), error=str(exc))
     if isinstance(exc, BankUnavailableError):
         now = f"{time.time():.6f}"
-        pipe = redis.pipeline(transaction=True)
-        pipe.hsetnx(keys.bank_health(), "since", now)
-        pipe.hset(keys.bank_health(), items=["kind", exc.kind, "last_at", now, "error", str(exc)])
+        pipe = store.redis.pipeline(transaction=True)
+        pipe.hsetnx(store.keys.bank_health(), "since", now)
+        pipe.hset(
+            store.keys.bank_health(), items=["kind", exc.kind, "last_at", now, "error", str(exc)]
+        )
         await pipe.execute()
     for entry in entries:
-        await ledger.note(
-            redis, keys, entry.readable_item.invoice_id, {"last_error": str(exc)[:300]}
-        )
+        await ledger.note(store, entry.readable_item.invoice_id, {"last_error": str(exc)[:300]})
 
 
-async def last_error(redis: Redis, keys: Keys, entry: Entry) -> str:
+async def last_error(store: Store, entry: Entry) -> str:
     """Why an entry is given up on after too many deliveries."""
     if entry.item is None:
         return "unreadable entry"
-    ledger = keys.webhook_ledger(entry.item.invoice_id)
-    error = cast(str | None, await redis.hget(ledger, "last_error"))
+    ledger = store.keys.webhook_ledger(entry.item.invoice_id)
+    error = cast(str | None, await store.redis.hget(ledger, "last_error"))
     return f"gave up after {entry.deliveries - 1} deliveries; last error: {error or 'none'}"
 
 
-async def bank_answered(redis: Redis, keys: Keys) -> None:
+async def bank_answered(store: Store) -> None:
     """A batch went through: Stark Bank answers again (the shared record is cleared)."""
-    await redis.unlink(keys.bank_health())
+    await store.redis.unlink(store.keys.bank_health())

@@ -39,7 +39,7 @@ from starkrelay import ledger
 from starkrelay.bank import BankGateway
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.attempts import unique_transfers
 from starkrelay.forwarding.reader import Entry
@@ -114,14 +114,14 @@ class Outflow:
     """The pause switch and the limits, as one worker (consumer ``consumer``) meets them."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, bank: BankGateway, config: OutflowConfig, consumer: str
+        self, store: Store, bank: BankGateway, config: OutflowConfig, consumer: str
     ) -> None:
-        self.redis, self.keys, self.bank = redis, keys, bank
+        self.store, self.bank = store, bank
         self.config, self.consumer = config, consumer
         self._next_day_check = 0.0
 
     async def paused(self) -> bool:
-        return await pause.is_paused(self.redis, self.keys)
+        return await pause.is_paused(self.store)
 
     async def admit(
         self, entries: Sequence[Entry], extra: Mapping[str, Mapping[str, str | int]]
@@ -136,8 +136,7 @@ class Outflow:
             await self._seed(now)
         items = [e.readable_item for e in entries]
         done = await ledger.budget.reserve(
-            self.redis,
-            self.keys,
+            self.store,
             self.config.limits,
             self.config.day(now),
             self.config.hour(now),
@@ -177,7 +176,7 @@ class Outflow:
         """Start today's count from Stark Bank's listing, once (see the module docstring).
         Raises ``BankError`` when the listing fails (the entries stay pending)."""
         day, hour = self.config.day(now), self.config.hour(now)
-        if await ledger.budget.seeded(self.redis, self.keys, day):
+        if await ledger.budget.seeded(self.store, day):
             return
         start = self.config.day_start(now)
         hour_start = self.config.local(now).replace(minute=0, second=0, microsecond=0)
@@ -190,7 +189,7 @@ class Outflow:
         this_hour = [t for t in today if t.created and t.created >= hour_start]
         cents = sum(t.amount for t in today)
         started = await ledger.budget.seed(
-            self.redis, self.keys, day, hour, now,
+            self.store, day, hour, now,
             cents=cents, day_count=len(today), hour_count=len(this_hour),
         )  # fmt: skip
         if started:
@@ -201,7 +200,7 @@ class Outflow:
         if not marks:
             return
         done = await ledger.budget.settle_reservations(
-            self.redis, self.keys, [(m.invoice_id, m.attempt, m.mark) for m in marks]
+            self.store, [(m.invoice_id, m.attempt, m.mark) for m in marks]
         )
         released = [m.invoice_id for m, one in zip(marks, done, strict=True)
                     if one is Settled.RELEASED]  # fmt: skip
@@ -213,14 +212,12 @@ class Outflow:
         """Around one ``transfer.create``: ``OutflowPaused`` while paused (nothing created),
         else the create is marked in flight until the block ends."""
         member = f"{self.consumer}:{secrets.token_hex(6)}"
-        if not await pause.enter_create(
-            self.redis, self.keys, member, self.config.create_ttl_seconds
-        ):
+        if not await pause.enter_create(self.store, member, self.config.create_ttl_seconds):
             raise OutflowPaused
         try:
             yield
         finally:
-            await pause.leave_create(self.redis, self.keys, member)
+            await pause.leave_create(self.store, member)
 
     async def release_next_day(self, now: float | None = None) -> int:
         """With ``FORWARD_RELEASE_HELD_NEXT_DAY``: enqueue again (at most every
@@ -230,25 +227,22 @@ class Outflow:
         if not self.config.release_held_next_day or moment < self._next_day_check:
             return 0
         self._next_day_check = moment + NEXT_DAY_CHECK_SECONDS
-        return await release_held_before(
-            self.redis, self.keys, self.config.day_start(moment), moment
-        )
+        return await release_held_before(self.store, self.config.day_start(moment), moment)
 
 
-async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: float) -> int:
+async def release_held_before(store: Store, day_start: float, now: float) -> int:
     """Enqueue again (held -> queued, evidence ``next_day``, the same attempt) every forward
     held for the budget or the hour's count before `day_start`; guarded like every move, so
     replicas racing enqueue each once."""
     released = 0
-    for held in await reads.list_held(redis, keys, held_before=day_start):
+    for held in await reads.list_held(store, held_before=day_start):
         if held.reason not in NEXT_DAY_REASONS:
             continue
         item = ForwardItem(
             held.invoice_id, held.amount, held.gross_amount, held.fee, held.attempt, "next_day"
         )
         outcome, entry_id = await ledger.requeue(
-            redis,
-            keys,
+            store,
             item,
             expected=[Stage.HELD],
             expected_attempt=held.attempt,
@@ -270,18 +264,18 @@ async def release_held_before(redis: Redis, keys: Keys, day_start: float, now: f
 
 
 async def outflow_summary(
-    redis: Redis, keys: Keys, config: OutflowConfig, now: float | None = None
+    store: Store, config: OutflowConfig, now: float | None = None
 ) -> dict[str, object]:
     """What ``status`` shows of the outflow controls: the pause (who, when, creates still in
     flight), the limits, today's and this hour's counts, the held forwards (up to 20 listed)
     and the last pauses and resumes."""
     moment = time.time() if now is None else now
     day, hour = config.day(moment), config.hour(moment)
-    today = await reads.day_budget(redis, keys, day)
-    this_hour = await reads.hour_count(redis, keys, hour)
-    held = await reads.list_held(redis, keys, limit=20)
-    counters = await redis.hmget(
-        keys.forward_counters(), "items_held", "items_approved", "items_rejected"
+    today = await reads.day_budget(store, day)
+    this_hour = await reads.hour_count(store, hour)
+    held = await reads.list_held(store, limit=20)
+    counters = await store.redis.hmget(
+        store.keys.forward_counters(), "items_held", "items_approved", "items_rejected"
     )
     limits = config.limits
 
@@ -289,7 +283,7 @@ async def outflow_summary(
         return max(0, limit - used) if limit else None
 
     return {
-        "pause": (await pause.pause_state(redis, keys)).as_dict(),
+        "pause": (await pause.pause_state(store)).as_dict(),
         "limits": {
             "max_amount": limits.max_amount or None,
             "daily_limit": limits.daily_limit or None,
@@ -311,15 +305,15 @@ async def outflow_summary(
             "left": left(limits.hourly_count, this_hour),
         },
         "held": {
-            "invoices": await reads.held_count(redis, keys),
-            "cents": await reads.held_cents(redis, keys),
+            "invoices": await reads.held_count(store),
+            "cents": await reads.held_cents(store),
             "oldest_since": min((h.since for h in held), default=None),
             "items_held": int(counters[0] or 0),
             "items_approved": int(counters[1] or 0),
             "items_rejected": int(counters[2] or 0),
             "first": [held_row(h) for h in held],
         },
-        "recent_actions": await pause.pause_log(redis, keys, 10),
+        "recent_actions": await pause.pause_log(store, 10),
     }
 
 

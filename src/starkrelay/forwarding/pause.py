@@ -29,7 +29,7 @@ from typing import Any, cast
 import anyio
 import structlog
 
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -72,21 +72,21 @@ class PauseState:
         }
 
 
-async def is_paused(redis: Redis, keys: Keys) -> bool:
+async def is_paused(store: Store) -> bool:
     """True while outflow is paused (one round trip: what every worker asks each round)."""
-    return bool(await redis.exists(keys.forward_pause()))
+    return bool(await store.redis.exists(store.keys.forward_pause()))
 
 
-async def in_flight(redis: Redis, keys: Keys, now: float | None = None) -> int:
+async def in_flight(store: Store, now: float | None = None) -> int:
     """Creates in flight, forgetting marks past their expiry (a worker died mid-create)."""
-    creating = keys.forward_creating()
-    await redis.zremrangebyscore(creating, "-inf", f"({time.time() if now is None else now}")
-    return int(await redis.zcard(creating))
+    creating = store.keys.forward_creating()
+    await store.redis.zremrangebyscore(creating, "-inf", f"({time.time() if now is None else now}")
+    return int(await store.redis.zcard(creating))
 
 
-async def pause_state(redis: Redis, keys: Keys) -> PauseState:
-    raw = cast(dict[str, str], await redis.hgetall(keys.forward_pause()))
-    flying = await in_flight(redis, keys)
+async def pause_state(store: Store) -> PauseState:
+    raw = cast(dict[str, str], await store.redis.hgetall(store.keys.forward_pause()))
+    flying = await in_flight(store)
     if not raw:
         return PauseState(False, in_flight=flying)
     return PauseState(
@@ -98,68 +98,68 @@ async def pause_state(redis: Redis, keys: Keys) -> PauseState:
     )
 
 
-async def _record(redis: Redis, keys: Keys, action: str, by: str, reason: str, now: float) -> None:
+async def _record(store: Store, action: str, by: str, reason: str, now: float) -> None:
     entry = json.dumps({"action": action, "by": by, "reason": reason, "at": now})
-    pipe = redis.pipeline(transaction=True)
-    pipe.lpush(keys.forward_pause_log(), entry)
-    pipe.ltrim(keys.forward_pause_log(), 0, LOG_KEPT - 1)
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.lpush(store.keys.forward_pause_log(), entry)
+    pipe.ltrim(store.keys.forward_pause_log(), 0, LOG_KEPT - 1)
     await pipe.execute()
 
 
-async def pause(redis: Redis, keys: Keys, by: str, reason: str = "") -> bool:
+async def pause(store: Store, by: str, reason: str = "") -> bool:
     """Pause all outflow; True when this call paused it (False: it already was, and the
     first pause's record is kept). ``by`` names who: ``console:<session>``, ``cli:<user>``,
     ``api:<client>``."""
     now = time.time()
     fields = {"at": f"{now:.6f}", "by": by[:120], "reason": reason[:300]}
-    pipe = redis.pipeline(transaction=True)
-    pipe.hsetnx(keys.forward_pause(), "at", fields["at"])
-    pipe.hgetall(keys.forward_pause())
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.hsetnx(store.keys.forward_pause(), "at", fields["at"])
+    pipe.hgetall(store.keys.forward_pause())
     first, _ = await pipe.execute()
     if first:
-        await redis.hset(keys.forward_pause(), items=[v for pair in fields.items() for v in pair])
-        await _record(redis, keys, "pause", fields["by"], fields["reason"], now)
+        await store.redis.hset(
+            store.keys.forward_pause(), items=[v for pair in fields.items() for v in pair]
+        )
+        await _record(store, "pause", fields["by"], fields["reason"], now)
     log.warning("forwarding.outflow.paused", by=by, reason=reason, already_paused=not first)
     return bool(first)
 
 
-async def resume(redis: Redis, keys: Keys, by: str) -> bool:
+async def resume(store: Store, by: str) -> bool:
     """Resume outflow; True when this call resumed it (False: it was not paused)."""
     now = time.time()
-    was_paused = bool(await redis.delete(keys.forward_pause()))
+    was_paused = bool(await store.redis.delete(store.keys.forward_pause()))
     if was_paused:
-        await _record(redis, keys, "resume", by[:120], "", now)
+        await _record(store, "resume", by[:120], "", now)
     log.warning("forwarding.outflow.resumed", by=by, was_paused=was_paused)
     return was_paused
 
 
-async def pause_log(redis: Redis, keys: Keys, count: int = 20) -> list[dict[str, Any]]:
+async def pause_log(store: Store, count: int = 20) -> list[dict[str, Any]]:
     """The last `count` pauses and resumes, newest first (action, by, reason, at)."""
-    raw = await redis.lrange(keys.forward_pause_log(), 0, count - 1)
+    raw = await store.redis.lrange(store.keys.forward_pause_log(), 0, count - 1)
     return [cast(dict[str, Any], json.loads(str(text))) for text in raw or []]
 
 
-async def wait_acknowledged(
-    redis: Redis, keys: Keys, within: float, poll: float = 0.05
-) -> PauseState:
+async def wait_acknowledged(store: Store, within: float, poll: float = 0.05) -> PauseState:
     """The pause state once acknowledged (paused, no create in flight), or as it stands after
     `within` seconds; returns at once when outflow is not paused."""
     deadline = time.monotonic() + within
     while True:
-        state = await pause_state(redis, keys)
+        state = await pause_state(store)
         if not state.paused or state.acknowledged or time.monotonic() >= deadline:
             return state
         await anyio.sleep(poll)
 
 
-async def enter_create(redis: Redis, keys: Keys, member: str, ttl: float) -> bool:
+async def enter_create(store: Store, member: str, ttl: float) -> bool:
     """Right before a create: False while paused; else the create is marked in flight (until
     ``leave_create``, or `ttl` seconds if the process dies) and True."""
     expiry = f"{time.time() + ttl:.6f}"
-    pause_flag, creating = keys.forward_pause(), keys.forward_creating()
-    return bool(await redis.eval(_ENTER, 2, pause_flag, creating, member, expiry))
+    pause_flag, creating = store.keys.forward_pause(), store.keys.forward_creating()
+    return bool(await store.redis.eval(_ENTER, 2, pause_flag, creating, member, expiry))
 
 
-async def leave_create(redis: Redis, keys: Keys, member: str) -> None:
+async def leave_create(store: Store, member: str) -> None:
     """The create marked as ``member`` returned (created, refused or failed)."""
-    await redis.zrem(keys.forward_creating(), member)
+    await store.redis.zrem(store.keys.forward_creating(), member)

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from redis.exceptions import ResponseError
 
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger import FORWARD_GROUP
 from starkrelay.ledger.identity import ForwardItem
 
@@ -38,10 +38,12 @@ class Entry:
         return self.item
 
 
-async def ensure_group(redis: Redis, keys: Keys) -> None:
+async def ensure_group(store: Store) -> None:
     """Create the stream and its consumer group if missing (idempotent, any replica)."""
     try:
-        await redis.xgroup_create(keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True)
+        await store.redis.xgroup_create(
+            store.keys.forward_stream(), FORWARD_GROUP, id="0", mkstream=True
+        )
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -70,8 +72,7 @@ class StreamReader:
 
     def __init__(
         self,
-        redis: Redis,
-        keys: Keys,
+        store: Store,
         name: str,
         *,
         batch_size: int,
@@ -80,7 +81,7 @@ class StreamReader:
         fill_quiet_seconds: float = 0.003,
         fill_max_seconds: float = 0.25,
     ) -> None:
-        self.redis, self.keys, self.name = redis, keys, name
+        self.store, self.name = store, name
         self.fill_quiet_seconds, self.fill_max_seconds = fill_quiet_seconds, fill_max_seconds
         self.batch_size, self.claim_idle_seconds, self.block_ms = (
             batch_size,
@@ -89,15 +90,15 @@ class StreamReader:
         )
 
     async def own_pending(self) -> list[Entry]:
-        stream = self.keys.forward_stream()
-        pending = await self.redis.xpending_range(
+        stream = self.store.keys.forward_stream()
+        pending = await self.store.redis.xpending_range(
             stream, FORWARD_GROUP, min="-", max="+", count=self.batch_size,
             consumername=self.name,
         )  # fmt: skip
         if not pending:
             return []
         deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
-        reply = await self.redis.xreadgroup(
+        reply = await self.store.redis.xreadgroup(
             FORWARD_GROUP, self.name, {stream: "0"}, count=self.batch_size
         )
         return [self.entry(i, f, deliveries.get(i, 1) + 1) for i, f in _entries(reply)]
@@ -107,14 +108,14 @@ class StreamReader:
         delivery ended in no answer about them (Stark Bank throttling or down), so it must
         not bring them nearer the dead-letter stream."""
         if entry_ids:
-            await self.redis.xclaim(
-                self.keys.forward_stream(), FORWARD_GROUP, self.name, min_idle_time=0,
+            await self.store.redis.xclaim(
+                self.store.keys.forward_stream(), FORWARD_GROUP, self.name, min_idle_time=0,
                 message_ids=entry_ids, retrycount=0, justid=True,
             )  # fmt: skip
 
     async def autoclaim(self) -> int:
-        result = await self.redis.xautoclaim(
-            self.keys.forward_stream(),
+        result = await self.store.redis.xautoclaim(
+            self.store.keys.forward_stream(),
             FORWARD_GROUP,
             self.name,
             min_idle_time=int(self.claim_idle_seconds * 1000),
@@ -144,10 +145,10 @@ class StreamReader:
         return entries
 
     async def _read(self, count: int, block_ms: int) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
+        reply = await self.store.redis.xreadgroup(
             FORWARD_GROUP,
             self.name,
-            {self.keys.forward_stream(): ">"},
+            {self.store.keys.forward_stream(): ">"},
             count=count,
             block=block_ms if block_ms > 0 else None,
         )

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis, redis_hint
+from starkrelay.core.store import Store, redis_hint
 from starkrelay.core.supervision import Heartbeat, StartupPolicy, every, retry_startup
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import trim_acknowledged
@@ -41,12 +41,11 @@ def consumer_name(settings: Settings, role: str) -> str:
 
 
 def build_worker(
-    redis: Redis, keys: Keys, bank: BankGateway, settings: Settings, name: str
+    store: Store, bank: BankGateway, settings: Settings, name: str
 ) -> ForwardingWorker:
     """A worker consuming as ``name`` (see ``consumer_name``), configured by ``settings``."""
     return ForwardingWorker(
-        redis,
-        keys,
+        store,
         bank,
         Destination.from_settings(settings),
         WorkerConfig.from_settings(settings),
@@ -54,11 +53,11 @@ def build_worker(
     )
 
 
-async def trim(redis: Redis, keys: Keys) -> None:
+async def trim(store: Store) -> None:
     """Drop acknowledged entries from the forward stream (every ``TRIM_SECONDS``, beside the
     worker); Redis errors are left for the next trim."""
     try:
-        await trim_acknowledged(redis, keys)
+        await trim_acknowledged(store)
     except RedisError as exc:
         log.debug("forwarding.trim.unavailable", error=str(exc))
 
@@ -76,7 +75,7 @@ async def forwarding_worker(
     are acked or stay pending for the next start)."""
     beats = heartbeat or Heartbeat("forwarding_worker")
     await retry_startup(
-        lambda: ensure_group(worker.redis, worker.keys),
+        lambda: ensure_group(worker.store),
         part=beats,
         policy=startup,
         retry_on=(RedisError,),
@@ -90,7 +89,7 @@ async def forwarding_worker(
         if not stop.is_set():
             raise RuntimeError("the forwarding worker's loop ended on its own")
 
-    trimmed = partial(trim, worker.redis, worker.keys)
+    trimmed = partial(trim, worker.store)
     async with every(TRIM_SECONDS, trimmed), anyio.create_task_group() as tasks:
         tasks.start_soon(forward_until_stopped)
         try:

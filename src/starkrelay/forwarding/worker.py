@@ -48,7 +48,7 @@ from starkrelay.bank import (
 from starkrelay.bank.credentials import CredentialsRefused, stop_if_credentials_refused
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding import outcomes
 from starkrelay.forwarding.balance_wait import balance_refusals, park
 from starkrelay.forwarding.outflow import Outflow, OutflowConfig, OutflowPaused
@@ -96,18 +96,16 @@ class ForwardingWorker:
 
     def __init__(
         self,
-        redis: Redis,
-        keys: Keys,
+        store: Store,
         bank: BankGateway,
         destination: Destination,
         config: WorkerConfig,
         name: str,
     ) -> None:
-        self.redis, self.keys, self.bank = redis, keys, bank
+        self.store, self.bank = store, bank
         self.destination, self.config, self.name = destination, config, name
         self.reader = StreamReader(
-            redis,
-            keys,
+            store,
             name,
             batch_size=config.batch_size,
             claim_idle_seconds=config.claim_idle_seconds,
@@ -122,9 +120,9 @@ class ForwardingWorker:
             initial=config.backoff_initial_seconds,
             backoff_cap=config.backoff_max_seconds,
         )
-        self.workspace = WorkspaceLearner(redis, keys, bank, config.workspace_id)
+        self.workspace = WorkspaceLearner(store, bank, config.workspace_id)
         self._ledger_extra: outcomes.LedgerExtra = {}
-        self.outflow = Outflow(redis, keys, bank, config.outflow, name)
+        self.outflow = Outflow(store, bank, config.outflow, name)
         self.paused = False
         """Outflow was paused at this worker's last look (start of a round, or a create)."""
 
@@ -132,7 +130,7 @@ class ForwardingWorker:
         """Forward until `stop` is set. Redis or bank outages are logged and waited out.
         `beat` is called once per round (the process's liveness watches it). The caller
         creates the consumer group first (``forwarding.service`` retries it at start)."""
-        await _quietly(ensure_group(self.redis, self.keys))
+        await _quietly(ensure_group(self.store))
         log.info("forwarding.worker.started", consumer=self.name)
         await _quietly(self.workspace.learn_from_bank())
         while not stop.is_set():
@@ -143,7 +141,7 @@ class ForwardingWorker:
             except RedisError as exc:
                 log.warning("forwarding.worker.redis_unavailable", error=str(exc))
                 if "NOGROUP" in str(exc):  # stream or group deleted (e.g. Redis rebuilt)
-                    await _quietly(ensure_group(self.redis, self.keys))
+                    await _quietly(ensure_group(self.store))
                 worked = None
             except BankError as exc:  # e.g. a duplicate's look-up failed: entries stay pending
                 log.warning("forwarding.worker.bank_unavailable", error=str(exc))
@@ -189,7 +187,7 @@ class ForwardingWorker:
             return False
         if ok:
             self._failures, self._retry_after = 0, None
-            await outcomes.bank_answered(self.redis, self.keys)
+            await outcomes.bank_answered(self.store)
         return True if ok else None
 
     # --- forwarding ------------------------------------------------------------------------
@@ -202,11 +200,11 @@ class ForwardingWorker:
         live: list[Entry] = []
         for entry in entries:
             if entry.item is None:
-                await outcomes.drop_unreadable(self.redis, self.keys, entry)
+                await outcomes.drop_unreadable(self.store, entry)
             elif entry.deliveries > self.config.max_deliveries:
-                reason = await outcomes.last_error(self.redis, self.keys, entry)
+                reason = await outcomes.last_error(self.store, entry)
                 await outcomes.dead_letter(
-                    self.redis, self.keys, entry, reason, "max_deliveries", Evidence.DELIVERIES
+                    self.store, entry, reason, "max_deliveries", Evidence.DELIVERIES
                 )
             else:
                 live.append(entry)
@@ -243,7 +241,7 @@ class ForwardingWorker:
         """Read the batch's credits from Stark Bank (one call), settle what must not be sent
         (``refused``, ``skipped``) and return the rest carrying the RECORD's amounts."""
         items = [e.readable_item for e in entries]
-        await self.redis.hincrby(self.keys.forward_counters(), "ownership_calls", 1)
+        await self.store.redis.hincrby(self.store.keys.forward_counters(), "ownership_calls", 1)
         try:
             logs = await self.bank.credited_logs({i.invoice_id for i in items})
         except BankError:
@@ -258,7 +256,7 @@ class ForwardingWorker:
                 continue
             await self.workspace.learn_from_confirmed(entry.workspace_id)
             if verdict.decision is Decision.SKIP:
-                await outcomes.record_skipped(self.redis, self.keys, entry, verdict)
+                await outcomes.record_skipped(self.store, entry, verdict)
                 continue
             if verdict.mismatch:
                 log.warning(
@@ -272,7 +270,7 @@ class ForwardingWorker:
             self._ledger_extra[entry.id] = outcomes.claimed_fields(verdict)
             confirmed.append(replace(entry, item=verdict.item))
         if refused:
-            await outcomes.record_refused(self.redis, self.keys, refused)
+            await outcomes.record_refused(self.store, refused)
         return confirmed
 
     async def _send(self, live: list[Entry]) -> bool:
@@ -295,7 +293,7 @@ class ForwardingWorker:
                     return await self._failed(live, exc)
                 if len(remaining) == len(live):
                     log.error("forwarding.batch.refusal_unreadable", codes=refusal.codes)
-                    await outcomes.note_failure(self.redis, self.keys, live, refusal)
+                    await outcomes.note_failure(self.store, live, refusal)
                     return False
                 live = remaining
                 continue
@@ -315,7 +313,7 @@ class ForwardingWorker:
 
     async def _create(self, entries: Sequence[Entry]) -> list[Transfer]:
         transfers = [build_transfer(e.readable_item, self.destination) for e in entries]
-        await self.redis.hincrby(self.keys.forward_counters(), "transfer_calls", 1)
+        await self.store.redis.hincrby(self.store.keys.forward_counters(), "transfer_calls", 1)
         try:
             created = await self.bank.create_transfers(transfers)
         except BankInputError:
@@ -328,7 +326,7 @@ class ForwardingWorker:
         return created
 
     async def _settle_created(self, entries: Sequence[Entry], created: list[Transfer]) -> None:
-        await outcomes.record_created(self.redis, self.keys, entries, created, self._ledger_extra)
+        await outcomes.record_created(self.store, entries, created, self._ledger_extra)
 
     async def _handle_refusal(self, entries: list[Entry], refusal: BankInputError) -> list[Entry]:
         """Settle a refused batch by looking, whatever the refusal says: an item whose
@@ -353,15 +351,13 @@ class ForwardingWorker:
                 await self._wait_for_balance([entry], verdict.reasons(index))
             else:
                 reason = verdict.reasons(index)
-                await outcomes.dead_letter(
-                    self.redis, self.keys, entry, reason, "refused", Evidence.CREATE
-                )
+                await outcomes.dead_letter(self.store, entry, reason, "refused", Evidence.CREATE)
         return again
 
     async def _wait_for_balance(self, entries: Sequence[Entry], reason: str) -> None:
         """Refused for lack of balance: each entry is acknowledged and its invoice waits
         (ledger ``waiting``), spending no re-send budget; ``balance_wait`` sends it again."""
-        await park(self.redis, self.keys, [(e.id, e.readable_item) for e in entries], reason)
+        await park(self.store, [(e.id, e.readable_item) for e in entries], reason)
 
     async def _record_existing(self, entries: Sequence[Entry]) -> set[str]:
         """Look the attempts of `entries` up at Stark Bank (by tag, then ``external_id``) and
@@ -370,9 +366,7 @@ class ForwardingWorker:
         found = await self.bank.find_transfers(
             tags=sorted({i.tag for i in items}), external_ids=[i.external_id for i in items]
         )
-        return await outcomes.record_found(
-            self.redis, self.keys, entries, found, self._ledger_extra
-        )
+        return await outcomes.record_found(self.store, entries, found, self._ledger_extra)
 
     async def _backoff(self) -> None:
         await anyio.sleep(self._policy.backoff(self._failures, self._retry_after))
@@ -381,7 +375,7 @@ class ForwardingWorker:
         """Keep a failure in the entries' ledgers; a transient one (Stark Bank throttling or
         down) also sets their delivery counts back and is remembered for the backoff.
         Returns False (the entries stay pending)."""
-        await outcomes.note_failure(self.redis, self.keys, entries, exc)
+        await outcomes.note_failure(self.store, entries, exc)
         if isinstance(exc, BankUnavailableError):
             self._retry_after = exc.retry_after
             await self.reader.forgive([e.id for e in entries])

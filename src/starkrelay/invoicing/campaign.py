@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.invoicing.outcomes import load_outcomes
 
 CAMPAIGN_MARK = "starkrelay-campaign"
@@ -207,20 +207,20 @@ def new_campaign(settings: Settings, now: float | None = None) -> Campaign:
     )
 
 
-async def load_campaign(redis: Redis, keys: Keys) -> Campaign | None:
+async def load_campaign(store: Store) -> Campaign | None:
     """The campaign Redis holds, or None (never started, or Redis lost it: see
     ``invoicing.lifecycle.current_campaign``)."""
-    text = await redis.get(keys.campaign())
+    text = await store.redis.get(store.keys.campaign())
     return None if text is None else Campaign.from_json(str(text))
 
 
-async def campaign_finished(redis: Redis, keys: Keys, campaign: Campaign, now: float) -> bool:
+async def campaign_finished(store: Store, campaign: Campaign, now: float) -> bool:
     """True when no slot is left: every slot has a final outcome, or every slot's grace passed."""
     if campaign.slots is None:
         return False
     if campaign.is_over(now):
         return True
-    outcomes = await load_outcomes(redis, keys, campaign.id)
+    outcomes = await load_outcomes(store, campaign.id)
     return all(
         slot in outcomes and outcomes[slot].is_final(campaign.deadline(slot), now)
         for slot in range(campaign.slots)

@@ -41,7 +41,7 @@ from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice
 from starkrelay.core import metrics
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis, claim, hold, new_token, release
+from starkrelay.core.store import Store, claim, hold, new_token, release
 from starkrelay.invoicing.campaign import Campaign
 from starkrelay.invoicing.outcomes import (
     SlotOutcome,
@@ -72,8 +72,7 @@ class SlotIssuer:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
-        keys: Keys,
+        store: Store,
         bank: BankGateway,
         *,
         clock: Callable[[], float] = time.time,
@@ -81,8 +80,7 @@ class SlotIssuer:
         payers: PayerFactory | None = None,
     ) -> None:
         self.settings = settings
-        self.redis = redis
-        self.keys = keys
+        self.store = store
         self.bank = bank
         self.clock = clock
         self.claim_seconds = claim_seconds or max(
@@ -103,16 +101,14 @@ class SlotIssuer:
     # --- outcomes -----------------------------------------------------------------------------
     async def outcomes(self, campaign: Campaign) -> dict[int, SlotOutcome]:
         """Every recorded slot outcome of ``campaign``, by slot."""
-        return await load_outcomes(self.redis, self.keys, campaign.id)
+        return await load_outcomes(self.store, campaign.id)
 
     async def outcome(self, campaign: Campaign, slot: int) -> SlotOutcome | None:
-        return await load_outcome(self.redis, self.keys, campaign.id, slot)
+        return await load_outcome(self.store, campaign.id, slot)
 
     async def _record(self, campaign: Campaign, outcome: SlotOutcome) -> SlotOutcome:
         """Record ``outcome`` (the slot's claim is held: a failed record may be replaced)."""
-        return await record_outcome(
-            self.redis, self.keys, campaign.id, outcome, replace_failed=True
-        )
+        return await record_outcome(self.store, campaign.id, outcome, replace_failed=True)
 
     def _waiting(self, campaign: Campaign, outcome: SlotOutcome | None, now: float) -> bool:
         """True when ``outcome`` settles the slot for now (final, or failed and backing off)."""
@@ -138,9 +134,9 @@ class SlotIssuer:
             return done
         if self.settling(campaign, now):
             return None
-        claim_key = self.keys.slot_claim(campaign.id, slot)
+        claim_key = self.store.keys.slot_claim(campaign.id, slot)
         token = new_token()
-        if not await claim(self.redis, claim_key, token, self.claim_seconds):
+        if not await claim(self.store.redis, claim_key, token, self.claim_seconds):
             return None
         try:
             done = await self.outcome(campaign, slot)
@@ -148,7 +144,7 @@ class SlotIssuer:
                 return done
             return await self._issue_claimed(campaign, slot, done, claim_key, token)
         finally:
-            await release(self.redis, claim_key, token)
+            await release(self.store.redis, claim_key, token)
 
     async def _issue_claimed(
         self,
@@ -230,7 +226,7 @@ class SlotIssuer:
             while True:
                 await asyncio.sleep(self.claim_seconds / 4)
                 try:
-                    state = await hold(self.redis, claim_key, token, self.claim_seconds)
+                    state = await hold(self.store.redis, claim_key, token, self.claim_seconds)
                 except RedisError as error:
                     log.warning(
                         "campaign.slot.claim_hold_failed",
@@ -311,9 +307,9 @@ class SlotIssuer:
             raise SlotRetryError(f"slot {slot} is not in campaign {campaign.id} (slots: {last})")
         if not campaign.is_due(slot, self.clock()):
             raise SlotRetryError(f"slot {slot} is not due yet; nothing to retry")
-        claim_key = self.keys.slot_claim(campaign.id, slot)
+        claim_key = self.store.keys.slot_claim(campaign.id, slot)
         token = new_token()
-        if not await claim(self.redis, claim_key, token, self.claim_seconds):
+        if not await claim(self.store.redis, claim_key, token, self.claim_seconds):
             raise SlotBusyError(
                 f"slot {slot} is being issued by another process right now; try again shortly"
             )
@@ -331,7 +327,7 @@ class SlotIssuer:
                 campaign, slot, done, claim_key, token, ignore_grace=True
             )
         finally:
-            await release(self.redis, claim_key, token)
+            await release(self.store.redis, claim_key, token)
 
     # --- ad hoc -------------------------------------------------------------------------------
     async def issue_adhoc_batch(self, count: int | None = None) -> list[Invoice]:

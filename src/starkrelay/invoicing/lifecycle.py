@@ -28,7 +28,7 @@ import structlog
 
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.invoicing.campaign import (
     CAMPAIGN_MARK,
     Campaign,
@@ -94,7 +94,7 @@ async def find_campaign_in_bank(bank: BankGateway) -> BankCampaign | None:
 
 
 async def current_campaign(
-    redis: Redis, keys: Keys, settings: Settings, bank: BankGateway, now: float | None = None
+    store: Store, settings: Settings, bank: BankGateway, now: float | None = None
 ) -> Campaign:
     """The current campaign: Redis's record, else the one re-adopted from Stark Bank, else
     (Stark Bank holds no campaign invoice of ours) a new one starting at ``now``.
@@ -103,7 +103,7 @@ async def current_campaign(
     ``CampaignRecoveryError`` (nothing written) when Redis has no record and Stark Bank cannot
     tell which campaign is current.
     """
-    current = await load_campaign(redis, keys)
+    current = await load_campaign(store)
     if current is not None:
         return current
     moment = time.time() if now is None else now
@@ -113,8 +113,8 @@ async def current_campaign(
         if found is None
         else replace(found.campaign, adopted_at=moment)
     )
-    written = await redis.set(keys.campaign(), candidate.to_json(), nx=True)
-    current = await load_campaign(redis, keys)
+    written = await store.redis.set(store.keys.campaign(), candidate.to_json(), nx=True)
+    current = await load_campaign(store)
     if current is None:  # pragma: no cover - only if someone deletes it in between
         raise RuntimeError("the campaign record vanished right after it was written")
     if found is not None and current.same_plan(found.campaign):
@@ -122,7 +122,7 @@ async def current_campaign(
             outcome = SlotOutcome(
                 slot=slot, status="issued", at=moment, invoice_ids=invoice_ids, recovered=True
             )
-            await record_outcome(redis, keys, current.id, outcome, replace_failed=True)
+            await record_outcome(store, current.id, outcome, replace_failed=True)
     if written and found is not None:
         log.warning(
             "campaign.adopted",
@@ -139,8 +139,7 @@ async def current_campaign(
 
 
 async def start_campaign(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     settings: Settings,
     bank: BankGateway,
     *,
@@ -155,9 +154,9 @@ async def start_campaign(
     old campaign are never issued again: its id changes.
     """
     moment = time.time() if now is None else now
-    current = await load_campaign(redis, keys)
+    current = await load_campaign(store)
     if current is not None:
-        running = not await campaign_finished(redis, keys, current, moment)
+        running = not await campaign_finished(store, current, moment)
     else:
         found = await find_campaign_in_bank(bank)
         current = None if found is None else found.campaign
@@ -168,10 +167,10 @@ async def start_campaign(
             "use --force to replace it"
         )
     campaign = new_campaign(settings, moment)
-    async with redis.pipeline(transaction=True) as pipe:
+    async with store.redis.pipeline(transaction=True) as pipe:
         if current is not None:
-            pipe.lpush(keys.campaign_history(), current.to_json())
-        pipe.set(keys.campaign(), campaign.to_json())
+            pipe.lpush(store.keys.campaign_history(), current.to_json())
+        pipe.set(store.keys.campaign(), campaign.to_json())
         await pipe.execute()
     log.info(
         "campaign.started",

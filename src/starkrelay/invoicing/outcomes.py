@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from starkrelay.core import metrics
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 
 log = structlog.get_logger("starkrelay.invoicing")
 
@@ -84,20 +84,20 @@ def retry_wait(attempts: int, initial: float, ceiling: float) -> float:
     return float(min(ceiling, initial * 2.0 ** max(0, attempts - 1)))
 
 
-async def load_outcomes(redis: Redis, keys: Keys, campaign_id: str) -> dict[int, SlotOutcome]:
+async def load_outcomes(store: Store, campaign_id: str) -> dict[int, SlotOutcome]:
     """Every recorded outcome of a campaign, by slot."""
-    raw = await redis.hgetall(keys.campaign_slots(campaign_id))
+    raw = await store.redis.hgetall(store.keys.campaign_slots(campaign_id))
     return {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
 
 
-async def load_outcome(redis: Redis, keys: Keys, campaign_id: str, slot: int) -> SlotOutcome | None:
+async def load_outcome(store: Store, campaign_id: str, slot: int) -> SlotOutcome | None:
     """One slot's outcome, or None if none is recorded."""
-    text = await redis.hget(keys.campaign_slots(campaign_id), str(slot))
+    text = await store.redis.hget(store.keys.campaign_slots(campaign_id), str(slot))
     return None if text is None else SlotOutcome.from_json(str(text))
 
 
 async def record_outcome(
-    redis: Redis, keys: Keys, campaign_id: str, outcome: SlotOutcome, *, replace_failed: bool
+    store: Store, campaign_id: str, outcome: SlotOutcome, *, replace_failed: bool
 ) -> SlotOutcome:
     """Record ``outcome`` unless the slot has one; returns the outcome now recorded.
 
@@ -105,13 +105,13 @@ async def record_outcome(
     outcome is replaced. A recorded ``issued`` or ``skipped`` outcome is never replaced.
     Counts and logs only what this call wrote.
     """
-    slots_key = keys.campaign_slots(campaign_id)
-    written = await redis.hsetnx(slots_key, str(outcome.slot), outcome.to_json())
+    slots_key = store.keys.campaign_slots(campaign_id)
+    written = await store.redis.hsetnx(slots_key, str(outcome.slot), outcome.to_json())
     if not written:
-        existing = await load_outcome(redis, keys, campaign_id, outcome.slot)
+        existing = await load_outcome(store, campaign_id, outcome.slot)
         if existing is not None and not (replace_failed and existing.status == "failed"):
             return existing
-        await redis.hset(slots_key, str(outcome.slot), outcome.to_json())
+        await store.redis.hset(slots_key, str(outcome.slot), outcome.to_json())
     kind = "recovered" if outcome.recovered else outcome.status
     metrics.CAMPAIGN_SLOTS.labels(outcome=kind).inc()
     if outcome.status == "issued":  # counted once: only the writer of the record gets here

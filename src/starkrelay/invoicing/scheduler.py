@@ -59,9 +59,7 @@ class CampaignRunner:
 
     async def _tick(self) -> list[SlotOutcome]:
         s = self.issuer
-        campaign = await current_campaign(
-            s.redis, s.keys, s.settings, s.bank, now=self.issuer.clock()
-        )
+        campaign = await current_campaign(s.store, s.settings, s.bank, now=self.issuer.clock())
         if (campaign.id, campaign.adopted_at) != self._seen:
             self._seen, self._first_open = (campaign.id, campaign.adopted_at), 0
             log.info(

@@ -27,15 +27,11 @@ reservation is confirmed, which can only hold more, never send more.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from starkrelay.core.store.connection import Redis
-from starkrelay.core.store.keys import Keys
+from starkrelay.core.store import Store
+from starkrelay.core.store.batching import pipelined
 from starkrelay.ledger import scripts
 from starkrelay.ledger.steps import FORWARD_GROUP, LEDGER_TTL_SECONDS, Fields, script_keys
 
@@ -99,8 +95,7 @@ class Reserved:
 
 
 async def reserve(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     limits: Limits,
     day: str,
     hour: str,
@@ -113,9 +108,9 @@ async def reserve(
         pairs = [str(v) for pair in r.ledger_fields.items() for v in pair]
         calls.append(
             [
-                *script_keys(keys, r.invoice_id),
-                keys.forward_budget(day),
-                keys.forward_budget_hour(hour),
+                *script_keys(store.keys, r.invoice_id),
+                store.keys.forward_budget(day),
+                store.keys.forward_budget_hour(hour),
                 FORWARD_GROUP,
                 r.entry_id,
                 r.invoice_id,
@@ -133,7 +128,7 @@ async def reserve(
                 *pairs,
             ]
         )
-    results = await _pipelined(redis, scripts.LIMIT, len(scripts.KEY_NAMES) + 2, calls)
+    results = await pipelined(store.redis, scripts.LIMIT, len(scripts.KEY_NAMES) + 2, calls)
     return [Reserved(LimitCode(int(code)), str(detail)) for code, detail in results]
 
 
@@ -148,9 +143,7 @@ class Settled(enum.IntEnum):
     """Nothing was created: the amount and the count are given back."""
 
 
-async def settle_reservations(
-    redis: Redis, keys: Keys, marks: Sequence[tuple[str, int, str]]
-) -> list[Settled]:
+async def settle_reservations(store: Store, marks: Sequence[tuple[str, int, str]]) -> list[Settled]:
     """Confirm or release each reservation ``(invoice_id, attempt, mark)`` from what the
     ledger recorded (module docstring); idempotent, all in one round trip."""
     calls: list[list[str | int]] = []
@@ -158,52 +151,28 @@ async def settle_reservations(
         day, hour, _ = mark.split("|")
         calls.append(
             [
-                keys.webhook_ledger(invoice_id),
-                keys.forward_budget(day),
-                keys.forward_budget_hour(hour),
+                store.keys.webhook_ledger(invoice_id),
+                store.keys.forward_budget(day),
+                store.keys.forward_budget_hour(hour),
                 attempt,
                 mark,
             ]
         )
-    return [Settled(int(code)) for code in await _pipelined(redis, scripts.BUDGET, 3, calls)]
+    return [Settled(int(code)) for code in await pipelined(store.redis, scripts.BUDGET, 3, calls)]
 
 
-async def seeded(redis: Redis, keys: Keys, day: str) -> bool:
+async def seeded(store: Store, day: str) -> bool:
     """True once ``day``'s count was started (``seed``)."""
-    return bool(await redis.hexists(keys.forward_budget(day), "seeded"))
+    return bool(await store.redis.hexists(store.keys.forward_budget(day), "seeded"))
 
 
 async def seed(
-    redis: Redis, keys: Keys, day: str, hour: str, now: float, *, cents: int, day_count: int,
+    store: Store, day: str, hour: str, now: float, *, cents: int, day_count: int,
     hour_count: int,
 ) -> bool:  # fmt: skip
     """Start ``day``'s count at `cents` and `day_count` forwards (and ``hour``'s at
     `hour_count`), unless it was started before; True when this call started it."""
-    call: list[str | int] = [keys.forward_budget(day), keys.forward_budget_hour(hour)]
+    call: list[str | int] = [store.keys.forward_budget(day), store.keys.forward_budget_hour(hour)]
     call += [f"{now:.6f}", cents, day_count, hour_count, BUDGET_TTL_SECONDS]
-    [done] = await _pipelined(redis, scripts.SEED, 2, [call])
+    [done] = await pipelined(store.redis, scripts.SEED, 2, [call])
     return bool(done)
-
-
-def _sha1(script: str) -> str:
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
-async def _pipelined(
-    redis: Redis, script: str, numkeys: int, calls: Sequence[Sequence[str | int]]
-) -> list[Any]:
-    """EVALSHA each call in one pipeline, loading the script once if Redis lacks it."""
-    if not calls:
-        return []
-    sha = _sha1(script)
-    for attempt in range(2):
-        pipe = redis.pipeline(transaction=False)
-        for args in calls:
-            pipe.evalsha(sha, numkeys, *args)
-        try:
-            return list(await pipe.execute())
-        except NoScriptError:
-            if attempt:
-                raise
-            await redis.script_load(script)  # nothing ran: every call needed it
-    raise AssertionError("unreachable")  # pragma: no cover

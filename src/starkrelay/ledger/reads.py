@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from starkrelay.core.store.connection import Redis
-from starkrelay.core.store.keys import Keys
+from starkrelay.core.store import Store
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class HeldForward(Parked):
 
 
 async def _still_at(
-    redis: Redis, keys: Keys, stage: str, members: object, amount: str, *extra: str
+    store: Store, stage: str, members: object, amount: str, *extra: str
 ) -> list[tuple[dict[str, Any], float, list[str | None]]]:
     """The index ``members`` (``(invoice id, score)`` pairs) whose ledger is still at
     ``stage``, oldest first: the fields ``Parked`` shares (the amount read from the ledger's
@@ -49,9 +48,9 @@ async def _still_at(
     pairs = cast(list[tuple[str, float]], members)
     if not pairs:
         return []
-    pipe = redis.pipeline(transaction=False)
+    pipe = store.redis.pipeline(transaction=False)
     for invoice_id, _ in pairs:
-        ledger = keys.webhook_ledger(invoice_id)
+        ledger = store.keys.webhook_ledger(invoice_id)
         pipe.hmget(ledger, "stage", "attempt", amount, "gross_amount", "fee", *extra)
     found = []
     for (invoice_id, score), row in zip(pairs, await pipe.execute(), strict=True):
@@ -68,74 +67,78 @@ async def _still_at(
     return found
 
 
-async def waiting_count(redis: Redis, keys: Keys) -> int:
+async def waiting_count(store: Store) -> int:
     """How many invoices wait for the balance."""
-    return int(await redis.zcard(keys.forward_waiting()))
+    return int(await store.redis.zcard(store.keys.forward_waiting()))
 
 
-async def list_waiting(redis: Redis, keys: Keys, limit: int = 1000) -> list[Waiter]:
+async def list_waiting(store: Store, limit: int = 1000) -> list[Waiter]:
     """Up to `limit` waiting invoices, oldest first, with their ledgers' attempt and amounts
     (see ``_still_at``)."""
-    members = await redis.zrange(keys.forward_waiting(), 0, limit - 1, withscores=True)
-    rows = await _still_at(redis, keys, "waiting", members, "amount")
+    members = await store.redis.zrange(store.keys.forward_waiting(), 0, limit - 1, withscores=True)
+    rows = await _still_at(store, "waiting", members, "amount")
     return [Waiter(**fields, since=score) for fields, score, _ in rows]
 
 
-async def save_balance_check(redis: Redis, keys: Keys, fields: Mapping[str, str]) -> None:
+async def save_balance_check(store: Store, fields: Mapping[str, str]) -> None:
     """Keep the outcome of the last balance check (``Keys.balance_wait_check``) for status."""
-    await redis.hset(keys.balance_wait_check(), items=[v for pair in fields.items() for v in pair])
+    await store.redis.hset(
+        store.keys.balance_wait_check(), items=[v for pair in fields.items() for v in pair]
+    )
 
 
-async def last_balance_check(redis: Redis, keys: Keys) -> dict[str, str]:
+async def last_balance_check(store: Store) -> dict[str, str]:
     """The fields ``save_balance_check`` kept last (empty before the first check)."""
-    raw = await redis.hgetall(keys.balance_wait_check())
+    raw = await store.redis.hgetall(store.keys.balance_wait_check())
     return {str(name): str(value) for name, value in raw.items()}
 
 
-async def take_hints(redis: Redis, keys: Keys, limit: int = 100) -> dict[str, str]:
+async def take_hints(store: Store, limit: int = 100) -> dict[str, str]:
     """Up to `limit` hinted invoices (invoice id -> the transfer id an event named), removed
     from the hints as they are read: a look-up that fails puts them back (``put_hints``)."""
-    raw = cast(list[str], await redis.hkeys(keys.forward_hints()))[:limit]
+    raw = cast(list[str], await store.redis.hkeys(store.keys.forward_hints()))[:limit]
     if not raw:
         return {}
-    pipe = redis.pipeline(transaction=True)
-    pipe.hmget(keys.forward_hints(), raw)
-    pipe.hdel(keys.forward_hints(), *raw)
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.hmget(store.keys.forward_hints(), raw)
+    pipe.hdel(store.keys.forward_hints(), *raw)
     values, _ = await pipe.execute()
     return {k: str(v) for k, v in zip(raw, values, strict=True) if v is not None}
 
 
-async def put_hints(redis: Redis, keys: Keys, hints: Mapping[str, str]) -> None:
+async def put_hints(store: Store, hints: Mapping[str, str]) -> None:
     """Schedule the look-ups of `hints` again (a look-up that failed)."""
     if hints:
-        await redis.hset(keys.forward_hints(), items=[v for pair in hints.items() for v in pair])
+        await store.redis.hset(
+            store.keys.forward_hints(), items=[v for pair in hints.items() for v in pair]
+        )
 
 
-async def held_count(redis: Redis, keys: Keys) -> int:
+async def held_count(store: Store) -> int:
     """How many invoices are held for a person's approval."""
-    return int(await redis.zcard(keys.forward_held()))
+    return int(await store.redis.zcard(store.keys.forward_held()))
 
 
-async def held_cents(redis: Redis, keys: Keys) -> int:
+async def held_cents(store: Store) -> int:
     """Cents held for a person's approval (kept by the scripts as forwards are held and
     leave ``held``)."""
-    return int(await redis.hget(keys.forward_counters(), "held_now_cents") or 0)
+    return int(await store.redis.hget(store.keys.forward_counters(), "held_now_cents") or 0)
 
 
 async def list_held(
-    redis: Redis, keys: Keys, limit: int = 1000, *, held_before: float | None = None
+    store: Store, limit: int = 1000, *, held_before: float | None = None
 ) -> list[HeldForward]:
     """Up to `limit` held invoices, oldest hold first, with their ledgers' attempt, amounts
     and reason; only those last held before `held_before` when given. A member whose ledger
     is gone or no longer ``held`` is left out."""
-    index = keys.forward_held()
+    index = store.keys.forward_held()
     if held_before is None:
-        raw = await redis.zrange(index, 0, limit - 1, withscores=True)
+        raw = await store.redis.zrange(index, 0, limit - 1, withscores=True)
     else:
-        raw = await redis.zrangebyscore(
+        raw = await store.redis.zrangebyscore(
             index, "-inf", f"({held_before}", start=0, num=limit, withscores=True
         )
-    rows = await _still_at(redis, keys, "held", raw, "held_amount", "held_reason", "held_since")
+    rows = await _still_at(store, "held", raw, "held_amount", "held_reason", "held_since")
     return [
         HeldForward(**fields, held_at=score, since=float(since or score), reason=str(reason or ""))
         for fields, score, (reason, since) in rows
@@ -154,12 +157,12 @@ class DayBudget:
     confirmed_count: int = 0
 
 
-async def day_budget(redis: Redis, keys: Keys, day: str) -> DayBudget:
+async def day_budget(store: Store, day: str) -> DayBudget:
     """What ``day`` (``YYYY-MM-DD``) has used of its budget."""
-    raw = await redis.hgetall(keys.forward_budget(day))
+    raw = await store.redis.hgetall(store.keys.forward_budget(day))
     return DayBudget(**{name: int(raw.get(name, 0)) for name in DayBudget.__dataclass_fields__})
 
 
-async def hour_count(redis: Redis, keys: Keys, hour: str) -> int:
+async def hour_count(store: Store, hour: str) -> int:
     """Forwards counted in ``hour`` (``YYYY-MM-DDTHH``)."""
-    return int(await redis.hget(keys.forward_budget_hour(hour), "used") or 0)
+    return int(await store.redis.hget(store.keys.forward_budget_hour(hour), "used") or 0)

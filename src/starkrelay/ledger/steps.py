@@ -7,9 +7,7 @@ No other module writes a stage. Callers name the evidence a move rests on
 from __future__ import annotations
 
 import enum
-import hashlib
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,7 +15,8 @@ from typing import Any, cast
 from redis.exceptions import NoScriptError
 
 from starkrelay.bank.models import Transfer
-from starkrelay.core.store.batching import ScriptBatcher
+from starkrelay.core.store import Store
+from starkrelay.core.store.batching import ScriptBatcher, pipelined, sha1
 from starkrelay.core.store.connection import Redis
 from starkrelay.core.store.keys import Keys
 from starkrelay.ledger import scripts
@@ -78,8 +77,7 @@ class IntakeCode(enum.IntEnum):
 
 
 async def intake(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     *,
     event_id: str | None,
     event_ttl_seconds: int,
@@ -102,8 +100,8 @@ async def intake(
     when enqueued, the stream id. Concurrent calls share one pipeline per event-loop tick.
     """
     stream = _pairs(stream_fields)
-    result = await intake_batcher(redis).run(
-        *script_keys(keys, invoice_id, event_id),
+    result = await intake_batcher(store).run(
+        *script_keys(store.keys, invoice_id, event_id),
         event_ttl_seconds if event_id else 0,
         outcome or action,
         action,
@@ -162,42 +160,21 @@ class Settled:
     """The stage moved (False: a later attempt or a final stage was there first)."""
 
 
-async def settle(redis: Redis, keys: Keys, settlements: Sequence[Settlement]) -> list[Settled]:
+async def settle(store: Store, settlements: Sequence[Settlement]) -> list[Settled]:
     """Record outcomes of stream entries and XACK them; each entry atomically, all in one
     round trip. An entry with ``dead_letter`` is also copied to the dead-letter stream; one
     with an empty ``entry_id`` records without acknowledging anything."""
-    if not settlements:
-        return []
-    sha = _sha1(scripts.SETTLE)
-    for attempt in range(2):
-        pipe = redis.pipeline(transaction=False)
-        for s in settlements:
-            pipe.evalsha(
-                sha,
-                len(scripts.KEY_NAMES),
-                *script_keys(keys, s.invoice_id),
-                FORWARD_GROUP,
-                s.entry_id,
-                s.invoice_id,
-                s.attempt,
-                str(s.stage),
-                str(s.evidence),
-                s.now,
-                LEDGER_TTL_SECONDS,
-                s.amount,
-                len(s.ledger_fields),
-                *_pairs(s.ledger_fields),
-                *_pairs(s.dead_letter),
-            )
-        try:
-            results = await pipe.execute()
-        except NoScriptError:
-            if attempt:
-                raise
-            await redis.script_load(scripts.SETTLE)  # nothing ran: every call needed it
-            continue
-        return [Settled(bool(acked), bool(moved)) for acked, moved in results]
-    raise AssertionError("unreachable")  # pragma: no cover
+    calls: list[list[str | int | float]] = [
+        [
+            *script_keys(store.keys, s.invoice_id),
+            FORWARD_GROUP, s.entry_id, s.invoice_id, s.attempt, str(s.stage), str(s.evidence),
+            s.now, LEDGER_TTL_SECONDS, s.amount, len(s.ledger_fields),
+            *_pairs(s.ledger_fields), *_pairs(s.dead_letter),
+        ]
+        for s in settlements
+    ]  # fmt: skip
+    results = await pipelined(store.redis, scripts.SETTLE, len(scripts.KEY_NAMES), calls)
+    return [Settled(bool(acked), bool(moved)) for acked, moved in results]
 
 
 class MoveOutcome(enum.IntEnum):
@@ -249,7 +226,7 @@ class Move:
     """When >= 0: only when the attempt's entry is provably lost and at least this old."""
 
 
-async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
+async def move(store: Store, step: Move) -> tuple[MoveOutcome, str]:
     """Take ``step`` in one atomic script; see ``MoveOutcome`` for what it can find. A move
     to ``queued`` adds its entry stamped ``enqueued_at`` (the move's ``now``)."""
     fields = step.stream_fields
@@ -259,9 +236,9 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
         fields = {**fields, "enqueued_at": f"{step.now:.6f}"}
     stream = _pairs(fields)
     result = await _run(
-        redis,
+        store.redis,
         scripts.MOVE,
-        *script_keys(keys, step.invoice_id),
+        *script_keys(store.keys, step.invoice_id),
         step.invoice_id,
         ",".join(str(s) for s in step.expected),
         step.expected_attempt,
@@ -284,8 +261,7 @@ async def move(redis: Redis, keys: Keys, step: Move) -> tuple[MoveOutcome, str]:
 
 
 async def requeue(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     item: ForwardItem,
     *,
     expected: Sequence[Stage],
@@ -315,12 +291,11 @@ async def requeue(
         dead_letter_id=dead_letter_id,
         lost_entry_min_age=lost_entry_min_age,
     )
-    return await move(redis, keys, step)
+    return await move(store, step)
 
 
 async def record_found(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     invoice_id: str,
     transfer: Transfer,
     *,
@@ -354,37 +329,26 @@ async def record_found(
         ledger_counter=ledger_counter,
         dead_letter_id=dead_letter_id,
     )
-    return await move(redis, keys, step)
+    return await move(store, step)
 
 
-async def note(redis: Redis, keys: Keys, invoice_id: str, fields: Fields) -> None:
+async def note(store: Store, invoice_id: str, fields: Fields) -> None:
     """Write informational fields (``last_error``, amounts) without touching the stage."""
-    ledger = keys.webhook_ledger(invoice_id)
-    pipe = redis.pipeline(transaction=False)
+    ledger = store.keys.webhook_ledger(invoice_id)
+    pipe = store.redis.pipeline(transaction=False)
     pipe.hset(ledger, items=_pairs(fields))
     pipe.expire(ledger, LEDGER_TTL_SECONDS)
     await pipe.execute()
 
 
-_INTAKE_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
-
-
-def intake_batcher(redis: Redis) -> ScriptBatcher:
-    """The intake script's batcher of this client (one per client, made on first use)."""
-    batcher = _INTAKE_BATCHERS.get(redis)
-    if batcher is None:
-        batcher = ScriptBatcher(redis, scripts.INTAKE, len(scripts.KEY_NAMES))
-        _INTAKE_BATCHERS[redis] = batcher
-    return batcher
-
-
-def _sha1(script: str) -> str:
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+def intake_batcher(store: Store) -> ScriptBatcher:
+    """The intake script's batcher of this store (made on first use)."""
+    return store.batcher(scripts.INTAKE, len(scripts.KEY_NAMES))
 
 
 async def _run(redis: Redis, script: str, *args: str | int | float) -> Any:
     """EVALSHA, loading the script on first use (or after Redis lost its script cache)."""
     try:
-        return await redis.evalsha(_sha1(script), len(scripts.KEY_NAMES), *args)
+        return await redis.evalsha(sha1(script), len(scripts.KEY_NAMES), *args)
     except NoScriptError:
         return await redis.eval(script, len(scripts.KEY_NAMES), *args)

@@ -21,21 +21,23 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.bank import BankError, BankGateway
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 
 log = structlog.get_logger(__name__)
 
 
-async def learned_workspace_id(redis: Redis, keys: Keys) -> str | None:
+async def learned_workspace_id(store: Store) -> str | None:
     """The workspace id learned so far, or None."""
-    value = cast(str | None, await redis.get(keys.workspace_id()))
+    value = cast(str | None, await store.redis.get(store.keys.workspace_id()))
     return value or None
 
 
-async def learn_workspace_id(redis: Redis, keys: Keys, workspace_id: str) -> str | None:
+async def learn_workspace_id(store: Store, workspace_id: str) -> str | None:
     """Keep `workspace_id` (what Stark Bank reports for our credentials: it replaces any older
     value, e.g. after a sandbox was recreated); returns the value it replaced, or None."""
-    previous = cast(str | None, await redis.set(keys.workspace_id(), workspace_id, get=True))
+    previous = cast(
+        str | None, await store.redis.set(store.keys.workspace_id(), workspace_id, get=True)
+    )
     return previous or None
 
 
@@ -50,7 +52,7 @@ class WorkspaceFilter:
         self.learned: str | None = None
         self._read_at = 0.0
 
-    async def expected(self, redis: Redis, keys: Keys) -> str | None:
+    async def expected(self, store: Store) -> str | None:
         """The workspace whose events are taken, or None when any may pass (not yet known,
         or Redis not answering: the intake then answers 503 itself)."""
         if self.setting is not None:
@@ -58,7 +60,7 @@ class WorkspaceFilter:
         now = time.monotonic()
         if self.learned is None or now - self._read_at >= self.recheck_seconds:
             try:
-                self.learned = await learned_workspace_id(redis, keys)
+                self.learned = await learned_workspace_id(store)
             except RedisError:
                 return self.learned
             self._read_at = now
@@ -70,8 +72,8 @@ class WorkspaceLearner:
     only reads made with our credentials, or confirmed by them, are reports), and says so
     loudly when ``STARK_WORKSPACE_ID`` (`setting`) disagrees or the id changed."""
 
-    def __init__(self, redis: Redis, keys: Keys, bank: BankGateway, setting: str | None) -> None:
-        self.redis, self.keys, self.bank, self.setting = redis, keys, bank, setting
+    def __init__(self, store: Store, bank: BankGateway, setting: str | None) -> None:
+        self.store, self.bank, self.setting = store, bank, setting
         self.known: str | None = None
 
     async def learn_from_bank(self) -> None:
@@ -91,7 +93,7 @@ class WorkspaceLearner:
             await self._remember(workspace_id, "confirmed_event")
 
     async def _remember(self, found: str, source: str) -> None:
-        previous = await learn_workspace_id(self.redis, self.keys, found)
+        previous = await learn_workspace_id(self.store, found)
         self.known = found
         if previous is not None and previous != found:
             log.error("forwarding.workspace.changed", previous=previous, found=found, source=source)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
 from starkrelay.bank import Transfer
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger.identity import parse_external_id
 
 _PENDING_STATUSES = {"created", "processing"}
@@ -186,27 +186,27 @@ def judge_invoice(
         disagree("credited but no forward transfer and no record of one", stage=stage or "none")
 
 
-async def store_report(redis: Redis, keys: Keys, report: MoneyReport, *, history: int = 30) -> None:
+async def store_report(store: Store, report: MoneyReport, *, history: int = 30) -> None:
     """Store `report` as the last one (every replica's ``/metrics`` reads it from there) and
     at the head of the history, which keeps the newest `history` reports
     (``RECONCILE_REPORT_HISTORY``); one transaction."""
     text = report.to_json()
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(keys.reconcile_report(), text)
-        pipe.lpush(keys.reconcile_report_history(), text)
-        pipe.ltrim(keys.reconcile_report_history(), 0, max(1, history) - 1)
+    async with store.redis.pipeline(transaction=True) as pipe:
+        pipe.set(store.keys.reconcile_report(), text)
+        pipe.lpush(store.keys.reconcile_report_history(), text)
+        pipe.ltrim(store.keys.reconcile_report_history(), 0, max(1, history) - 1)
         await pipe.execute()
 
 
-async def load_report_history(redis: Redis, keys: Keys) -> list[MoneyReport]:
+async def load_report_history(store: Store) -> list[MoneyReport]:
     """Stored reports, newest first (at most ``RECONCILE_REPORT_HISTORY``)."""
-    raw = await redis.lrange(keys.reconcile_report_history(), 0, -1)
+    raw = await store.redis.lrange(store.keys.reconcile_report_history(), 0, -1)
     return [MoneyReport.from_json(str(text)) for text in raw or []]
 
 
-async def load_report(redis: Redis, keys: Keys) -> MoneyReport | None:
+async def load_report(store: Store) -> MoneyReport | None:
     """The last stored report, or None if no reconciliation ran yet."""
-    text = await redis.get(keys.reconcile_report())
+    text = await store.redis.get(store.keys.reconcile_report())
     return MoneyReport.from_json(str(text)) if text else None
 
 

@@ -27,9 +27,8 @@ from redis.exceptions import RedisError
 
 from starkrelay.bank import BankError, BankGateway
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core import store
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store, claim, new_token, release
 from starkrelay.forwarding.transfers import Destination
 from starkrelay.reconciliation.report import MoneyReport, store_report
 from starkrelay.reconciliation.sweep import SweepConfig, reconcile
@@ -95,19 +94,19 @@ def check_since(since: date, settings: Settings, today: date | None = None) -> N
         )
 
 
-async def store_adhoc_report(redis: Redis, keys: Keys, report: MoneyReport) -> None:
+async def store_adhoc_report(store: Store, report: MoneyReport) -> None:
     """Keep ``report`` as the last ad-hoc report (the daily report and history untouched)."""
-    await redis.set(keys.reconcile_adhoc_report(), report.to_json())
+    await store.redis.set(store.keys.reconcile_adhoc_report(), report.to_json())
 
 
-async def load_adhoc_report(redis: Redis, keys: Keys) -> MoneyReport | None:
+async def load_adhoc_report(store: Store) -> MoneyReport | None:
     """The last ad-hoc report, or None when no run was given its own ``since``."""
-    text = await redis.get(keys.reconcile_adhoc_report())
+    text = await store.redis.get(store.keys.reconcile_adhoc_report())
     return MoneyReport.from_json(str(text)) if text else None
 
 
 async def run_reconciliation(
-    redis: Redis, keys: Keys, bank: BankGateway, settings: Settings, since: date | None = None
+    store: Store, bank: BankGateway, settings: Settings, since: date | None = None
 ) -> MoneyReport:
     """Reconcile since `since` (default: the lookback window), store and return the report:
     as the last report without `since`, as the last ad-hoc report with it.
@@ -117,8 +116,8 @@ async def run_reconciliation(
     (nothing is marked delivered past the failure; the next run continues)."""
     if since is not None:
         check_since(since, settings)
-    lock, token = keys.reconcile_lock(), store.new_token()
-    if not await store.claim(redis, lock, token, LOCK_SECONDS):
+    lock, token = store.keys.reconcile_lock(), new_token()
+    if not await claim(store.redis, lock, token, LOCK_SECONDS):
         metrics.RECONCILE_RUNS.labels("busy").inc()
         raise ReconciliationBusy("a reconciliation is already running; try again later")
     try:
@@ -130,16 +129,16 @@ async def run_reconciliation(
             lost_entry_min_age_seconds=settings.forward_claim_idle_seconds,
             destination=Destination.from_settings(settings),
         )
-        report = await reconcile(redis, keys, bank, config)
+        report = await reconcile(store, bank, config)
         if since is None:
-            await store_report(redis, keys, report, history=settings.reconcile_report_history)
+            await store_report(store, report, history=settings.reconcile_report_history)
         else:
-            await store_adhoc_report(redis, keys, report)
+            await store_adhoc_report(store, report)
     except Exception:
         metrics.RECONCILE_RUNS.labels("failed").inc()
         raise
     finally:
-        await store.release(redis, lock, token)
+        await release(store.redis, lock, token)
     metrics.RECONCILE_RUNS.labels("ok").inc()
     return report
 

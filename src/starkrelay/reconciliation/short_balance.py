@@ -17,7 +17,7 @@ import structlog
 
 from starkrelay import ledger
 from starkrelay.bank import BankGateway
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure
 
@@ -38,15 +38,14 @@ async def balance_failures(bank: BankGateway, transfer_ids: Iterable[str]) -> se
     return found
 
 
-async def park_failed(redis: Redis, keys: Keys, item: ForwardItem, attempt: int) -> bool:
+async def park_failed(store: Store, item: ForwardItem, attempt: int) -> bool:
     """Set `item`'s invoice ``waiting`` at `attempt` (its failed attempt; the failed log we
     read says ``invalidbalance``). True when the ledger now waits at that attempt (False: it
     had already moved past it)."""
     invoice_id = item.invoice_id
     amounts = {"amount": item.amount, "gross_amount": item.gross_amount, "fee": item.fee}
     outcome, _ = await ledger.move(
-        redis,
-        keys,
+        store,
         Move(
             invoice_id=invoice_id,
             expected=[Stage.FAILED, Stage.SENT, Stage.NEW],
@@ -59,10 +58,10 @@ async def park_failed(redis: Redis, keys: Keys, item: ForwardItem, attempt: int)
             | {"waiting_reason": "transfer failed: invalidbalance (read by reconciliation)"},
         ),
     )
-    stage, at = await redis.hmget(keys.webhook_ledger(invoice_id), "stage", "attempt")
+    stage, at = await store.redis.hmget(store.keys.webhook_ledger(invoice_id), "stage", "attempt")
     parked = stage == "waiting" and at is not None and int(at) == attempt
     if outcome is MoveOutcome.MOVED:
         log.warning("reconcile.forward.waiting_for_balance", invoice_id=invoice_id, attempt=attempt)
     elif parked and outcome is MoveOutcome.NOT_AT:  # waiting already: keep its amounts known
-        await ledger.note(redis, keys, invoice_id, amounts)
+        await ledger.note(store, invoice_id, amounts)
     return parked

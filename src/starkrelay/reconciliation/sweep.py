@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import ledger
 from starkrelay.bank import BankError, BankGateway
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.forwarding.attempts import (
     Attempts,
     all_failed,
@@ -78,8 +78,7 @@ class SweepConfig:
 
 
 async def sweep_undelivered_events(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     bank: BankGateway,
     config: SweepConfig,
     refused: list[dict[str, str]] | None = None,
@@ -99,7 +98,7 @@ async def sweep_undelivered_events(
         if config.workspace_id is not None and event.workspace_id != config.workspace_id:
             continue
         try:
-            outcome = await take_event(redis, keys, event, policy, source="reconcile")
+            outcome = await take_event(store, event, policy, source="reconcile")
         except RedisError:
             raise
         except Exception as exc:  # one event's problem must not stop every later sweep
@@ -145,12 +144,11 @@ async def credited_invoices(bank: BankGateway, since: date) -> dict[str, Credite
     }
 
 
-async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
+async def _enqueue(store: Store, item: ForwardItem) -> bool:
     """Step b: attempt 0 of a credited invoice with no forward (the same claim as the
     webhook's, so both enqueue it once)."""
     code, _ = await ledger.intake(
-        redis,
-        keys,
+        store,
         event_id=None,
         event_ttl_seconds=0,
         action="forward",
@@ -162,15 +160,12 @@ async def _enqueue(redis: Redis, keys: Keys, item: ForwardItem) -> bool:
     return code is IntakeCode.ENQUEUED
 
 
-async def _reopen_refused(
-    redis: Redis, keys: Keys, base: ForwardItem, record: dict[str, str]
-) -> bool:
+async def _reopen_refused(store: Store, base: ForwardItem, record: dict[str, str]) -> bool:
     """Step b for an invoice the worker refused although our own credited logs list it (its
     ownership read missed the credit): the same attempt is enqueued again."""
     attempt = int(record.get("attempt", "0"))
     outcome, stream_id = await ledger.requeue(
-        redis,
-        keys,
+        store,
         _with(base, attempt, "reconcile"),
         expected=[Stage.REFUSED],
         expected_attempt=attempt,
@@ -190,15 +185,12 @@ async def _reopen_refused(
     return True
 
 
-async def _resend(
-    redis: Redis, keys: Keys, base: ForwardItem, attempt: int, record: dict[str, str]
-) -> bool:
+async def _resend(store: Store, base: ForwardItem, attempt: int, record: dict[str, str]) -> bool:
     """Step c: attempt `attempt` once our listing shows every earlier one failed, only while
     the ledger holds an outcome for the one before (``failed``, or ``sent`` whose failed
     event was lost; no ledger at all after a Redis loss), never while it is ``queued``."""
     outcome, _ = await ledger.requeue(
-        redis,
-        keys,
+        store,
         _with(base, attempt, "resend"),
         expected=[Stage.FAILED, Stage.SENT, Stage.NEW],
         expected_attempt=int(record.get("attempt", attempt - 1)),
@@ -208,8 +200,7 @@ async def _resend(
 
 
 async def _requeue_if_lost(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     base: ForwardItem,
     attempts: Attempts,
     config: SweepConfig,
@@ -220,13 +211,12 @@ async def _requeue_if_lost(
     definitely failed (one that may still succeed blocks it, as for re-sends)."""
     if attempts and not all_failed(attempts):
         return False
-    recorded = await redis.hget(keys.webhook_ledger(base.invoice_id), "attempt")
+    recorded = await store.redis.hget(store.keys.webhook_ledger(base.invoice_id), "attempt")
     if recorded is None or int(recorded) in attempts:
         return False
     attempt = int(recorded)
     outcome, stream_id = await ledger.requeue(
-        redis,
-        keys,
+        store,
         _with(base, attempt, "requeue"),
         expected=[Stage.QUEUED, Stage.SENT],
         expected_attempt=attempt,
@@ -257,18 +247,16 @@ def next_attempt(attempts: Attempts, max_resends: int) -> int | None:
     return following if following <= max_resends else None
 
 
-async def reconcile(
-    redis: Redis, keys: Keys, bank: BankGateway, config: SweepConfig
-) -> MoneyReport:
+async def reconcile(store: Store, bank: BankGateway, config: SweepConfig) -> MoneyReport:
     """Run steps a-f once and return the report (not stored; see ``service``)."""
     report = new_report(config.since)
     report.events_marked_delivered = await sweep_undelivered_events(
-        redis, keys, bank, config, report.events_refused
+        store, bank, config, report.events_refused
     )
     credited = await credited_invoices(bank, config.since)
     listed = unique_transfers(await bank.find_transfers(after=config.since))
     transfers = forward_attempts(listed)
-    ledgers = await _ledgers(redis, keys, credited)
+    ledgers = await _ledgers(store, credited)
     resendable = {
         invoice_id: attempt
         for invoice_id, invoice in credited.items()
@@ -286,39 +274,43 @@ async def reconcile(
             base = ForwardItem(invoice_id, invoice.net, invoice.gross_amount, invoice.fee)
             enqueued = False
             if not attempts:
-                enqueued = await _enqueue(redis, keys, _with(base, 0, "reconcile"))
+                enqueued = await _enqueue(store, _with(base, 0, "reconcile"))
                 if enqueued:
                     report.enqueued_missing += 1
                     log.warning("reconcile.credit.enqueued", invoice_id=invoice_id)
                 elif ledgers[invoice_id].get("stage") == "refused":
-                    enqueued = await _reopen_refused(redis, keys, base, ledgers[invoice_id])
+                    enqueued = await _reopen_refused(store, base, ledgers[invoice_id])
                     report.refused_reopened += enqueued
             elif (attempt := resendable.get(invoice_id)) is not None:
                 latest = max(attempts)
                 if any(t.id in short for t in attempts[latest]):
-                    if await park_failed(redis, keys, base, latest):
+                    if await park_failed(store, base, latest):
                         report.parked_for_balance += 1
                 else:
-                    enqueued = await _resend(redis, keys, base, attempt, ledgers[invoice_id])
+                    enqueued = await _resend(store, base, attempt, ledgers[invoice_id])
                     if enqueued:
                         report.resent += 1
                         log.warning(
                             "reconcile.forward.resent", invoice_id=invoice_id, attempt=attempt
                         )
-            if not enqueued and await _requeue_if_lost(redis, keys, base, attempts, config):
+            if not enqueued and await _requeue_if_lost(store, base, attempts, config):
                 report.lost_requeued += 1
             waits = ledgers[invoice_id]
             if waits.get("stage") == "waiting" and "amount" not in waits:
                 # the balance check needs the amounts, which the credited record gives
-                await park_failed(redis, keys, base, int(waits.get("attempt", "0")))
-        ledger = cast(dict[str, str], await redis.hgetall(keys.webhook_ledger(invoice_id)))
+                await park_failed(store, base, int(waits.get("attempt", "0")))
+        ledger = cast(
+            dict[str, str], await store.redis.hgetall(store.keys.webhook_ledger(invoice_id))
+        )
         judge_invoice(report, invoice, [t for ts in attempts.values() for t in ts], ledger)
     # a forward sent before a reversal is explained by the credit; the reversal is its own line
     nets = {invoice_id: invoice.credited_net for invoice_id, invoice in credited.items()}
     findings = await unexplained_outflow(bank, listed, nets, config.destination)
     report.unexplained = [finding.as_row() for finding in findings]
     report.unexplained_outflow = sum(finding.amount for finding in findings)
-    report.foreign_events = int(await redis.hget(keys.forward_counters(), "foreign_events") or 0)
+    report.foreign_events = int(
+        await store.redis.hget(store.keys.forward_counters(), "foreign_events") or 0
+    )
     for row in report.reversals:
         log.error("reconcile.reversal.after_forward", **row)
     for finding in findings:
@@ -336,12 +328,10 @@ async def reconcile(
     return report
 
 
-async def _ledgers(
-    redis: Redis, keys: Keys, credited: dict[str, CreditedInvoice]
-) -> dict[str, dict[str, str]]:
-    pipe = redis.pipeline(transaction=False)
+async def _ledgers(store: Store, credited: dict[str, CreditedInvoice]) -> dict[str, dict[str, str]]:
+    pipe = store.redis.pipeline(transaction=False)
     for invoice_id in credited:
-        pipe.hgetall(keys.webhook_ledger(invoice_id))
+        pipe.hgetall(store.keys.webhook_ledger(invoice_id))
     rows = await pipe.execute() if credited else []
     return {invoice_id: dict(row) for invoice_id, row in zip(credited, rows, strict=True)}
 

@@ -25,8 +25,7 @@ from redis.exceptions import RedisError
 
 from starkrelay import ledger
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.core import store
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store, record_delivery
 from starkrelay.ledger import LEDGER_TTL_SECONDS, IntakeCode, Stage
 from starkrelay.ledger.identity import ForwardItem, is_balance_failure, parse_external_id
 from starkrelay.webhooks.events import Event
@@ -80,8 +79,7 @@ class IntakePolicy:
 
 
 async def take_event(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     event: Event,
     policy: IntakePolicy,
     *,
@@ -93,7 +91,7 @@ async def take_event(
     invoices, duplicates included, is then noted in that invoice's delivery list (after the
     work, and never instead of it)."""
     received = time.time()
-    outcome = await _take_event(redis, keys, event, policy, source=source)
+    outcome = await _take_event(store, event, policy, source=source)
     invoice_id = _invoice_of(event)
     if invoice_id and outcome is not Outcome.FOREIGN:
         delivery: dict[str, str | float | None] = {
@@ -106,9 +104,7 @@ async def take_event(
             "source": source,
         }
         try:
-            await store.record_delivery(
-                redis, keys, invoice_id, delivery, ttl_seconds=LEDGER_TTL_SECONDS
-            )
+            await record_delivery(store, invoice_id, delivery, ttl_seconds=LEDGER_TTL_SECONDS)
         except RedisError as error:  # informational only: the work above is done and durable
             log.warning(
                 "webhooks.delivery.unrecorded", event_id=event.id, invoice_id=invoice_id,
@@ -127,17 +123,14 @@ def _invoice_of(event: Event) -> str | None:
     return None
 
 
-async def _take_event(
-    redis: Redis, keys: Keys, event: Event, policy: IntakePolicy, *, source: str
-) -> Outcome:
+async def _take_event(store: Store, event: Event, policy: IntakePolicy, *, source: str) -> Outcome:
     """The event as a hint (``ledger.stages``): its body never sets a stage, an attempt, a
     transfer id or an amount."""
     now = time.time()
     metrics.EVENTS.labels(event.metric_subscription, event.metric_log_type).inc()
     claim_and = functools.partial(
         ledger.intake,
-        redis,
-        keys,
+        store,
         event_id=event.id,
         event_ttl_seconds=policy.event_ttl_seconds,
         now=now,

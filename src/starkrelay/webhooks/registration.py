@@ -21,7 +21,7 @@ from starkrelay.bank.errors import BankInputError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Keys, Redis, claim, new_token, redis_hint, release
+from starkrelay.core.store import Store, claim, new_token, redis_hint, release
 from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
 
 log = structlog.get_logger("starkrelay.webhooks.registration")
@@ -35,8 +35,7 @@ class RegistrationBusyError(Exception):
 
 async def ensure_webhook(
     bank: BankGateway,
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     url: str,
     *,
     lock_seconds: float = 120.0,
@@ -49,10 +48,10 @@ async def ensure_webhook(
     Gateway errors propagate (the lock is released first).
     """
     token = new_token()
-    lock = keys.webhook_registration_lock()
+    lock = store.keys.webhook_registration_lock()
     give_up = time.monotonic() + wait_seconds
     pause = 0.02
-    while not await claim(redis, lock, token, lock_seconds):
+    while not await claim(store.redis, lock, token, lock_seconds):
         if time.monotonic() >= give_up:
             raise RegistrationBusyError(
                 f"webhook registration lock {lock!r} still held after {wait_seconds:.0f}s; "
@@ -63,7 +62,7 @@ async def ensure_webhook(
     try:
         return await _ensure_locked(bank, url)
     finally:
-        await release(redis, lock, token)
+        await release(store.redis, lock, token)
 
 
 async def _ensure_locked(bank: BankGateway, url: str) -> Webhook:
@@ -93,8 +92,7 @@ async def _ensure_locked(bank: BankGateway, url: str) -> Webhook:
 @asynccontextmanager
 async def webhook_registered_at_start(
     bank: BankGateway,
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     settings: Settings,
     heartbeat: Heartbeat | None = None,
 ) -> AsyncIterator[None]:
@@ -110,7 +108,7 @@ async def webhook_registered_at_start(
     lock_seconds = settings.bank_retry_deadline_seconds * 4 + settings.bank_timeout_seconds * 4
     lock_seconds = max(lock_seconds, 30.0)
     await retry_startup(
-        lambda: ensure_webhook(bank, redis, keys, url, lock_seconds=lock_seconds),
+        lambda: ensure_webhook(bank, store, url, lock_seconds=lock_seconds),
         part=heartbeat or Heartbeat("webhook_registration"),
         policy=StartupPolicy.from_settings(settings),
         retry_on=(BankUnavailableError, RegistrationBusyError, RedisError),

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from starkrelay.core import store
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import DELIVERIES_KEPT, Store, load_deliveries
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
 
@@ -35,20 +34,18 @@ def transfer_success(event_id: str, external_id: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-async def test_deliveries_are_noted_in_order_with_their_outcome(redis: Redis, keys: Keys) -> None:
+async def test_deliveries_are_noted_in_order_with_their_outcome(store: Store) -> None:
     event = parse_event(credited("e1", "7001"))
-    assert await take_event(redis, keys, event, POLICY) is Outcome.ENQUEUED
-    assert await take_event(redis, keys, event, POLICY) is Outcome.DUPLICATE
+    assert await take_event(store, event, POLICY) is Outcome.ENQUEUED
+    assert await take_event(store, event, POLICY) is Outcome.DUPLICATE
     other = parse_event(credited("e2", "7001"))
-    assert (
-        await take_event(redis, keys, other, POLICY, source="reconcile") is Outcome.ALREADY_ENQUEUED
-    )
+    assert await take_event(store, other, POLICY, source="reconcile") is Outcome.ALREADY_ENQUEUED
     paid = parse_event(transfer_success("e3", "invoice-7001"))
-    assert await take_event(redis, keys, paid, POLICY) is Outcome.HINTED
+    assert await take_event(store, paid, POLICY) is Outcome.HINTED
     foreign = parse_event(transfer_success("e4", "someone-else"))
-    await take_event(redis, keys, foreign, POLICY)
+    await take_event(store, foreign, POLICY)
 
-    noted = await store.load_deliveries(redis, keys, "7001")
+    noted = await load_deliveries(store, "7001")
     assert [(d["event_id"], d["outcome"], d["source"]) for d in noted] == [
         ("e1", "enqueued", "webhook"),
         ("e1", "duplicate", "webhook"),
@@ -56,11 +53,11 @@ async def test_deliveries_are_noted_in_order_with_their_outcome(redis: Redis, ke
         ("e3", "hinted", "webhook"),
     ]
     assert noted[0]["at"] <= noted[1]["at"] <= noted[3]["at"]
-    assert await redis.ttl(keys.webhook_deliveries("7001")) > 0
-    logged = await redis.xrange(keys.webhook_delivery_log())
+    assert await store.redis.ttl(store.keys.webhook_deliveries("7001")) > 0
+    logged = await store.redis.xrange(store.keys.webhook_delivery_log())
     assert [f["invoice_id"] for _, f in logged] == ["7001"] * 4  # not the foreign one
     assert [json.loads(f["delivery"]) for _, f in logged] == noted
-    for _ in range(store.DELIVERIES_KEPT + 5):
-        await take_event(redis, keys, event, POLICY)  # duplicates, all noted
-    assert len(await store.load_deliveries(redis, keys, "7001")) == store.DELIVERIES_KEPT
-    assert await redis.xlen(keys.webhook_delivery_log()) == 4 + store.DELIVERIES_KEPT + 5
+    for _ in range(DELIVERIES_KEPT + 5):
+        await take_event(store, event, POLICY)  # duplicates, all noted
+    assert len(await load_deliveries(store, "7001")) == DELIVERIES_KEPT
+    assert await store.redis.xlen(store.keys.webhook_delivery_log()) == 4 + DELIVERIES_KEPT + 5

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from starkrelay.console.export import TOTALS, report_at, report_csv, report_json
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.reconciliation.report import MoneyReport, load_report_history, store_report
 
 pytestmark = pytest.mark.anyio
@@ -53,11 +53,11 @@ def test_json_round_trips_the_report() -> None:
     assert MoneyReport(**json.loads(json.dumps(report_json(report)))) == report
 
 
-async def test_history_keeps_the_newest_n(redis: Redis, keys: Keys) -> None:
+async def test_history_keeps_the_newest_n(store: Store) -> None:
     for n in range(5):
-        await store_report(redis, keys, sample(n), history=3)
-    history = await load_report_history(redis, keys)
+        await store_report(store, sample(n), history=3)
+    history = await load_report_history(store)
     assert [r.generated_at[-7] for r in history] == ["4", "3", "2"]
-    assert await report_at(redis, keys, 0) == sample(4)
-    assert await report_at(redis, keys, 2) == sample(2)
-    assert await report_at(redis, keys, 3) is None
+    assert await report_at(store, 0) == sample(4)
+    assert await report_at(store, 2) == sample(2)
+    assert await report_at(store, 3) is None

@@ -48,7 +48,7 @@ async def relay(redis_url: str, key_prefix: str) -> AsyncIterator[Relay]:
 
 async def held_ids(relay: Relay) -> list[str]:
     async with relay.services() as s:
-        return [h.invoice_id for h in await reads.list_held(s.redis, s.keys)]
+        return [h.invoice_id for h in await reads.list_held(s.store)]
 
 
 @contextmanager
@@ -135,7 +135,7 @@ async def test_pausing_from_the_console_needs_the_confirmation_and_is_recorded(
         assert 'data-paused="no"' in client.get("/console/held").text
 
     async with relay.services() as s:
-        actions = [f"{e['action']} {e['by']}" for e in await pause.pause_log(s.redis, s.keys)]
+        actions = [f"{e['action']} {e['by']}" for e in await pause.pause_log(s.store)]
     assert [a.split()[0] for a in actions] == ["resume", "pause"]
     assert all(a.split()[1].startswith("console:") for a in actions)
 

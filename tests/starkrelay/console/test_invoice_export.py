@@ -21,7 +21,7 @@ from starkrelay.console.invoice_export import (
     parse_period,
 )
 from starkrelay.console.render import SAO_PAULO
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.ledger import Evidence, Settlement, Stage
 from starkrelay.ledger.identity import ForwardItem
 
@@ -50,23 +50,23 @@ def at(day: int, hour: int) -> float:
     return datetime.combine(date(2027, 3, day), time(hour), SAO_PAULO).timestamp()
 
 
-async def test_one_row_per_invoice_first_seen_in_the_period(redis: Redis, keys: Keys) -> None:
+async def test_one_row_per_invoice_first_seen_in_the_period(store: Store) -> None:
     seen = {"before": at(3, 23), "first": at(4, 0), "second": at(5, 23), "after": at(6, 0)}
     for invoice_id, when in seen.items():
         item = ForwardItem(invoice_id, 4_950, 5_000, 50)
         await ledger.intake(
-            redis, keys, event_id=None, event_ttl_seconds=0, action="forward",
+            store, event_id=None, event_ttl_seconds=0, action="forward",
             invoice_id=invoice_id, now=when, stream_fields=item.to_fields(),
             ledger_fields={"credited_at": f"{when:.6f}"},
         )  # fmt: skip
     fields = {"amount": 4_950, "gross_amount": 5_000, "fee": 50,
               "transfer:0": "t1", "transfer_status:0": "success"}  # fmt: skip
-    await ledger.settle(redis, keys, [Settlement(
+    await ledger.settle(store, [Settlement(
         "", "first", 0, Stage.SUCCESS, Evidence.OUR_TRANSFER, 4_950, at(4, 1), fields
     )])  # fmt: skip
     period = Period(date(2027, 3, 4), date(2027, 3, 5))
-    assert await count_invoices(redis, keys, period) == 2
-    text = "".join([chunk async for chunk in csv_chunks(redis, keys, period)])
+    assert await count_invoices(store, period) == 2
+    text = "".join([chunk async for chunk in csv_chunks(store, period)])
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == list(COLUMNS)
     first, second = rows
@@ -80,5 +80,5 @@ async def test_one_row_per_invoice_first_seen_in_the_period(redis: Redis, keys: 
     }  # fmt: skip
     assert second["stage"] == "queued"
     assert second["forwarded_amount"] == second["gross_amount"] == ""
-    as_json = await json_body(redis, keys, period)
+    as_json = await json_body(store, period)
     assert [r["invoice_id"] for r in as_json["invoices"]] == ["first", "second"]  # type: ignore[attr-defined]

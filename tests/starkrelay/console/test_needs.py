@@ -18,7 +18,7 @@ from starkrelay.console.needs import (
     read_facts,
     unhealthy_parts,
 )
-from starkrelay.core.store import Keys, Redis
+from starkrelay.core.store import Store
 from starkrelay.core.supervision import Supervisor
 from starkrelay.forwarding.outcomes import note_failure
 from starkrelay.forwarding.stream_state import StreamState
@@ -130,7 +130,7 @@ def test_this_processs_parts() -> None:
     assert unhealthy_parts(None) == {}
 
 
-async def test_facts_read_from_redis_as_the_money_path_wrote_them(redis: Redis, keys: Keys) -> None:
+async def test_facts_read_from_redis_as_the_money_path_wrote_them(store: Store) -> None:
     now = time.time()
     dead = Settlement(
         entry_id="", invoice_id="i1", attempt=0, stage=Stage.DEAD,
@@ -141,24 +141,24 @@ async def test_facts_read_from_redis_as_the_money_path_wrote_them(redis: Redis, 
     )  # fmt: skip
     refused = replace(dead, invoice_id="i2", stage=Stage.REFUSED,
                       evidence=Evidence.OWNERSHIP, dead_letter=None)  # fmt: skip
-    await settle(redis, keys, [dead, refused])
+    await settle(store, [dead, refused])
     stranger = parse_event({
         "id": "e1", "created": datetime.now(UTC).isoformat(), "subscription": "transfer",
         "log": {"id": "l1", "created": datetime.now(UTC).isoformat(), "type": "success",
                 "transfer": {"id": "t1", "amount": 1, "externalId": "invoice-i9"}},
     })  # fmt: skip
     policy = IntakePolicy(replay_window_seconds=3600)
-    assert await take_event(redis, keys, stranger, policy) is Outcome.FOREIGN
-    await note_failure(redis, keys, [], BankUnavailableError("create", "throttled", "429"))
+    assert await take_event(store, stranger, policy) is Outcome.FOREIGN
+    await note_failure(store, [], BankUnavailableError("create", "throttled", "429"))
     yesterday = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
-    await store_report(redis, keys, MoneyReport(since="x", generated_at=yesterday))
+    await store_report(store, MoneyReport(since="x", generated_at=yesterday))
 
-    facts = await read_facts(redis, keys, None, claim_idle_seconds=60)
+    facts = await read_facts(store, None, claim_idle_seconds=60)
     needs = {need.key: need for need in judge(facts)}
     assert list(needs) == ["dead_letters", "refused", "foreign_events", "stark_bank",
                            "report"]  # fmt: skip
     assert (needs["dead_letters"].count, needs["dead_letters"].cents) == (1, 4_950)
     assert "throttled" in needs["stark_bank"].title
-    assert await acknowledge(redis, keys) == {"refused": 1, "foreign_events": 1}
-    after = [need.key for need in judge(await read_facts(redis, keys, None, 60))]
+    assert await acknowledge(store) == {"refused": 1, "foreign_events": 1}
+    after = [need.key for need in judge(await read_facts(store, None, 60))]
     assert after == ["dead_letters", "stark_bank", "report"]

@@ -45,11 +45,11 @@ NET = 1_950  # invoices of 2,000 minus the invoice fee of 50
 
 
 def ledger_of(services: Services, invoice_id: str) -> Any:
-    return services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+    return services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id))
 
 
 async def dead_letters(services: Services) -> int:
-    return int(await services.redis.xlen(services.keys.forward_dead_letters()))
+    return int(await services.store.redis.xlen(services.store.keys.forward_dead_letters()))
 
 
 def successes(invoice_id: str) -> list[Any]:
@@ -100,19 +100,19 @@ async def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(
     )  # attempt 0 of each failed: invalidbalance
 
     async with relay.services() as services:
-        first = await checked_pass(services.redis, services.keys, services.bank)
+        first = await checked_pass(services.store, services.bank)
         assert first is not None
         assert (first.balance, first.released, first.still_waiting) == (0, 0, 3)
         assert first.needed_next == NET + FEE
         assert first.fee_estimate == FEE  # the fee Stark Bank charged on the failed attempts
         assert await dead_letters(services) == 0
-        exposition = await render_metrics(services.redis, services.keys, services.settings)
+        exposition = await render_metrics(services.store, services.settings)
         scraped = exposition.decode().splitlines()
         assert "starkrelay_forward_waiting_for_balance 3.0" in scraped
         assert 'starkrelay_forward_invoices{stage="waiting"} 3.0' in scraped
         [oldest] = [x for x in scraped if x.startswith("starkrelay_forward_waiting_oldest_")]
         assert float(oldest.split()[1]) > 0  # the first of them has waited since its failure
-        body = await status_body(services.redis, services.keys)
+        body = await status_body(services.store)
     assert body["invoices_by_stage"]["waiting"] == 3
     assert body["waiting_for_balance"]["invoices"] == 3
     assert body["waiting_for_balance"]["cents"] == 3 * NET
@@ -122,11 +122,11 @@ async def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(
     relay.sb.deposit(2 * (NET + FEE))  # covers the two oldest, not the third
 
     async with relay.services() as services:
-        oldest = [w.invoice_id for w in await reads.list_waiting(services.redis, services.keys)]
+        oldest = [w.invoice_id for w in await reads.list_waiting(services.store)]
         async with balance_waiter(services):  # the background part, checking every 50 ms
 
             async def two_left_waiting() -> bool:
-                return await reads.waiting_count(services.redis, services.keys) == 1
+                return await reads.waiting_count(services.store) == 1
 
             await await_for(two_left_waiting, what="two forwards released")
         await forward_all(relay.worker(services), services)
@@ -138,13 +138,11 @@ async def test_short_balance_waits_then_a_deposit_sends_each_exactly_once(
     relay.sb.deposit(NET + FEE)
 
     async with relay.services() as services:
-        result = await checked_pass(services.redis, services.keys, services.bank)
+        result = await checked_pass(services.store, services.bank)
         assert result is not None
         assert result.released == 1
         await forward_all(relay.worker(services), services)
-        assert (
-            await checked_pass(services.redis, services.keys, services.bank) is None
-        )  # nothing waits any more
+        assert await checked_pass(services.store, services.bank) is None  # nothing waits any more
     relay.sb.wait_until(lambda: successes(last) != [])
     relay.sb.drain()
     for invoice_id in invoices:
@@ -210,7 +208,7 @@ async def _enqueue(services: Services, invoice_ids: list[str]) -> None:
             }
         )  # fmt: skip
         policy = IntakePolicy(replay_window_seconds=3600)
-        assert await take_event(services.redis, services.keys, event, policy) is Outcome.ENQUEUED
+        assert await take_event(services.store, event, policy) is Outcome.ENQUEUED
 
 
 async def _refused_into_waiting(relay: Relay, invoice_ids: list[str]) -> None:
@@ -235,7 +233,7 @@ async def test_a_refused_create_waits_and_is_sent_as_the_same_attempt(
     relay.sb.deposit(2 * (NET + FEE))
 
     async with relay.services() as services:
-        result = await checked_pass(services.redis, services.keys, services.bank)
+        result = await checked_pass(services.store, services.bank)
         assert result is not None
         assert result.released == 2
         await forward_all(relay.worker(services), services)
@@ -251,11 +249,11 @@ async def test_two_balance_checks_racing_release_each_forward_once(refusing_rela
 
     async with relay.services() as one, relay.services() as two:
         passes = await asyncio.gather(
-            release_covered(one.redis, one.keys, one.bank),
-            release_covered(two.redis, two.keys, two.bank),
+            release_covered(one.store, one.bank),
+            release_covered(two.store, two.bank),
         )
         assert sum(p.released for p in passes) == 6
-        assert (await stream_state(one.redis, one.keys)).depth == 6  # one entry each
+        assert (await stream_state(one.store)).depth == 6  # one entry each
         await forward_all(relay.worker(one), one)
     for invoice_id in ids:
         assert [t.status for t in forwards_of(invoice_id)] != []
@@ -275,15 +273,15 @@ async def test_crash_after_the_re_send_was_created_gives_one_transfer(short_rela
     relay.sb.deposit(3 * (NET + FEE))
 
     async with relay.services() as services:
-        assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
+        assert (await checked_pass(services.store, services.bank)).released == 3  # type: ignore[union-attr]
         crashing = CrashAfterCreate(
-            services.redis, services.keys, services.bank, relay.worker(services).destination,
+            services.store, services.bank, relay.worker(services).destination,
             relay.worker(services).config, "crashing-worker",
         )  # fmt: skip
         with pytest.raises(RuntimeError, match="killed"):
             await crashing.step(block=False)
         assert (
-            await checked_pass(services.redis, services.keys, services.bank) is None
+            await checked_pass(services.store, services.bank) is None
         )  # queued, not waiting: nothing again
         await asyncio.sleep(0.25)  # past FORWARD_CLAIM_IDLE_SECONDS: another worker claims
         await forward_all(relay.worker(services, "survivor"), services)
@@ -301,7 +299,7 @@ async def test_lost_response_on_the_re_send_gives_one_transfer(short_relay: Rela
     relay.sb.deposit(3 * (NET + FEE))
 
     async with relay.services() as services:
-        assert (await checked_pass(services.redis, services.keys, services.bank)).released == 3  # type: ignore[union-attr]
+        assert (await checked_pass(services.store, services.bank)).released == 3  # type: ignore[union-attr]
         worker = relay.worker(services)
         faults_after_ownership_read(worker, relay, api_lost_response_rate=1.0)
         assert await worker.step(block=False) is None  # created, but the answer was lost

@@ -93,16 +93,16 @@ async def _campaign_through_a_redis_loss(
 ) -> tuple[Campaign, Campaign, int]:
     async with relay.services() as services:
         s = services
-        issuer = SlotIssuer(s.settings, s.redis, s.keys, s.bank, claim_seconds=0.4)
+        issuer = SlotIssuer(s.settings, s.store, s.bank, claim_seconds=0.4)
         ticks = tick_seconds(INTERVAL, CAMPAIGN["campaign_grace_seconds"])
         async with every(ticks, CampaignRunner(issuer).tick), forwarding_worker(s):
             await _until(lambda: _issued(s, at_least=3), "three slots issued")
-            before = await load_campaign(s.redis, s.keys)
+            before = await load_campaign(s.store)
             assert before is not None
-            held_before = len(await load_outcomes(s.redis, s.keys, before.id))
+            held_before = len(await load_outcomes(s.store, before.id))
             await anyio.to_thread.run_sync(server.restart_empty)  # the loop keeps running
             await _until(lambda: _issued(s, at_least=SLOTS), "the campaign to end")
-            after = await load_campaign(s.redis, s.keys)
+            after = await load_campaign(s.store)
             assert after is not None
     return before, after, held_before
 
@@ -111,10 +111,10 @@ async def _issued(services: Services, at_least: int) -> bool:
     """True once ``at_least`` slots of the current campaign are issued (False while Redis is
     away or holds no campaign)."""
     try:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         if campaign is None:
             return False
-        outcomes = await load_outcomes(services.redis, services.keys, campaign.id)
+        outcomes = await load_outcomes(services.store, campaign.id)
     except RedisError:
         return False
     return sum(o.status == "issued" for o in outcomes.values()) >= at_least

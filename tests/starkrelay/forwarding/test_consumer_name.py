@@ -64,9 +64,9 @@ async def test_serve_and_worker_on_one_host_do_not_share_pending_entries(
         open_services(settings, role="serve") as serve,
         open_services(settings, role="worker") as worker_process,
     ):
-        await ensure_group(serve.redis, serve.keys)
+        await ensure_group(serve.store)
         code, entry_id = await intake(
-            serve.redis, serve.keys, event_id=None, event_ttl_seconds=0, action="forward",
+            serve.store, event_id=None, event_ttl_seconds=0, action="forward",
             invoice_id="31", now=time.time(),
             stream_fields={"invoice_id": "31", "amount": "950", "gross_amount": "1000",
                            "fee": "50"},
@@ -76,8 +76,8 @@ async def test_serve_and_worker_on_one_host_do_not_share_pending_entries(
         assert (serving.name, working.name) == (f"{HOST}-serve", f"{HOST}-worker")
         [held] = await serving.reader.read_new(block=False)
         assert held.id == entry_id
-        pending = await serve.redis.xpending_range(
-            serve.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
+        pending = await serve.store.redis.xpending_range(
+            serve.store.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
         )
         assert [(p["message_id"], p["consumer"]) for p in pending] == [(entry_id, f"{HOST}-serve")]
         assert await working.reader.own_pending() == []

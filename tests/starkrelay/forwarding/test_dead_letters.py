@@ -43,17 +43,15 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
 def misconfigured_worker(relay: Relay, services: Services) -> ForwardingWorker:
     good = relay.worker(services)
     bad = dataclasses.replace(good.destination, bank_code=TYPO_BANK_CODE)
-    return ForwardingWorker(
-        services.redis, services.keys, services.bank, bad, good.config, "test-worker"
-    )
+    return ForwardingWorker(services.store, services.bank, bad, good.config, "test-worker")
 
 
 async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.redis.hgetall(services.keys.webhook_ledger(invoice_id)))
+    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def stages(services: Services) -> dict[str, int]:
-    counts = await services.redis.hgetall(services.keys.ledger_stages())
+    counts = await services.store.redis.hgetall(services.store.keys.ledger_stages())
     return {stage: int(n) for stage, n in counts.items() if int(n)}
 
 
@@ -61,30 +59,32 @@ async def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> 
     [invoice_id] = credit_invoices(relay.sb, [5_000])
 
     async with relay.services() as services:
-        redis, keys = services.redis, services.keys
+        store = services.store
         await enqueue_credited(services, invoice_id, 5_000, fee=25)
         await forward_all(misconfigured_worker(relay, services), services)
-        [letter] = await list_dead_letters(redis, keys)
+        [letter] = await list_dead_letters(store)
         assert "invalidBankCode" in letter.reason
         assert (letter.invoice_id, letter.kind) == (invoice_id, "refused")
         assert await stages(services) == {"dead": 1}
 
-        [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        [result] = await retry_dead_letters(store, services.bank, [letter])
         assert result.outcome is RetryOutcome.REQUEUED
-        assert await list_dead_letters(redis, keys) == []
+        assert await list_dead_letters(store) == []
         assert await stages(services) == {"queued": 1}
         ledger = await ledger_of(services, invoice_id)
         assert (ledger["stage"], ledger["attempt"], ledger["redrives"]) == ("queued", "0", "1")
         assert ledger["entry:0"] == result.detail
 
-        [again] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        [again] = await retry_dead_letters(store, services.bank, [letter])
         assert again.outcome is RetryOutcome.ALREADY_RETRIED
-        assert await redis.xlen(keys.forward_stream()) == 2  # the refused entry + one redrive
+        assert (
+            await store.redis.xlen(store.keys.forward_stream()) == 2
+        )  # the refused entry + one redrive
 
         await forward_all(relay.worker(services), services)  # destination fixed
         assert (await ledger_of(services, invoice_id))["stage"] == "sent"
         assert await stages(services) == {"sent": 1}
-        counters = await redis.hgetall(keys.forward_counters())
+        counters = await store.redis.hgetall(store.keys.forward_counters())
         assert (counters["items_dead"], counters["items_redriven"]) == ("1", "1")
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 5_000 - 25
@@ -95,17 +95,19 @@ async def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) ->
     [invoice_id] = credit_invoices(relay.sb, [2_000])
 
     async with relay.services() as services:
-        redis, keys = services.redis, services.keys
+        store = services.store
         await enqueue_credited(services, invoice_id, 2_000, fee=25)
         await forward_all(misconfigured_worker(relay, services), services)
-        [letter] = await list_dead_letters(redis, keys)
-        await redis.hset(keys.webhook_ledger(invoice_id), "stage", "success")  # moved on
-        outcome, detail = await move(redis, keys, Move(
+        [letter] = await list_dead_letters(store)
+        await store.redis.hset(
+            store.keys.webhook_ledger(invoice_id), "stage", "success"
+        )  # moved on
+        outcome, detail = await move(store, Move(
             invoice_id, [Stage.DEAD], 0, Stage.QUEUED, 0, Evidence.REDRIVE, now=0.0,
             stream_fields={"invoice_id": invoice_id}, dead_letter_id=letter.id,
         ))  # fmt: skip
         assert (outcome, detail) == (MoveOutcome.NOT_AT, "success:0")
-        assert len(await list_dead_letters(redis, keys)) == 1  # kept for a person
+        assert len(await list_dead_letters(store)) == 1  # kept for a person
     assert forwards_of(invoice_id) == []
 
 
@@ -113,7 +115,7 @@ async def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: R
     [invoice_id] = credit_invoices(relay.sb, [3_000])
 
     async with relay.services() as services:
-        redis, keys = services.redis, services.keys
+        store = services.store
         await enqueue_credited(services, invoice_id, 3_000, fee=25)
         worker = relay.worker(services)
         # the first create takes effect but its answer is lost (a transient failure,
@@ -125,11 +127,11 @@ async def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: R
         for _ in range(3):  # FORWARD_MAX_DELIVERIES
             assert await worker.step(block=False) is None
         assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
-        [letter] = await list_dead_letters(redis, keys)
+        [letter] = await list_dead_letters(store)
         assert letter.kind == "max_deliveries"
         assert len(forwards_of(invoice_id)) == 1  # yet Stark Bank holds the transfer
 
-        [result] = await retry_dead_letters(redis, keys, services.bank, [letter])
+        [result] = await retry_dead_letters(store, services.bank, [letter])
         assert result.outcome is RetryOutcome.RECORDED
         [transfer] = forwards_of(invoice_id)
         assert transfer.id in result.detail
@@ -137,8 +139,8 @@ async def test_dead_letter_whose_transfer_exists_is_recorded_not_resent(relay: R
         assert ledger["transfer:0"] == transfer.id
         assert ledger["stage"] in {"sent", "success"}
         assert await stages(services) == {ledger["stage"]: 1}
-        assert await list_dead_letters(redis, keys) == []
-        assert await redis.xlen(keys.forward_stream()) in {0, 1}  # nothing enqueued
+        assert await list_dead_letters(store) == []
+        assert await store.redis.xlen(store.keys.forward_stream()) in {0, 1}  # nothing enqueued
     assert [t.amount for t in forwards_of(invoice_id)] == [2_975]
 
 

@@ -66,7 +66,7 @@ async def two_workers(relay: Relay, first: Services, second: Services) -> None:
 
 async def today(services: Services) -> reads.DayBudget:
     config = OutflowConfig.from_settings(services.settings)
-    return await reads.day_budget(services.redis, services.keys, config.day(time.time()))
+    return await reads.day_budget(services.store, config.day(time.time()))
 
 
 async def test_a_burst_crossing_the_daily_limit_sends_up_to_it_and_holds_the_rest(
@@ -78,28 +78,28 @@ async def test_a_burst_crossing_the_daily_limit_sends_up_to_it_and_holds_the_res
         sent = transfers_by_invoice()
         assert len(sent) == 10
         assert set(sent.values()) == {1}
-        held = await reads.list_held(a.redis, a.keys)
+        held = await reads.list_held(a.store)
         assert len(held) == 20
         assert {h.reason for h in held} == {"daily_limit"}
         assert {h.invoice_id for h in held} | {e.removeprefix("invoice-") for e in sent} == set(ids)
-        assert await reads.held_cents(a.redis, a.keys) == 20 * NET
+        assert await reads.held_cents(a.store) == 20 * NET
         day = await today(a)
         assert (day.used, day.confirmed, day.confirmed_count) == (10 * NET, 10 * NET, 10)
 
         # a person approves all twenty at once, and again (a second click): each is sent once
         chosen = [h.invoice_id for h in held]
-        first = await decide(a.redis, a.keys, chosen, Decision.APPROVE, "test:alice")
-        second = await decide(b.redis, b.keys, chosen, Decision.APPROVE, "test:bob")
+        first = await decide(a.store, chosen, Decision.APPROVE, "test:alice")
+        second = await decide(b.store, chosen, Decision.APPROVE, "test:bob")
         assert {r.outcome for r in first} == {DecisionOutcome.APPROVED}
         assert {r.outcome for r in second} == {DecisionOutcome.NOT_HELD}
         await two_workers(relay, a, b)
         sent = transfers_by_invoice()
         assert len(sent) == 30
         assert set(sent.values()) == {1}
-        assert await reads.held_count(a.redis, a.keys) == 0
+        assert await reads.held_count(a.store) == 0
         day = await today(a)  # approved forwards pass the limit but are counted
         assert (day.used, day.confirmed, day.confirmed_count) == (30 * NET, 30 * NET, 30)
-        ledger = await a.redis.hgetall(a.keys.webhook_ledger(chosen[0]))
+        ledger = await a.store.redis.hgetall(a.store.keys.webhook_ledger(chosen[0]))
         assert ledger["approved_by"] == "test:alice"
         assert ledger["stage"] == "sent"
 
@@ -110,11 +110,11 @@ async def test_approving_from_two_tabs_at_once_and_through_a_worker_restart_send
     async with relay.services() as a, relay.services() as b:
         await burst(relay, a, 13)
         await forward_all(relay.worker(a, "worker-a"), a)
-        held = [h.invoice_id for h in await reads.list_held(a.redis, a.keys)]
+        held = [h.invoice_id for h in await reads.list_held(a.store)]
         assert len(held) == 3
         tab_one, tab_two = await asyncio.gather(
-            decide(a.redis, a.keys, held, Decision.APPROVE, "console:tab1"),
-            decide(b.redis, b.keys, held, Decision.APPROVE, "console:tab2"),
+            decide(a.store, held, Decision.APPROVE, "console:tab1"),
+            decide(b.store, held, Decision.APPROVE, "console:tab2"),
         )
         outcomes = Counter(r.outcome for r in [*tab_one, *tab_two])
         assert outcomes == {DecisionOutcome.APPROVED: 3, DecisionOutcome.NOT_HELD: 3}
@@ -140,11 +140,11 @@ async def test_a_rejected_forward_is_never_sent_and_reported(relay: Relay) -> No
     async with relay.services() as s:
         await burst(relay, s, 12)
         await forward_all(relay.worker(s), s)
-        held = [h.invoice_id for h in await reads.list_held(s.redis, s.keys)]
+        held = [h.invoice_id for h in await reads.list_held(s.store)]
         assert len(held) == 2
-        [rejected] = await decide(s.redis, s.keys, held[:1], Decision.REJECT, "test:carol")
+        [rejected] = await decide(s.store, held[:1], Decision.REJECT, "test:carol")
         assert rejected.outcome is DecisionOutcome.REJECTED
-        [late] = await decide(s.redis, s.keys, held[:1], Decision.APPROVE, "test:dave")
+        [late] = await decide(s.store, held[:1], Decision.APPROVE, "test:dave")
         assert (late.outcome, late.detail) == (DecisionOutcome.NOT_HELD, "rejected")
         report = await run_reconciliation(s)  # re-enqueues nothing held or rejected
         assert (report.enqueued_missing, report.lost_requeued) == (0, 0)
@@ -153,7 +153,7 @@ async def test_a_rejected_forward_is_never_sent_and_reported(relay: Relay) -> No
         assert not report.disagreements
         await forward_all(relay.worker(s), s)
         assert f"invoice-{held[0]}" not in transfers_by_invoice()
-        ledger = await s.redis.hgetall(s.keys.webhook_ledger(held[0]))
+        ledger = await s.store.redis.hgetall(s.store.keys.webhook_ledger(held[0]))
         assert (ledger["stage"], ledger["rejected_by"]) == ("rejected", "test:carol")
 
 
@@ -165,18 +165,18 @@ async def test_held_forwards_survive_a_restart_and_a_redis_data_loss(relay: Rela
     async with relay.services() as s:
         await burst(relay, s, 12)
         await forward_all(relay.worker(s), s)
-        held = {h.invoice_id for h in await reads.list_held(s.redis, s.keys)}
+        held = {h.invoice_id for h in await reads.list_held(s.store)}
         assert len(held) == 2
     async with relay.services() as s:  # a restart: another process, same Redis
         await forward_all(relay.worker(s), s)
-        assert {h.invoice_id for h in await reads.list_held(s.redis, s.keys)} == held
-        async for name in s.redis.scan_iter(match=s.keys.key("*"), count=500):
-            await s.redis.unlink(name)  # the data loss (this test's keys only)
+        assert {h.invoice_id for h in await reads.list_held(s.store)} == held
+        async for name in s.store.redis.scan_iter(match=s.store.keys.key("*"), count=500):
+            await s.store.redis.unlink(name)  # the data loss (this test's keys only)
         report = await run_reconciliation(s)
         assert report.enqueued_missing == 2
-        await ensure_group(s.redis, s.keys)  # as a running worker does after NOGROUP
+        await ensure_group(s.store)  # as a running worker does after NOGROUP
         await forward_all(relay.worker(s), s)
-        assert {h.invoice_id for h in await reads.list_held(s.redis, s.keys)} == held
+        assert {h.invoice_id for h in await reads.list_held(s.store)} == held
         assert len(transfers_by_invoice()) == 10
         day = await today(s)
         assert (day.used, day.confirmed) == (10 * NET, 10 * NET)  # seeded from Stark Bank
@@ -195,7 +195,7 @@ async def test_the_per_transfer_cap_and_the_hourly_count_hold_too(
             await enqueue_credited(s, big, 5_000)
             await burst(relay, s, 4)
             await forward_all(relay.worker(s), s)
-            reasons = {h.invoice_id: h.reason for h in await reads.list_held(s.redis, s.keys)}
+            reasons = {h.invoice_id: h.reason for h in await reads.list_held(s.store)}
             assert reasons.pop(big) == "max_amount"
             assert list(reasons.values()) == ["hourly_count"]
             assert len(transfers_by_invoice()) == 3
@@ -205,18 +205,18 @@ async def test_a_new_day_releases_the_budgets_holds_only_when_asked(relay: Relay
     async with relay.services() as s:
         await burst(relay, s, 11)
         await forward_all(relay.worker(s), s)
-        [held] = await reads.list_held(s.redis, s.keys)
+        [held] = await reads.list_held(s.store)
         worker = relay.worker(s)
         assert await worker.outflow.release_next_day() == 0  # the setting is off
         tomorrow = time.time() + 86400
-        released = await release_held_before(s.redis, s.keys, tomorrow, time.time())
+        released = await release_held_before(s.store, tomorrow, time.time())
         assert released == 1
-        assert await release_held_before(s.redis, s.keys, tomorrow, time.time()) == 0
-        ledger = await s.redis.hgetall(s.keys.webhook_ledger(held.invoice_id))
+        assert await release_held_before(s.store, tomorrow, time.time()) == 0
+        ledger = await s.store.redis.hgetall(s.store.keys.webhook_ledger(held.invoice_id))
         assert ledger["stage"] == "queued"
         assert ledger["evidence"] == "next_day"
         await forward_all(worker, s)  # today's budget is still spent: held again
-        [again] = await reads.list_held(s.redis, s.keys)
+        [again] = await reads.list_held(s.store)
         assert again.invoice_id == held.invoice_id
         assert again.since == held.since
         assert len(transfers_by_invoice()) == 10

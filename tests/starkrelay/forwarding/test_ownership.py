@@ -124,7 +124,7 @@ def counter(metric: Any, *labels: str) -> float:
 
 
 async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.redis.hgetall(services.keys.webhook_ledger(invoice_id)))
+    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
@@ -142,12 +142,12 @@ async def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
         assert ledger["refused_reason"] == "not_credited"
         assert ledger["refused_event_id"] == event_id
         assert ledger["claimed_workspace_id"] == THEIRS
-        stages = await services.redis.hgetall(services.keys.ledger_stages())
+        stages = await services.store.redis.hgetall(services.store.keys.ledger_stages())
         assert stages["refused"] == "1"
-        counters = await services.redis.hgetall(services.keys.forward_counters())
+        counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
         assert counters["items_refused"] == "1"
         assert await ownership_calls(services) == (1, 0)  # one read, no create
-        assert await workspace.learned_workspace_id(services.redis, services.keys) is None
+        assert await workspace.learned_workspace_id(services.store) is None
     assert list(starkbank.transfer.query()) == []
     assert starkbank.balance.get().amount == balance_before
     assert counter(metrics.FORWARD_REFUSED, "not_credited") == refused_before + 1
@@ -163,7 +163,7 @@ async def test_once_our_workspace_is_known_a_strangers_event_gets_403(
     async with relay.services() as services:
         worker = relay.worker(services)
         await worker.workspace.learn_from_bank()  # as at start: our latest event says
-        assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
+        assert await workspace.learned_workspace_id(services.store) == OURS
         await forward_all(worker, services)
         length = await stream_length(services)
     assert [t.amount for t in forwards_of(ours)] == [4_950]
@@ -197,10 +197,10 @@ async def test_a_configured_workspace_refuses_a_strangers_event_from_the_first_r
         wait_for(lambda: counter(metrics.WEBHOOKS, "other_workspace") == third, what="3 refusals")
 
         async with relay.services() as services:
-            assert await workspace.learned_workspace_id(services.redis, services.keys) is None
+            assert await workspace.learned_workspace_id(services.store) is None
             assert await stream_length(services) == 0  # refused before anything stored
             assert await ledger_of(services, theirs) == {}
-            await workspace.learn_workspace_id(services.redis, services.keys, THEIRS)
+            await workspace.learn_workspace_id(services.store, THEIRS)
         again, _ = stranger.pays_an_invoice(55_555)  # with THEIRS learned: still refused
         [ours] = credit_invoices(relay.sb, [5_000])  # and ours still taken
         relay.sb.drain()
@@ -227,7 +227,7 @@ async def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_i
             await enqueue_credited(services, invoice_id, 2_000, workspace_id=OURS)
             with capture_logs() as logs:
                 await forward_all(relay.worker(services), services)
-            assert await workspace.learned_workspace_id(services.redis, services.keys) == OURS
+            assert await workspace.learned_workspace_id(services.store) == OURS
             [loud] = [e for e in logs if e["event"] == "forwarding.workspace.setting_mismatch"]
             assert loud["log_level"] == "error"
             assert (loud["stark_workspace_id"], loud["api_workspace_id"]) == (
@@ -259,7 +259,7 @@ async def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
         assert (ledger["stage"], ledger["amount"], ledger["fee"]) == ("sent", "3950", "50")
         assert (ledger["claimed_amount"], ledger["recorded_amount"]) == ("1000000", "3950")
         assert ledger["reversed_amount"] == "6000"
-        counters = await services.redis.hgetall(services.keys.forward_counters())
+        counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
         assert counters["cents_sent"] == "3950"
     [transfer] = forwards_of(invoice_id)
     assert transfer.amount == 4_000 - 50  # what our workspace still holds, not the claim
@@ -282,7 +282,7 @@ async def test_refusal_in_unfamiliar_wording_after_creating_still_gives_one_tran
         assert await ownership_calls(services) == (1, 1)
         for invoice_id in ids:
             assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
-        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
         await forward_all(relay.worker(services), services)
     assert [[t.amount for t in forwards_of(i)] for i in ids] == [[950], [1_950], [2_950]]
 
@@ -304,7 +304,7 @@ async def test_worker_killed_between_the_ownership_read_and_the_create(quiet_rel
             await enqueue_credited(services, invoice_id, 1_000)
         base = relay.worker(services, "host-a-forwarder")
         doomed = DiesBeforeCreate(
-            services.redis, services.keys, services.bank, base.destination, base.config,
+            services.store, services.bank, base.destination, base.config,
             "host-a-forwarder",
         )  # fmt: skip
         with pytest.raises(Killed):
@@ -322,11 +322,11 @@ async def test_same_attempt_enqueued_twice_gives_one_transfer(quiet_relay: Relay
 
     async with relay.services() as services:
         await enqueue_credited(services, invoice_id, 1_000)
-        stream = services.keys.forward_stream()
-        [(_, fields)] = await services.redis.xrange(stream)
-        await services.redis.xadd(stream, fields)  # the same attempt once more
+        stream = services.store.keys.forward_stream()
+        [(_, fields)] = await services.store.redis.xrange(stream)
+        await services.store.redis.xadd(stream, fields)  # the same attempt once more
         await forward_all(relay.worker(services), services)
-        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
         assert (await ledger_of(services, invoice_id))["stage"] in {"sent", "success"}
     assert len(forwards_of(invoice_id)) == 1
 
@@ -413,7 +413,7 @@ async def test_a_credit_of_ours_the_read_missed_is_reopened_by_reconciliation_on
         ledger = await ledger_of(services, invoice_id)
         assert ledger["stage"] in {"sent", "success"}
         assert ledger["reopens"] == "1"
-        stages = await services.redis.hgetall(services.keys.ledger_stages())
+        stages = await services.store.redis.hgetall(services.store.keys.ledger_stages())
         assert stages.get("refused") == "0"
         third = await run_reconciliation(services, since=since)
         assert third.refused_reopened == 0

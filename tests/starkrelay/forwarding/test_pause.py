@@ -105,8 +105,8 @@ async def test_a_pause_during_a_burst_stops_every_create_and_resume_sends_each_o
                 return len(await transfers_now()) >= 20
 
             await await_for(some_sent, within=20, what="the burst to start")
-            assert await pause.pause(a.redis, a.keys, "test:operator", "drill")
-            state = await pause.wait_acknowledged(a.redis, a.keys, within=20)
+            assert await pause.pause(a.store, "test:operator", "drill")
+            state = await pause.wait_acknowledged(a.store, within=20)
             assert state.acknowledged
             at_ack = await transfers_now()
             await rounds_go_by(one, two)
@@ -114,7 +114,7 @@ async def test_a_pause_during_a_burst_stops_every_create_and_resume_sends_each_o
             assert two.worker.paused
             assert await transfers_now() == at_ack  # nothing created after the ack
             assert len(at_ack) < len(ids)  # forwards wait...
-            waiting = (await stream_state(a.redis, a.keys)).depth
+            waiting = (await stream_state(a.store)).depth
             assert waiting == len(ids) - len(at_ack)  # ...none lost, none acknowledged
 
             # worker-a restarts while paused: it reads the flag first and stays paused
@@ -124,7 +124,7 @@ async def test_a_pause_during_a_burst_stops_every_create_and_resume_sends_each_o
                 assert again.worker.paused
                 assert await transfers_now() == at_ack
 
-                assert await pause.resume(b.redis, b.keys, "test:operator")
+                assert await pause.resume(b.store, "test:operator")
 
                 async def all_sent() -> bool:
                     return len(await transfers_now()) == len(ids)
@@ -134,14 +134,14 @@ async def test_a_pause_during_a_burst_stops_every_create_and_resume_sends_each_o
         sent = await transfers_now()
         assert set(sent) == {f"invoice-{i}" for i in ids}
         assert set(sent.values()) == {1}
-        log = await pause.pause_log(a.redis, a.keys)
+        log = await pause.pause_log(a.store)
         assert [(e["action"], e["by"]) for e in log] == [
             ("resume", "test:operator"), ("pause", "test:operator")
         ]  # fmt: skip
 
 
 async def _drained(services: Services) -> bool:
-    return (await stream_state(services.redis, services.keys)).depth == 0
+    return (await stream_state(services.store)).depth == 0
 
 
 async def test_a_pause_right_before_the_create_creates_nothing_and_keeps_the_entries(
@@ -165,25 +165,25 @@ async def _pause_before_the_create(relay: Relay) -> None:
         send = worker._send
 
         async def pause_then_send(live: list[Entry]) -> bool:
-            await pause.pause(s.redis, s.keys, "test:operator")  # after the ownership read
+            await pause.pause(s.store, "test:operator")  # after the ownership read
             return await send(live)
 
         worker._send = pause_then_send  # type: ignore[method-assign]
         assert await worker.step(block=False) is False  # paused: nothing settled
         assert await transfers_now() == Counter()
-        pending = await s.redis.xpending_range(
-            s.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
+        pending = await s.store.redis.xpending_range(
+            s.store.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
         )
         assert [p["times_delivered"] for p in pending] == [0, 0, 0]  # forgiven
         assert await worker.step(block=False) is False  # still paused: reads nothing
         worker._send = send  # type: ignore[method-assign]
-        await pause.resume(s.redis, s.keys, "test:operator")
+        await pause.resume(s.store, "test:operator")
         await forward_all(worker, s)
         sent = await transfers_now()
         assert len(sent) == 3
         assert set(sent.values()) == {1}
         config = OutflowConfig.from_settings(s.settings)
-        day = await reads.day_budget(s.redis, s.keys, config.day(time.time()))
+        day = await reads.day_budget(s.store, config.day(time.time()))
         assert (day.used, day.count, day.confirmed_count) == (3 * 950, 3, 3)  # once each
 
 
@@ -193,9 +193,9 @@ async def test_while_paused_webhooks_and_reconciliation_go_on_without_duplicates
     ids = credit_invoices(relay.sb, [AMOUNT] * 4)
 
     async with relay.services() as s:
-        assert await pause.pause(s.redis, s.keys, "cli:ops@host", "incident")
-        assert not await pause.pause(s.redis, s.keys, "api:10.0.0.9")  # already paused
-        state = await pause.pause_state(s.redis, s.keys)
+        assert await pause.pause(s.store, "cli:ops@host", "incident")
+        assert not await pause.pause(s.store, "api:10.0.0.9")  # already paused
+        state = await pause.pause_state(s.store)
         assert (state.by, state.reason, state.acknowledged) == (
             "cli:ops@host",
             "incident",
@@ -207,16 +207,16 @@ async def test_while_paused_webhooks_and_reconciliation_go_on_without_duplicates
         assert report.enqueued_missing == 2
         again = await run_reconciliation(s)
         assert again.enqueued_missing == 0
-        assert (await stream_state(s.redis, s.keys)).depth == 4
+        assert (await stream_state(s.store)).depth == 4
         assert await relay.worker(s).step(block=False) is False
         assert await transfers_now() == Counter()
-        assert await pause.resume(s.redis, s.keys, "cli:ops@host")
-        assert not await pause.resume(s.redis, s.keys, "cli:ops@host")
+        assert await pause.resume(s.store, "cli:ops@host")
+        assert not await pause.resume(s.store, "cli:ops@host")
         await forward_all(relay.worker(s), s)
         sent = await transfers_now()
         assert len(sent) == 4
         assert set(sent.values()) == {1}
-        log = await pause.pause_log(s.redis, s.keys)
+        log = await pause.pause_log(s.store)
         assert [e["action"] for e in log] == ["resume", "pause"]  # one of each recorded
 
 
@@ -227,19 +227,19 @@ async def test_a_create_in_flight_holds_the_acknowledgement_until_it_returns(
     that died mid-create stops counting when it expires."""
     with relay_context(redis_url, key_prefix, serve=False) as relay:
         async with relay.services() as s:
-            assert await pause.enter_create(s.redis, s.keys, "w:1", ttl=30)
-            assert await pause.enter_create(s.redis, s.keys, "w:dead", ttl=0.2)
-            await pause.pause(s.redis, s.keys, "test:operator")
-            assert not await pause.enter_create(s.redis, s.keys, "w:2", ttl=30)
-            state = await pause.wait_acknowledged(s.redis, s.keys, within=0)
+            assert await pause.enter_create(s.store, "w:1", ttl=30)
+            assert await pause.enter_create(s.store, "w:dead", ttl=0.2)
+            await pause.pause(s.store, "test:operator")
+            assert not await pause.enter_create(s.store, "w:2", ttl=30)
+            state = await pause.wait_acknowledged(s.store, within=0)
             assert (state.paused, state.in_flight, state.acknowledged) == (True, 2, False)
 
             async def leave() -> None:
                 await asyncio.sleep(0.05)
-                await pause.leave_create(s.redis, s.keys, "w:1")
+                await pause.leave_create(s.store, "w:1")
 
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(leave)
-                state = await pause.wait_acknowledged(s.redis, s.keys, within=5)
+                state = await pause.wait_acknowledged(s.store, within=5)
             assert state.acknowledged
             assert state.in_flight == 0

@@ -107,7 +107,7 @@ async def settle_everything(relay: Relay, services: Services) -> None:
     for _ in range(4):
         for _ in range(30):
             await worker.step(block=False)
-        await checked_pass(services.redis, services.keys, services.bank)
+        await checked_pass(services.store, services.bank)
         relay.sb.drain()
         await run_reconciliation(services)
 
@@ -137,10 +137,10 @@ async def test_strangers_transfer_events_leave_each_credit_forwarded_once(
             relay.sb.set_faults(api_latency=0.0, api_error_rate=0.0)
             await settle_everything(relay, services)
             ledgers = {
-                i: dict(await services.redis.hgetall(services.keys.webhook_ledger(i)))
+                i: dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(i)))
                 for i in invoices
-            } | {"counters": dict(await services.redis.hgetall(
-                services.keys.forward_counters()))}  # fmt: skip
+            } | {"counters": dict(await services.store.redis.hgetall(
+                services.store.keys.forward_counters()))}  # fmt: skip
         relay.sb.drain()
         for invoice_id, amount in zip(invoices, (2_000, 3_000, 4_000), strict=True):
             forwards = our_forwards(invoice_id)
@@ -166,7 +166,9 @@ async def test_a_strangers_success_cannot_block_a_forward_that_waits_for_our_bal
 
         async with relay.services() as services:
             await settle_everything(relay, services)
-            stage = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
+            stage = await services.store.redis.hget(
+                services.store.keys.webhook_ledger(invoice_id), "stage"
+            )
             relay.sb.deposit(1_950)
             await settle_everything(relay, services)
             before_deposit = str(stage)

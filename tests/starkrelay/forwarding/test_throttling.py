@@ -55,9 +55,7 @@ async def test_a_throttled_slot_is_issued_paid_and_forwarded_once_with_no_dead_l
 
     seen: dict[str, Any] = {}
     async with relay.services() as services:
-        issuer = SlotIssuer(
-            services.settings, services.redis, services.keys, services.bank, clock=lambda: T0
-        )
+        issuer = SlotIssuer(services.settings, services.store, services.bank, clock=lambda: T0)
         outcomes = []
         for _ in range(20):  # the scheduler ticks until the slot is issued
             outcomes += await CampaignRunner(issuer).tick()
@@ -71,13 +69,15 @@ async def test_a_throttled_slot_is_issued_paid_and_forwarded_once_with_no_dead_l
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if await worker.step(block=False) is None and "status" not in seen:
-                seen["status"] = await status_body(services.redis, services.keys)
-            stages = await services.redis.hgetall(services.keys.ledger_stages())
+                seen["status"] = await status_body(services.store)
+            stages = await services.store.redis.hgetall(services.store.keys.ledger_stages())
             if int(stages.get("success", 0)) + int(stages.get("sent", 0)) == 10:
                 break
     async with relay.services() as services:  # reconciliation retries within each call
         await run_reconciliation(services)
-        seen["dead_letters"] = await services.redis.xlen(services.keys.forward_dead_letters())
+        seen["dead_letters"] = await services.store.redis.xlen(
+            services.store.keys.forward_dead_letters()
+        )
     relay.sb.set_faults(api_throttle_rate=0.0)
     relay.sb.drain()
     assert seen["dead_letters"] == 0

@@ -55,7 +55,7 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
 
 async def transfer_calls(relay: Relay) -> int:
     async with relay.services() as services:
-        counters = await services.redis.hgetall(services.keys.forward_counters())
+        counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
         return int(counters.get("transfer_calls", 0))
 
 
@@ -80,12 +80,12 @@ async def test_500s_on_create_are_retried_into_one_transfer(relay: Relay) -> Non
         worker = relay.worker(services)
         relay.sb.set_faults(api_error_rate=1.0)
         assert await worker.step(block=False) is None  # the ownership read failed
-        assert (await stream_state(services.redis, services.keys)).pending == 1
+        assert (await stream_state(services.store)).pending == 1
         relay.sb.set_faults(api_error_rate=0.0)
         assert forwards_of(invoice_id) == []  # nothing sent without the read
         faults_after_ownership_read(worker, relay, api_error_rate=1.0)
         assert await worker.step(block=False) is None  # the create failed
-        assert (await stream_state(services.redis, services.keys)).pending == 1
+        assert (await stream_state(services.store)).pending == 1
         relay.sb.set_faults(api_error_rate=0.0)
         await forward_all(relay.worker(services), services)
     [transfer] = forwards_of(invoice_id)
@@ -103,7 +103,7 @@ async def test_create_that_took_effect_but_lost_its_answer_is_not_repeated(relay
         relay.sb.set_faults(api_lost_response_rate=0.0)
         assert len(forwards_of(invoice_id)) == 1  # the emulator created it anyway
         await forward_all(relay.worker(services), services)
-        ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+        ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id))
         assert ledger["stage"] in {"sent", "success"}
         assert ledger["transfer:0"] == forwards_of(invoice_id)[0].id
     assert len(forwards_of(invoice_id)) == 1
@@ -144,17 +144,19 @@ async def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
             await enqueue_credited(services, invoice_id, 2_000)
         base = relay.worker(services, "host-a-forwarder")
         doomed = DiesAfterCreate(
-            services.redis, services.keys, services.bank, base.destination, base.config,
+            services.store, services.bank, base.destination, base.config,
             "host-a-forwarder",
         )  # fmt: skip
         with pytest.raises(Killed):
             await doomed.step(block=False)
-        assert (await stream_state(services.redis, services.keys)).pending == 5
+        assert (await stream_state(services.store)).pending == 5
         await asyncio.sleep(0.25)  # longer than FORWARD_CLAIM_IDLE_SECONDS (0.2)
         survivor = relay.worker(services, "host-b-forwarder")
         await forward_all(survivor, services)
         for invoice_id in ids:
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+            ledger = await services.store.redis.hgetall(
+                services.store.keys.webhook_ledger(invoice_id)
+            )
             assert ledger["stage"] in {"sent", "success"}
     for invoice_id in ids:
         assert len(forwards_of(invoice_id)) == 1
@@ -168,10 +170,10 @@ async def test_invalid_item_is_dead_lettered_and_the_rest_resent(relay: Relay) -
         for invoice_id in (first, huge, third):
             await enqueue_credited(services, invoice_id, 1_000)
         await forward_all(relay.worker(services), services)
-        dead = await services.redis.xrange(services.keys.forward_dead_letters())
+        dead = await services.store.redis.xrange(services.store.keys.forward_dead_letters())
         assert [fields["invoice_id"] for _, fields in dead] == [huge]
         assert "invalidAmount" in dead[0][1]["reason"]
-        stage = await services.redis.hget(services.keys.webhook_ledger(huge), "stage")
+        stage = await services.store.redis.hget(services.store.keys.webhook_ledger(huge), "stage")
         assert stage == "dead"
     assert len(forwards_of(first)) == len(forwards_of(third)) == 1
     assert forwards_of(huge) == []
@@ -189,11 +191,11 @@ async def test_stark_bank_failing_for_long_never_dead_letters(relay: Relay) -> N
         relay.sb.set_faults(api_error_rate=1.0)
         for _ in range(8):  # FORWARD_MAX_DELIVERIES is 3
             assert await worker.step(block=False) is None
-        [pending] = await services.redis.xpending_range(
-            services.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
+        [pending] = await services.store.redis.xpending_range(
+            services.store.keys.forward_stream(), FORWARD_GROUP, min="-", max="+", count=10
         )
         assert pending["times_delivered"] == 0  # set back after each unanswered round
-        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
+        assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
         relay.sb.set_faults(api_error_rate=0.0)
         assert await worker.step(block=False) is True
     assert [t.external_id for t in forwards_of(invoice_id)] == [f"invoice-{invoice_id}"]
@@ -208,10 +210,10 @@ async def test_an_unfamiliar_answer_every_time_ends_in_a_dead_letter(relay: Rela
         for _ in range(3):  # FORWARD_MAX_DELIVERIES
             assert await worker.step(block=False) is None
         assert await worker.step(block=False) is True  # 4th delivery: dead-lettered
-        dead = await services.redis.xrange(services.keys.forward_dead_letters())
+        dead = await services.store.redis.xrange(services.store.keys.forward_dead_letters())
         assert dead[0][1]["kind"] == "max_deliveries"
         assert "418" in dead[0][1]["reason"]
-        assert (await stream_state(services.redis, services.keys)).depth == 0
+        assert (await stream_state(services.store)).depth == 0
     assert forwards_of(invoice_id) == []
 
 
@@ -219,16 +221,19 @@ async def test_trimming_keeps_pending_and_undelivered_entries(relay: Relay) -> N
     ids = credit_invoices(relay.sb, [1_000] * 9)
 
     async with relay.services() as services:
-        redis, keys = services.redis, services.keys
+        store = services.store
         for invoice_id in ids[:6]:
             await enqueue_credited(services, invoice_id, 1_000)
         await forward_all(relay.worker(services), services)  # all six acknowledged
         for invoice_id in ids[6:]:
             await enqueue_credited(services, invoice_id, 1_000)
-        await redis.xreadgroup(FORWARD_GROUP, "lost", {keys.forward_stream(): ">"}, count=2)
-        assert await trim_acknowledged(redis, keys) == 6  # up to the oldest pending one
+        await store.redis.xreadgroup(
+            FORWARD_GROUP, "lost", {store.keys.forward_stream(): ">"}, count=2
+        )
+        assert await trim_acknowledged(store) == 6  # up to the oldest pending one
         remaining = [
-            fields["invoice_id"] for _, fields in await redis.xrange(keys.forward_stream())
+            fields["invoice_id"]
+            for _, fields in await store.redis.xrange(store.keys.forward_stream())
         ]
         assert remaining == ids[6:]  # two pending, the last never delivered
         await forward_all(relay.worker(services, "other"), services, within=5)
@@ -240,7 +245,7 @@ async def test_background_worker_forwards_and_survives_a_deleted_stream(relay: R
     async with relay.services() as services, forwarding_worker(services):
         await enqueue_credited(services, first, 1_500)
         await await_for(lambda: _stage(services, first, "sent"), what="first forward")
-        await services.redis.delete(services.keys.forward_stream())  # group gone too
+        await services.store.redis.delete(services.store.keys.forward_stream())  # group gone too
         await asyncio.sleep(0.1)  # the worker meets NOGROUP and creates the group again
         await enqueue_credited(services, second, 1_500)
         await await_for(lambda: _stage(services, second, "sent"), what="second forward")
@@ -249,7 +254,9 @@ async def test_background_worker_forwards_and_survives_a_deleted_stream(relay: R
 
 
 async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
-    current = await services.redis.hget(services.keys.webhook_ledger(invoice_id), "stage")
+    current = await services.store.redis.hget(
+        services.store.keys.webhook_ledger(invoice_id), "stage"
+    )
     return bool(current == stage)
 
 
@@ -298,12 +305,12 @@ async def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay
         services.bank = ShortBank(relay.settings, policy=services.bank.policy)
         base = relay.worker(services)
         worker = Recording(
-            services.redis, services.keys, services.bank, base.destination, base.config,
+            services.store, services.bank, base.destination, base.config,
             base.name,
         )  # fmt: skip
         await forward_all(worker, services)
-        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-        ledger = await services.redis.hgetall(services.keys.webhook_ledger(short))
+        assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
+        ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(short))
         assert ledger["stage"] == "waiting"
     assert waited == [([short], "invalidBalance: transfers[0]: insufficient balance")]
     assert forwards_of(short) == []
@@ -327,14 +334,14 @@ async def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the
         await enqueue_credited(services, invoice_id, 2_000)
         base = relay.worker(services)
         refused = ForwardingWorker(
-            services.redis, services.keys, BankGateway(revoked), base.destination,
+            services.store, BankGateway(revoked), base.destination,
             base.config, "test-worker",
         )  # fmt: skip
         with pytest.raises(CredentialsRefused, match="STARK_PRIVATE_KEY") as caught:
             await refused.run(anyio.Event())
         assert caught.value.exit_code == 2
-        assert await services.redis.xlen(services.keys.forward_dead_letters()) == 0
-        assert (await stream_state(services.redis, services.keys)).pending == 1
+        assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
+        assert (await stream_state(services.store)).pending == 1
         assert forwards_of(invoice_id) == []
         await forward_all(base, services)
     assert [t.amount for t in forwards_of(invoice_id)] == [1_950]

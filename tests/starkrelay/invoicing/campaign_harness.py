@@ -46,7 +46,7 @@ def day_settings(relay_settings: Callable[..., Settings], **overrides: Any) -> S
 
 def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> CampaignRunner:
     issuer = SlotIssuer(
-        services.settings, services.redis, services.keys, services.bank, clock=clock,
+        services.settings, services.store, services.bank, clock=clock,
         **issuer_args,
     )  # fmt: skip
     return CampaignRunner(issuer)
@@ -54,10 +54,10 @@ def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> Campaign
 
 async def forget_everything(services: Services) -> int:
     """Redis loses every key of this deployment (what an empty restart does to it)."""
-    pattern = f"{services.keys.prefix}:*"
-    names = [name async for name in services.redis.scan_iter(pattern, count=10_000)]
+    pattern = f"{services.store.keys.prefix}:*"
+    names = [name async for name in services.store.redis.scan_iter(pattern, count=10_000)]
     if names:
-        await services.redis.delete(*names)
+        await services.store.redis.delete(*names)
     return len(names)
 
 

@@ -60,7 +60,7 @@ async def test_lost_responses_then_recovery_issue_the_slot_once(
     clock = Clock(T0)
     async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
         runner = CampaignRunner(
-            SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock),
+            SlotIssuer(settings, services.store, services.bank, clock=clock),
         )
         assert await runner.tick() == []  # created, every answer (and look-up) lost
         assert sum(sandbox.summary()["invoices"].values()) == 3
@@ -82,10 +82,10 @@ async def test_unavailable_past_the_grace_period_is_recorded_skipped(
 
     clock = Clock(T0)
     async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
         runner = CampaignRunner(issuer)
         s = services
-        await current_campaign(s.redis, s.keys, settings, s.bank, now=clock.now)
+        await current_campaign(s.store, settings, s.bank, now=clock.now)
         sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
         assert await runner.tick() == []
         clock.now += 1801
@@ -105,18 +105,16 @@ async def test_endless_campaign_keeps_issuing_and_never_ends(
 
     clock = Clock(T0)
     async with open_services(settings) as services:
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
         runner = CampaignRunner(issuer)
         for _ in range(20):
             await runner.tick()
             clock.now += INTERVAL
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         assert campaign.slots is None
         outcomes = await issuer.outcomes(campaign)
         assert sorted(outcomes) == list(range(20))
         assert {o.status for o in outcomes.values()} == {"issued"}
         with pytest.raises(CampaignRunningError, match="never"):
-            await start_campaign(
-                services.redis, services.keys, settings, services.bank, now=clock.now
-            )
+            await start_campaign(services.store, settings, services.bank, now=clock.now)

@@ -55,7 +55,7 @@ async def test_campaign_issues_eight_batches_then_stops(
         for _ in range(8 * 4):  # four ticks per interval, for one whole day
             await runner.tick()
             clock.now += INTERVAL / 4
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         assert campaign.t0 == T0
         assert campaign.slots == 8
@@ -70,14 +70,12 @@ async def test_campaign_issues_eight_batches_then_stops(
 
         clock.now += 30 * 86400  # long after the end: nothing more, no new campaign
         assert await runner.tick() == []
-        assert await load_campaign(services.redis, services.keys) == campaign
+        assert await load_campaign(services.store) == campaign
         assert len(await services.bank.find_invoices_by_tags([campaign.tag])) == sum(
             len(b) for b in batches.values()
         )
 
-        second = await start_campaign(
-            services.redis, services.keys, settings, services.bank, now=clock.now
-        )
+        second = await start_campaign(services.store, settings, services.bank, now=clock.now)
         assert second.id != campaign.id
         assert [o.slot for o in await runner.tick()] == [0]
 
@@ -97,9 +95,7 @@ async def test_restart_mid_campaign_repeats_and_skips_nothing(
     clock.now += 1200
     async with open_services(settings) as services:
         runner = runner_for(services, clock)
-        campaign = await current_campaign(
-            services.redis, services.keys, settings, services.bank, now=clock.now
-        )
+        campaign = await current_campaign(services.store, settings, services.bank, now=clock.now)
         assert campaign.t0 == T0
         while clock.now < T0 + 86400:
             await runner.tick()
@@ -140,7 +136,7 @@ async def test_crash_after_create_is_found_by_tag_not_created_again(
     await asyncio.sleep(0.06)  # the dead process's slot claim expires
     async with open_services(settings) as services:
         runner = runner_for(services, clock)
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         created = await services.bank.find_invoices_by_tags([campaign.slot_tag(0)])
         [outcome] = await runner.tick()
@@ -175,7 +171,7 @@ async def test_missed_slots_are_late_within_grace_else_skipped(
         assert outcomes[2].status == "skipped"
         assert outcomes[3].status == "issued"
         assert outcomes[3].late
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         assert sorted(await batches_by_slot(services.bank, campaign)) == [0, 3]
 
@@ -192,7 +188,7 @@ async def test_two_schedulers_racing_issue_each_slot_once(
             await asyncio.gather(*(r.tick() for r in runners))
             await asyncio.gather(*(r.tick() for r in runners))
             clock.now += INTERVAL
-        campaign = await load_campaign(one.redis, one.keys)
+        campaign = await load_campaign(one.store)
         assert campaign is not None
         outcomes = await runners[0].issuer.outcomes(campaign)
         batches = await batches_by_slot(one.bank, campaign)
@@ -207,19 +203,15 @@ async def test_campaign_start_refuses_while_running(
     settings = day_settings(relay_settings)
 
     async with open_services(settings) as services:
-        first = await current_campaign(
-            services.redis, services.keys, settings, services.bank, now=T0
-        )
+        first = await current_campaign(services.store, settings, services.bank, now=T0)
         with pytest.raises(CampaignRunningError, match="still running"):
-            await start_campaign(
-                services.redis, services.keys, settings, services.bank, now=T0 + 60
-            )
+            await start_campaign(services.store, settings, services.bank, now=T0 + 60)
         forced = await start_campaign(
-            services.redis, services.keys, settings, services.bank, now=T0 + 60, force=True
+            services.store, settings, services.bank, now=T0 + 60, force=True
         )
         assert forced.t0 == T0 + 60
         assert forced.id != first.id
-        history = await services.redis.lrange(services.keys.campaign_history(), 0, -1)
+        history = await services.store.redis.lrange(services.store.keys.campaign_history(), 0, -1)
         assert [Campaign.from_json(str(h)) for h in history] == [first]
 
 
@@ -235,10 +227,8 @@ async def test_new_campaign_allowed_as_soon_as_every_slot_is_resolved(
             await runner.tick()
             clock.now += INTERVAL
         clock.now = T0 + 7 * INTERVAL + 60  # last slot issued, its grace not yet over
-        first = await load_campaign(services.redis, services.keys)
+        first = await load_campaign(services.store)
         assert first is not None
         assert not first.is_over(clock.now)
-        second = await start_campaign(
-            services.redis, services.keys, settings, services.bank, now=clock.now
-        )
+        second = await start_campaign(services.store, settings, services.bank, now=clock.now)
         assert second.id != first.id

@@ -72,15 +72,15 @@ async def test_redis_loss_mid_campaign_readopts_it_and_keeps_the_schedule(
         for _ in range(4):  # slots 0-3
             await runner.tick()
             clock.now += INTERVAL
-        before = await load_campaign(services.redis, services.keys)
+        before = await load_campaign(services.store)
         assert before is not None
         issued_before = await runner.issuer.outcomes(before)
         clock.now = T0 + 3.5 * INTERVAL
         assert await forget_everything(services) > 0
-        assert await load_campaign(services.redis, services.keys) is None
+        assert await load_campaign(services.store) is None
 
         outcomes = {o.slot: o for o in await runner.tick()}
-        after = await load_campaign(services.redis, services.keys)
+        after = await load_campaign(services.store)
         assert after is not None
         assert after.same_plan(before)  # same id, t0, interval, slots, grace
         assert after.adopted_at == clock.now
@@ -122,7 +122,7 @@ async def test_crash_between_create_and_record_then_redis_loss(
         outcomes = {o.slot: o for o in await runner.tick()}
         assert outcomes[1].status == "issued"
         assert outcomes[1].recovered
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         assert await invoices_per_slot(services.bank, campaign) == {0: 3, 1: 3}
 
@@ -148,13 +148,13 @@ async def test_redis_loss_while_a_slow_create_is_in_flight(
         await forget_everything(a)
 
         assert [o.slot for o in await runner_b.tick()] == [0]  # re-adopted; settling
-        campaign = await load_campaign(b.redis, b.keys)
+        campaign = await load_campaign(b.store)
         assert campaign is not None
         assert campaign.adopted_at is not None
-        claim_key = b.keys.slot_claim(campaign.id, 1)
+        claim_key = b.store.keys.slot_claim(campaign.id, 1)
 
         async def claim_is_back() -> bool:
-            return await b.redis.get(claim_key) is not None
+            return await b.store.redis.get(claim_key) is not None
 
         await until(claim_is_back, "A to take its slot claim back")
         clock.now += runner_b.issuer.settle_seconds + 1
@@ -179,7 +179,7 @@ async def test_two_replicas_racing_on_an_empty_redis(
         for _ in range(3):  # slots 0-2
             await first.tick()
             clock.now += INTERVAL
-        original = await load_campaign(one.redis, one.keys)
+        original = await load_campaign(one.store)
         assert original is not None
         await forget_everything(one)  # right as slot 3 falls due
 
@@ -189,7 +189,7 @@ async def test_two_replicas_racing_on_an_empty_redis(
                 clock.now = T0 + slot * INTERVAL + offset
                 await asyncio.gather(*(r.tick() for r in runners))
                 await asyncio.gather(*(r.tick() for r in runners))
-        campaign = await load_campaign(one.redis, one.keys)
+        campaign = await load_campaign(one.store)
         assert campaign is not None
         assert campaign.same_plan(original)
         outcomes = await runners[0].issuer.outcomes(campaign)
@@ -210,14 +210,12 @@ async def test_ended_campaign_stays_ended_and_a_running_one_refuses_a_new_start(
         for _ in range(3):
             await runner.tick()
             clock.now += INTERVAL
-        running = await load_campaign(services.redis, services.keys)
+        running = await load_campaign(services.store)
         assert running is not None
         await forget_everything(services)
         with pytest.raises(CampaignRunningError, match=running.id):
-            await start_campaign(
-                services.redis, services.keys, settings, services.bank, now=clock.now
-            )
-        assert await load_campaign(services.redis, services.keys) is None
+            await start_campaign(services.store, settings, services.bank, now=clock.now)
+        assert await load_campaign(services.store) is None
 
         while clock.now < T0 + 86400:  # re-adopted; slot 3 a little late, then on time
             await runner.tick()
@@ -226,15 +224,13 @@ async def test_ended_campaign_stays_ended_and_a_running_one_refuses_a_new_start(
         await forget_everything(services)
         outcomes = await runner.tick()  # re-adopted, and still ended
         assert sorted(o.slot for o in outcomes) == list(range(8))
-        ended = await load_campaign(services.redis, services.keys)
+        ended = await load_campaign(services.store)
         assert ended is not None
         assert ended.same_plan(running)
         assert await invoices_per_slot(services.bank, ended) == dict.fromkeys(range(8), 3)
         assert sum(sandbox.summary()["invoices"].values()) == 24
 
-        second = await start_campaign(
-            services.redis, services.keys, settings, services.bank, now=clock.now
-        )
+        second = await start_campaign(services.store, settings, services.bank, now=clock.now)
         assert second.id != running.id
         [outcome] = await runner.tick()
         assert (outcome.slot, outcome.status) == (0, "issued")
@@ -254,11 +250,11 @@ async def test_fresh_install_starts_only_when_stark_bank_answers_and_holds_no_ca
         runner = runner_for(services, clock)
         sandbox.set_faults(api_error_rate=1.0)
         assert await runner.tick() == []
-        assert await load_campaign(services.redis, services.keys) is None
+        assert await load_campaign(services.store) is None
         sandbox.set_faults(api_error_rate=0.0)
         [outcome] = await runner.tick()
         assert (outcome.slot, outcome.status) == (0, "issued")
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         assert campaign.adopted_at is None
         assert campaign.t0 == T0
@@ -275,5 +271,5 @@ async def test_campaign_invoices_without_a_plan_start_nothing(
     async with open_services(settings) as services:
         runner = runner_for(services, Clock(T0))
         assert await runner.tick() == []
-        assert await load_campaign(services.redis, services.keys) is None
+        assert await load_campaign(services.store) is None
         assert sum(sandbox.summary()["invoices"].values()) == 1

@@ -30,13 +30,13 @@ async def test_two_replicas_issue_the_compressed_campaign_once(
     )
 
     async with open_services(settings) as one, open_services(settings) as two:
-        issuer = SlotIssuer(settings, one.redis, one.keys, one.bank)
+        issuer = SlotIssuer(settings, one.store, one.bank)
         outcomes: dict[int, SlotOutcome] = {}
         async with campaign_scheduler(one), campaign_scheduler(two):
             give_up = time.monotonic() + 20
             while len(outcomes) < 8 and time.monotonic() < give_up:
                 await asyncio.sleep(0.05)
-                campaign = await load_campaign(one.redis, one.keys)
+                campaign = await load_campaign(one.store)
                 if campaign is not None:
                     outcomes = await issuer.outcomes(campaign)
             await asyncio.sleep(0.5)  # ticks keep running after the end

@@ -34,7 +34,7 @@ WRONG_PROJECT = "1234567890123456"
 
 async def the_campaign(settings: Settings) -> Campaign:
     async with open_services(settings) as services:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
     assert campaign is not None
     return campaign
 
@@ -104,9 +104,9 @@ async def test_refused_past_its_grace_stays_failed_until_an_operator_retries_it(
         still = (await by_slot(runner_for(services, clock)))[1]  # a restarted process
         assert still == final  # never retried on its own again
     async with open_services(settings) as services:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
         reissued = await issuer.retry_failed_slot(campaign, 1)
         assert (reissued.status, reissued.recovered, reissued.late) == ("issued", False, True)
         assert await issuer.retry_failed_slot(campaign, 1) == reissued  # a second: nothing
@@ -123,8 +123,8 @@ async def test_retry_slot_records_invoices_stark_bank_already_holds(
 
     clock = Clock(T0)
     async with open_services(wrong) as services:
-        await services.redis.set(  # a campaign the scheduler started earlier
-            services.keys.campaign(),
+        await services.store.redis.set(  # a campaign the scheduler started earlier
+            services.store.keys.campaign(),
             Campaign("20300317t174640-abcdef", T0, INTERVAL, 8, 1800).to_json(),
         )
         [refused] = await runner_for(services, clock).tick()
@@ -134,9 +134,9 @@ async def test_retry_slot_records_invoices_stark_bank_already_holds(
         with pytest.raises(CrashAfterCreate):
             await runner_for(services, clock).tick()
     async with open_services(settings) as services:
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
-        issuer = SlotIssuer(settings, services.redis, services.keys, services.bank, clock=clock)
+        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
         assert (await issuer.outcome(campaign, 0)) == refused
         found = await issuer.retry_failed_slot(campaign, 0)
         assert (found.status, found.recovered) == ("issued", True)
@@ -154,7 +154,7 @@ async def test_retry_slot_refuses_what_it_cannot_retry(
         await runner.tick()  # slot 0 issued
         clock.now = T0 + 2 * INTERVAL + 1200  # slot 1 skipped, slot 2 late
         await runner.tick()
-        campaign = await load_campaign(services.redis, services.keys)
+        campaign = await load_campaign(services.store)
         assert campaign is not None
         issuer = runner.issuer
         issued = await issuer.outcome(campaign, 0)
@@ -165,7 +165,7 @@ async def test_retry_slot_refuses_what_it_cannot_retry(
             await issuer.retry_failed_slot(campaign, 5)
         with pytest.raises(SlotRetryError, match=r"not in campaign .* 0 to 7"):
             await issuer.retry_failed_slot(campaign, 8)
-        await services.redis.set(services.keys.slot_claim(campaign.id, 1), "someone")
+        await services.store.redis.set(services.store.keys.slot_claim(campaign.id, 1), "someone")
         with pytest.raises(SlotBusyError, match="another process"):
             await issuer.retry_failed_slot(campaign, 1)
         assert await invoices_per_slot(services.bank, campaign) == {0: 3, 2: 3}
@@ -196,6 +196,6 @@ async def test_a_slow_create_keeps_its_claim_past_the_claim_time(
         slow.release.set()
         [*_, created] = await in_flight
         assert (created.slot, created.status) == (1, "issued")
-        campaign = await load_campaign(b.redis, b.keys)
+        campaign = await load_campaign(b.store)
         assert campaign is not None
         assert await invoices_per_slot(b.bank, campaign) == {0: 3, 1: 3}

@@ -80,7 +80,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 open_services(self.settings, bank=BankGateway(self.settings, policy=FAST_POLICY))
             )
         )
-        self.run(ensure_group(self.services.redis, self.services.keys))
+        self.run(ensure_group(self.services.store))
         self.worker = self.new_worker()
         self.credited: dict[str, int] = {}
         """Invoice id -> what the credit left to forward (amount - fee)."""
@@ -104,7 +104,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def take(self, raw: dict[str, Any]) -> None:
         self.events += 1
-        self.run(take_event(self.services.redis, self.services.keys, parse_event(raw), POLICY))
+        self.run(take_event(self.services.store, parse_event(raw), POLICY))
 
     def our_transfers(self) -> list[Any]:
         return list(starkbank.transfer.query(limit=100))
@@ -206,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def balance_pass(self) -> None:
-        self.run(checked_pass(self.services.redis, self.services.keys, self.services.bank))
+        self.run(checked_pass(self.services.store, self.services.bank))
 
     @rule()
     def reconcile(self) -> None:
@@ -214,8 +214,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def redrive(self) -> None:
-        letters = self.run(list_dead_letters(self.services.redis, self.services.keys))
-        self.run(retry_dead_letters(self.services.redis, self.services.keys,
+        letters = self.run(list_dead_letters(self.services.store))
+        self.run(retry_dead_letters(self.services.store,
                                     self.services.bank, letters))  # fmt: skip
 
     # --- what must hold -----------------------------------------------------------------

@@ -120,11 +120,9 @@ async def test_stage_labels_from_redis_are_bounded(
         async with open_services(settings) as services:
             junk = {"waiting": 2, "Bad Stage": 1, "s" * 5000: 1, "\u00e9tape": 1, "nan": "x"}
             junk |= {f"zz_{n:03d}": 1 for n in range(100)}  # sorted after real ones
-            await services.redis.hset(services.keys.ledger_stages(), mapping=junk)
+            await services.store.redis.hset(services.store.keys.ledger_stages(), mapping=junk)
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(
-                    create_metrics_app(services.redis, services.keys, settings)
-                ),
+                transport=httpx.ASGITransport(create_metrics_app(services.store, settings)),
                 base_url="http://metrics",
             ) as client:
                 response = await client.get("/metrics")
@@ -156,7 +154,9 @@ def test_a_worker_serves_the_shared_state_on_its_own_metrics_app(
 
     async def dead_letter() -> None:
         async with open_services(settings, role="worker") as services:
-            await services.redis.xadd(services.keys.forward_dead_letters(), {"reason": "test"})
+            await services.store.redis.xadd(
+                services.store.keys.forward_dead_letters(), {"reason": "test"}
+            )
 
     asyncio.run(dead_letter())
     monkeypatch.setattr(app_module, "BACKGROUND", [])  # the worker's app, without its parts

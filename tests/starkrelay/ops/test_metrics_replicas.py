@@ -66,9 +66,7 @@ async def forward_refused(relay: Relay, services: Services) -> None:
     """Run a worker whose destination Stark Bank refuses: every queued forward is dead."""
     good = relay.worker(services)
     wrong = dataclasses.replace(good.destination, bank_code=TYPO_BANK_CODE)
-    worker = ForwardingWorker(
-        services.redis, services.keys, services.bank, wrong, good.config, "test-worker"
-    )
+    worker = ForwardingWorker(services.store, services.bank, wrong, good.config, "test-worker")
     await forward_all(worker, services)
 
 
@@ -134,14 +132,12 @@ async def test_campaign_progress_by_slot_status(
 
     async def scenario() -> str:
         async with open_services(settings) as services:
-            issuer = SlotIssuer(
-                settings, services.redis, services.keys, services.bank, clock=lambda: now[0]
-            )
+            issuer = SlotIssuer(settings, services.store, services.bank, clock=lambda: now[0])
             runner = CampaignRunner(issuer)
             await runner.tick()  # slot 0 issued
             now[0] = T0 + 3 * INTERVAL + 1200  # slots 1 and 2 missed, slot 3 late
             await runner.tick()
-            return (await render_metrics(services.redis, services.keys, settings)).decode()
+            return (await render_metrics(services.store, settings)).decode()
 
     found = samples(await scenario())
     by_status = {

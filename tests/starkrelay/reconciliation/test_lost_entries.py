@@ -38,10 +38,10 @@ def credited_and_taken(relay: Relay, amount: int) -> Any:
 
 
 async def entry_of(services: Services, invoice_id: str) -> str:
-    ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice_id))
+    ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id))
     assert ledger["stage"] == "queued"
     entry: str = ledger["entry:0"]
-    assert await services.redis.xrange(services.keys.forward_stream(), entry, entry)
+    assert await services.store.redis.xrange(services.store.keys.forward_stream(), entry, entry)
     return entry
 
 
@@ -57,7 +57,7 @@ async def test_lost_entry_is_re_enqueued_and_forwarded_once(
         invoice = credited_and_taken(relay, 4_000)
 
         async with relay.services() as services:
-            redis, stream = services.redis, services.keys.forward_stream()
+            redis, stream = services.store.redis, services.store.keys.forward_stream()
             entry = await entry_of(services, invoice.id)
             worker = relay.worker(services)
             if loss == "acked_and_deleted":  # delivered, then acked and gone (failover)
@@ -68,7 +68,7 @@ async def test_lost_entry_is_re_enqueued_and_forwarded_once(
             await asyncio.sleep(PAST_IDLE)
 
             first = await reconcile(services)
-            ledger = await redis.hgetall(services.keys.webhook_ledger(invoice.id))
+            ledger = await redis.hgetall(services.store.keys.webhook_ledger(invoice.id))
             assert ledger["lost_entry:0"] == entry
             assert ledger["entry:0"] != entry
             await forward_all(worker, services)
@@ -97,8 +97,10 @@ async def test_slow_entry_still_pending_is_not_re_enqueued(redis_url: str, key_p
             await asyncio.sleep(PAST_IDLE)
 
             report = await reconcile(services)
-            assert await services.redis.xlen(services.keys.forward_stream()) == 1
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+            assert await services.store.redis.xlen(services.store.keys.forward_stream()) == 1
+            ledger = await services.store.redis.hgetall(
+                services.store.keys.webhook_ledger(invoice.id)
+            )
             assert ledger["entry:0"] == entry
             assert "requeues" not in ledger
             await forward_all(worker, services)  # the slow worker finishes its entry
@@ -125,9 +127,11 @@ async def test_lost_resend_entry_is_re_enqueued_as_the_same_attempt(
 
         async with relay.services() as services:
             assert (await reconcile(services)).resent == 1
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+            ledger = await services.store.redis.hgetall(
+                services.store.keys.webhook_ledger(invoice.id)
+            )
             assert (ledger["stage"], ledger["attempt"]) == ("queued", "1")
-            await services.redis.xdel(services.keys.forward_stream(), ledger["entry:1"])
+            await services.store.redis.xdel(services.store.keys.forward_stream(), ledger["entry:1"])
             await asyncio.sleep(PAST_IDLE)
             report = await reconcile(services)
             await forward_all(relay.worker(services), services)

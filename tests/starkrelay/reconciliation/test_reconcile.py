@@ -114,18 +114,20 @@ async def test_a_balance_failure_whose_events_were_lost_waits_instead_of_resendi
         assert (again.resent, again.parked_for_balance, again.waiting) == (0, 0, 3_950)
 
         async with relay.services() as services:
-            ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
-            saved, ledger = await load_adhoc_report(services.redis, services.keys), dict(ledger)
+            ledger = await services.store.redis.hgetall(
+                services.store.keys.webhook_ledger(invoice.id)
+            )
+            saved, ledger = await load_adhoc_report(services.store), dict(ledger)
         assert saved is not None
         assert saved.waiting == 3_950
         assert (ledger["stage"], ledger["attempt"]) == ("waiting", "0")
 
         async with relay.services() as services:
-            record = services.keys.webhook_ledger(invoice.id)
-            await services.redis.hdel(record, "amount", "gross_amount", "fee")
-            assert await reads.list_waiting(services.redis, services.keys) == []
+            record = services.store.keys.webhook_ledger(invoice.id)
+            await services.store.redis.hdel(record, "amount", "gross_amount", "fee")
+            assert await reads.list_waiting(services.store) == []
             await run_reconciliation(services, since=YESTERDAY)
-            [waiter] = await reads.list_waiting(services.redis, services.keys)
+            [waiter] = await reads.list_waiting(services.store)
         assert (waiter.invoice_id, waiter.amount, waiter.gross_amount, waiter.fee) == (
             invoice.id, 3_950, 4_000, 50,
         )  # fmt: skip

@@ -49,7 +49,7 @@ async def test_unreadable_events_are_skipped_listed_and_left_undelivered(
         assert all(e.is_delivered for e in others)
 
         async with relay.services() as services:
-            kept = await load_report(services.redis, services.keys)
+            kept = await load_report(services.store)
         assert kept is not None
         assert len(kept.events_refused) == 2
         assert relay.server is not None

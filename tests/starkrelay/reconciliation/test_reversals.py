@@ -43,7 +43,7 @@ async def test_fully_reversed_before_the_forward_sends_nothing(quiet: Relay) -> 
     async with quiet.services() as services:
         await enqueue_credited(services, invoice.id, 2_000, fee=FEE)
         await forward_all(quiet.worker(services), services)
-        ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+        ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice.id))
         ledger, report = dict(ledger), await run_reconciliation(services)
     assert forwards_of(invoice.id) == []
     assert ledger["stage"] == "skipped"

@@ -31,7 +31,7 @@ async def test_tasks_racing_register_one_webhook(
 
     async def replica() -> str:
         async with open_services(settings) as services:
-            hook = await ensure_webhook(services.bank, services.redis, services.keys, URL)
+            hook = await ensure_webhook(services.bank, services.store, URL)
             return hook.id
 
     ids = await asyncio.gather(*(replica() for _ in range(6)))
@@ -51,11 +51,11 @@ async def test_incomplete_webhook_is_replaced_and_others_kept(
         bank = services.bank
         incomplete = await bank.create_webhook(URL, ["invoice"])
         other = await bank.create_webhook("http://127.0.0.1:9/other", ["invoice"])
-        kept = await ensure_webhook(bank, services.redis, services.keys, URL)
+        kept = await ensure_webhook(bank, services.store, URL)
         assert kept.id != incomplete.id
         assert set(kept.subscriptions) == set(SUBSCRIPTIONS)
         assert sorted(h.id for h in await bank.list_webhooks()) == sorted([kept.id, other.id])
-        assert await ensure_webhook(bank, services.redis, services.keys, URL) == kept
+        assert await ensure_webhook(bank, services.store, URL) == kept
 
 
 def test_processes_racing_register_one_webhook(

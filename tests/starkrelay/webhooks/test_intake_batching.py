@@ -15,9 +15,8 @@ import pytest
 from redis.exceptions import RedisError, ResponseError
 from test_intake import invoice_event
 
-from starkrelay.core import store
 from starkrelay.core.embedded_redis import embedded_url, start_embedded_valkey
-from starkrelay.core.store import Keys, connect
+from starkrelay.core.store import Keys, Store, connect, load_deliveries
 from starkrelay.core.store.batching import MAX_BATCH, ScriptBatcher
 from starkrelay.ledger import intake_batcher
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
@@ -47,56 +46,56 @@ def own_redis() -> Iterator[Any]:
 async def test_many_concurrent_intakes_share_few_pipelines_and_each_is_enqueued_once(
     redis_url: str, key_prefix: str
 ) -> None:
-    keys = Keys(key_prefix)
     count = 600
 
-    redis = connect(redis_url)
+    store = Store(connect(redis_url), Keys(key_prefix))
     try:
         events = [invoice_event(f"e{n}", f"{1000 + n}") for n in range(count)]
-        assert await take_event(redis, keys, events[0], POLICY) is Outcome.ENQUEUED
-        before = intake_batcher(redis).pipelines  # the script is now in Redis's cache
-        rest = await asyncio.gather(*(take_event(redis, keys, e, POLICY) for e in events[1:]))
+        assert await take_event(store, events[0], POLICY) is Outcome.ENQUEUED
+        before = intake_batcher(store).pipelines  # the script is now in Redis's cache
+        rest = await asyncio.gather(*(take_event(store, e, POLICY) for e in events[1:]))
         assert rest == [Outcome.ENQUEUED] * (count - 1)
-        assert intake_batcher(redis).pipelines - before <= -(-(count - 1) // MAX_BATCH)
-        entries = await redis.xrange(keys.forward_stream())
+        assert intake_batcher(store).pipelines - before <= -(-(count - 1) // MAX_BATCH)
+        entries = await store.redis.xrange(store.keys.forward_stream())
         assert sorted(fields["invoice_id"] for _, fields in entries) == sorted(
             f"{1000 + n}" for n in range(count)
         )
-        again = await asyncio.gather(*(take_event(redis, keys, e, POLICY) for e in events))
+        again = await asyncio.gather(*(take_event(store, e, POLICY) for e in events))
         assert again == [Outcome.DUPLICATE] * count
-        assert await redis.xlen(keys.forward_stream()) == count
+        assert await store.redis.xlen(store.keys.forward_stream()) == count
         # each delivery was noted on its invoice (also coalesced), the duplicate too
         for n in (0, 299, 599):
-            noted = await store.load_deliveries(redis, keys, f"{1000 + n}")
+            noted = await load_deliveries(store, f"{1000 + n}")
             assert [d["outcome"] for d in noted] == ["enqueued", "duplicate"]
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 async def test_a_duplicate_inside_one_tick_is_enqueued_once(
     redis_url: str, key_prefix: str
 ) -> None:
-    keys = Keys(key_prefix)
     same_event = invoice_event("dup", "2001")
     same_invoice = invoice_event("other_event", "2001")  # another event, the same credit
 
-    redis = connect(redis_url)
+    store = Store(connect(redis_url), Keys(key_prefix))
     try:
-        await take_event(redis, keys, invoice_event("warm", "2000"), POLICY)  # loads the script
-        before = intake_batcher(redis).pipelines
+        await take_event(store, invoice_event("warm", "2000"), POLICY)  # loads the script
+        before = intake_batcher(store).pipelines
         outcomes = await asyncio.gather(
-            take_event(redis, keys, same_event, POLICY),
-            take_event(redis, keys, same_event, POLICY),
-            take_event(redis, keys, same_invoice, POLICY),
+            take_event(store, same_event, POLICY),
+            take_event(store, same_event, POLICY),
+            take_event(store, same_invoice, POLICY),
         )
-        assert intake_batcher(redis).pipelines == before + 1  # one tick, one pipeline
+        assert intake_batcher(store).pipelines == before + 1  # one tick, one pipeline
         assert sorted(outcomes) == sorted(
             [Outcome.ENQUEUED, Outcome.DUPLICATE, Outcome.ALREADY_ENQUEUED]
         )
         assert outcomes[0] is not outcomes[1]
-        assert await redis.xlen(keys.forward_stream()) == 2  # the warm-up's and this one
+        assert (
+            await store.redis.xlen(store.keys.forward_stream()) == 2
+        )  # the warm-up's and this one
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 async def test_one_calls_error_fails_only_that_call(redis_url: str, key_prefix: str) -> None:
@@ -126,76 +125,72 @@ async def test_one_calls_error_fails_only_that_call(redis_url: str, key_prefix: 
 async def test_an_intake_whose_ledger_is_broken_fails_alone(
     redis_url: str, key_prefix: str
 ) -> None:
-    keys = Keys(key_prefix)
 
-    redis = connect(redis_url)
+    store = Store(connect(redis_url), Keys(key_prefix))
     try:
-        await redis.set(keys.webhook_ledger("3003"), "not a hash")
+        await store.redis.set(store.keys.webhook_ledger("3003"), "not a hash")
         events = [invoice_event(f"b{n}", f"{3000 + n}") for n in range(6)]
         results = await asyncio.gather(
-            *(take_event(redis, keys, e, POLICY) for e in events), return_exceptions=True
+            *(take_event(store, e, POLICY) for e in events), return_exceptions=True
         )
         assert isinstance(results[3], ResponseError)  # the route answers 503 for it alone
         assert [r for n, r in enumerate(results) if n != 3] == [Outcome.ENQUEUED] * 5
-        entries = await redis.xrange(keys.forward_stream())
+        entries = await store.redis.xrange(store.keys.forward_stream())
         assert sorted(f["invoice_id"] for _, f in entries) == [
             "3000", "3001", "3002", "3004", "3005"
         ]  # fmt: skip
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_others(
     redis_url: str, key_prefix: str
 ) -> None:
-    keys = Keys(key_prefix)
 
-    redis = connect(redis_url)
+    store = Store(connect(redis_url), Keys(key_prefix))
     try:
         events = [invoice_event(f"c{n}", f"{4000 + n}") for n in range(10)]
-        tasks = [asyncio.create_task(take_event(redis, keys, e, POLICY)) for e in events]
+        tasks = [asyncio.create_task(take_event(store, e, POLICY)) for e in events]
         await asyncio.sleep(0)  # every task has queued its call
         tasks[4].cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert isinstance(results[4], asyncio.CancelledError)
         assert [r for n, r in enumerate(results) if n != 4] == [Outcome.ENQUEUED] * 9
         # the cancelled caller's script was already sent: its event is claimed and queued
-        again = await take_event(redis, keys, events[4], POLICY)
+        again = await take_event(store, events[4], POLICY)
         assert again is Outcome.DUPLICATE
-        assert await redis.xlen(keys.forward_stream()) == 10
+        assert await store.redis.xlen(store.keys.forward_stream()) == 10
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 async def test_a_flushed_script_cache_is_reloaded_once(own_redis: Any) -> None:
-    keys = Keys("flush")
 
-    redis = connect(embedded_url(own_redis))
+    store = Store(connect(embedded_url(own_redis)), Keys("flush"))
     try:
-        first = await take_event(redis, keys, invoice_event("f0", "5000"), POLICY)
+        first = await take_event(store, invoice_event("f0", "5000"), POLICY)
         assert first is Outcome.ENQUEUED
-        await redis.script_flush()
+        await store.redis.script_flush()
         events = [invoice_event(f"f{n}", f"{5000 + n}") for n in range(1, 30)]
-        outcomes = await asyncio.gather(*(take_event(redis, keys, e, POLICY) for e in events))
+        outcomes = await asyncio.gather(*(take_event(store, e, POLICY) for e in events))
         assert outcomes == [Outcome.ENQUEUED] * 29
-        assert await redis.xlen(keys.forward_stream()) == 30
+        assert await store.redis.xlen(store.keys.forward_stream()) == 30
     finally:
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 async def test_a_lost_connection_fails_exactly_that_pipelines_calls(own_redis: Any) -> None:
-    keys = Keys("lost")
 
-    redis = connect(embedded_url(own_redis), timeout=1.0)
+    store = Store(connect(embedded_url(own_redis), timeout=1.0), Keys("lost"))
     try:
         early = [invoice_event(f"l{n}", f"{6000 + n}") for n in range(5)]
-        done = await asyncio.gather(*(take_event(redis, keys, e, POLICY) for e in early))
+        done = await asyncio.gather(*(take_event(store, e, POLICY) for e in early))
         assert done == [Outcome.ENQUEUED] * 5
         own_redis.stop()
         late = [invoice_event(f"m{n}", f"{7000 + n}") for n in range(8)]
         results = await asyncio.gather(
-            *(take_event(redis, keys, e, POLICY) for e in late), return_exceptions=True
+            *(take_event(store, e, POLICY) for e in late), return_exceptions=True
         )
         assert all(isinstance(r, RedisError) for r in results), results
     finally:
-        await redis.aclose()
+        await store.redis.aclose()

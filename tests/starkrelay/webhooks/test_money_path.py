@@ -66,9 +66,11 @@ async def test_transfer_events_mark_the_ledger(relay: Relay) -> None:
     relay.sb.drain()
 
     async with relay.services() as services:
-        ledger = await services.redis.hgetall(services.keys.webhook_ledger(invoice.id))
+        ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice.id))
         assert ledger["stage"] == "success"
         assert ledger["amount"] == "4950"
-        pending = await services.redis.xpending(services.keys.forward_stream(), FORWARD_GROUP)
+        pending = await services.store.redis.xpending(
+            services.store.keys.forward_stream(), FORWARD_GROUP
+        )
         assert pending["pending"] == 0
     assert starkbank.balance.get().amount == 0

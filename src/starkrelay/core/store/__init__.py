@@ -2,7 +2,8 @@
 
 The only package that knows key names (``keys.Keys``). Modules by concept:
 
-- ``connection``: the client type (``Redis``, responses decoded to ``str``) and how to build it;
+- ``connection``: the client type (``Redis``, responses decoded to ``str``), how to build it,
+  and ``Store`` (a client and its ``Keys``), what features receive;
 - ``keys``: the ``Keys`` builder, every key name under ``REDIS_KEY_PREFIX``;
 - ``claims``: owner-token claims and locks (``claim``, ``release``, ``extend``, ``hold``);
 - ``deliveries``: webhook deliveries per invoice and in one capped stream of all of them
@@ -21,10 +22,12 @@ from starkrelay.core.store.claims import claim, extend, hold, new_token, release
 from starkrelay.core.store.connection import (
     MAX_CONNECTIONS,
     Redis,
+    Store,
     connect,
     connect_from_settings,
     redis_answers,
     redis_hint,
+    store_from_settings,
 )
 from starkrelay.core.store.deliveries import (
     DELIVERIES_KEPT,
@@ -42,6 +45,7 @@ __all__ = [
     "Keys",
     "Redis",
     "ServerFacts",
+    "Store",
     "claim",
     "connect",
     "connect_from_settings",
@@ -55,4 +59,5 @@ __all__ = [
     "redis_hint",
     "release",
     "server_facts",
+    "store_from_settings",
 ]

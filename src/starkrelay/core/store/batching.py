@@ -1,4 +1,5 @@
-"""Coalescing concurrent calls of one Lua script into one pipeline per event-loop tick.
+"""Running Lua scripts by SHA: ``pipelined`` sends given calls in one pipeline;
+``ScriptBatcher`` coalesces concurrent calls of one script into one pipeline per event-loop tick.
 
 Under load many requests reach the same script in the same turn of the event loop; sending
 each as its own EVALSHA costs a round trip (and a pooled connection) apiece. ``ScriptBatcher``
@@ -21,16 +22,44 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
-from starkrelay.core.store.connection import Redis
+if TYPE_CHECKING:
+    from starkrelay.core.store.connection import Redis
 
 MAX_BATCH = 256
 """Calls per pipeline at most; a fuller tick is split."""
 
 Call = tuple[tuple[str | int | float, ...], "asyncio.Future[Any]"]
+
+
+def sha1(script: str) -> str:
+    """The script's SHA1, as EVALSHA names it."""
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+async def pipelined(
+    redis: Redis, script: str, numkeys: int, calls: Sequence[Sequence[str | int | float]]
+) -> list[Any]:
+    """EVALSHA each call in one pipeline, loading the script once if Redis lacks it; raises
+    the first call's error."""
+    if not calls:
+        return []
+    sha = sha1(script)
+    for attempt in range(2):
+        pipe = redis.pipeline(transaction=False)
+        for args in calls:
+            pipe.evalsha(sha, numkeys, *args)
+        try:
+            return list(await pipe.execute())
+        except NoScriptError:
+            if attempt:
+                raise
+            await redis.script_load(script)  # nothing ran: every call needed it
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ScriptBatcher:
@@ -39,7 +68,7 @@ class ScriptBatcher:
     def __init__(self, redis: Redis, script: str, numkeys: int) -> None:
         self._redis = redis
         self._script = script
-        self._sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+        self._sha = sha1(script)
         self._numkeys = numkeys
         self._pending: list[Call] | None = None
         self._sending: set[asyncio.Task[None]] = set()

@@ -1,4 +1,5 @@
-"""The Redis connection: one client type, one way to build it, one liveness probe.
+"""The Redis connection: one client type, one way to build it, one liveness probe, and the
+``Store`` (a client and its key namespace) every feature receives.
 
 Connections decode responses to ``str`` and use hiredis when it is installed (it is a
 dependency), so callers always get ``str`` back.
@@ -6,9 +7,13 @@ dependency), so callers always get ``str`` back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+
+from starkrelay.core.store.batching import ScriptBatcher
+from starkrelay.core.store.keys import Keys, keys_from_settings
 
 if TYPE_CHECKING:
     from starkrelay.core.settings import Settings
@@ -50,6 +55,30 @@ def connect_from_settings(settings: Settings) -> Redis:
         settings.redis_url,
         password=password.get_secret_value() if password is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class Store:
+    """A Redis client, the key namespace (``REDIS_KEY_PREFIX``) it is used under, and the
+    batchers of its hot scripts."""
+
+    redis: Redis
+    keys: Keys
+    _batchers: dict[str, ScriptBatcher] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def batcher(self, script: str, numkeys: int) -> ScriptBatcher:
+        """``script``'s batcher (``batching.ScriptBatcher``), one per store, made on first use."""
+        found = self._batchers.get(script)
+        if found is None:
+            found = self._batchers[script] = ScriptBatcher(self.redis, script, numkeys)
+        return found
+
+
+def store_from_settings(settings: Settings) -> Store:
+    """The ``Store`` for ``REDIS_URL`` and ``REDIS_KEY_PREFIX`` (see ``connect_from_settings``)."""
+    return Store(connect_from_settings(settings), keys_from_settings(settings))
 
 
 def redis_hint(error: BaseException) -> str | None:

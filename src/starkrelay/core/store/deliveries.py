@@ -10,13 +10,10 @@ console pages through newest first. Informational only: no money decision reads 
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from starkrelay.core.store.batching import ScriptBatcher
-from starkrelay.core.store.connection import Redis
-from starkrelay.core.store.keys import Keys
+from starkrelay.core.store.connection import Store
 
 DELIVERIES_KEPT = 50
 """The newest deliveries kept per invoice."""
@@ -35,12 +32,9 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'invoice_id', ARGV[5],
 return 1
 """
 
-_BATCHERS: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
-
 
 async def record_delivery(
-    redis: Redis,
-    keys: Keys,
+    store: Store,
     invoice_id: str,
     delivery: Mapping[str, str | int | float | None],
     *,
@@ -50,12 +44,9 @@ async def record_delivery(
     atomic script; the list keeps the newest ``DELIVERIES_KEPT`` and lives ``ttl_seconds``
     after its last change, the stream keeps about ``DELIVERY_LOG_KEPT``. Concurrent calls
     share one pipeline per event-loop tick (``store.batching``)."""
-    batcher = _BATCHERS.get(redis)
-    if batcher is None:
-        batcher = _BATCHERS[redis] = ScriptBatcher(redis, _RECORD_DELIVERY_LUA, 2)
-    await batcher.run(
-        keys.webhook_deliveries(invoice_id),
-        keys.webhook_delivery_log(),
+    await store.batcher(_RECORD_DELIVERY_LUA, 2).run(
+        store.keys.webhook_deliveries(invoice_id),
+        store.keys.webhook_delivery_log(),
         json.dumps(dict(delivery), sort_keys=True),
         DELIVERIES_KEPT,
         ttl_seconds,
@@ -64,9 +55,9 @@ async def record_delivery(
     )
 
 
-async def load_deliveries(redis: Redis, keys: Keys, invoice_id: str) -> list[dict[str, Any]]:
+async def load_deliveries(store: Store, invoice_id: str) -> list[dict[str, Any]]:
     """The invoice's recorded deliveries, oldest first (unreadable entries are skipped)."""
-    raw = await redis.lrange(keys.webhook_deliveries(invoice_id), 0, -1)
+    raw = await store.redis.lrange(store.keys.webhook_deliveries(invoice_id), 0, -1)
     found: list[dict[str, Any]] = []
     for text in raw or []:
         try:
