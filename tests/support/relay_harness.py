@@ -78,7 +78,21 @@ class RelayServer:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError(f"relay did not start on {self.url}")
             time.sleep(0.005)
+        self._await_start_up_calls()
         return self
+
+    def _await_start_up_calls(self, seconds: float = 10.0) -> None:
+        """Until the app's own start-up calls to Stark Bank (credentials, public key) are
+        answered: a test that then points the process's SDK at another workspace
+        (``point_sdk_at``) must not send them there."""
+        app = self._server.config.app
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            services = getattr(app.state, "services", None)
+            credentials = app.state.supervisor.heartbeat("stark_credentials").state
+            if services is not None and services.public_key.pem and credentials != "starting":
+                return
+            time.sleep(0.005)
 
     def __exit__(self, *_: object) -> None:
         self._server.should_exit = True

@@ -108,7 +108,8 @@ end
 if action ~= 'forward' and action ~= 'transfer' and action ~= 'note' and action ~= 'none' then
   return redis.error_reply('intake: unknown action')
 end
-if action == 'transfer' and redis.call('EXISTS', K_LEDGER) == 0 then
+if action == 'transfer' and redis.call('HEXISTS', K_LEDGER, 'stage') == 0 then
+  -- no forward (at most notes of the invoice's own logs): nothing of ours to look up
   redis.call('HINCRBY', K_COUNTERS, 'foreign_events', 1)
   return {6, ''}
 end
