@@ -9,18 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from starkrelay.cli.common import (
-    JsonOption,
-    app,
-    campaign_app,
-    console,
-    fail,
-    load_or_exit,
-    print_json,
-    run_with_services,
-    when,
-    working,
-)
+from starkrelay.cli import common
 from starkrelay.core.money import brl
 
 if TYPE_CHECKING:
@@ -29,7 +18,7 @@ if TYPE_CHECKING:
     from starkrelay.invoicing.outcomes import SlotOutcome
 
 
-@app.command()
+@common.app.command()
 def issue(
     count: Annotated[
         int | None,
@@ -40,25 +29,25 @@ def issue(
             help="Invoices (default: random between CAMPAIGN_BATCH_MIN and CAMPAIGN_BATCH_MAX).",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: common.JsonOption = False,
 ) -> None:
     """Issue one ad-hoc batch of invoices now (outside the campaign) and print it."""
     from starkrelay.bank.errors import BankError
     from starkrelay.invoicing.issuance import SlotIssuer
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         issuer = SlotIssuer(settings, services.store, services.bank)
-        with working("Creating invoices at Stark Bank...", quiet=as_json):
+        with common.working("Creating invoices at Stark Bank...", quiet=as_json):
             return await issuer.issue_adhoc_batch(count)
 
     try:
-        invoices = run_with_services(settings, work)
+        invoices = common.run_with_services(settings, work)
     except BankError as error:
-        fail(str(error))
+        common.fail(str(error))
     if as_json:
-        print_json([asdict(item) for item in invoices])
+        common.print_json([asdict(item) for item in invoices])
         return
     table = Table(title=f"{len(invoices)} invoices issued")
     for column in ("id", "name", "tax id", "amount", "due", "status"):
@@ -66,11 +55,11 @@ def issue(
     for item in invoices:
         due = item.due.strftime("%Y-%m-%d %H:%M") if item.due else "-"
         table.add_row(item.id, item.name, item.tax_id, brl(item.amount), due, item.status)
-    console.print(table)
+    common.console.print(table)
 
 
-@campaign_app.command("status")
-def campaign_status(as_json: JsonOption = False) -> None:
+@common.campaign_app.command("status")
+def campaign_status(as_json: common.JsonOption = False) -> None:
     """The current campaign: start, slots, and what happened to each."""
     from starkrelay.bank.errors import BankError
     from starkrelay.invoicing.campaign import load_campaign
@@ -78,7 +67,7 @@ def campaign_status(as_json: JsonOption = False) -> None:
     from starkrelay.invoicing.lifecycle import CampaignRecoveryError, find_campaign_in_bank
     from starkrelay.invoicing.outcomes import SlotOutcome
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         campaign = await load_campaign(services.store)
@@ -96,20 +85,22 @@ def campaign_status(as_json: JsonOption = False) -> None:
         return campaign, await issuer.outcomes(campaign), False
 
     try:
-        campaign, outcomes, from_bank = run_with_services(settings, work, reads_state=True)
+        campaign, outcomes, from_bank = common.run_with_services(settings, work, reads_state=True)
     except (BankError, CampaignRecoveryError) as error:
-        fail(f"Redis holds no campaign and Stark Bank could not tell which is current: {error}")
+        common.fail(
+            f"Redis holds no campaign and Stark Bank could not tell which is current: {error}"
+        )
     if as_json:
-        print_json(_campaign_json(campaign, outcomes, from_bank))
+        common.print_json(_campaign_json(campaign, outcomes, from_bank))
         return
     if campaign is None:
-        console.print(
+        common.console.print(
             "No campaign yet: Stark Bank holds no campaign invoice of ours, so the first "
             "scheduler tick starts one."
         )
         return
     if from_bank:
-        console.print(
+        common.console.print(
             "Redis holds no campaign record; this is the latest campaign in Stark Bank's "
             "invoices, which the scheduler re-adopts on its next tick."
         )
@@ -121,16 +112,16 @@ def campaign_status(as_json: JsonOption = False) -> None:
         outcome = outcomes.get(slot)
         table.add_row(
             str(slot),
-            when(campaign.fire_at(slot), precise=campaign.interval < 60),
+            common.when(campaign.fire_at(slot), precise=campaign.interval < 60),
             _outcome(campaign, outcome, slot, now),
             str(len(outcome.invoice_ids)) if outcome else "-",
             _notes(outcome, campaign.deadline(slot), now) if outcome else "",
         )
-    console.print(table)
-    console.print(
-        f"t0 {when(campaign.t0)}, every {campaign.interval:g} s, "
+    common.console.print(table)
+    common.console.print(
+        f"t0 {common.when(campaign.t0)}, every {campaign.interval:g} s, "
         f"{'endless' if campaign.slots is None else f'{campaign.slots} slots'}, "
-        f"ends {when(campaign.ends_at())}"
+        f"ends {common.when(campaign.ends_at())}"
     )
 
 
@@ -190,11 +181,11 @@ def _notes(outcome: SlotOutcome, deadline: float, now: float) -> str:
         if outcome.is_final(deadline, now):
             notes.append("grace over: `campaign retry-slot` re-issues it")
         elif outcome.retry_at is not None:
-            notes.append(f"refused {outcome.attempts}x, retried at {when(outcome.retry_at)}")
+            notes.append(f"refused {outcome.attempts}x, retried at {common.when(outcome.retry_at)}")
     return " ".join(notes)
 
 
-@campaign_app.command("start")
+@common.campaign_app.command("start")
 def campaign_start(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a campaign that is still running.")
@@ -209,21 +200,21 @@ def campaign_start(
         start_campaign,
     )
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         return await start_campaign(services.store, settings, services.bank, force=force)
 
     try:
-        campaign = run_with_services(settings, work, reads_state=True)
+        campaign = common.run_with_services(settings, work, reads_state=True)
     except CampaignRunningError as error:
-        fail(str(error))
+        common.fail(str(error))
     except (BankError, CampaignRecoveryError) as error:
-        fail(f"could not check the current campaign at Stark Bank; nothing started: {error}")
-    console.print(f"Started campaign {campaign.id} at {when(campaign.t0)}.")
+        common.fail(f"could not check the current campaign at Stark Bank; nothing started: {error}")
+    common.console.print(f"Started campaign {campaign.id} at {common.when(campaign.t0)}.")
 
 
-@campaign_app.command("retry-slot")
+@common.campaign_app.command("retry-slot")
 def campaign_retry_slot(
     slot: Annotated[
         int, typer.Argument(min=0, metavar="SLOT", help="The failed slot to re-issue (0-based).")
@@ -243,7 +234,7 @@ def campaign_retry_slot(
         find_campaign_in_bank,
     )
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         campaign = await load_campaign(services.store)
@@ -256,20 +247,20 @@ def campaign_retry_slot(
         return campaign, before, await issuer.retry_failed_slot(campaign, slot)
 
     try:
-        campaign, before, outcome = run_with_services(settings, work, reads_state=True)
+        campaign, before, outcome = common.run_with_services(settings, work, reads_state=True)
     except SlotRetryError as error:
-        fail(str(error))
+        common.fail(str(error))
     except (BankError, CampaignRecoveryError) as error:
-        fail(f"slot {slot}: Stark Bank could not be reached; nothing was issued: {error}")
+        common.fail(f"slot {slot}: Stark Bank could not be reached; nothing was issued: {error}")
     if before is not None and before.status == "issued":
-        console.print(
+        common.console.print(
             f"Slot {slot} of campaign {campaign.id} is already issued "
             f"({len(outcome.invoice_ids)} invoices); nothing done."
         )
     elif outcome.status == "issued":
         how = "found at Stark Bank (nothing created)" if outcome.recovered else "issued"
-        console.print(
+        common.console.print(
             f"Slot {slot} of campaign {campaign.id}: {len(outcome.invoice_ids)} invoices {how}."
         )
     else:
-        fail(f"slot {slot}: Stark Bank refused it again ({', '.join(outcome.errors)})")
+        common.fail(f"slot {slot}: Stark Bank refused it again ({', '.join(outcome.errors)})")

@@ -9,19 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from starkrelay.cli.common import (
-    JsonOption,
-    app,
-    console,
-    dead_letters_app,
-    errors,
-    fail,
-    load_or_exit,
-    print_json,
-    run_with_services,
-    when,
-    working,
-)
+from starkrelay.cli import common
 from starkrelay.core.money import brl
 
 if TYPE_CHECKING:
@@ -42,7 +30,7 @@ def _first_day(text: str | None) -> date | None:
         raise typer.BadParameter(str(refused)) from None
 
 
-@app.command()
+@common.app.command()
 def reconcile(
     since: Annotated[
         date | None,
@@ -53,7 +41,7 @@ def reconcile(
             "report is kept apart and does not replace the last (daily) report.",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: common.JsonOption = False,
 ) -> None:
     """Run the reconciliation sweep now and print its money report. Exits with status
     3 when the report finds unexplained outflow (money sent to the destination that no
@@ -68,7 +56,7 @@ def reconcile(
         check_since,
     )
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
     if since is not None:
         try:
             check_since(since, settings)
@@ -76,25 +64,25 @@ def reconcile(
             raise typer.BadParameter(str(refused), param_hint="'--since'") from None
 
     async def work(services: Services) -> Any:
-        with working("Reconciling with Stark Bank...", quiet=as_json):
+        with common.working("Reconciling with Stark Bank...", quiet=as_json):
             try:
                 return await run_reconciliation(services, since)
             except ReconciliationBusy as busy:
-                fail(str(busy))
+                common.fail(str(busy))
 
-    report = run_with_services(settings, work, reads_state=True)
+    report = common.run_with_services(settings, work, reads_state=True)
     if as_json:
-        print_json({"kind": "daily" if since is None else "ad-hoc", **asdict(report)})
+        common.print_json({"kind": "daily" if since is None else "ad-hoc", **asdict(report)})
     else:
-        print_report(report, console)
+        print_report(report, common.console)
         if since is not None:
-            console.print(
+            common.console.print(
                 "Ad-hoc report (--since given): kept as the last ad-hoc report; the daily "
                 "report, its metrics and alerts are unchanged.",
                 highlight=False,
             )
     if report.unexplained:
-        errors.print(
+        common.errors.print(
             f"starkrelay: unexplained outflow of {brl(report.unexplained_outflow)} in "
             f"{len(report.unexplained)} transfer(s) to the destination; see the report's "
             "unexplained outflow",
@@ -104,7 +92,7 @@ def reconcile(
         )
         raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
     if report.reversed_after_forward:
-        errors.print(
+        common.errors.print(
             f"starkrelay: {brl(report.reversed_after_forward)} forwarded for "
             f"{len(report.reversals)} invoice(s) reversed after their forward; recover it "
             "(see the report's reversals)",
@@ -115,19 +103,19 @@ def reconcile(
         raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
 
 
-@dead_letters_app.command("list")
-def dead_letters_list(as_json: JsonOption = False) -> None:
+@common.dead_letters_app.command("list")
+def dead_letters_list(as_json: common.JsonOption = False) -> None:
     """Every forward in the dead-letter stream, oldest first, with why it was given up on."""
     from starkrelay.forwarding.dead_letters import list_dead_letters
 
-    settings = load_or_exit()
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         return await list_dead_letters(services.store)
 
-    letters = run_with_services(settings, work, reads_state=True)
+    letters = common.run_with_services(settings, work, reads_state=True)
     if as_json:
-        print_json([_letter_json(letter) for letter in letters])
+        common.print_json([_letter_json(letter) for letter in letters])
         return
     table = Table(title=f"{len(letters)} dead letters")
     table.add_column("invoice", no_wrap=True)
@@ -142,9 +130,9 @@ def dead_letters_list(as_json: JsonOption = False) -> None:
             f"{item.attempt} {item.external_id}" if item else "-",
             brl(item.amount) if item else "-",
             f"{letter.kind}: {letter.reason}" if letter.kind else letter.reason,
-            when(letter.dead_at),
+            common.when(letter.dead_at),
         )
-    console.print(table)
+    common.console.print(table)
 
 
 def _letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -161,14 +149,14 @@ def _letter_json(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
-@dead_letters_app.command("retry")
+@common.dead_letters_app.command("retry")
 def dead_letters_retry(
     invoice: Annotated[
         list[str] | None,
         typer.Option(metavar="ID", help="Retry this invoice's dead letters (repeatable)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
-    as_json: JsonOption = False,
+    as_json: common.JsonOption = False,
 ) -> None:
     """Re-drive dead letters as the SAME attempt (same external id), once their cause is
     fixed. An invoice Stark Bank already holds a live transfer for is recorded instead, and
@@ -179,31 +167,33 @@ def dead_letters_retry(
     from starkrelay.forwarding.dead_letters import list_dead_letters, retry_dead_letters
 
     if bool(invoice) == all_:
-        fail("name the dead letters: --invoice ID (repeatable) or --all")
-    settings = load_or_exit()
+        common.fail("name the dead letters: --invoice ID (repeatable) or --all")
+    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         letters = await list_dead_letters(services.store, invoice_ids=None if all_ else invoice)
         missing = sorted(set(invoice or []) - {letter.invoice_id for letter in letters})
         if missing:  # a typo or a second retry: refuse before re-driving anything
             return missing, []
-        with working("Asking Stark Bank about each invoice...", quiet=as_json):
+        with common.working("Asking Stark Bank about each invoice...", quiet=as_json):
             results = await retry_dead_letters(services.store, services.bank, letters)
         return [], results
 
     try:
-        missing, results = run_with_services(settings, work, reads_state=True)
+        missing, results = common.run_with_services(settings, work, reads_state=True)
     except BankError as error:
-        fail(f"{error}; nothing retried past that point, run the command again")
+        common.fail(f"{error}; nothing retried past that point, run the command again")
     if as_json:
-        print_json([_retry_json(result) for result in results])
+        common.print_json([_retry_json(result) for result in results])
     else:
         for result in results:
             letter = result.dead_letter
             detail = f" {result.detail}" if result.detail else ""
-            console.print(f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}")
+            common.console.print(
+                f"invoice {letter.invoice_id or '?'}: {result.outcome.value}{detail}"
+            )
     if missing:
-        fail(
+        common.fail(
             "; ".join(f"invoice {i}: no dead letter (unknown, or already retried)" for i in missing)
             + "; nothing retried; see `starkrelay dead-letters list`"
         )

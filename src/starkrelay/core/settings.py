@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -252,24 +254,19 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("reconcile_timezone")
+    @field_validator("reconcile_timezone", "reconcile_cron")
     @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
-        return value
-
-    @field_validator("reconcile_cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
+    def _schedule(cls, value: str, info: ValidationInfo) -> str:
         from apscheduler.triggers.cron import CronTrigger
 
+        parse: Callable[[str], object] = zoneinfo.ZoneInfo
+        expected = "an IANA time zone such as America/Sao_Paulo"
+        if info.field_name == "reconcile_cron":
+            parse, expected = CronTrigger.from_crontab, "a 5-field crontab such as '0 1 * * *'"
         try:
-            CronTrigger.from_crontab(value)
-        except ValueError:
-            raise ValueError("expected a 5-field crontab such as '0 1 * * *'") from None
+            parse(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected {expected}") from None
         return value
 
     # --- cross-field checks -----------------------------------------------------------------

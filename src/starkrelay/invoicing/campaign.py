@@ -165,6 +165,10 @@ class Campaign:
         )
 
     # --- serialisation ------------------------------------------------------------------------
+    def log_fields(self) -> dict[str, object]:
+        """The plan as the campaign's log events name it."""
+        return dict(campaign_id=self.id, t0=self.t0, interval=self.interval, slots=self.slots)
+
     def to_json(self) -> str:
         data: dict[str, object] = {
             "id": self.id,

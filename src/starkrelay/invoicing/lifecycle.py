@@ -126,10 +126,7 @@ async def current_campaign(
     if written and found is not None:
         log.warning(
             "campaign.adopted",
-            campaign_id=current.id,
-            t0=current.t0,
-            interval=current.interval,
-            slots=current.slots,
+            **current.log_fields(),
             slots_held=sorted(found.held),
             note="Redis held no campaign; re-adopted the latest one from Stark Bank's invoices",
         )

@@ -62,14 +62,7 @@ class CampaignRunner:
         campaign = await current_campaign(s.store, s.settings, s.bank, now=self.issuer.clock())
         if (campaign.id, campaign.adopted_at) != self._seen:
             self._seen, self._first_open = (campaign.id, campaign.adopted_at), 0
-            log.info(
-                "campaign.current",
-                campaign_id=campaign.id,
-                t0=campaign.t0,
-                interval=campaign.interval,
-                slots=campaign.slots,
-                adopted_at=campaign.adopted_at,
-            )
+            log.info("campaign.current", **campaign.log_fields(), adopted_at=campaign.adopted_at)
         outcomes = await self.issuer.issue_due_slots(campaign, start=self._first_open)
         now = self.issuer.clock()
         resolved = {
