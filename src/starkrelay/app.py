@@ -50,13 +50,13 @@ from starkrelay.bank.errors import BankError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.public_key import StarkPublicKey
 from starkrelay.console import router as console_router
+from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starkrelay.core.store import store_from_settings
 from starkrelay.core.supervision import (
     Fatal,
     Heartbeat,
     StartRefused,
-    StartupPolicy,
     Supervisor,
     retry_startup,
 )
@@ -129,7 +129,6 @@ def credentials_checked(verified: bool = False) -> Background:
 async def check_credentials(bank: BankGateway, settings: Settings, heartbeat: Heartbeat) -> None:
     """Verify the credentials, retrying while Stark Bank is unreachable; ``StartRefused``
     (exit status 2) when it refuses them."""
-    from starkrelay.bank.calls import RetryPolicy
 
     async def attempt() -> None:
         try:
@@ -142,7 +141,7 @@ async def check_credentials(bank: BankGateway, settings: Settings, heartbeat: He
     await retry_startup(
         attempt,
         part=heartbeat,
-        policy=StartupPolicy.from_settings(settings),
+        policy=RetryPolicy.startup(settings),
         retry_on=(BankUnavailableError,),
         what="Stark Bank credentials",
     )

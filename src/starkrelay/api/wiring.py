@@ -16,7 +16,8 @@ from datetime import date
 from functools import partial
 
 from starkrelay.api.deps import Services
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, every, wait_for_redis
+from starkrelay.core.retry import RetryPolicy
+from starkrelay.core.supervision import Heartbeat, every, wait_for_redis
 from starkrelay.forwarding import balance_wait
 from starkrelay.forwarding import service as forwarding
 from starkrelay.forwarding.worker import ForwardingWorker
@@ -63,7 +64,7 @@ def webhook_registration(services: Services, heartbeat: Heartbeat | None = None)
 
 def forwarding_worker(services: Services, heartbeat: Heartbeat | None = None) -> Part:
     """Forwards credited invoices (``forwarding.service``)."""
-    startup = StartupPolicy.from_settings(services.settings)
+    startup = RetryPolicy.startup(services.settings)
     return forwarding.forwarding_worker(build_worker(services), startup, heartbeat)
 
 
@@ -95,6 +96,4 @@ def reconciliation_scheduler(services: Services, heartbeat: Heartbeat | None = N
 
 def _redis_first(services: Services) -> Callable[[Heartbeat], Awaitable[None]]:
     """A part's start-up: wait until Redis answers (``STARTUP_RETRY_*``)."""
-    return partial(
-        wait_for_redis, services.store.redis, StartupPolicy.from_settings(services.settings)
-    )
+    return partial(wait_for_redis, services.store.redis, RetryPolicy.startup(services.settings))

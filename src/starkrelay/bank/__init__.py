@@ -5,7 +5,6 @@ Use ``BankGateway`` (typed async calls), the dataclasses in ``bank.models`` and 
 a lock in Redis) is ``starkrelay.webhooks.registration``.
 """
 
-from starkrelay.bank.calls import RetryPolicy
 from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import (
@@ -19,6 +18,7 @@ from starkrelay.bank.models import (
     TransferLog,
     Webhook,
 )
+from starkrelay.core.retry import RetryPolicy
 
 __all__ = [
     "Balance",

@@ -18,7 +18,6 @@ builds one ``starkcore.utils.request.Response`` per call, in the calling thread)
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from tenacity import (
 from starkrelay.bank.errors import BankError, BankInputError, BankUnavailableError
 from starkrelay.bank.models import ProviderError
 from starkrelay.core import metrics
+from starkrelay.core.retry import RetryPolicy
 
 T = TypeVar("T")
 log = structlog.get_logger("starkrelay.bank")
@@ -76,32 +76,6 @@ class TransientBankError(Exception):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for transient failures: first wait ``initial``, doubling up to ``max_wait``,
-    never starting an attempt after ``deadline`` seconds from the first one. Past the
-    deadline, callers that must keep trying (the forwarding worker) wait ``backoff``."""
-
-    deadline: float
-    max_wait: float
-    initial: float = 0.2
-    backoff_cap: float = 300.0
-    """The longest wait between two rounds of a caller that keeps trying (``backoff``)."""
-
-    @classmethod
-    def off(cls) -> RetryPolicy:
-        """A single attempt: transient failures surface at once as ``BankUnavailableError``."""
-        return cls(deadline=0.0, max_wait=0.0, initial=0.0, backoff_cap=0.0)
-
-    def backoff(self, failures: int, retry_after: float | None = None) -> float:
-        """How long a caller that keeps trying waits after `failures` failed rounds in a row:
-        doubling from ``initial``, with up to 50 % jitter, at least ``retry_after`` when Stark
-        Bank sent one, at most ``backoff_cap``."""
-        wait: float = (self.initial or 0.05) * 2.0 ** min(failures, 20)
-        wait *= 1 + random.random() / 2  # jitter, not security
-        return min(self.backoff_cap, max(wait, retry_after or 0.0))
 
 
 @dataclass

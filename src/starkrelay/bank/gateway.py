@@ -21,7 +21,7 @@ import structlog
 
 from sdk_redirect import point_sdk_at
 from starkrelay.bank import convert
-from starkrelay.bank.calls import RetryPolicy, install_status_recorder, run_bank_call
+from starkrelay.bank.calls import install_status_recorder, run_bank_call
 from starkrelay.bank.errors import BankError
 from starkrelay.bank.models import (
     Balance,
@@ -34,6 +34,7 @@ from starkrelay.bank.models import (
     Webhook,
 )
 from starkrelay.bank.project import ParsedKeyProject
+from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.settings import Settings
 
 log = structlog.get_logger("starkrelay.bank")

@@ -37,32 +37,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from starkrelay.core.settings import Settings
+from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.store import Redis, redis_hint
 
 T = TypeVar("T")
 log = structlog.get_logger("starkrelay.supervision")
 
 PartState = Literal["starting", "running", "stopped", "failed"]
-
-
-@dataclass(frozen=True)
-class StartupPolicy:
-    """Backoff of a start-up step: waits grow from ``initial`` to ``max_wait``; no attempt
-    starts after ``deadline`` seconds."""
-
-    deadline: float
-    max_wait: float
-    initial: float = 0.5
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> StartupPolicy:
-        max_wait = settings.startup_retry_max_wait_seconds
-        return cls(
-            deadline=settings.startup_retry_deadline_seconds,
-            max_wait=max_wait,
-            initial=min(0.5, max_wait),
-        )
 
 
 @dataclass
@@ -159,7 +140,7 @@ async def retry_startup(
     step: Callable[[], Awaitable[T]],
     *,
     part: Heartbeat,
-    policy: StartupPolicy,
+    policy: RetryPolicy,
     retry_on: tuple[type[BaseException], ...],
     what: str,
     hint: Callable[[BaseException], str | None] | None = None,
@@ -195,7 +176,7 @@ async def retry_startup(
     raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
 
-async def wait_for_redis(redis: Redis, policy: StartupPolicy, part: Heartbeat) -> None:
+async def wait_for_redis(redis: Redis, policy: RetryPolicy, part: Heartbeat) -> None:
     """A start-up step for ``every``: return once Redis answers, retried per ``policy``."""
     await retry_startup(
         redis.ping, part=part, policy=policy, retry_on=(RedisError,), what="Redis", hint=redis_hint

@@ -19,9 +19,10 @@ import structlog
 from redis.exceptions import RedisError
 
 from starkrelay.bank import BankGateway
+from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Store, redis_hint
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, every, retry_startup
+from starkrelay.core.supervision import Heartbeat, every, retry_startup
 from starkrelay.forwarding.reader import ensure_group
 from starkrelay.forwarding.stream_state import trim_acknowledged
 from starkrelay.forwarding.transfers import Destination
@@ -64,7 +65,7 @@ async def trim(store: Store) -> None:
 
 @asynccontextmanager
 async def forwarding_worker(
-    worker: ForwardingWorker, startup: StartupPolicy, heartbeat: Heartbeat | None = None
+    worker: ForwardingWorker, startup: RetryPolicy, heartbeat: Heartbeat | None = None
 ) -> AsyncIterator[None]:
     """Background part: run ``worker`` until exit.
 

@@ -20,9 +20,10 @@ from redis.exceptions import RedisError
 from starkrelay.bank.errors import BankInputError, BankUnavailableError
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Webhook
+from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.settings import Settings
 from starkrelay.core.store import Store, claim, new_token, redis_hint, release
-from starkrelay.core.supervision import Heartbeat, StartupPolicy, retry_startup
+from starkrelay.core.supervision import Heartbeat, retry_startup
 
 log = structlog.get_logger("starkrelay.webhooks.registration")
 
@@ -110,7 +111,7 @@ async def webhook_registered_at_start(
     await retry_startup(
         lambda: ensure_webhook(bank, store, url, lock_seconds=lock_seconds),
         part=heartbeat or Heartbeat("webhook_registration"),
-        policy=StartupPolicy.from_settings(settings),
+        policy=RetryPolicy.startup(settings),
         retry_on=(BankUnavailableError, RegistrationBusyError, RedisError),
         what="webhook registration",
         hint=redis_hint,
