@@ -11,7 +11,10 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    one pipeline per event-loop tick (``store.batching``); this process and Redis apart;
 3. the log lines of one forwarded event at the production configuration (JSON, INFO, written
    to the process's stderr, here a file: /dev/null): two INFO lines against one INFO line and
-   one DEBUG line that the level drops.
+   one DEBUG line that the level drops;
+4. reading one webhook body into an ``Event``: the standard library's JSON and the event
+   validated again as a whole against ``orjson`` (the standard library only for what it
+   refuses) and the event built from its validated parts (``webhooks.events``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import sys
 import time
@@ -34,6 +38,7 @@ from starkrelay.core.logs import configure_logging
 from starkrelay.core.store import Keys, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
+from starkrelay.webhooks.events import Event, parse_event, parse_webhook_body
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
 
@@ -126,6 +131,21 @@ def log_lines(events: int) -> tuple[float, float]:
         os.close(saved)
 
 
+def body_parses(events: int) -> tuple[float, float]:
+    bodies = [credited_event(f"9{n}", f"9{n}", 1000, 50) for n in range(events)]
+
+    def validated_twice() -> None:
+        for body in bodies:
+            event = parse_event(json.loads(body, strict=False)["event"])
+            Event(**event.__dict__)  # the whole event validated again, as it was
+
+    def orjson_built() -> None:
+        for body in bodies:
+            parse_webhook_body(body)
+
+    return per_event(events, validated_twice), per_event(events, orjson_built)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -135,11 +155,13 @@ def main() -> None:
     with pinned_redis(core=1) as server:
         intake = intakes(server.url, server.pid, args.events)
     two, one = log_lines(args.events)
+    old_parse, new_parse = body_parses(args.events)
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
         print(f"2. intake, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"3. log lines         2 INFO {two:7.1f}    1 INFO + 1 dropped DEBUG {one:7.1f}")
+    print(f"4. body to Event     json, validated twice {old_parse:7.1f}   orjson {new_parse:7.1f}")
 
 
 if __name__ == "__main__":
