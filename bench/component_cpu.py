@@ -14,7 +14,10 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    one DEBUG line that the level drops;
 4. reading one webhook body into an ``Event``: the standard library's JSON and the event
    validated again as a whole against ``orjson`` (the standard library only for what it
-   refuses) and the event built from its validated parts (``webhooks.events``).
+   refuses) and the event built from its validated parts (``webhooks.events``);
+5. taking one credited event (``take_event``: the intake script, then the delivery note),
+   64 in flight, each a pipeline per tick: commands packed by redis-py's asyncio connection
+   (in Python) against packed by hiredis (``store.connection``); this process and Redis apart.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from starkrelay.core.store import Keys, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
 from starkrelay.webhooks.events import Event, parse_event, parse_webhook_body
+from starkrelay.webhooks.intake import IntakePolicy, take_event
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
 
@@ -105,6 +109,35 @@ def intakes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, flo
     return found
 
 
+async def _take(url: str, events: int, hiredis: bool, tag: str) -> None:
+    redis = connect(url)
+    if not hiredis:  # the connection class redis-py chose for the URL, packing in Python
+        redis.connection_pool.connection_class = redis.connection_pool.connection_class.__mro__[2]
+    keys = Keys(f"component-take-{tag}")
+    bodies = [credited_event(f"{n}", f"{n}", 950, 0) for n in range(events + 1)]
+    taken = [parse_webhook_body(body) for body in bodies]
+    policy = IntakePolicy(replay_window_seconds=3600)
+    await take_event(redis, keys, taken[0], policy)  # load the scripts
+    queue = iter(taken[1:])
+
+    async def client() -> None:
+        for event in queue:
+            await take_event(redis, keys, event, policy)
+
+    await asyncio.gather(*(client() for _ in range(64)))
+    await redis.aclose()
+
+
+def takes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, float]]:
+    configure_logging("INFO", "json")  # the intake's DEBUG line dropped, as in production
+    found = {}
+    for name, hiredis in (("packed in Python", False), ("packed by hiredis", True)):
+        before = cpu_seconds(redis_pid)
+        client = per_event(events, lambda h=hiredis, n=name: asyncio.run(_take(url, events, h, n)))
+        found[name] = (client, (cpu_seconds(redis_pid) - before) * 1e6 / events)
+    return found
+
+
 def log_lines(events: int) -> tuple[float, float]:
     configure_logging("INFO", "json")
     log = structlog.get_logger("starkrelay.bench")
@@ -154,6 +187,7 @@ def main() -> None:
     openssl, secp = signatures(args.events)
     with pinned_redis(core=1) as server:
         intake = intakes(server.url, server.pid, args.events)
+        take = takes(server.url, server.pid, args.events)
     two, one = log_lines(args.events)
     old_parse, new_parse = body_parses(args.events)
     print(f"CPU microseconds per event ({args.events} events each):")
@@ -161,6 +195,8 @@ def main() -> None:
     for name, (client, redis_us) in intake.items():
         print(f"2. intake, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"3. log lines         2 INFO {two:7.1f}    1 INFO + 1 dropped DEBUG {one:7.1f}")
+    for name, (client, redis_us) in take.items():
+        print(f"5. take_event, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"4. body to Event     json, validated twice {old_parse:7.1f}   orjson {new_parse:7.1f}")
 
 
