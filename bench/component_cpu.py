@@ -17,7 +17,10 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    refuses) and the event built from its validated parts (``webhooks.events``);
 5. taking one credited event (``take_event``: the intake script, then the delivery note),
    64 in flight, each a pipeline per tick: commands packed by redis-py's asyncio connection
-   (in Python) against packed by hiredis (``store.connection``); this process and Redis apart.
+   (in Python) against packed by hiredis (``store.connection``); this process and Redis apart;
+6. reading the ownership read's answer (a page of 100 credited logs, each with its invoice as
+   starksandbox writes it), per invoice: the standard library's JSON against ``orjson``
+   (``bank.convert.raw_json``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import structlog
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.bank.convert import raw_json
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.store import Keys, connect
 from starkrelay.ledger import scripts as ledger_scripts
@@ -45,6 +51,7 @@ from starkrelay.webhooks.events import Event, parse_event, parse_webhook_body
 from starkrelay.webhooks.intake import IntakePolicy, take_event
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
+from starksandbox.models import Invoice
 
 
 def per_event(events: int, work: Callable[[], None]) -> float:
@@ -179,6 +186,41 @@ def body_parses(events: int) -> tuple[float, float]:
     return per_event(events, validated_twice), per_event(events, orjson_built)
 
 
+def credited_page() -> bytes:
+    """``GET /invoice/log`` of 100 credited invoices, as starksandbox answers it."""
+    now = datetime.now(UTC)
+    logs = []
+    for n in range(100):
+        invoice = Invoice(
+            id=f"{5_000_000_000_000_000 + n}", amount=1000 + n, nominal_amount=1000 + n,
+            tax_id="012.345.678-90", name="Ana Lima", due=now, expiration=5097600, fine=2.0,
+            interest=1.0, discounts=[], rules=[], splits=[], tags=["campaign:1", f"slot:{n}"],
+            descriptions=[], created=now, updated=now, uuid=f"{n:032x}",
+            brcode="00020101021226890014br.gov.bcb.pix2567brcode-h.sandbox.starkinfra.com/v2/"
+            + f"{n:032x}5204000053039865802BR5915Stark Bank S.A.6009Sao Paulo62070503***6304ABCD",
+            base_url="https://sandbox.api.starkbank.com", status="paid", fee=0,
+            transaction_ids=[f"{n}"],
+        )  # fmt: skip
+        logs.append({"id": f"{6_000_000_000_000_000 + n}", "type": "credited", "errors": [],
+                     "created": now.isoformat(), "invoice": invoice.to_json()})  # fmt: skip
+    return json.dumps({"cursor": None, "logs": logs}).encode()
+
+
+def page_reads(pages: int) -> tuple[float, float]:
+    response = SimpleNamespace(status=200, content=credited_page())
+
+    def standard_library() -> None:
+        for _ in range(pages):
+            json.loads(response.content.decode("utf-8"))
+
+    def orjson_read() -> None:
+        for _ in range(pages):
+            raw_json(response)
+
+    found = [per_event(pages * 100, way) for way in (standard_library, orjson_read) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -190,14 +232,16 @@ def main() -> None:
         take = takes(server.url, server.pid, args.events)
     two, one = log_lines(args.events)
     old_parse, new_parse = body_parses(args.events)
+    old_page, new_page = page_reads(max(1, args.events // 100))
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
         print(f"2. intake, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"3. log lines         2 INFO {two:7.1f}    1 INFO + 1 dropped DEBUG {one:7.1f}")
+    print(f"4. body to Event     json, validated twice {old_parse:7.1f}   orjson {new_parse:7.1f}")
     for name, (client, redis_us) in take.items():
         print(f"5. take_event, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
-    print(f"4. body to Event     json, validated twice {old_parse:7.1f}   orjson {new_parse:7.1f}")
+    print(f"6. credited page     json {old_page:7.1f}   orjson {new_page:7.1f}   (per invoice)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import starkbank
 from starkcore.utils.checks import check_datetime, check_datetime_or_date, check_timedelta
 
@@ -177,7 +178,10 @@ def raw_json(response: Any, operation: str = "raw_request") -> dict[str, Any]:
     """
     status = int(response.status)
     if status == 200:
-        body = json.loads(response.content.decode("utf-8"))
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:  # read as the standard library reads it (NaN, ...)
+            body = json.loads(response.content.decode("utf-8"))
         if not isinstance(body, dict):
             raise BankError(operation, "expected a JSON object")
         return body
