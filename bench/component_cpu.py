@@ -20,7 +20,10 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    (in Python) against packed by hiredis (``store.connection``); this process and Redis apart;
 6. reading the ownership read's answer (a page of 100 credited logs, each with its invoice as
    starksandbox writes it), per invoice: the standard library's JSON against ``orjson``
-   (``bank.convert.raw_json``).
+   (``bank.convert.raw_json``);
+7. the same page's logs converted to the gateway's ``InvoiceLog``, per invoice: the JSON read
+   through ``__getattr__`` (a failed attribute lookup first, as before) against
+   ``__getattribute__`` (``bank.convert.FromApi``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.bank import convert
 from starkrelay.bank.convert import raw_json
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.store import Keys, connect
@@ -221,6 +226,42 @@ def page_reads(pages: int) -> tuple[float, float]:
     return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
 
 
+class _ReadByGetattr:
+    """``FromApi`` as it was: every attribute found by ``__getattr__`` after a failed lookup."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._body.get(convert._camel(name))
+        if name in ("created", "updated"):
+            return convert._api_when(value)
+        if name == "due":
+            return convert._api_when(value, convert.check_datetime_or_date)
+        if name == "expiration":
+            return convert.check_timedelta(value)
+        return _ReadByGetattr(value) if isinstance(value, dict) else value
+
+
+def log_conversions(pages: int) -> tuple[float, float]:
+    logs = json.loads(credited_page())["logs"]
+    old = [convert.invoice_log(_ReadByGetattr(item)) for item in logs]
+    assert old == [convert.invoice_log(convert.FromApi(item)) for item in logs]
+
+    def by_getattr() -> None:
+        for _ in range(pages):
+            for item in logs:
+                convert.invoice_log(_ReadByGetattr(item))
+
+    def by_getattribute() -> None:
+        for _ in range(pages):
+            for item in logs:
+                convert.invoice_log(convert.FromApi(item))
+
+    found = [per_event(pages * 100, way) for way in (by_getattr, by_getattribute) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -233,6 +274,7 @@ def main() -> None:
     two, one = log_lines(args.events)
     old_parse, new_parse = body_parses(args.events)
     old_page, new_page = page_reads(max(1, args.events // 100))
+    old_convert, new_convert = log_conversions(max(1, args.events // 100))
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
@@ -242,6 +284,9 @@ def main() -> None:
     for name, (client, redis_us) in take.items():
         print(f"5. take_event, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"6. credited page     json {old_page:7.1f}   orjson {new_page:7.1f}   (per invoice)")
+    print(
+        f"7. credited logs     __getattr__ {old_convert:7.1f}   __getattribute__ {new_convert:7.1f}"
+    )
 
 
 if __name__ == "__main__":
