@@ -11,7 +11,19 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    one pipeline per event-loop tick (``store.batching``); this process and Redis apart;
 3. the log lines of one forwarded event at the production configuration (JSON, INFO, written
    to the process's stderr, here a file: /dev/null): two INFO lines against one INFO line and
-   one DEBUG line that the level drops.
+   one DEBUG line that the level drops;
+4. reading one webhook body into an ``Event``: the standard library's JSON and the event
+   validated again as a whole against ``orjson`` (the standard library only for what it
+   refuses) and the event built from its validated parts (``webhooks.events``);
+5. taking one credited event (``take_event``: the intake script, then the delivery note),
+   64 in flight, each a pipeline per tick: commands packed by redis-py's asyncio connection
+   (in Python) against packed by hiredis (``store.connection``); this process and Redis apart;
+6. reading the ownership read's answer (a page of 100 credited logs, each with its invoice as
+   starksandbox writes it), per invoice: the standard library's JSON against ``orjson``
+   (``bank.convert.raw_json``);
+7. the same page's logs converted to the gateway's ``InvoiceLog``, per invoice: the JSON read
+   through ``__getattr__`` (a failed attribute lookup first, as before) against
+   ``__getattribute__`` (``bank.convert.FromApi``).
 """
 
 from __future__ import annotations
@@ -19,10 +31,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives import hashes
@@ -30,12 +46,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.bank import convert
+from starkrelay.bank.convert import raw_json
 from starkrelay.core.logs import configure_logging
 from starkrelay.core.store import Keys, Store, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
+from starkrelay.webhooks.events import Event, parse_event, parse_webhook_body
+from starkrelay.webhooks.intake import IntakePolicy, take_event
 from starkrelay.webhooks.signature import decode_signature, load_public_key, signature_matches
 from starksandbox.keys import public_pem
+from starksandbox.models import Invoice
 
 
 def per_event(events: int, work: Callable[[], None]) -> float:
@@ -99,6 +120,35 @@ def intakes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, flo
     return found
 
 
+async def _take(url: str, events: int, hiredis: bool, tag: str) -> None:
+    redis = connect(url)
+    if not hiredis:  # the connection class redis-py chose for the URL, packing in Python
+        redis.connection_pool.connection_class = redis.connection_pool.connection_class.__mro__[2]
+    keys = Keys(f"component-take-{tag}")
+    bodies = [credited_event(f"{n}", f"{n}", 950, 0) for n in range(events + 1)]
+    taken = [parse_webhook_body(body) for body in bodies]
+    policy = IntakePolicy(replay_window_seconds=3600)
+    await take_event(redis, keys, taken[0], policy)  # load the scripts
+    queue = iter(taken[1:])
+
+    async def client() -> None:
+        for event in queue:
+            await take_event(redis, keys, event, policy)
+
+    await asyncio.gather(*(client() for _ in range(64)))
+    await redis.aclose()
+
+
+def takes(url: str, redis_pid: int, events: int) -> dict[str, tuple[float, float]]:
+    configure_logging("INFO", "json")  # the intake's DEBUG line dropped, as in production
+    found = {}
+    for name, hiredis in (("packed in Python", False), ("packed by hiredis", True)):
+        before = cpu_seconds(redis_pid)
+        client = per_event(events, lambda h=hiredis, n=name: asyncio.run(_take(url, events, h, n)))
+        found[name] = (client, (cpu_seconds(redis_pid) - before) * 1e6 / events)
+    return found
+
+
 def log_lines(events: int) -> tuple[float, float]:
     configure_logging("INFO", "json")
     log = structlog.get_logger("starkrelay.bench")
@@ -125,6 +175,92 @@ def log_lines(events: int) -> tuple[float, float]:
         os.close(saved)
 
 
+def body_parses(events: int) -> tuple[float, float]:
+    bodies = [credited_event(f"9{n}", f"9{n}", 1000, 50) for n in range(events)]
+
+    def validated_twice() -> None:
+        for body in bodies:
+            event = parse_event(json.loads(body, strict=False)["event"])
+            Event(**event.__dict__)  # the whole event validated again, as it was
+
+    def orjson_built() -> None:
+        for body in bodies:
+            parse_webhook_body(body)
+
+    return per_event(events, validated_twice), per_event(events, orjson_built)
+
+
+def credited_page() -> bytes:
+    """``GET /invoice/log`` of 100 credited invoices, as starksandbox answers it."""
+    now = datetime.now(UTC)
+    logs = []
+    for n in range(100):
+        invoice = Invoice(
+            id=f"{5_000_000_000_000_000 + n}", amount=1000 + n, nominal_amount=1000 + n,
+            tax_id="012.345.678-90", name="Ana Lima", due=now, expiration=5097600, fine=2.0,
+            interest=1.0, discounts=[], rules=[], splits=[], tags=["campaign:1", f"slot:{n}"],
+            descriptions=[], created=now, updated=now, uuid=f"{n:032x}",
+            brcode="00020101021226890014br.gov.bcb.pix2567brcode-h.sandbox.starkinfra.com/v2/"
+            + f"{n:032x}5204000053039865802BR5915Stark Bank S.A.6009Sao Paulo62070503***6304ABCD",
+            base_url="https://sandbox.api.starkbank.com", status="paid", fee=0,
+            transaction_ids=[f"{n}"],
+        )  # fmt: skip
+        logs.append({"id": f"{6_000_000_000_000_000 + n}", "type": "credited", "errors": [],
+                     "created": now.isoformat(), "invoice": invoice.to_json()})  # fmt: skip
+    return json.dumps({"cursor": None, "logs": logs}).encode()
+
+
+def page_reads(pages: int) -> tuple[float, float]:
+    response = SimpleNamespace(status=200, content=credited_page())
+
+    def standard_library() -> None:
+        for _ in range(pages):
+            json.loads(response.content.decode("utf-8"))
+
+    def orjson_read() -> None:
+        for _ in range(pages):
+            raw_json(response)
+
+    found = [per_event(pages * 100, way) for way in (standard_library, orjson_read) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
+class _ReadByGetattr:
+    """``FromApi`` as it was: every attribute found by ``__getattr__`` after a failed lookup."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._body.get(convert._camel(name))
+        if name in ("created", "updated"):
+            return convert._api_when(value)
+        if name == "due":
+            return convert._api_when(value, convert.check_datetime_or_date)
+        if name == "expiration":
+            return convert.check_timedelta(value)
+        return _ReadByGetattr(value) if isinstance(value, dict) else value
+
+
+def log_conversions(pages: int) -> tuple[float, float]:
+    logs = json.loads(credited_page())["logs"]
+    old = [convert.invoice_log(_ReadByGetattr(item)) for item in logs]
+    assert old == [convert.invoice_log(convert.FromApi(item)) for item in logs]
+
+    def by_getattr() -> None:
+        for _ in range(pages):
+            for item in logs:
+                convert.invoice_log(_ReadByGetattr(item))
+
+    def by_getattribute() -> None:
+        for _ in range(pages):
+            for item in logs:
+                convert.invoice_log(convert.FromApi(item))
+
+    found = [per_event(pages * 100, way) for way in (by_getattr, by_getattribute) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -133,12 +269,23 @@ def main() -> None:
     openssl, secp = signatures(args.events)
     with pinned_redis(core=1) as server:
         intake = intakes(server.url, server.pid, args.events)
+        take = takes(server.url, server.pid, args.events)
     two, one = log_lines(args.events)
+    old_parse, new_parse = body_parses(args.events)
+    old_page, new_page = page_reads(max(1, args.events // 100))
+    old_convert, new_convert = log_conversions(max(1, args.events // 100))
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
         print(f"2. intake, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
     print(f"3. log lines         2 INFO {two:7.1f}    1 INFO + 1 dropped DEBUG {one:7.1f}")
+    print(f"4. body to Event     json, validated twice {old_parse:7.1f}   orjson {new_parse:7.1f}")
+    for name, (client, redis_us) in take.items():
+        print(f"5. take_event, {name:22s} service {client:7.1f}   redis {redis_us:7.1f}")
+    print(f"6. credited page     json {old_page:7.1f}   orjson {new_page:7.1f}   (per invoice)")
+    print(
+        f"7. credited logs     __getattr__ {old_convert:7.1f}   __getattribute__ {new_convert:7.1f}"
+    )
 
 
 if __name__ == "__main__":

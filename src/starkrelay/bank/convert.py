@@ -8,6 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import starkbank
 from starkcore.utils.checks import check_datetime, check_datetime_or_date, check_timedelta
 
@@ -102,13 +103,16 @@ class FromApi:
     """An object of the API's JSON (camelCase keys) read as the SDK's object reads: ``tax_id``
     is ``taxId``, dates and durations are parsed by the SDK's own checks, nested objects are
     read the same way. ``invoice_log(FromApi(json))`` equals ``invoice_log`` of the SDK's
-    object for that JSON without building it (most of a forwarding read's client CPU)."""
+    object for that JSON without building it (most of a forwarding read's client CPU).
+    Every attribute is read from the JSON (``__getattribute__``: no failed lookup first)."""
+
+    __slots__ = ("_body",)
 
     def __init__(self, body: dict[str, Any]) -> None:
         self._body = body
 
-    def __getattr__(self, name: str) -> Any:
-        value = self._body.get(_camel(name))
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, "_body").get(_camel(name))
         if name in ("created", "updated"):
             return _api_when(value)
         if name == "due":
@@ -177,7 +181,10 @@ def raw_json(response: Any, operation: str = "raw_request") -> dict[str, Any]:
     """
     status = int(response.status)
     if status == 200:
-        body = json.loads(response.content.decode("utf-8"))
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:  # read as the standard library reads it (NaN, ...)
+            body = json.loads(response.content.decode("utf-8"))
         if not isinstance(body, dict):
             raise BankError(operation, "expected a JSON object")
         return body

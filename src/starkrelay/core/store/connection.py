@@ -2,15 +2,17 @@
 ``Store`` (a client and its key namespace) every feature receives.
 
 Connections decode responses to ``str`` and use hiredis when it is installed (it is a
-dependency), so callers always get ``str`` back.
+dependency), so callers always get ``str`` back; commands are packed by hiredis too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.connection import HiredisRespSerializer
 
 from starkrelay.core.store.batching import ScriptBatcher
 from starkrelay.core.store.keys import Keys, keys_from_settings
@@ -23,6 +25,29 @@ Redis = aioredis.Redis
 
 MAX_CONNECTIONS = 64
 """Redis connections per process; more concurrent commands wait for one to be free."""
+
+
+_PACKER = HiredisRespSerializer()
+
+
+class _HiredisPacking:
+    """Packs commands with hiredis, as redis-py's synchronous client does when hiredis is
+    installed: the same bytes, and the same ``DataError`` for what cannot be sent (redis-py's
+    asyncio connection packs in Python: most of a pipeline's client CPU)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = _PACKER.pack(*args)
+        return packed
+
+
+_PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _packed_by_hiredis(base: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``base`` (the connection class the URL's scheme chose) packing with hiredis."""
+    if base not in _PACKED:
+        _PACKED[base] = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
+    return _PACKED[base]
 
 
 def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> Redis:
@@ -42,6 +67,7 @@ def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> R
         socket_timeout=timeout,
         health_check_interval=30,
     )
+    pool.connection_class = _packed_by_hiredis(pool.connection_class)
     client: Redis = aioredis.Redis.from_pool(pool)
     return client
 
