@@ -9,20 +9,9 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
+from starksandbox import validation
 from starksandbox.models import Discount
-from starksandbox.validation import (
-    Errors,
-    brazil_today,
-    check_amount,
-    check_fields,
-    check_rules,
-    check_tags,
-    check_tax_id,
-    check_text,
-    is_int,
-    is_number,
-    parse_moment,
-)
+from starksandbox.validation import Errors
 
 INVOICE_FIELDS = frozenset(
     {
@@ -53,17 +42,19 @@ def parse_invoice(item: Any, where: str, now: datetime, errors: Errors) -> dict[
         errors.append(("invalidJson", f"{where}: each invoice must be a JSON object"))
         return {}
     before = len(errors)
-    check_fields(item, INVOICE_FIELDS, where, errors, required=("amount", "taxId", "name"))
+    validation.check_fields(
+        item, INVOICE_FIELDS, where, errors, required=("amount", "taxId", "name")
+    )
     values: dict[str, Any] = {}
     if "amount" in item and item["amount"] is not None:
-        values["amount"] = check_amount(item["amount"], where, errors, minimum=0)
+        values["amount"] = validation.check_amount(item["amount"], where, errors, minimum=0)
     if item.get("taxId") is not None:
-        values["tax_id"] = check_tax_id(item["taxId"], where, errors)
+        values["tax_id"] = validation.check_tax_id(item["taxId"], where, errors)
     if item.get("name") is not None:
-        values["name"] = check_text(item["name"], "invalidName", "name", where, errors)
+        values["name"] = validation.check_text(item["name"], "invalidName", "name", where, errors)
     due = now + DEFAULT_DUE
     if item.get("due") is not None:
-        moment = parse_moment(item["due"])
+        moment = validation.parse_moment(item["due"])
         if moment is None:
             errors.append(
                 ("invalidDate", f"{where}: due must be a date or a datetime, got {item['due']!r}")
@@ -80,8 +71,8 @@ def parse_invoice(item: Any, where: str, now: datetime, errors: Errors) -> dict[
     )
     values["discounts"] = _discounts(item.get("discounts"), due, now, where, errors)
     values["descriptions"] = _descriptions(item.get("descriptions"), where, errors)
-    values["tags"] = check_tags(item.get("tags"), where, errors)
-    values["rules"] = check_rules(
+    values["tags"] = validation.check_tags(item.get("tags"), where, errors)
+    values["rules"] = validation.check_rules(
         item.get("rules"), "allowedTaxIds", lambda v: isinstance(v, list), "[...]", where, errors
     )
     values["splits"] = _splits(item.get("splits"), values.get("amount", 0), where, errors)
@@ -91,7 +82,7 @@ def parse_invoice(item: Any, where: str, now: datetime, errors: Errors) -> dict[
 def _expiration(value: Any, where: str, errors: Errors) -> int:
     if value is None:
         return DEFAULT_EXPIRATION
-    if is_int(value) and value >= 0:
+    if validation.is_int(value) and value >= 0:
         return int(value)
     errors.append(
         ("invalidExpiration", f"{where}: expiration must be whole seconds >= 0, got {value!r}")
@@ -100,11 +91,17 @@ def _expiration(value: Any, where: str, errors: Errors) -> int:
 
 
 def _percentage(
-    value: Any, default: float, ceiling: float, code: str, name: str, where: str, errors: Errors
+    value: Any,
+    default: float,
+    ceiling: float,
+    code: str,
+    name: str,
+    where: str,
+    errors: Errors,
 ) -> float:
     if value is None:
         return default
-    if is_number(value) and 0 <= value <= ceiling:
+    if validation.is_number(value) and 0 <= value <= ceiling:
         return float(value)
     errors.append(
         (code, f"{where}: {name} must be a percentage from 0 to {ceiling:g}, got {value!r}")
@@ -132,7 +129,7 @@ def _discounts(
             errors.append(("invalidDiscount", f"{at}: a discount is exactly {{percentage, due}}"))
             continue
         percentage = entry["percentage"]
-        if not is_number(percentage) or not 0 < percentage <= 100:
+        if not validation.is_number(percentage) or not 0 < percentage <= 100:
             errors.append(
                 (
                     "invalidDiscount",
@@ -140,7 +137,7 @@ def _discounts(
                 )
             )
             continue
-        moment = parse_moment(entry["due"])
+        moment = validation.parse_moment(entry["due"])
         if moment is None:
             errors.append(
                 (
@@ -150,7 +147,7 @@ def _discounts(
             )
             continue
         when = moment[0]
-        if brazil_today(when) < brazil_today(now) or when > due:
+        if validation.brazil_today(when) < validation.brazil_today(now) or when > due:
             errors.append(
                 ("invalidDiscountDate", f"{at}: due must be from today up to the invoice due date")
             )
@@ -210,7 +207,7 @@ def _splits(value: Any, amount: int, where: str, errors: Errors) -> list[dict[st
         isinstance(value, list)
         and all(
             isinstance(split, dict)
-            and is_int(split.get("amount"))
+            and validation.is_int(split.get("amount"))
             and split["amount"] > 0
             and isinstance(split.get("receiverId"), str)
             for split in value
@@ -229,7 +226,9 @@ def _splits(value: Any, amount: int, where: str, errors: Errors) -> list[dict[st
 
 def parse_patch(body: dict[str, Any], errors: Errors) -> dict[str, Any]:
     """The PATCH fields given: ``status`` (only "canceled"), ``amount``, ``due``, ``expiration``."""
-    check_fields(body, frozenset({"status", "amount", "due", "expiration"}), "invoice", errors)
+    validation.check_fields(
+        body, frozenset({"status", "amount", "due", "expiration"}), "invoice", errors
+    )
     changes: dict[str, Any] = {}
     if body.get("status") is not None:
         if body["status"] != "canceled":
@@ -238,9 +237,9 @@ def parse_patch(body: dict[str, Any], errors: Errors) -> dict[str, Any]:
             )
         changes["status"] = body["status"]
     if body.get("amount") is not None:
-        changes["amount"] = check_amount(body["amount"], "invoice", errors, minimum=0)
+        changes["amount"] = validation.check_amount(body["amount"], "invoice", errors, minimum=0)
     if body.get("due") is not None:
-        moment = parse_moment(body["due"])
+        moment = validation.parse_moment(body["due"])
         if moment is None:
             errors.append(("invalidDate", f"due must be a date or a datetime, got {body['due']!r}"))
         else:

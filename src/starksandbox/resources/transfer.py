@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from starksandbox import documents, simulation
+from starksandbox import documents, simulation, validation
 from starksandbox.listing import (
     brazil_day,
     page_of,
@@ -32,19 +32,7 @@ from starksandbox.resources.routing import (
     workspace_binder,
 )
 from starksandbox.state import Workspace
-from starksandbox.validation import (
-    GRACE,
-    Errors,
-    brazil_today,
-    check_amount,
-    check_fields,
-    check_rules,
-    check_tags,
-    check_tax_id,
-    check_text,
-    is_int,
-    parse_moment,
-)
+from starksandbox.validation import Errors
 from starksandbox.web import ApiError, Request, Response, Router, json_response
 
 TRANSFER_FIELDS = frozenset(
@@ -94,7 +82,12 @@ def register(router: Router, current: Callable[[], Workspace]) -> None:
 
 
 def _pattern(
-    item: dict[str, Any], name: str, regex: re.Pattern[str], code: str, where: str, errors: Errors
+    item: dict[str, Any],
+    name: str,
+    regex: re.Pattern[str],
+    code: str,
+    where: str,
+    errors: Errors,
 ) -> str:
     value = item.get(name)
     if isinstance(value, str) and regex.match(value):
@@ -106,7 +99,7 @@ def _pattern(
 def _scheduled(value: Any, now: datetime, where: str, errors: Errors) -> datetime:
     if value is None:
         return now
-    moment = parse_moment(value)
+    moment = validation.parse_moment(value)
     if moment is None:
         errors.append(
             ("invalidDateTime", f"{where}: scheduled must be a date or datetime, got {value!r}")
@@ -115,12 +108,12 @@ def _scheduled(value: Any, now: datetime, where: str, errors: Errors) -> datetim
     when, date_only = moment
     if date_only:
         day = brazil_day(when)
-        if day < brazil_today(now):
+        if day < validation.brazil_today(now):
             errors.append(("invalidDate", f"{where}: scheduled date {value!r} is in the past"))
-        if day == brazil_today(now):
+        if day == validation.brazil_today(now):
             return now
         return datetime(day.year, day.month, day.day, 11, tzinfo=now.tzinfo)
-    if when < now - GRACE:
+    if when < now - validation.GRACE:
         errors.append(("invalidDateTime", f"{where}: scheduled datetime {value!r} is in the past"))
     return max(when, now)
 
@@ -132,19 +125,21 @@ def parse_transfer(
         errors.append(("invalidJson", f"{where}: each transfer must be a JSON object"))
         return {}
     before = len(errors)
-    if not check_fields(item, TRANSFER_FIELDS, where, errors, required=REQUIRED):
+    if not validation.check_fields(item, TRANSFER_FIELDS, where, errors, required=REQUIRED):
         return {}
     values: dict[str, Any] = {
-        "amount": check_amount(item["amount"], where, errors, minimum=1),
-        "name": check_text(item["name"], "invalidName", "name", where, errors),
-        "tax_id": check_tax_id(item["taxId"], where, errors),
+        "amount": validation.check_amount(item["amount"], where, errors, minimum=1),
+        "name": validation.check_text(item["name"], "invalidName", "name", where, errors),
+        "tax_id": validation.check_tax_id(item["taxId"], where, errors),
         "bank_code": _pattern(item, "bankCode", _BANK_CODE, "invalidBankCode", where, errors),
         "branch_code": _pattern(item, "branchCode", _BRANCH, "invalidBranchCode", where, errors),
         "account_number": _pattern(
             item, "accountNumber", _ACCOUNT, "invalidAccountNumber", where, errors
         ),
-        "tags": check_tags(item.get("tags"), where, errors),
-        "rules": check_rules(item.get("rules"), "resendingLimit", is_int, "int", where, errors),
+        "tags": validation.check_tags(item.get("tags"), where, errors),
+        "rules": validation.check_rules(
+            item.get("rules"), "resendingLimit", validation.is_int, "int", where, errors
+        ),
         "scheduled": _scheduled(item.get("scheduled"), now, where, errors),
     }
     account_type = item.get("accountType", "checking") or "checking"
@@ -172,7 +167,7 @@ def parse_transfer(
                 values["bank_code"].zfill(3),
                 values["branch_code"],
                 values["account_number"],
-                brazil_today(values["scheduled"]).isoformat(),
+                validation.brazil_today(values["scheduled"]).isoformat(),
             ]
         )
         external_id = base64.b64encode(raw.encode()).decode()
