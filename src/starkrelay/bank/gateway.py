@@ -107,7 +107,7 @@ class BankGateway:
         self, tags: Iterable[str], *, after: date | None = None, before: date | None = None
     ) -> list[Invoice]:
         """Every invoice carrying ANY of ``tags`` (lower-case), all pages."""
-        query = {"tags": list(tags), "after": after, "before": before}
+        query = {"tags": tags, "after": after, "before": before}
         items = await self._collect("find_invoices", starkbank.invoice.page, query)
         return [convert.invoice(item) for item in items]
 
@@ -125,12 +125,7 @@ class BankGateway:
         invoice_ids: Iterable[str] | None = None,
     ) -> AsyncIterator[InvoiceLog]:
         """Invoice logs matching the filters (newest first), fetched one page at a time."""
-        query = {
-            "types": _list(types),
-            "after": after,
-            "before": before,
-            "invoice_ids": _list(invoice_ids),
-        }
+        query = {"types": types, "after": after, "before": before, "invoice_ids": invoice_ids}
         async for item in self._pages("iter_invoice_logs", starkbank.invoice.log.page, query):
             yield convert.invoice_log(item)
 
@@ -242,13 +237,7 @@ class BankGateway:
         ``external_ids`` is applied here (the SDK has no such filter), so pair it with
         ``tags`` or a date range to keep the listing small.
         """
-        query = {
-            "tags": _list(tags),
-            "status": status,
-            "after": after,
-            "before": before,
-            "ids": _list(ids),
-        }
+        query = {"tags": tags, "status": status, "after": after, "before": before, "ids": ids}
         items = await self._collect("find_transfers", starkbank.transfer.page, query)
         found = [convert.transfer(item) for item in items]
         if external_ids is not None:
@@ -264,12 +253,7 @@ class BankGateway:
         transfer_ids: Iterable[str] | None = None,
     ) -> AsyncIterator[TransferLog]:
         """Transfer logs matching the filters (newest first), fetched one page at a time."""
-        query = {
-            "types": _list(types),
-            "after": after,
-            "before": before,
-            "transfer_ids": _list(transfer_ids),
-        }
+        query = {"types": types, "after": after, "before": before, "transfer_ids": transfer_ids}
         async for item in self._pages("iter_transfer_logs", starkbank.transfer.log.page, query):
             yield convert.transfer_log(item)
 
@@ -364,7 +348,7 @@ class BankGateway:
         self, operation: str, page: Callable[..., Any], query: dict[str, Any]
     ) -> AsyncIterator[Any]:
         cursor: str | None = None
-        params = {key: value for key, value in query.items() if value is not None}
+        params = {key: _sent(value) for key, value in query.items() if value is not None}
         while True:
             call = partial(page, cursor=cursor, limit=PAGE_LIMIT, user=self._user, **params)
             items, cursor = await self._call(operation, call)
@@ -379,5 +363,6 @@ class BankGateway:
         return [item async for item in self._pages(operation, page, query)]
 
 
-def _list(values: Iterable[str] | None) -> list[str] | None:
-    return None if values is None else list(values)
+def _sent(value: Any) -> Any:
+    """A filter as the SDK takes it: any collection of names as a list."""
+    return list(value) if isinstance(value, Iterable) and not isinstance(value, str) else value
