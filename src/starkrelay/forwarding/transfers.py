@@ -32,12 +32,7 @@ def build_transfer(item: ForwardItem, destination: Destination) -> NewTransfer:
     (``external_id`` per attempt, ``invoice:<id>`` tag)."""
     return NewTransfer(
         amount=item.amount,
-        name=destination.name,
-        tax_id=destination.tax_id,
-        bank_code=destination.bank_code,
-        branch_code=destination.branch_code,
-        account_number=destination.account_number,
-        account_type=destination.account_type,
+        **vars(destination),
         external_id=item.external_id,
         tags=(item.tag,),
         description=f"Invoice {item.invoice_id} credited, minus fee",
