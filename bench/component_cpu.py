@@ -28,7 +28,11 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    request duration, the transfer): ``.labels(...)`` each time against each child looked up
    once (``core.metrics.remembered_labels``);
 9. the key names of one forwarded event's two ledger scripts (intake and settle): all ten built
-   each time against the eight shared by every invoice built once (``ledger.steps``).
+   each time against the eight shared by every invoice built once (``ledger.steps``);
+10. one webhook request through the app's ASGI stack (a plain route answering a pre-encoded
+   body, the body-limit and request-duration middlewares; called in-process, no socket):
+   FastAPI's OpenTelemetry on (its default: every request looks up the providers) against off
+   (``app.new_fastapi``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
 from starkrelay.api import http_metrics
+from starkrelay.api.body_limit import BodyLimitMiddleware
+from starkrelay.api.http_metrics import RequestDurationMiddleware
+from starkrelay.app import _NO_TELEMETRY
 from starkrelay.bank import convert
 from starkrelay.bank.convert import raw_json
 from starkrelay.core import relay_metrics
@@ -319,6 +326,51 @@ def key_names(events: int) -> tuple[float, float]:
     return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
 
 
+def _webhook_app(telemetry: Any) -> Any:
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    app = FastAPI(telemetry=telemetry) if telemetry else FastAPI()
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"outcome":"enqueued"}', 200, media_type="application/json")
+
+    app.router.routes.insert(0, Route("/api/v1/webhooks/starkbank", answer, methods=["POST"]))
+    app.add_middleware(BodyLimitMiddleware, limits={"/api/v1/webhooks/starkbank": 65536})
+    app.add_middleware(RequestDurationMiddleware)
+    return app
+
+
+def asgi_requests(events: int) -> tuple[float, float]:
+    body = credited_event("91", "91", 1000, 50)
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/v1/webhooks/starkbank", "raw_path": b"",
+        "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+        "server": ("x", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    async def run(app: Any) -> None:
+        for _ in range(events):
+            await app(dict(scope), receive, send)
+
+    apps = [_webhook_app(None), _webhook_app(_NO_TELEMETRY)]
+    for app in apps:
+        asyncio.run(run(app))  # the middleware stack built, every path warm
+    found = [per_event(events, lambda a=app: asyncio.run(run(a))) for app in apps * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -334,6 +386,7 @@ def main() -> None:
     old_convert, new_convert = log_conversions(max(1, args.events // 100))
     old_labels, new_labels = label_lookups(args.events)
     old_keys, new_keys = key_names(args.events)
+    telemetry_on, telemetry_off = asgi_requests(args.events)
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
@@ -348,6 +401,7 @@ def main() -> None:
     )
     print(f"8. metric children   .labels() {old_labels:7.1f}   remembered {new_labels:7.1f}")
     print(f"9. script key names  all built {old_keys:7.1f}   shared built once {new_keys:7.1f}")
+    print(f"10. ASGI webhook      OpenTelemetry on {telemetry_on:7.1f}   off {telemetry_off:7.1f}")
 
 
 if __name__ == "__main__":
