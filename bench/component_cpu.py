@@ -23,7 +23,13 @@ is read from /proc). Each line is CPU time (user + system) divided by the events
    (``bank.convert.raw_json``);
 7. the same page's logs converted to the gateway's ``InvoiceLog``, per invoice: the JSON read
    through ``__getattr__`` (a failed attribute lookup first, as before) against
-   ``__getattribute__`` (``bank.convert.FromApi``).
+   ``__getattribute__`` (``bank.convert.FromApi``);
+8. the Prometheus children of one forwarded event (event, answer, request duration, transfer):
+   ``.labels(...)`` each time against looked up once (``core.metrics.remembered_labels``);
+9. the key names of one event's intake and settle scripts: all built each time against the
+   eight shared by every invoice built once (``ledger.steps``);
+10. one webhook request through the app's ASGI stack in-process (plain route, both middlewares):
+   FastAPI's OpenTelemetry on (its default) against off (``app.new_fastapi``).
 """
 
 from __future__ import annotations
@@ -43,12 +49,23 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from proc_cpu import cpu_seconds, pinned_redis
 from relay_load import credited_event, pin
+from starkrelay.api import http_metrics
+from starkrelay.api.body_limit import BodyLimitMiddleware
+from starkrelay.api.http_metrics import RequestDurationMiddleware
+from starkrelay.app import _NO_TELEMETRY
 from starkrelay.bank import convert
 from starkrelay.bank.convert import raw_json
+from starkrelay.core import relay_metrics
 from starkrelay.core.logs import configure_logging
+from starkrelay.core.metrics import HTTP_REQUEST_DURATION
+from starkrelay.core.settings import WEBHOOK_PATH
 from starkrelay.core.store import Keys, Store, connect
 from starkrelay.ledger import scripts as ledger_scripts
 from starkrelay.ledger import steps as ledger_steps
@@ -124,16 +141,16 @@ async def _take(url: str, events: int, hiredis: bool, tag: str) -> None:
     redis = connect(url)
     if not hiredis:  # the connection class redis-py chose for the URL, packing in Python
         redis.connection_pool.connection_class = redis.connection_pool.connection_class.__mro__[2]
-    keys = Keys(f"component-take-{tag}")
+    store = Store(redis, Keys(f"component-take-{tag}"))
     bodies = [credited_event(f"{n}", f"{n}", 950, 0) for n in range(events + 1)]
     taken = [parse_webhook_body(body) for body in bodies]
     policy = IntakePolicy(replay_window_seconds=3600)
-    await take_event(redis, keys, taken[0], policy)  # load the scripts
+    await take_event(store, taken[0], policy)  # load the scripts
     queue = iter(taken[1:])
 
     async def client() -> None:
         for event in queue:
-            await take_event(redis, keys, event, policy)
+            await take_event(store, event, policy)
 
     await asyncio.gather(*(client() for _ in range(64)))
     await redis.aclose()
@@ -261,6 +278,89 @@ def log_conversions(pages: int) -> tuple[float, float]:
     return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
 
 
+def label_lookups(events: int) -> tuple[float, float]:
+    def each_time() -> None:
+        for _ in range(events):
+            relay_metrics.EVENTS.labels("invoice", "credited").inc()
+            relay_metrics.WEBHOOKS.labels("enqueued").inc()
+            HTTP_REQUEST_DURATION.labels(method="POST", route=WEBHOOK_PATH, status="200").observe(1)
+            relay_metrics.TRANSFERS.labels("sent").inc()
+
+    def remembered() -> None:
+        for _ in range(events):
+            relay_metrics.events_by_kind("invoice", "credited").inc()
+            relay_metrics.webhooks_by_outcome("enqueued").inc()
+            http_metrics._observed("POST", WEBHOOK_PATH, 200).observe(1)
+            relay_metrics.transfers_by_outcome("sent").inc()
+
+    found = [per_event(events, way) for way in (each_time, remembered) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
+def _script_keys_each_time(keys: Keys, invoice_id: str, event_id: str | None) -> list[str]:
+    """``ledger.steps.script_keys`` as it was: every key name built on every call."""
+    return [
+        keys.event_claim(event_id) if event_id else keys.key("event", "-"),
+        keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-"),
+        keys.ledger_stages(), keys.ledger_index(), keys.forward_stream(), keys.forward_waiting(),
+        keys.forward_dead_letters(), keys.forward_counters(), keys.forward_hints(),
+        keys.forward_held(),
+    ]  # fmt: skip
+
+
+def key_names(events: int) -> tuple[float, float]:
+    keys = Keys("starkrelay")
+    ids = [(f"{5_000_000_000_000_000 + n}", f"{6_000_000_000_000_000 + n}") for n in range(events)]
+    assert _script_keys_each_time(keys, *ids[0]) == ledger_steps.script_keys(keys, *ids[0])
+
+    def each_time() -> None:
+        for invoice_id, event_id in ids:
+            _script_keys_each_time(keys, invoice_id, event_id)
+            _script_keys_each_time(keys, invoice_id, None)
+
+    def shared_once() -> None:
+        for invoice_id, event_id in ids:
+            ledger_steps.script_keys(keys, invoice_id, event_id)
+            ledger_steps.script_keys(keys, invoice_id)
+
+    found = [per_event(events, way) for way in (each_time, shared_once) * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
+def _webhook_app(telemetry: Any) -> Any:
+    app = FastAPI(telemetry=telemetry) if telemetry else FastAPI()
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"outcome":"enqueued"}', 200, media_type="application/json")
+
+    app.router.routes.insert(0, Route(WEBHOOK_PATH, answer, methods=["POST"]))
+    app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: 65536})
+    app.add_middleware(RequestDurationMiddleware)
+    return app
+
+
+def asgi_requests(events: int) -> tuple[float, float]:
+    body = credited_event("91", "91", 1000, 50)
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": WEBHOOK_PATH, "raw_path": b"", "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 1), "server": ("x", 80)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None: ...
+
+    async def run(app: Any) -> None:
+        for _ in range(events):
+            await app(dict(scope), receive, send)
+
+    apps = [_webhook_app(None), _webhook_app(_NO_TELEMETRY)]  # warm by the best of three
+    found = [per_event(events, lambda a=app: asyncio.run(run(a))) for app in apps * 3]
+    return min(found[0::2]), min(found[1::2])  # interleaved, the best of three each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
@@ -274,6 +374,9 @@ def main() -> None:
     old_parse, new_parse = body_parses(args.events)
     old_page, new_page = page_reads(max(1, args.events // 100))
     old_convert, new_convert = log_conversions(max(1, args.events // 100))
+    old_labels, new_labels = label_lookups(args.events)
+    old_keys, new_keys = key_names(args.events)
+    telemetry_on, telemetry_off = asgi_requests(args.events)
     print(f"CPU microseconds per event ({args.events} events each):")
     print(f"1. signature check   OpenSSL {openssl:7.1f}   libsecp256k1 {secp:7.1f}")
     for name, (client, redis_us) in intake.items():
@@ -286,6 +389,9 @@ def main() -> None:
     print(
         f"7. credited logs     __getattr__ {old_convert:7.1f}   __getattribute__ {new_convert:7.1f}"
     )
+    print(f"8. metric children   .labels() {old_labels:7.1f}   remembered {new_labels:7.1f}")
+    print(f"9. script key names  all built {old_keys:7.1f}   shared built once {new_keys:7.1f}")
+    print(f"10. ASGI webhook      OpenTelemetry on {telemetry_on:7.1f}   off {telemetry_off:7.1f}")
 
 
 if __name__ == "__main__":

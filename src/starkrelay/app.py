@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from redis.exceptions import RedisError
 
 from starkrelay.api.body_limit import BodyLimitMiddleware
@@ -210,17 +212,25 @@ def _single(error: BaseException) -> BaseException:
     return error
 
 
+# Our metrics are Prometheus (``GET /metrics``) and no OpenTelemetry SDK is installed: with
+# FastAPI's own OpenTelemetry off, no request looks up the (unconfigured) providers first.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def new_fastapi(settings: Settings, lifespan: Lifespan | None = None, docs: bool = True) -> FastAPI:
     """A FastAPI app with interactive docs (/docs, /redoc, /openapi.json) only when ``docs``
     and ``settings.docs_enabled``, and then with their scripts and styles served from the
     pinned ``fastapi-offline`` package under /docs-assets, never from a CDN."""
+    common: dict[str, Any] = {
+        "title": "starkrelay",
+        "lifespan": lifespan,
+        "telemetry": _NO_TELEMETRY,
+    }
     if not (docs and settings.docs_enabled):
-        return FastAPI(
-            title="starkrelay", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-        )
+        return FastAPI(**common, docs_url=None, redoc_url=None, openapi_url=None)
     from fastapi_offline import FastAPIOffline
 
-    app: FastAPI = FastAPIOffline(title="starkrelay", lifespan=lifespan, static_url="/docs-assets")
+    app: FastAPI = FastAPIOffline(**common, static_url="/docs-assets")
     return app
 
 

@@ -8,8 +8,10 @@ Labels stay bounded whatever clients send: ``route`` is the matched route's temp
 
 from __future__ import annotations
 
+import functools
 import time
 
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from starkrelay.core.metrics import HTTP_REQUEST_DURATION
@@ -22,6 +24,14 @@ def route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None) or getattr(route, "path_format", None)
     return path if isinstance(path, str) and path else "unmatched"
+
+
+@functools.cache
+def _observed(method: str, route: str, status: int) -> Histogram:
+    """The histogram's child for one request's (bounded) labels, looked up once."""
+    return HTTP_REQUEST_DURATION.labels(
+        method=method, route=route, status=str(status) if 100 <= status <= 599 else "other"
+    )
 
 
 class RequestDurationMiddleware:
@@ -47,8 +57,5 @@ class RequestDurationMiddleware:
             await self.app(scope, receive, send_recording_status)
         finally:
             method = str(scope.get("method", "")).upper()
-            HTTP_REQUEST_DURATION.labels(
-                method=method if method in METHODS else "other",
-                route=route_label(scope),
-                status=str(status) if 100 <= status <= 599 else "other",
-            ).observe(time.perf_counter() - started)
+            child = _observed(method if method in METHODS else "other", route_label(scope), status)
+            child.observe(time.perf_counter() - started)

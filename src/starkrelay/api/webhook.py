@@ -119,7 +119,7 @@ class _Answer:
         return cls(status, outcome, encoded.encode())
 
     def response(self) -> Response:
-        metrics.WEBHOOKS.labels(self.outcome).inc()
+        metrics.webhooks_by_outcome(self.outcome).inc()
         return Response(self.body, self.status, media_type="application/json")
 
 

@@ -16,6 +16,10 @@ What a caller may rely on:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -30,6 +34,16 @@ from starkrelay import __version__
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+def remembered_labels(metric: _Metric) -> Callable[..., _Metric]:
+    """``metric.labels``, each child looked up once per label values: for lookups made per
+    event. The metric keeps every child anyway (label values are bounded), so this adds no
+    series and holds nothing the metric does not."""
+    return functools.cache(metric.labels)
+
 
 BUILD_INFO = Gauge(
     "starkrelay_build_info",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from starkrelay.core.metrics import REGISTRY
+from starkrelay.core.metrics import REGISTRY, remembered_labels
 
 WEBHOOKS = Counter(
     "starkrelay_webhooks",
@@ -44,6 +44,10 @@ TRANSFER_CALLS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+# the label lookups made per event, each child found once
+webhooks_by_outcome = remembered_labels(WEBHOOKS)
+events_by_kind = remembered_labels(EVENTS)
+transfers_by_outcome = remembered_labels(TRANSFERS)
 OWNERSHIP_CALLS = Counter(
     "starkrelay_forward_ownership_calls",
     "Reads of Stark Bank's credited logs before forwarding (one per batch of up to 100), "

@@ -103,7 +103,7 @@ async def _record_transfers(
     for (entry, transfer), one, settlement in zip(settled, done, settlements, strict=True):
         item = entry.readable_item
         if one.acked:
-            metrics.TRANSFERS.labels(outcome).inc()
+            metrics.transfers_by_outcome(outcome).inc()
             if not confirmed:
                 metrics.FORWARDED_CENTS.inc(item.amount)
             if "claimed_amount" in settlement.ledger_fields:

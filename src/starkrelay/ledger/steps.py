@@ -7,6 +7,7 @@ No other module writes a stage. Callers name the evidence a move rests on
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +40,10 @@ def _pairs(fields: Fields | None) -> list[str]:
     return flat
 
 
-def script_keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> list[str]:
-    return [
-        keys.event_claim(event_id) if event_id else keys.key("event", "-"),
-        keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-"),
+@functools.lru_cache(maxsize=16)
+def _shared_keys(keys: Keys) -> tuple[str, ...]:
+    """The keys every script names whatever the invoice, built once per ``Keys``."""
+    return (
         keys.ledger_stages(),
         keys.ledger_index(),
         keys.forward_stream(),
@@ -51,6 +52,14 @@ def script_keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> lis
         keys.forward_counters(),
         keys.forward_hints(),
         keys.forward_held(),
+    )
+
+
+def script_keys(keys: Keys, invoice_id: str, event_id: str | None = None) -> list[str]:
+    return [
+        keys.event_claim(event_id) if event_id else keys.key("event", "-"),
+        keys.webhook_ledger(invoice_id) if invoice_id else keys.key("ledger", "-"),
+        *_shared_keys(keys),
     ]
 
 

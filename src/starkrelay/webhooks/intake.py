@@ -127,7 +127,7 @@ async def _take_event(store: Store, event: Event, policy: IntakePolicy, *, sourc
     """The event as a hint (``ledger.stages``): its body never sets a stage, an attempt, a
     transfer id or an amount."""
     now = time.time()
-    metrics.EVENTS.labels(event.metric_subscription, event.metric_log_type).inc()
+    metrics.events_by_kind(event.metric_subscription, event.metric_log_type).inc()
     claim_and = functools.partial(
         ledger.intake,
         store,
