@@ -3,7 +3,7 @@
 A signed transfer event names a forward of ours (``external_id`` ``invoice-<id>[-r<n>]``)
 but a transfer id we never recorded: our create's answer was lost, or a stranger made a
 transfer with our external id in their own workspace and pointed their webhook at us. The
-intake keeps only the hint (``forward_hints``: invoice id -> the id the event named). Here,
+intake keeps only the hint (``forward_hints``: invoice id -> the ids events named). Here,
 in the balance wait's pass (one replica at a time), up to 100 hinted invoices are looked up
 in ONE listing by their tags, read with our credentials, so only our workspace's transfers
 can appear:
@@ -52,8 +52,9 @@ async def settle_hints(store: Store, bank: BankGateway, limit: int = 100) -> int
     rows = await pipe.execute()
     moved = 0
     for (invoice_id, named), (stage, attempt) in zip(hints.items(), rows, strict=True):
-        if named not in ours:
-            await _count_foreign(store, invoice_id, named)
+        for transfer_id in named:
+            if transfer_id not in ours:
+                await _count_foreign(store, invoice_id, transfer_id)
         if stage is None or attempt is None:
             continue
         found = by_invoice.get(invoice_id, {}).get(int(attempt))

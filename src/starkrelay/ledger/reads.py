@@ -93,8 +93,8 @@ async def last_balance_check(store: Store) -> dict[str, str]:
     return {str(name): str(value) for name, value in raw.items()}
 
 
-async def take_hints(store: Store, limit: int = 100) -> dict[str, str]:
-    """Up to `limit` hinted invoices (invoice id -> the transfer id an event named), removed
+async def take_hints(store: Store, limit: int = 100) -> dict[str, list[str]]:
+    """Up to `limit` hinted invoices (invoice id -> the transfer ids events named), removed
     from the hints as they are read: a look-up that fails puts them back (``put_hints``)."""
     raw = cast(list[str], await store.redis.hkeys(store.keys.forward_hints()))[:limit]
     if not raw:
@@ -103,15 +103,20 @@ async def take_hints(store: Store, limit: int = 100) -> dict[str, str]:
     pipe.hmget(store.keys.forward_hints(), raw)
     pipe.hdel(store.keys.forward_hints(), *raw)
     values, _ = await pipe.execute()
-    return {k: str(v) for k, v in zip(raw, values, strict=True) if v is not None}
+    return {k: str(v).split() for k, v in zip(raw, values, strict=True) if v is not None}
 
 
-async def put_hints(store: Store, hints: Mapping[str, str]) -> None:
-    """Schedule the look-ups of `hints` again (a look-up that failed)."""
-    if hints:
-        await store.redis.hset(
-            store.keys.forward_hints(), items=[v for pair in hints.items() for v in pair]
-        )
+async def put_hints(store: Store, hints: Mapping[str, list[str]]) -> None:
+    """Schedule the look-ups of `hints` again (a look-up that failed), with any id an event
+    named meanwhile."""
+    if not hints:
+        return
+    meanwhile = await store.redis.hmget(store.keys.forward_hints(), list(hints))
+    merged = {
+        invoice_id: " ".join(dict.fromkeys([*ids, *(str(now or "").split())]))
+        for (invoice_id, ids), now in zip(hints.items(), meanwhile, strict=True)
+    }
+    await store.redis.hset(store.keys.forward_hints(), items=[v for p in merged.items() for v in p])
 
 
 async def held_count(store: Store) -> int:

@@ -130,7 +130,14 @@ elseif action == 'transfer' then
   if tonumber(cur[1]) ~= attempt or cur[2] ~= ARGV[8] then
     -- only an outcome is worth a look-up: the worker records a live transfer of its own
     if ARGV[9] == 'sent' then return {7, ''} end
-    redis.call('HSET', K_HINTS, invoice_id, ARGV[8])
+    -- every id events named is kept (a few at most): each one our listing lacks is foreign
+    local named = redis.call('HGET', K_HINTS, invoice_id)
+    if not named then
+      redis.call('HSET', K_HINTS, invoice_id, ARGV[8])
+    elseif #named < 512
+      and not string.find(' ' .. named .. ' ', ' ' .. ARGV[8] .. ' ', 1, true) then
+      redis.call('HSET', K_HINTS, invoice_id, named .. ' ' .. ARGV[8])
+    end
     return {5, ''}
   end
   -- our transfer's outcome closes the attempt it awaits; an older log arriving late does

@@ -143,6 +143,14 @@ async def test_only_a_transfer_event_naming_our_recorded_id_moves_a_stage(store:
     assert (ledger["stage"], ledger["attempt"]) == ("queued", "0")
     assert await store.redis.hgetall(store.keys.forward_hints()) == {"77": "t-them"}
     assert await reads.waiting_count(store) == 0
+    # a second id named for the same invoice is kept beside the first, not over it
+    assert await transfer_event(store, "77", "t-other", Stage.FAILED) is IntakeCode.HINTED
+    assert await store.redis.hgetall(store.keys.forward_hints()) == {"77": "t-them t-other"}
+    taken = await reads.take_hints(store)
+    assert taken == {"77": ["t-them", "t-other"]}
+    await transfer_event(store, "77", "t-later", Stage.SUCCESS)  # while the look-up failed
+    await reads.put_hints(store, taken)
+    assert await reads.take_hints(store) == {"77": ["t-them", "t-other", "t-later"]}
 
     # our create's answer: the id is recorded, and the event naming it is taken as read
     [done] = await settle(store, [Settlement(

@@ -108,8 +108,9 @@ class Keys:
         return self.key("bank", "health")
 
     def forward_hints(self) -> str:
-        """Hash: invoice id -> the transfer id a signed transfer event named that we never
-        recorded; the balance wait's pass looks each up in our own listing, then deletes it.
+        """Hash: invoice id -> the transfer ids (space-separated) signed transfer events named
+        that we never recorded; the balance wait's pass looks each up in our own listing,
+        then deletes it.
         Only invoices that have a ledger are hinted, so it never outgrows our forwards."""
         return self.key("forward", "hints")
 
