@@ -4,6 +4,7 @@ the money-path relay (see ``tests.support.relay_harness``)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,3 +66,28 @@ def sandbox_workspace_id(sandbox: SandboxHandle) -> str:
     the project's credentials, so what production settings give as ``STARK_WORKSPACE_ID``."""
     assert sandbox.server.sandbox is not None, "the sandbox has not started"
     return sandbox.server.sandbox.ws.workspace_id
+
+
+@pytest.fixture
+def cli_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: SandboxHandle,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> Keys:
+    """The environment a command line reads (the emulator, this test's Redis and key prefix),
+    run from an empty folder (no ``.env``); the test's key names."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "STARK_PROJECT_ID": sandbox.project_id,
+        "STARK_PRIVATE_KEY": sandbox.private_key,
+        "STARK_API_URL": sandbox.url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "API_EXTERNAL_URL": "http://127.0.0.1:9",
+        "LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Keys(key_prefix)

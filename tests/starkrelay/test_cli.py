@@ -25,29 +25,7 @@ from starksandbox.testing import SandboxHandle
 runner = CliRunner()
 
 
-@pytest.fixture
-def environment(
-    monkeypatch: pytest.MonkeyPatch,
-    sandbox: SandboxHandle,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "API_EXTERNAL_URL": "http://127.0.0.1:9",
-        "LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_issue_prints_the_batch(sandbox: SandboxHandle) -> None:
     result = runner.invoke(app, ["issue", "--count", "3"])
     assert result.exit_code == 0, result.output
@@ -55,7 +33,7 @@ def test_issue_prints_the_batch(sandbox: SandboxHandle) -> None:
     assert sum(sandbox.summary()["invoices"].values()) == 3
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_campaign_start_status_and_refusal() -> None:
     assert "No campaign yet" in runner.invoke(app, ["campaign", "status"]).output
     started = runner.invoke(app, ["campaign", "start"])
@@ -70,7 +48,7 @@ def test_campaign_start_status_and_refusal() -> None:
     assert "8 slots" in status.output
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_campaign_retry_slot_then_status_and_start_after_redis_loss(
     sandbox: SandboxHandle, redis_url: str, key_prefix: str
 ) -> None:
@@ -106,7 +84,7 @@ def test_campaign_retry_slot_then_status_and_start_after_redis_loss(
     assert campaign.id not in forced.output
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_webhook_ensure_then_list() -> None:
     ensured = runner.invoke(app, ["webhook", "ensure"])
     assert ensured.exit_code == 0, ensured.output
@@ -116,7 +94,7 @@ def test_webhook_ensure_then_list() -> None:
     assert "invoice, transfer" in listed.output
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_bad_setting_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAMPAIGN_BATCH_MAX", "lots")
     result = runner.invoke(app, ["issue"])
@@ -150,7 +128,7 @@ def test_keygen_pem_keeps_a_short_secret_readable_by_openssl_and_the_sdk(secret:
     assert sdk_key.publicKey().toPem() == PublicKey.fromPem(public).toPem()
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_status_is_a_summary_and_json_on_demand() -> None:
     shown = runner.invoke(app, ["status"])
     assert shown.exit_code == 0, shown.output
@@ -165,7 +143,7 @@ def test_status_is_a_summary_and_json_on_demand() -> None:
     assert "of 8 slot(s) resolved" in runner.invoke(app, ["status"]).output
 
 
-@pytest.mark.usefixtures("environment")
+@pytest.mark.usefixtures("cli_environment")
 def test_listing_commands_print_json_on_demand(
     sandbox: SandboxHandle, redis_url: str, key_prefix: str
 ) -> None:

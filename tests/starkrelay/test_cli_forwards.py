@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from starkrelay.cli import app
@@ -14,31 +12,8 @@ from starkrelay.core.store import Keys, Store, connect
 from starkrelay.forwarding import pause
 from starkrelay.ledger import FORWARD_GROUP, IntakeCode, intake, reads
 from starkrelay.ledger.budget import LimitCode, Limits, Reservation, reserve
-from starksandbox.testing import SandboxHandle
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def environment(
-    monkeypatch: pytest.MonkeyPatch,
-    sandbox: SandboxHandle,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
-) -> Keys:
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return Keys(key_prefix)
 
 
 def hold(redis_url: str, keys: Keys, invoice_ids: list[str]) -> None:
@@ -80,8 +55,10 @@ def stage_of(redis_url: str, keys: Keys, invoice_id: str) -> dict[str, str]:
     return asyncio.run(read())
 
 
-def test_held_approve_and_reject_from_the_command_line(environment: Keys, redis_url: str) -> None:
-    hold(redis_url, environment, ["801", "802", "803"])
+def test_held_approve_and_reject_from_the_command_line(
+    cli_environment: Keys, redis_url: str
+) -> None:
+    hold(redis_url, cli_environment, ["801", "802", "803"])
     listed = runner.invoke(app, ["forwards", "held"])
     assert listed.exit_code == 0, listed.output
     assert "3 held forward(s), R$ 58.50" in listed.output
@@ -93,7 +70,7 @@ def test_held_approve_and_reject_from_the_command_line(environment: Keys, redis_
     assert again.exit_code == 1  # 802 was approved before: named, nothing done for it
     assert "invoice 802: not_held (now queued)" in again.output
     assert "1 invoice(s) not held" in again.output
-    ledger = stage_of(redis_url, environment, "803")
+    ledger = stage_of(redis_url, cli_environment, "803")
     assert ledger["stage"] == "queued"
     assert ledger["approved_by"].startswith("cli:")
     rejected = runner.invoke(app, ["forwards", "reject", "801"])
@@ -101,7 +78,7 @@ def test_held_approve_and_reject_from_the_command_line(environment: Keys, redis_
     assert "not_held" in rejected.output
 
 
-def test_pause_and_resume_from_the_command_line(environment: Keys, redis_url: str) -> None:
+def test_pause_and_resume_from_the_command_line(cli_environment: Keys, redis_url: str) -> None:
     paused = runner.invoke(app, ["forwards", "pause", "--reason", "month end", "--wait", "1"])
     assert paused.exit_code == 0, paused.output
     assert "Outflow paused: no transfer is being created" in paused.output
@@ -110,7 +87,7 @@ def test_pause_and_resume_from_the_command_line(environment: Keys, redis_url: st
     assert "already paused" in twice.output
 
     async def state() -> pause.PauseState:
-        store = Store(connect(redis_url), environment)
+        store = Store(connect(redis_url), cli_environment)
         try:
             return await pause.pause_state(store)
         finally:
@@ -125,14 +102,14 @@ def test_pause_and_resume_from_the_command_line(environment: Keys, redis_url: st
     assert not asyncio.run(state()).paused
 
 
-def test_a_held_forward_reject_is_final(environment: Keys, redis_url: str) -> None:
-    hold(redis_url, environment, ["901"])
+def test_a_held_forward_reject_is_final(cli_environment: Keys, redis_url: str) -> None:
+    hold(redis_url, cli_environment, ["901"])
     assert runner.invoke(app, ["forwards", "reject", "901"]).exit_code == 0
-    assert stage_of(redis_url, environment, "901")["stage"] == "rejected"
+    assert stage_of(redis_url, cli_environment, "901")["stage"] == "rejected"
     assert runner.invoke(app, ["forwards", "approve", "901"]).exit_code == 1
 
     async def held() -> int:
-        store = Store(connect(redis_url), environment)
+        store = Store(connect(redis_url), cli_environment)
         try:
             return await reads.held_count(store)
         finally:
