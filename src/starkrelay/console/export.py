@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -63,13 +64,22 @@ def report_rows(report: MoneyReport) -> list[dict[str, str | int]]:
     return rows
 
 
+def csv_text(
+    columns: Sequence[str], rows: Iterable[Mapping[str, object]], *, header: bool = True
+) -> str:
+    """``rows`` as CSV text (``\\r\\n`` line ends; a value missing or None is empty), the
+    header row first when asked."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, restval="")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def report_csv(report: MoneyReport) -> str:
     """The report as CSV text (header row first, ``\\r\\n`` line ends)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, restval="")
-    writer.writeheader()
-    writer.writerows(report_rows(report))
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, report_rows(report))
 
 
 def report_json(report: MoneyReport) -> dict[str, Any]:

@@ -17,15 +17,14 @@ settled; empty until it has).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import cast
 
-from starkrelay.console.listing import int_or_none
-from starkrelay.console.render import SAO_PAULO
+from starkrelay.console.export import csv_text
+from starkrelay.console.listing import InvoiceRow, read_ledgers
+from starkrelay.console.render import SAO_PAULO, to_datetime
 from starkrelay.core.store import Store
 from starkrelay.ledger.identity import external_id_for
 
@@ -76,10 +75,6 @@ class Period:
         return f"starkrelay-invoices-{self.start.isoformat()}-{self.end.isoformat()}.{extension}"
 
 
-def today_sao_paulo() -> date:
-    return datetime.now(SAO_PAULO).date()
-
-
 def _day(text: str, name: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -90,7 +85,7 @@ def _day(text: str, name: str) -> date:
 def parse_period(start: str | None, end: str | None, today: date | None = None) -> Period:
     """The period of ``start`` and ``end`` (``YYYY-MM-DD``; by default the last
     ``DEFAULT_DAYS`` days up to today in São Paulo). Raises ``PeriodRefused``."""
-    today = today or today_sao_paulo()
+    today = today or datetime.now(SAO_PAULO).date()
     last = _day(end, "end") if end else today
     first = _day(start, "start") if start else last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
@@ -117,42 +112,33 @@ async def count_invoices(store: Store, period: Period) -> int:
     return found
 
 
-def _iso(seconds: str | float | None) -> str | None:
-    if seconds is None or seconds == "":
-        return None
-    try:
-        return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
-    except ValueError:
-        return None
+def _iso(value: str | float | None) -> str | None:
+    when = to_datetime(value)
+    return None if when is None else when.isoformat(timespec="seconds")
 
 
 def invoice_row(invoice_id: str, first_seen: float, ledger: dict[str, str]) -> dict[str, Value]:
     """One export row from an invoice's ledger (see the module docstring)."""
-    attempt = int_or_none(ledger.get("attempt")) or 0
-    gross = int_or_none(ledger.get("gross_amount"))
-    reversed_amount = int_or_none(ledger.get("reversed_amount"))
-    if reversed_amount is None and gross is not None:
+    row = InvoiceRow.from_ledger(invoice_id, ledger, first_seen, None)
+    attempt = row.attempt or 0
+    reversed_amount = row.reversed
+    if reversed_amount is None and row.gross_amount is not None:
         reversed_amount = 0  # the ownership read ran and found no reversal
-    stage = ledger.get("stage")
-    # the ledger's stage is what our evidence decided; the status field keeps the last event
-    # seen, which a late delivery of an earlier log (processing after success) can overwrite
-    status = "success" if stage == "success" else ledger.get(f"transfer_status:{attempt}")
-    settled = status == "success"
     return {
         "invoice_id": invoice_id,
         "first_seen_at": _iso(first_seen),
         "credited_at": _iso(ledger.get("credited_at")),
-        "gross_amount": gross,
-        "fee": int_or_none(ledger.get("fee")),
+        "gross_amount": row.gross_amount,
+        "fee": row.fee,
         "reversed_amount": reversed_amount,
-        "net_amount": int_or_none(ledger.get("amount")),
-        "stage": stage,
-        "stage_at": _iso(ledger.get("stage_at")),
-        "attempt": attempt if stage else None,
-        "external_id": external_id_for(invoice_id, attempt) if stage else None,
-        "transfer_id": ledger.get(f"transfer:{attempt}"),
-        "transfer_status": status,
-        "forwarded_amount": int_or_none(ledger.get("amount")) if settled else None,
+        "net_amount": row.net,
+        "stage": row.stage,
+        "stage_at": _iso(row.stage_at),
+        "attempt": attempt if row.stage else None,
+        "external_id": external_id_for(invoice_id, attempt) if row.stage else None,
+        "transfer_id": row.transfer_id,
+        "transfer_status": row.transfer_status,
+        "forwarded_amount": row.net if row.transfer_status == "success" else None,
     }
 
 
@@ -166,35 +152,21 @@ async def invoice_rows(store: Store, period: Period) -> AsyncIterator[list[dict[
         ))  # fmt: skip
         if not members:
             return
-        pipe = store.redis.pipeline(transaction=False)
-        for invoice_id, _ in members:
-            pipe.hgetall(store.keys.webhook_ledger(str(invoice_id)))
-        ledgers = await pipe.execute()
+        ledgers = await read_ledgers(store, (str(invoice_id) for invoice_id, _ in members))
         yield [
-            invoice_row(str(invoice_id), float(score), {str(k): str(v) for k, v in led.items()})
-            for (invoice_id, score), led in zip(members, ledgers, strict=True)
+            invoice_row(str(invoice_id), float(score), ledger)
+            for (invoice_id, score), ledger in zip(members, ledgers, strict=True)
         ]
         if len(members) < CHUNK:
             return
         offset += CHUNK
 
 
-def csv_text(rows: list[dict[str, Value]], *, header: bool) -> str:
-    """``rows`` as CSV text (``\\r\\n`` line ends), the header row first when asked."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    if header:
-        writer.writeheader()
-    writer.writerows({name: "" if value is None else value for name, value in row.items()}
-                     for row in rows)  # fmt: skip
-    return out.getvalue()
-
-
 async def csv_chunks(store: Store, period: Period) -> AsyncIterator[str]:
     """The period's CSV, header first, one chunk of rows at a time."""
-    yield csv_text([], header=True)
+    yield csv_text(COLUMNS, [])
     async for rows in invoice_rows(store, period):
-        yield csv_text(rows, header=False)
+        yield csv_text(COLUMNS, rows, header=False)
 
 
 async def json_body(store: Store, period: Period) -> dict[str, object]:

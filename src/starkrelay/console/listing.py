@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
 from starkrelay.core.store import Redis, Store
 from starkrelay.invoicing.campaign import Campaign, load_campaign
-from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.invoicing.outcomes import load_outcome, load_outcomes
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -66,17 +67,10 @@ async def stream_page(
     return StreamPage(entries, entries[-1][0] if more and entries else None)
 
 
-def int_or_none(value: str | None) -> int | None:
-    """A ledger field as an integer; None when absent, empty or not a number."""
+def _number(value: str | None, kind: Callable[[str], N]) -> N | None:
+    """A ledger field as a number; None when absent, empty or not a number."""
     try:
-        return None if value is None or value == "" else int(value)
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return None if value is None or value == "" else float(value)
+        return None if value is None or value == "" else kind(value)
     except ValueError:
         return None
 
@@ -104,7 +98,7 @@ class InvoiceRow:
     def from_ledger(
         cls, invoice_id: str, ledger: dict[str, str], first_seen: float | None, slot: int | None
     ) -> InvoiceRow:
-        attempt = int_or_none(ledger.get("attempt"))
+        attempt = _number(ledger.get("attempt"), int)
         suffix = f":{attempt}" if attempt is not None else ":0"
         stage = ledger.get("stage")
         problem = (
@@ -120,15 +114,18 @@ class InvoiceRow:
             first_seen=first_seen,
             stage=stage,
             attempt=attempt,
-            gross_amount=int_or_none(ledger.get("gross_amount")),
-            fee=int_or_none(ledger.get("fee")),
-            net=int_or_none(ledger.get("amount")),
-            reversed=int_or_none(ledger.get("reversed_amount")),
+            gross_amount=_number(ledger.get("gross_amount"), int),
+            fee=_number(ledger.get("fee"), int),
+            net=_number(ledger.get("amount"), int),
+            reversed=_number(ledger.get("reversed_amount"), int),
             transfer_id=ledger.get("transfer" + suffix),
+            # the ledger's stage is what our evidence decided; the status field keeps the last
+            # event seen, which a late delivery of an earlier log (processing after success)
+            # can overwrite
             transfer_status="success"
             if stage == "success"
             else ledger.get("transfer_status" + suffix),
-            stage_at=_float(ledger.get("stage_at")),
+            stage_at=_number(ledger.get("stage_at"), float),
             slot=slot,
             problem=problem or None,
         )
@@ -163,12 +160,17 @@ async def slot_map(store: Store) -> SlotMap:
     resolved = int(await store.redis.hlen(key))
     if resolved > SLOT_MAP_LIMIT:
         return SlotMap(campaign, resolved, {})
-    raw = cast(dict[str, str], await store.redis.hgetall(key))
-    found: dict[str, int] = {}
-    for text in raw.values():
-        outcome = SlotOutcome.from_json(str(text))
-        found |= {invoice_id: outcome.slot for invoice_id in outcome.invoice_ids}
+    outcomes = (await load_outcomes(store, campaign.id)).values()
+    found = {invoice_id: o.slot for o in outcomes for invoice_id in o.invoice_ids}
     return SlotMap(campaign, resolved, found)
+
+
+async def read_ledgers(store: Store, invoice_ids: Iterable[str]) -> list[dict[str, str]]:
+    """Each invoice's ledger (empty when it has none), read in one pipeline."""
+    pipe = store.redis.pipeline(transaction=False)
+    for invoice_id in invoice_ids:
+        pipe.hgetall(store.keys.webhook_ledger(invoice_id))
+    return [{str(k): str(v) for k, v in ledger.items()} for ledger in await pipe.execute()]
 
 
 async def _rows(
@@ -176,17 +178,11 @@ async def _rows(
     members: Sequence[tuple[str, float | None]],
     slots: dict[str, int],
 ) -> list[InvoiceRow]:
-    if not members:
-        return []
-    pipe = store.redis.pipeline(transaction=False)
-    for invoice_id, _ in members:
-        pipe.hgetall(store.keys.webhook_ledger(invoice_id))
-    ledgers = await pipe.execute()
+    ledgers = await read_ledgers(store, (invoice_id for invoice_id, _ in members))
     return [
-        InvoiceRow.from_ledger(invoice_id, {str(k): str(v) for k, v in ledger.items()},
-                               score, slots.get(invoice_id))
+        InvoiceRow.from_ledger(invoice_id, ledger, score, slots.get(invoice_id))
         for (invoice_id, score), ledger in zip(members, ledgers, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 async def invoice_page(
@@ -249,10 +245,8 @@ async def slot_invoices(
 ) -> list[InvoiceRow]:
     """The invoices slot ``slot`` of ``campaign`` issued, newest first by first ledger
     write (never credited ones last); only those at ``stage`` when given."""
-    text = await store.redis.hget(store.keys.campaign_slots(campaign.id), str(slot))
-    if not text:
-        return []
-    ids = list(SlotOutcome.from_json(str(text)).invoice_ids)
+    outcome = await load_outcome(store, campaign.id, slot)
+    ids = list(outcome.invoice_ids) if outcome else []
     if not ids:
         return []
     scores = await store.redis.zmscore(store.keys.ledger_index(), ids)
