@@ -9,10 +9,10 @@ Off (404) unless ``ADMIN_TOKEN`` is set. Modules by concept:
   history), ``api``, ``static_files``;
 - what they show: ``frame`` (what every page carries, the Redis-down page), ``needs`` (what
   needs a person), ``listing`` (bounded pages of Redis indexes), ``audit`` (operator actions),
-  ``overview``, ``story`` (with ``story_steps``, ``story_sources`` and ``held_story``),
-  ``balance``, ``money_view`` (the report's equation and chart), ``export`` (the report as
-  files), ``invoice_export`` (one row per invoice), ``reconcile_run``; ``auth`` (sessions,
-  CSRF, one-time links), ``render``.
+  ``overview``, ``story`` (with ``story_steps`` and ``story_sources``), ``balance``,
+  ``money_view`` (the report's equation and chart), ``export`` (the report as files),
+  ``invoice_export`` (one row per invoice), ``reconcile_run``; ``auth`` (sessions, CSRF,
+  one-time links), ``render``.
 
 ``router`` holds every route; the app includes it once.
 """

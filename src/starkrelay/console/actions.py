@@ -37,9 +37,9 @@ from starkrelay.console.auth import (
     save_session,
 )
 from starkrelay.console.frame import ConsoleRoute, page_context
-from starkrelay.console.held_story import LIMITS
 from starkrelay.console.needs import acknowledge
 from starkrelay.console.render import SECURITY_HEADERS, page
+from starkrelay.console.story_steps import LIMITS
 from starkrelay.core.money import brl
 from starkrelay.forwarding import pause
 from starkrelay.forwarding.approval import Decision, DecisionOutcome, DecisionResult, decide

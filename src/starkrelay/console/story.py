@@ -11,11 +11,10 @@ the inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from starkrelay.console.story_steps import (
-    SOURCES,
     StoryInputs,
     StoryItem,
     delivery_item,
@@ -24,8 +23,9 @@ from starkrelay.console.story_steps import (
     ledger_items,
     transfer_items,
 )
+from starkrelay.forwarding.transfers import Destination
 
-__all__ = ["SOURCES", "Story", "StoryInputs", "StoryItem", "assemble_story"]
+__all__ = ["Story", "StoryInputs", "StoryItem", "assemble_story"]
 
 _RANK = {
     "issued": 0,
@@ -77,11 +77,8 @@ def _destination(inputs: StoryInputs) -> dict[str, str]:
     )
     if ordered:
         paid = ordered[-1]
-        return {
-            "name": paid.name, "tax_id": paid.tax_id, "bank_code": paid.bank_code,
-            "branch_code": paid.branch_code, "account_number": paid.account_number,
-            "account_type": paid.account_type or "", "source": "transfer", "transfer_id": paid.id,
-        }  # fmt: skip
+        account = {f.name: getattr(paid, f.name) or "" for f in fields(Destination)}
+        return account | {"source": "transfer", "transfer_id": paid.id}
     return inputs.destination | {"source": "settings"} if inputs.destination else {}
 
 

@@ -13,10 +13,11 @@ import structlog
 
 from starkrelay.api.deps import Services
 from starkrelay.bank import BankError, BankInputError, Invoice, InvoiceLog, Transfer, TransferLog
+from starkrelay.console.listing import read_ledgers
 from starkrelay.console.story import Story, StoryInputs, assemble_story
-from starkrelay.core.settings import Settings
 from starkrelay.core.store import load_deliveries
 from starkrelay.forwarding.dead_letters import list_dead_letters
+from starkrelay.forwarding.transfers import Destination
 from starkrelay.ledger.identity import parse_external_id, tag_for
 
 log = structlog.get_logger(__name__)
@@ -56,27 +57,12 @@ async def _bank_records(
     return invoice, logs, transfers, transfer_logs
 
 
-def configured_destination(settings: Settings) -> dict[str, str]:
-    """The destination account the settings name (``DESTINATION_*``)."""
-    return {
-        "name": settings.destination_name,
-        "tax_id": settings.destination_tax_id,
-        "bank_code": settings.destination_bank_code,
-        "branch_code": settings.destination_branch_code,
-        "account_number": settings.destination_account_number,
-        "account_type": settings.destination_account_type,
-    }
-
-
 async def gather_story(services: Services, invoice_id: str) -> Story | None:
     """The story of ``invoice_id``, or None when neither Stark Bank nor Redis knows it."""
     store = services.store
     problems: list[str] = []
     invoice, logs, transfers, transfer_logs = await _bank_records(services, invoice_id, problems)
-    ledger = {
-        str(k): str(v)
-        for k, v in (await store.redis.hgetall(store.keys.webhook_ledger(invoice_id))).items()
-    }
+    (ledger,) = await read_ledgers(store, [invoice_id])
     deliveries = await load_deliveries(store, invoice_id)
     letters = await list_dead_letters(store, invoice_ids=[invoice_id])
     entry_ids = [v for k, v in ledger.items() if k.startswith("entry:")]
@@ -97,7 +83,7 @@ async def gather_story(services: Services, invoice_id: str) -> Story | None:
         dead_letters=letters,
         entries_in_stream=in_stream,
         problems=problems,
-        destination=configured_destination(services.settings),
+        destination=vars(Destination.from_settings(services.settings)),
     )
     return assemble_story(inputs)
 

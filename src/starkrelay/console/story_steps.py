@@ -1,7 +1,8 @@
 """What each record of one invoice becomes in its story: one ``StoryItem`` (a step) per
 Stark Bank record (the invoice, its logs, the forward transfers and their logs), per webhook
 delivery, and per thing starkrelay's ledger did (enqueued, dead-lettered, re-driven,
-re-enqueued, waiting, skipped). Pure; ``story.assemble_story`` puts them in order.
+re-enqueued, waiting, skipped; held over a limit, released by a new day, approved or rejected
+by a person, with who and when). Pure; ``story.assemble_story`` puts them in order.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from starkrelay.bank import Invoice, InvoiceLog, Transfer, TransferLog
-from starkrelay.console.held_story import held_steps
 from starkrelay.console.render import to_datetime
 from starkrelay.core.money import brl
 from starkrelay.forwarding.dead_letters import DeadLetter
 from starkrelay.ledger.identity import external_id_for, parse_external_id
 
-SOURCES = ("stark_bank", "webhook", "starkrelay")
 _SLOT_TAG = re.compile(r"^campaign:(?P<campaign>[^:]+):slot:(?P<slot>\d+)$")
+
+LIMITS = {
+    "max_amount": "the most one forward may send (FORWARD_MAX_AMOUNT)",
+    "daily_limit": "the day's budget (FORWARD_DAILY_LIMIT)",
+    "hourly_count": "the forwards allowed in one hour (FORWARD_HOURLY_COUNT)",
+}
+"""What each limit is, as people read it."""
+
+Details = dict[str, str | int]
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class StoryItem:
     source: str
     kind: str
     title: str
-    details: dict[str, str | int] = field(default_factory=dict)
+    details: Details = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +69,13 @@ class StoryInputs:
     """The configured destination account (shown until a transfer names the one it paid)."""
 
 
+def _ours(
+    at: str | float | None, kind: str, title: str, details: Details | None = None
+) -> StoryItem:
+    """A step of starkrelay's own, at the time its ledger keeps (epoch seconds)."""
+    return StoryItem(to_datetime(at), "starkrelay", kind, title, details or {})
+
+
 def _attempts(ledger: dict[str, str], prefix: str) -> dict[int, str]:
     found: dict[int, str] = {}
     for name, value in ledger.items():
@@ -72,7 +87,7 @@ def _attempts(ledger: dict[str, str], prefix: str) -> dict[int, str]:
 
 
 def issued_item(invoice: Invoice) -> StoryItem:
-    details: dict[str, str | int] = {
+    details: Details = {
         "amount": invoice.nominal_amount,
         "payer": invoice.name,
         "tax_id": invoice.tax_id,
@@ -99,13 +114,12 @@ def invoice_log_item(entry: InvoiceLog) -> StoryItem | None:
     if entry.type == "created":
         return None  # the "issued" item says it, from the invoice itself
     if entry.type == "paid":
-        extra = []
-        if snap.discount_amount:
-            extra.append(f"discount {brl(snap.discount_amount)}")
-        if snap.fine_amount:
-            extra.append(f"fine {brl(snap.fine_amount)}")
-        if snap.interest_amount:
-            extra.append(f"interest {brl(snap.interest_amount)}")
+        parts = {
+            "discount": snap.discount_amount,
+            "fine": snap.fine_amount,
+            "interest": snap.interest_amount,
+        }
+        extra = [f"{name} {brl(cents)}" for name, cents in parts.items() if cents]
         difference = snap.amount - snap.nominal_amount
         if not extra and difference:
             extra.append(f"{'discount' if difference < 0 else 'fine and interest'} "
@@ -134,7 +148,7 @@ def invoice_log_item(entry: InvoiceLog) -> StoryItem | None:
             f"{brl(snap.amount - snap.fee)} to forward",
             {"log_id": entry.id, "amount": snap.amount, "fee": snap.fee},
         )
-    details: dict[str, str | int] = {"log_id": entry.id}
+    details: Details = {"log_id": entry.id}
     if entry.errors:
         details["errors"] = "; ".join(entry.errors)
     return StoryItem(entry.created, "stark_bank", "invoice_log", f"Invoice {entry.type}", details)
@@ -176,80 +190,69 @@ def ledger_items(inputs: StoryInputs) -> list[StoryItem]:
         in_stream = queued_now and entry in inputs.entries_in_stream
         waiting = " (waiting in the forward stream)" if in_stream else ""
         by = " by reconciliation, after the previous attempt failed" if attempt else ""
-        items.append(
-            StoryItem(
-                to_datetime(at),
-                "starkrelay",
-                "enqueued",
-                f"Forward of {brl(ledger.get('amount'))} enqueued{by}{waiting}",
-                {
-                    "attempt": attempt,
-                    "external_id": external_id_for(inputs.invoice_id, attempt),
-                    "stream_entry": entry,
-                },
-            )
-        )
+        title = f"Forward of {brl(ledger.get('amount'))} enqueued{by}{waiting}"
+        external_id = external_id_for(inputs.invoice_id, attempt)
+        details: Details = {"attempt": attempt, "external_id": external_id, "stream_entry": entry}
+        items.append(_ours(at, "enqueued", title, details))
     lost = _attempts(ledger, "lost_entry")
     redriven = _attempts(ledger, "redriven")
     for attempt, at in _attempts(ledger, "requeued").items():
-        if attempt in redriven and redriven[attempt] == at:
-            continue  # told by the re-drive item
-        if attempt in lost:
-            items.append(
-                StoryItem(
-                    to_datetime(at),
-                    "starkrelay",
-                    "requeued",
-                    "Reconciliation re-enqueued a forward entry Redis lost (same attempt)",
-                    {"attempt": attempt, "lost_entry": lost[attempt]},
-                )
-            )
+        if attempt in lost and redriven.get(attempt) != at:  # else the re-drive item tells it
+            title = "Reconciliation re-enqueued a forward entry Redis lost (same attempt)"
+            details = {"attempt": attempt, "lost_entry": lost[attempt]}
+            items.append(_ours(at, "requeued", title, details))
     letters = _attempts(ledger, "redriven_dead_letter")
     for attempt, at in redriven.items():
-        details: dict[str, str | int] = {
-            "attempt": attempt, "external_id": external_id_for(inputs.invoice_id, attempt),
-        }  # fmt: skip
+        details = {"attempt": attempt, "external_id": external_id_for(inputs.invoice_id, attempt)}
         if attempt in letters:
             details["dead_letter_id"] = letters[attempt]
-        items.append(
-            StoryItem(
-                to_datetime(at),
-                "starkrelay",
-                "redriven",
-                "Dead letter re-driven by an operator (same attempt, same external id)",
-                details,
-            )
-        )
+        title = "Dead letter re-driven by an operator (same attempt, same external id)"
+        items.append(_ours(at, "redriven", title, details))
     items += _dead_letter_items(inputs)
-    if ledger.get("stage") == "waiting":
-        items.append(
-            StoryItem(
-                to_datetime(ledger.get("stage_at")),
-                "starkrelay",
-                "waiting",
-                "Waiting for the balance to cover it: "
-                + (ledger.get("waiting_reason") or "Stark Bank refused it for lack of balance"),
-            )
-        )
-    for moment, kind, title, details in held_steps(ledger):
-        items.append(StoryItem(to_datetime(moment), "starkrelay", kind, title, details))
-    if ledger.get("stage") == "skipped" and ledger.get("skipped_reason"):
-        items.append(
-            StoryItem(
-                to_datetime(ledger.get("stage_at")),
-                "starkrelay",
-                "skipped",
-                f"Not forwarded: {ledger['skipped_reason']}",
-            )
-        )
+    stage, stage_at = ledger.get("stage"), ledger.get("stage_at")
+    if stage == "waiting":
+        why = ledger.get("waiting_reason") or "Stark Bank refused it for lack of balance"
+        items.append(_ours(stage_at, "waiting", f"Waiting for the balance to cover it: {why}"))
+    items += _held_items(ledger)
+    if stage == "skipped" and ledger.get("skipped_reason"):
+        items.append(_ours(stage_at, "skipped", f"Not forwarded: {ledger['skipped_reason']}"))
+    return items
+
+
+def _held_items(ledger: dict[str, str]) -> list[StoryItem]:
+    """The outflow controls' steps: held over a limit (again), released by a new day's
+    budget, approved or rejected by a person."""
+    items: list[StoryItem] = []
+    reason = ledger.get("held_reason")
+    if reason is not None:
+        amount = ledger.get("held_amount")
+        what = LIMITS.get(reason, reason)
+        details: Details = {"limit": reason, "amount": int(amount or 0)}
+        first, last = ledger.get("held_since"), ledger.get("held_at")
+        title = f"Held for a person's approval: {brl(amount)} would pass {what}; nothing sent"
+        items.append(_ours(first or last, "held", title, details))
+        if last and first and last != first:
+            items.append(_ours(last, "held", f"Held again: {what}", details))
+    for name, at in ledger.items():
+        if name.startswith("released_next_day:"):
+            title = "A new day's budget: enqueued again (FORWARD_RELEASE_HELD_NEXT_DAY)"
+            items.append(_ours(at, "released", title, {"attempt": int(name.split(":")[1])}))
+    for kind, said in (
+        ("approved", "enqueued again as the same attempt, past the limits"),
+        ("rejected", "never sent"),
+    ):
+        if f"{kind}_at" in ledger:
+            by = ledger.get(f"{kind}_by", "someone")
+            title = f"{kind.capitalize()} by {by}: {said}"
+            items.append(_ours(ledger[f"{kind}_at"], kind, title, {"by": by}))
     return items
 
 
 _GAVE_UP = re.compile(r"gave up after (?P<deliveries>\d+) deliveries")
 
 
-def _dead_letter_details(letter_id: str, kind: str, reason: str) -> dict[str, str | int]:
-    details: dict[str, str | int] = {"dead_letter_id": letter_id, "reason": reason}
+def _dead_letter_details(letter_id: str, kind: str, reason: str) -> Details:
+    details: Details = {"dead_letter_id": letter_id, "reason": reason}
     if kind:
         details["kind"] = kind
     if match := _GAVE_UP.search(reason):
@@ -267,30 +270,17 @@ def _dead_letter_items(inputs: StoryInputs) -> list[StoryItem]:
             details["stream_entry"] = letter.fields["entry_id"]
         if letter.fields.get("source"):
             details["enqueued_by"] = letter.fields["source"]
-        items.append(
-            StoryItem(
-                to_datetime(letter.dead_at),
-                "starkrelay",
-                "dead_letter",
-                f"Dead-lettered ({letter.kind or 'unknown'}): {letter.reason}",
-                details,
-            )
-        )
+        title = f"Dead-lettered ({letter.kind or 'unknown'}): {letter.reason}"
+        items.append(_ours(letter.dead_at, "dead_letter", title, details))
     present = {letter.id for letter in inputs.dead_letters}
     reason = inputs.ledger.get("dead_reason", "")
     for attempt, letter_id in _attempts(inputs.ledger, "redriven_dead_letter").items():
-        if letter_id in present or not letter_id.split("-")[0].isdigit():
+        stamp = letter_id.split("-")[0]
+        if letter_id in present or not stamp.isdigit():
             continue
         details = _dead_letter_details(letter_id, "", reason) | {"attempt": attempt}
-        items.append(
-            StoryItem(
-                to_datetime(int(letter_id.split("-")[0]) / 1000),
-                "starkrelay",
-                "dead_letter",
-                f"Dead-lettered: {reason or 'reason not kept'} (re-driven since)",
-                details,
-            )
-        )
+        title = f"Dead-lettered: {reason or 'reason not kept'} (re-driven since)"
+        items.append(_ours(int(stamp) / 1000, "dead_letter", title, details))
     return items
 
 
@@ -319,7 +309,7 @@ def transfer_items(inputs: StoryInputs) -> list[StoryItem]:
     for entry in inputs.transfer_logs:
         if entry.type == "created" and entry.transfer.id in by_id:
             continue  # the transfer item says it
-        details: dict[str, str | int] = {"transfer_id": entry.transfer.id, "log_id": entry.id}
+        details: Details = {"transfer_id": entry.transfer.id, "log_id": entry.id}
         title = f"Transfer {entry.transfer.id} {entry.type}"
         if entry.errors:
             details["errors"] = "; ".join(entry.errors)
