@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from starkrelay.api.deps import Services, ServicesDep
+from starkrelay.api.deps import ServicesDep
 from starkrelay.api.status import AdminDep
 from starkrelay.console.browse import invoice_export_response
-from starkrelay.console.export import report_at, report_json
-from starkrelay.console.money import report_download
+from starkrelay.console.export import report_json
+from starkrelay.console.money import report_file
 from starkrelay.console.story_sources import gather_story, looks_like_id
 from starkrelay.reconciliation.report import load_report_history
 
@@ -29,6 +29,7 @@ router = APIRouter(tags=["console"])
 IndexQuery = Annotated[
     int, Query(ge=0, le=1000, description="0: the last report; n: the n-th newest before it")
 ]
+NO_REPORT = "no money report yet: run a reconciliation"
 
 
 @router.get(
@@ -61,20 +62,13 @@ async def invoice_story(invoice_id: str, _: AdminDep, services: ServicesDep) -> 
     return story.as_dict()
 
 
-async def _report_file(services: Services, index: int, extension: str) -> Response:
-    report = await report_at(services.store, index)
-    if report is None:
-        raise HTTPException(status_code=404, detail="no money report yet: run a reconciliation")
-    return report_download(report, extension)
-
-
 @router.get(
     "/api/v1/report.json",
     responses={404: {"description": "no reconciliation has run yet (or no such index)"}},
 )
 async def report_as_json(_: AdminDep, services: ServicesDep, index: IndexQuery = 0) -> Response:
     """The money report as JSON (amounts in cents)."""
-    return await _report_file(services, index, "json")
+    return await report_file(services, index, "json", NO_REPORT)
 
 
 @router.get(
@@ -88,7 +82,7 @@ async def report_as_json(_: AdminDep, services: ServicesDep, index: IndexQuery =
 async def report_as_csv(_: AdminDep, services: ServicesDep, index: IndexQuery = 0) -> Response:
     """The money report as CSV: ``meta``, ``total`` (cents per money line), ``count`` and
     ``disagreement`` records."""
-    return await _report_file(services, index, "csv")
+    return await report_file(services, index, "csv", NO_REPORT)
 
 
 @router.get("/api/v1/reports")

@@ -106,27 +106,20 @@ async def invoices(
         problem = "A slot is a slot number of the current campaign (0, 1, 2...)."
     elif before and not looks_like_id(before):
         problem = "That page link is malformed; start from the newest."
-    if problem:
-        context |= {"error": problem, "rows": [], "next_cursor": None}
-        return page(request, "invoices.html", context, status_code=400)
-    if slot and slots.campaign is not None:
+    elif slot and slots.campaign is not None:
         rows = await slot_invoices(store, slots.campaign, int(slot), stage or None)
-        context |= {"rows": rows, "next_cursor": None}
-        return page(request, "invoices.html", context)
-    try:
-        found = await invoice_page(store, before=before or None, stage=stage or None,
-                                   count=count, slots=slots.by_invoice)  # fmt: skip
-    except CursorRefused:
-        context |= {"error": "That page's first invoice is gone from the index; start from "
-                    "the newest.", "rows": [], "next_cursor": None}  # fmt: skip
-        return page(request, "invoices.html", context, status_code=400)
-    context |= {"rows": found.rows, "next_cursor": found.next_cursor, "found": found}
-    return page(request, "invoices.html", context)
-
-
-def _refused(message: str) -> Response:
-    return Response(message + "\n", status_code=400, media_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})  # fmt: skip
+        return page(request, "invoices.html", context | {"rows": rows, "next_cursor": None})
+    else:
+        try:
+            found = await invoice_page(store, before=before or None, stage=stage or None,
+                                       count=count, slots=slots.by_invoice)  # fmt: skip
+        except CursorRefused:
+            problem = "That page's first invoice is gone from the index; start from the newest."
+        else:
+            context |= {"rows": found.rows, "next_cursor": found.next_cursor, "found": found}
+            return page(request, "invoices.html", context)
+    context |= {"error": problem, "rows": [], "next_cursor": None}
+    return page(request, "invoices.html", context, status_code=400)
 
 
 @router.get("/invoices.{extension}")
@@ -149,7 +142,8 @@ async def invoice_export_response(
         period = parse_period(start or None, end or None)
         await count_invoices(services.store, period)
     except PeriodRefused as refused:
-        return _refused(str(refused))
+        return Response(f"{refused}\n", status_code=400, media_type="text/plain; charset=utf-8",
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
     disposition = f'attachment; filename="{period.filename(extension)}"'
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
     if extension == "csv":

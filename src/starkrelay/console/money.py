@@ -14,6 +14,7 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from starkrelay.api.deps import Services
 from starkrelay.console.actions import back
 from starkrelay.console.audit import record_action
 from starkrelay.console.auth import ActionSessionDep, ConsoleOnDep, Notice, PageSessionDep
@@ -99,14 +100,15 @@ async def download(
     extension: str, session: PageSessionDep, services: ConsoleOnDep, index: int = 0
 ) -> Response:
     """The report ``index`` of the history (0: the last) as ``csv`` or ``json``."""
+    return await report_file(services, index, extension, missing="no such report")
+
+
+async def report_file(services: Services, index: int, extension: str, missing: str) -> Response:
+    """Report ``index`` of the history as a ``csv`` or ``json`` file (shared with the API);
+    404 saying ``missing`` when there is no such report or file type."""
     report = await report_at(services.store, index)
     if report is None or extension not in {"csv", "json"}:
-        raise HTTPException(status_code=404, detail="no such report")
-    return report_download(report, extension)
-
-
-def report_download(report: MoneyReport, extension: str) -> Response:
-    """A file response of ``report`` as CSV or JSON (shared with the API)."""
+        raise HTTPException(status_code=404, detail=missing)
     disposition = f'attachment; filename="{report_filename(report, extension)}"'
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
     if extension == "csv":
