@@ -18,6 +18,7 @@ the API's and the CLI's: ``forwarding.dead_letters.retry_dead_letter``,
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -74,7 +75,7 @@ async def back(
     services: Services, session: ConsoleSession, to: str, said: list[Notice]
 ) -> Response:
     """Leave ``said`` for the page ``to`` and redirect there (303)."""
-    session.flash.extend(notice.as_dict() for notice in said)
+    session.flash.extend(asdict(notice) for notice in said)
     await save_session(services, session)
     response = RedirectResponse(to, status_code=303)
     response.headers.update(SECURITY_HEADERS)

@@ -14,7 +14,7 @@ Callers may rely on:
   cookie replayed afterwards is refused;
 - each session has its own CSRF token; a POST without it (form field ``csrf`` or header
   ``X-CSRF-Token``) is refused with 403, whatever the cookie says;
-- a one-time sign-in link (``issue_signin_link``) works once (GETDEL) and expires after
+- a one-time sign-in link (``one_time_signin_url``) works once (GETDEL) and expires after
   ``CONSOLE_SIGNIN_LINK_SECONDS``.
 """
 
@@ -55,7 +55,8 @@ class ConsoleSession:
     token: str
     """``token_fingerprint`` of the ``ADMIN_TOKEN`` the session was opened with."""
     flash: list[dict[str, str]] = field(default_factory=list)
-    """Notices left by the last action for the next page (``Notice.as_dict``), shown once."""
+    """Notices left by the last action for the next page (each ``Notice`` as a dict), shown
+    once."""
 
     @property
     def label(self) -> str:
@@ -75,9 +76,6 @@ class Notice:
     level: str = "ok"
     """``ok`` (done), ``info`` (nothing to do) or ``error`` (not done: shown as an error)."""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"text": self.text, "level": self.level}
-
     @classmethod
     def from_stored(cls, stored: object) -> Notice:
         if isinstance(stored, dict):
@@ -87,6 +85,11 @@ class Notice:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """``given == expected``, in constant time."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def token_fingerprint(settings: Settings) -> str:
@@ -112,18 +115,7 @@ ConsoleOnDep = Annotated[Services, Depends(console_on)]
 def token_matches(services: Services, given: str) -> bool:
     """True when ``given`` is the configured ``ADMIN_TOKEN`` (constant time)."""
     token = services.settings.admin_token
-    if token is None:
-        return False
-    return hmac.compare_digest(given.encode(), token.get_secret_value().encode())
-
-
-def is_https(request: Request, services: Services) -> bool:
-    """Whether cookies must be Secure: the request came over https, or the service's public
-    URL is https (a TLS-terminating proxy in front)."""
-    external = services.settings.api_external_url
-    return request.url.scheme == "https" or (
-        external is not None and str(external).startswith("https://")
-    )
+    return token is not None and same_secret(given, token.get_secret_value())
 
 
 async def open_session(services: Services) -> tuple[str, ConsoleSession]:
@@ -152,9 +144,7 @@ async def load_session(services: Services, cookie: str | None) -> ConsoleSession
         session = ConsoleSession(**json.loads(str(text)))
     except (TypeError, ValueError):
         return None
-    if not hmac.compare_digest(
-        str(session.token).encode(), token_fingerprint(services.settings).encode()
-    ):
+    if not same_secret(str(session.token), token_fingerprint(services.settings)):
         await services.store.redis.delete(key)
         log.info("console.session.ended", session=session.label, reason="token changed")
         return None
@@ -174,29 +164,23 @@ async def end_session(services: Services, session: ConsoleSession) -> None:
     log.info("console.session.closed", session=session.label)
 
 
-def set_session_cookie(
-    response: Response, request: Request, services: Services, value: str
+def set_cookie(
+    response: Response,
+    request: Request,
+    services: Services,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str,
 ) -> None:
+    """An HttpOnly, SameSite=Strict cookie; Secure when the request came over https, or the
+    service's public URL is https (a TLS-terminating proxy in front)."""
+    external = services.settings.api_external_url
+    secure = request.url.scheme == "https" or str(external or "").startswith("https://")
     response.set_cookie(
-        SESSION_COOKIE,
-        value,
-        max_age=int(services.settings.console_session_seconds),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request, services),
+        name, value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure
     )
-
-
-async def issue_signin_link(store: Store, settings: Settings) -> str:
-    """A token for ``/console/signin/link/<token>``: signs one browser in, once, within
-    ``CONSOLE_SIGNIN_LINK_SECONDS``, while ``ADMIN_TOKEN`` is the one configured now."""
-    token = secrets.token_urlsafe(32)
-    ttl = int(settings.console_signin_link_seconds * 1000)
-    await store.redis.set(
-        store.keys.console_signin_link(_digest(token)), token_fingerprint(settings), px=ttl
-    )
-    return token
 
 
 async def use_signin_link(store: Store, settings: Settings, token: str) -> bool:
@@ -206,9 +190,7 @@ async def use_signin_link(store: Store, settings: Settings, token: str) -> bool:
         return False
     issued_under = await store.redis.getdel(store.keys.console_signin_link(_digest(token)))
     expected = token_fingerprint(settings)
-    return issued_under is not None and hmac.compare_digest(
-        str(issued_under).encode(), expected.encode()
-    )
+    return issued_under is not None and same_secret(str(issued_under), expected)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -248,7 +230,7 @@ async def action_session(request: Request, services: ConsoleOnDep) -> ConsoleSes
         raise HTTPException(status_code=403, detail="sign in first")
     form = await read_form(request)
     given = form.get("csrf") or request.headers.get("x-csrf-token", "")
-    if not hmac.compare_digest(given.encode(), session.csrf.encode()):
+    if not same_secret(given, session.csrf):
         log.warning("console.csrf.refused", path=request.url.path)
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
     return session
@@ -267,10 +249,15 @@ def safe_next(target: str | None) -> str:
 
 async def one_time_signin_url(settings: Settings, base_url: str) -> str:
     """A fresh one-time sign-in link to the console at ``base_url`` (for a person who started
-    the service and holds its token, e.g. ``starkrelay demo --keep-running``)."""
+    the service and holds its token, e.g. ``starkrelay demo --keep-running``): it signs one
+    browser in, once, within ``CONSOLE_SIGNIN_LINK_SECONDS``, while ``ADMIN_TOKEN`` is the one
+    configured now."""
+    token = secrets.token_urlsafe(32)
     store = store_from_settings(settings)
     try:
-        token = await issue_signin_link(store, settings)
+        key = store.keys.console_signin_link(_digest(token))
+        ttl = int(settings.console_signin_link_seconds * 1000)
+        await store.redis.set(key, token_fingerprint(settings), px=ttl)
     finally:
         await store.redis.aclose()
     return f"{base_url.rstrip('/')}/console/signin/link/{token}"

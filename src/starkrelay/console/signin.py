@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 import structlog
@@ -16,12 +15,12 @@ from starkrelay.console.auth import (
     ActionSessionDep,
     ConsoleOnDep,
     end_session,
-    is_https,
     load_session,
     open_session,
     read_form,
     safe_next,
-    set_session_cookie,
+    same_secret,
+    set_cookie,
     token_matches,
     use_signin_link,
 )
@@ -43,15 +42,22 @@ def _signin_page(
         {"next": next_path, "form_token": form_token, "error": error, "title": "Sign in"},
         status_code=status,
     )
-    response.set_cookie(
-        SIGNIN_COOKIE,
-        form_token,
-        max_age=900,
-        path="/console/signin",
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request, services),
+    set_cookie(
+        response, request, services, SIGNIN_COOKIE, form_token, max_age=900, path="/console/signin"
     )
+    return response
+
+
+async def _signed_in(
+    request: Request, services: ConsoleOnDep, action: str, detail: str, to: str
+) -> Response:
+    """Open a session, record how it was opened, and send the browser to ``to`` with it."""
+    value, session = await open_session(services)
+    await record_action(services.store, request, action, detail=detail, session=session.label)
+    response = RedirectResponse(to, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    max_age = int(services.settings.console_session_seconds)
+    set_cookie(response, request, services, SESSION_COOKIE, value, max_age=max_age, path="/")
     return response
 
 
@@ -70,7 +76,7 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
     next_path = safe_next(form.get("next"))
     expected = request.cookies.get(SIGNIN_COOKIE, "")
     given = form.get("form_token", "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not expected or not same_secret(given, expected):
         return _signin_page(
             request, services, next_path, "The form expired; please sign in again.", 403
         )
@@ -79,12 +85,7 @@ async def signin(request: Request, services: ConsoleOnDep) -> Response:
         await record_action(services.store, request, "signin", outcome="refused",
                             detail="not the admin token")  # fmt: skip
         return _signin_page(request, services, next_path, "That is not the admin token.", 401)
-    value, session = await open_session(services)
-    await record_action(services.store, request, "signin",
-                        detail="admin token", session=session.label)  # fmt: skip
-    response = RedirectResponse(next_path, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    set_session_cookie(response, request, services, value)
+    response = await _signed_in(request, services, "signin", "admin token", next_path)
     response.delete_cookie(SIGNIN_COOKIE, path="/console/signin")
     return response
 
@@ -99,13 +100,7 @@ async def signin_link(token: str, request: Request, services: ConsoleOnDep) -> R
             request, services, "/console",
             "That sign-in link was already used or has expired; sign in with the token.", 401,
         )  # fmt: skip
-    value, session = await open_session(services)
-    await record_action(services.store, request, "signin_link",
-                        detail="one-time link", session=session.label)  # fmt: skip
-    response = RedirectResponse("/console", status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    set_session_cookie(response, request, services, value)
-    return response
+    return await _signed_in(request, services, "signin_link", "one-time link", "/console")
 
 
 @router.post("/signout")
