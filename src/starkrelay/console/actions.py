@@ -204,12 +204,10 @@ async def decide_held(
     form = await read_form(request)
     chosen = parse_qs((await request.body()).decode("utf-8", "replace")).get("invoice_id", [])
     wanted = form.get("decision", "")
-    if wanted not in {d.value for d in Decision}:
-        return await back(services, session, HELD, [Notice("Choose Approve or Reject.", "error")])
-    if not chosen:
-        return await back(
-            services, session, HELD, [Notice("Tick at least one held forward first.", "error")]
-        )
+    valid = wanted in {d.value for d in Decision}
+    if not valid or not chosen:
+        said = "Tick at least one held forward first." if valid else "Choose Approve or Reject."
+        return await back(services, session, HELD, [Notice(said, "error")])
     results = await decide(services.store, chosen[:1000], Decision(wanted), who(session))
     return await back(services, session, HELD, [_decided(result) for result in results])
 

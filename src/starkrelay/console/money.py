@@ -24,7 +24,7 @@ from starkrelay.console.frame import ConsoleRoute, base_context, page_context
 from starkrelay.console.money_view import TERMS, daily_chart, equation
 from starkrelay.console.reconcile_run import load_run, start_reconcile
 from starkrelay.console.render import page
-from starkrelay.reconciliation.report import MoneyReport, load_report_history
+from starkrelay.reconciliation.report import load_report_history
 from starkrelay.reconciliation.service import load_adhoc_report
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
@@ -48,7 +48,6 @@ async def money_page(
         "history": [(past, equation(past)) for past in history],
         "chart": daily_chart(history),
         "terms": TERMS,
-        "lines": MoneyReport.LINES,
         "run": await load_run(services),
     }
     return page(request, "money.html", context)

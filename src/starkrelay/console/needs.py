@@ -175,31 +175,27 @@ def _process_needs(facts: Facts) -> list[Need]:
 
 def judge(facts: Facts) -> list[Need]:
     """Everything in ``facts`` that needs a person, errors first (see the module docstring)."""
-    needs: list[Need] = []
-    if facts.dead_letters:
-        needs.append(Need(
-            "dead_letters", "error", _plural(facts.dead_letters, "dead letter"),
-            "forwards starkrelay gave up on; fix the cause, then re-drive",
-            "/console/dead-letters", "Look and re-drive", facts.dead_letters, facts.dead_cents,
-        ))  # fmt: skip
     refused = _new_since_acknowledged(facts, "refused", facts.stages.get("refused", 0))
-    if refused:
-        needs.append(Need(
-            "refused", "error", _plural(refused, "forward") + " refused",
-            "a credited event named an invoice our workspace holds no credit of; nothing "
-            "was sent", "/console/invoices?stage=refused", "See them", refused,
-            acknowledge=True,
-        ))  # fmt: skip
     foreign = _new_since_acknowledged(
         facts, "foreign_events", facts.counters.get("foreign_events", 0)
     )
-    if foreign:
-        needs.append(Need(
-            "foreign_events", "error", _plural(foreign, "foreign transfer event"),
-            "signed events about transfers our workspace does not hold; they moved nothing "
-            "(another workspace points its webhook here?)",
-            "/console/money#foreign", "See the report", foreign, acknowledge=True,
-        ))  # fmt: skip
+    needs = [
+        Need(key, "error", title, detail, href, act, count, cents, key in ACKNOWLEDGED)
+        for key, count, cents, title, detail, href, act in (
+            ("dead_letters", facts.dead_letters, facts.dead_cents,
+             _plural(facts.dead_letters, "dead letter"),
+             "forwards starkrelay gave up on; fix the cause, then re-drive",
+             "/console/dead-letters", "Look and re-drive"),
+            ("refused", refused, None, _plural(refused, "forward") + " refused",
+             "a credited event named an invoice our workspace holds no credit of; nothing "
+             "was sent", "/console/invoices?stage=refused", "See them"),
+            ("foreign_events", foreign, None, _plural(foreign, "foreign transfer event"),
+             "signed events about transfers our workspace does not hold; they moved nothing "
+             "(another workspace points its webhook here?)",
+             "/console/money#foreign", "See the report"),
+        )
+        if count
+    ]  # fmt: skip
     if facts.report is not None:
         needs += _money_needs(facts.report)
     needs += _process_needs(facts)

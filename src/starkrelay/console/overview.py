@@ -25,7 +25,7 @@ from starkrelay.console.money_view import Equation, equation
 from starkrelay.console.needs import unresolved_slots
 from starkrelay.core.store import redis_answers
 from starkrelay.invoicing.campaign import Campaign, load_campaign
-from starkrelay.invoicing.issuance import SlotOutcome
+from starkrelay.invoicing.outcomes import SlotOutcome, load_outcomes
 from starkrelay.reconciliation.report import MoneyReport
 
 log = structlog.get_logger(__name__)
@@ -232,8 +232,7 @@ async def build_overview(services: Services) -> Overview:
     campaign_invoices: list[str] | None = None
     if campaign is not None:
         overview.campaign = campaign
-        raw = await services.store.redis.hgetall(services.store.keys.campaign_slots(campaign.id))
-        outcomes = {int(k): SlotOutcome.from_json(str(v)) for k, v in raw.items()}
+        outcomes = await load_outcomes(services.store, campaign.id)
         campaign_invoices = [i for outcome in outcomes.values() for i in outcome.invoice_ids]
         overview.slots = slot_views(campaign, outcomes, time.time())
         snapshot = await _bank_snapshot(services, campaign)
