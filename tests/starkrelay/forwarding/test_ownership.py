@@ -15,6 +15,8 @@ import pytest
 import starkbank
 from structlog.testing import capture_logs
 from tests.support.relay_harness import (
+    DiesBeforeCreate,
+    Killed,
     Relay,
     credit_invoices,
     enqueue_credited,
@@ -30,8 +32,6 @@ from tests.support.relay_harness import (
 from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.forwarding.reader import Entry
-from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import workspace
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
@@ -289,24 +289,12 @@ async def test_refusal_in_unfamiliar_wording_after_creating_still_gives_one_tran
 
 async def test_worker_killed_between_the_ownership_read_and_the_create(quiet_relay: Relay) -> None:
     relay = quiet_relay
-
-    class Killed(BaseException):
-        pass
-
-    class DiesBeforeCreate(ForwardingWorker):
-        async def _send(self, live: list[Entry]) -> bool:
-            raise Killed
-
     ids = credit_invoices(relay.sb, [1_000, 1_000])
 
     async with relay.services() as services:
         for invoice_id in ids:
             await enqueue_credited(services, invoice_id, 1_000)
-        base = relay.worker(services, "host-a-forwarder")
-        doomed = DiesBeforeCreate(
-            services.store, services.bank, base.destination, base.config,
-            "host-a-forwarder",
-        )  # fmt: skip
+        doomed = relay.worker(services, "host-a-forwarder", cls=DiesBeforeCreate)
         with pytest.raises(Killed):
             await doomed.step(block=False)
         assert forwards_of(ids[0]) == []
