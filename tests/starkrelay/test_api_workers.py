@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from tests.support.ports import free_port
 
 from starksandbox.testing import SandboxHandle
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _environment(sandbox: SandboxHandle, redis_url: str | None, prefix: str) -> dict[str, str]:
@@ -54,7 +48,7 @@ def _serving_children(pid: int) -> set[int]:
 def test_two_api_processes_share_one_port(
     sandbox: SandboxHandle, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "starkrelay", "api", "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(
         command, env=_environment(sandbox, redis_url, key_prefix), cwd=tmp_path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.ports import free_port
 
 from starksandbox.testing import SandboxHandle
 
@@ -46,9 +46,7 @@ def alive(pid: int) -> bool:
 def test_sigterm_stops_the_embedded_valkey(
     sandbox: SandboxHandle, tmp_path: Path, command: str
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     environment = {
         key: value
         for key, value in os.environ.items()

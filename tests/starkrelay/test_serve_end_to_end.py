@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.support.ports import free_port
 
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
@@ -21,12 +21,6 @@ from starkrelay.core.store import store_from_settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starksandbox.testing import SandboxHandle
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _campaign_state(settings: Settings) -> tuple[Campaign | None, dict[int, SlotOutcome]]:
@@ -48,7 +42,7 @@ def test_serve_issues_the_whole_compressed_campaign(
     key_prefix: str,
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = relay_settings(api_external_url=base)
     env = {

@@ -4,6 +4,8 @@ them with one line and a non-zero status; what may heal (Redis) is retried, one 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,18 +14,41 @@ from typing import Any
 
 import httpx
 import pytest
-from own_redis_server import (
-    free_port,
-    own_redis,
-    read,
-    relay_environment,
-    starkrelay_command,
-    stop_process,
-)
+from tests.support.ports import free_port
+from tests.support.redis_server import own_redis
 
 from starkrelay.app import BACKGROUND
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
+
+
+def relay_environment(**values: Any) -> dict[str, str]:
+    """This process's environment without any starkrelay setting, plus ``values``
+    (upper-cased names)."""
+    prefixes = ("STARK", "REDIS", "API_", "ENVIRONMENT", "WORKER_", "STARTUP_", "CAMPAIGN_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update({name.upper(): str(value) for name, value in values.items()})
+    return env
+
+
+def starkrelay_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "starkrelay", *args]
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    """SIGTERM, wait, and the exit status (SIGKILL if it does not stop)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
+
+
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
 def _environment(sandbox: SandboxHandle, **values: Any) -> dict[str, str]:
@@ -129,7 +154,6 @@ def test_worker_with_a_wrong_redis_password_is_not_ready_and_says_why_once_per_r
     listener = free_port()
     stderr_path = tmp_path / "stderr.log"
     with own_redis(password="the-right-password") as server:
-        server.start()
         env = _environment(
             sandbox,
             redis_url=server.url("a-wrong-password"),
