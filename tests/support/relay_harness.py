@@ -235,6 +235,11 @@ async def enqueue_credited(
     assert await take_event(services.store, event, policy) is Outcome.ENQUEUED
 
 
+async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
+    """The ledger hash of this invoice's forward (empty when there is none)."""
+    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
+
+
 async def ownership_calls(services: Services) -> tuple[int, int]:
     """(ownership reads, transfer.create calls) the workers counted."""
     counters = await services.store.redis.hgetall(services.store.keys.forward_counters())

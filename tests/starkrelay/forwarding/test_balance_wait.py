@@ -24,6 +24,7 @@ from tests.support.relay_harness import (
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
     relay_context,
 )
 
@@ -43,10 +44,6 @@ pytestmark = pytest.mark.anyio
 
 FEE = 30
 NET = 1_950  # invoices of 2,000 minus the invoice fee of 50
-
-
-def ledger_of(services: Services, invoice_id: str) -> Any:
-    return services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id))
 
 
 async def dead_letters(services: Services) -> int:

@@ -13,6 +13,7 @@ from tests.support.relay_harness import (
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
     misdirected_worker,
     relay_context,
     unfamiliar_worker,
@@ -36,10 +37,6 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
     sandbox = {"initial_balance": 10**9, "pay_share": 0.0, "invoice_fee": 25}
     with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
         yield r
-
-
-async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def stages(services: Services) -> dict[str, int]:

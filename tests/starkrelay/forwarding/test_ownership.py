@@ -23,13 +23,13 @@ from tests.support.relay_harness import (
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
     ownership_calls,
     relay_context,
     stream_length,
     wait_for,
 )
 
-from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.core import relay_metrics as metrics
 from starkrelay.ledger import workspace
@@ -121,10 +121,6 @@ def stranger_of(relay: Relay) -> Iterator[Stranger]:
 
 def counter(metric: Any, *labels: str) -> float:
     return float((metric.labels(*labels) if labels else metric)._value.get())
-
-
-async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
@@ -234,14 +230,6 @@ async def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_i
                 "3333333333333333", OURS,
             )  # fmt: skip
         assert len(forwards_of(invoice_id)) == 1
-
-
-@pytest.fixture
-def quiet_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """No HTTP relay (tests enqueue what an event claims), money in the bank."""
-    sandbox = {"pay_share": 0.0, "initial_balance": 10**9}
-    with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
-        yield r
 
 
 async def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(

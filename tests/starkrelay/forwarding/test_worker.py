@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import anyio
 import pytest
@@ -47,12 +47,9 @@ POLICY = IntakePolicy(replay_window_seconds=3600)
 
 
 @pytest.fixture
-def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """Emulator with money in the bank; no HTTP relay (the tests enqueue directly)."""
-    with relay_context(
-        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9, "pay_share": 0.0}
-    ) as r:
-        yield r
+def relay(quiet_relay: Relay) -> Relay:
+    """The tests of this module enqueue directly: no HTTP relay, money in the bank."""
+    return quiet_relay
 
 
 async def transfer_calls(relay: Relay) -> int:

@@ -4,8 +4,6 @@ them with one line and a non-zero status; what may heal (Redis) is retried, one 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,36 +13,12 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.ports import free_port
+from tests.support.processes import relay_environment, starkrelay_command, stop_process
 from tests.support.redis_server import own_redis
 
 from starkrelay.app import BACKGROUND
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
-
-
-def relay_environment(**values: Any) -> dict[str, str]:
-    """This process's environment without any starkrelay setting, plus ``values``
-    (upper-cased names)."""
-    prefixes = ("STARK", "REDIS", "API_", "ENVIRONMENT", "WORKER_", "STARTUP_", "CAMPAIGN_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update({name.upper(): str(value) for name, value in values.items()})
-    return env
-
-
-def starkrelay_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "starkrelay", *args]
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
-    """SIGTERM, wait, and the exit status (SIGKILL if it does not stop)."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return int(process.returncode)
 
 
 def read(path: Path) -> str:
@@ -53,14 +27,11 @@ def read(path: Path) -> str:
 
 def _environment(sandbox: SandboxHandle, **values: Any) -> dict[str, str]:
     settings: dict[str, Any] = {
-        "stark_project_id": sandbox.project_id,
-        "stark_private_key": sandbox.private_key,
-        "stark_api_url": sandbox.url,
         "log_format": "json",
         "bank_retry_max_wait_seconds": 0.05,
         "startup_retry_max_wait_seconds": 0.05,
     }
-    return relay_environment(**(settings | values))
+    return relay_environment(sandbox, **(settings | values))
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
