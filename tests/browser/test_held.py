@@ -8,7 +8,6 @@ and none for the other, which stays held.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,8 +15,9 @@ import pytest
 import redis
 import starkbank
 from browser_harness import screenshot
-from browser_scenario import _bound_socket, _relay, _settings, wait_until
+from browser_scenario import scenario_redis, scenario_settings, serving, wait_until
 from playwright.sync_api import Page, expect
+from tests.support.ports import free_port
 
 from starkrelay.core.store import Keys
 from starksandbox.testing import running_sandbox
@@ -36,32 +36,25 @@ class HeldScenario:
 @pytest.fixture(scope="module")
 def scenario(redis_url: str) -> Iterator[HeldScenario]:
     """Overrides the shared scenario for this module: two forwards held over the cap."""
-    prefix = f"test-browser-held-{uuid.uuid4().hex[:10]}"
-    keys = Keys(prefix)
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    probe = _bound_socket()
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with running_sandbox(pay_share=0.0, initial_balance=10**9, invoice_fee=FEE) as sb:
-        settings = _settings(
-            sb, redis_url, prefix, url, forward_max_amount=5_000, campaign_duration_seconds=0
+    with (
+        scenario_redis(redis_url, "browser-held") as (keys, r),
+        running_sandbox(pay_share=0.0, initial_balance=10**9, invoice_fee=FEE) as sb,
+    ):
+        settings = scenario_settings(
+            sb, redis_url, keys.prefix, url, forward_max_amount=5_000, campaign_duration_seconds=0
         )
-        try:
-            with _relay(settings, port):
-                wait_until(lambda: bool(list(starkbank.webhook.query())), 20, "the webhook")
-                invoices = starkbank.invoice.create(
-                    [starkbank.Invoice(amount=AMOUNT, name="Ana Souza", tax_id="012.345.678-90")
-                     for _ in range(2)]
-                )  # fmt: skip
-                for invoice in invoices:
-                    sb.pay_invoice(invoice.id)
-                wait_until(lambda: r.zcard(keys.forward_held()) == 2, 20, "two held forwards")
-                yield HeldScenario(url, keys, r, [invoice.id for invoice in invoices])
-        finally:
-            for name in r.scan_iter(match=keys.key("*"), count=500):
-                r.unlink(name)
-            r.close()
+        with serving(settings, port):
+            wait_until(lambda: bool(list(starkbank.webhook.query())), 20, "the webhook")
+            invoices = starkbank.invoice.create(
+                [starkbank.Invoice(amount=AMOUNT, name="Ana Souza", tax_id="012.345.678-90")
+                 for _ in range(2)]
+            )  # fmt: skip
+            for invoice in invoices:
+                sb.pay_invoice(invoice.id)
+            wait_until(lambda: r.zcard(keys.forward_held()) == 2, 20, "two held forwards")
+            yield HeldScenario(url, keys, r, [invoice.id for invoice in invoices])
 
 
 def test_a_held_forward_is_approved_from_the_console_and_paid_once(

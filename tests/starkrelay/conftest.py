@@ -61,6 +61,15 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
 
 
 @pytest.fixture
+def quiet_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
+    """No HTTP relay (tests enqueue what an event claims), money in the bank, invoices paid
+    only on demand."""
+    sandbox = {"pay_share": 0.0, "initial_balance": 10**9}
+    with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
+        yield r
+
+
+@pytest.fixture
 def sandbox_workspace_id(sandbox: SandboxHandle) -> str:
     """The workspace id this test's emulator names in its events: what Stark Bank reports for
     the project's credentials, so what production settings give as ``STARK_WORKSPACE_ID``."""

@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from tests.support.ports import free_port
+from tests.support.processes import relay_environment, starkrelay_command
 
 from starksandbox.testing import SandboxHandle
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _environment(sandbox: SandboxHandle, redis_url: str | None, prefix: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))}
-    env |= {
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "REDIS_KEY_PREFIX": prefix,
-        "LOG_LEVEL": "WARNING",
-    }
-    if redis_url is not None:
-        env["REDIS_URL"] = redis_url
-    return env
+    redis = {} if redis_url is None else {"redis_url": redis_url}
+    return relay_environment(sandbox, redis_key_prefix=prefix, log_level="WARNING", **redis)
 
 
 def _children(pid: int) -> set[int]:
@@ -54,8 +39,8 @@ def _serving_children(pid: int) -> set[int]:
 def test_two_api_processes_share_one_port(
     sandbox: SandboxHandle, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    command = [sys.executable, "-m", "starkrelay", "api", "--port", str(port), "--workers", "2"]
+    port = free_port()
+    command = starkrelay_command("api", "--port", str(port), "--workers", "2")
     process = subprocess.Popen(
         command, env=_environment(sandbox, redis_url, key_prefix), cwd=tmp_path
     )
@@ -93,7 +78,7 @@ def test_more_than_one_worker_needs_redis_url(
     sandbox: SandboxHandle, key_prefix: str, tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "starkrelay", "api", "--workers", "2"],
+        starkrelay_command("api", "--workers", "2"),
         env=_environment(sandbox, None, key_prefix),
         cwd=tmp_path,
         capture_output=True,

@@ -8,16 +8,15 @@ plays the 24 h campaign in 6 s, against the test session's Redis (``REDIS_URL``)
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 import starkbank
+from tests.support.processes import relay_environment, starkrelay_command
 
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
@@ -26,13 +25,9 @@ from starksandbox.testing import SandboxHandle, running_sandbox
 
 
 def _demo(redis_url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
-        "REDIS_URL": redis_url,
-        "COLUMNS": "120",
-    }
+    env = relay_environment(redis_url=redis_url, columns=120)
     return subprocess.run(
-        [sys.executable, "-m", "starkrelay", "demo", *options],
+        starkrelay_command("demo", *options),
         cwd=cwd, env=env, capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.ports import free_port
+from tests.support.processes import relay_environment, starkrelay_command
 
 from starksandbox.testing import SandboxHandle
 
@@ -46,22 +45,11 @@ def alive(pid: int) -> bool:
 def test_sigterm_stops_the_embedded_valkey(
     sandbox: SandboxHandle, tmp_path: Path, command: str
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("REDIS_", "STARK", "API_", "ADMIN_"))
-    } | {
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "LOG_LEVEL": "warning",
-    }
+    port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "starkrelay", command, "--port", str(port)],
-        cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        starkrelay_command(command, "--port", str(port)),
+        cwd=tmp_path, env=relay_environment(sandbox, log_level="warning"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

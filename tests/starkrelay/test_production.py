@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.support.processes import starkrelay_command
 
 from starkrelay.app import create_app
 from starkrelay.core.settings import Settings, SettingsError, load_settings
@@ -116,7 +116,7 @@ def test_each_guard_stops_the_command_with_one_line(
         **environment,
     }
     result = subprocess.run(
-        [sys.executable, "-m", "starkrelay", "serve"],
+        starkrelay_command("serve"),
         env=env,
         cwd=tmp_path,
         capture_output=True,

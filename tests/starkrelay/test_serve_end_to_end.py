@@ -4,16 +4,15 @@ campaign is issued once, the webhook registered once, and the process is ready a
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.support.ports import free_port
+from tests.support.processes import relay_environment, starkrelay_command
 
 from starkrelay.bank import BankGateway
 from starkrelay.core.settings import Settings
@@ -21,12 +20,6 @@ from starkrelay.core.store import store_from_settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.issuance import SlotOutcome
 from starksandbox.testing import SandboxHandle
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _campaign_state(settings: Settings) -> tuple[Campaign | None, dict[int, SlotOutcome]]:
@@ -48,24 +41,21 @@ def test_serve_issues_the_whole_compressed_campaign(
     key_prefix: str,
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = relay_settings(api_external_url=base)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "API_EXTERNAL_URL": base,
-        "CAMPAIGN_INTERVAL_SECONDS": "0.2",
-        "CAMPAIGN_DURATION_SECONDS": "1.6",
-        "CAMPAIGN_GRACE_SECONDS": "10.0",  # a loaded machine must not skip a slot
-        "BANK_RETRY_MAX_WAIT_SECONDS": "0.05",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "starkrelay", "serve", "--host", "127.0.0.1", "--port"]
+    env = relay_environment(
+        sandbox,
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        api_external_url=base,
+        campaign_interval_seconds="0.2",
+        campaign_duration_seconds="1.6",
+        campaign_grace_seconds="10.0",  # a loaded machine must not skip a slot
+        bank_retry_max_wait_seconds="0.05",
+        log_level="WARNING",
+    )
+    command = starkrelay_command("serve", "--host", "127.0.0.1", "--port")
     process = subprocess.Popen([*command, str(port)], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         ready = False

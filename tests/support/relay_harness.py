@@ -8,10 +8,11 @@ a second, idle entries are claimable after 0.2 s, the public key may refresh at 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from starkrelay.bank import BankError, BankGateway, NewTransfer, RetryPolicy, Tr
 from starkrelay.core.settings import WEBHOOK_PATH, Settings
 from starkrelay.forwarding.reader import Entry, ensure_group
 from starkrelay.forwarding.stream_state import stream_state
+from starkrelay.forwarding.transfers import Destination
 from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
@@ -37,6 +39,7 @@ from tests.support.settings import settings_for
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token-4f9c2a7e"
 FAST_POLICY = RetryPolicy(deadline=0.3, max_wait=0.02, initial=0.005)
+REFUSED_BANK_CODE = "2001818"  # one digit short of 20018183: Stark Bank refuses it as invalid
 
 
 MONEY_PATH: dict[str, Any] = {
@@ -136,8 +139,25 @@ class Relay:
             await ensure_group(s.store)
             yield s
 
-    def worker(self, services: Services, name: str = "test-worker") -> ForwardingWorker:
-        return build_worker(services, name)
+    def worker(
+        self,
+        services: Services,
+        name: str = "test-worker",
+        *,
+        cls: type[ForwardingWorker] = ForwardingWorker,
+        bank: BankGateway | None = None,
+        destination: Destination | None = None,
+    ) -> ForwardingWorker:
+        """The worker the process builds from these settings, consuming as ``name``; or one of
+        class ``cls`` (e.g. ``DiesBeforeCreate``), or talking to ``bank`` or sending to
+        ``destination`` instead of the services' own."""
+        usual = build_worker(services, name)
+        if cls is ForwardingWorker and bank is None and destination is None:
+            return usual
+        return cls(
+            services.store, bank or services.bank, destination or usual.destination,
+            usual.config, name,
+        )  # fmt: skip
 
     def run(self, body: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(_call(body))
@@ -215,6 +235,11 @@ async def enqueue_credited(
     assert await take_event(services.store, event, policy) is Outcome.ENQUEUED
 
 
+async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
+    """The ledger hash of this invoice's forward (empty when there is none)."""
+    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
+
+
 async def ownership_calls(services: Services) -> tuple[int, int]:
     """(ownership reads, transfer.create calls) the workers counted."""
     counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
@@ -243,11 +268,33 @@ class UnfamiliarAnswers(BankGateway):
 
 def unfamiliar_worker(relay: Relay, services: Services) -> ForwardingWorker:
     """A worker (consumer ``test-worker``) whose creates get only unfamiliar answers."""
-    usual = relay.worker(services)
-    return ForwardingWorker(
-        services.store, UnfamiliarAnswers(services.settings), usual.destination,
-        usual.config, "test-worker",
-    )  # fmt: skip
+    return relay.worker(services, bank=UnfamiliarAnswers(services.settings))
+
+
+def misdirected_worker(relay: Relay, services: Services) -> ForwardingWorker:
+    """A worker (consumer ``test-worker``) whose destination Stark Bank refuses (a bank code
+    one digit short): every forward it sends is dead-lettered."""
+    usual = Destination.from_settings(services.settings)
+    wrong = dataclasses.replace(usual, bank_code=REFUSED_BANK_CODE)
+    return relay.worker(services, destination=wrong)
+
+
+class Killed(BaseException):
+    """The process dies (not an error any code of the worker handles)."""
+
+
+class DiesBeforeCreate(ForwardingWorker):
+    """Dies after it read ownership, before it calls ``transfer.create``: nothing was sent."""
+
+    async def _send(self, live: list[Entry]) -> bool:
+        raise Killed
+
+
+class DiesAfterCreate(ForwardingWorker):
+    """Dies after Stark Bank created the transfers, before recording or acknowledging them."""
+
+    async def _settle_created(self, entries: Sequence[Entry], created: list[Transfer]) -> None:
+        raise Killed
 
 
 def forwards_of(invoice_id: str) -> list[Any]:

@@ -3,11 +3,11 @@ up to the deadline, creations never duplicate, other failures surface at once.""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.support.ports import free_port
 
 from starkrelay.bank import (
     BankError,
@@ -125,16 +125,10 @@ async def test_lost_responses_never_duplicate_a_transfer(
     assert sorted(t.external_id or "" for t in stored) == sorted(f"invoice-{n}" for n in range(12))
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_refused_connection_is_transient(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(stark_api_url=f"http://127.0.0.1:{_closed_port()}")
+    settings = relay_settings(stark_api_url=f"http://127.0.0.1:{free_port()}")
     bank = BankGateway(settings, policy=BRIEF)
     with pytest.raises(BankUnavailableError) as caught:
         await bank.get_balance()

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 import starkbank
 from tests.support.relay_harness import (
+    DiesAfterCreate,
+    Killed,
     Relay,
     await_for,
     credit_invoices,
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
     relay_context,
 )
 
@@ -33,7 +36,6 @@ from starkrelay.app import BACKGROUND
 from starkrelay.bank import BankGateway, BankInputError, NewTransfer, ProviderError, Transfer
 from starkrelay.forwarding.balance_wait import checked_pass, release_covered
 from starkrelay.forwarding.stream_state import stream_state
-from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import reads
 from starkrelay.webhooks.events import parse_event
 from starkrelay.webhooks.intake import IntakePolicy, Outcome, take_event
@@ -42,10 +44,6 @@ pytestmark = pytest.mark.anyio
 
 FEE = 30
 NET = 1_950  # invoices of 2,000 minus the invoice fee of 50
-
-
-def ledger_of(services: Services, invoice_id: str) -> Any:
-    return services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id))
 
 
 async def dead_letters(services: Services) -> int:
@@ -260,13 +258,6 @@ async def test_two_balance_checks_racing_release_each_forward_once(refusing_rela
         assert len(forwards_of(invoice_id)) == 1
 
 
-class CrashAfterCreate(ForwardingWorker):
-    """Dies after Stark Bank created the transfers, before recording or acknowledging."""
-
-    async def _settle_created(self, entries: Any, created: list[Transfer]) -> None:
-        raise RuntimeError("process killed")
-
-
 async def test_crash_after_the_re_send_was_created_gives_one_transfer(short_relay: Relay) -> None:
     relay = short_relay
     invoices = await _three_failed_forwards(relay)
@@ -274,11 +265,8 @@ async def test_crash_after_the_re_send_was_created_gives_one_transfer(short_rela
 
     async with relay.services() as services:
         assert (await checked_pass(services.store, services.bank)).released == 3  # type: ignore[union-attr]
-        crashing = CrashAfterCreate(
-            services.store, services.bank, relay.worker(services).destination,
-            relay.worker(services).config, "crashing-worker",
-        )  # fmt: skip
-        with pytest.raises(RuntimeError, match="killed"):
+        crashing = relay.worker(services, "crashing-worker", cls=DiesAfterCreate)
+        with pytest.raises(Killed):
             await crashing.step(block=False)
         assert (
             await checked_pass(services.store, services.bank) is None

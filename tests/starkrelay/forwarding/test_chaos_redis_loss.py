@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import anyio.to_thread
 import pytest
 import starkbank
-from private_redis import PrivateRedis, private_redis
 from redis.exceptions import RedisError
+from tests.support.redis_server import RedisServer, own_redis
 from tests.support.relay_harness import Relay, forward_all, relay_context
 
 from starkrelay.api.deps import Services
@@ -44,12 +43,12 @@ FAULTS = {"webhook_duplicate_rate": 0.2, "webhook_drop_rate": 0.1, "api_error_ra
 
 
 async def test_redis_data_loss_mid_campaign_issues_no_slot_twice_and_forwarding_goes_on(
-    key_prefix: str, tmp_path: Path
+    key_prefix: str,
 ) -> None:
     sandbox = {"pay_share": 1.0, "initial_balance": 10**9, "invoice_fee": FEE, "seed": 7}
     with (
-        private_redis(tmp_path) as server,
-        relay_context(server.url, key_prefix, sandbox=sandbox, **CAMPAIGN) as relay,
+        own_redis() as server,
+        relay_context(server.url(), key_prefix, sandbox=sandbox, **CAMPAIGN) as relay,
     ):
         relay.register_webhook()
         relay.sb.set_faults(**FAULTS)
@@ -89,7 +88,7 @@ async def test_redis_data_loss_mid_campaign_issues_no_slot_twice_and_forwarding_
 
 
 async def _campaign_through_a_redis_loss(
-    relay: Relay, server: PrivateRedis
+    relay: Relay, server: RedisServer
 ) -> tuple[Campaign, Campaign, int]:
     async with relay.services() as services:
         s = services

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from tests.support.relay_harness import (
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
+    misdirected_worker,
     relay_context,
     unfamiliar_worker,
 )
@@ -22,14 +23,12 @@ from typer.testing import CliRunner
 from starkrelay.api.deps import Services
 from starkrelay.cli import app
 from starkrelay.forwarding.dead_letters import RetryOutcome, list_dead_letters, retry_dead_letters
-from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import Evidence, Move, MoveOutcome, Stage, move
 from starkrelay.webhooks.intake import IntakePolicy
 
 pytestmark = pytest.mark.anyio
 
 POLICY = IntakePolicy(replay_window_seconds=3600)
-TYPO_BANK_CODE = "2001818"  # one digit short of 20018183: the emulator refuses it
 
 
 @pytest.fixture
@@ -38,16 +37,6 @@ def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
     sandbox = {"initial_balance": 10**9, "pay_share": 0.0, "invoice_fee": 25}
     with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
         yield r
-
-
-def misconfigured_worker(relay: Relay, services: Services) -> ForwardingWorker:
-    good = relay.worker(services)
-    bad = dataclasses.replace(good.destination, bank_code=TYPO_BANK_CODE)
-    return ForwardingWorker(services.store, services.bank, bad, good.config, "test-worker")
-
-
-async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def stages(services: Services) -> dict[str, int]:
@@ -61,7 +50,7 @@ async def test_refused_item_retried_after_the_fix_is_sent_once(relay: Relay) -> 
     async with relay.services() as services:
         store = services.store
         await enqueue_credited(services, invoice_id, 5_000, fee=25)
-        await forward_all(misconfigured_worker(relay, services), services)
+        await forward_all(misdirected_worker(relay, services), services)
         [letter] = await list_dead_letters(store)
         assert "invalidBankCode" in letter.reason
         assert (letter.invoice_id, letter.kind) == (invoice_id, "refused")
@@ -97,7 +86,7 @@ async def test_redrive_script_refuses_a_ledger_that_is_not_dead(relay: Relay) ->
     async with relay.services() as services:
         store = services.store
         await enqueue_credited(services, invoice_id, 2_000, fee=25)
-        await forward_all(misconfigured_worker(relay, services), services)
+        await forward_all(misdirected_worker(relay, services), services)
         [letter] = await list_dead_letters(store)
         await store.redis.hset(
             store.keys.webhook_ledger(invoice_id), "stage", "success"
@@ -153,7 +142,7 @@ def test_cli_lists_and_retries_dead_letters(
         async with relay.services() as services:
             await enqueue_credited(services, first, 1_000, fee=25)
             await enqueue_credited(services, second, 2_000, fee=25)
-            await forward_all(misconfigured_worker(relay, services), services)
+            await forward_all(misdirected_worker(relay, services), services)
 
     relay.run(dead_letter_two)
     monkeypatch.chdir(tmp_path)

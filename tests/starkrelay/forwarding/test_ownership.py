@@ -15,23 +15,23 @@ import pytest
 import starkbank
 from structlog.testing import capture_logs
 from tests.support.relay_harness import (
+    DiesBeforeCreate,
+    Killed,
     Relay,
     credit_invoices,
     enqueue_credited,
     faults_after_ownership_read,
     forward_all,
     forwards_of,
+    ledger_of,
     ownership_calls,
     relay_context,
     stream_length,
     wait_for,
 )
 
-from starkrelay.api.deps import Services
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.core import relay_metrics as metrics
-from starkrelay.forwarding.reader import Entry
-from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.ledger import workspace
 from starksandbox.config import SandboxConfig
 from starksandbox.keys import generate_private_key, new_key_pair, private_pem
@@ -121,10 +121,6 @@ def stranger_of(relay: Relay) -> Iterator[Stranger]:
 
 def counter(metric: Any, *labels: str) -> float:
     return float((metric.labels(*labels) if labels else metric)._value.get())
-
-
-async def ledger_of(services: Services, invoice_id: str) -> dict[str, str]:
-    return dict(await services.store.redis.hgetall(services.store.keys.webhook_ledger(invoice_id)))
 
 
 async def test_strangers_signed_credited_event_moves_no_money_and_is_reported(
@@ -236,14 +232,6 @@ async def test_workspace_is_learned_from_a_confirmed_event_and_a_wrong_setting_i
         assert len(forwards_of(invoice_id)) == 1
 
 
-@pytest.fixture
-def quiet_relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """No HTTP relay (tests enqueue what an event claims), money in the bank."""
-    sandbox = {"pay_share": 0.0, "initial_balance": 10**9}
-    with relay_context(redis_url, key_prefix, serve=False, sandbox=sandbox) as r:
-        yield r
-
-
 async def test_a_claim_larger_than_the_record_forwards_only_what_we_still_hold(
     quiet_relay: Relay,
 ) -> None:
@@ -289,24 +277,12 @@ async def test_refusal_in_unfamiliar_wording_after_creating_still_gives_one_tran
 
 async def test_worker_killed_between_the_ownership_read_and_the_create(quiet_relay: Relay) -> None:
     relay = quiet_relay
-
-    class Killed(BaseException):
-        pass
-
-    class DiesBeforeCreate(ForwardingWorker):
-        async def _send(self, live: list[Entry]) -> bool:
-            raise Killed
-
     ids = credit_invoices(relay.sb, [1_000, 1_000])
 
     async with relay.services() as services:
         for invoice_id in ids:
             await enqueue_credited(services, invoice_id, 1_000)
-        base = relay.worker(services, "host-a-forwarder")
-        doomed = DiesBeforeCreate(
-            services.store, services.bank, base.destination, base.config,
-            "host-a-forwarder",
-        )  # fmt: skip
+        doomed = relay.worker(services, "host-a-forwarder", cls=DiesBeforeCreate)
         with pytest.raises(Killed):
             await doomed.step(block=False)
         assert forwards_of(ids[0]) == []

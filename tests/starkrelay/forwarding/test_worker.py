@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import anyio
 import pytest
 import starkbank
 from tests.support.relay_harness import (
     MONEY_PATH,
+    DiesAfterCreate,
+    Killed,
     Relay,
     await_for,
     credit_invoices,
@@ -45,12 +47,9 @@ POLICY = IntakePolicy(replay_window_seconds=3600)
 
 
 @pytest.fixture
-def relay(redis_url: str, key_prefix: str) -> Iterator[Relay]:
-    """Emulator with money in the bank; no HTTP relay (the tests enqueue directly)."""
-    with relay_context(
-        redis_url, key_prefix, serve=False, sandbox={"initial_balance": 10**9, "pay_share": 0.0}
-    ) as r:
-        yield r
+def relay(quiet_relay: Relay) -> Relay:
+    """The tests of this module enqueue directly: no HTTP relay, money in the bank."""
+    return quiet_relay
 
 
 async def transfer_calls(relay: Relay) -> int:
@@ -130,23 +129,13 @@ async def test_create_that_timed_out_after_the_emulator_created_it(
 
 
 async def test_worker_killed_mid_batch_is_taken_over(relay: Relay) -> None:
-    class Killed(BaseException):
-        pass
-
-    class DiesAfterCreate(ForwardingWorker):
-        async def _settle_created(self, *_: object) -> None:
-            raise Killed  # the process dies between the provider's answer and the ack
-
     ids = credit_invoices(relay.sb, [2_000] * 5)
 
     async with relay.services() as services:
         for invoice_id in ids:
             await enqueue_credited(services, invoice_id, 2_000)
-        base = relay.worker(services, "host-a-forwarder")
-        doomed = DiesAfterCreate(
-            services.store, services.bank, base.destination, base.config,
-            "host-a-forwarder",
-        )  # fmt: skip
+        # the process dies between the provider's answer and the ack
+        doomed = relay.worker(services, "host-a-forwarder", cls=DiesAfterCreate)
         with pytest.raises(Killed):
             await doomed.step(block=False)
         assert (await stream_state(services.store)).pending == 5
@@ -303,12 +292,7 @@ async def test_balance_refusal_waits_through_the_seam_and_the_rest_is_sent(relay
         for invoice_id, amount in ((short, 1_000), (other, 2_000)):
             await enqueue_credited(services, invoice_id, amount)
         services.bank = ShortBank(relay.settings, policy=services.bank.policy)
-        base = relay.worker(services)
-        worker = Recording(
-            services.store, services.bank, base.destination, base.config,
-            base.name,
-        )  # fmt: skip
-        await forward_all(worker, services)
+        await forward_all(relay.worker(services, cls=Recording), services)
         assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
         ledger = await services.store.redis.hgetall(services.store.keys.webhook_ledger(short))
         assert ledger["stage"] == "waiting"
@@ -332,16 +316,12 @@ async def test_credentials_refused_while_forwarding_stop_the_worker_and_keep_the
 
     async with relay.services() as services:
         await enqueue_credited(services, invoice_id, 2_000)
-        base = relay.worker(services)
-        refused = ForwardingWorker(
-            services.store, BankGateway(revoked), base.destination,
-            base.config, "test-worker",
-        )  # fmt: skip
+        refused = relay.worker(services, bank=BankGateway(revoked))
         with pytest.raises(CredentialsRefused, match="STARK_PRIVATE_KEY") as caught:
             await refused.run(anyio.Event())
         assert caught.value.exit_code == 2
         assert await services.store.redis.xlen(services.store.keys.forward_dead_letters()) == 0
         assert (await stream_state(services.store)).pending == 1
         assert forwards_of(invoice_id) == []
-        await forward_all(base, services)
+        await forward_all(relay.worker(services), services)
     assert [t.amount for t in forwards_of(invoice_id)] == [1_950]

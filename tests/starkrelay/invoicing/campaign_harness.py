@@ -1,5 +1,6 @@
-"""Shared pieces of the campaign tests: a hand-moved clock, runners, Redis forgetting
-everything (of this test's prefix), and counting what Stark Bank holds per slot."""
+"""Shared pieces of the campaign tests: a day's campaign on a hand-moved clock, runners, slots
+issued on time, Redis forgetting everything (of this test's prefix), counting what Stark Bank
+holds per slot, and gateways that crash, hang or give up at once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from starkrelay.api.deps import Services
+from starkrelay.app import open_services
+from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
 from starkrelay.core.settings import Settings
@@ -18,6 +21,8 @@ from starkrelay.invoicing.scheduler import CampaignRunner
 
 T0 = 1_900_000_000.0
 INTERVAL = 10800.0
+BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)
+"""A gateway policy that gives up on Stark Bank within a tenth of a second."""
 
 
 class Clock:
@@ -50,6 +55,21 @@ def runner_for(services: Services, clock: Clock, **issuer_args: Any) -> Campaign
         **issuer_args,
     )  # fmt: skip
     return CampaignRunner(issuer)
+
+
+async def issue_on_time(runner: CampaignRunner, clock: Clock, slots: int) -> None:
+    """Tick at the next ``slots`` slot times: the clock moves one interval after each."""
+    for _ in range(slots):
+        await runner.tick()
+        clock.now += INTERVAL
+
+
+async def first_slot_issued(settings: Settings, clock: Clock) -> None:
+    """A process starts the campaign (slot 0 issued at ``clock``) and stops; the clock then
+    stands at slot 1."""
+    async with open_services(settings) as services:
+        await runner_for(services, clock).tick()
+    clock.now += INTERVAL
 
 
 async def forget_everything(services: Services) -> int:
@@ -94,6 +114,11 @@ class HeldGateway(BankGateway):
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.release.set()
+
+    def hold(self) -> None:
+        """The next create waits (``entered`` set when it starts) until ``release``."""
+        self.release.clear()
+        self.entered.clear()
 
     async def create_invoices(
         self, invoices: list[NewInvoice], *, batch_tag: str | None = None

@@ -5,31 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from campaign_harness import BRIEF, T0, Clock, day_settings, issue_on_time, runner_for
 
 from starkrelay.app import open_services
-from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.bank.models import Invoice, NewInvoice
 from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import load_campaign
-from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
-from starkrelay.invoicing.scheduler import CampaignRunner
 from starksandbox.testing import SandboxHandle
 
 pytestmark = pytest.mark.anyio
-
-T0 = 1_900_000_000.0
-INTERVAL = 10800.0
-BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class LossyCreates(BankGateway):
@@ -52,16 +38,11 @@ class LossyCreates(BankGateway):
 async def test_lost_responses_then_recovery_issue_the_slot_once(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(
-        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=86400,
-        campaign_grace_seconds=1800, campaign_batch_min=3, campaign_batch_max=3,
-    )  # fmt: skip
+    settings = day_settings(relay_settings)
 
     clock = Clock(T0)
     async with open_services(settings, bank=LossyCreates(settings, sandbox)) as services:
-        runner = CampaignRunner(
-            SlotIssuer(settings, services.store, services.bank, clock=clock),
-        )
+        runner = runner_for(services, clock)
         assert await runner.tick() == []  # created, every answer (and look-up) lost
         assert sum(sandbox.summary()["invoices"].values()) == 3
         clock.now += 600
@@ -75,17 +56,12 @@ async def test_lost_responses_then_recovery_issue_the_slot_once(
 async def test_unavailable_past_the_grace_period_is_recorded_skipped(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(
-        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=86400,
-        campaign_grace_seconds=1800,
-    )  # fmt: skip
+    settings = day_settings(relay_settings)
 
     clock = Clock(T0)
     async with open_services(settings, bank=BankGateway(settings, policy=BRIEF)) as services:
-        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
-        runner = CampaignRunner(issuer)
-        s = services
-        await current_campaign(s.store, settings, s.bank, now=clock.now)
+        runner = runner_for(services, clock)
+        await current_campaign(services.store, settings, services.bank, now=clock.now)
         sandbox.set_faults(api_error_rate=1.0)  # refused before anything happens
         assert await runner.tick() == []
         clock.now += 1801
@@ -98,22 +74,18 @@ async def test_unavailable_past_the_grace_period_is_recorded_skipped(
 async def test_endless_campaign_keeps_issuing_and_never_ends(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(
-        campaign_interval_seconds=INTERVAL, campaign_duration_seconds=0,
-        campaign_batch_min=1, campaign_batch_max=1,
-    )  # fmt: skip
+    settings = day_settings(
+        relay_settings, campaign_duration_seconds=0, campaign_batch_min=1, campaign_batch_max=1
+    )
 
     clock = Clock(T0)
     async with open_services(settings) as services:
-        issuer = SlotIssuer(settings, services.store, services.bank, clock=clock)
-        runner = CampaignRunner(issuer)
-        for _ in range(20):
-            await runner.tick()
-            clock.now += INTERVAL
+        runner = runner_for(services, clock)
+        await issue_on_time(runner, clock, 20)
         campaign = await load_campaign(services.store)
         assert campaign is not None
         assert campaign.slots is None
-        outcomes = await issuer.outcomes(campaign)
+        outcomes = await runner.issuer.outcomes(campaign)
         assert sorted(outcomes) == list(range(20))
         assert {o.status for o in outcomes.values()} == {"issued"}
         with pytest.raises(CampaignRunningError, match="never"):

@@ -10,11 +10,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from campaign_harness import INTERVAL, T0, Clock, runner_for
+from campaign_harness import (
+    INTERVAL,
+    T0,
+    Clock,
+    CrashAfterCreate,
+    CrashingGateway,
+    day_settings,
+    issue_on_time,
+    runner_for,
+)
 
 from starkrelay.app import open_services
 from starkrelay.bank.gateway import BankGateway
-from starkrelay.bank.models import Invoice, NewInvoice
+from starkrelay.bank.models import Invoice
 from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import Campaign, load_campaign
 from starkrelay.invoicing.lifecycle import CampaignRunningError, current_campaign, start_campaign
@@ -23,15 +32,8 @@ from starksandbox.testing import SandboxHandle
 pytestmark = pytest.mark.anyio
 
 
-def day_settings(relay_settings: Callable[..., Settings], **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "campaign_interval_seconds": INTERVAL,
-        "campaign_duration_seconds": 86400,
-        "campaign_grace_seconds": 1800,
-        "campaign_batch_min": 2,
-        "campaign_batch_max": 4,
-    }
-    return relay_settings(**(values | overrides))
+BATCHES = {"campaign_batch_min": 2, "campaign_batch_max": 4}
+"""Batches of 2 to 4 invoices: a slot's batch is known by its ids, not by its size."""
 
 
 async def batches_by_slot(bank: BankGateway, campaign: Campaign) -> dict[int, list[Invoice]]:
@@ -47,7 +49,7 @@ async def batches_by_slot(bank: BankGateway, campaign: Campaign) -> dict[int, li
 async def test_campaign_issues_eight_batches_then_stops(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     clock = Clock(T0)
     async with open_services(settings) as services:
@@ -83,14 +85,11 @@ async def test_campaign_issues_eight_batches_then_stops(
 async def test_restart_mid_campaign_repeats_and_skips_nothing(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     clock = Clock(T0)
     async with open_services(settings) as services:
-        runner = runner_for(services, clock)
-        for _ in range(4):
-            await runner.tick()
-            clock.now += INTERVAL
+        await issue_on_time(runner_for(services, clock), clock, 4)
     # The process is gone; a new one starts 20 min into slot 4 (within the 30 min grace).
     clock.now += 1200
     async with open_services(settings) as services:
@@ -108,24 +107,10 @@ async def test_restart_mid_campaign_repeats_and_skips_nothing(
             assert sorted(i.id for i in batches[slot]) == sorted(outcomes[slot].invoice_ids)
 
 
-class CrashAfterCreate(BaseException):
-    """The process dies right after Stark Bank answered the create call."""
-
-
-class CrashingGateway(BankGateway):
-    """The real gateway, but the process "dies" once the batch exists at Stark Bank."""
-
-    async def create_invoices(
-        self, invoices: list[NewInvoice], *, batch_tag: str | None = None
-    ) -> list[Invoice]:
-        await super().create_invoices(invoices, batch_tag=batch_tag)
-        raise CrashAfterCreate
-
-
 async def test_crash_after_create_is_found_by_tag_not_created_again(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     clock = Clock(T0)
     async with open_services(settings, bank=CrashingGateway(settings)) as services:
@@ -159,7 +144,7 @@ def invoice_total(summary: dict[str, Any]) -> int:
 async def test_missed_slots_are_late_within_grace_else_skipped(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     clock = Clock(T0)
     async with open_services(settings) as services:
@@ -179,7 +164,7 @@ async def test_missed_slots_are_late_within_grace_else_skipped(
 async def test_two_schedulers_racing_issue_each_slot_once(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     clock = Clock(T0)
     async with open_services(settings) as one, open_services(settings) as two:
@@ -200,7 +185,7 @@ async def test_two_schedulers_racing_issue_each_slot_once(
 async def test_campaign_start_refuses_while_running(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = day_settings(relay_settings)
+    settings = day_settings(relay_settings, **BATCHES)
 
     async with open_services(settings) as services:
         first = await current_campaign(services.store, settings, services.bank, now=T0)
@@ -222,10 +207,7 @@ async def test_new_campaign_allowed_as_soon_as_every_slot_is_resolved(
 
     clock = Clock(T0)
     async with open_services(settings) as services:
-        runner = runner_for(services, clock)
-        for _ in range(8):
-            await runner.tick()
-            clock.now += INTERVAL
+        await issue_on_time(runner_for(services, clock), clock, 8)
         clock.now = T0 + 7 * INTERVAL + 60  # last slot issued, its grace not yet over
         first = await load_campaign(services.store)
         assert first is not None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 import starkbank
 from campaign_harness import (
+    BRIEF,
     INTERVAL,
     T0,
     Clock,
@@ -19,14 +20,15 @@ from campaign_harness import (
     CrashingGateway,
     HeldGateway,
     day_settings,
+    first_slot_issued,
     forget_everything,
     invoices_per_slot,
+    issue_on_time,
     runner_for,
     until,
 )
 
 from starkrelay.app import open_services
-from starkrelay.bank import RetryPolicy
 from starkrelay.bank.gateway import BankGateway
 from starkrelay.core.settings import Settings
 from starkrelay.invoicing.campaign import CAMPAIGN_MARK, Campaign, load_campaign, new_campaign
@@ -34,8 +36,6 @@ from starkrelay.invoicing.lifecycle import CampaignRunningError, start_campaign
 from starksandbox.testing import SandboxHandle
 
 pytestmark = pytest.mark.anyio
-
-BRIEF = RetryPolicy(deadline=0.1, max_wait=0.01, initial=0.001)
 
 
 def test_plan_tag_gives_back_the_campaign(relay_settings: Callable[..., Settings]) -> None:
@@ -69,9 +69,7 @@ async def test_redis_loss_mid_campaign_readopts_it_and_keeps_the_schedule(
     clock = Clock(T0)
     async with open_services(settings) as services:
         runner = runner_for(services, clock)
-        for _ in range(4):  # slots 0-3
-            await runner.tick()
-            clock.now += INTERVAL
+        await issue_on_time(runner, clock, 4)  # slots 0-3
         before = await load_campaign(services.store)
         assert before is not None
         issued_before = await runner.issuer.outcomes(before)
@@ -109,9 +107,7 @@ async def test_crash_between_create_and_record_then_redis_loss(
     settings = day_settings(relay_settings)
 
     clock = Clock(T0)
-    async with open_services(settings) as services:
-        await runner_for(services, clock).tick()  # slot 0
-    clock.now += INTERVAL
+    await first_slot_issued(settings, clock)
     async with open_services(settings, bank=CrashingGateway(settings)) as services:
         with pytest.raises(CrashAfterCreate):  # slot 1 created, never recorded
             await runner_for(services, clock).tick()
@@ -141,8 +137,7 @@ async def test_redis_loss_while_a_slow_create_is_in_flight(
         runner_b = runner_for(b, clock, claim_seconds=2.0)
         await runner_a.tick()  # slot 0
         clock.now += INTERVAL
-        slow.release.clear()
-        slow.entered.clear()
+        slow.hold()
         in_flight = asyncio.create_task(runner_a.tick())
         await slow.entered.wait()
         await forget_everything(a)
@@ -175,10 +170,7 @@ async def test_two_replicas_racing_on_an_empty_redis(
 
     clock = Clock(T0)
     async with open_services(settings) as one, open_services(settings) as two:
-        first = runner_for(one, clock)
-        for _ in range(3):  # slots 0-2
-            await first.tick()
-            clock.now += INTERVAL
+        await issue_on_time(runner_for(one, clock), clock, 3)  # slots 0-2
         original = await load_campaign(one.store)
         assert original is not None
         await forget_everything(one)  # right as slot 3 falls due
@@ -207,9 +199,7 @@ async def test_ended_campaign_stays_ended_and_a_running_one_refuses_a_new_start(
     clock = Clock(T0)
     async with open_services(settings) as services:
         runner = runner_for(services, clock)
-        for _ in range(3):
-            await runner.tick()
-            clock.now += INTERVAL
+        await issue_on_time(runner, clock, 3)
         running = await load_campaign(services.store)
         assert running is not None
         await forget_everything(services)

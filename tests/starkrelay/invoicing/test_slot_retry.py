@@ -15,6 +15,7 @@ from campaign_harness import (
     CrashingGateway,
     HeldGateway,
     day_settings,
+    first_slot_issued,
     invoices_per_slot,
     runner_for,
 )
@@ -54,9 +55,7 @@ async def test_refused_slot_is_retried_with_backoff_then_issued_once_credentials
     wrong = day_settings(relay_settings, stark_project_id=WRONG_PROJECT)
 
     clock = Clock(T0)
-    async with open_services(settings) as services:
-        await runner_for(services, clock).tick()  # slot 0, the campaign starts
-    clock.now += INTERVAL
+    await first_slot_issued(settings, clock)
     async with open_services(wrong) as services:  # someone rotated the key wrongly
         runner = runner_for(services, clock)
         refused = (await by_slot(runner))[1]
@@ -87,9 +86,7 @@ async def test_refused_past_its_grace_stays_failed_until_an_operator_retries_it(
     wrong = day_settings(relay_settings, stark_project_id=WRONG_PROJECT)
 
     clock = Clock(T0)
-    async with open_services(settings) as services:
-        await runner_for(services, clock).tick()
-    clock.now += INTERVAL
+    await first_slot_issued(settings, clock)
     async with open_services(wrong) as services:
         runner = runner_for(services, clock)
         while clock.now < T0 + INTERVAL + 1800:
@@ -183,8 +180,7 @@ async def test_a_slow_create_keeps_its_claim_past_the_claim_time(
         runner_b = runner_for(b, clock, claim_seconds=0.1)
         await runner_a.tick()  # slot 0
         clock.now += INTERVAL
-        slow.release.clear()
-        slow.entered.clear()
+        slow.hold()
         in_flight = asyncio.create_task(runner_a.tick())
         async with asyncio.timeout(10):  # a tick that failed before its create: say so
             await asyncio.wait([in_flight, asyncio.create_task(slow.entered.wait())],

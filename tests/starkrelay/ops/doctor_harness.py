@@ -1,20 +1,12 @@
-"""What the doctor's tests share: Redis servers of their own, settings for a healthy setup
-pointed at the test's emulator, and short ways to run the doctor and read its results.
-
-Each test module wraps ``redis_servers`` in its own ``own_redis`` fixture."""
+"""What the doctor's tests share: settings for a healthy setup pointed at the test's emulator,
+and short ways to run the doctor and read its results (their Redis servers: the fixtures
+``own_redis_url`` and ``healthy_redis`` of this folder's conftest)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import redis
 import starkbank
 from tests.support.relay_harness import workspace_of
 
@@ -25,59 +17,10 @@ from starksandbox.testing import SandboxHandle
 PUBLIC_URL = "https://relay.example.test"
 ADMIN_TOKEN = "doctor-admin-token-8d1f3c"
 SUBSCRIPTIONS = ("invoice", "transfer")
-HEALTHY_REDIS = ("--appendonly", "yes", "--maxmemory-policy", "noeviction")
 DESTINATION = (
     "forwards to Stark Bank S.A., bank 20018183, branch 0001, account 6341320293482496 "
     "(payment), tax ID 20.018.183/0001-80"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_redis(directory: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Our own redis-server (the shared one must not be reconfigured), answering PING."""
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "no", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if redis.Redis.from_url(url, socket_connect_timeout=0.2).ping():
-                return process, url
-        except redis.RedisError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.02)
-
-
-@contextmanager
-def redis_servers(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``start(*args)`` -> URL of a fresh redis-server with those extra arguments; every one
-    started is stopped on the way out."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> str:
-        directory = tmp_path / f"redis-{len(started)}"
-        directory.mkdir()
-        process, url = start_redis(directory, *args)
-        started.append(process)
-        return url
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            process.terminate()
-            process.wait(10)
 
 
 def doctor_values(sandbox: SandboxHandle, redis_url: str, **overrides: Any) -> dict[str, Any]:

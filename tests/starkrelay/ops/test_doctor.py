@@ -24,35 +24,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from doctor_harness import (
     DESTINATION,
-    HEALTHY_REDIS,
     doctor,
     doctor_values,
     doctor_with,
-    free_port,
-    redis_servers,
     register_webhook,
     result,
     statuses,
     workspace_of_an_event,
 )
+from tests.support.ports import free_port
 
 from starkrelay.app import create_app
 from starkrelay.cli.doctor_run import Status
 from starkrelay.core.settings import Settings
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``own_redis(*args)`` -> URL of a fresh redis-server with those extra arguments."""
-    with redis_servers(tmp_path) as start:
-        yield start
-
-
-@pytest.fixture
-def healthy_redis(own_redis: Callable[..., str]) -> str:
-    return own_redis(*HEALTHY_REDIS)
 
 
 def test_a_healthy_setup_passes(sandbox: SandboxHandle, healthy_redis: str) -> None:
@@ -100,22 +86,22 @@ def test_wrong_project_id_and_wrong_key_are_named(
 
 
 def test_redis_with_an_eviction_policy_fails(
-    sandbox: SandboxHandle, own_redis: Callable[..., str]
+    sandbox: SandboxHandle, own_redis_url: Callable[..., str]
 ) -> None:
     register_webhook()
-    url = own_redis("--appendonly", "yes", "--maxmemory-policy", "allkeys-lru")
+    url = own_redis_url("--appendonly", "yes", "--maxmemory-policy", "allkeys-lru")
     report = doctor(sandbox, url)
     assert [r.name for r in report.failed] == ["redis.eviction"]
     assert "allkeys-lru; expected noeviction" in result(report, "redis.eviction")
 
 
 def test_redis_without_persistence_fails(
-    sandbox: SandboxHandle, own_redis: Callable[..., str]
+    sandbox: SandboxHandle, own_redis_url: Callable[..., str]
 ) -> None:
     register_webhook()
-    report = doctor(sandbox, own_redis())  # --save "" --appendonly no
+    report = doctor(sandbox, own_redis_url())  # --save "" --appendonly no
     assert [r.name for r in report.failed] == ["redis.persistence"]
-    snapshots = doctor(sandbox, own_redis("--save", "900 1"))
+    snapshots = doctor(sandbox, own_redis_url("--save", "900 1"))
     assert snapshots.ok, snapshots.as_dict()
     assert "RDB save points: 900 1" in result(snapshots, "redis.persistence")
 

@@ -13,31 +13,17 @@ import pytest
 import structlog
 from doctor_harness import (
     DESTINATION,
-    HEALTHY_REDIS,
     doctor_values,
-    free_port,
-    redis_servers,
     register_webhook,
     workspace_of_an_event,
 )
+from tests.support.ports import free_port
 from typer.testing import CliRunner
 
 from starkrelay.cli import app as cli
 from starksandbox.testing import SandboxHandle
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``own_redis(*args)`` -> URL of a fresh redis-server with those extra arguments."""
-    with redis_servers(tmp_path) as start:
-        yield start
-
-
-@pytest.fixture
-def healthy_redis(own_redis: Callable[..., str]) -> str:
-    return own_redis(*HEALTHY_REDIS)
 
 
 def lines(output: str) -> list[str]:
@@ -112,10 +98,10 @@ def test_command_json_names_each_wrong_setting_and_exits_1(
 
 
 def test_command_names_the_broken_part_in_its_verdict(
-    doctor_env: Callable[..., None], own_redis: Callable[..., str]
+    doctor_env: Callable[..., None], own_redis_url: Callable[..., str]
 ) -> None:
     register_webhook()
-    doctor_env(own_redis("--appendonly", "yes", "--maxmemory-policy", "volatile-lru"))
+    doctor_env(own_redis_url("--appendonly", "yes", "--maxmemory-policy", "volatile-lru"))
     answer = runner.invoke(cli, ["doctor"])
     assert answer.exit_code == 1
     assert "Not ready: 1 check(s) failed: redis.eviction." in answer.output

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from tests.support.ports import free_port
 
 from starkrelay.app import create_app
 from starkrelay.core.settings import Settings
 from starksandbox.testing import SandboxHandle
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ready_within(client: TestClient, seconds: float = 10.0) -> dict[str, object]:
@@ -45,7 +39,7 @@ def test_ready_once_redis_answers_and_the_public_key_is_loaded(
 def test_not_ready_names_redis_when_it_is_down(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    settings = relay_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings, role="api")) as client:
         assert client.get("/health").status_code == 200
         deadline = time.monotonic() + 10

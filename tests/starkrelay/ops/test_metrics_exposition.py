@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.ports import free_port
 
 from starkrelay import __version__
 from starkrelay import app as app_module
@@ -41,12 +42,6 @@ def silent_redis() -> Iterator[str]:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
         yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_exposition_has_build_info_and_no_created_series(
@@ -90,7 +85,7 @@ def test_request_durations_are_labelled_by_route_template_not_raw_path(
 def test_scrape_answers_with_shared_state_down_when_redis_refuses(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    settings = relay_settings(redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    settings = relay_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings, role="api")) as client:
         response = client.get("/metrics")
     assert response.status_code == 200

@@ -3,7 +3,6 @@ time, so an ``api`` replica that never served ``/api/v1/status`` reports a dead 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,6 +15,7 @@ from tests.support.relay_harness import (
     RelayServer,
     create_invoice,
     forward_all,
+    misdirected_worker,
     relay_api,
     relay_context,
 )
@@ -25,14 +25,11 @@ from starkrelay.api.scrape import render_metrics
 from starkrelay.api.wiring import run_reconciliation
 from starkrelay.app import open_services
 from starkrelay.core.settings import Settings
-from starkrelay.forwarding.worker import ForwardingWorker
 from starkrelay.invoicing.issuance import SlotIssuer
 from starkrelay.invoicing.scheduler import CampaignRunner
 from starksandbox.testing import SandboxHandle
 
 pytestmark = pytest.mark.anyio
-
-TYPO_BANK_CODE = "2001818"  # one digit short: the emulator refuses the transfer as invalid
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -64,10 +61,7 @@ def credit_one(relay: Relay, amount: int = 5_000) -> int:
 
 async def forward_refused(relay: Relay, services: Services) -> None:
     """Run a worker whose destination Stark Bank refuses: every queued forward is dead."""
-    good = relay.worker(services)
-    wrong = dataclasses.replace(good.destination, bank_code=TYPO_BANK_CODE)
-    worker = ForwardingWorker(services.store, services.bank, wrong, good.config, "test-worker")
-    await forward_all(worker, services)
+    await forward_all(misdirected_worker(relay, services), services)
 
 
 @pytest.fixture

@@ -12,30 +12,26 @@ from typing import Any
 
 import httpx
 import pytest
-from own_redis_server import (
-    free_port,
-    own_redis,
-    read,
-    relay_environment,
-    starkrelay_command,
-    stop_process,
-)
+from tests.support.ports import free_port
+from tests.support.processes import relay_environment, starkrelay_command, stop_process
+from tests.support.redis_server import own_redis
 
 from starkrelay.app import BACKGROUND
 from starksandbox.keys import new_key_pair
 from starksandbox.testing import SandboxHandle
 
 
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
 def _environment(sandbox: SandboxHandle, **values: Any) -> dict[str, str]:
     settings: dict[str, Any] = {
-        "stark_project_id": sandbox.project_id,
-        "stark_private_key": sandbox.private_key,
-        "stark_api_url": sandbox.url,
         "log_format": "json",
         "bank_retry_max_wait_seconds": 0.05,
         "startup_retry_max_wait_seconds": 0.05,
     }
-    return relay_environment(**(settings | values))
+    return relay_environment(sandbox, **(settings | values))
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -129,7 +125,6 @@ def test_worker_with_a_wrong_redis_password_is_not_ready_and_says_why_once_per_r
     listener = free_port()
     stderr_path = tmp_path / "stderr.log"
     with own_redis(password="the-right-password") as server:
-        server.start()
         env = _environment(
             sandbox,
             redis_url=server.url("a-wrong-password"),

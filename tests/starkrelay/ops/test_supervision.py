@@ -18,7 +18,8 @@ import starkbank
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from own_redis_server import free_port, own_redis
+from tests.support.ports import free_port
+from tests.support.redis_server import own_redis
 
 from starkrelay import app as app_module
 from starkrelay.api.deps import Services
@@ -56,7 +57,7 @@ def _serving(app: FastAPI, host: str, port: int) -> Iterator[str]:
 def test_redis_down_at_start_then_up_forwards_a_credited_invoice(
     relay_settings: Callable[..., Settings], sandbox: SandboxHandle
 ) -> None:
-    with own_redis() as redis_server:
+    with own_redis(started=False) as redis_server:
         port = free_port()
         settings = relay_settings(
             redis_url=redis_server.url(),

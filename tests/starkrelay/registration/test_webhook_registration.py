@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.processes import relay_environment, starkrelay_command
 
 from starkrelay.app import open_services
 from starkrelay.bank import BankGateway
@@ -66,18 +65,11 @@ def test_processes_racing_register_one_webhook(
     tmp_path: Path,
 ) -> None:
     sandbox.set_faults(api_latency=0.02)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("STARK", "REDIS", "API_"))},
-        "STARK_PROJECT_ID": sandbox.project_id,
-        "STARK_PRIVATE_KEY": sandbox.private_key,
-        "STARK_API_URL": sandbox.url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "API_EXTERNAL_URL": "http://127.0.0.1:9",
-        "LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    command = [sys.executable, "-m", "starkrelay", "webhook", "ensure"]
+    env = relay_environment(
+        sandbox, redis_url=redis_url, redis_key_prefix=key_prefix,
+        api_external_url="http://127.0.0.1:9", log_level="WARNING", columns=200,
+    )  # fmt: skip
+    command = starkrelay_command("webhook", "ensure")
     processes = [
         subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE

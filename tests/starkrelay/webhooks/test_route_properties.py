@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +25,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.redis_server import own_redis
 from tests.support.relay_harness import Relay, relay_context
 
 from starkrelay.core.relay_metrics import EVENTS
@@ -72,29 +69,8 @@ LABELS = {
 @pytest.fixture(scope="module")
 def private_redis() -> Iterator[str]:
     """A redis-server of this module alone (its key count is exact); stopped at the end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
-        server = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", folder],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            client = redis.Redis.from_url(url)
-            for _ in range(500):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.01)
-            client.close()
-            yield url
-        finally:
-            server.terminate()
-            server.wait(10)
+    with own_redis() as server:
+        yield server.url()
 
 
 @pytest.fixture(scope="module")
