@@ -63,9 +63,12 @@ def webhook_registration(services: Services, heartbeat: Heartbeat | None = None)
 
 
 def forwarding_worker(services: Services, heartbeat: Heartbeat | None = None) -> Part:
-    """Forwards credited invoices (``forwarding.service``)."""
+    """Forwards credited invoices (``forwarding.service``), ``FORWARD_CONCURRENCY`` batches
+    at once."""
     startup = RetryPolicy.startup(services.settings)
-    return forwarding.forwarding_worker(build_worker(services), startup, heartbeat)
+    names = forwarding.consumer_names(services.settings, services.role)
+    workers = [build_worker(services, name) for name in names]
+    return forwarding.forwarding_worker(workers, startup, heartbeat)
 
 
 def campaign_scheduler(services: Services, heartbeat: Heartbeat | None = None) -> Part:

@@ -150,8 +150,11 @@ class Settings(BaseSettings):
     forward_block_ms: int = Field(default=1000, ge=0)
     forward_max_resends: int = Field(default=2, ge=0)
     forward_consumer_name: str | None = None
-    forward_balance_check_seconds: float = Field(default=60.0, gt=0)
     """This process's consumer name in the forward group; unset: ``<hostname>-<role>``."""
+    forward_concurrency: int = Field(default=2, ge=1, le=8)
+    """Batches this process forwards at once, each by a consumer of its own (``<name>``,
+    ``<name>.2``, ...): one batch's Stark Bank calls overlap another's work."""
+    forward_balance_check_seconds: float = Field(default=60.0, gt=0)
 
     # --- outflow limits ---------------------------------------------------------------------
     forward_max_amount: int = Field(default=0, ge=0)

@@ -4,13 +4,15 @@ The consumer name is stable per host and process role (``<hostname>-serve``,
 ``<hostname>-worker``) or ``FORWARD_CONSUMER_NAME``, so a restarted process re-reads its own
 pending entries first; entries of a process that never comes back are claimed by the others
 after ``FORWARD_CLAIM_IDLE_SECONDS``. Never random: a new name per start would strand the
-previous start's pending entries until they go idle.
+previous start's pending entries until they go idle. With ``FORWARD_CONCURRENCY`` above 1
+the process runs that many consumers, ``<name>``, ``<name>.2``, ...: each reads and forwards
+batches of its own, exactly as that many processes would.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -41,6 +43,13 @@ def consumer_name(settings: Settings, role: str) -> str:
     return settings.forward_consumer_name or f"{socket.gethostname()}-{role}"
 
 
+def consumer_names(settings: Settings, role: str) -> list[str]:
+    """The consumers of this process, one per ``FORWARD_CONCURRENCY``: ``consumer_name``
+    first, then ``<name>.2``, ``<name>.3``, ... (each as stable as the first)."""
+    name = consumer_name(settings, role)
+    return [name] + [f"{name}.{n}" for n in range(2, settings.forward_concurrency + 1)]
+
+
 def build_worker(
     store: Store, bank: BankGateway, settings: Settings, name: str
 ) -> ForwardingWorker:
@@ -65,18 +74,20 @@ async def trim(store: Store) -> None:
 
 @asynccontextmanager
 async def forwarding_worker(
-    worker: ForwardingWorker, startup: RetryPolicy, heartbeat: Heartbeat | None = None
+    workers: Sequence[ForwardingWorker], startup: RetryPolicy, heartbeat: Heartbeat | None = None
 ) -> AsyncIterator[None]:
-    """Background part: run ``worker`` until exit.
+    """Background part: run ``workers`` (the consumers of ``consumer_names``) until exit.
 
     Start-up (on enter) creates the consumer group, retried while Redis is unreachable or
-    refuses us (``startup``); the worker then beats ``heartbeat`` once per round, and the
-    stream is trimmed every ``TRIM_SECONDS``. If the worker's loop ends on its own the part
-    raises, so the process stops. On exit the worker finishes the batch in hand (its entries
-    are acked or stay pending for the next start)."""
+    refuses us (``startup``); ``heartbeat`` is beaten each time every worker has finished a
+    round since its last beat (one stuck worker makes the part stale), and the stream is
+    trimmed every ``TRIM_SECONDS``. If a worker's loop ends on its own the part raises, so the
+    process stops. On exit each worker finishes the batch in hand (its entries are acked or
+    stay pending for the next start)."""
     beats = heartbeat or Heartbeat("forwarding_worker")
+    store = workers[0].store
     await retry_startup(
-        lambda: ensure_group(worker.store),
+        lambda: ensure_group(store),
         part=beats,
         policy=startup,
         retry_on=(RedisError,),
@@ -84,15 +95,22 @@ async def forwarding_worker(
         hint=redis_hint,
     )
     stop = anyio.Event()
+    rounds: set[int] = set()
 
-    async def forward_until_stopped() -> None:
-        await worker.run(stop, beat=beats.beat)
+    async def forward_until_stopped(n: int, worker: ForwardingWorker) -> None:
+        def beat() -> None:
+            rounds.add(n)
+            if len(rounds) == len(workers):
+                rounds.clear()
+                beats.beat()
+
+        await worker.run(stop, beat=beat)
         if not stop.is_set():
-            raise RuntimeError("the forwarding worker's loop ended on its own")
+            raise RuntimeError(f"the forwarding worker {worker.name}'s loop ended on its own")
 
-    trimmed = partial(trim, worker.store)
-    async with every(TRIM_SECONDS, trimmed), anyio.create_task_group() as tasks:
-        tasks.start_soon(forward_until_stopped)
+    async with every(TRIM_SECONDS, partial(trim, store)), anyio.create_task_group() as tasks:
+        for n, worker in enumerate(workers):
+            tasks.start_soon(forward_until_stopped, n, worker)
         try:
             yield
         finally:

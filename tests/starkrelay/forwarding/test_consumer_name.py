@@ -13,7 +13,7 @@ from starkrelay.api.wiring import build_worker
 from starkrelay.app import open_services
 from starkrelay.core.settings import Settings, SettingsError, load_settings
 from starkrelay.forwarding.reader import ensure_group
-from starkrelay.forwarding.service import consumer_name
+from starkrelay.forwarding.service import consumer_name, consumer_names
 from starkrelay.ledger import FORWARD_GROUP, intake
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +39,21 @@ def test_default_is_host_and_role_and_the_setting_overrides() -> None:
     assert consumer_name(settings, "worker") == consumer_name(from_environment(), "worker")
     named = from_environment(forward_consumer_name="host-a-worker-2")
     assert consumer_name(named, "worker") == "host-a-worker-2"
+
+
+def test_each_batch_forwarded_at_once_has_a_consumer_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert consumer_names(from_environment(), "serve") == [f"{HOST}-serve", f"{HOST}-serve.2"]
+    monkeypatch.setenv("FORWARD_CONCURRENCY", "3")
+    named = from_environment(forward_consumer_name="edge-1")
+    assert consumer_names(named, "worker") == ["edge-1", "edge-1.2", "edge-1.3"]
+    monkeypatch.setenv("FORWARD_CONCURRENCY", "1")
+    assert consumer_names(from_environment(), "worker") == [f"{HOST}-worker"]
+    for wrong in ("0", "9", "two"):
+        monkeypatch.setenv("FORWARD_CONCURRENCY", wrong)
+        with pytest.raises(SettingsError, match="FORWARD_CONCURRENCY"):
+            from_environment()
 
 
 def test_setting_is_read_from_the_environment_and_checked(

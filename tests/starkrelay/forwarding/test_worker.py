@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import anyio
 import pytest
@@ -34,7 +35,11 @@ from starkrelay.bank import (
     ProviderError,
     Transfer,
 )
+from starkrelay.core.retry import RetryPolicy
+from starkrelay.core.supervision import Heartbeat
+from starkrelay.forwarding import service as forwarding
 from starkrelay.forwarding.reader import Entry
+from starkrelay.forwarding.service import consumer_name
 from starkrelay.forwarding.stream_state import stream_state, trim_acknowledged
 from starkrelay.forwarding.worker import CredentialsRefused, ForwardingWorker
 from starkrelay.ledger import FORWARD_GROUP
@@ -240,6 +245,67 @@ async def test_background_worker_forwards_and_survives_a_deleted_stream(relay: R
         await await_for(lambda: _stage(services, second, "sent"), what="second forward")
     assert [t.amount for t in forwards_of(first)] == [1_450]
     assert [t.amount for t in forwards_of(second)] == [1_450]
+
+
+async def test_two_consumers_of_one_process_forward_each_credit_once(relay: Relay) -> None:
+    """``FORWARD_CONCURRENCY=2``: consumers ``<name>`` and ``<name>.2`` share the stream, in
+    batches of 3 here; every credit is sent once and nothing stays pending."""
+    tuned = relay.settings.model_copy(update={"forward_batch_size": 3, "forward_concurrency": 2})
+    relay = replace(relay, settings=tuned)
+    ids = credit_invoices(relay.sb, [1_000 + n for n in range(12)])
+
+    async with relay.services() as services:
+        for n, invoice_id in enumerate(ids):
+            await enqueue_credited(services, invoice_id, 1_000 + n)
+        async with forwarding_worker(services):
+            for invoice_id in ids:
+                await await_for(lambda i=invoice_id: _forwarded(services, i), what=invoice_id)
+        store = services.store
+        consumers = await store.redis.xinfo_consumers(store.keys.forward_stream(), FORWARD_GROUP)
+        name = consumer_name(relay.settings, services.role)
+    assert sorted(c["name"] for c in consumers) == [name, f"{name}.2"]
+    assert [c["pending"] for c in consumers] == [0, 0]
+    assert [[t.amount for t in forwards_of(i)] for i in ids] == [[950 + n] for n in range(12)]
+    assert await transfer_calls(relay) >= 4  # at most 3 a call
+
+
+async def test_one_stuck_consumer_leaves_the_part_unbeaten(relay: Relay) -> None:
+    """The part's heartbeat beats once every consumer has gone round: a consumer stuck in a
+    call makes it stale however busy the other is."""
+    rounds = [0]
+
+    class Counting(ForwardingWorker):
+        async def step(self, *, block: bool = True) -> bool | None:
+            rounds[0] += 1
+            return await super().step(block=block)
+
+    class Stuck(ForwardingWorker):
+        async def run(self, stop: anyio.Event, beat: Callable[[], None] | None = None) -> None:
+            await stop.wait()
+
+    relay = replace(relay, settings=relay.settings.model_copy(update={"forward_block_ms": 10}))
+    async with relay.services() as services:
+        startup = RetryPolicy.startup(relay.settings)
+        for second, beaten in ((Stuck, False), (Counting, True)):
+            workers = [
+                relay.worker(services, "a", cls=Counting),
+                relay.worker(services, "b", cls=second),
+            ]
+            heartbeat = Heartbeat("forwarding_worker")
+            rounds[0] = 0
+            async with forwarding.forwarding_worker(workers, startup, heartbeat):
+                await await_for(lambda: _true(rounds[0] > 6), what="rounds of the busy consumer")
+            assert heartbeat.watched is beaten
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _forwarded(services: Services, invoice_id: str) -> bool:
+    return await _stage(services, invoice_id, "sent") or await _stage(
+        services, invoice_id, "success"
+    )
 
 
 async def _stage(services: Services, invoice_id: str, stage: str) -> bool:
