@@ -248,14 +248,16 @@ def create_app(
     refused) ``on_fatal`` is called once: the caller stops the server and exits with
     ``Fatal.exit_code``."""
     supervisor = Supervisor(settings.heartbeat_timeout_seconds, on_fatal)
+    takes_webhooks = role != "worker"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, role=role) as services:
             app.state.services = services
-            app.state.webhook_intake = WebhookIntake.build(
-                services, supervisor, INTAKE_REQUIRES.get(role, ())
-            )
+            if takes_webhooks:
+                app.state.webhook_intake = WebhookIntake.build(
+                    services, supervisor, INTAKE_REQUIRES.get(role, ())
+                )
             parts = [credentials_checked(credentials_verified)]
             if role != "api":
                 parts += BACKGROUND
@@ -263,7 +265,7 @@ def create_app(
                 missing_parts, services.store.redis, services.public_key, supervisor, role
             )
             async with anyio.create_task_group() as tasks:
-                if role != "worker":
+                if takes_webhooks:
                     tasks.start_soon(services.public_key.load)
                 async with run_background(services, supervisor, parts):
                     log.info("app.started", role=role)
@@ -276,7 +278,7 @@ def create_app(
     app.state.role = role
     app.add_middleware(BodyLimitMiddleware, limits={WEBHOOK_PATH: settings.webhook_max_body_bytes})
     app.add_middleware(RequestDurationMiddleware)  # outermost: it also times refused bodies
-    if role != "worker":
+    if takes_webhooks:
         add_webhook_route(app)
     for router in WORKER_ROUTERS if role == "worker" else ROUTERS:
         app.include_router(router)
