@@ -11,6 +11,7 @@ found later), so the orchestrator restarts it.
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -27,6 +28,7 @@ from starkrelay.cli.common import (
     log,
     with_redis,
 )
+from starkrelay.core.heap import settle_heap
 from starkrelay.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,7 +90,9 @@ def api_app() -> FastAPI:
     """The ``api`` app of one ``api --workers N`` process, from this process's settings."""
     from starkrelay.app import create_app
 
-    return create_app(load_or_exit(), role="api")
+    application = create_app(load_or_exit(), role="api")
+    settle_heap()  # before its start-up: uvicorn's process manager gives no later hook
+    return application
 
 
 def verify_credentials_or_exit(settings: Settings) -> bool:
@@ -127,7 +131,12 @@ def _serve(role: Role, settings: Settings, host: str, port: int) -> None:
 
     class Server(uvicorn.Server):
         """uvicorn, except that the stop signal it caught is not raised again after its
-        graceful shutdown: the process then exits 0, like one that stopped on its own."""
+        graceful shutdown: the process then exits 0, like one that stopped on its own; and
+        that once started (the app's start-up done) it settles the heap (``core.heap``)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            settle_heap()
 
         @contextmanager
         def capture_signals(self) -> Iterator[None]:
