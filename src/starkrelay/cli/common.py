@@ -141,19 +141,16 @@ def working(message: str, *, quiet: bool = False) -> Iterator[None]:
         yield
 
 
-def package_version(distribution: str) -> str:
-    """The installed version of `distribution` (``unknown`` when run from a bare checkout)."""
+def _print_version(value: bool) -> None:
+    """The installed version (``unknown`` when run from a bare checkout), then exit."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _print_version(value: bool) -> None:
     if value:
-        console.print(f"starkrelay {package_version('starkrelay')}", markup=False, highlight=False)
+        try:
+            installed = version("starkrelay")
+        except PackageNotFoundError:
+            installed = "unknown"
+        console.print(f"starkrelay {installed}", markup=False, highlight=False)
         raise typer.Exit
 
 

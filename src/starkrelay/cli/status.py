@@ -1,6 +1,6 @@
 """``status``: where the relay stands, read from the Redis every replica shares.
 
-The same record as ``GET /api/v1/status`` (``ops.status.status_body``): a summary for people by
+The same record as ``GET /api/v1/status`` (``api.status.status_body``): a summary for people by
 default, the whole record as JSON with ``--json``.
 """
 
