@@ -44,7 +44,8 @@ class _NamedArgument(TyperArgument):
 
 def _without_type_labels(params: list[Any]) -> list[Any]:
     """Help shows a flag bare, and an argument by its metavar only: typer labels each with its
-    type (``<bool>``, --help included; ``<int range>``)."""
+    type (``<bool>``, --help included; ``<int range>``). Typer 0.29 has no setting for it: an
+    argument's type label ignores its metavar, and typer makes --help and its own options."""
     for param in params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
@@ -69,8 +70,7 @@ class Typer(typer.Typer):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(cls=Group, invoke_without_command=True, **options)
-        if "callback" not in options:
-            self.callback()(help_when_bare)
+        self.callback()(help_when_bare)
 
     def command(
         self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
