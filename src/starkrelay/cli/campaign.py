@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from starkrelay.cli import common
 from starkrelay.core.money import brl
@@ -35,23 +34,19 @@ def issue(
     from starkrelay.bank.errors import BankError
     from starkrelay.invoicing.issuance import SlotIssuer
 
-    settings = common.load_or_exit()
-
     async def work(services: Services) -> Any:
-        issuer = SlotIssuer(settings, services.store, services.bank)
+        issuer = SlotIssuer(services.settings, services.store, services.bank)
         with common.working("Creating invoices at Stark Bank...", quiet=as_json):
             return await issuer.issue_adhoc_batch(count)
 
-    try:
-        invoices = common.run_with_services(settings, work)
-    except BankError as error:
-        common.fail(str(error))
+    with common.failing(BankError):
+        invoices = common.run_with_services(work)
     if as_json:
         common.print_json([asdict(item) for item in invoices])
         return
-    table = Table(title=f"{len(invoices)} invoices issued")
-    for column in ("id", "name", "tax id", "amount", "due", "status"):
-        table.add_column(column, justify="right" if column == "amount" else "left")
+    table = common.new_table(
+        f"{len(invoices)} invoices issued", "id", "name", "tax id", "amount", "due", "status"
+    )
     for item in invoices:
         due = item.due.strftime("%Y-%m-%d %H:%M") if item.due else "-"
         table.add_row(item.id, item.name, item.tax_id, brl(item.amount), due, item.status)
@@ -67,8 +62,6 @@ def campaign_status(as_json: common.JsonOption = False) -> None:
     from starkrelay.invoicing.lifecycle import CampaignRecoveryError, find_campaign_in_bank
     from starkrelay.invoicing.outcomes import SlotOutcome
 
-    settings = common.load_or_exit()
-
     async def work(services: Services) -> Any:
         campaign = await load_campaign(services.store)
         if campaign is None:  # Redis lost it, or nothing started: what Stark Bank holds
@@ -81,15 +74,12 @@ def campaign_status(as_json: common.JsonOption = False) -> None:
                 for slot, ids in found.held.items()
             }
             return found.campaign, outcomes, True
-        issuer = SlotIssuer(settings, services.store, services.bank)
+        issuer = SlotIssuer(services.settings, services.store, services.bank)
         return campaign, await issuer.outcomes(campaign), False
 
-    try:
-        campaign, outcomes, from_bank = common.run_with_services(settings, work, reads_state=True)
-    except (BankError, CampaignRecoveryError) as error:
-        common.fail(
-            f"Redis holds no campaign and Stark Bank could not tell which is current: {error}"
-        )
+    why = "Redis holds no campaign and Stark Bank could not tell which is current: {error}"
+    with common.failing(BankError, CampaignRecoveryError, why=why):
+        campaign, outcomes, from_bank = common.run_with_services(work, reads_state=True)
     if as_json:
         common.print_json(_campaign_json(campaign, outcomes, from_bank))
         return
@@ -105,9 +95,8 @@ def campaign_status(as_json: common.JsonOption = False) -> None:
             "invoices, which the scheduler re-adopts on its next tick."
         )
     now = time.time()
-    table = Table(title=f"campaign {campaign.id} ({_state(campaign, outcomes, now)})")
-    for column in ("slot", "fires at", "outcome", "invoices", "notes"):
-        table.add_column(column)
+    title = f"campaign {campaign.id} ({_state(campaign, outcomes, now)})"
+    table = common.new_table(title, "slot", "fires at", "outcome", "invoices", "notes")
     for slot in range(_slots_shown(campaign, outcomes)):
         outcome = outcomes.get(slot)
         table.add_row(
@@ -200,17 +189,15 @@ def campaign_start(
         start_campaign,
     )
 
-    settings = common.load_or_exit()
-
     async def work(services: Services) -> Any:
-        return await start_campaign(services.store, settings, services.bank, force=force)
+        return await start_campaign(services.store, services.settings, services.bank, force=force)
 
-    try:
-        campaign = common.run_with_services(settings, work, reads_state=True)
-    except CampaignRunningError as error:
-        common.fail(str(error))
-    except (BankError, CampaignRecoveryError) as error:
-        common.fail(f"could not check the current campaign at Stark Bank; nothing started: {error}")
+    why = "could not check the current campaign at Stark Bank; nothing started: {error}"
+    with (
+        common.failing(CampaignRunningError),
+        common.failing(BankError, CampaignRecoveryError, why=why),
+    ):
+        campaign = common.run_with_services(work, reads_state=True)
     common.console.print(f"Started campaign {campaign.id} at {common.when(campaign.t0)}.")
 
 
@@ -234,9 +221,8 @@ def campaign_retry_slot(
         find_campaign_in_bank,
     )
 
-    settings = common.load_or_exit()
-
     async def work(services: Services) -> Any:
+        settings = services.settings
         campaign = await load_campaign(services.store)
         if campaign is None:  # Redis lost it: re-adopt it, as the scheduler would
             if await find_campaign_in_bank(services.bank) is None:
@@ -246,12 +232,9 @@ def campaign_retry_slot(
         before = await issuer.outcome(campaign, slot)
         return campaign, before, await issuer.retry_failed_slot(campaign, slot)
 
-    try:
-        campaign, before, outcome = common.run_with_services(settings, work, reads_state=True)
-    except SlotRetryError as error:
-        common.fail(str(error))
-    except (BankError, CampaignRecoveryError) as error:
-        common.fail(f"slot {slot}: Stark Bank could not be reached; nothing was issued: {error}")
+    why = f"slot {slot}: Stark Bank could not be reached; nothing was issued: {{error}}"
+    with common.failing(SlotRetryError), common.failing(BankError, CampaignRecoveryError, why=why):
+        campaign, before, outcome = common.run_with_services(work, reads_state=True)
     if before is not None and before.status == "issued":
         common.console.print(
             f"Slot {slot} of campaign {campaign.id} is already issued "

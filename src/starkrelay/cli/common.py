@@ -1,9 +1,11 @@
 """What every ``starkrelay`` command shares: the typer apps, consoles and plumbing.
 
 ``load_or_exit`` reads the settings (a wrong one prints one line naming the variable and exits
-with status 2); ``run_with_services`` opens Redis and the bank gateway for one command, with an
-embedded Valkey when ``REDIS_URL`` is unset (refused for commands that report shared state).
-Every command that lists or reports prints tables for people and, with ``--json``
+with status 2); ``run_with_services`` reads them (unless given) and opens Redis and the bank
+gateway for one command, with an embedded Valkey when ``REDIS_URL`` is unset (refused for
+commands that report shared state). A command that cannot do its work prints one line on
+stderr and exits non-zero (``fail``, or ``failing`` for the errors it expects). Every command
+that lists or reports prints tables for people (``new_table``) and, with ``--json``
 (``JsonOption``), one JSON document on stdout for programs (``print_json``). A bare command
 group (``starkrelay``, ``starkrelay campaign``...) prints its help and exits 0.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import structlog
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
@@ -41,7 +44,8 @@ class _NamedArgument(TyperArgument):
 
 def _without_type_labels(params: list[Any]) -> list[Any]:
     """Help shows a flag bare, and an argument by its metavar only: typer labels each with its
-    type (``<bool>``, --help included; ``<int range>``)."""
+    type (``<bool>``, --help included; ``<int range>``). Typer 0.29 has no setting for it: an
+    argument's type label ignores its metavar, and typer makes --help and its own options."""
     for param in params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
@@ -66,8 +70,7 @@ class Typer(typer.Typer):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(cls=Group, invoke_without_command=True, **options)
-        if "callback" not in options:
-            self.callback()(help_when_bare)
+        self.callback()(help_when_bare)
 
     def command(
         self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
@@ -110,6 +113,18 @@ JsonOption = Annotated[
 ]
 
 
+AMOUNT_COLUMNS = frozenset({"amount", "forwarded", "still held", "to recover", "net"})
+
+
+def new_table(title: str, *columns: str, style: str = "none", **options: Any) -> Table:
+    """A table of ``columns``, amounts (``AMOUNT_COLUMNS``) right-aligned; ``options`` apply
+    to every column."""
+    shown = Table(title=title, style=style)
+    for column in columns:
+        shown.add_column(column, justify="right" if column in AMOUNT_COLUMNS else "left", **options)
+    return shown
+
+
 def print_json(data: Any) -> None:
     """``data`` as one JSON document on stdout (never wrapped; datetimes as text)."""
     typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
@@ -126,19 +141,16 @@ def working(message: str, *, quiet: bool = False) -> Iterator[None]:
         yield
 
 
-def package_version(distribution: str) -> str:
-    """The installed version of `distribution` (``unknown`` when run from a bare checkout)."""
+def _print_version(value: bool) -> None:
+    """The installed version (``unknown`` when run from a bare checkout), then exit."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _print_version(value: bool) -> None:
     if value:
-        console.print(f"starkrelay {package_version('starkrelay')}", markup=False, highlight=False)
+        try:
+            installed = version("starkrelay")
+        except PackageNotFoundError:
+            installed = "unknown"
+        console.print(f"starkrelay {installed}", markup=False, highlight=False)
         raise typer.Exit
 
 
@@ -160,8 +172,7 @@ def load_or_exit() -> Settings:
     try:
         settings = load_settings()
     except SettingsError as error:
-        errors.print(f"starkrelay: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(error), 2)
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -198,15 +209,20 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 
 
 def run_with_services(
-    settings: Settings, work: Callable[[Services], Awaitable[T]], *, reads_state: bool = False
+    work: Callable[[Services], Awaitable[T]],
+    *,
+    settings: Settings | None = None,
+    reads_state: bool = False,
 ) -> T:
-    """Open the services for ``settings`` and run ``work(services)`` to completion.
+    """Open the services for ``settings`` (``load_or_exit()`` when not given) and run
+    ``work(services)`` to completion.
 
     ``reads_state``: the command reports what the running service keeps in Redis, so an
     embedded (empty) Valkey would mislead: REDIS_URL is then required.
     """
     from starkrelay.app import open_services
 
+    settings = load_or_exit() if settings is None else settings
     if reads_state and settings.redis_url is None:
         fail("REDIS_URL: missing; expected the redis:// URL the service uses")
 
@@ -218,9 +234,20 @@ def run_with_services(
         return asyncio.run(main(ready))
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, status: int = 1) -> NoReturn:
+    """``starkrelay: <message>`` as one line on stderr, and exit with ``status``."""
     errors.print(f"starkrelay: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(status)
+
+
+@contextmanager
+def failing(*expected: type[Exception], why: str = "{error}") -> Iterator[None]:
+    """An ``expected`` error raised in the block ends the command: ``why`` (with ``{error}``
+    filled in) as one line on stderr, and exit status 1."""
+    try:
+        yield
+    except expected as error:
+        fail(why.format(error=error))
 
 
 def when(epoch: float | None, *, precise: bool = False) -> str:

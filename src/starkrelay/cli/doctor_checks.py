@@ -35,7 +35,7 @@ from starkrelay.cli.doctor_report import (
 )
 from starkrelay.core.money import brl
 from starkrelay.core.settings import Settings
-from starkrelay.core.store import Redis, connect, server_facts
+from starkrelay.core.store import connect_from_settings, server_facts
 from starkrelay.webhooks.registration import SUBSCRIPTIONS
 
 MIN_REDIS_VERSION = (6, 2)
@@ -77,13 +77,8 @@ async def check_redis(settings: Settings, *, within: float = 10.0) -> list[Check
             )
         ]
     where = _where(settings.redis_url)
-    password = settings.redis_password
     timeout = min(within, REDIS_TIMEOUT_SECONDS)
-    redis: Redis = connect(
-        settings.redis_url,
-        timeout=timeout,
-        password=password.get_secret_value() if password is not None else None,
-    )
+    redis = connect_from_settings(settings, timeout=timeout)
     try:
         with anyio.fail_after(within):
             facts = await server_facts(redis)

@@ -1,12 +1,12 @@
 """``starkrelay doctor``: the going-live preflight, one small check per concern.
 
 ``run_doctor`` runs the checks in the order a person fixes things and returns a
-``DoctorReport`` (``ops.doctor_report``) whose ``ok`` is True exactly when no check failed,
+``DoctorReport`` (``cli.doctor_report``) whose ``ok`` is True exactly when no check failed,
 with the workspace Stark Bank reports for these credentials and the destination account.
 The settings come first, and every wrong or missing variable is named in the same run (see
 ``check_settings``); without valid settings nothing else is checked, except that a missing
 ``STARK_WORKSPACE_ID`` alone lets the rest run, so the id can be read. Redis, Stark Bank and
-the public URL are checked by ``ops.doctor_checks``.
+the public URL are checked by ``cli.doctor_checks``.
 
 What a caller may rely on: no check raises (each failure becomes a ``fail`` result), nothing
 is written anywhere (Redis and Stark Bank are only read), and no result carries a secret (the

@@ -12,14 +12,13 @@ import socket
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from starkrelay.cli.common import (
     Typer,
     app,
     console,
     fail,
-    load_or_exit,
+    new_table,
     run_with_services,
     when,
 )
@@ -52,15 +51,11 @@ def held() -> None:
     """Every forward held for approval, oldest first, with the limit it would have passed."""
     from starkrelay.ledger import reads
 
-    settings = load_or_exit()
-
-    async def work(services: Services) -> Any:
-        return await reads.list_held(services.store, limit=100000)
-
-    rows = run_with_services(settings, work, reads_state=True)
-    table = Table(title=f"{len(rows)} held forward(s), {brl(sum(r.amount for r in rows))}")
-    for column in ("invoice", "amount", "limit", "held since"):
-        table.add_column(column, justify="right" if column == "amount" else "left", no_wrap=True)
+    rows = run_with_services(
+        lambda services: reads.list_held(services.store, limit=100000), reads_state=True
+    )
+    title = f"{len(rows)} held forward(s), {brl(sum(r.amount for r in rows))}"
+    table = new_table(title, "invoice", "amount", "limit", "held since", no_wrap=True)
     for row in rows:
         table.add_row(row.invoice_id, brl(row.amount), row.reason, when(row.since))
     console.print(table)
@@ -71,12 +66,10 @@ def held() -> None:
 def _decide(invoice_ids: list[str], decision: str) -> None:
     from starkrelay.forwarding.approval import Decision, DecisionOutcome, decide
 
-    settings = load_or_exit()
-
-    async def work(services: Services) -> Any:
-        return await decide(services.store, invoice_ids, Decision(decision), who())
-
-    results = run_with_services(settings, work, reads_state=True)
+    results = run_with_services(
+        lambda services: decide(services.store, invoice_ids, Decision(decision), who()),
+        reads_state=True,
+    )
     for result in results:
         amount = f" {brl(result.amount)}" if result.amount else ""
         detail = f" (now {result.detail})" if result.outcome is DecisionOutcome.NOT_HELD else ""
@@ -117,15 +110,13 @@ def pause_outflow(
     status 1 after --wait seconds saying how many are still in flight."""
     from starkrelay.forwarding import pause
 
-    settings = load_or_exit()
-
     async def work(services: Services) -> Any:
         first = await pause.pause(services.store, who(), reason)
         with console.status("Waiting for transfer creates in flight to end..."):
             state = await pause.wait_acknowledged(services.store, wait)
         return first, state
 
-    first, state = run_with_services(settings, work, reads_state=True)
+    first, state = run_with_services(work, reads_state=True)
     said = "paused" if first else f"already paused (since {when(state.at)} by {state.by})"
     if not state.acknowledged:
         fail(f"outflow {said}; {state.in_flight} create(s) started before it are still in "
@@ -139,10 +130,7 @@ def resume_outflow() -> None:
     """Let the workers create transfers again; every waiting forward is sent once."""
     from starkrelay.forwarding import pause
 
-    settings = load_or_exit()
-
-    async def work(services: Services) -> Any:
-        return await pause.resume(services.store, who())
-
-    resumed = run_with_services(settings, work, reads_state=True)
+    resumed = run_with_services(
+        lambda services: pause.resume(services.store, who()), reads_state=True
+    )
     console.print("Outflow resumed." if resumed else "Outflow was not paused; nothing to do.")

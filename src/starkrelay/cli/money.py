@@ -7,7 +7,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from starkrelay.cli import common
 from starkrelay.core.money import brl
@@ -65,12 +64,10 @@ def reconcile(
 
     async def work(services: Services) -> Any:
         with common.working("Reconciling with Stark Bank...", quiet=as_json):
-            try:
-                return await run_reconciliation(services, since)
-            except ReconciliationBusy as busy:
-                common.fail(str(busy))
+            return await run_reconciliation(services, since)
 
-    report = common.run_with_services(settings, work, reads_state=True)
+    with common.failing(ReconciliationBusy):
+        report = common.run_with_services(work, settings=settings, reads_state=True)
     if as_json:
         common.print_json({"kind": "daily" if since is None else "ad-hoc", **asdict(report)})
     else:
@@ -82,25 +79,18 @@ def reconcile(
                 highlight=False,
             )
     if report.unexplained:
-        common.errors.print(
-            f"starkrelay: unexplained outflow of {brl(report.unexplained_outflow)} in "
+        common.fail(
+            f"unexplained outflow of {brl(report.unexplained_outflow)} in "
             f"{len(report.unexplained)} transfer(s) to the destination; see the report's "
             "unexplained outflow",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            UNEXPLAINED_OUTFLOW_EXIT,
         )
-        raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
     if report.reversed_after_forward:
-        common.errors.print(
-            f"starkrelay: {brl(report.reversed_after_forward)} forwarded for "
-            f"{len(report.reversals)} invoice(s) reversed after their forward; recover it "
-            "(see the report's reversals)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+        common.fail(
+            f"{brl(report.reversed_after_forward)} forwarded for {len(report.reversals)} "
+            "invoice(s) reversed after their forward; recover it (see the report's reversals)",
+            UNEXPLAINED_OUTFLOW_EXIT,
         )
-        raise typer.Exit(UNEXPLAINED_OUTFLOW_EXIT)
 
 
 @common.dead_letters_app.command("list")
@@ -108,19 +98,15 @@ def dead_letters_list(as_json: common.JsonOption = False) -> None:
     """Every forward in the dead-letter stream, oldest first, with why it was given up on."""
     from starkrelay.forwarding.dead_letters import list_dead_letters
 
-    settings = common.load_or_exit()
-
-    async def work(services: Services) -> Any:
-        return await list_dead_letters(services.store)
-
-    letters = common.run_with_services(settings, work, reads_state=True)
+    letters = common.run_with_services(
+        lambda services: list_dead_letters(services.store), reads_state=True
+    )
     if as_json:
         common.print_json([_letter_json(letter) for letter in letters])
         return
-    table = Table(title=f"{len(letters)} dead letters")
-    table.add_column("invoice", no_wrap=True)
-    table.add_column("attempt / external id", no_wrap=True)
-    table.add_column("amount", justify="right", no_wrap=True)
+    table = common.new_table(
+        f"{len(letters)} dead letters", "invoice", "attempt / external id", "amount", no_wrap=True
+    )
     table.add_column("reason", overflow="fold")
     table.add_column("when")
     for letter in letters:
@@ -168,7 +154,6 @@ def dead_letters_retry(
 
     if bool(invoice) == all_:
         common.fail("name the dead letters: --invoice ID (repeatable) or --all")
-    settings = common.load_or_exit()
 
     async def work(services: Services) -> Any:
         letters = await list_dead_letters(services.store, invoice_ids=None if all_ else invoice)
@@ -179,10 +164,9 @@ def dead_letters_retry(
             results = await retry_dead_letters(services.store, services.bank, letters)
         return [], results
 
-    try:
-        missing, results = common.run_with_services(settings, work, reads_state=True)
-    except BankError as error:
-        common.fail(f"{error}; nothing retried past that point, run the command again")
+    why = "{error}; nothing retried past that point, run the command again"
+    with common.failing(BankError, why=why):
+        missing, results = common.run_with_services(work, reads_state=True)
     if as_json:
         common.print_json([_retry_json(result) for result in results])
     else:

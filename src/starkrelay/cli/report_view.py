@@ -4,26 +4,16 @@ outflow, reversals after forwarding, invoices whose numbers disagree)."""
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
+from starkrelay.cli.common import new_table
 from starkrelay.core.money import brl
 from starkrelay.reconciliation.report import MoneyReport
-
-_RIGHT = {"amount", "forwarded", "still held", "to recover", "net"}
-
-
-def _table(title: str, *columns: str, style: str = "none") -> Table:
-    """A table of ``columns``, amounts right-aligned."""
-    table = Table(title=title, style=style)
-    for column in columns:
-        table.add_column(column, justify="right" if column in _RIGHT else "left")
-    return table
 
 
 def print_report(report: MoneyReport, console: Console | None = None) -> None:
     """Print the report as two tables: the money lines and the disagreeing invoices."""
     console = console or Console()
-    table = _table(
+    table = new_table(
         f"Money report since {report.since} ({report.invoices} invoices)", "line", "amount"
     )
     for line in MoneyReport.LINES:
@@ -39,8 +29,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
     table.add_row("foreign transfer events (moved nothing)", str(report.foreign_events))
     console.print(table)
     if report.unexplained:
-        outflow = _table("Unexplained outflow to the destination", "transfer", "amount",
-                         "status", "invoice / external id", "why", style="red")  # fmt: skip
+        outflow = new_table("Unexplained outflow to the destination", "transfer", "amount",
+                            "status", "invoice / external id", "why", style="red")  # fmt: skip
         for row in report.unexplained:
             outflow.add_row(
                 str(row["transfer_id"]),
@@ -51,8 +41,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
             )
         console.print(outflow)
     if report.reversals:
-        reversals = _table("Reversed after forwarding: money to recover", "invoice",
-                           "forwarded", "still held", "to recover", style="red")  # fmt: skip
+        reversals = new_table("Reversed after forwarding: money to recover", "invoice",
+                              "forwarded", "still held", "to recover", style="red")  # fmt: skip
         for row in report.reversals:
             reversals.add_row(
                 str(row["invoice_id"]),
@@ -62,8 +52,8 @@ def print_report(report: MoneyReport, console: Console | None = None) -> None:
             )
         console.print(reversals)
     if report.disagreements:
-        problems = _table("Invoices whose numbers disagree", "invoice", "net", "problem",
-                          style="red")  # fmt: skip
+        problems = new_table("Invoices whose numbers disagree", "invoice", "net", "problem",
+                             style="red")  # fmt: skip
         for row in report.disagreements:
             problems.add_row(str(row["invoice_id"]), brl(int(row["net"])), str(row["problem"]))
         console.print(problems)

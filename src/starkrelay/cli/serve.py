@@ -22,7 +22,6 @@ from starkrelay.cli.common import (
     HostOption,
     PortOption,
     app,
-    errors,
     fail,
     load_or_exit,
     log,
@@ -115,9 +114,7 @@ def verify_credentials_or_exit(settings: Settings) -> bool:
         log.warning("bank.credentials.unverified", error=str(error), note="checking again")
         return False
     except BankError as error:
-        line = credentials_refusal(error, settings) or str(error)
-        errors.print(f"starkrelay: {line}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(credentials_refusal(error, settings) or str(error), 2)
     return True
 
 

@@ -1,6 +1,6 @@
 """``status``: where the relay stands, read from the Redis every replica shares.
 
-The same record as ``GET /api/v1/status`` (``ops.status.status_body``): a summary for people by
+The same record as ``GET /api/v1/status`` (``api.status.status_body``): a summary for people by
 default, the whole record as JSON with ``--json``.
 """
 
@@ -17,7 +17,6 @@ from starkrelay.cli.common import (
     JsonOption,
     app,
     console,
-    load_or_exit,
     print_json,
     run_with_services,
     when,
@@ -31,11 +30,8 @@ def status(as_json: JsonOption = False) -> None:
     letters and the last money reports (the record GET /api/v1/status serves)."""
     from starkrelay.api.status import status_body
 
-    settings = load_or_exit()
     body = run_with_services(
-        settings,
-        lambda services: status_body(services.store, services.settings),
-        reads_state=True,
+        lambda services: status_body(services.store, services.settings), reads_state=True
     )
     if as_json:
         print_json(body)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from starkrelay.cli.common import (
     JsonOption,
     console,
     fail,
+    failing,
     load_or_exit,
+    new_table,
     print_json,
     run_with_services,
     webhook_app,
@@ -37,10 +37,8 @@ def webhook_ensure(as_json: JsonOption = False) -> None:
         with working(f"Registering {url}...", quiet=as_json):
             return await ensure_webhook(services.bank, services.store, url)
 
-    try:
-        hook = run_with_services(settings, work)
-    except (BankError, RegistrationBusyError) as error:
-        fail(str(error))
+    with failing(BankError, RegistrationBusyError):
+        hook = run_with_services(work, settings=settings)
     if as_json:
         print_json(asdict(hook))
         return
@@ -51,17 +49,11 @@ def webhook_ensure(as_json: JsonOption = False) -> None:
 def webhook_list(as_json: JsonOption = False) -> None:
     """Every webhook registered at Stark Bank for this project."""
     settings = load_or_exit()
-
-    async def work(services: Services) -> Any:
-        return await services.bank.list_webhooks()
-
-    hooks = run_with_services(settings, work)
+    hooks = run_with_services(lambda services: services.bank.list_webhooks(), settings=settings)
     if as_json:
         print_json([asdict(hook) | {"ours": hook.url == settings.webhook_url} for hook in hooks])
         return
-    table = Table(title=f"{len(hooks)} webhooks")
-    for column in ("id", "url", "subscriptions", "ours"):
-        table.add_column(column)
+    table = new_table(f"{len(hooks)} webhooks", "id", "url", "subscriptions", "ours")
     for hook in hooks:
         ours = "yes" if hook.url == settings.webhook_url else ""
         table.add_row(hook.id, hook.url, ", ".join(hook.subscriptions), ours)

@@ -72,13 +72,14 @@ def connect(url: str, *, timeout: float = 5.0, password: str | None = None) -> R
     return client
 
 
-def connect_from_settings(settings: Settings) -> Redis:
+def connect_from_settings(settings: Settings, *, timeout: float = 5.0) -> Redis:
     """A client for ``REDIS_URL``; raises ``ValueError`` when it is unset (see ``cli``)."""
     if settings.redis_url is None:
         raise ValueError("REDIS_URL: missing; expected a redis:// URL")
     password = settings.redis_password
     return connect(
         settings.redis_url,
+        timeout=timeout,
         password=password.get_secret_value() if password is not None else None,
     )
 
