@@ -56,7 +56,7 @@ def print_status(body: dict[str, Any], out: Console) -> None:
         f"{forwarding['items_redriven']} re-driven from dead letters",
         "queue": f"{queue['depth']} forward(s) queued: {queue['lag']} not read yet, "
         f"{queue['pending']} being worked on (oldest {queue['oldest_pending_seconds']:.0f} s); "
-        f"{queue['consumers']} worker(s) reading",
+        f"{queue['consumers']} consumer(s) reading",
         "waiting for balance": _waiting(body["waiting_for_balance"]),
         "dead letters": f"{queue['dead_letters']}"
         + (" (see `starkrelay dead-letters list`)" if queue["dead_letters"] else ""),
