@@ -15,6 +15,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date
 from functools import partial
 
+import anyio
+
 from starkrelay.api.deps import Services
 from starkrelay.core.retry import RetryPolicy
 from starkrelay.core.supervision import Heartbeat, every, wait_for_redis
@@ -30,15 +32,18 @@ from starkrelay.webhooks.registration import webhook_registered_at_start
 Part = AbstractAsyncContextManager[None]
 
 
-def build_worker(services: Services, name: str | None = None) -> ForwardingWorker:
+def build_worker(
+    services: Services, name: str | None = None, read_turn: anyio.Lock | None = None
+) -> ForwardingWorker:
     """A forwarding worker for this process (consumer ``forwarding.consumer_name``), or
-    consumer ``name``."""
+    consumer ``name``; the consumers of one process share ``read_turn``."""
     settings = services.settings
     return forwarding.build_worker(
         services.store,
         services.bank,
         settings,
         name or forwarding.consumer_name(settings, services.role),
+        read_turn,
     )
 
 
@@ -67,7 +72,8 @@ def forwarding_worker(services: Services, heartbeat: Heartbeat | None = None) ->
     at once."""
     startup = RetryPolicy.startup(services.settings)
     names = forwarding.consumer_names(services.settings, services.role)
-    workers = [build_worker(services, name) for name in names]
+    read_turn = anyio.Lock()
+    workers = [build_worker(services, name, read_turn) for name in names]
     return forwarding.forwarding_worker(workers, startup, heartbeat)
 
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import structlog
 from redis.exceptions import ResponseError
 
@@ -80,8 +81,13 @@ class StreamReader:
         block_ms: int,
         fill_quiet_seconds: float = 0.003,
         fill_max_seconds: float = 0.25,
+        read_turn: anyio.Lock | None = None,
     ) -> None:
         self.store, self.name = store, name
+        self.read_turn = read_turn or anyio.Lock()
+        """Held while reading new entries; the consumers of one process share it, so one
+        batch fills before the next consumer takes what is left (a burst's tail is not split
+        into two part-batches, each costing its own Stark Bank calls)."""
         self.fill_quiet_seconds, self.fill_max_seconds = fill_quiet_seconds, fill_max_seconds
         self.batch_size, self.claim_idle_seconds, self.block_ms = (
             batch_size,
@@ -132,17 +138,18 @@ class StreamReader:
         """New entries, up to a batch. A partial batch is topped up while entries keep coming
         (no gap longer than ``fill_quiet_seconds``, for at most ``fill_max_seconds``), so a
         burst goes out in full batches while a lone entry waits only one quiet gap."""
-        entries = await self._read(self.batch_size, self.block_ms if block else 0)
-        if not entries:
-            return []
-        deadline = time.monotonic() + self.fill_max_seconds
-        while len(entries) < self.batch_size and time.monotonic() < deadline:
-            await asyncio.sleep(self.fill_quiet_seconds)
-            more = await self._read(self.batch_size - len(entries), 0)
-            if not more:
-                break
-            entries += more
-        return entries
+        async with self.read_turn:
+            entries = await self._read(self.batch_size, self.block_ms if block else 0)
+            if not entries:
+                return []
+            deadline = time.monotonic() + self.fill_max_seconds
+            while len(entries) < self.batch_size and time.monotonic() < deadline:
+                await asyncio.sleep(self.fill_quiet_seconds)
+                more = await self._read(self.batch_size - len(entries), 0)
+                if not more:
+                    break
+                entries += more
+            return entries
 
     async def _read(self, count: int, block_ms: int) -> list[Entry]:
         reply = await self.store.redis.xreadgroup(

@@ -51,15 +51,21 @@ def consumer_names(settings: Settings, role: str) -> list[str]:
 
 
 def build_worker(
-    store: Store, bank: BankGateway, settings: Settings, name: str
+    store: Store,
+    bank: BankGateway,
+    settings: Settings,
+    name: str,
+    read_turn: anyio.Lock | None = None,
 ) -> ForwardingWorker:
-    """A worker consuming as ``name`` (see ``consumer_name``), configured by ``settings``."""
+    """A worker consuming as ``name`` (see ``consumer_name``), configured by ``settings``;
+    the consumers of one process share ``read_turn``."""
     return ForwardingWorker(
         store,
         bank,
         Destination.from_settings(settings),
         WorkerConfig.from_settings(settings),
         name,
+        read_turn,
     )
 
 

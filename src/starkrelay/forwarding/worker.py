@@ -92,7 +92,8 @@ class WorkerConfig:
 
 
 class ForwardingWorker:
-    """Consumes the forward stream as consumer `name` (keep it stable across restarts)."""
+    """Consumes the forward stream as consumer `name` (keep it stable across restarts); the
+    consumers of one process share `read_turn` (``StreamReader.read_turn``)."""
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class ForwardingWorker:
         destination: Destination,
         config: WorkerConfig,
         name: str,
+        read_turn: anyio.Lock | None = None,
     ) -> None:
         self.store, self.bank = store, bank
         self.destination, self.config, self.name = destination, config, name
@@ -110,6 +112,7 @@ class ForwardingWorker:
             batch_size=config.batch_size,
             claim_idle_seconds=config.claim_idle_seconds,
             block_ms=config.block_ms,
+            read_turn=read_turn,
         )
         self._last_autoclaim = 0.0
         self._failures = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from starkrelay.core.store import Keys, Store, connect
@@ -32,3 +33,32 @@ async def test_autoclaim_counts_every_claimed_entry(
     finally:
         await store.redis.delete(store.keys.forward_stream())
         await store.redis.aclose()
+
+
+async def test_consumers_sharing_a_read_turn_read_new_entries_one_at_a_time(store: Store) -> None:
+    """While one consumer of a process fills its batch, another waits for the turn instead of
+    taking part of the same entries; then it takes what is left."""
+    await ensure_group(store)
+    stream = store.keys.forward_stream()
+    for n in range(10):
+        await store.redis.xadd(stream, {"invoice_id": str(n)})
+    turn = anyio.Lock()
+    first, second = (
+        StreamReader(store, name, batch_size=4, claim_idle_seconds=60, block_ms=0, read_turn=turn)
+        for name in ("a", "a.2")
+    )
+    taken: list[int] = []
+
+    async def second_reads() -> None:
+        taken.append(len(await second.read_new(block=False)))
+
+    async with anyio.create_task_group() as tasks, turn:  # turn: as while "a" fills its batch
+        tasks.start_soon(second_reads)
+        await anyio.sleep(0.05)
+        assert taken == []
+        assert (await store.redis.xpending(stream, FORWARD_GROUP))["pending"] == 0
+    assert taken == [4]
+    assert len(await first.read_new(block=False)) == 4
+    alone = StreamReader(store, "b", batch_size=4, claim_idle_seconds=60, block_ms=0)
+    assert alone.read_turn is not turn  # a reader of its own takes turns with no one
+    assert len(await alone.read_new(block=False)) == 2
