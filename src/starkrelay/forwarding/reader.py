@@ -137,16 +137,20 @@ class StreamReader:
     async def read_new(self, *, block: bool) -> list[Entry]:
         """New entries, up to a batch. A partial batch is topped up while entries keep coming
         (no gap longer than ``fill_quiet_seconds``, for at most ``fill_max_seconds``), so a
-        burst goes out in full batches while a lone entry waits only one quiet gap."""
+        burst goes out in full batches while a lone entry waits only one quiet gap. A gap
+        counts only when this process kept to time: after the event loop was busy elsewhere
+        (the wait overran twice over), requests received meanwhile may not be in yet."""
         async with self.read_turn:
             entries = await self._read(self.batch_size, self.block_ms if block else 0)
             if not entries:
                 return []
             deadline = time.monotonic() + self.fill_max_seconds
             while len(entries) < self.batch_size and time.monotonic() < deadline:
+                asleep = time.monotonic()
                 await asyncio.sleep(self.fill_quiet_seconds)
+                late = time.monotonic() - asleep > 2 * self.fill_quiet_seconds
                 more = await self._read(self.batch_size - len(entries), 0)
-                if not more:
+                if not more and not late:
                     break
                 entries += more
             return entries

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import anyio
 import pytest
 
@@ -62,3 +65,24 @@ async def test_consumers_sharing_a_read_turn_read_new_entries_one_at_a_time(stor
     alone = StreamReader(store, "b", batch_size=4, claim_idle_seconds=60, block_ms=0)
     assert alone.read_turn is not turn  # a reader of its own takes turns with no one
     assert len(await alone.read_new(block=False)) == 2
+
+
+async def test_a_batch_is_not_closed_on_a_gap_the_busy_event_loop_made(store: Store) -> None:
+    """The top-up's quiet gap counts only when the reader woke on time: after the loop was
+    blocked elsewhere, an empty read is no sign that arrivals stopped."""
+    await ensure_group(store)
+    stream = store.keys.forward_stream()
+    added = [await store.redis.xadd(stream, {"invoice_id": "1"})]
+    reader = StreamReader(store, "a", batch_size=10, claim_idle_seconds=60, block_ms=0)
+    reader.fill_quiet_seconds = 0.01
+
+    async def busy_then_one_more() -> None:
+        await asyncio.sleep(0.002)  # the reader has its first entry and waits for more
+        time.sleep(0.05)  # noqa: ASYNC251 (the loop busy elsewhere: the reader wakes late)
+        await asyncio.sleep(0.001)  # the late reader's read goes first, and finds nothing
+        added.append(await store.redis.xadd(stream, {"invoice_id": "2"}))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(busy_then_one_more)
+        batch = await reader.read_new(block=False)
+    assert [entry.id for entry in batch] == added
