@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import anyio
 import pytest
@@ -267,6 +268,39 @@ async def test_two_consumers_of_one_process_forward_each_credit_once(relay: Rela
     assert [c["pending"] for c in consumers] == [0, 0]
     assert [[t.amount for t in forwards_of(i)] for i in ids] == [[950 + n] for n in range(12)]
     assert await transfer_calls(relay) >= 4  # at most 3 a call
+
+
+async def test_two_consumers_killed_mid_run_under_a_flaky_bank_send_each_credit_once(
+    relay: Relay,
+) -> None:
+    """The part with two consumers is killed once it has sent a few batches (wherever each
+    consumer is: maybe between a create and its ack) while Stark Bank fails calls and loses
+    answers to creates it made; started again, it sends what is missing and nothing twice."""
+    tuned = {"forward_batch_size": 4, "forward_concurrency": 2, "forward_claim_idle_seconds": 0.2}
+    relay = replace(relay, settings=relay.settings.model_copy(update=tuned))
+    ids = credit_invoices(relay.sb, [1_000 + n for n in range(48)])
+
+    async with relay.services() as services:
+        for n, invoice_id in enumerate(ids):
+            await enqueue_credited(services, invoice_id, 1_000 + n)
+        relay.sb.set_faults(api_error_rate=0.2, api_lost_response_rate=0.3)
+        with anyio.CancelScope() as killed:
+            async with forwarding_worker(services):
+                await await_for(partial(_sent_at_least, services, 8), what="a few batches sent")
+                killed.cancel()
+                await anyio.sleep_forever()
+        assert (await stream_state(services.store)).lag > 0  # killed mid-run
+        relay.sb.set_faults(api_error_rate=0.0, api_lost_response_rate=0.0)
+        async with forwarding_worker(services):
+            for invoice_id in ids:
+                forwarded = partial(_forwarded, services, invoice_id)
+                await await_for(forwarded, within=20, what=invoice_id)
+    assert [[t.amount for t in forwards_of(i)] for i in ids] == [[950 + n] for n in range(48)]
+
+
+async def _sent_at_least(services: Services, count: int) -> bool:
+    counters = await services.store.redis.hgetall(services.store.keys.forward_counters())
+    return int(counters.get("items_sent", 0)) >= count
 
 
 async def test_one_stuck_consumer_leaves_the_part_unbeaten(relay: Relay) -> None:
